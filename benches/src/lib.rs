@@ -1,0 +1,1 @@
+//! Criterion benchmarks spanning crates live in `benches/`; this library is empty.

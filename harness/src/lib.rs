@@ -1,0 +1,1 @@
+//! `swarm`: plan -> schedule -> drivers -> recorder -> run file. (Filled by the swarm issues.)

@@ -1,0 +1,38 @@
+//! Engine.IO v4 and Socket.IO v5 packet codec, shared by `target-server` and the swarm.
+//!
+//! Pure: receives strings and bytes, returns packets (and the reverse). No I/O, no tokio,
+//! no clocks. Layers:
+//!
+//! - [`engineio`]: Engine.IO packets (`0`..`6`), one per WebSocket frame, or several per
+//!   HTTP long-polling body separated by `\x1e` with binary as `b` + base64.
+//! - [`socketio`]: Socket.IO packets carried inside Engine.IO `message` packets:
+//!   `<type>[<n>-][<nsp>,][<id>][<json>]`, plus binary attachment reassembly.
+//!
+//! See `shared/PROTOCOL.md` §1-2 for the wire formats this crate implements.
+
+pub mod engineio;
+pub mod socketio;
+
+pub use engineio::{Handshake, Packet as EioPacket};
+pub use socketio::{Packet as SioPacket, PacketType as SioPacketType};
+
+/// Why a frame, body or packet could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty packet")]
+    Empty,
+    #[error("unknown packet type {0:?}")]
+    UnknownType(char),
+    #[error("invalid base64 in binary packet")]
+    Base64,
+    #[error("invalid JSON payload: {0}")]
+    Json(String),
+    #[error("invalid attachment count")]
+    Attachments,
+    #[error("payload not allowed for this packet type: {0}")]
+    InvalidPayload(&'static str),
+    #[error("reserved event name {0:?}")]
+    ReservedEvent(String),
+    #[error("binary data where text was expected")]
+    UnexpectedBinary,
+}

@@ -1,0 +1,1 @@
+//! The swarmbench run file: schema, merge and renderings. (Filled by the swarm issues.)

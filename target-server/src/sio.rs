@@ -1,0 +1,1 @@
+//! Socket.IO v5 server layer (namespaces, handlers, rooms, recovery). (Being built.)
