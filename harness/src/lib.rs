@@ -1,1 +1,3 @@
-//! `swarm`: plan -> schedule -> drivers -> recorder -> run file. (Filled by the swarm issues.)
+//! `swarm`: plan -> schedule -> drivers -> recorder -> run file. (Being built.)
+
+pub mod sample;

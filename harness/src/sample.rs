@@ -1,0 +1,148 @@
+//! The one message type from drivers to the recorder (DESIGN.md "Data flow in the swarm").
+//!
+//! Drivers emit a [`Sample`] for everything that happens to a client: connect phases,
+//! each message sent, each reply (with its intended, sent and done instants), timeouts,
+//! disconnects and errors. The recorder aggregates; drivers never compute statistics.
+//! Must not: carry anything large (no payload copies), or anything a driver would have to
+//! allocate per message beyond the sample itself.
+
+use std::time::{Duration, Instant};
+
+/// Sender half of the sample channel; cheap to clone into every client task.
+pub type SampleTx = tokio::sync::mpsc::UnboundedSender<Sample>;
+/// Receiver half, owned by the recorder.
+pub type SampleRx = tokio::sync::mpsc::UnboundedReceiver<Sample>;
+
+/// One thing that happened to one client.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Client index within the run (0-based).
+    pub client: u32,
+    /// Index of the plan phase the client belongs to when the event happened.
+    pub phase: u16,
+    /// When the event completed (reply received, connect finished, ...).
+    pub at: Instant,
+    pub event: Event,
+}
+
+/// Durations of each connect phase that took place (DESIGN.md "Metric definitions").
+/// A phase that did not happen (e.g. `tls` on plain TCP, `upgrade` on websocket-only) is
+/// `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectPhases {
+    pub tcp: Option<Duration>,
+    pub tls: Option<Duration>,
+    /// HTTP 101 received.
+    pub ws_upgrade: Option<Duration>,
+    /// Engine.IO open packet received (over polling or websocket).
+    pub eio_open: Option<Duration>,
+    /// polling -> websocket probe dance.
+    pub upgrade: Option<Duration>,
+    /// Namespace CONNECT acknowledged (`40{sid}`).
+    pub sio_connect: Option<Duration>,
+    /// Whole connect, from the start of `tcp` to the last phase done.
+    pub total: Option<Duration>,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A connect attempt started at its scheduled instant `intended` and succeeded.
+    Connected { intended: Instant, phases: ConnectPhases },
+    /// A connect attempt failed; `phases` holds the phases that completed.
+    ConnectFailed { intended: Instant, phases: ConnectPhases, error: ErrorKind },
+    /// One timed message left the client (echo request).
+    Sent { intended: Instant },
+    /// Its reply arrived in time. `at` is the done instant.
+    Reply { intended: Instant, sent: Instant },
+    /// No reply within `--timeout`; counted as a timeout, not in the percentiles.
+    Timeout { intended: Instant, sent: Instant },
+    /// A reply that arrived after its timeout had already been counted.
+    Late { intended: Instant, sent: Instant },
+    /// Messages still outstanding when the run stopped (after the drain).
+    Unanswered { count: u32 },
+    /// The connection ended (or was ended by the swarm at the end of the run).
+    Disconnected { reason: DisconnectReason },
+    /// A non-fatal error during the run (bad frame from the server, unexpected packet...).
+    Error { error: ErrorKind },
+}
+
+/// Stable error kinds (their `key()` is what results files and thresholds use).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// TCP connect refused.
+    ConnectRefused,
+    /// Connect (or a phase of it) took longer than `--timeout`.
+    ConnectTimeout,
+    /// TLS handshake failed.
+    Tls,
+    /// HTTP answered something other than 101 / 200 (status code kept).
+    HttpStatus(u16),
+    /// WebSocket handshake failed for another reason.
+    WsHandshake,
+    /// The server sent something the protocol does not allow.
+    Protocol,
+    /// Socket.IO CONNECT refused (`44`).
+    ConnectError,
+    /// Too many open files, address in use, and other local resource limits.
+    LocalResource,
+    /// I/O error during the run.
+    Io,
+    /// A reply could not be matched to a request (unknown ack id, foreign payload).
+    Unmatched,
+}
+
+impl ErrorKind {
+    pub fn key(&self) -> String {
+        match self {
+            ErrorKind::ConnectRefused => "connect_refused".into(),
+            ErrorKind::ConnectTimeout => "connect_timeout".into(),
+            ErrorKind::Tls => "tls".into(),
+            ErrorKind::HttpStatus(code) => format!("http_{code}"),
+            ErrorKind::WsHandshake => "ws_handshake".into(),
+            ErrorKind::Protocol => "protocol".into(),
+            ErrorKind::ConnectError => "sio_connect_error".into(),
+            ErrorKind::LocalResource => "local_resource".into(),
+            ErrorKind::Io => "io".into(),
+            ErrorKind::Unmatched => "unmatched".into(),
+        }
+    }
+}
+
+/// Why a connection ended, as the client can observe it (DESIGN.md "disconnects by reason").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DisconnectReason {
+    /// The swarm closed it at the end of its hold time (not a failure).
+    ClientClose,
+    /// A WebSocket close frame from the server (code; 1005 when it carried none).
+    WsClose { code: u16 },
+    /// Engine.IO close packet `1` from the server.
+    EioClose,
+    /// Socket.IO DISCONNECT `41` from the server.
+    SioDisconnect,
+    /// The TCP connection ended without a close frame.
+    Eof,
+    /// Connection reset or another transport error.
+    Reset,
+    /// No server ping within pingInterval + pingTimeout (client-side deadline).
+    ClientDeadline,
+}
+
+impl DisconnectReason {
+    pub fn key(&self) -> String {
+        match self {
+            DisconnectReason::ClientClose => "client_close".into(),
+            DisconnectReason::WsClose { code } => format!("ws_close_{code}"),
+            DisconnectReason::EioClose => "eio_close".into(),
+            DisconnectReason::SioDisconnect => "sio_disconnect".into(),
+            DisconnectReason::Eof => "eof".into(),
+            DisconnectReason::Reset => "reset".into(),
+            DisconnectReason::ClientDeadline => "client_deadline".into(),
+        }
+    }
+
+    /// True for reasons that are not the swarm's own orderly close.
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, DisconnectReason::ClientClose)
+    }
+}
