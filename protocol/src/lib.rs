@@ -11,6 +11,7 @@
 //! See `shared/PROTOCOL.md` §1-2 for the wire formats this crate implements.
 
 pub mod engineio;
+mod json;
 pub mod socketio;
 
 pub use engineio::{Handshake, Packet as EioPacket};
