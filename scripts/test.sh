@@ -1,24 +1,44 @@
 #!/usr/bin/env bash
-# The full test suite, from a fresh machine: installs what the tests need (Debian packages,
-# npm packages for the interop peers, Chromium for the browser tests), then runs every test.
+# The full test suite, from a fresh Debian machine (the README's test command; .ci/run execs it).
+#
+# 1. Installs only what is missing, with apt-get (as root, or through sudo):
+#    chromium (headless browser tests), libssl-dev + pkg-config (rust_socketio builds against
+#    OpenSSL), nodejs + npm only if `node` is not on PATH at all.
+# 2. `npm ci` in interop/ (socket.io-client, socket.io, express, ws, playwright-core at the
+#    versions of interop/package-lock.json; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1: the tests drive
+#    Debian's /usr/bin/chromium and never download a browser).
+# 3. `cargo test --workspace --release --locked`.
+# Exits non-zero as soon as any step or any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+start=$SECONDS
+step() { printf '\n==> %s\n' "$*"; }
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "==> installing Debian packages: ${need_apt[*]}"
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  step "installing Debian packages: ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+  "${SUDO[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+else
+  step "Debian packages: chromium, libssl-dev, pkg-config, node already installed"
 fi
+echo "node $(node --version), npm $(npm --version), $(chromium --version 2>/dev/null | head -1)"
 
-if [ -f interop/package.json ]; then
-  echo "==> installing interop npm packages"
-  (cd interop && npm ci --no-audit --no-fund --loglevel=error)
-fi
+step "npm ci in interop/ (browser download skipped)"
+(cd interop && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
-echo "==> cargo test (workspace)"
+step "cargo test --workspace --release --locked"
+marker=$(mktemp)
 cargo test --workspace --release --locked 2>&1
+
+shot=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -path '*swarmbench-status-page-*' -name 'status-page.png' -newer "$marker" 2>/dev/null | head -1 || true)
+rm -f "$marker"
+if [ -n "$shot" ]; then echo "status page screenshot (headless Chromium): $shot"; fi
+step "all tests passed in $((SECONDS - start)) s"
