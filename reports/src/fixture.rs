@@ -1,0 +1,187 @@
+//! A small, complete example run file, for tests, snapshots and documentation.
+//!
+//! Receives a seed offset; emits a [`RunFile`] with two phases (connect ramp, echo), a few
+//! seconds of series and health, and real encoded histograms.
+//! Must not: be used to record real runs.
+
+use std::collections::BTreeMap;
+
+use crate::distribution::{Distribution, new_histogram};
+use crate::saturation::summarize_health;
+use crate::schema::*;
+
+fn dist(values: impl IntoIterator<Item = u64>) -> Distribution {
+    let mut h = new_histogram();
+    for v in values {
+        h.saturating_record(v);
+    }
+    // Encoding a valid histogram does not fail; an empty default keeps this panic-free.
+    Distribution::from_histogram(&h, 0).unwrap_or_default()
+}
+
+fn connect(clients: u64, failed: u64) -> ConnectStats {
+    ConnectStats {
+        attempted: clients + failed,
+        connected: clients,
+        failed,
+        failed_by_kind: if failed > 0 {
+            BTreeMap::from([("connect_refused".to_string(), failed)])
+        } else {
+            BTreeMap::new()
+        },
+        peak_connected: clients,
+        phases: ConnectPhaseTimes {
+            tcp: Some(dist((0..clients).map(|i| 80 + i % 40))),
+            ws_upgrade: Some(dist((0..clients).map(|i| 300 + i % 200))),
+            sio_connect: Some(dist((0..clients).map(|i| 150 + i % 90))),
+            total: Some(dist((0..clients).map(|i| 600 + i % 400))),
+            ..Default::default()
+        },
+    }
+}
+
+fn echo(sent: u64, timeouts: u64, unanswered: u64) -> EchoStats {
+    let received = sent - timeouts - unanswered;
+    EchoStats {
+        sent,
+        received,
+        timeouts,
+        late: timeouts / 2,
+        unanswered_at_stop: unanswered,
+        latency: dist((0..received).map(|i| 200 + (i * 7919) % 4000)),
+        service: dist((0..received).map(|i| 150 + (i * 7919) % 3000)),
+    }
+}
+
+/// An example run: `clients` clients, two phases (`ramp`: connect, `steady`: echo).
+pub fn example_run(clients: u64) -> RunFile {
+    let ramp = Section {
+        start_offset_ms: 0,
+        end_offset_ms: 2_000,
+        duration_ms: 2_000,
+        connect: connect(clients, 2),
+        ..Default::default()
+    };
+    let steady = Section {
+        start_offset_ms: 2_000,
+        end_offset_ms: 6_000,
+        duration_ms: 4_000,
+        connect: ConnectStats {
+            peak_connected: clients,
+            ..Default::default()
+        },
+        echo: Some(echo(clients * 40, 3, 1)),
+        errors: BTreeMap::from([("unmatched".to_string(), 1)]),
+        disconnects: BTreeMap::from([
+            ("client_close".to_string(), clients - 1),
+            ("eof".to_string(), 1),
+        ]),
+        ..Default::default()
+    };
+    let mut run = steady.clone();
+    run.start_offset_ms = 0;
+    run.duration_ms = 6_000;
+    run.connect = ramp.connect.clone();
+    let series = (0..6u64)
+        .map(|s| SecondPoint {
+            second: s,
+            connected: if s < 2 {
+                clients * (s + 1) / 2
+            } else {
+                clients
+            },
+            attempted: if s < 2 { clients / 2 + 1 } else { 0 },
+            connect_failed: u64::from(s == 1) * 2,
+            sent: if s >= 2 { clients * 10 } else { 0 },
+            received: if s >= 2 {
+                clients * 10 - u64::from(s == 5) * 4
+            } else {
+                0
+            },
+            timeouts: u64::from(s == 5) * 3,
+            late: 0,
+            errors: u64::from(s == 3),
+            disconnects: if s == 5 { clients } else { 0 },
+            latency_p50_us: (s >= 2).then_some(1_200 + s * 10),
+            latency_p90_us: (s >= 2).then_some(2_500 + s * 10),
+            latency_p99_us: (s >= 2).then_some(3_900 + s * 10),
+            latency_max_us: (s >= 2).then_some(4_100 + s * 10),
+        })
+        .collect();
+    let health_series: Vec<HealthPoint> = (0..6u64)
+        .map(|s| HealthPoint {
+            second: s,
+            cpu_percent: 20.0 + s as f64 * 5.0,
+            rss_bytes: 20_000_000 + s * 1_000_000,
+            sched_lag_max_us: 300 + s * 20,
+            sched_lag_mean_us: 40 + s,
+        })
+        .collect();
+    RunFile {
+        schema_version: SCHEMA_VERSION,
+        meta: RunMeta {
+            swarm_version: "0.1.0".into(),
+            run_id: "example".into(),
+            scenarios: vec!["connect".into(), "echo".into()],
+            target_url: "http://127.0.0.1:3000/".into(),
+            embedded_target: true,
+            protocol: "socketio".into(),
+            transport: "websocket".into(),
+            plan: vec![
+                PlanPhase {
+                    name: "ramp".into(),
+                    scenario: "connect".into(),
+                    clients,
+                    duration_ms: 2_000,
+                    ramp_ms: Some(2_000),
+                    ..Default::default()
+                },
+                PlanPhase {
+                    name: "steady".into(),
+                    scenario: "echo".into(),
+                    clients,
+                    duration_ms: 4_000,
+                    rate_per_s: Some(10.0),
+                    payload_size_bytes: Some(128),
+                    arrival: Some("constant".into()),
+                    ..Default::default()
+                },
+            ],
+            options: BTreeMap::from([("timeout_ms".to_string(), serde_json::json!(10_000))]),
+            args: vec!["run".into()],
+            machine: Machine {
+                hostname: "example-host".into(),
+                cores: 2,
+                memory_bytes: 24 << 30,
+                os: "linux".into(),
+                os_version: "6.1".into(),
+            },
+            started_at_unix_ms: 1_700_000_000_000,
+            ended_at_unix_ms: 1_700_000_006_500,
+            interrupted: false,
+            status: RunStatus::Completed,
+            status_detail: None,
+            shards: 1,
+        },
+        run,
+        phases: vec![
+            PhaseResult {
+                name: "ramp".into(),
+                scenario: "connect".into(),
+                stats: ramp,
+            },
+            PhaseResult {
+                name: "steady".into(),
+                scenario: "echo".into(),
+                stats: steady,
+            },
+        ],
+        series,
+        health: Health {
+            cores: 2,
+            summary: summarize_health(&health_series, 2),
+            series: health_series,
+        },
+        thresholds: Vec::new(),
+    }
+}

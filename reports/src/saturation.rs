@@ -1,0 +1,117 @@
+//! Decides whether the swarm itself was the bottleneck of a run.
+//!
+//! Receives the per-second health points and the number of cores; emits a
+//! [`HealthSummary`]. A second is saturated when the swarm used at least
+//! [`CPU_SATURATION_SHARE`] of all its cores, or its scheduler lag reached
+//! [`LAG_SATURATION_US`]. The run is saturated when at least [`MIN_SATURATED_SECONDS`]
+//! seconds and at least [`MIN_SATURATED_SHARE`] of all seconds were.
+//! Must not: read anything but its arguments.
+
+use crate::schema::{HealthPoint, HealthSummary};
+
+/// Share of all cores (1.0 = every core busy) from which a second counts as CPU-saturated.
+pub const CPU_SATURATION_SHARE: f64 = 0.9;
+/// Scheduler lag from which a second counts as saturated.
+pub const LAG_SATURATION_US: u64 = 10_000;
+/// Fewest saturated seconds that mark a run saturated.
+pub const MIN_SATURATED_SECONDS: u64 = 2;
+/// Smallest share of the run's seconds that must be saturated to mark the run.
+pub const MIN_SATURATED_SHARE: f64 = 0.05;
+
+/// Summarises health points recorded with `cores` cores available.
+pub fn summarize_health(series: &[HealthPoint], cores: u32) -> HealthSummary {
+    let cpu_line = f64::from(cores.max(1)) * 100.0 * CPU_SATURATION_SHARE;
+    let mut s = HealthSummary::default();
+    if series.is_empty() {
+        return s;
+    }
+    let (mut cpu_sum, mut lag_sum) = (0.0, 0u128);
+    let (mut by_cpu, mut by_lag) = (false, false);
+    for p in series {
+        s.cpu_percent_max = s.cpu_percent_max.max(p.cpu_percent);
+        s.rss_bytes_max = s.rss_bytes_max.max(p.rss_bytes);
+        s.sched_lag_max_us = s.sched_lag_max_us.max(p.sched_lag_max_us);
+        cpu_sum += p.cpu_percent;
+        lag_sum += u128::from(p.sched_lag_mean_us);
+        let cpu_hot = p.cpu_percent >= cpu_line;
+        let lag_hot = p.sched_lag_max_us >= LAG_SATURATION_US;
+        by_cpu |= cpu_hot;
+        by_lag |= lag_hot;
+        if cpu_hot || lag_hot {
+            s.saturated_seconds += 1;
+        }
+    }
+    let n = series.len() as u64;
+    s.cpu_percent_mean = cpu_sum / n as f64;
+    s.sched_lag_mean_us = u64::try_from(lag_sum / u128::from(n)).unwrap_or(u64::MAX);
+    s.saturated = s.saturated_seconds >= MIN_SATURATED_SECONDS
+        && s.saturated_seconds as f64 >= MIN_SATURATED_SHARE * n as f64;
+    if s.saturated {
+        if by_cpu {
+            s.saturated_by.push("cpu".into());
+        }
+        if by_lag {
+            s.saturated_by.push("sched_lag".into());
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pt(second: u64, cpu: f64, lag: u64) -> HealthPoint {
+        HealthPoint {
+            second,
+            cpu_percent: cpu,
+            rss_bytes: 1000 + second,
+            sched_lag_max_us: lag,
+            sched_lag_mean_us: lag / 2,
+        }
+    }
+
+    #[test]
+    fn idle_run_is_not_saturated() {
+        let s = summarize_health(&(0..60).map(|i| pt(i, 20.0, 100)).collect::<Vec<_>>(), 2);
+        assert!(!s.saturated);
+        assert_eq!(s.saturated_seconds, 0);
+        assert_eq!(s.rss_bytes_max, 1059);
+        assert!((s.cpu_percent_mean - 20.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cpu_near_all_cores_saturates() {
+        let mut v: Vec<_> = (0..20).map(|i| pt(i, 50.0, 100)).collect();
+        v[3].cpu_percent = 185.0;
+        v[4].cpu_percent = 199.0;
+        let s = summarize_health(&v, 2);
+        assert!(s.saturated);
+        assert_eq!(s.saturated_seconds, 2);
+        assert_eq!(s.saturated_by, vec!["cpu".to_string()]);
+        // 185% of 2 cores is not 90% of 4 cores.
+        assert!(!summarize_health(&v, 4).saturated);
+    }
+
+    #[test]
+    fn lag_saturates_but_one_blip_does_not() {
+        let mut v: Vec<_> = (0..100).map(|i| pt(i, 10.0, 100)).collect();
+        v[50].sched_lag_max_us = 50_000;
+        assert!(
+            !summarize_health(&v, 2).saturated,
+            "one second in 100 is a blip"
+        );
+        for p in v.iter_mut().take(10) {
+            p.sched_lag_max_us = 12_000;
+        }
+        let s = summarize_health(&v, 2);
+        assert!(s.saturated);
+        assert_eq!(s.saturated_by, vec!["sched_lag".to_string()]);
+        assert_eq!(s.sched_lag_max_us, 50_000);
+    }
+
+    #[test]
+    fn empty_series_is_default() {
+        assert_eq!(summarize_health(&[], 2), HealthSummary::default());
+    }
+}

@@ -1,0 +1,388 @@
+//! The run file's types: what one swarm run recorded, as `results.json` carries it.
+//!
+//! Receives nothing (plain data); emitted by the harness recorder, read by every rendering.
+//! Field names are snake_case with units in their names; every field is documented in
+//! `docs/results-format.md`. Optional sections carry `serde(default)` so that files written
+//! before a section existed still read.
+//! Must not: change the meaning of an existing field without bumping [`SCHEMA_VERSION`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::distribution::Distribution;
+
+/// Version of the run file format written by this crate.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One whole run file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunFile {
+    pub schema_version: u32,
+    pub meta: RunMeta,
+    /// The whole run, all phases together.
+    pub run: Section,
+    /// One entry per plan phase, in plan order.
+    pub phases: Vec<PhaseResult>,
+    /// One point per second of the run, from its start.
+    pub series: Vec<SecondPoint>,
+    /// The swarm's own health (was the swarm the bottleneck?).
+    pub health: Health,
+    /// Thresholds evaluated at the end of the run (empty when none were given).
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+/// What ran, against what, where and when.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// Version of the `swarm` binary that recorded the run.
+    pub swarm_version: String,
+    /// Identifier of the run (also carried in every payload as `sb`).
+    #[serde(default)]
+    pub run_id: String,
+    /// Scenarios that ran, in plan order, without repeats (e.g. `["connect", "echo"]`).
+    pub scenarios: Vec<String>,
+    pub target_url: String,
+    /// True when the swarm started its own embedded target-server.
+    #[serde(default)]
+    pub embedded_target: bool,
+    /// `ws` or `socketio`.
+    pub protocol: String,
+    /// `websocket` or `polling` (Socket.IO); `websocket` for raw WS.
+    pub transport: String,
+    /// The plan, phase by phase, with its settings.
+    pub plan: Vec<PlanPhase>,
+    /// Run-wide settings (e.g. `timeout_ms`, `grace_ms`, `event`, `parser`).
+    #[serde(default)]
+    pub options: BTreeMap<String, serde_json::Value>,
+    /// The command line as given (arguments after the program name).
+    #[serde(default)]
+    pub args: Vec<String>,
+    pub machine: Machine,
+    /// Wall-clock start, milliseconds since the Unix epoch (UTC).
+    pub started_at_unix_ms: u64,
+    /// Wall-clock end, milliseconds since the Unix epoch (UTC).
+    pub ended_at_unix_ms: u64,
+    /// True when the run was stopped by Ctrl-C / SIGTERM before its plan ended.
+    pub interrupted: bool,
+    pub status: RunStatus,
+    /// A sentence explaining `status` when it is not `completed`.
+    #[serde(default)]
+    pub status_detail: Option<String>,
+    /// Number of swarm processes whose run files were merged into this one (1 = not merged).
+    #[serde(default = "one")]
+    pub shards: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How the run ended (drives the exit code together with the thresholds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The plan ran to its end.
+    #[default]
+    Completed,
+    /// Stopped by a signal; everything recorded until then is in the file.
+    Interrupted,
+    /// The run could not happen (target unreachable, no connection succeeded).
+    Failed,
+}
+
+/// One plan phase and its settings.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlanPhase {
+    pub name: String,
+    /// `connect`, `echo` (part 2: `broadcast`, `heartbeat`, `churn`).
+    pub scenario: String,
+    /// Clients connected at the end of the phase's ramp.
+    pub clients: u64,
+    /// Planned length of the phase, ramp included.
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub ramp_ms: Option<u64>,
+    #[serde(default)]
+    pub connect_rate_per_s: Option<f64>,
+    /// Messages per second per client.
+    #[serde(default)]
+    pub rate_per_s: Option<f64>,
+    #[serde(default)]
+    pub payload_size_bytes: Option<u64>,
+    /// `constant` or `poisson`.
+    #[serde(default)]
+    pub arrival: Option<String>,
+    #[serde(default)]
+    pub max_in_flight: Option<u32>,
+    /// Any other setting of the phase.
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// The machine the swarm ran on.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Machine {
+    pub hostname: String,
+    /// Logical CPUs available to the swarm process.
+    pub cores: u32,
+    pub memory_bytes: u64,
+    /// e.g. `linux`.
+    pub os: String,
+    /// Kernel release, when known.
+    #[serde(default)]
+    pub os_version: String,
+}
+
+/// Results of one plan phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub name: String,
+    pub scenario: String,
+    pub stats: Section,
+}
+
+/// Everything counted over a span of time (one phase, or the whole run).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Section {
+    /// First sample of the span, from the run start.
+    pub start_offset_ms: u64,
+    /// Last sample of the span, from the run start.
+    pub end_offset_ms: u64,
+    /// `end_offset_ms - start_offset_ms` (the divisor of throughput figures).
+    pub duration_ms: u64,
+    pub connect: ConnectStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<EchoStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<BroadcastStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnStats>,
+    /// Non-fatal errors during the run, by stable kind key (connect failures are in
+    /// `connect.failed_by_kind`, not here).
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+    /// Ended connections by reason key (`client_close` is the swarm's own orderly close).
+    #[serde(default)]
+    pub disconnects: BTreeMap<String, u64>,
+}
+
+/// Connection attempts and how long each connect phase took.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ConnectStats {
+    pub attempted: u64,
+    pub connected: u64,
+    pub failed: u64,
+    /// `failed` split by error kind key.
+    #[serde(default)]
+    pub failed_by_kind: BTreeMap<String, u64>,
+    /// Highest number of clients connected at once during the span.
+    pub peak_connected: u64,
+    pub phases: ConnectPhaseTimes,
+}
+
+/// Connect phase durations; a phase that never happened in the span is absent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ConnectPhaseTimes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_upgrade: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eio_open: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sio_connect: Option<Distribution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<Distribution>,
+}
+
+impl ConnectPhaseTimes {
+    /// The phase names, in connect order.
+    pub const NAMES: [&'static str; 7] = [
+        "tcp",
+        "tls",
+        "ws_upgrade",
+        "eio_open",
+        "upgrade",
+        "sio_connect",
+        "total",
+    ];
+
+    /// The distribution of a phase by name.
+    pub fn get(&self, name: &str) -> Option<&Distribution> {
+        match name {
+            "tcp" => self.tcp.as_ref(),
+            "tls" => self.tls.as_ref(),
+            "ws_upgrade" => self.ws_upgrade.as_ref(),
+            "eio_open" => self.eio_open.as_ref(),
+            "upgrade" => self.upgrade.as_ref(),
+            "sio_connect" => self.sio_connect.as_ref(),
+            "total" => self.total.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Mutable slot of a phase by name.
+    pub fn slot_mut(&mut self, name: &str) -> Option<&mut Option<Distribution>> {
+        match name {
+            "tcp" => Some(&mut self.tcp),
+            "tls" => Some(&mut self.tls),
+            "ws_upgrade" => Some(&mut self.ws_upgrade),
+            "eio_open" => Some(&mut self.eio_open),
+            "upgrade" => Some(&mut self.upgrade),
+            "sio_connect" => Some(&mut self.sio_connect),
+            "total" => Some(&mut self.total),
+            _ => None,
+        }
+    }
+}
+
+/// Echo round trips. Always `sent = received + timeouts + unanswered_at_stop`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EchoStats {
+    pub sent: u64,
+    /// Replies that arrived within the timeout.
+    pub received: u64,
+    /// Messages with no reply within the timeout.
+    pub timeouts: u64,
+    /// Replies that arrived after their timeout was counted (not in the percentiles).
+    pub late: u64,
+    /// Messages still awaiting a reply when the run stopped, after the drain.
+    pub unanswered_at_stop: u64,
+    /// From the intended send instant to the reply (what a user waits).
+    pub latency: Distribution,
+    /// From the actual send instant to the reply.
+    pub service: Distribution,
+}
+
+/// Broadcast delivery (filled by part 2). Always
+/// `delivered + missed_while_disconnected + lost = expected`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BroadcastStats {
+    pub published: u64,
+    pub expected: u64,
+    pub delivered: u64,
+    pub recovered: u64,
+    pub missed_while_disconnected: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// One-way latency of each delivery at each receiver.
+    pub latency: Distribution,
+}
+
+/// Heartbeat behaviour (filled by part 2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HeartbeatStats {
+    /// Server pings received.
+    pub pings: u64,
+    /// |ping-to-ping interval − advertised interval|.
+    pub ping_interval_deviation: Distribution,
+    /// Round trips of client pings (raw WS), when the client pings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pong_rtt: Option<Distribution>,
+    /// Muted clients closed by the server, and how long after muting.
+    pub muted_closes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_close_delay: Option<Distribution>,
+    /// Healthy clients closed with the signature of a ping timeout.
+    pub false_timeouts: u64,
+    /// No ping within pingInterval + pingTimeout (client-side deadline).
+    pub client_timeouts: u64,
+}
+
+/// Disconnect / reconnect churn (filled by part 2).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChurnStats {
+    pub drops: u64,
+    pub reconnects: u64,
+    pub reconnect_failures: u64,
+    /// From the drop to the re-join ack.
+    pub reconnect: Distribution,
+}
+
+/// One second of the run (`second` 0 covers [0 s, 1 s) from the run start).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SecondPoint {
+    pub second: u64,
+    /// Clients connected at the end of the second.
+    pub connected: u64,
+    pub attempted: u64,
+    pub connect_failed: u64,
+    pub sent: u64,
+    pub received: u64,
+    pub timeouts: u64,
+    pub late: u64,
+    pub errors: u64,
+    pub disconnects: u64,
+    /// Percentiles of echo `latency` for the replies that arrived in this second.
+    #[serde(default)]
+    pub latency_p50_us: Option<u64>,
+    #[serde(default)]
+    pub latency_p90_us: Option<u64>,
+    #[serde(default)]
+    pub latency_p99_us: Option<u64>,
+    #[serde(default)]
+    pub latency_max_us: Option<u64>,
+}
+
+/// The swarm's own health over the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Health {
+    /// Cores the CPU percentages refer to (100% = one core).
+    pub cores: u32,
+    pub series: Vec<HealthPoint>,
+    pub summary: HealthSummary,
+}
+
+/// One second of swarm health.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HealthPoint {
+    pub second: u64,
+    /// CPU used by the swarm process in that second; 100 = one core busy.
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    /// Lateness of a 10 ms ticker on the swarm's runtime, worst and mean in that second.
+    pub sched_lag_max_us: u64,
+    pub sched_lag_mean_us: u64,
+}
+
+/// Health over the whole run, and whether the swarm itself was the limit.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HealthSummary {
+    pub cpu_percent_max: f64,
+    pub cpu_percent_mean: f64,
+    pub rss_bytes_max: u64,
+    pub sched_lag_max_us: u64,
+    pub sched_lag_mean_us: u64,
+    /// Seconds in which CPU or scheduler lag crossed its saturation line.
+    pub saturated_seconds: u64,
+    /// True when the swarm was saturated for a meaningful share of the run: its numbers
+    /// then describe the swarm, not the server.
+    pub saturated: bool,
+    /// Which lines were crossed: `cpu`, `sched_lag`.
+    #[serde(default)]
+    pub saturated_by: Vec<String>,
+}
+
+/// Outcome of one threshold, as stored in the run file and shown in reports.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The expression as the user wrote it.
+    pub expr: String,
+    /// Observed value, in `unit` (absent when it could not be computed; then `pass` is false).
+    pub observed: Option<f64>,
+    /// Unit of `observed` and of the expression's value (`ms`, `%`, ``...).
+    pub unit: String,
+    pub pass: bool,
+    /// Why the threshold could not be evaluated, when it could not.
+    #[serde(default)]
+    pub note: Option<String>,
+}

@@ -1,0 +1,336 @@
+//! Short summaries of a run for the terminal (`summary_table`) and for `--json`
+//! (`summary_json`).
+//!
+//! Receives a [`RunFile`]; emits a plain-text table or a compact JSON value with the figures
+//! a user checks first (per phase: clients, failures, throughput, latency percentiles,
+//! timeouts; thresholds; whether the swarm was saturated).
+//! Must not: print (the binary does), or show numbers the run file does not hold.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::schema::{RunFile, Section};
+
+/// A duration in µs for humans: `850us`, `4.10ms`, `1.20s`.
+pub fn format_us(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}us")
+    } else if us < 1_000_000 {
+        format!("{:.2}ms", us as f64 / 1e3)
+    } else {
+        format!("{:.2}s", us as f64 / 1e6)
+    }
+}
+
+/// Bytes for humans: `512 B`, `20.0 MiB`.
+pub fn format_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
+struct Row {
+    cells: [String; 11],
+}
+
+fn row(name: &str, scenario: &str, s: &Section) -> Row {
+    let secs = s.duration_ms as f64 / 1000.0;
+    let (sent, recv, timeouts, rate, p50, p99, max) = match &s.echo {
+        Some(e) => (
+            e.sent.to_string(),
+            e.received.to_string(),
+            e.timeouts.to_string(),
+            if secs > 0.0 {
+                format!("{:.0}", e.received as f64 / secs)
+            } else {
+                "-".into()
+            },
+            format_us(e.latency.p50_us),
+            format_us(e.latency.p99_us),
+            format_us(e.latency.max_us),
+        ),
+        None => (
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ),
+    };
+    let (p50, p99, max) = if s.echo.is_none() {
+        match &s.connect.phases.total {
+            Some(d) if d.count > 0 => (
+                format_us(d.p50_us),
+                format_us(d.p99_us),
+                format_us(d.max_us),
+            ),
+            _ => (p50, p99, max),
+        }
+    } else {
+        (p50, p99, max)
+    };
+    Row {
+        cells: [
+            name.to_string(),
+            scenario.to_string(),
+            s.connect.peak_connected.to_string(),
+            s.connect.failed.to_string(),
+            sent,
+            recv,
+            timeouts,
+            rate,
+            p50,
+            p99,
+            max,
+        ],
+    }
+}
+
+/// A short text table: one row per phase and one for the whole run, then thresholds and
+/// swarm health. Percentiles are echo `latency` (connect `total` for phases without echo).
+pub fn summary_table(run: &RunFile) -> String {
+    let m = &run.meta;
+    let mut out = String::new();
+    let secs = m.ended_at_unix_ms.saturating_sub(m.started_at_unix_ms) as f64 / 1000.0;
+    let _ = writeln!(
+        out,
+        "{} {} ({}/{}), {:.1}s, status {}",
+        m.scenarios.join("+"),
+        m.target_url,
+        m.protocol,
+        m.transport,
+        secs,
+        serde_json::to_value(m.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    );
+    let header = [
+        "phase",
+        "scenario",
+        "peak_conn",
+        "conn_fail",
+        "sent",
+        "received",
+        "timeouts",
+        "recv/s",
+        "p50",
+        "p99",
+        "max",
+    ];
+    let mut rows = vec![Row {
+        cells: header.map(String::from),
+    }];
+    for p in &run.phases {
+        rows.push(row(&p.name, &p.scenario, &p.stats));
+    }
+    rows.push(row("(all)", "", &run.run));
+    let mut widths = [0usize; 11];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(&r.cells) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in &rows {
+        let mut line = String::new();
+        for (i, (c, w)) in r.cells.iter().zip(widths).enumerate() {
+            if i < 2 {
+                let _ = write!(line, "{c:<w$}  ");
+            } else {
+                let _ = write!(line, "{c:>w$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    if let Some(e) = run
+        .run
+        .echo
+        .as_ref()
+        .filter(|e| e.late > 0 || e.unanswered_at_stop > 0)
+    {
+        let _ = writeln!(
+            out,
+            "late replies: {}, unanswered at stop: {}",
+            e.late, e.unanswered_at_stop
+        );
+    }
+    let errors: u64 = run.run.errors.values().sum();
+    if errors > 0 {
+        let list: Vec<String> = run
+            .run
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(out, "errors: {}", list.join(", "));
+    }
+    let h = &run.health.summary;
+    let _ = writeln!(
+        out,
+        "swarm: cpu max {:.0}% (mean {:.0}%, {} cores), rss max {}, sched lag max {}{}",
+        h.cpu_percent_max,
+        h.cpu_percent_mean,
+        run.health.cores,
+        format_bytes(h.rss_bytes_max),
+        format_us(h.sched_lag_max_us),
+        if h.saturated {
+            format!(
+                " -- SATURATED ({}): these numbers describe the swarm, not the server",
+                h.saturated_by.join(", ")
+            )
+        } else {
+            String::new()
+        }
+    );
+    for t in &run.thresholds {
+        let observed = t.observed.map_or_else(
+            || "n/a".to_string(),
+            |v| format!("{}{}", trim_float(v), t.unit),
+        );
+        let note = t
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} {}  observed {observed}{note}",
+            if t.pass { "PASS" } else { "FAIL" },
+            t.expr
+        );
+    }
+    out
+}
+
+fn trim_float(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn section_json(s: &Section) -> serde_json::Value {
+    let secs = s.duration_ms as f64 / 1000.0;
+    json!({
+        "duration_ms": s.duration_ms,
+        "connect": {
+            "attempted": s.connect.attempted,
+            "connected": s.connect.connected,
+            "failed": s.connect.failed,
+            "peak_connected": s.connect.peak_connected,
+            "total_p50_us": s.connect.phases.total.as_ref().map(|d| d.p50_us),
+            "total_p99_us": s.connect.phases.total.as_ref().map(|d| d.p99_us),
+        },
+        "echo": s.echo.as_ref().map(|e| json!({
+            "sent": e.sent,
+            "received": e.received,
+            "timeouts": e.timeouts,
+            "late": e.late,
+            "unanswered_at_stop": e.unanswered_at_stop,
+            "received_per_s": if secs > 0.0 { e.received as f64 / secs } else { 0.0 },
+            "latency_p50_us": e.latency.p50_us,
+            "latency_p90_us": e.latency.p90_us,
+            "latency_p99_us": e.latency.p99_us,
+            "latency_max_us": e.latency.max_us,
+            "service_p50_us": e.service.p50_us,
+            "service_p99_us": e.service.p99_us,
+        })),
+        "errors": s.errors,
+        "disconnects": s.disconnects,
+    })
+}
+
+/// The run summary as JSON (what `--json` prints): status, target, per phase and whole-run
+/// key figures, thresholds and saturation. Full detail stays in `results.json`.
+pub fn summary_json(run: &RunFile) -> serde_json::Value {
+    let m = &run.meta;
+    json!({
+        "schema_version": run.schema_version,
+        "status": m.status,
+        "interrupted": m.interrupted,
+        "target_url": m.target_url,
+        "protocol": m.protocol,
+        "transport": m.transport,
+        "scenarios": m.scenarios,
+        "started_at_unix_ms": m.started_at_unix_ms,
+        "ended_at_unix_ms": m.ended_at_unix_ms,
+        "run": section_json(&run.run),
+        "phases": run.phases.iter().map(|p| json!({
+            "name": p.name,
+            "scenario": p.scenario,
+            "stats": section_json(&p.stats),
+        })).collect::<Vec<_>>(),
+        "thresholds": run.thresholds,
+        "thresholds_passed": run.thresholds.iter().all(|t| t.pass),
+        "swarm": {
+            "saturated": run.health.summary.saturated,
+            "saturated_by": run.health.summary.saturated_by,
+            "cpu_percent_max": run.health.summary.cpu_percent_max,
+            "rss_bytes_max": run.health.summary.rss_bytes_max,
+            "sched_lag_max_us": run.health.summary.sched_lag_max_us,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::example_run;
+
+    #[test]
+    fn formats_durations_and_bytes() {
+        assert_eq!(format_us(850), "850us");
+        assert_eq!(format_us(4_100), "4.10ms");
+        assert_eq!(format_us(1_200_000), "1.20s");
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(20 << 20), "20.0 MiB");
+    }
+
+    #[test]
+    fn table_has_a_row_per_phase_and_totals() {
+        let mut run = example_run(100);
+        run.thresholds.push(crate::ThresholdResult {
+            expr: "echo.latency.p99 < 1ms".into(),
+            observed: Some(4.1),
+            unit: "ms".into(),
+            pass: false,
+            note: None,
+        });
+        let t = summary_table(&run);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[1].starts_with("phase"), "{t}");
+        assert!(lines[2].starts_with("ramp"), "{t}");
+        assert!(lines[3].starts_with("steady"), "{t}");
+        assert!(lines[4].starts_with("(all)"), "{t}");
+        assert!(lines[3].contains("4000"), "sent count shown: {t}");
+        assert!(
+            t.contains("FAIL echo.latency.p99 < 1ms  observed 4.1ms"),
+            "{t}"
+        );
+        assert!(!t.contains("SATURATED"));
+    }
+
+    #[test]
+    fn json_carries_key_figures() {
+        let run = example_run(10);
+        let v = summary_json(&run);
+        assert_eq!(v["status"], "completed");
+        assert_eq!(v["run"]["echo"]["sent"], 400);
+        assert_eq!(v["phases"][1]["name"], "steady");
+        assert_eq!(v["thresholds_passed"], true);
+        assert_eq!(v["swarm"]["saturated"], false);
+    }
+}
