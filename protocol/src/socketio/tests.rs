@@ -341,3 +341,33 @@ fn binary_assembler_reassembles_in_order() {
     let zero = Packet::decode(r#"50-["a"]"#).unwrap();
     assert_eq!(asm.start(zero.clone()), Some((zero, vec![])));
 }
+
+/// PROTOCOL.md §1.8: the websocket-only trace, each frame through both layers.
+#[test]
+fn minimal_wire_trace_through_both_layers() {
+    use crate::engineio::Packet as Eio;
+    let sio = |frame: &str| match Eio::decode_ws_text(frame) {
+        Ok(Eio::Message(inner)) => Packet::decode(&inner),
+        other => panic!("{frame:?} is not a message: {other:?}"),
+    };
+    assert_eq!(sio("40"), Ok(Packet::connect("/", None)));
+    assert_eq!(
+        sio(r#"40{"sid":"abc"}"#),
+        Ok(Packet::connect("/", Some(json!({"sid":"abc"}))))
+    );
+    assert_eq!(
+        sio(r#"42["chat","hi"]"#),
+        Ok(Packet::event("/", "chat", vec![json!("hi")], None))
+    );
+    assert_eq!(
+        sio("41"),
+        Ok(pkt(PacketType::Disconnect, "/", None, None, 0))
+    );
+    assert_eq!(Eio::decode_ws_text("2"), Ok(Eio::Ping { probe: false }));
+    assert_eq!(Eio::decode_ws_text("3"), Ok(Eio::Pong { probe: false }));
+    assert_eq!(Eio::decode_ws_text("1"), Ok(Eio::Close));
+    // `4abc`: a valid Engine.IO message whose Socket.IO text is invalid.
+    assert_eq!(sio("4abc"), Err(DecodeError::UnknownType('a')));
+    assert!(sio("42{}").is_err());
+    assert!(sio(r#"42abc["message-with-ack",1,"2",{"3":[false]}]"#).is_err());
+}
