@@ -18,6 +18,7 @@ pub mod eio;
 pub mod faults;
 pub mod listener;
 pub mod metrics;
+pub mod net;
 pub mod sio;
 pub mod stats;
 pub mod status;
@@ -71,5 +72,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let shared = Shared::new(config);
+    listener::run(listener, shared, shutdown).await
+}
+
+/// Like [`serve`], on state the caller made and keeps a handle to (tests and embedders read
+/// `shared.stats`; cancelling `shared.shutdown` does not stop the accept loop, `shutdown` does).
+pub async fn serve_shared(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     listener::run(listener, shared, shutdown).await
 }

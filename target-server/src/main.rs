@@ -1,12 +1,381 @@
-//! `target-server` binary: parses flags, binds, serves. (Being built.)
+//! `target-server` binary: parses flags into a [`Config`], binds, serves until SIGINT or
+//! SIGTERM.
+//!
+//! Receives: command-line flags. Emits: `listening on http://ADDR` on stdout once bound; logs
+//! on stderr. Must not: hold server logic (everything lives in the library). Bad values exit
+//! with status 2 and one error line.
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    println!("listening on http://{}", listener.local_addr()?);
-    target_server::serve(listener, target_server::Config::default(), async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use target_server::Config;
+use target_server::config::{self, Delay, Stall, Tick, TlsFiles};
+
+const EXAMPLES: &str = "\
+Examples:
+  target-server                                   serve on http://127.0.0.1:3000
+  target-server --bind 127.0.0.1:0                pick a free port (printed on stdout)
+  target-server --conformance                     official socket.io/engine.io suite preset
+  target-server --tick lobby:10/s:256             publish `tick` events to room lobby
+  target-server --drop-rate 0.1 --seed 7          drop 10% of application deliveries
+  target-server --delay 20ms±5ms --stall 10s:1s   slow replies and periodic pauses
+  target-server --ws-ping-interval 5s --ws-ping-timeout 10s
+  target-server --tls-cert cert.pem --tls-key key.pem   serve HTTPS/WSS
+
+Endpoints: /socket.io/  /engine.io/  /ws/echo  /ws/room/{name}[?self=0]
+           /  (status page)  /ws/stats  /stats.json  /metrics";
+
+/// Reference Socket.IO / Engine.IO / raw WebSocket emit-broadcast server for swarmbench.
+///
+/// One port serves Socket.IO v4, bare Engine.IO echo, raw WebSocket echo and rooms, a live
+/// status page and Prometheus metrics.
+#[derive(Debug, Parser)]
+#[command(name = "target-server", version, after_help = EXAMPLES)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    bind: SocketAddr,
+
+    /// Start from the official test-suite preset (ping 300ms/200ms, connect timeout 1s,
+    /// conformance handlers); other flags override it.
+    #[arg(long)]
+    conformance: bool,
+
+    /// Engine.IO pingInterval [default: 25s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    ping_interval: Option<Duration>,
+
+    /// Engine.IO pingTimeout [default: 20s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    ping_timeout: Option<Duration>,
+
+    /// Engine.IO maxPayload in bytes (e.g. 1000000, 1MB, 64KiB) [default: 1000000].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_payload: Option<u64>,
+
+    /// Time a session gets to send its first Socket.IO CONNECT [default: 45s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    connect_timeout: Option<Duration>,
+
+    /// Extra Socket.IO namespace to serve besides / and /custom (repeatable).
+    #[arg(long = "namespace", value_name = "NSP", value_parser = parse_namespace)]
+    namespaces: Vec<String>,
+
+    /// Connection state recovery window (maxDisconnectionDuration); off unless given.
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    recovery: Option<Duration>,
+
+    /// Built-in publisher: emit `tick` events to ROOM at RATE with SIZE-byte payloads,
+    /// e.g. lobby:10/s:256 (repeatable).
+    #[arg(long = "tick", value_name = "ROOM:RATE:SIZE", value_parser = config::parse_tick)]
+    ticks: Vec<Tick>,
+
+    /// Fault injection: probability (0..=1) of dropping each application delivery.
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    drop_rate: Option<f64>,
+
+    /// Seed of the drop decision (same seed, same drops).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+
+    /// Fault injection: delay each outgoing application message by D, optionally ±J
+    /// uniform jitter (e.g. 20ms±5ms).
+    #[arg(long, value_name = "D[±J]", value_parser = config::parse_delay)]
+    delay: Option<Delay>,
+
+    /// Fault injection: pause application handlers for FOR every EVERY (e.g. 10s:1s);
+    /// heartbeats go on.
+    #[arg(long, value_name = "EVERY:FOR", value_parser = config::parse_stall)]
+    stall: Option<Stall>,
+
+    /// Open connections accepted at once; more get HTTP 503 (accepts 10k, 1m).
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    max_connections: Option<usize>,
+
+    /// Largest raw WebSocket message in bytes; larger gets close 1009 [default: 16MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_message_size: Option<u64>,
+
+    /// Outbound queue per connection (messages); a client that lets it fill is
+    /// disconnected as a slow consumer [default: 4096].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    max_queue: Option<usize>,
+
+    /// Raw WebSocket: server ping period (off unless given).
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    ws_ping_interval: Option<Duration>,
+
+    /// Raw WebSocket: close a peer that sent nothing for this long after a ping
+    /// [default: 20s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    ws_ping_timeout: Option<Duration>,
+
+    /// PEM certificate chain: serve HTTPS/WSS (needs --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Log filter for stderr, e.g. info, debug, target_server=trace [default: RUST_LOG or
+    /// warn].
+    #[arg(long, value_name = "LEVEL")]
+    log: Option<String>,
+}
+
+impl Cli {
+    /// The preset (default or conformance) with every given flag applied over it.
+    fn config(&self) -> Config {
+        let mut c = if self.conformance {
+            Config::conformance()
+        } else {
+            Config::default()
+        };
+        set(&mut c.ping_interval, self.ping_interval);
+        set(&mut c.ping_timeout, self.ping_timeout);
+        set(&mut c.max_payload, self.max_payload);
+        set(&mut c.connect_timeout, self.connect_timeout);
+        for nsp in &self.namespaces {
+            if !c.has_namespace(nsp) {
+                c.namespaces.push(nsp.clone());
+            }
+        }
+        if self.recovery.is_some() {
+            c.recovery = self.recovery;
+        }
+        c.ticks.extend(self.ticks.iter().cloned());
+        set(&mut c.drop_rate, self.drop_rate);
+        set(&mut c.seed, self.seed);
+        if self.delay.is_some() {
+            c.delay = self.delay;
+        }
+        if self.stall.is_some() {
+            c.stall = self.stall;
+        }
+        set(&mut c.max_connections, self.max_connections);
+        set(
+            &mut c.max_message_size,
+            self.max_message_size.map(|b| b as usize),
+        );
+        set(&mut c.max_queue, self.max_queue);
+        if self.ws_ping_interval.is_some() {
+            c.ws_ping_interval = self.ws_ping_interval;
+        }
+        set(&mut c.ws_ping_timeout, self.ws_ping_timeout);
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            c.tls = Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        c
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "invalid probability {s:?}: write a number from 0 to 1, e.g. 0.1"
+        )),
+    }
+}
+
+fn parse_namespace(s: &str) -> Result<String, String> {
+    if s.starts_with('/') && !s.contains(['?', ',', ' ']) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid namespace {s:?}: it starts with / and has no spaces, ',' or '?', e.g. /chat"
+        ))
+    }
+}
+
+/// Counts such as `5000`, `10k`, `1m`.
+fn parse_count(s: &str) -> Result<usize, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let (num, mult) = match t.strip_suffix('k') {
+        Some(n) => (n, 1_000.0),
+        None => match t.strip_suffix('m') {
+            Some(n) => (n, 1_000_000.0),
+            None => (t.as_str(), 1.0),
+        },
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 1.0 / mult => Ok((n * mult).round() as usize),
+        _ => Err(format!(
+            "invalid count {s:?}: write a positive number, e.g. 5000 or 10k"
+        )),
+    }
+}
+
+/// Byte sizes such as `1000000`, `64KiB`, `1MB`, `16MiB`, `512k`.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => f64::NAN,
+    };
+    match num.parse::<f64>() {
+        Ok(n) if (n * mult).is_finite() && n * mult >= 1.0 => Ok((n * mult).round() as u64),
+        _ => Err(format!(
+            "invalid size {s:?}: write bytes, e.g. 1000000, 64KiB or 1MB"
+        )),
+    }
+}
+
+fn init_tracing(filter: Option<&str>) -> anyhow::Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::try_new(f).with_context(|| format!("invalid --log filter {f:?}"))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config();
+    match target_server::net::raise_fd_limit() {
+        Ok(n) => tracing::debug!("open-file limit {n}"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+    let listener =
+        target_server::net::bind(cli.bind).with_context(|| format!("cannot bind {}", cli.bind))?;
+    let addr = listener.local_addr()?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {scheme}://{addr}")?;
+    out.flush()?;
+    drop(out);
+    target_server::serve(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: invalid arguments");
+            eprintln!("{line}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = init_tracing(cli.log.as_deref()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+    if let Some(tls) = &cli.config().tls
+        && let Err(e) = target_server::net::tls_acceptor(&tls.cert, &tls.key)
+    {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_counts() {
+        assert_eq!(parse_bytes("1000000").unwrap(), 1_000_000);
+        assert_eq!(parse_bytes("64KiB").unwrap(), 65_536);
+        assert_eq!(parse_bytes("1MB").unwrap(), 1_000_000);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert_eq!(parse_count("10k").unwrap(), 10_000);
+        assert_eq!(parse_count("42").unwrap(), 42);
+        assert!(parse_count("-3").is_err());
+        assert!(parse_probability("1.5").is_err());
+        assert!(parse_namespace("chat").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_conformance_preset() {
+        let cli = Cli::parse_from([
+            "target-server",
+            "--conformance",
+            "--ping-interval",
+            "1s",
+            "--namespace",
+            "/chat",
+            "--drop-rate",
+            "0.25",
+        ]);
+        let c = cli.config();
+        assert!(c.conformance);
+        assert_eq!(c.ping_interval, Duration::from_secs(1));
+        assert_eq!(c.ping_timeout, Duration::from_millis(200));
+        assert_eq!(c.namespaces, ["/", "/custom", "/chat"]);
+        assert_eq!(c.drop_rate, 0.25);
+    }
 }

@@ -112,6 +112,9 @@ pub struct Stats {
     pub recovered_sessions: AtomicU64,
     /// Packets replayed by connection state recovery.
     pub replayed_packets: AtomicU64,
+    /// Deepest outbound queue seen on any connection (messages waiting for the socket);
+    /// never above `--max-queue`.
+    pub outbound_queue_peak: AtomicU64,
     rooms: Mutex<HashMap<String, i64>>,
 }
 

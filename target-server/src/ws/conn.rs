@@ -1,0 +1,356 @@
+//! One raw WebSocket connection: reads frames, echoes or fans them out to a room, keeps the
+//! server heartbeat, and closes with the RFC 6455 code that fits.
+//!
+//! Receives: the upgraded socket and its [`Mode`]. Emits: application frames into the
+//! outbound queues of their recipients (after fault injection: drop per recipient, delay
+//! per message, stall before handling), server pings, a close frame (1001 on shutdown, 1007
+//! invalid UTF-8, 1009 too big, 1002 other protocol errors), and `opened`/`closed` with the
+//! [`CloseCause`]. Must not: write to the socket itself (the writer does) or block on a
+//! full queue (a full queue disconnects its owner as a slow consumer).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+
+use super::writer::{self, Out};
+use super::{Member, Mode, Room, WsState};
+use crate::Shared;
+use crate::faults::Faults;
+use crate::stats::{CloseCause, Proto};
+use crate::upgrade::WsStream;
+
+/// Time the writer gets to send what is queued (and the close frame) once the reader is done.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
+/// Time the peer gets, after our close frame, to close its side.
+const LINGER: Duration = Duration::from_secs(1);
+/// Reads (of up to 4 KiB) made while lingering at most.
+const LINGER_READS: usize = 256;
+/// Upper bound of `max_queue` (tokio's channel panics on absurd capacities).
+const MAX_QUEUE_CAP: usize = 1 << 24;
+
+/// How the read loop ended.
+struct End {
+    cause: CloseCause,
+    /// Close frame to send (None: the peer closed, the socket is gone, or it is a slow
+    /// consumer whose queue cannot take one more frame).
+    close: Option<CloseFrame>,
+}
+
+impl End {
+    fn silent(cause: CloseCause) -> End {
+        End { cause, close: None }
+    }
+
+    fn close(cause: CloseCause, code: CloseCode, reason: &'static str) -> End {
+        End {
+            cause,
+            close: Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }),
+        }
+    }
+}
+
+/// Serves one upgraded connection until it closes.
+pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
+    let shared = st.shared.clone();
+    shared.stats.opened(Proto::RawWs);
+    let id = st.next_id();
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::channel(shared.config.max_queue.clamp(1, MAX_QUEUE_CAP));
+    let kill = CancellationToken::new();
+    let me = Member {
+        id,
+        tx,
+        kill: kill.clone(),
+    };
+    let mut writer = {
+        let (kill, shared) = (kill.clone(), shared.clone());
+        shared
+            .tasks
+            .clone()
+            .spawn(async move { writer::run(sink, rx, kill, &shared.stats).await })
+    };
+    let room = match &mode {
+        Mode::Room { name, .. } => Some(st.join(name, me.clone())),
+        Mode::Echo => None,
+    };
+    let target = match (&mode, room) {
+        (Mode::Room { include_self, .. }, Some(room)) => Target::Room {
+            room,
+            include_self: *include_self,
+        },
+        _ => Target::Echo,
+    };
+
+    let end = read_loop(&shared, &me, &target, &mut stream).await;
+
+    if let Mode::Room { name, .. } = &mode {
+        st.leave(name, id);
+    }
+    drop(target);
+    let close_queued = match end.close {
+        Some(frame) => me
+            .tx
+            .try_send(Out::now(Message::Close(Some(frame))))
+            .is_ok(),
+        None => false,
+    };
+    let Member { tx, kill, .. } = me;
+    drop(tx);
+    let sink = match tokio::time::timeout(WRITER_GRACE, &mut writer).await {
+        Ok(joined) => joined.ok(),
+        Err(_) => {
+            kill.cancel();
+            writer.await.ok()
+        }
+    };
+    if close_queued
+        && let Some(sink) = sink
+        && let Ok(ws) = stream.reunite(sink)
+    {
+        linger(ws).await;
+    }
+    shared.stats.closed(Proto::RawWs, end.cause);
+}
+
+/// After our close frame: half-close the socket and read whatever the peer still sends
+/// (bounded), so the close frame is not lost to a reset caused by unread input.
+async fn linger(mut ws: WsStream) {
+    let io = ws.get_mut();
+    let _ = io.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let drain = async {
+        for _ in 0..LINGER_READS {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// Where a connection's data frames go.
+enum Target {
+    Echo,
+    Room { room: Arc<Room>, include_self: bool },
+}
+
+/// Server heartbeat state: next ping, and the first ping not followed by any frame.
+struct Heartbeat {
+    every: Duration,
+    timeout: Duration,
+    next_ping: Instant,
+    unanswered_since: Option<Instant>,
+}
+
+impl Heartbeat {
+    fn due(&self) -> Instant {
+        match self.unanswered_since {
+            Some(t) => self.next_ping.min(t + self.timeout),
+            None => self.next_ping,
+        }
+    }
+}
+
+async fn read_loop(
+    shared: &Shared,
+    me: &Member,
+    target: &Target,
+    stream: &mut SplitStream<WsStream>,
+) -> End {
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut heartbeat = shared
+        .config
+        .ws_ping_interval
+        .filter(|d| !d.is_zero())
+        .map(|every| Heartbeat {
+            every,
+            timeout: shared.config.ws_ping_timeout,
+            next_ping: Instant::now() + every,
+            unanswered_since: None,
+        });
+    let timer = tokio::time::sleep_until(heartbeat.as_ref().map_or(far, Heartbeat::due));
+    let stall = tokio::time::sleep_until(far);
+    let shutdown = shared.shutdown.cancelled();
+    let killed = me.kill.cancelled();
+    tokio::pin!(timer, stall, shutdown, killed);
+    let stalls = shared.config.stall.is_some();
+    // A data frame held while the application handlers are stalled.
+    let mut held: Option<Message> = None;
+    let mut peer_closed = false;
+
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => {
+                return End::close(CloseCause::Shutdown, CloseCode::Away, "server shutting down");
+            }
+            () = &mut killed => return End::silent(CloseCause::SlowConsumer),
+            () = &mut timer, if heartbeat.is_some() => {
+                let Some(hb) = heartbeat.as_mut() else { continue };
+                let now = Instant::now();
+                if let Some(t) = hb.unanswered_since
+                    && now >= t + hb.timeout
+                {
+                    if held.is_none() {
+                        return End::silent(CloseCause::PingTimeout);
+                    }
+                    // Stalled: we are the ones not reading, so the peer gets a new window.
+                    hb.unanswered_since = Some(now);
+                }
+                if now >= hb.next_ping {
+                    if !enqueue(me, Out::now(Message::Ping(timestamp_payload()))) {
+                        return End::silent(CloseCause::SlowConsumer);
+                    }
+                    hb.unanswered_since.get_or_insert(now);
+                    hb.next_ping = now + hb.every;
+                }
+                timer.as_mut().reset(hb.due());
+            }
+            () = &mut stall, if held.is_some() => {
+                if let Some(msg) = held.take() {
+                    handle(shared, me, target, msg);
+                }
+            }
+            item = stream.next(), if held.is_none() => {
+                let msg = match item {
+                    None => {
+                        let cause = if peer_closed { CloseCause::ClientClose } else { CloseCause::TransportError };
+                        return End::silent(cause);
+                    }
+                    Some(Err(e)) => return classify(e),
+                    Some(Ok(msg)) => msg,
+                };
+                if let Some(hb) = heartbeat.as_mut() {
+                    hb.unanswered_since = None;
+                }
+                match msg {
+                    Message::Text(_) | Message::Binary(_) => {
+                        let until = if stalls { shared.faults.stalled_until(Instant::now()) } else { None };
+                        match until {
+                            Some(until) => {
+                                held = Some(msg);
+                                stall.as_mut().reset(until);
+                            }
+                            None => handle(shared, me, target, msg),
+                        }
+                    }
+                    // tungstenite queues the close reply and pongs itself; reading on flushes them.
+                    Message::Close(_) => peer_closed = true,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Maps a read error to the close the RFC asks for.
+fn classify(e: WsError) -> End {
+    match e {
+        WsError::Utf8(_) => End::close(
+            CloseCause::ProtocolError,
+            CloseCode::Invalid,
+            "invalid UTF-8",
+        ),
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => End::close(
+            CloseCause::ProtocolError,
+            CloseCode::Size,
+            "message too big",
+        ),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            End::silent(CloseCause::TransportError)
+        }
+        WsError::Protocol(_) | WsError::Capacity(_) | WsError::AttackAttempt => End::close(
+            CloseCause::ProtocolError,
+            CloseCode::Protocol,
+            "protocol error",
+        ),
+        e => {
+            tracing::debug!("raw ws read ended: {e}");
+            End::silent(CloseCause::TransportError)
+        }
+    }
+}
+
+/// Handles one application message: echo to the sender or deliver to every room member.
+fn handle(shared: &Shared, me: &Member, target: &Target, msg: Message) {
+    let payload = payload(&msg);
+    shared.stats.message_in(payload.len());
+    let faults = &shared.faults;
+    let key = if faults.dropping() {
+        Faults::message_key(payload)
+    } else {
+        0
+    };
+    match target {
+        Target::Echo => deliver(faults, me, &msg, key),
+        Target::Room { room, include_self } => {
+            let members = room.members.read().unwrap_or_else(|e| e.into_inner());
+            for m in members.iter() {
+                if *include_self || m.id != me.id {
+                    deliver(faults, m, &msg, key);
+                }
+            }
+        }
+    }
+}
+
+/// Queues `msg` (a cheap clone: the payload `Bytes` is shared) for one recipient, unless
+/// fault injection drops it.
+fn deliver(faults: &Faults, to: &Member, msg: &Message, key: u64) {
+    if faults.dropping() && faults.should_drop(key, to.id) {
+        return;
+    }
+    let not_before = faults.delay().map(|d| Instant::now() + d);
+    enqueue(
+        to,
+        Out {
+            msg: msg.clone(),
+            not_before,
+        },
+    );
+}
+
+/// Queues one frame for `to`; a full queue disconnects `to` as a slow consumer. Returns
+/// false when the frame was not queued.
+fn enqueue(to: &Member, out: Out) -> bool {
+    match to.tx.try_send(out) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            to.kill.cancel();
+            false
+        }
+        Err(TrySendError::Closed(_)) => false,
+    }
+}
+
+fn payload(msg: &Message) -> &[u8] {
+    match msg {
+        Message::Text(t) => t.as_bytes(),
+        Message::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// 8-byte big-endian wall-clock timestamp (ns since the Unix epoch) for server pings: the
+/// echoed pong gives the round trip.
+fn timestamp_payload() -> Bytes {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    Bytes::copy_from_slice(&ns.to_be_bytes())
+}
