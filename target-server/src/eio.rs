@@ -1,9 +1,0 @@
-//! Engine.IO v4 server transports (polling, websocket, upgrade, heartbeat). (Being built.)
-
-use std::sync::Arc;
-
-use crate::Shared;
-
-pub fn routes(_shared: Arc<Shared>) -> axum::Router {
-    axum::Router::new()
-}

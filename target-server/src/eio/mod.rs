@@ -1,0 +1,302 @@
+//! Engine.IO v4 server: long-polling and websocket transports, the upgrade dance, the
+//! heartbeat (PROTOCOL.md §1), mounted at `/socket.io/` (carrying Socket.IO, see `sio`)
+//! and at `/engine.io/` (bare Engine.IO echo).
+//!
+//! Receives: HTTP requests on those paths (handshakes, polls, posts, websocket upgrades).
+//! Emits: responses and websocket frames; one session per client with an application task
+//! (`sio::client` or [`echo`]), a heartbeat task and, on websocket, a connection task, all
+//! registered in `shared.tasks`; counts into `Stats`.
+//! Must not: interpret Socket.IO packets (that is `sio`) or apply fault injection to
+//! anything but application data.
+//!
+//! ```text
+//! request --query check--> polling::{handshake, get, post} | websocket::{open, upgrade}
+//! session: outbox (bounded) <- heartbeat, app task, broadcasters
+//!          outbox -> pending GET body | websocket writer
+//!          client packets -> Session::on_packet -> app task (in order)
+//! ```
+
+mod echo;
+mod heartbeat;
+mod polling;
+pub mod session;
+mod websocket;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::any;
+use base64::Engine as _;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use tokio::sync::mpsc;
+
+pub(crate) use echo::{deliver, deliver_keyed, frame_key};
+use session::Registry;
+pub use session::{Frame, Inbound, Out, Session, Transport};
+
+use crate::Shared;
+
+/// Messages a session's application task may lag behind its transport before the reader
+/// waits (backpressure on the client instead of unbounded memory).
+const INBOUND_QUEUE: usize = 1024;
+
+/// What runs on top of an endpoint's sessions.
+#[derive(Debug)]
+pub(crate) enum App {
+    /// `/engine.io/`: every message echoed back.
+    Echo,
+    /// `/socket.io/`: the Socket.IO server.
+    SocketIo(Arc<crate::sio::Server>),
+}
+
+/// One Engine.IO endpoint: its sessions by sid and what runs on them.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub shared: Arc<Shared>,
+    pub app: App,
+    registry: Arc<Registry>,
+    next_conn: AtomicU64,
+}
+
+/// The Engine.IO / Socket.IO routes: `/socket.io/` (and `/socket.io`) and `/engine.io/`
+/// (and `/engine.io`). Starts the Socket.IO server's background tasks (ticks, recovery
+/// sweeps) when called inside a runtime.
+pub fn routes(shared: Arc<Shared>) -> axum::Router {
+    let sio = crate::sio::Server::start(shared.clone());
+    let socketio = Arc::new(Engine::new(shared.clone(), App::SocketIo(sio)));
+    let engineio = Arc::new(Engine::new(shared, App::Echo));
+    axum::Router::new()
+        .route("/socket.io/", any(handle).with_state(socketio.clone()))
+        .route("/socket.io", any(handle).with_state(socketio))
+        .route("/engine.io/", any(handle).with_state(engineio.clone()))
+        .route("/engine.io", any(handle).with_state(engineio))
+}
+
+async fn handle(State(engine): State<Arc<Engine>>, req: Request<Body>) -> Response<Body> {
+    engine.handle(req).await
+}
+
+/// The query parameters Engine.IO looks at (others, like the `t` cache buster, are ignored).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(query: Option<&'a str>) -> Query<'a> {
+        let mut q = Query::default();
+        for pair in query.unwrap_or("").split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => q.eio = Some(v),
+                "transport" => q.transport = Some(v),
+                "sid" => q.sid = Some(v),
+                _ => {}
+            }
+        }
+        q
+    }
+}
+
+/// The error answers of the Node reference (`{"code":N,"message":".."}`, HTTP 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EioError {
+    UnknownTransport,
+    UnknownSid,
+    BadHandshakeMethod,
+    BadRequest,
+    UnsupportedProtocolVersion,
+}
+
+impl EioError {
+    fn code_message(self) -> (u8, &'static str) {
+        match self {
+            EioError::UnknownTransport => (0, "Transport unknown"),
+            EioError::UnknownSid => (1, "Session ID unknown"),
+            EioError::BadHandshakeMethod => (2, "Bad handshake method"),
+            EioError::BadRequest => (3, "Bad request"),
+            EioError::UnsupportedProtocolVersion => (5, "Unsupported protocol version"),
+        }
+    }
+
+    pub fn response(self) -> Response<Body> {
+        let (code, message) = self.code_message();
+        let body = format!("{{\"code\":{code},\"message\":\"{message}\"}}");
+        with_cors(
+            Response::builder()
+                .status(StatusCode::BAD_REQUEST)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body)),
+        )
+    }
+}
+
+/// Adds the permissive CORS header the reference preset (`cors: {origin: "*"}`) sends.
+pub(crate) fn with_cors(resp: Result<Response<Body>, http::Error>) -> Response<Body> {
+    let mut resp = resp.unwrap_or_else(|_| Response::new(Body::empty()));
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+impl Engine {
+    fn new(shared: Arc<Shared>, app: App) -> Engine {
+        Engine {
+            shared,
+            app,
+            registry: Arc::new(Registry::default()),
+            next_conn: AtomicU64::new(1),
+        }
+    }
+
+    fn socketio(&self) -> bool {
+        matches!(self.app, App::SocketIo(_))
+    }
+
+    async fn handle(self: &Arc<Self>, mut req: Request<Body>) -> Response<Body> {
+        let query = Query::parse(req.uri().query());
+        let transport = match query.transport {
+            Some("polling") => Transport::Polling,
+            Some("websocket") => Transport::Websocket,
+            _ => return EioError::UnknownTransport.response(),
+        };
+        if query.eio != Some("4") {
+            return EioError::UnsupportedProtocolVersion.response();
+        }
+        let sid = query.sid.map(str::to_owned);
+        match transport {
+            Transport::Websocket => {
+                if !crate::upgrade::is_upgrade(&req) {
+                    return EioError::BadRequest.response();
+                }
+                match sid {
+                    None => websocket::open(self.clone(), &mut req),
+                    Some(sid) => websocket::upgrade(self.clone(), &sid, &mut req),
+                }
+            }
+            Transport::Polling => match (req.method().clone(), sid) {
+                (Method::OPTIONS, _) => polling::preflight(),
+                (Method::GET, None) => polling::handshake(self),
+                (_, None) => EioError::BadHandshakeMethod.response(),
+                (method, Some(sid)) => {
+                    let Some(session) = self.lookup(&sid) else {
+                        return EioError::UnknownSid.response();
+                    };
+                    match method {
+                        Method::GET => polling::get(self, session).await,
+                        Method::POST => polling::post(self, session, req).await,
+                        _ => EioError::BadRequest.response(),
+                    }
+                }
+            },
+        }
+    }
+
+    fn lookup(&self, sid: &str) -> Option<Arc<Session>> {
+        session::lock(&self.registry).get(sid).cloned()
+    }
+
+    /// Creates a session and starts its application and heartbeat tasks. Call right after
+    /// the open packet is decided: the heartbeat's first ping is due pingInterval later.
+    fn new_session(self: &Arc<Self>, transport: Transport) -> Arc<Session> {
+        let config = &self.shared.config;
+        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let session = Session::open(
+            conn_id,
+            random_id().into(),
+            self.socketio(),
+            transport,
+            config.max_queue,
+            inbound_tx,
+            self.shared.stats.clone(),
+            self.registry.clone(),
+        );
+        let tasks = &self.shared.tasks;
+        tasks.spawn(heartbeat::run(
+            session.clone(),
+            config.ping_interval,
+            config.ping_timeout,
+            self.shared.shutdown.clone(),
+        ));
+        match &self.app {
+            App::Echo => tasks.spawn(echo::run(self.shared.clone(), session.clone(), inbound_rx)),
+            App::SocketIo(server) => tasks.spawn(crate::sio::run_client(
+                server.clone(),
+                session.clone(),
+                inbound_rx,
+            )),
+        };
+        session
+    }
+
+    /// The open packet (`0{...}`) for `session`: exactly the five keys.
+    fn open_packet(&self, session: &Session, transport: Transport) -> String {
+        let config = &self.shared.config;
+        let upgrades = match transport {
+            Transport::Polling => vec!["websocket".to_string()],
+            Transport::Websocket => Vec::new(),
+        };
+        protocol::EioPacket::Open(protocol::Handshake {
+            sid: session.sid.to_string(),
+            upgrades,
+            ping_interval: config.ping_interval.as_millis() as u64,
+            ping_timeout: config.ping_timeout.as_millis() as u64,
+            max_payload: config.max_payload,
+        })
+        .encode_text()
+    }
+}
+
+/// A fresh random id: 20 characters of base64url (120 bits). Used for Engine.IO sids and,
+/// independently, Socket.IO sids and recovery pids.
+pub fn random_id() -> String {
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing_ignores_unknown_keys() {
+        let q = Query::parse(Some("EIO=4&transport=polling&t=Nx1&sid=abc"));
+        assert_eq!(
+            q,
+            Query {
+                eio: Some("4"),
+                transport: Some("polling"),
+                sid: Some("abc")
+            }
+        );
+        assert_eq!(Query::parse(None), Query::default());
+        assert_eq!(Query::parse(Some("EIO")).eio, Some(""));
+    }
+
+    #[test]
+    fn ids_are_20_url_safe_chars_and_distinct() {
+        let a = random_id();
+        let b = random_id();
+        assert_eq!(a.len(), 20);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            "{a}"
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn error_bodies_match_the_reference() {
+        let r = EioError::UnknownSid.response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+}

@@ -1,0 +1,404 @@
+//! One Engine.IO session: its bounded outbound queue, its transport state, and how it ends.
+//!
+//! Receives: frames to send (from heartbeats, the application task, broadcasters in other
+//! tasks), decoded Engine.IO packets from whichever transport currently carries the session.
+//! Emits: [`Out`] items into the queue the transport writer drains, [`Inbound`] messages
+//! to the application task, one `Stats::closed` per session with its [`CloseCause`].
+//! Must not: block or await while pushing (a full queue closes the session as a slow
+//! consumer instead), or do any I/O itself.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
+use protocol::EioPacket;
+use tokio::sync::{Notify, mpsc};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::stats::{CloseCause, Proto, Stats};
+
+/// What one queue slot carries to the client.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// A complete Engine.IO text packet (`2`, `42["echo",1]`): one WS text frame, or one
+    /// record of a polling body.
+    Text(Utf8Bytes),
+    /// An Engine.IO binary message: one WS binary frame, or `b<base64>` in polling.
+    Binary(Bytes),
+    /// A Socket.IO binary packet followed by its attachments, kept in one slot so that
+    /// concurrent senders can never interleave between them.
+    WithAttachments(Utf8Bytes, Arc<[Bytes]>),
+}
+
+impl Frame {
+    /// Payload bytes (for the byte counters).
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Text(t) => t.len(),
+            Frame::Binary(b) => b.len(),
+            Frame::WithAttachments(t, atts) => t.len() + atts.iter().map(Bytes::len).sum::<usize>(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A text frame from a static string (control packets).
+    pub const fn text_static(s: &'static str) -> Frame {
+        Frame::Text(Utf8Bytes::from_static(s))
+    }
+}
+
+/// One queued item: the frame, when it may be written (`--delay`), and whether it is
+/// application data (counted in `messages_out`).
+#[derive(Debug)]
+pub struct Out {
+    pub frame: Frame,
+    pub due: Option<Instant>,
+    pub app: bool,
+}
+
+/// A message from the client for the application task (Engine.IO `message` payloads).
+#[derive(Debug)]
+pub enum Inbound {
+    /// Text without the leading `4`.
+    Text(String),
+    Binary(Bytes),
+}
+
+/// Which transport carries the session now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Polling,
+    Websocket,
+}
+
+/// Transport state, guarded by the session's mutex (touched per request, not per message).
+#[derive(Debug)]
+pub(crate) struct TransportState {
+    pub transport: Transport,
+    /// A websocket probe for this sid is open (a second one is refused).
+    pub upgrading: bool,
+    /// The probe answered `3probe`: polling GETs are released at once with `6`.
+    pub probed: bool,
+    pub get_pending: bool,
+    pub post_pending: bool,
+}
+
+/// The sessions of one endpoint by sid (polling requests and upgrades look them up).
+pub(crate) type Registry = Mutex<HashMap<Arc<str>, Arc<Session>>>;
+
+/// One Engine.IO session, shared by its transport, heartbeat and application tasks and by
+/// the rooms it is a member of.
+#[derive(Debug)]
+pub struct Session {
+    /// Numeric id: the recipient of fault-injection decisions.
+    pub conn_id: u64,
+    /// The Engine.IO sid (a credential: never reused as the Socket.IO sid).
+    pub sid: Arc<str>,
+    socketio: bool,
+    tx: mpsc::Sender<Out>,
+    /// The receiving end of the queue: held by the pending GET or by the websocket writer.
+    pub(crate) outbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Out>>>,
+    inbound: mpsc::Sender<Inbound>,
+    state: Mutex<TransportState>,
+    closed: CancellationToken,
+    cause: OnceLock<CloseCause>,
+    /// Signalled on every pong.
+    pub(crate) pong: Notify,
+    /// Wakes a pending GET when the upgrade needs it released.
+    pub(crate) kick: Notify,
+    max_queue: usize,
+    stats: Arc<Stats>,
+    registry: Arc<Registry>,
+}
+
+impl Session {
+    /// Creates a session, registers it under its sid and counts it as opened.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open(
+        conn_id: u64,
+        sid: Arc<str>,
+        socketio: bool,
+        transport: Transport,
+        max_queue: usize,
+        inbound: mpsc::Sender<Inbound>,
+        stats: Arc<Stats>,
+        registry: Arc<Registry>,
+    ) -> Arc<Session> {
+        let (tx, rx) = mpsc::channel(max_queue.max(1));
+        let session = Arc::new(Session {
+            conn_id,
+            sid: sid.clone(),
+            socketio,
+            tx,
+            outbox: Arc::new(tokio::sync::Mutex::new(rx)),
+            inbound,
+            state: Mutex::new(TransportState {
+                transport,
+                upgrading: false,
+                probed: false,
+                get_pending: false,
+                post_pending: false,
+            }),
+            closed: CancellationToken::new(),
+            cause: OnceLock::new(),
+            pong: Notify::new(),
+            kick: Notify::new(),
+            max_queue: max_queue.max(1),
+            stats,
+            registry,
+        });
+        session.stats.opened(session.proto(transport));
+        lock(&session.registry).insert(sid, session.clone());
+        session
+    }
+
+    /// The stats label of this session on `transport`.
+    pub fn proto(&self, transport: Transport) -> Proto {
+        match (self.socketio, transport) {
+            (true, Transport::Websocket) => Proto::SocketioWebsocket,
+            (true, Transport::Polling) => Proto::SocketioPolling,
+            (false, Transport::Websocket) => Proto::EngineioWebsocket,
+            (false, Transport::Polling) => Proto::EngineioPolling,
+        }
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, TransportState> {
+        lock(&self.state)
+    }
+
+    /// Switches the session to websocket (end of the upgrade dance). False if it closed.
+    pub(crate) fn switch_to_websocket(&self) -> bool {
+        let mut st = self.state();
+        if self.is_closed() {
+            return false;
+        }
+        st.transport = Transport::Websocket;
+        st.upgrading = false;
+        st.probed = false;
+        self.stats.upgraded(
+            self.proto(Transport::Polling),
+            self.proto(Transport::Websocket),
+        );
+        true
+    }
+
+    /// Queues application data (already past fault injection). False if the session is
+    /// closed or was just closed because its queue is full.
+    pub fn push(&self, frame: Frame, due: Option<Instant>) -> bool {
+        self.enqueue(Out {
+            frame,
+            due,
+            app: true,
+        })
+    }
+
+    /// Queues a control or protocol packet (handshake replies, pings, join acks).
+    pub fn push_control(&self, frame: Frame) -> bool {
+        self.enqueue(Out {
+            frame,
+            due: None,
+            app: false,
+        })
+    }
+
+    fn enqueue(&self, out: Out) -> bool {
+        if self.closed.is_cancelled() {
+            return false;
+        }
+        match self.tx.try_send(out) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(CloseCause::SlowConsumer);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Records the deepest queue seen (cheap: an atomic write only when a record is set).
+    pub(crate) fn note_queue_depth(&self, depth: usize) {
+        let depth = depth as u64;
+        if depth > self.stats.outbound_queue_peak.load(Relaxed) {
+            self.stats.outbound_queue_peak.fetch_max(depth, Relaxed);
+        }
+    }
+
+    /// Items waiting in the outbound queue.
+    pub fn queued(&self) -> usize {
+        self.max_queue - self.tx.capacity()
+    }
+
+    /// Closes the session once: records `cause`, counts the close, unregisters the sid and
+    /// wakes every task of the session. Later calls return false and change nothing.
+    pub fn close(&self, cause: CloseCause) -> bool {
+        if self.cause.set(cause).is_err() {
+            return false;
+        }
+        {
+            let st = self.state();
+            self.stats.closed(self.proto(st.transport), cause);
+        }
+        {
+            let mut reg = lock(&self.registry);
+            if reg
+                .get(&self.sid)
+                .is_some_and(|s| std::ptr::eq(s.as_ref(), self))
+            {
+                reg.remove(&self.sid);
+            }
+        }
+        self.closed.cancel();
+        true
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Why the session closed, once it has.
+    pub fn cause(&self) -> Option<CloseCause> {
+        self.cause.get().copied()
+    }
+
+    /// Resolves when the session closes.
+    pub async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    /// Handles one packet from the client, whichever transport carried it. Returns false
+    /// when the session is over.
+    pub(crate) async fn on_packet(&self, packet: EioPacket) -> bool {
+        match packet {
+            EioPacket::Pong { probe: false } => self.pong.notify_one(),
+            // Engine.IO v4: the server pings, a client ping is "invalid heartbeat direction".
+            EioPacket::Ping { .. } => {
+                self.close(CloseCause::ProtocolError);
+                return false;
+            }
+            EioPacket::Close => {
+                self.close(CloseCause::ClientClose);
+                return false;
+            }
+            EioPacket::Message(text) => return self.to_app(Inbound::Text(text)).await,
+            EioPacket::Binary(data) => return self.to_app(Inbound::Binary(data)).await,
+            // Ignored, as the reference does, outside an upgrade.
+            EioPacket::Pong { probe: true }
+            | EioPacket::Upgrade
+            | EioPacket::Noop
+            | EioPacket::Open(_) => {}
+        }
+        !self.is_closed()
+    }
+
+    /// Hands a message to the application task, in order; waits (bounded by the session's
+    /// life) when that task is behind.
+    async fn to_app(&self, msg: Inbound) -> bool {
+        match self.inbound.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(mpsc::error::TrySendError::Full(msg)) => tokio::select! {
+                r = self.inbound.send(msg) => r.is_ok(),
+                () = self.closed() => false,
+            },
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(
+        max_queue: usize,
+    ) -> (
+        Arc<Session>,
+        Arc<Stats>,
+        Arc<Registry>,
+        mpsc::Receiver<Inbound>,
+    ) {
+        let stats = Arc::new(Stats::new());
+        let registry = Arc::new(Registry::default());
+        let (itx, irx) = mpsc::channel(4);
+        let s = Session::open(
+            1,
+            "abc".into(),
+            true,
+            Transport::Websocket,
+            max_queue,
+            itx,
+            stats.clone(),
+            registry.clone(),
+        );
+        (s, stats, registry, irx)
+    }
+
+    #[tokio::test]
+    async fn full_queue_closes_as_slow_consumer_and_counts_once() {
+        let (s, stats, registry, _irx) = session(2);
+        assert_eq!(stats.connections(Proto::SocketioWebsocket), 1);
+        assert!(s.push(Frame::text_static("4a"), None));
+        assert!(s.push(Frame::text_static("4b"), None));
+        assert_eq!(s.queued(), 2);
+        assert!(
+            !s.push(Frame::text_static("4c"), None),
+            "third push overflows max_queue 2"
+        );
+        assert!(s.is_closed());
+        assert_eq!(s.cause(), Some(CloseCause::SlowConsumer));
+        assert_eq!(stats.closes(CloseCause::SlowConsumer), 1);
+        assert_eq!(stats.connections(Proto::SocketioWebsocket), 0);
+        assert!(lock(&registry).is_empty(), "closed session unregistered");
+        assert!(!s.close(CloseCause::PingTimeout), "second close is a no-op");
+        assert_eq!(stats.closes(CloseCause::PingTimeout), 0);
+    }
+
+    #[tokio::test]
+    async fn packets_route_to_app_heartbeat_or_close() {
+        let (s, stats, _registry, mut irx) = session(8);
+        assert!(s.on_packet(EioPacket::Message("2[\"x\"]".into())).await);
+        match irx.try_recv() {
+            Ok(Inbound::Text(t)) => assert_eq!(t, "2[\"x\"]"),
+            other => panic!("expected text inbound, got {other:?}"),
+        }
+        assert!(s.on_packet(EioPacket::Pong { probe: false }).await);
+        assert!(s.on_packet(EioPacket::Noop).await);
+        assert!(
+            !s.on_packet(EioPacket::Ping { probe: false }).await,
+            "client ping closes"
+        );
+        assert_eq!(stats.closes(CloseCause::ProtocolError), 1);
+    }
+
+    #[tokio::test]
+    async fn upgrade_moves_the_gauge() {
+        let stats = Arc::new(Stats::new());
+        let registry = Arc::new(Registry::default());
+        let (itx, _irx) = mpsc::channel(1);
+        let s = Session::open(
+            2,
+            "p".into(),
+            false,
+            Transport::Polling,
+            4,
+            itx,
+            stats.clone(),
+            registry,
+        );
+        assert_eq!(stats.connections(Proto::EngineioPolling), 1);
+        assert!(s.switch_to_websocket());
+        assert_eq!(stats.connections(Proto::EngineioPolling), 0);
+        assert_eq!(stats.connections(Proto::EngineioWebsocket), 1);
+        s.close(CloseCause::ClientClose);
+        assert_eq!(stats.connections(Proto::EngineioWebsocket), 0);
+    }
+}

@@ -1,0 +1,280 @@
+//! The Socket.IO side of one Engine.IO session: its sockets (one per connected namespace),
+//! packet decoding, CONNECT / DISCONNECT, and the in-order event loop.
+//!
+//! Receives: the session's Engine.IO messages in arrival order (text and binary).
+//! Emits: CONNECT replies (`40{"sid":..}`, plus `"pid"` with recovery), `44` for unknown
+//! namespaces, replayed packets on recovery, and hands each event to the handlers after the
+//! `--stall` gate; at the end, leaves every room and saves recoverable sockets.
+//! Must not: handle two events of a session concurrently (acks come back in order), or let
+//! a protocol violation pass: a bad packet, a packet before its namespace's CONNECT, or no
+//! CONNECT within `connect_timeout` closes the Engine.IO session.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use protocol::socketio::{BinaryAssembler, write_header};
+use protocol::{SioPacket, SioPacketType};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::Server;
+use super::raw::{self, EventText};
+use super::recovery::Saved;
+use super::rooms::Namespace;
+use crate::eio::{Frame, Inbound, Session, random_id};
+use crate::stats::CloseCause;
+
+/// Most binary attachments one packet may announce.
+const MAX_ATTACHMENTS: usize = 1024;
+
+/// A socket: one namespace connected on this session.
+#[derive(Debug)]
+pub(super) struct Socket {
+    pub nsp: Arc<Namespace>,
+    /// The Socket.IO sid (independent of the Engine.IO sid).
+    pub sid: Arc<str>,
+    /// The recovery private id, when recovery is on.
+    pub pid: Option<Arc<str>>,
+    pub rooms: Vec<Arc<str>>,
+}
+
+pub(super) struct Client {
+    pub server: Arc<Server>,
+    pub session: Arc<Session>,
+    pub sockets: Vec<Socket>,
+    assembler: BinaryAssembler,
+    /// The text of the binary packet whose attachments are being collected.
+    pending_text: Option<String>,
+}
+
+/// Runs the Socket.IO layer of `session` until it closes.
+pub(crate) async fn run(
+    server: Arc<Server>,
+    session: Arc<Session>,
+    mut inbound: mpsc::Receiver<Inbound>,
+) {
+    let connect_timeout = tokio::time::sleep(server.shared.config.connect_timeout);
+    tokio::pin!(connect_timeout);
+    let mut waiting_connect = true;
+    let mut client = Client {
+        server,
+        session,
+        sockets: Vec::new(),
+        assembler: BinaryAssembler::default(),
+        pending_text: None,
+    };
+    loop {
+        let msg = tokio::select! {
+            biased;
+            () = client.session.closed() => break,
+            () = &mut connect_timeout, if waiting_connect => {
+                // As the reference: checked once; a client with no namespace then is closed.
+                waiting_connect = false;
+                if client.sockets.is_empty() {
+                    client.session.close(CloseCause::ConnectTimeout);
+                    break;
+                }
+                continue;
+            }
+            msg = inbound.recv() => match msg {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        if !client.on_inbound(msg).await {
+            break;
+        }
+    }
+    client.finish();
+}
+
+impl Client {
+    /// Closes the session for a protocol violation. Always returns false (stop).
+    fn fail(&self) -> bool {
+        self.session.close(CloseCause::ProtocolError);
+        false
+    }
+
+    async fn on_inbound(&mut self, msg: Inbound) -> bool {
+        match msg {
+            Inbound::Text(text) => {
+                if self.assembler.is_pending() {
+                    // Text while attachments are awaited: the reference rejects it.
+                    return self.fail();
+                }
+                let Ok(packet) = SioPacket::decode(&text) else {
+                    return self.fail();
+                };
+                if packet.attachments > MAX_ATTACHMENTS {
+                    return self.fail();
+                }
+                match self.assembler.start(packet) {
+                    Some((packet, atts)) => self.dispatch(packet, &text, atts).await,
+                    None => {
+                        self.pending_text = Some(text);
+                        true
+                    }
+                }
+            }
+            Inbound::Binary(data) => match self.assembler.push(data) {
+                Err(_) => self.fail(),
+                Ok(None) => true,
+                Ok(Some((packet, atts))) => {
+                    let text = self.pending_text.take().unwrap_or_default();
+                    self.dispatch(packet, &text, atts).await
+                }
+            },
+        }
+    }
+
+    async fn dispatch(&mut self, packet: SioPacket, text: &str, atts: Vec<Bytes>) -> bool {
+        let index = self.sockets.iter().position(|s| *s.nsp.name == packet.nsp);
+        match (index, packet.kind) {
+            (None, SioPacketType::Connect) => self.connect(&packet, text),
+            (Some(i), SioPacketType::Disconnect) => {
+                let socket = self.sockets.swap_remove(i);
+                leave_all(&socket, self.session.conn_id);
+            }
+            (Some(i), SioPacketType::Event | SioPacketType::BinaryEvent) => {
+                let shared = &self.server.shared;
+                shared
+                    .stats
+                    .message_in(text.len() + atts.iter().map(Bytes::len).sum::<usize>());
+                shared.faults.stall_gate().await;
+                self.on_event(i, &packet, text, atts);
+            }
+            // The server never asks for acks; nothing to match.
+            (Some(_), SioPacketType::Ack | SioPacketType::BinaryAck) => {}
+            // A packet for a namespace not connected, a second CONNECT, a CONNECT_ERROR.
+            _ => return self.fail(),
+        }
+        !self.session.is_closed()
+    }
+
+    /// CONNECT to a namespace: refused with `44` if unknown; restored when the auth carries
+    /// a recoverable `{pid, offset}`; otherwise a fresh socket.
+    fn connect(&mut self, packet: &SioPacket, text: &str) {
+        let Some(nsp) = self.server.namespace(&packet.nsp).cloned() else {
+            let mut reply = String::from("4");
+            write_header(
+                &mut reply,
+                SioPacketType::ConnectError,
+                0,
+                &packet.nsp,
+                None,
+            );
+            reply.push_str(r#"{"message":"Invalid namespace"}"#);
+            self.session
+                .push_control(Frame::Text(Utf8Bytes::from(reply)));
+            return;
+        };
+        let socket = match self.restore(&nsp, packet.data.as_ref()) {
+            Some(socket) => socket,
+            None => {
+                let pid = nsp.recovery.is_some().then(|| Arc::from(random_id()));
+                let socket = Socket {
+                    nsp: nsp.clone(),
+                    sid: random_id().into(),
+                    pid,
+                    rooms: Vec::new(),
+                };
+                self.session.push_control(connect_reply(&socket));
+                socket
+            }
+        };
+        if self.server.shared.config.conformance {
+            // `socket.emit("auth", socket.handshake.auth)` of the reference preset.
+            let auth = &text[raw::json_start(text)..];
+            let auth = if auth.is_empty() { "{}" } else { auth };
+            nsp.emit_to(
+                &socket.sid,
+                &self.session,
+                EventText::new(&nsp.name, "auth", auth, 0),
+                None,
+                false,
+            );
+        }
+        self.sockets.push(socket);
+    }
+
+    /// Recovery: the saved socket of `{pid, offset}` with its rooms re-joined, the CONNECT
+    /// reply and every missed packet queued, all while the namespace's log is locked.
+    fn restore(&self, nsp: &Arc<Namespace>, auth: Option<&Value>) -> Option<Socket> {
+        let recovery = nsp.recovery.as_ref()?;
+        let auth = auth?;
+        let pid = auth.get("pid")?.as_str()?;
+        let offset = auth.get("offset")?.as_str()?;
+        recovery.restore(pid, offset, |saved, missed| {
+            let socket = Socket {
+                nsp: nsp.clone(),
+                sid: saved.sid,
+                pid: Some(saved.pid),
+                rooms: saved.rooms,
+            };
+            self.session.push_control(connect_reply(&socket));
+            for room in &socket.rooms {
+                nsp.join(room, &self.session);
+            }
+            let stats = &self.server.shared.stats;
+            stats.recovered_sessions.fetch_add(1, Relaxed);
+            stats
+                .replayed_packets
+                .fetch_add(missed.len() as u64, Relaxed);
+            for frame in missed {
+                self.session.push(frame, None);
+            }
+            socket
+        })
+    }
+
+    /// The session ended: every socket leaves its rooms; with recovery on and a recoverable
+    /// cause, each socket is saved for `maxDisconnectionDuration`.
+    fn finish(&mut self) {
+        let recoverable = matches!(
+            self.session.cause(),
+            Some(
+                CloseCause::ClientClose
+                    | CloseCause::TransportError
+                    | CloseCause::PingTimeout
+                    | CloseCause::SlowConsumer
+                    | CloseCause::Shutdown
+            )
+        );
+        for socket in self.sockets.drain(..) {
+            leave_all(&socket, self.session.conn_id);
+            if let (true, Some(recovery), Some(pid)) =
+                (recoverable, &socket.nsp.recovery, &socket.pid)
+            {
+                recovery.persist(Saved {
+                    sid: socket.sid.clone(),
+                    pid: pid.clone(),
+                    rooms: socket.rooms.clone(),
+                    disconnected_at: Instant::now(),
+                });
+            }
+        }
+    }
+}
+
+fn leave_all(socket: &Socket, conn_id: u64) {
+    for room in &socket.rooms {
+        socket.nsp.leave(room, conn_id);
+    }
+}
+
+/// `40[<nsp>,]{"sid":".."}` (+ `"pid"` with recovery). Ids are base64url: no escaping.
+fn connect_reply(socket: &Socket) -> Frame {
+    let mut text = String::from("4");
+    write_header(&mut text, SioPacketType::Connect, 0, &socket.nsp.name, None);
+    text.push_str("{\"sid\":\"");
+    text.push_str(&socket.sid);
+    if let Some(pid) = &socket.pid {
+        text.push_str("\",\"pid\":\"");
+        text.push_str(pid);
+    }
+    text.push_str("\"}");
+    Frame::Text(Utf8Bytes::from(text))
+}
