@@ -1,0 +1,160 @@
+//! The official Node peers against our server, and the Node reference servers themselves.
+//!
+//! Receives: `target_server::serve` on 127.0.0.1:0 and the scripts of `interop/` (socket.io-client
+//! 4.8, express + socket.io 4.8, ws 8). Emits: pass/fail per check of
+//! `interop/sio-client-check.mjs` (echo with ack incl. binary, join + broadcast, polling,
+//! polling -> websocket upgrade, reconnect with connection state recovery).
+//! Must not: leave Node processes running (killed by PID on drop) or reach past 127.0.0.1.
+//! Skipped, with a message, only when `node` is missing.
+
+mod support_node;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use support_node::{NodeServer, Server, assert_checks_passed, node_ready, run_script};
+use target_server::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_echo_rooms_polling_upgrade() {
+    if !node_ready("official_client_echo_rooms_polling_upgrade") {
+        return;
+    }
+    let server = Server::start(Config::default()).await;
+    let checks = ["echo", "rooms", "polling", "upgrade"];
+    let run = run_script(
+        "sio-client-check.mjs",
+        &[&server.http_url(), "--checks", &checks.join(",")],
+        LIMIT,
+    )
+    .await;
+    assert_checks_passed(&run, &checks);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_recovers_missed_broadcast() {
+    if !node_ready("official_client_recovers_missed_broadcast") {
+        return;
+    }
+    let config = Config {
+        recovery: Some(Duration::from_secs(60)),
+        ..Config::default()
+    };
+    let server = Server::start(config).await;
+    // With recovery on every event without an ack carries an offset: echo and rooms again.
+    let checks = ["recovery", "echo", "rooms"];
+    let run = run_script(
+        "sio-client-check.mjs",
+        &[&server.http_url(), "--checks", &checks.join(",")],
+        LIMIT,
+    )
+    .await;
+    assert_checks_passed(&run, &checks);
+    let recovery = run.line("check", "recovery").expect("recovery line");
+    assert_eq!(
+        recovery["away_recipients"], 0,
+        "the broadcast was not sent while the client was away: {recovery}"
+    );
+}
+
+/// The recovery check can fail: against a server with recovery off it must.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_check_fails_without_recovery() {
+    if !node_ready("recovery_check_fails_without_recovery") {
+        return;
+    }
+    let server = Server::start(Config::default()).await;
+    let run = run_script(
+        "sio-client-check.mjs",
+        &[&server.http_url(), "--checks", "recovery"],
+        LIMIT,
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", run.transcript());
+    let line = run.line("check", "recovery").expect("recovery line");
+    assert_eq!(line["ok"], false, "{}", run.transcript());
+    assert!(
+        line["error"].as_str().is_some_and(|e| e.contains("pid")),
+        "{}",
+        run.transcript()
+    );
+}
+
+/// The checks themselves against the Node reference server (express + socket.io 4.8 with
+/// recovery): the ground truth they encode is the reference's behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_reference_server_passes_every_check() {
+    if !node_ready("node_reference_server_passes_every_check") {
+        return;
+    }
+    let node = NodeServer::start("sio-server.mjs", &["--port", "0", "--recovery", "60000"]).await;
+    let checks = ["echo", "rooms", "polling", "upgrade", "recovery"];
+    let run = run_script(
+        "sio-client-check.mjs",
+        &[&node.http_url(), "--checks", &checks.join(",")],
+        LIMIT,
+    )
+    .await;
+    assert_checks_passed(&run, &checks);
+
+    // The classic tutorial page: HTML that loads the client the server ships.
+    let page = http_get(node.port, "/").await;
+    assert!(page.starts_with("HTTP/1.1 200"), "GET / answered: {page}");
+    assert!(
+        page.contains("<script src=\"/socket.io/socket.io.js\">"),
+        "{page}"
+    );
+    let client = http_get(node.port, "/socket.io/socket.io.js").await;
+    assert!(
+        client.starts_with("HTTP/1.1 200"),
+        "client script: {}",
+        &client[..client.len().min(200)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_echo_server_returns_frames_unchanged() {
+    if !node_ready("ws_echo_server_returns_frames_unchanged") {
+        return;
+    }
+    let node = NodeServer::start("ws-echo-server.mjs", &["--port", "0"]).await;
+    let (mut ws, _) = tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(node.ws_url()))
+        .await
+        .expect("connect in time")
+        .expect("connect to ws-echo-server");
+    let sent = [
+        Message::text("hello ✓"),
+        Message::binary(vec![0u8, 1, 2, 254, 255]),
+        Message::text(""),
+        Message::binary(vec![7u8; 70_000]),
+    ];
+    for msg in sent {
+        ws.send(msg.clone()).await.expect("send");
+        let back = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("echo in time")
+            .expect("stream open")
+            .expect("frame");
+        assert_eq!(back, msg);
+    }
+    ws.close(None).await.expect("close");
+}
+
+/// A bare HTTP/1.1 GET on 127.0.0.1 with `Connection: close`; the whole response as text.
+async fn http_get(port: u16, path: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut body = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut body))
+        .await
+        .expect("response in time")
+        .expect("read");
+    String::from_utf8_lossy(&body).into_owned()
+}

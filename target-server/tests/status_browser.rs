@@ -1,0 +1,90 @@
+//! The live status page `/` in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+//! playwright-core through `interop/status-page.mjs`).
+//!
+//! Receives: `target_server::serve` on 127.0.0.1:0. Emits: assertions that the page loads with
+//! no console errors or page errors, that the connection count it shows changes when a raw
+//! WebSocket client connects to `/ws/echo` and comes back when it leaves; a screenshot of the
+//! page with the client connected, kept in a temp dir whose path is printed.
+//! Must not: download a browser, leave Chromium or Node running, write outside temp dirs.
+//! Skipped, with a message, only when `node` is missing; a missing Chromium is a failure
+//! (the README's test command installs it).
+
+mod support_node;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support_node::{Server, node_ready, run_script};
+use target_server::Config;
+
+/// The element of the status page that shows the total number of connections.
+const COUNT_SELECTOR: &str = "#connections";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_counts_a_new_connection() {
+    if !node_ready("status_page_counts_a_new_connection") {
+        return;
+    }
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does it with apt-get)"
+    );
+    let server = Server::start(Config::default()).await;
+    let shots = tempfile::Builder::new()
+        .prefix("swarmbench-status-page-")
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    let shot = shots.join("status-page.png");
+    let url = format!("{}/", server.http_url());
+    let run = run_script(
+        "status-page.mjs",
+        &[
+            &url,
+            "--count-selector",
+            COUNT_SELECTOR,
+            "--ws-path",
+            "/ws/echo",
+            "--screenshot",
+            shot.to_str().expect("utf-8 temp path"),
+            "--chromium",
+            CHROMIUM,
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+
+    let done = run
+        .lines
+        .iter()
+        .find(|l| l["done"] == true)
+        .unwrap_or_else(|| panic!("no final line\n{}", run.transcript()));
+    assert_eq!(
+        done["console_errors"],
+        serde_json::json!([]),
+        "console errors on the status page\n{}",
+        run.transcript()
+    );
+    assert_eq!(
+        done["failures"],
+        serde_json::json!([]),
+        "{}",
+        run.transcript()
+    );
+    assert!(run.status.success(), "{}", run.transcript());
+
+    let loaded = run.line("step", "loaded").expect("loaded line");
+    assert_eq!(loaded["status"], 200, "{}", run.transcript());
+    let connect = run.line("step", "count_after_connect").expect("count line");
+    assert_ne!(connect["from"], connect["to"], "{}", run.transcript());
+    let close = run.line("step", "count_after_close").expect("close line");
+    assert_eq!(close["to"], connect["from"], "{}", run.transcript());
+
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000,
+        "not a PNG screenshot"
+    );
+    println!("status page screenshot: {}", shot.display());
+}
