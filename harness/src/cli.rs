@@ -1,0 +1,330 @@
+//! The command line of `swarm` (clap derive): the raw, unvalidated form of a run.
+//!
+//! Receives: `argv`. Emits: [`Cli`], handed to [`crate::plan`] which turns it (or a TOML
+//! plan file) into a validated [`crate::plan::Plan`].
+//! Must not: check cross-field rules, open files other than through clap, or touch sockets.
+//! Typed values (counts, rates, durations) are parsed here so a typo fails with clap's
+//! usage message.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
+/// what happened (connect phases, latency from the intended send instant, timeouts).
+///
+/// Without a URL, an embedded target-server is started on 127.0.0.1 (port chosen by the
+/// system) on its own runtime threads, and targeted.
+#[derive(Debug, Parser)]
+#[command(name = "swarm", version, about, long_about = None, after_help = TOP_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const TOP_HELP: &str = "\
+Examples:
+  swarm run                                  default plan against an embedded server
+  swarm connect ws://127.0.0.1:3000/ws/echo --clients 10k --connect-rate 1000/s
+  swarm echo http://127.0.0.1:3000 --clients 1000 --rate 10/s --duration 20s \\
+        --threshold 'echo.latency.p99 < 50ms'
+
+Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or plan (nothing opened),
+3 the run could not happen (target unreachable, no connection succeeded), 130 interrupted.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open --clients connections at --connect-rate (or over --ramp), hold them for
+    /// --duration, close them. Records every connect phase.
+    #[command(after_help = CONNECT_HELP)]
+    Connect(ScenarioArgs),
+    /// Connect as `connect` does, then every client sends --rate messages per second and
+    /// records each round trip (latency from the intended send instant, and service time
+    /// from the actual send).
+    #[command(after_help = ECHO_HELP)]
+    Echo(ScenarioArgs),
+    /// Run a multi-phase plan (TOML). Without PLAN, runs the built-in default plan: a
+    /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+}
+
+const CONNECT_HELP: &str = "\
+Examples:
+  swarm connect                                              embedded server, Socket.IO
+  swarm connect http://127.0.0.1:3000 --clients 10k --connect-rate 2000/s --duration 30s
+  swarm connect ws://127.0.0.1:3000/ws/echo --clients 500 --ramp 5s
+  swarm connect https://localhost:3443 --insecure --transport polling";
+
+const ECHO_HELP: &str = "\
+Examples:
+  swarm echo                                                 embedded server, Socket.IO
+  swarm echo http://127.0.0.1:3000 --clients 1000 --rate 10/s --duration 20s
+  swarm echo ws://127.0.0.1:3000/ws/echo --clients 100 --rate 50/s --payload-size 512
+  swarm echo http://127.0.0.1:3000/custom --event echo --max-in-flight 1 \\
+        --threshold 'echo.latency.p99 < 50ms' --threshold 'echo.timeouts <= 0.1%'
+
+Sends follow the schedule whether or not replies came back (open model). With
+--max-in-flight N a client waits when N messages are outstanding, but latency is still
+measured from the instant the schedule intended (coordinated omission shows).";
+
+const RUN_HELP: &str = "\
+Examples:
+  swarm run                                   built-in default plan, embedded server
+  swarm run harness/plans/example.toml --url http://127.0.0.1:3000
+
+Plan file (TOML). Top-level keys are the options of `connect`/`echo` that apply to the
+whole run; each [[phase]] runs after the previous one. `clients` is the number of clients
+connected during the phase: more than the previous phase connects the new ones (at
+connect-rate, or spread over ramp); fewer closes the surplus.
+
+  url = \"http://127.0.0.1:3000\"     # optional; --url overrides; none = embedded server
+  protocol = \"socketio\"             # ws | socketio (default from the URL scheme)
+  transport = \"websocket\"           # websocket | polling
+  path = \"/socket.io/\"
+  event = \"echo\"                    # reply-event = \"name\" when the server answers by event
+  auth = '{\"token\":\"abc\"}'
+  headers = [\"x-api-key: abc\"]
+  query = [\"room=lobby\"]
+  timeout = \"10s\"
+  grace = \"2s\"
+  insecure = false
+  thresholds = [\"echo.latency.p99 < 50ms\", \"connect.failed == 0\"]
+
+  [[phase]]
+  name = \"ramp\"                     # unique, [a-z0-9_-]
+  scenario = \"connect\"              # connect | echo
+  clients = 1000
+  connect-rate = \"200/s\"            # or ramp = \"5s\"
+  duration = \"5s\"                   # held after the connects
+
+  [[phase]]
+  name = \"steady\"
+  scenario = \"echo\"
+  clients = 1000
+  duration = \"30s\"
+  rate = \"10/s\"                     # per client
+  payload-size = 128
+  arrival = \"constant\"              # constant | poisson
+  max-in-flight = 0                 # 0 = open model (default)";
+
+/// Options shared by `connect` and `echo`.
+#[derive(Debug, Args, Clone)]
+pub struct ScenarioArgs {
+    /// Target URL: ws:// or wss:// for raw WebSocket, http:// or https:// for Socket.IO
+    /// (the URL path is the namespace). None: an embedded target-server.
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `swarm run` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Plan file (TOML). None: the built-in default plan.
+    pub plan: Option<PathBuf>,
+    /// Target URL, overriding the plan's `url`.
+    #[arg(long)]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How many clients, how fast, for how long.
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// Number of clients (accepts 10k, 1.5k, 2m).
+    #[arg(long, short = 'c', default_value = "100", value_parser = parse_count)]
+    pub clients: u32,
+    /// Connect attempts per second, e.g. 500/s (default 1000/s unless --ramp is given).
+    #[arg(long, value_parser = parse_rate, conflicts_with = "ramp")]
+    pub connect_rate: Option<f64>,
+    /// Spread the connects evenly over this time instead of --connect-rate, e.g. 10s.
+    #[arg(long, value_parser = parse_duration)]
+    pub ramp: Option<Duration>,
+    /// How long to hold the clients (and send, for echo) once connected, e.g. 30s, 2m.
+    #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Messages per second per client (echo), e.g. 10/s, 30/m.
+    #[arg(long, default_value = "1/s", value_parser = parse_rate)]
+    pub rate: f64,
+    /// Size in bytes of each serialized payload object (echo). Minimum 106.
+    #[arg(long, default_value_t = crate::payload::MIN_PAYLOAD_SIZE)]
+    pub payload_size: usize,
+    /// Send instants: evenly spaced (constant) or a Poisson process (poisson).
+    #[arg(long, value_enum, default_value_t = Arrival::Constant)]
+    pub arrival: Arrival,
+    /// Cap of outstanding messages per client (closed model). 0 = no cap (open model).
+    #[arg(long, default_value_t = 0)]
+    pub max_in_flight: u32,
+}
+
+/// Where and how to talk.
+#[derive(Debug, Args, Clone)]
+pub struct TargetArgs {
+    /// Protocol; by default from the URL scheme (ws/wss = ws, http/https = socketio).
+    #[arg(long, value_enum)]
+    pub protocol: Option<Protocol>,
+    /// Socket.IO transport: websocket only, or HTTP long-polling then upgrade.
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    pub transport: Transport,
+    /// Engine.IO path (Socket.IO).
+    #[arg(long, default_value = "/socket.io/")]
+    pub path: String,
+    /// Event emitted for each echo (Socket.IO), answered by ack unless --reply-event.
+    #[arg(long, default_value = "echo")]
+    pub event: String,
+    /// The server answers with this event (carrying the payload) instead of an ack.
+    #[arg(long)]
+    pub reply_event: Option<String>,
+    /// Socket.IO CONNECT auth payload, a JSON object, e.g. '{"token":"abc"}'.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Extra HTTP header on every handshake request, K:V (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Extra query parameter on every handshake request, K=V (repeatable).
+    #[arg(long = "query")]
+    pub query: Vec<String>,
+    /// A reply not back within this time is a timeout (a later one is `late`); also the
+    /// limit for each connect.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// After the last send, wait up to min(timeout, grace) for outstanding replies.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Socket.IO parser of the server.
+    #[arg(long, value_enum, default_value_t = ParserKind::Default)]
+    pub parser: ParserKind,
+    /// Accept any TLS certificate (self-signed test servers).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// What to write and print.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    /// Output folder (default ./swarm-results/<scenario>-<timestamp>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the run summary as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No live progress.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Pass/fail rule, e.g. 'echo.latency.p99 < 50ms' (repeatable; exit 1 if one fails).
+    #[arg(long = "threshold")]
+    pub thresholds: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    Constant,
+    Poisson,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Ws,
+    #[value(name = "socketio")]
+    Socketio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Websocket,
+    Polling,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParserKind {
+    Default,
+    Msgpack,
+}
+
+/// `10k` -> 10,000; `1.5k` -> 1,500; `2m` -> 2,000,000; `250` -> 250.
+pub fn parse_count(s: &str) -> Result<u32, String> {
+    let t = s.trim().to_ascii_lowercase().replace('_', "");
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1_000.0),
+        Some('m') => (&t[..t.len() - 1], 1_000_000.0),
+        _ => (t.as_str(), 1.0),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid count {s:?}: write e.g. 500, 10k, 1.5k"))?;
+    let v = n * mult;
+    if !v.is_finite() || v < 0.0 || v > f64::from(u32::MAX) || v.fract() != 0.0 {
+        return Err(format!(
+            "invalid count {s:?}: a whole number up to 4 billion"
+        ));
+    }
+    Ok(v as u32)
+}
+
+/// `100/s`, `30/m` -> events per second.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    target_server::config::parse_rate(s).map_err(|e| e.to_string())
+}
+
+/// `500ms`, `10s`, `1m30s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    target_server::config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("10k"), Ok(10_000));
+        assert_eq!(parse_count("1.5k"), Ok(1_500));
+        assert_eq!(parse_count("2M"), Ok(2_000_000));
+        assert_eq!(parse_count("250"), Ok(250));
+        assert!(parse_count("1.5").is_err());
+        assert!(parse_count("ten").is_err());
+        assert!(parse_count("-3").is_err());
+    }
+
+    #[test]
+    fn parses_echo() {
+        let cli = Cli::try_parse_from([
+            "swarm",
+            "echo",
+            "ws://127.0.0.1:1/ws/echo",
+            "--clients",
+            "2k",
+            "--rate",
+            "5/s",
+            "--threshold",
+            "echo.latency.p99 < 5ms",
+            "--threshold",
+            "connect.failed == 0",
+        ])
+        .unwrap();
+        let Command::Echo(a) = cli.command else {
+            panic!("not echo")
+        };
+        assert_eq!(a.load.clients, 2000);
+        assert_eq!(a.load.rate, 5.0);
+        assert_eq!(a.output.thresholds.len(), 2);
+        assert_eq!(a.target.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn ramp_and_rate_conflict() {
+        let r = Cli::try_parse_from(["swarm", "connect", "--ramp", "1s", "--connect-rate", "5/s"]);
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! Engine.IO v4 / Socket.IO v5 client handshakes: websocket-only, and HTTP long-polling
+//! followed by the upgrade dance (PROTOCOL.md §1.2, §1.7, §2.4).
+//!
+//! Receives: the run context and the phases record of one connect. Emits: a connected
+//! [`Session`] (namespace CONNECT acknowledged with `40{sid}`) with `eio_open`, `upgrade`
+//! and `sio_connect` recorded, or the [`ErrorKind`] of what failed.
+//! Must not: send anything but `3` (pong) before the namespace CONNECT is acknowledged,
+//! besides the handshake itself; every `2` is answered with `3` in every state.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use protocol::engineio::{self, Packet as Eio};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::driver::Ctx;
+use crate::driver::net::WsStream;
+use crate::driver::session::{Frames, Session};
+use crate::sample::{ConnectPhases, ErrorKind};
+
+/// Websocket transport from the first request.
+pub async fn connect_websocket(
+    ctx: &Ctx,
+    phases: &mut ConnectPhases,
+) -> Result<Session, ErrorKind> {
+    let stream = ctx.conn.open(phases).await?;
+    let mut ws = ctx
+        .conn
+        .websocket(stream, &ctx.frames.eio_ws_path, phases)
+        .await?;
+    let t = Instant::now();
+    loop {
+        let text = next_text(&mut ws).await?;
+        match text.as_bytes().first() {
+            Some(b'0') => {
+                serde_json::from_str::<engineio::Handshake>(&text[1..])
+                    .map_err(|_| ErrorKind::Protocol)?;
+                break;
+            }
+            Some(b'2') => send(&mut ws, "3").await?,
+            Some(b'1') => return Err(ErrorKind::Protocol),
+            _ => {}
+        }
+    }
+    phases.eio_open = Some(t.elapsed());
+    let t = Instant::now();
+    send(&mut ws, &ctx.frames.connect).await?;
+    wait_connected(&mut ws, &ctx.frames).await?;
+    phases.sio_connect = Some(t.elapsed());
+    Ok(Session::new(ws))
+}
+
+/// HTTP long-polling handshake, namespace CONNECT over POST, then the upgrade dance
+/// while a GET is pending, as browsers do.
+pub async fn connect_polling(ctx: &Ctx, phases: &mut ConnectPhases) -> Result<Session, ErrorKind> {
+    let f = &ctx.frames;
+    let stream = ctx.conn.open(phases).await?;
+    let (mut http, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .map_err(|_| ErrorKind::Io)?;
+    let mut conn = std::pin::pin!(conn);
+    let authority = ctx.conn.authority();
+    let headers = &ctx.conn.headers;
+    let request = |method: http::Method, uri: String, body: &'static str| {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, authority.as_str());
+        for (k, v) in headers {
+            b = b.header(k, v);
+        }
+        if !body.is_empty() {
+            b = b.header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8");
+        }
+        b.body(Full::new(Bytes::from_static(body.as_bytes())))
+            .map_err(|_| ErrorKind::Protocol)
+    };
+    let request_owned = |method: http::Method, uri: String, body: String| {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, authority.as_str());
+        for (k, v) in headers {
+            b = b.header(k, v);
+        }
+        b = b.header(http::header::CONTENT_TYPE, "text/plain;charset=UTF-8");
+        b.body(Full::new(Bytes::from(body)))
+            .map_err(|_| ErrorKind::Protocol)
+    };
+
+    // 1. Handshake.
+    let t = Instant::now();
+    let body = drive(
+        &mut conn,
+        exchange(
+            &mut http,
+            request(http::Method::GET, f.eio_polling_path.clone(), "")?,
+        ),
+    )
+    .await?;
+    let packets = engineio::decode_payload(&body).map_err(|_| ErrorKind::Protocol)?;
+    let Some(Eio::Open(handshake)) = packets.into_iter().next() else {
+        return Err(ErrorKind::Protocol);
+    };
+    phases.eio_open = Some(t.elapsed());
+    let with_sid = format!("{}&sid={}", f.eio_polling_path, handshake.sid);
+
+    // 2. Namespace CONNECT over POST.
+    let t_connect = Instant::now();
+    let ok = drive(
+        &mut conn,
+        exchange(
+            &mut http,
+            request_owned(http::Method::POST, with_sid.clone(), f.connect.clone())?,
+        ),
+    )
+    .await?;
+    if ok != "ok" {
+        return Err(ErrorKind::Protocol);
+    }
+
+    // 3. Upgrade: a GET is pending while the websocket probes.
+    let t_upgrade = Instant::now();
+    let ws_path = format!("{}&sid={}", f.eio_ws_path, handshake.sid);
+    let mut probe_phases = ConnectPhases::default();
+    let probe = async {
+        let stream = ctx.conn.open(&mut probe_phases).await?;
+        let mut ws = ctx
+            .conn
+            .websocket(stream, &ws_path, &mut probe_phases)
+            .await?;
+        send(&mut ws, "2probe").await?;
+        loop {
+            let text = next_text(&mut ws).await?;
+            match text.as_str() {
+                "3probe" => return Ok::<WsStream, ErrorKind>(ws),
+                "1" => return Err(ErrorKind::Protocol),
+                _ => {}
+            }
+        }
+    };
+    let poll = drive(
+        &mut conn,
+        exchange(&mut http, request(http::Method::GET, with_sid.clone(), "")?),
+    );
+    let (polled, probed) = tokio::join!(poll, probe);
+    let mut ws = probed?;
+    phases.ws_upgrade = probe_phases.ws_upgrade;
+    let mut connected = false;
+    let mut pong_due = false;
+    for packet in engineio::decode_payload(&polled?).map_err(|_| ErrorKind::Protocol)? {
+        match packet {
+            Eio::Ping { .. } => pong_due = true,
+            Eio::Close => return Err(ErrorKind::Protocol),
+            Eio::Message(m) => match sio_connect_reply(f, &m) {
+                Some(Ok(())) => connected = true,
+                Some(Err(e)) => return Err(e),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    if pong_due {
+        drive(
+            &mut conn,
+            exchange(
+                &mut http,
+                request(http::Method::POST, with_sid.clone(), "3")?,
+            ),
+        )
+        .await?;
+    }
+    send(&mut ws, "5").await?;
+    phases.upgrade = Some(t_upgrade.elapsed());
+    if !connected {
+        wait_connected(&mut ws, f).await?;
+    }
+    phases.sio_connect = Some(t_connect.elapsed());
+    Ok(Session::new(ws))
+}
+
+/// `Some(Ok)` for `0<nsp,>{...}` of our namespace, `Some(Err)` for `4<nsp,>...`, `None`
+/// for anything else. `m` is the Engine.IO message text (without the leading `4`).
+fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<(), ErrorKind>> {
+    let (kind, rest) = (m.as_bytes().first()?, &m[1..]);
+    let rest = if f.nsp_part.is_empty() {
+        if rest.starts_with('/') {
+            return None;
+        }
+        rest
+    } else {
+        rest.strip_prefix(f.nsp_part.as_str())?
+    };
+    match kind {
+        b'0' if rest.starts_with('{') => Some(Ok(())),
+        b'4' => Some(Err(ErrorKind::ConnectError)),
+        _ => None,
+    }
+}
+
+/// Reads until the namespace CONNECT is acknowledged, answering pings.
+async fn wait_connected(ws: &mut WsStream, f: &Frames) -> Result<(), ErrorKind> {
+    loop {
+        let text = next_text(ws).await?;
+        match text.as_bytes().first() {
+            Some(b'2') => send(ws, "3").await?,
+            Some(b'1') => return Err(ErrorKind::Protocol),
+            Some(b'4') => match sio_connect_reply(f, &text[1..]) {
+                Some(r) => return r,
+                None => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+async fn next_text(ws: &mut WsStream) -> Result<String, ErrorKind> {
+    loop {
+        match ws.next().await {
+            None => return Err(ErrorKind::Io),
+            Some(Err(_)) => return Err(ErrorKind::Io),
+            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_string()),
+            Some(Ok(Message::Close(_))) => return Err(ErrorKind::Protocol),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn send(ws: &mut WsStream, text: &str) -> Result<(), ErrorKind> {
+    ws.send(Message::text(text))
+        .await
+        .map_err(|_| ErrorKind::Io)
+}
+
+/// One HTTP exchange; the body as text. Non-200 is `HttpStatus`.
+async fn exchange(
+    http: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    req: http::Request<Full<Bytes>>,
+) -> Result<String, ErrorKind> {
+    let resp = http.send_request(req).await.map_err(|_| ErrorKind::Io)?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|_| ErrorKind::Io)?
+        .to_bytes();
+    if status != 200 {
+        return Err(ErrorKind::HttpStatus(status));
+    }
+    String::from_utf8(body.to_vec()).map_err(|_| ErrorKind::Protocol)
+}
+
+/// Runs `fut` while driving the HTTP connection (no task spawned for it).
+async fn drive<C, T>(
+    conn: &mut std::pin::Pin<&mut C>,
+    fut: impl Future<Output = Result<T, ErrorKind>>,
+) -> Result<T, ErrorKind>
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    tokio::select! {
+        r = fut => r,
+        _ = conn.as_mut() => Err(ErrorKind::Io),
+    }
+}

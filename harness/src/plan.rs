@@ -1,0 +1,695 @@
+//! Raw CLI arguments or a TOML plan file -> a validated [`Plan`].
+//!
+//! Receives: a parsed [`crate::cli::Command`] (and the plan file's text for `swarm run`).
+//! Emits: a [`Plan`] in which every value has been checked (URL, protocol options, phases,
+//! payload size, thresholds), or a [`PlanError`] listing every problem at once.
+//! Must not: open sockets or files other than the plan file, or start anything: a plan
+//! error means nothing was opened (exit code 2).
+//!
+//! Every CLI scenario is a one-phase plan; `swarm run` without a file runs [`DEFAULT_PLAN`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{Arrival, Command, OutputArgs, ParserKind, Protocol, ScenarioArgs, Transport};
+use crate::payload::MIN_PAYLOAD_SIZE;
+
+/// The built-in plan of `swarm run` without a file: connect ramp, steady echo, short
+/// spike. At most 2,000 clients, about a minute.
+pub const DEFAULT_PLAN: &str = include_str!("../plans/default.toml");
+
+/// Connect attempts per second when neither `connect-rate` nor `ramp` is given.
+pub const DEFAULT_CONNECT_RATE: f64 = 1000.0;
+
+/// What a phase does once its clients are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Hold the connections.
+    Connect,
+    /// Send timed messages and match the replies.
+    Echo,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Connect => "connect",
+            Scenario::Echo => "echo",
+        }
+    }
+}
+
+/// Where the target is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// URL path: the WebSocket path (raw WS) or the namespace (Socket.IO).
+    pub path: String,
+    /// URL query string, without `?`.
+    pub query: Option<String>,
+}
+
+impl Endpoint {
+    /// Parses `ws://`, `wss://`, `http://`, `https://` URLs. Returns the endpoint and the
+    /// protocol the scheme implies.
+    pub fn parse(url: &str) -> Result<(Endpoint, Protocol), String> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        let (tls, protocol) = match uri.scheme_str() {
+            Some("ws") => (false, Protocol::Ws),
+            Some("wss") => (true, Protocol::Ws),
+            Some("http") => (false, Protocol::Socketio),
+            Some("https") => (true, Protocol::Socketio),
+            _ => {
+                return Err(format!(
+                    "invalid URL {url:?}: the scheme must be ws, wss, http or https"
+                ));
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("invalid URL {url:?}: no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path = if uri.path().is_empty() {
+            "/".to_string()
+        } else {
+            uri.path().to_string()
+        };
+        Ok((
+            Endpoint {
+                tls,
+                host,
+                port,
+                path,
+                query: uri.query().map(str::to_string),
+            },
+            protocol,
+        ))
+    }
+}
+
+/// How to talk to the target, for the whole run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// `None`: start an embedded target-server and target it.
+    pub endpoint: Option<Endpoint>,
+    pub protocol: Protocol,
+    pub transport: Transport,
+    /// Engine.IO path (Socket.IO), with leading and trailing `/`.
+    pub eio_path: String,
+    pub event: String,
+    pub reply_event: Option<String>,
+    /// Socket.IO CONNECT payload (a JSON object), serialized.
+    pub auth: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub parser: ParserKind,
+    pub insecure: bool,
+}
+
+/// One phase, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub scenario: Scenario,
+    /// Clients connected during this phase.
+    pub clients: u32,
+    /// Time over which this phase's new clients connect (0 when none are new).
+    pub ramp: Duration,
+    /// Time the phase lasts after its ramp.
+    pub duration: Duration,
+    /// Messages per second per client (echo).
+    pub rate_per_s: f64,
+    pub payload_size: usize,
+    pub arrival: Arrival,
+    /// 0 = open model.
+    pub max_in_flight: u32,
+}
+
+/// Output options.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Output {
+    pub out: Option<PathBuf>,
+    pub json: bool,
+    pub quiet: bool,
+    pub thresholds: Vec<String>,
+}
+
+/// A validated run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Scenario or plan name, used in the default output folder.
+    pub name: String,
+    pub target: Target,
+    pub phases: Vec<Phase>,
+    pub timeout: Duration,
+    pub grace: Duration,
+    pub output: Output,
+}
+
+impl Plan {
+    /// Largest number of clients connected at once.
+    pub fn max_clients(&self) -> u32 {
+        self.phases.iter().map(|p| p.clients).max().unwrap_or(0)
+    }
+
+    /// Time from the first connect to the end of the last phase (without the drain).
+    pub fn total(&self) -> Duration {
+        self.phases.iter().map(|p| p.ramp + p.duration).sum()
+    }
+}
+
+/// Everything wrong with a plan, one problem per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("invalid plan:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+/// The plan file, as written (keys as the CLI options, in kebab-case).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPlan {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub transport: Option<Transport>,
+    pub path: Option<String>,
+    pub event: Option<String>,
+    pub reply_event: Option<String>,
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub query: Vec<String>,
+    pub timeout: Option<String>,
+    pub grace: Option<String>,
+    pub parser: Option<ParserKind>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub thresholds: Vec<String>,
+    #[serde(default, rename = "phase")]
+    pub phases: Vec<RawPhase>,
+}
+
+/// One `[[phase]]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPhase {
+    pub name: Option<String>,
+    pub scenario: Option<Scenario>,
+    pub clients: Option<toml::Value>,
+    pub connect_rate: Option<String>,
+    pub ramp: Option<String>,
+    pub duration: Option<String>,
+    pub rate: Option<String>,
+    pub payload_size: Option<usize>,
+    pub arrival: Option<Arrival>,
+    pub max_in_flight: Option<u32>,
+}
+
+/// Builds the plan of any subcommand. `swarm run PLAN` reads the file here.
+pub fn from_command(command: &Command) -> Result<Plan, PlanError> {
+    match command {
+        Command::Connect(args) => from_scenario(Scenario::Connect, args),
+        Command::Echo(args) => from_scenario(Scenario::Echo, args),
+        Command::Run(args) => {
+            let (text, name) = match &args.plan {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| PlanError::Read {
+                        path: path.display().to_string(),
+                        why: e.to_string(),
+                    })?;
+                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    (text, stem.unwrap_or_else(|| "plan".into()))
+                }
+                None => (DEFAULT_PLAN.to_string(), "default".to_string()),
+            };
+            from_toml(&text, &name, args.url.as_deref(), &args.output)
+        }
+    }
+}
+
+/// A one-phase plan from `swarm connect` / `swarm echo`.
+pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, PlanError> {
+    let t = &args.target;
+    let l = &args.load;
+    let raw = RawPlan {
+        name: Some(scenario.name().to_string()),
+        url: args.url.clone(),
+        protocol: t.protocol,
+        transport: Some(t.transport),
+        path: Some(t.path.clone()),
+        event: Some(t.event.clone()),
+        reply_event: t.reply_event.clone(),
+        auth: t.auth.clone(),
+        headers: t.headers.clone(),
+        query: t.query.clone(),
+        timeout: Some(format!("{}ms", t.timeout.as_millis())),
+        grace: Some(format!("{}ms", t.grace.as_millis())),
+        parser: Some(t.parser),
+        insecure: t.insecure,
+        thresholds: Vec::new(),
+        phases: Vec::new(),
+    };
+    let phase = Phase {
+        name: scenario.name().to_string(),
+        scenario,
+        clients: l.clients,
+        ramp: Duration::ZERO,
+        duration: l.duration,
+        rate_per_s: l.rate,
+        payload_size: l.payload_size,
+        arrival: l.arrival,
+        max_in_flight: l.max_in_flight,
+    };
+    let mut errors = Vec::new();
+    let ramp = ramp_of(l.clients, l.connect_rate, l.ramp, &mut errors);
+    let phase = Phase { ramp, ..phase };
+    check_phase(&phase, &mut errors);
+    validate(raw, vec![phase], args.url.as_deref(), &args.output, errors)
+}
+
+/// A plan from TOML text; `url` (from `--url`) overrides the file's.
+pub fn from_toml(
+    text: &str,
+    name: &str,
+    url: Option<&str>,
+    output: &OutputArgs,
+) -> Result<Plan, PlanError> {
+    let mut raw: RawPlan =
+        toml::from_str(text).map_err(|e| PlanError::Invalid(vec![e.to_string()]))?;
+    if raw.name.is_none() {
+        raw.name = Some(name.to_string());
+    }
+    let mut errors = Vec::new();
+    let mut phases = Vec::new();
+    let mut prev_clients = 0;
+    if raw.phases.is_empty() {
+        errors.push("the plan has no [[phase]]".to_string());
+    }
+    for (i, rp) in raw.phases.iter().enumerate() {
+        let label = rp.name.clone().unwrap_or_else(|| format!("phase{}", i + 1));
+        let mut errs = Vec::new();
+        let clients = match &rp.clients {
+            Some(toml::Value::Integer(n)) => {
+                u32::try_from(*n).map_err(|_| "clients must be 0..4e9".to_string())
+            }
+            Some(toml::Value::String(s)) => crate::cli::parse_count(s),
+            Some(_) => Err("clients must be a number or a count like \"10k\"".to_string()),
+            None => Err("clients is required".to_string()),
+        }
+        .unwrap_or_else(|e| {
+            errs.push(e);
+            0
+        });
+        let dur = |v: &Option<String>, what: &str, errs: &mut Vec<String>| -> Option<Duration> {
+            v.as_deref().and_then(|s| {
+                crate::cli::parse_duration(s)
+                    .map_err(|e| errs.push(format!("{what}: {e}")))
+                    .ok()
+            })
+        };
+        let rate = |v: &Option<String>, what: &str, errs: &mut Vec<String>| -> Option<f64> {
+            v.as_deref().and_then(|s| {
+                crate::cli::parse_rate(s)
+                    .map_err(|e| errs.push(format!("{what}: {e}")))
+                    .ok()
+            })
+        };
+        let connect_rate = rate(&rp.connect_rate, "connect-rate", &mut errs);
+        let ramp_given = dur(&rp.ramp, "ramp", &mut errs);
+        if rp.connect_rate.is_some() && rp.ramp.is_some() {
+            errs.push("give connect-rate or ramp, not both".into());
+        }
+        let duration = dur(&rp.duration, "duration", &mut errs).unwrap_or_else(|| {
+            if rp.duration.is_none() {
+                errs.push("duration is required".into());
+            }
+            Duration::ZERO
+        });
+        let new_clients = clients.saturating_sub(prev_clients);
+        let ramp = ramp_of(new_clients, connect_rate, ramp_given, &mut errs);
+        let phase = Phase {
+            name: label.clone(),
+            scenario: rp.scenario.unwrap_or(Scenario::Connect),
+            clients,
+            ramp,
+            duration,
+            rate_per_s: rate(&rp.rate, "rate", &mut errs).unwrap_or(1.0),
+            payload_size: rp.payload_size.unwrap_or(MIN_PAYLOAD_SIZE),
+            arrival: rp.arrival.unwrap_or(Arrival::Constant),
+            max_in_flight: rp.max_in_flight.unwrap_or(0),
+        };
+        check_phase(&phase, &mut errs);
+        errors.extend(errs.into_iter().map(|e| format!("phase {label:?}: {e}")));
+        prev_clients = clients;
+        phases.push(phase);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for p in &phases {
+        if !seen.insert(p.name.clone()) {
+            errors.push(format!("phase name {:?} is used twice", p.name));
+        }
+    }
+    let file_url = raw.url.clone();
+    let url = url.map(str::to_string).or(file_url);
+    let mut output = output.clone();
+    output
+        .thresholds
+        .splice(0..0, std::mem::take(&mut raw.thresholds));
+    validate(raw, phases, url.as_deref(), &output, errors)
+}
+
+fn ramp_of(
+    new_clients: u32,
+    connect_rate: Option<f64>,
+    ramp: Option<Duration>,
+    errors: &mut Vec<String>,
+) -> Duration {
+    if let Some(r) = ramp {
+        return r;
+    }
+    let rate = connect_rate.unwrap_or(DEFAULT_CONNECT_RATE);
+    if rate <= 0.0 {
+        errors.push("connect-rate must be above zero".into());
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(f64::from(new_clients) / rate)
+}
+
+fn check_phase(p: &Phase, errors: &mut Vec<String>) {
+    if p.name.is_empty()
+        || !p
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        errors.push(format!("phase name {:?} must be [A-Za-z0-9_-]+", p.name));
+    }
+    if p.scenario == Scenario::Echo {
+        if !(p.rate_per_s > 0.0 && p.rate_per_s <= 100_000.0) {
+            errors.push(format!(
+                "rate {} per second per client must be above 0 and at most 100000",
+                p.rate_per_s
+            ));
+        }
+        if p.payload_size < MIN_PAYLOAD_SIZE {
+            errors.push(format!(
+                "payload-size {} is below the minimum of {MIN_PAYLOAD_SIZE} bytes (the payload object with its widest numbers)",
+                p.payload_size
+            ));
+        }
+        if p.payload_size > 16 << 20 {
+            errors.push(format!("payload-size {} is above 16 MiB", p.payload_size));
+        }
+    }
+    if p.duration > Duration::from_secs(7 * 24 * 3600)
+        || p.ramp > Duration::from_secs(7 * 24 * 3600)
+    {
+        errors.push("durations above a week are not supported".into());
+    }
+}
+
+fn split_pairs(
+    items: &[String],
+    sep: char,
+    what: &str,
+    errors: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.split_once(sep) {
+            Some((k, v)) if !k.trim().is_empty() => {
+                out.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => errors.push(format!("{what} {item:?} must be written K{sep}V")),
+        }
+    }
+    out
+}
+
+fn validate(
+    raw: RawPlan,
+    phases: Vec<Phase>,
+    url: Option<&str>,
+    output: &OutputArgs,
+    mut errors: Vec<String>,
+) -> Result<Plan, PlanError> {
+    let mut endpoint = None;
+    let mut protocol = raw.protocol.unwrap_or(Protocol::Socketio);
+    if let Some(url) = url {
+        match Endpoint::parse(url) {
+            Ok((e, p)) => {
+                endpoint = Some(e);
+                protocol = raw.protocol.unwrap_or(p);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let timeout = parse_opt_duration(
+        raw.timeout.as_deref(),
+        "timeout",
+        Duration::from_secs(10),
+        &mut errors,
+    );
+    let grace = parse_opt_duration(
+        raw.grace.as_deref(),
+        "grace",
+        Duration::from_secs(2),
+        &mut errors,
+    );
+    if timeout.is_zero() {
+        errors.push("timeout must be above zero".into());
+    }
+    let mut eio_path = raw.path.unwrap_or_else(|| "/socket.io/".into());
+    if !eio_path.starts_with('/') {
+        eio_path.insert(0, '/');
+    }
+    if !eio_path.ends_with('/') {
+        eio_path.push('/');
+    }
+    let auth = raw
+        .auth
+        .map(|a| match serde_json::from_str::<serde_json::Value>(&a) {
+            Ok(v) if v.is_object() => v.to_string(),
+            _ => {
+                errors.push(format!(
+                    "auth {a:?} must be a JSON object, e.g. '{{\"token\":\"abc\"}}'"
+                ));
+                String::new()
+            }
+        });
+    let headers = split_pairs(&raw.headers, ':', "header", &mut errors);
+    for (k, v) in &headers {
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || http::HeaderValue::from_str(v).is_err()
+        {
+            errors.push(format!("header {k:?} is not a valid HTTP header"));
+        }
+    }
+    let query = split_pairs(&raw.query, '=', "query", &mut errors);
+    for (k, v) in &query {
+        let bad = |s: &str| {
+            s.chars()
+                .any(|c| matches!(c, '&' | '#' | ' ' | '?') || c.is_control())
+        };
+        if bad(k) || bad(v) {
+            errors.push(format!(
+                "query {k}={v} must not contain &, #, ?, spaces or control characters"
+            ));
+        }
+    }
+    let event = raw.event.unwrap_or_else(|| "echo".into());
+    if event.is_empty() || event.contains('"') || event.contains('\\') {
+        errors.push(format!(
+            "event name {event:?} must be non-empty, without quotes or backslashes"
+        ));
+    }
+    if let Some(r) = &raw.reply_event
+        && (r.is_empty() || r.contains('"') || r.contains('\\'))
+    {
+        errors.push(format!(
+            "reply-event name {r:?} must be non-empty, without quotes or backslashes"
+        ));
+    }
+    let parser = raw.parser.unwrap_or(ParserKind::Default);
+    if parser == ParserKind::Msgpack {
+        errors.push("--parser msgpack is not supported yet (only the default JSON parser)".into());
+    }
+    let transport = raw.transport.unwrap_or(Transport::Websocket);
+    if protocol == Protocol::Ws && transport == Transport::Polling {
+        errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
+    }
+    if phases.iter().all(|p| p.clients == 0) && !phases.is_empty() {
+        errors.push("no phase has any client".into());
+    }
+    if phases.len() > usize::from(u16::MAX) {
+        errors.push("too many phases".into());
+    }
+    for t in &output.thresholds {
+        if let Err(e) = reports::threshold::parse(t) {
+            errors.push(format!("threshold {t:?}: {e}"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(PlanError::Invalid(errors));
+    }
+    Ok(Plan {
+        name: raw.name.unwrap_or_else(|| "plan".into()),
+        target: Target {
+            endpoint,
+            protocol,
+            transport,
+            eio_path,
+            event,
+            reply_event: raw.reply_event,
+            auth,
+            headers,
+            query,
+            parser,
+            insecure: raw.insecure,
+        },
+        phases,
+        timeout,
+        grace,
+        output: Output {
+            out: output.out.clone(),
+            json: output.json,
+            quiet: output.quiet,
+            thresholds: output.thresholds.clone(),
+        },
+    })
+}
+
+fn parse_opt_duration(
+    s: Option<&str>,
+    what: &str,
+    default: Duration,
+    errors: &mut Vec<String>,
+) -> Duration {
+    match s {
+        None => default,
+        Some(s) => crate::cli::parse_duration(s).unwrap_or_else(|e| {
+            errors.push(format!("{what}: {e}"));
+            default
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toml_plan(text: &str) -> Result<Plan, PlanError> {
+        from_toml(text, "t", None, &OutputArgs::default())
+    }
+
+    #[test]
+    fn default_plan_is_valid_and_small() {
+        let plan = toml_plan(DEFAULT_PLAN).unwrap();
+        assert!(plan.max_clients() <= 2000);
+        let total = plan.total().as_secs();
+        assert!((40..=90).contains(&total), "default plan lasts {total}s");
+        assert!(plan.phases.iter().any(|p| p.scenario == Scenario::Echo));
+        assert!(plan.target.endpoint.is_none());
+    }
+
+    #[test]
+    fn example_plan_is_valid() {
+        let text = include_str!("../plans/example.toml");
+        let plan = toml_plan(text).unwrap();
+        assert!(plan.phases.len() >= 3);
+    }
+
+    #[test]
+    fn reports_every_error_at_once() {
+        let err = toml_plan(
+            r#"
+            url = "ftp://x"
+            auth = "[1]"
+            [[phase]]
+            name = "a"
+            scenario = "echo"
+            clients = 10
+            duration = "soon"
+            payload-size = 10
+            [[phase]]
+            name = "a"
+            clients = "3k"
+            duration = "1s"
+            connect-rate = "5/s"
+            ramp = "1s"
+            "#,
+        )
+        .unwrap_err();
+        let PlanError::Invalid(errors) = err else {
+            panic!("not invalid")
+        };
+        let all = errors.join("\n");
+        for needle in [
+            "scheme",
+            "auth",
+            "duration",
+            "payload-size",
+            "used twice",
+            "not both",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in {all}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml_plan("clientz = 3\n[[phase]]\nclients=1\nduration=\"1s\"").is_err());
+    }
+
+    #[test]
+    fn ramps_from_rate_and_new_clients_only() {
+        let plan = toml_plan(
+            r#"
+            [[phase]]
+            name = "up"
+            clients = 100
+            connect-rate = "50/s"
+            duration = "1s"
+            [[phase]]
+            name = "more"
+            clients = 150
+            connect-rate = "10/s"
+            duration = "1s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(plan.phases[0].ramp, Duration::from_secs(2));
+        assert_eq!(plan.phases[1].ramp, Duration::from_secs(5));
+        assert_eq!(plan.total(), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn url_decides_protocol() {
+        let (e, p) = Endpoint::parse("wss://example.test:8443/ws/echo?x=1").unwrap();
+        assert_eq!(p, Protocol::Ws);
+        assert!(e.tls);
+        assert_eq!(
+            (e.port, e.path.as_str(), e.query.as_deref()),
+            (8443, "/ws/echo", Some("x=1"))
+        );
+        let (e, p) = Endpoint::parse("http://127.0.0.1:3000").unwrap();
+        assert_eq!(p, Protocol::Socketio);
+        assert_eq!(e.path, "/");
+    }
+}

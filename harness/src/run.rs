@@ -1,0 +1,416 @@
+//! One run from a validated plan to its run file and exit code.
+//!
+//! Receives: a [`Plan`], the command line (for the record) and an interrupt channel.
+//! Emits: [`Finished`] (the run file as written, where it is, the [`Exit`] code), or a
+//! [`RunError`] when the run could not start (exit 2 or 3).
+//! Must not: print (the binary prints the summary), or open any socket before the plan,
+//! the descriptor check and the output folder are known good.
+//!
+//! Pipeline: preflight -> embedded target (if no URL) -> resolve and probe the target ->
+//! recorder -> swarm (clients) -> recorded -> RunFile + thresholds -> outputs.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reports::{RunFile, RunMeta, RunStatus};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Protocol;
+use crate::driver::{self, Ctx, WallClock, net};
+use crate::embedded::Embedded;
+use crate::plan::{Endpoint, Plan};
+use crate::preflight::{self, PreflightError};
+use crate::recorder::{self, PhaseInfo, RecorderConfig};
+use crate::schedule::Schedule;
+
+/// Process exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Ran, and every threshold holds.
+    Ok = 0,
+    /// A threshold failed.
+    ThresholdFailed = 1,
+    /// Bad usage or plan; nothing was opened.
+    Usage = 2,
+    /// The run could not happen (target unreachable, no connection succeeded).
+    CouldNotRun = 3,
+    /// Stopped by Ctrl-C / SIGTERM.
+    Interrupted = 130,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Why a run did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    #[error("cannot create the output folder {path}: {why}")]
+    Output { path: String, why: String },
+    #[error("cannot start the embedded target-server: {0}")]
+    Embedded(std::io::Error),
+    #[error("target {target} is unreachable: {why}")]
+    Unreachable { target: String, why: String },
+    #[error("cannot write the results to {path}: {why}")]
+    Write { path: String, why: String },
+}
+
+impl RunError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunError::Preflight(_) | RunError::Output { .. } => Exit::Usage,
+            RunError::Embedded(_) | RunError::Unreachable { .. } | RunError::Write { .. } => {
+                Exit::CouldNotRun
+            }
+        }
+    }
+}
+
+/// A run that happened (completely, interrupted, or failed to connect anything).
+#[derive(Debug)]
+pub struct Finished {
+    pub run: RunFile,
+    pub out_dir: PathBuf,
+    pub exit: Exit,
+}
+
+/// The exit code a run file calls for: interrupted > could not run > thresholds.
+pub fn exit_for(run: &RunFile) -> Exit {
+    match run.meta.status {
+        RunStatus::Interrupted => Exit::Interrupted,
+        RunStatus::Failed => Exit::CouldNotRun,
+        RunStatus::Completed if run.thresholds.iter().any(|t| !t.pass) => Exit::ThresholdFailed,
+        RunStatus::Completed => Exit::Ok,
+    }
+}
+
+/// Runs `plan`. `interrupts` yields one `()` per Ctrl-C / SIGTERM.
+pub async fn execute(
+    plan: Plan,
+    args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+) -> Result<Finished, RunError> {
+    let embedded_needed = plan.target.endpoint.is_none();
+    preflight::check_fds(plan.max_clients(), embedded_needed)?;
+    let out_dir = plan
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&plan.name));
+    std::fs::create_dir_all(&out_dir).map_err(|e| RunError::Output {
+        path: out_dir.display().to_string(),
+        why: e.to_string(),
+    })?;
+
+    let embedded = if embedded_needed {
+        Some(Embedded::start(target_server::Config::default()).map_err(RunError::Embedded)?)
+    } else {
+        None
+    };
+    let endpoint = match (&plan.target.endpoint, &embedded) {
+        (Some(e), _) => e.clone(),
+        (None, Some(server)) => embedded_endpoint(server.addr, plan.target.protocol),
+        (None, None) => unreachable!("embedded server started above"),
+    };
+    let url = endpoint_url(&endpoint, plan.target.protocol);
+    let addr = resolve(&endpoint, plan.timeout)
+        .await
+        .map_err(|why| RunError::Unreachable {
+            target: url.clone(),
+            why,
+        })?;
+
+    let started_wall = SystemTime::now();
+    let phases = plan.phases.iter().map(|p| PhaseInfo {
+        name: p.name.clone(),
+        scenario: p.scenario.name().to_string(),
+    });
+    let hlog = out_dir.join("histograms.hlog");
+    let (tx, recorder) = recorder::spawn(RecorderConfig {
+        phases: phases.collect(),
+        hlog_path: Some(hlog),
+        interval: Duration::from_secs(1),
+    });
+    let run_id: u32 = rand::random();
+    let ctx = Arc::new(Ctx {
+        schedule: Schedule::new(&plan, Instant::now() + Duration::from_millis(50)),
+        conn: net::Conn {
+            tls: endpoint
+                .tls
+                .then(|| tls(&endpoint, plan.target.insecure))
+                .transpose()
+                .map_err(|why| RunError::Unreachable {
+                    target: url.clone(),
+                    why,
+                })?,
+            headers: plan
+                .target
+                .headers
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        http::HeaderValue::from_str(v).ok()?,
+                    ))
+                })
+                .collect(),
+            endpoint: endpoint.clone(),
+            addr,
+        },
+        frames: driver::session::Frames::new(&plan, &endpoint),
+        run_id,
+        seed: rand::random(),
+        wall: WallClock::now(),
+        cancel: CancellationToken::new(),
+        plan: plan.clone(),
+    });
+
+    let progress_stop = CancellationToken::new();
+    let progress = crate::progress::enabled(plan.output.quiet).then(|| {
+        tokio::spawn(crate::progress::show(
+            recorder.live.clone(),
+            plan.total(),
+            plan.max_clients(),
+            progress_stop.clone(),
+        ))
+    });
+    let outcome = crate::swarm::run(ctx.clone(), tx, interrupts).await;
+    let recorded = recorder.finish().await;
+    progress_stop.cancel();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    if let Some(server) = embedded {
+        server.stop();
+    }
+
+    let meta = meta(
+        &plan,
+        &url,
+        embedded_needed,
+        run_id,
+        args,
+        started_wall,
+        outcome.interrupted,
+    );
+    let mut run = recorded.into_run_file(meta);
+    if !outcome.interrupted && run.run.connect.connected == 0 {
+        run.meta.status = RunStatus::Failed;
+        run.meta.status_detail = Some(format!(
+            "no connection succeeded ({} attempted, failures: {:?})",
+            run.run.connect.attempted, run.run.connect.failed_by_kind
+        ));
+    }
+    let thresholds: Vec<_> = plan
+        .output
+        .thresholds
+        .iter()
+        .filter_map(|t| reports::threshold::parse(t).ok())
+        .collect();
+    run.thresholds = reports::threshold::evaluate(&thresholds, &run);
+    crate::output::write_outputs(&out_dir, &run).map_err(|e| RunError::Write {
+        path: out_dir.display().to_string(),
+        why: e.to_string(),
+    })?;
+    let exit = exit_for(&run);
+    Ok(Finished { run, out_dir, exit })
+}
+
+/// `./swarm-results/<name>-<UTC timestamp>/`.
+pub fn default_out_dir(name: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(['-', ':'], "");
+    Path::new("swarm-results").join(format!("{name}-{stamp}"))
+}
+
+fn embedded_endpoint(addr: SocketAddr, protocol: Protocol) -> Endpoint {
+    let path = match protocol {
+        Protocol::Ws => "/ws/echo",
+        Protocol::Socketio => "/",
+    };
+    Endpoint {
+        tls: false,
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        path: path.into(),
+        query: None,
+    }
+}
+
+fn endpoint_url(e: &Endpoint, protocol: Protocol) -> String {
+    let scheme = match (protocol, e.tls) {
+        (Protocol::Ws, false) => "ws",
+        (Protocol::Ws, true) => "wss",
+        (Protocol::Socketio, false) => "http",
+        (Protocol::Socketio, true) => "https",
+    };
+    let host = if e.host.contains(':') {
+        format!("[{}]", e.host)
+    } else {
+        e.host.clone()
+    };
+    let query = e
+        .query
+        .as_ref()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    format!("{scheme}://{host}:{}{}{query}", e.port, e.path)
+}
+
+/// Resolves the host once and checks that a TCP connection can be made.
+async fn resolve(e: &Endpoint, timeout: Duration) -> Result<SocketAddr, String> {
+    let mut addrs = tokio::net::lookup_host((e.host.as_str(), e.port))
+        .await
+        .map_err(|err| err.to_string())?;
+    let addr = addrs
+        .next()
+        .ok_or_else(|| "the host name resolves to no address".to_string())?;
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(addr),
+        Ok(Err(err)) => Err(format!("{addr}: {err}")),
+        Err(_) => Err(format!(
+            "{addr}: no TCP connection within {}",
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+fn tls(
+    e: &Endpoint,
+    insecure: bool,
+) -> Result<
+    (
+        tokio_rustls::TlsConnector,
+        rustls::pki_types::ServerName<'static>,
+    ),
+    String,
+> {
+    let name =
+        rustls::pki_types::ServerName::try_from(e.host.clone()).map_err(|err| err.to_string())?;
+    Ok((
+        tokio_rustls::TlsConnector::from(net::tls_config(insecure)),
+        name,
+    ))
+}
+
+fn meta(
+    plan: &Plan,
+    url: &str,
+    embedded: bool,
+    run_id: u32,
+    args: Vec<String>,
+    started: SystemTime,
+    interrupted: bool,
+) -> RunMeta {
+    let ms = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    };
+    let mut scenarios: Vec<String> = Vec::new();
+    for p in &plan.phases {
+        if !scenarios.iter().any(|s| s == p.scenario.name()) {
+            scenarios.push(p.scenario.name().to_string());
+        }
+    }
+    let mut options = BTreeMap::new();
+    let t = &plan.target;
+    options.insert(
+        "timeout_ms".into(),
+        serde_json::json!(plan.timeout.as_millis() as u64),
+    );
+    options.insert(
+        "grace_ms".into(),
+        serde_json::json!(plan.grace.as_millis() as u64),
+    );
+    if t.protocol == Protocol::Socketio {
+        options.insert("event".into(), serde_json::json!(t.event));
+        options.insert("reply_event".into(), serde_json::json!(t.reply_event));
+        options.insert("path".into(), serde_json::json!(t.eio_path));
+        options.insert("parser".into(), serde_json::json!("default"));
+    }
+    options.insert("insecure".into(), serde_json::json!(t.insecure));
+    let mut prev = 0;
+    let plan_phases = plan
+        .phases
+        .iter()
+        .map(|p| {
+            let new = p.clients.saturating_sub(prev);
+            prev = p.clients;
+            let echo = p.scenario == crate::plan::Scenario::Echo;
+            reports::PlanPhase {
+                name: p.name.clone(),
+                scenario: p.scenario.name().to_string(),
+                clients: u64::from(p.clients),
+                duration_ms: (p.ramp + p.duration).as_millis() as u64,
+                ramp_ms: Some(p.ramp.as_millis() as u64),
+                connect_rate_per_s: (new > 0 && !p.ramp.is_zero())
+                    .then(|| f64::from(new) / p.ramp.as_secs_f64()),
+                rate_per_s: echo.then_some(p.rate_per_s),
+                payload_size_bytes: echo.then_some(p.payload_size as u64),
+                arrival: echo.then(|| format!("{:?}", p.arrival).to_lowercase()),
+                max_in_flight: echo.then_some(p.max_in_flight),
+                settings: BTreeMap::new(),
+            }
+        })
+        .collect();
+    RunMeta {
+        swarm_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: run_id.to_string(),
+        scenarios,
+        target_url: url.to_string(),
+        embedded_target: embedded,
+        protocol: match t.protocol {
+            Protocol::Ws => "ws".into(),
+            Protocol::Socketio => "socketio".into(),
+        },
+        transport: match (t.protocol, t.transport) {
+            (Protocol::Socketio, crate::cli::Transport::Polling) => "polling".into(),
+            _ => "websocket".into(),
+        },
+        plan: plan_phases,
+        options,
+        args,
+        machine: machine(),
+        started_at_unix_ms: ms(started),
+        ended_at_unix_ms: ms(SystemTime::now()),
+        interrupted,
+        status: if interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Completed
+        },
+        status_detail: interrupted
+            .then(|| "stopped by a signal; everything recorded until then is here".to_string()),
+        shards: 1,
+    }
+}
+
+fn machine() -> reports::Machine {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let memory_bytes = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024);
+    reports::Machine {
+        hostname: read("/proc/sys/kernel/hostname"),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        memory_bytes,
+        os: std::env::consts::OS.to_string(),
+        os_version: read("/proc/sys/kernel/osrelease"),
+    }
+}

@@ -1,0 +1,127 @@
+//! The swarm: the only place that spawns clients.
+//!
+//! Receives: the run context (plan, schedule, target), the recorder's sample sender and an
+//! interrupt future (Ctrl-C / SIGTERM). Emits: one client task per scheduled client, each
+//! spawned just before its first intended connect; a [`SwarmOutcome`] when every client
+//! has finished (and so every sample sender is dropped).
+//! Must not: touch the network itself, or read samples.
+//!
+//! Stop, drain, finish: on interrupt the [`CancellationToken`] stops sending, clients drain
+//! for min(timeout, grace) and close; the [`TaskTracker`] says when all are done. A client
+//! still running well after that (or after a second interrupt) is dropped, so the recorder
+//! can always finish.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::driver::{self, Ctx};
+use crate::sample::SampleTx;
+
+/// How the swarm ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwarmOutcome {
+    /// Stopped by the interrupt before the plan's end.
+    pub interrupted: bool,
+    /// Some clients had to be dropped without their orderly close.
+    pub forced: bool,
+}
+
+/// Spawn lead: a client task starts this long before its intended connect, so the
+/// connect happens at its instant rather than after a spawn.
+const SPAWN_LEAD: Duration = Duration::from_millis(20);
+
+/// Runs every client of `ctx.schedule`; returns when all have finished. `interrupts`
+/// yields one `()` per Ctrl-C / SIGTERM (the second one drops clients at once).
+pub async fn run(
+    ctx: Arc<Ctx>,
+    tx: SampleTx,
+    mut interrupts: mpsc::UnboundedReceiver<()>,
+) -> SwarmOutcome {
+    let tracker = TaskTracker::new();
+    let kill = CancellationToken::new();
+    let clients = ctx.schedule.max_clients();
+    let spawner = {
+        let ctx = ctx.clone();
+        let tracker = tracker.clone();
+        let kill = kill.clone();
+        async move {
+            for client in 0..clients {
+                let Some(at) = ctx.schedule.first_connect(client) else {
+                    continue;
+                };
+                let at = at.checked_sub(SPAWN_LEAD).unwrap_or(at);
+                if at > Instant::now() {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {}
+                        () = ctx.cancel.cancelled() => break,
+                    }
+                }
+                if ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let (ctx, tx, kill) = (ctx.clone(), tx.clone(), kill.clone());
+                tracker.spawn(async move {
+                    tokio::select! {
+                        () = driver::run_client(ctx, client, tx) => {}
+                        () = kill.cancelled() => {}
+                    }
+                });
+            }
+            drop(tx);
+        }
+    };
+    let mut spawner = std::pin::pin!(spawner);
+    let mut interrupted = false;
+    // Phase 1: the plan runs (spawner and clients) until the end or an interrupt.
+    tokio::select! {
+        () = &mut spawner => {}
+        () = next_interrupt(&mut interrupts) => interrupted = true,
+    }
+    if interrupted {
+        ctx.cancel.cancel();
+        spawner.await;
+    }
+    tracker.close();
+    // Phase 2: wait for clients: the plan's end, the drain, the orderly close, a margin.
+    let bound = ctx.schedule.end.max(Instant::now()) + ctx.drain() + Duration::from_secs(3);
+    let mut forced = false;
+    loop {
+        tokio::select! {
+            () = tracker.wait() => break,
+            () = next_interrupt(&mut interrupts) => {
+                if interrupted {
+                    forced = true;
+                } else {
+                    interrupted = true;
+                    ctx.cancel.cancel();
+                    continue;
+                }
+            }
+            () = tokio::time::sleep_until(bound.into()) => forced = true,
+        }
+        if forced {
+            tracing::warn!(
+                "dropping {} clients that did not finish in time",
+                tracker.len()
+            );
+            kill.cancel();
+            tracker.wait().await;
+            break;
+        }
+    }
+    SwarmOutcome {
+        interrupted,
+        forced,
+    }
+}
+
+/// Resolves on the next interrupt; never, once nobody can send one.
+async fn next_interrupt(rx: &mut mpsc::UnboundedReceiver<()>) {
+    if rx.recv().await.is_none() {
+        std::future::pending::<()>().await;
+    }
+}
