@@ -309,12 +309,18 @@ fn main() {
                 let _ = e.print();
                 std::process::exit(0);
             }
+            // clap's first paragraph, on one line (the usage and tips follow a blank line).
             let text = e.render().to_string();
-            let line = text
+            let first: Vec<&str> = text
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error: invalid arguments");
-            eprintln!("{line}");
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            if first.is_empty() {
+                eprintln!("error: invalid arguments");
+            } else {
+                eprintln!("{}", first.join(" "));
+            }
             std::process::exit(2);
         }
     };
