@@ -1,25 +1,26 @@
 // The official socket.io-client 4.8 against a Socket.IO server: the ground-truth checks.
 //
-// Usage: node sio-client-check.mjs URL [--checks echo,rooms,polling,upgrade,recovery]
+// Usage: node sio-client-check.mjs URL [--checks echo,rooms,polling,upgrade,recovery,namespaces,heartbeat,burst]
 //                                      [--path /socket.io/] [--step-timeout-ms 5000] [--timeout-ms 60000]
 // Receives: the server URL (loopback only) and which checks to run. The server must offer the
-// swarmbench events (`echo`, `join`, `leave`, `broadcast`); `recovery` needs the server's
-// connection state recovery on.
+// swarmbench events (`echo`, `join`, `leave`, `broadcast`) and the namespace `/custom`;
+// `recovery` needs the server's connection state recovery on, `heartbeat` a pingInterval of
+// at most 2.5 s. Without --checks: echo, rooms, polling, upgrade, namespaces, burst.
 // Emits: one JSON line per check, {"check":NAME,"ok":true,"ms":..,...details} or
 // {"check":NAME,"ok":false,"error":".."}, then {"done":true,"passed":N,"failed":M}.
 // Exit code 0 when every check passed, 1 when one failed, 2 on bad usage, 3 on the overall
 // timeout. Must not: hang (every wait is bounded), or leave sockets open at exit.
 
-import { io } from 'socket.io-client';
+import { Manager, io } from 'socket.io-client';
 import { assertSame, exit, loopbackOnly, out, overallTimeout, parseArgs, show, sleep, usage, within } from './lib.mjs';
 
-const ALL = ['echo', 'rooms', 'polling', 'upgrade', 'recovery'];
+const ALL = ['echo', 'rooms', 'polling', 'upgrade', 'recovery', 'namespaces', 'heartbeat', 'burst'];
 const args = parseArgs();
-if (args._.length !== 1) usage('usage: node sio-client-check.mjs URL [--checks echo,rooms,polling,upgrade,recovery]');
+if (args._.length !== 1) usage(`usage: node sio-client-check.mjs URL [--checks ${ALL.join(',')}]`);
 const url = loopbackOnly(args._[0]);
 const path = args.path ?? '/socket.io/';
 const stepMs = Number(args['step-timeout-ms'] ?? 5000);
-const checks = String(args.checks ?? ALL.join(',')).split(',').filter(Boolean);
+const checks = String(args.checks ?? 'echo,rooms,polling,upgrade,namespaces,burst').split(',').filter(Boolean);
 const unknown = checks.filter((c) => !ALL.includes(c));
 if (unknown.length) usage(`unknown checks ${unknown.join(',')}; known: ${ALL.join(',')}`);
 overallTimeout(Number(args['timeout-ms'] ?? 60000), 'sio-client-check');
@@ -27,8 +28,8 @@ overallTimeout(Number(args['timeout-ms'] ?? 60000), 'sio-client-check');
 const opened = [];
 
 /** Opens a client (new Manager each time) and waits for the namespace CONNECT. */
-async function connect(options = {}, onCreate = () => {}) {
-  const socket = io(url, {
+async function connect(options = {}, onCreate = () => {}, target = url) {
+  const socket = io(target, {
     path,
     forceNew: true,
     reconnection: false,
@@ -220,7 +221,118 @@ async function checkRecovery() {
   return { reason, away_recipients: awayRecipients, sid };
 }
 
-const RUN = { echo: checkEcho, rooms: checkRooms, polling: checkPolling, upgrade: checkUpgrade, recovery: checkRecovery };
+async function checkNamespaces() {
+  const base = url.replace(/\/$/, '');
+  const custom = await connect({}, () => {}, `${base}/custom`);
+  if (custom.nsp !== '/custom') throw new Error(`connected to ${custom.nsp}`);
+  // An unknown namespace is refused with the Node server's message.
+  const nope = io(`${base}/no-such-namespace`, { path, forceNew: true, reconnection: false, transports: ['websocket'] });
+  opened.push(nope);
+  const [err] = await within(
+    stepMs,
+    new Promise((resolve, reject) => {
+      nope.once('connect_error', (e) => resolve([e]));
+      nope.once('connect', () => reject(new Error('an unknown namespace accepted the connection')));
+    }),
+    'connect_error',
+  );
+  if (err.message !== 'Invalid namespace') throw new Error(`unknown namespace refused with ${show(err.message)}`);
+  // Multiplexing: `/` and `/custom` over one Engine.IO session (the sockets connect by
+  // themselves; a second connect() would send a second CONNECT).
+  const manager = new Manager(url, { path, reconnection: false, transports: ['websocket'] });
+  const [root, other] = [manager.socket('/'), manager.socket('/custom')];
+  opened.push(root, other);
+  for (const s of [root, other]) {
+    await within(
+      stepMs,
+      new Promise((resolve, reject) => {
+        if (s.connected) resolve();
+        s.once('connect', resolve);
+        s.once('connect_error', (e) => reject(new Error(`connect_error: ${e.message}`)));
+      }),
+      `multiplexed connect ${s.nsp}`,
+    );
+  }
+  if (root.io.engine !== other.io.engine) throw new Error('the namespaces did not share one engine');
+  if (root.id === other.id) throw new Error('two namespaces share one Socket.IO sid');
+  assertSame(await ackAll(root, 'echo', 'multiplexed'), ['multiplexed'], 'echo on / next to /custom');
+  other.disconnect();
+  assertSame(await ackAll(root, 'echo', 'still'), ['still'], 'echo on / after /custom left');
+  return { refused_with: err.message };
+}
+
+async function checkHeartbeat() {
+  // Both transports; the engine emits `ping` for every server ping it answers.
+  const recs = [];
+  const track = (socket) => {
+    const engine = socket.io.engine;
+    const rec = { opened: 0, first: null, pings: 0 };
+    engine.once('open', () => (rec.opened = performance.now()));
+    engine.on('ping', () => {
+      rec.pings++;
+      rec.first ??= performance.now();
+    });
+    recs.push(rec);
+  };
+  const ws = await connect({}, track);
+  const poll = await connect({ transports: ['polling'] }, track);
+  const interval = ws.io.engine._pingInterval;
+  if (!(interval > 0 && interval <= 2500)) {
+    throw new Error(`pingInterval is ${interval} ms; start the server with one of at most 2.5 s for this check`);
+  }
+  const drops = [];
+  ws.on('disconnect', (r) => drops.push(`websocket: ${r}`));
+  poll.on('disconnect', (r) => drops.push(`polling: ${r}`));
+  await sleep(Math.round(interval * 3.5));
+  if (drops.length) throw new Error(`disconnected while answering pings: ${drops.join(', ')}`);
+  for (const [i, rec] of recs.entries()) {
+    const name = i === 0 ? 'websocket' : 'polling';
+    if (rec.pings < 2) throw new Error(`${name}: ${rec.pings} ping(s) in ${3.5 * interval} ms`);
+    // The first ping comes one pingInterval after the open packet, not at once.
+    const firstMs = rec.first - rec.opened;
+    if (firstMs < interval / 2) throw new Error(`${name}: first ping ${firstMs.toFixed(0)} ms after open, pingInterval ${interval} ms`);
+  }
+  assertSame(await ackAll(ws, 'echo', 'alive'), ['alive'], 'echo after pings (websocket)');
+  assertSame(await ackAll(poll, 'echo', 'alive'), ['alive'], 'echo after pings (polling)');
+  return { ping_interval_ms: interval, pings_websocket: recs[0].pings, pings_polling: recs[1].pings };
+}
+
+async function checkBurst() {
+  // Back-to-back emits on each transport: every ack arrives, in the order sent (events of one
+  // socket are handled in order), and a 600 KB binary round-trips (polling sends it base64).
+  const result = {};
+  for (const transports of [['websocket'], ['polling']]) {
+    const s = await connect({ transports });
+    const order = [];
+    const n = 200;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const data = i % 10 === 0 ? Buffer.alloc(1000, i % 256) : { i, text: 'x'.repeat(100) };
+        return ackAll(s, 'echo', i, data).then(([j, back]) => {
+          assertSame(back, data, `burst echo ${i}`);
+          order.push(j);
+        });
+      }),
+    );
+    const firstWrong = order.findIndex((v, k) => v !== k);
+    if (firstWrong !== -1) throw new Error(`${transports}: ack ${order[firstWrong]} arrived in place ${firstWrong}`);
+    const big = Buffer.alloc(600_000, 7);
+    assertSame(await ackAll(s, 'echo', big), [big], `${transports}: 600 KB binary`);
+    result[`acks_${transports}`] = order.length;
+  }
+  return result;
+}
+
+const RUN = {
+  echo: checkEcho,
+  rooms: checkRooms,
+  polling: checkPolling,
+  upgrade: checkUpgrade,
+  recovery: checkRecovery,
+  namespaces: checkNamespaces,
+  heartbeat: checkHeartbeat,
+  burst: checkBurst,
+};
 let passed = 0;
 let failed = 0;
 for (const name of checks) {

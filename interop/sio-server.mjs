@@ -3,8 +3,8 @@
 //
 // Usage: node sio-server.mjs [--port 0] [--recovery [MS]] [--ping-interval MS] [--ping-timeout MS]
 // Receives: its options. Serves on 127.0.0.1: `/` (an HTML page using the socket.io client
-// the server ships at /socket.io/socket.io.js) and Socket.IO at /socket.io/ with the swarmbench
-// events of the default namespace:
+// the server ships at /socket.io/socket.io.js) and Socket.IO at /socket.io/ (namespaces `/` and
+// `/custom`) with the swarmbench events of the default namespace:
 //   echo(...args, ack?)        ack with exactly the args; without an ack, emit `echo` back
 //   join(room, ack?)           ack {room, members}
 //   leave(room, ack?)          ack {room, members}
@@ -65,6 +65,9 @@ function splitAck(list) {
 }
 
 const members = (room) => sio.of('/').adapter.rooms.get(room)?.size ?? 0;
+
+// Served like target-server's defaults: `/` with the events below, `/custom` with none.
+sio.of('/custom');
 
 sio.on('connection', (socket) => {
   socket.on('echo', (...raw) => {

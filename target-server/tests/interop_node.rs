@@ -3,7 +3,9 @@
 //! Receives: `target_server::serve` on 127.0.0.1:0 and the scripts of `interop/` (socket.io-client
 //! 4.8, express + socket.io 4.8, ws 8). Emits: pass/fail per check of
 //! `interop/sio-client-check.mjs` (echo with ack incl. binary, join + broadcast, polling,
-//! polling -> websocket upgrade, reconnect with connection state recovery).
+//! polling -> websocket upgrade, reconnect with connection state recovery, namespaces and
+//! multiplexing, heartbeat on both transports, 200 back-to-back acks in order and a 600 KB
+//! binary on each transport).
 //! Must not: leave Node processes running (killed by PID on drop) or reach past 127.0.0.1.
 //! Skipped, with a message, only when `node` is missing.
 
@@ -20,12 +22,12 @@ use tokio_tungstenite::tungstenite::Message;
 const LIMIT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_client_echo_rooms_polling_upgrade() {
-    if !node_ready("official_client_echo_rooms_polling_upgrade") {
+async fn official_client_echo_rooms_polling_upgrade_namespaces() {
+    if !node_ready("official_client_echo_rooms_polling_upgrade_namespaces") {
         return;
     }
     let server = Server::start(Config::default()).await;
-    let checks = ["echo", "rooms", "polling", "upgrade"];
+    let checks = ["echo", "rooms", "polling", "upgrade", "namespaces", "burst"];
     let run = run_script(
         "sio-client-check.mjs",
         &[&server.http_url(), "--checks", &checks.join(",")],
@@ -61,6 +63,30 @@ async fn official_client_recovers_missed_broadcast() {
     );
 }
 
+/// With a short pingInterval, both transports answer several pings without being dropped,
+/// and the first ping comes a pingInterval after the open packet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_client_heartbeat() {
+    if !node_ready("official_client_heartbeat") {
+        return;
+    }
+    let config = Config {
+        ping_interval: Duration::from_millis(300),
+        ping_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let server = Server::start(config).await;
+    let run = run_script(
+        "sio-client-check.mjs",
+        &[&server.http_url(), "--checks", "heartbeat"],
+        LIMIT,
+    )
+    .await;
+    assert_checks_passed(&run, &["heartbeat"]);
+    let line = run.line("check", "heartbeat").expect("heartbeat line");
+    assert_eq!(line["ping_interval_ms"], 300, "{}", run.transcript());
+}
+
 /// The recovery check can fail: against a server with recovery off it must.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_check_fails_without_recovery() {
@@ -85,14 +111,36 @@ async fn recovery_check_fails_without_recovery() {
 }
 
 /// The checks themselves against the Node reference server (express + socket.io 4.8 with
-/// recovery): the ground truth they encode is the reference's behaviour.
+/// recovery and short pings): the ground truth they encode is the reference's behaviour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_reference_server_passes_every_check() {
     if !node_ready("node_reference_server_passes_every_check") {
         return;
     }
-    let node = NodeServer::start("sio-server.mjs", &["--port", "0", "--recovery", "60000"]).await;
-    let checks = ["echo", "rooms", "polling", "upgrade", "recovery"];
+    let node = NodeServer::start(
+        "sio-server.mjs",
+        &[
+            "--port",
+            "0",
+            "--recovery",
+            "60000",
+            "--ping-interval",
+            "300",
+            "--ping-timeout",
+            "200",
+        ],
+    )
+    .await;
+    let checks = [
+        "burst",
+        "echo",
+        "rooms",
+        "polling",
+        "upgrade",
+        "recovery",
+        "namespaces",
+        "heartbeat",
+    ];
     let run = run_script(
         "sio-client-check.mjs",
         &[&node.http_url(), "--checks", &checks.join(",")],
