@@ -444,3 +444,52 @@ async fn shutdown_closes_raw_websockets_with_1001() {
     assert_eq!(shared.stats.closes(CloseCause::Shutdown), 2);
     assert_eq!(shared.stats.connections(Proto::RawWs), 0);
 }
+
+#[tokio::test]
+async fn stall_holds_handlers_while_heartbeats_go_on() {
+    let config = Config {
+        stall: Some(target_server::config::Stall {
+            every: Duration::from_millis(1000),
+            for_: Duration::from_millis(500),
+        }),
+        ws_ping_interval: Some(Duration::from_millis(50)),
+        ws_ping_timeout: Duration::from_secs(5),
+        ..Config::default()
+    };
+    let server = TestServer::start(config).await;
+    let mut ws = ws_connect(server.addr, "/ws/echo").await;
+    // Wait for the start of a stall window with at least 300 ms left.
+    let faults = &server.shared.faults;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let until = loop {
+        assert!(Instant::now() < deadline, "no stall window within 5 s");
+        if let Some(until) = faults.stalled_until(Instant::now())
+            && until.saturating_duration_since(Instant::now()) > Duration::from_millis(300)
+        {
+            break until;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    ws.send(Message::text("held")).await.unwrap();
+    let mut pings_while_stalled = 0;
+    let echo = loop {
+        match timeout(STEP, ws.next()).await.expect("a frame") {
+            Some(Ok(Message::Ping(_))) => {
+                if Instant::now() < until {
+                    pings_while_stalled += 1;
+                }
+            }
+            Some(Ok(m)) => break m,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(echo, Message::text("held"));
+    assert!(
+        Instant::now() >= until,
+        "the echo waited for the end of the stall"
+    );
+    assert!(
+        pings_while_stalled >= 2,
+        "server pings go on during a stall ({pings_while_stalled})"
+    );
+}
