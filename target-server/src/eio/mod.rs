@@ -20,6 +20,10 @@ mod echo;
 mod heartbeat;
 mod polling;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testkit;
+#[cfg(test)]
+mod tests;
 mod websocket;
 
 use std::sync::Arc;
@@ -262,7 +266,7 @@ pub fn random_id() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     #[test]

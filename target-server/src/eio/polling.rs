@@ -15,7 +15,7 @@ use base64::Engine as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::session::{Frame, Out, Session, Transport};
+use super::session::{Frame, Out, Session, Step, Transport};
 use super::{EioError, Engine, with_cors};
 use crate::stats::CloseCause;
 
@@ -96,20 +96,29 @@ pub(crate) async fn get(engine: &Arc<Engine>, session: Arc<Session>) -> Response
         session: &session,
         get: true,
     };
-    let mut rx = tokio::select! {
-        biased;
-        () = session.closed() => return closing_body(&session),
-        // Kicked by an upgrade while the queue was still held: release with a noop.
-        () = session.kick.notified() => return text_response(StatusCode::OK, "6".into()),
-        rx = session.outbox.lock() => rx,
+    // Kicks may be stale (a probe while no GET was pending): act only if upgrading.
+    let upgrading = || {
+        let st = session.state();
+        st.probed || st.transport == Transport::Websocket
+    };
+    let mut rx = loop {
+        tokio::select! {
+            biased;
+            () = session.closed() => return closing_body(&session),
+            () = session.kick.notified() => {
+                if upgrading() {
+                    return text_response(StatusCode::OK, "6".into());
+                }
+            }
+            rx = session.outbox.lock() => break rx,
+        }
     };
     let first = loop {
         tokio::select! {
             biased;
             () = session.closed() => return closing_body(&session),
             () = session.kick.notified() => {
-                let st = session.state();
-                if st.probed || st.transport == Transport::Websocket {
+                if upgrading() {
                     return text_response(StatusCode::OK, "6".into());
                 }
             }
@@ -238,7 +247,12 @@ pub(crate) async fn post(
         return EioError::BadRequest.response();
     };
     for packet in packets {
-        if !session.on_packet(packet).await {
+        let alive = match session.on_packet(packet) {
+            Step::Continue => true,
+            Step::Stop => false,
+            Step::Deliver(msg) => session.to_app(msg).await,
+        };
+        if !alive {
             break;
         }
     }

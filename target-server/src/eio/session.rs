@@ -271,43 +271,72 @@ impl Session {
         self.closed.cancelled().await
     }
 
-    /// Handles one packet from the client, whichever transport carried it. Returns false
-    /// when the session is over.
-    pub(crate) async fn on_packet(&self, packet: EioPacket) -> bool {
+    /// Handles one packet from the client, whichever transport carried it: heartbeat and
+    /// close here, application messages handed back for the transport to pass on in order
+    /// ([`Session::to_app`] or [`Session::try_to_app`]).
+    pub(crate) fn on_packet(&self, packet: EioPacket) -> Step {
         match packet {
             EioPacket::Pong { probe: false } => self.pong.notify_one(),
             // Engine.IO v4: the server pings, a client ping is "invalid heartbeat direction".
             EioPacket::Ping { .. } => {
                 self.close(CloseCause::ProtocolError);
-                return false;
+                return Step::Stop;
             }
             EioPacket::Close => {
                 self.close(CloseCause::ClientClose);
-                return false;
+                return Step::Stop;
             }
-            EioPacket::Message(text) => return self.to_app(Inbound::Text(text)).await,
-            EioPacket::Binary(data) => return self.to_app(Inbound::Binary(data)).await,
+            EioPacket::Message(text) => return Step::Deliver(Inbound::Text(text)),
+            EioPacket::Binary(data) => return Step::Deliver(Inbound::Binary(data)),
             // Ignored, as the reference does, outside an upgrade.
             EioPacket::Pong { probe: true }
             | EioPacket::Upgrade
             | EioPacket::Noop
             | EioPacket::Open(_) => {}
         }
-        !self.is_closed()
+        if self.is_closed() {
+            Step::Stop
+        } else {
+            Step::Continue
+        }
     }
 
     /// Hands a message to the application task, in order; waits (bounded by the session's
-    /// life) when that task is behind.
-    async fn to_app(&self, msg: Inbound) -> bool {
-        match self.inbound.try_send(msg) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-            Err(mpsc::error::TrySendError::Full(msg)) => tokio::select! {
+    /// life) when that task is behind. False when the session is over.
+    pub(crate) async fn to_app(&self, msg: Inbound) -> bool {
+        match self.try_to_app(msg) {
+            Ok(alive) => alive,
+            Err(msg) => tokio::select! {
                 r = self.inbound.send(msg) => r.is_ok(),
                 () = self.closed() => false,
             },
         }
     }
+
+    /// Hands a message to the application task without waiting: `Err(msg)` back when that
+    /// task is behind (the caller holds it and stops reading), `Ok(false)` when it is gone.
+    pub(crate) fn try_to_app(&self, msg: Inbound) -> Result<bool, Inbound> {
+        match self.inbound.try_send(msg) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Full(msg)) => Err(msg),
+        }
+    }
+
+    /// The application task's queue (to wait for room in it).
+    pub(crate) fn inbound(&self) -> &mpsc::Sender<Inbound> {
+        &self.inbound
+    }
+}
+
+/// What the transport does after [`Session::on_packet`].
+#[derive(Debug)]
+pub(crate) enum Step {
+    Continue,
+    /// The session is over.
+    Stop,
+    /// Pass this message to the application task.
+    Deliver(Inbound),
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -365,18 +394,41 @@ mod tests {
     #[tokio::test]
     async fn packets_route_to_app_heartbeat_or_close() {
         let (s, stats, _registry, mut irx) = session(8);
-        assert!(s.on_packet(EioPacket::Message("2[\"x\"]".into())).await);
+        let Step::Deliver(msg) = s.on_packet(EioPacket::Message("2[\"x\"]".into())) else {
+            panic!("a message goes to the app")
+        };
+        assert!(s.to_app(msg).await);
         match irx.try_recv() {
             Ok(Inbound::Text(t)) => assert_eq!(t, "2[\"x\"]"),
             other => panic!("expected text inbound, got {other:?}"),
         }
-        assert!(s.on_packet(EioPacket::Pong { probe: false }).await);
-        assert!(s.on_packet(EioPacket::Noop).await);
+        assert!(matches!(
+            s.on_packet(EioPacket::Pong { probe: false }),
+            Step::Continue
+        ));
+        assert!(matches!(s.on_packet(EioPacket::Noop), Step::Continue));
         assert!(
-            !s.on_packet(EioPacket::Ping { probe: false }).await,
+            matches!(s.on_packet(EioPacket::Ping { probe: false }), Step::Stop),
             "client ping closes"
         );
         assert_eq!(stats.closes(CloseCause::ProtocolError), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_app_queue_hands_the_message_back() {
+        let (s, _stats, _registry, mut irx) = session(8);
+        for i in 0..4 {
+            assert!(matches!(
+                s.try_to_app(Inbound::Text(i.to_string())),
+                Ok(true)
+            ));
+        }
+        let Err(Inbound::Text(back)) = s.try_to_app(Inbound::Text("5".into())) else {
+            panic!("app queue of 4 is full")
+        };
+        assert_eq!(back, "5");
+        irx.recv().await.expect("first");
+        assert!(matches!(s.try_to_app(Inbound::Text(back)), Ok(true)));
     }
 
     #[tokio::test]

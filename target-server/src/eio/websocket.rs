@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::session::{Frame, Out, Session, Transport};
+use super::session::{Frame, Inbound, Out, Session, Step, Transport};
 use super::{EioError, Engine};
 use crate::stats::{CloseCause, Stats};
 use crate::upgrade::{self, WsStream};
@@ -160,22 +160,41 @@ pub(crate) async fn drive(
 ) {
     // An item whose `--delay` has not passed yet (everything behind it waits: FIFO).
     let mut held: Option<Out> = None;
+    // A client message the application task had no room for: reading pauses (TCP
+    // backpressure) until it fits, while writing goes on.
+    let mut waiting_in: Option<Inbound> = None;
     let delay = sleep(Duration::ZERO);
     tokio::pin!(delay);
     let mut close_frame: Option<CloseFrame> = None;
     loop {
+        // Unbiased: reading and writing share the task fairly, so neither a flooding
+        // client nor a busy room can starve the other direction.
         let first = tokio::select! {
-            biased;
             () = session.closed() => break,
-            msg = ws.next() => {
-                match on_message(&session, msg).await {
-                    Ok(()) => continue,
-                    Err(frame) => {
-                        close_frame = frame;
-                        break;
+            permit = session.inbound().reserve(), if waiting_in.is_some() => {
+                match (permit, waiting_in.take()) {
+                    (Ok(permit), Some(msg)) => {
+                        permit.send(msg);
+                        continue;
                     }
+                    _ => break,
                 }
             }
+            msg = ws.next(), if waiting_in.is_none() => match on_message(&session, msg) {
+                Read::Continue => continue,
+                Read::Deliver(msg) => match session.try_to_app(msg) {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(msg) => {
+                        waiting_in = Some(msg);
+                        continue;
+                    }
+                },
+                Read::Stop(frame) => {
+                    close_frame = frame;
+                    break;
+                }
+            },
             () = &mut delay, if held.is_some() => match held.take() {
                 Some(out) => out,
                 None => continue,
@@ -256,40 +275,45 @@ async fn feed_frame(ws: &mut WsStream, frame: Frame) -> Result<(), WsError> {
     }
 }
 
-/// Handles one read from the socket. `Err(close frame to send)` ends the connection (the
-/// session is closed with its cause by then).
-async fn on_message(
-    session: &Session,
-    msg: Option<Result<Message, WsError>>,
-) -> Result<(), Option<CloseFrame>> {
+/// What the connection does after one read.
+enum Read {
+    Continue,
+    /// Pass to the application task.
+    Deliver(Inbound),
+    /// The session is closed (with its cause); send this close frame, if any.
+    Stop(Option<CloseFrame>),
+}
+
+/// Handles one read from the socket.
+fn on_message(session: &Session, msg: Option<Result<Message, WsError>>) -> Read {
     let packet = match msg {
         Some(Ok(Message::Text(t))) => match EioPacket::decode_ws_text(&t) {
             Ok(p) => p,
             Err(_) => {
                 session.close(CloseCause::ProtocolError);
-                return Err(None);
+                return Read::Stop(None);
             }
         },
         Some(Ok(Message::Binary(b))) => EioPacket::Binary(b),
         Some(Ok(Message::Close(_))) => {
             session.close(CloseCause::ClientClose);
-            return Err(None);
+            return Read::Stop(None);
         }
-        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Ok(()),
+        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Read::Continue,
         None => {
             session.close(CloseCause::TransportError);
-            return Err(None);
+            return Read::Stop(None);
         }
         Some(Err(e)) => {
             let (cause, frame) = classify(&e);
             session.close(cause);
-            return Err(frame);
+            return Read::Stop(frame);
         }
     };
-    if session.on_packet(packet).await {
-        Ok(())
-    } else {
-        Err(None)
+    match session.on_packet(packet) {
+        Step::Continue => Read::Continue,
+        Step::Stop => Read::Stop(None),
+        Step::Deliver(msg) => Read::Deliver(msg),
     }
 }
 

@@ -17,6 +17,8 @@ mod handlers;
 mod raw;
 mod recovery;
 mod rooms;
+#[cfg(test)]
+mod tests;
 mod tick;
 
 use std::collections::HashMap;
