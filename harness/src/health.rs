@@ -1,0 +1,202 @@
+//! The swarm's own health, every second: CPU %, RSS and scheduler lag.
+//!
+//! Receives nothing but time: it reads `/proc/self/stat` (utime + stime) and
+//! `/proc/self/statm` (resident pages), and runs a 10 ms ticker on the swarm's runtime whose
+//! lateness is the scheduler lag. Emits one [`HealthReading`] per interval on a channel that
+//! the recorder drains (the recorder starts this monitor itself; see `recorder::spawn`).
+//! Must not: block (each reading is two small procfs reads), or stop the run when procfs is
+//! unavailable (values are then 0).
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// How often the lag ticker fires.
+pub const LAG_TICK: Duration = Duration::from_millis(10);
+
+/// One interval of swarm health.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HealthReading {
+    /// Start of the interval the reading covers.
+    pub window_start: std::time::Instant,
+    /// CPU time used in the interval over wall time; 100 = one core.
+    pub cpu_percent: f64,
+    pub rss_bytes: u64,
+    pub sched_lag_max_us: u64,
+    pub sched_lag_mean_us: u64,
+}
+
+/// Sender / receiver of health readings.
+pub type HealthTx = mpsc::UnboundedSender<HealthReading>;
+pub type HealthRx = mpsc::UnboundedReceiver<HealthReading>;
+
+/// CPU time (user + system) of this process so far, if procfs can tell.
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let ticks = cpu_ticks_from_stat(&stat)?;
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    Some(Duration::from_nanos(
+        ticks.saturating_mul(1_000_000_000) / hz,
+    ))
+}
+
+/// utime + stime (clock ticks) from the text of `/proc/<pid>/stat`.
+fn cpu_ticks_from_stat(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces or ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident set size of this process, if procfs can tell.
+pub fn process_rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages = rss_pages_from_statm(&statm)?;
+    Some(pages.saturating_mul(rustix::param::page_size() as u64))
+}
+
+fn rss_pages_from_statm(statm: &str) -> Option<u64> {
+    statm.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Lateness of ticker ticks within one interval.
+#[derive(Debug, Default, Clone, Copy)]
+struct LagWindow {
+    max_us: u64,
+    sum_us: u64,
+    ticks: u64,
+}
+
+impl LagWindow {
+    fn add(&mut self, lag: Duration) {
+        let us = u64::try_from(lag.as_micros()).unwrap_or(u64::MAX);
+        self.max_us = self.max_us.max(us);
+        self.sum_us = self.sum_us.saturating_add(us);
+        self.ticks += 1;
+    }
+
+    fn mean_us(&self) -> u64 {
+        self.sum_us.checked_div(self.ticks).unwrap_or(0)
+    }
+}
+
+/// CPU share over a wall interval; 100 = one core.
+fn cpu_percent(cpu: Duration, wall: Duration) -> f64 {
+    if wall.is_zero() {
+        0.0
+    } else {
+        cpu.as_secs_f64() / wall.as_secs_f64() * 100.0
+    }
+}
+
+/// Starts the monitor on the current runtime; it sends one reading per `interval` until the
+/// receiver is dropped or the task is aborted.
+pub fn spawn(interval: Duration, tx: HealthTx) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(monitor(interval, tx))
+}
+
+async fn monitor(interval: Duration, tx: HealthTx) {
+    let interval = interval.max(LAG_TICK);
+    let mut ticker = tokio::time::interval(LAG_TICK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut window_start = Instant::now();
+    let mut cpu_start = process_cpu_time().unwrap_or_default();
+    let mut lag = LagWindow::default();
+    loop {
+        let scheduled = ticker.tick().await;
+        let now = Instant::now();
+        lag.add(now.saturating_duration_since(scheduled));
+        let wall = now.saturating_duration_since(window_start);
+        if wall < interval {
+            continue;
+        }
+        let cpu_now = process_cpu_time().unwrap_or_default();
+        let reading = HealthReading {
+            window_start: window_start.into_std(),
+            cpu_percent: cpu_percent(cpu_now.saturating_sub(cpu_start), wall),
+            rss_bytes: process_rss_bytes().unwrap_or(0),
+            sched_lag_max_us: lag.max_us,
+            sched_lag_mean_us: lag.mean_us(),
+        };
+        if tx.send(reading).is_err() {
+            return;
+        }
+        window_start = now;
+        cpu_start = cpu_now;
+        lag = LagWindow::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_awkward_names() {
+        let stat = "1234 (swarm) x) R 1 2 3 4 5 6 7 8 9 10 250 75 0 0 20 0 4 0 100 200 300";
+        assert_eq!(cpu_ticks_from_stat(stat), Some(325));
+        assert_eq!(cpu_ticks_from_stat("garbage"), None);
+        assert_eq!(cpu_ticks_from_stat("1 (a) R 1"), None);
+    }
+
+    #[test]
+    fn parses_statm() {
+        assert_eq!(
+            rss_pages_from_statm("5000 1200 300 10 0 900 0\n"),
+            Some(1200)
+        );
+        assert_eq!(rss_pages_from_statm(""), None);
+    }
+
+    #[test]
+    fn real_procfs_gives_plausible_numbers() {
+        let rss = process_rss_bytes().expect("statm on Linux");
+        assert!(
+            rss > 1 << 20,
+            "a test binary has more than 1 MiB resident: {rss}"
+        );
+        let before = process_cpu_time().expect("stat on Linux");
+        let mut x = 0u64;
+        let t = std::time::Instant::now();
+        while t.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu_time().expect("stat") >= before);
+    }
+
+    #[test]
+    fn lag_window_and_cpu_share() {
+        let mut w = LagWindow::default();
+        assert_eq!(w.mean_us(), 0);
+        w.add(Duration::from_micros(100));
+        w.add(Duration::from_micros(300));
+        assert_eq!((w.max_us, w.mean_us()), (300, 200));
+        assert_eq!(
+            cpu_percent(Duration::from_millis(1500), Duration::from_secs(1)),
+            150.0
+        );
+        assert_eq!(cpu_percent(Duration::from_millis(1), Duration::ZERO), 0.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_a_reading_per_interval() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let task = spawn(Duration::from_secs(1), tx);
+        let first = rx.recv().await.expect("reading");
+        let second = rx.recv().await.expect("reading");
+        task.abort();
+        let gap = second.window_start.duration_since(first.window_start);
+        assert!(
+            gap >= Duration::from_secs(1) && gap < Duration::from_millis(1100),
+            "{gap:?}"
+        );
+        // With the paused clock every tick is on time.
+        assert_eq!(first.sched_lag_max_us, 0);
+        assert!(first.rss_bytes > 0);
+    }
+}

@@ -1,0 +1,275 @@
+//! The recorder: the one aggregator of everything the drivers observed.
+//!
+//! Receives [`Sample`]s on an unbounded channel (drained in batches with `recv_many`) and
+//! health readings from the monitor it starts ([`crate::health`]). Emits a
+//! [`LiveSnapshot`] on a watch channel at each interval, interval histograms to
+//! `histograms.hlog`, and at the end a [`Recorded`] that becomes the run file.
+//! Must not: touch the network, allocate or format per sample, or lose a sample: `finish`
+//! returns only after every sender is gone and the channel is empty.
+
+mod aggregate;
+mod hlog;
+mod recorded;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+pub use aggregate::{METRICS, Metric};
+pub use hlog::HlogWriter;
+pub use recorded::Recorded;
+
+use crate::health::{self, HealthRx};
+use crate::sample::{Sample, SampleRx, SampleTx};
+use aggregate::Aggregator;
+
+/// Largest batch taken from the channel at once.
+const BATCH: usize = 4096;
+
+/// A plan phase, as the recorder names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseInfo {
+    pub name: String,
+    pub scenario: String,
+}
+
+/// What to record.
+#[derive(Debug, Clone)]
+pub struct RecorderConfig {
+    /// The plan phases, indexed by `Sample::phase`.
+    pub phases: Vec<PhaseInfo>,
+    /// Where to write the interval log; `None` writes none.
+    pub hlog_path: Option<PathBuf>,
+    /// Length of one series point / interval histogram (1 s).
+    pub interval: Duration,
+}
+
+/// The live view's figures, updated at every interval.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveSnapshot {
+    pub elapsed: Duration,
+    pub connected: u64,
+    pub attempted: u64,
+    pub failed: u64,
+    pub sent_per_s: f64,
+    pub received_per_s: f64,
+    /// echo `latency` percentiles of the last interval.
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub errors: u64,
+    pub timeouts: u64,
+}
+
+/// The running recorder.
+pub struct RecorderHandle {
+    pub live: watch::Receiver<LiveSnapshot>,
+    task: tokio::task::JoinHandle<Recorded>,
+    health: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RecorderHandle {
+    /// Waits until every [`SampleTx`] clone is dropped and all samples are drained, then
+    /// returns everything recorded.
+    pub async fn finish(self) -> Recorded {
+        let recorded = match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("recorder task failed: {e}");
+                Recorded::empty()
+            }
+        };
+        if let Some(h) = self.health {
+            h.abort();
+        }
+        recorded
+    }
+}
+
+/// Starts the recorder and the swarm health monitor on the current runtime.
+pub fn spawn(config: RecorderConfig) -> (SampleTx, RecorderHandle) {
+    let (htx, hrx) = mpsc::unbounded_channel();
+    let monitor = health::spawn(config.interval, htx);
+    let (tx, mut handle) = spawn_with_health(config, Some(hrx));
+    handle.health = Some(monitor);
+    (tx, handle)
+}
+
+/// Starts the recorder with health readings from `health` (tests feed crafted ones; `None`
+/// records no health).
+pub fn spawn_with_health(
+    config: RecorderConfig,
+    health: Option<HealthRx>,
+) -> (SampleTx, RecorderHandle) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (live_tx, live) = watch::channel(LiveSnapshot::default());
+    let task = tokio::spawn(run(config, now(), SystemTime::now(), rx, health, live_tx));
+    (
+        tx,
+        RecorderHandle {
+            live,
+            task,
+            health: None,
+        },
+    )
+}
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct State {
+    agg: Aggregator,
+    hlog: Option<HlogWriter>,
+    hlog_error: Option<String>,
+    live: watch::Sender<LiveSnapshot>,
+}
+
+impl State {
+    /// Closes intervals up to (not including) `upto`; `end` is where the last one stops.
+    fn close_until(&mut self, upto: u64, end: Option<std::time::Instant>) {
+        while self.agg.open_interval < upto {
+            let interval = self.agg.interval;
+            let length = match end {
+                Some(e) => {
+                    let offset = interval
+                        .saturating_mul(u32::try_from(self.agg.open_interval).unwrap_or(u32::MAX));
+                    e.saturating_duration_since(self.agg.start)
+                        .saturating_sub(offset)
+                        .min(interval)
+                }
+                None => interval,
+            };
+            let (hlog, err) = (&mut self.hlog, &mut self.hlog_error);
+            let point = self
+                .agg
+                .close_interval(length, |m, h, offset, len| {
+                    if let Some(w) = hlog.as_mut()
+                        && let Err(e) = w.write(m.tag(), h, offset, len)
+                    {
+                        tracing::warn!("histograms.hlog disabled: {e}");
+                        *err = Some(e.to_string());
+                        *hlog = None;
+                    }
+                })
+                .clone();
+            let secs = length.as_secs_f64().max(1e-3);
+            let t = &self.agg.totals;
+            let snapshot = LiveSnapshot {
+                elapsed: interval
+                    .saturating_mul(u32::try_from(point.second + 1).unwrap_or(u32::MAX)),
+                connected: point.connected,
+                attempted: t.attempted,
+                failed: t.failed,
+                sent_per_s: point.sent as f64 / secs,
+                received_per_s: point.received as f64 / secs,
+                p50_us: point.latency_p50_us,
+                p99_us: point.latency_p99_us,
+                errors: t.errors,
+                timeouts: t.timeouts,
+            };
+            self.live.send_replace(snapshot);
+        }
+        if let Some(w) = self.hlog.as_mut()
+            && let Err(e) = w.flush()
+        {
+            tracing::warn!("histograms.hlog disabled: {e}");
+            self.hlog_error = Some(e.to_string());
+            self.hlog = None;
+        }
+    }
+
+    fn record_batch(&mut self, batch: &mut Vec<Sample>) {
+        let now_interval = self.agg.interval_of(now());
+        for s in batch.drain(..) {
+            // A sample closes the intervals before its own, but never past the clock.
+            let idx = self.agg.interval_of(s.at).min(now_interval);
+            if idx > self.agg.open_interval {
+                self.close_until(idx, None);
+            }
+            self.agg.record(&s);
+        }
+        if now_interval > self.agg.open_interval {
+            self.close_until(now_interval, None);
+        }
+    }
+}
+
+async fn run(
+    config: RecorderConfig,
+    start: std::time::Instant,
+    started_at: SystemTime,
+    mut rx: SampleRx,
+    mut health: Option<HealthRx>,
+    live: watch::Sender<LiveSnapshot>,
+) -> Recorded {
+    let interval = if config.interval.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        config.interval
+    };
+    let (hlog, hlog_error) = match &config.hlog_path {
+        None => (None, None),
+        Some(p) => match HlogWriter::create(p, started_at) {
+            Ok(w) => (Some(w), None),
+            Err(e) => {
+                tracing::warn!("cannot create {}: {e}", p.display());
+                (None, Some(format!("{}: {e}", p.display())))
+            }
+        },
+    };
+    let mut st = State {
+        agg: Aggregator::new(start, config.phases.len(), interval),
+        hlog,
+        hlog_error,
+        live,
+    };
+    let mut ticker =
+        tokio::time::interval_at(tokio::time::Instant::from_std(start) + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                st.record_batch(&mut batch);
+            }
+            _ = ticker.tick() => {
+                // Take what is already queued first, so the interval closes with it.
+                while let Ok(s) = rx.try_recv() {
+                    batch.push(s);
+                    if batch.len() >= BATCH {
+                        st.record_batch(&mut batch);
+                    }
+                }
+                st.record_batch(&mut batch);
+            }
+            reading = async { health.as_mut()?.recv().await }, if health.is_some() => {
+                match reading {
+                    Some(r) => st.agg.record_health(r),
+                    None => health = None,
+                }
+            }
+        }
+    }
+    // Every sender is gone: close the last, partial interval.
+    let end = now();
+    st.close_until(st.agg.interval_of(end) + 1, Some(end));
+    if let Some(h) = health.as_mut() {
+        while let Ok(r) = h.try_recv() {
+            st.agg.record_health(r);
+        }
+    }
+    Recorded::from_aggregator(
+        st.agg,
+        &config.phases,
+        started_at,
+        SystemTime::now(),
+        st.hlog_error,
+    )
+}
+
+#[cfg(test)]
+mod tests;
