@@ -1,6 +1,30 @@
-//! `swarm`: plan -> schedule -> drivers -> recorder -> run file. (Being built.)
+//! `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
+//! what happened, truthfully.
+//!
+//! The pipeline, one module per stage:
+//!
+//! ```text
+//! cli (argv) / plan.toml --plan--> Plan (validated; every error before any socket opens)
+//! Plan --schedule--> intended instants: connects, sends (open model; max-in-flight caps)
+//! swarm: spawns one driver task per client (CancellationToken + TaskTracker)
+//!   driver: ws | socketio (websocket | polling -> upgrade) --Sample--> recorder
+//! recorder --watch--> progress (live line)     recorder --> RunFile --> output
+//! run: glues the stages, evaluates thresholds, picks the exit code
+//! ```
+//!
+//! Without a URL, [`embedded`] starts a target-server on its own runtime threads.
 
+pub mod cli;
+pub mod driver;
+pub mod embedded;
+pub mod payload;
+pub mod plan;
+pub mod preflight;
+pub mod progress;
+pub mod run;
 pub mod sample;
+pub mod schedule;
+pub mod swarm;
 
 pub mod health;
 pub mod output;

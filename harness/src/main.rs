@@ -1,4 +1,93 @@
-fn main() {
-    eprintln!("swarm: not built yet");
-    std::process::exit(2);
+//! The `swarm` binary: parses the command line, validates the plan, runs it on a tokio
+//! runtime, prints the summary and exits with the run's code (see `swarm --help`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use harness::cli::Cli;
+use harness::run::{self, Exit};
+use tokio::sync::mpsc;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(Exit::Usage.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let plan = match harness::plan::from_command(&cli.command) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("swarm: {e}");
+            return ExitCode::from(Exit::Usage.code());
+        }
+    };
+    let json = plan.output.json;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("swarm")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("swarm: cannot start the runtime: {e}");
+            return ExitCode::from(Exit::CouldNotRun.code());
+        }
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = runtime.block_on(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(forward_signals(tx));
+        run::execute(plan, args, rx).await
+    });
+    // Clients that were dropped mid-close must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(finished) => {
+            if json {
+                println!("{}", reports::summary_json(&finished.run));
+                eprintln!("report: {}", finished.out_dir.join("report.html").display());
+            } else {
+                print!("{}", reports::summary_table(&finished.run));
+                println!("report: {}", finished.out_dir.join("report.html").display());
+            }
+            if let Some(detail) = &finished.run.meta.status_detail {
+                eprintln!("swarm: {detail}");
+            }
+            for t in finished.run.thresholds.iter().filter(|t| !t.pass) {
+                eprintln!("swarm: threshold failed: {}", t.expr);
+            }
+            ExitCode::from(finished.exit.code())
+        }
+        Err(e) => {
+            eprintln!("swarm: {e}");
+            ExitCode::from(e.exit().code())
+        }
+    }
+}
+
+/// One `()` per Ctrl-C or SIGTERM.
+async fn forward_signals(tx: mpsc::UnboundedSender<()>) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    loop {
+        let got = tokio::select! {
+            r = tokio::signal::ctrl_c() => r.is_ok(),
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => true,
+        };
+        if !got || tx.send(()).is_err() {
+            return;
+        }
+    }
 }

@@ -1,0 +1,255 @@
+//! The `swarm` binary as a user runs it: exit codes (0, 1, 2, 3, 130), thresholds named in
+//! the summary, plan errors before any socket opens, Ctrl-C writing a readable results file.
+//! The server runs in the test process; the swarm is a child process.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use predicates::str::contains;
+
+fn swarm() -> Command {
+    Command::cargo_bin("swarm").expect("swarm binary")
+}
+
+fn assert_cmd_swarm() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("swarm").expect("swarm binary")
+}
+
+#[test]
+fn thresholds_decide_exit_0_or_1() {
+    let srv = common::server(target_server::Config::default());
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ok");
+    assert_cmd_swarm()
+        .args([
+            "echo",
+            &url,
+            "--clients",
+            "3",
+            "--rate",
+            "20/s",
+            "--duration",
+            "500ms",
+            "--quiet",
+        ])
+        .args([
+            "--threshold",
+            "echo.timeouts == 0",
+            "--threshold",
+            "connect.failed == 0",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(0)
+        .stdout(contains("report:"));
+    assert!(out.join("results.json").exists());
+    assert!(out.join("report.html").exists());
+    assert!(out.join("histograms.hlog").exists());
+
+    let out = dir.path().join("fail");
+    assert_cmd_swarm()
+        .args([
+            "echo",
+            &url,
+            "--clients",
+            "3",
+            "--rate",
+            "20/s",
+            "--duration",
+            "500ms",
+            "--quiet",
+        ])
+        .args([
+            "--threshold",
+            "echo.latency.p99 < 1us",
+            "--threshold",
+            "connect.failed == 0",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(1)
+        .stderr(contains("threshold failed: echo.latency.p99 < 1us"));
+    let run = reports::RunFile::read(out.join("results.json")).unwrap();
+    assert_eq!(run.thresholds.len(), 2);
+    assert!(!run.thresholds[0].pass && run.thresholds[1].pass);
+}
+
+#[test]
+fn json_summary_on_stdout() {
+    let srv = common::server(target_server::Config::default());
+    let url = format!("http://{}/", srv.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let output = assert_cmd_swarm()
+        .args([
+            "connect",
+            &url,
+            "--clients",
+            "2",
+            "--duration",
+            "200ms",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path())
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
+    assert!(v.is_object());
+}
+
+/// A listener that must never see a connection: plan errors open nothing.
+fn silent_listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}/ws/echo", l.local_addr().unwrap());
+    (l, url)
+}
+
+fn assert_nothing_connected(l: &TcpListener) {
+    assert!(
+        l.accept().is_err(),
+        "a plan error must not open any connection"
+    );
+}
+
+#[test]
+fn bad_usage_and_plans_exit_2_before_connecting() {
+    let (l, url) = silent_listener();
+    assert_cmd_swarm()
+        .args(["echo", &url, "--payload-size", "20"])
+        .assert()
+        .code(2)
+        .stderr(contains("payload-size 20 is below the minimum"));
+    assert_cmd_swarm()
+        .args(["echo", &url, "--clients", "many"])
+        .assert()
+        .code(2);
+    assert_cmd_swarm()
+        .args(["echo", &url, "--threshold", "echo.nonsense.p99 < 5ms"])
+        .assert()
+        .code(2)
+        .stderr(contains("threshold"));
+    assert_cmd_swarm()
+        .args(["echo", "ftp://127.0.0.1:1/"])
+        .assert()
+        .code(2)
+        .stderr(contains("scheme"));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("bad.toml");
+    let mut f = std::fs::File::create(&plan).unwrap();
+    writeln!(f, "url = \"{url}\"\n[[phase]]\nname = \"a\"\nclients = 5\nduration = \"forever\"\nrate = \"fast\"").unwrap();
+    assert_cmd_swarm()
+        .arg("run")
+        .arg(&plan)
+        .assert()
+        .code(2)
+        .stderr(contains("duration").and(contains("rate")));
+    assert_cmd_swarm()
+        .args(["run", "/nonexistent/plan.toml"])
+        .assert()
+        .code(2);
+    // More clients than descriptors: refused up front, saying how many fit.
+    assert_cmd_swarm()
+        .args(["connect", &url, "--clients", "1m", "--ramp", "10s"])
+        .assert()
+        .code(2)
+        .stderr(contains("clients fit"));
+    assert_nothing_connected(&l);
+}
+
+use predicates::prelude::PredicateBooleanExt;
+
+#[test]
+fn unreachable_target_exits_3() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    assert_cmd_swarm()
+        .args([
+            "connect",
+            &format!("http://127.0.0.1:{port}/"),
+            "--clients",
+            "2",
+            "--duration",
+            "100ms",
+            "--out",
+        ])
+        .arg(dir.path())
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(3)
+        .stderr(contains("unreachable"));
+}
+
+#[test]
+fn sigint_writes_an_interrupted_results_file_and_exits_130() {
+    let srv = common::server(target_server::Config::default());
+    let url = format!("http://{}/", srv.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = swarm()
+        .args([
+            "echo",
+            &url,
+            "--clients",
+            "4",
+            "--rate",
+            "20/s",
+            "--duration",
+            "60s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("swarm did not exit within 20 s of SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(130));
+    let run =
+        reports::RunFile::read(dir.path().join("results.json")).expect("readable results file");
+    assert!(run.meta.interrupted);
+    assert_eq!(run.meta.status, reports::RunStatus::Interrupted);
+    let echo = run.run.echo.expect("echo recorded before the interrupt");
+    assert!(echo.sent > 0 && echo.received > 0, "{echo:?}");
+    assert_eq!(
+        echo.sent,
+        echo.received + echo.timeouts + echo.unanswered_at_stop
+    );
+}
