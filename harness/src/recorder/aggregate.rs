@@ -217,6 +217,7 @@ impl Aggregator {
         let ph = &mut self.phases[idx];
         ph.first_at = Some(ph.first_at.map_or(s.at, |f| f.min(s.at)));
         ph.last_at = Some(ph.last_at.map_or(s.at, |l| l.max(s.at)));
+        ph.peak_connected = ph.peak_connected.max(self.connected);
         let ic = &mut self.interval_counts;
         let ih = &mut self.interval_hists;
         let t = &mut self.totals;
@@ -231,7 +232,6 @@ impl Aggregator {
                 record_phases(&mut ph.hists, ih, phases, true);
                 self.connected += 1;
                 self.peak_connected = self.peak_connected.max(self.connected);
-                ph.peak_connected = ph.peak_connected.max(self.connected);
             }
             Event::ConnectFailed { phases, error, .. } => {
                 ph.counts.attempted += 1;
@@ -292,6 +292,9 @@ impl Aggregator {
                 bump(&mut ph.errors, error);
             }
         }
+        // A phase's peak is the most clients connected while it had samples (before and
+        // after each), whichever phase connected them.
+        ph.peak_connected = ph.peak_connected.max(self.connected);
     }
 
     /// Keeps a health reading.

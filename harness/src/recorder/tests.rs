@@ -306,6 +306,10 @@ async fn phases_are_split_and_summed() {
     assert_eq!(total.count, 11);
     assert!(near(total.max_us, 9000), "{}", total.max_us);
     assert_eq!(r.run.connect.peak_connected, 10, "10 up, 4 down, 1 up");
+    assert_eq!(
+        r.phases[1].stats.connect.peak_connected, 10,
+        "connected by the ramp, held in steady"
+    );
     assert_eq!(r.series.last().map(|p| p.connected), Some(7));
 }
 
@@ -498,4 +502,39 @@ async fn finish_waits_for_every_sender_and_drains_a_large_batch() {
         .await
         .expect("finish in time");
     assert_eq!(r.run.echo.map(|e| e.sent), Some(100_000));
+}
+
+/// Processing rate of the recorder on one core, for docs/PERFORMANCE.md:
+/// `cargo test -p harness --release --lib -- --ignored recorder_rate --nocapture`.
+#[test]
+#[ignore = "measurement, not a check"]
+fn recorder_rate() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (tx, rec) = spawn_with_health(config(&[("p", "echo")]), None);
+        let t0 = now();
+        let n = 1_000_000u32;
+        for i in 0..n {
+            let intended = t0 + Duration::from_micros(u64::from(i));
+            let sent = intended + Duration::from_micros(3);
+            tx.send(sample(i % 1000, 0, sent, Event::Sent { intended }))
+                .expect("send");
+            let at = sent + Duration::from_micros(50 + u64::from(i % 5000));
+            tx.send(sample(i % 1000, 0, at, Event::Reply { intended, sent }))
+                .expect("send");
+        }
+        drop(tx);
+        let started = std::time::Instant::now();
+        let r = rec.finish().await;
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(r.samples, 2 * u64::from(n));
+        eprintln!(
+            "recorder: {} samples in {secs:.3} s = {:.0} samples/s",
+            r.samples,
+            r.samples as f64 / secs
+        );
+    });
 }
