@@ -7,8 +7,8 @@
 # 2. `npm ci` in interop/ (socket.io-client, socket.io, express, ws, playwright-core at the
 #    versions of interop/package-lock.json; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1: the tests drive
 #    Debian's /usr/bin/chromium and never download a browser).
-# 3. `cargo test --workspace --release --locked`.
-# Exits non-zero as soon as any step or any test fails.
+# 3. builds, then runs `cargo test --workspace --release --locked --no-fail-fast`.
+# Exits non-zero if any step or any test fails (after running all test binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,9 +34,18 @@ echo "node $(node --version), npm $(npm --version), $(chromium --version 2>/dev/
 step "npm ci in interop/ (browser download skipped)"
 (cd interop && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 
+step "building the workspace and its tests (release)"
+t=$SECONDS
+cargo test --workspace --release --locked --no-run --quiet
+echo "built in $((SECONDS - t)) s"
+
 step "cargo test --workspace --release --locked"
 marker=$(mktemp)
-cargo test --workspace --release --locked 2>&1
+t=$SECONDS
+# --no-fail-fast: every test binary runs and every failure is listed; the exit code is still
+# non-zero if any test failed.
+cargo test --workspace --release --locked --no-fail-fast 2>&1
+echo "tests ran in $((SECONDS - t)) s"
 
 shot=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -path '*swarmbench-status-page-*' -name 'status-page.png' -newer "$marker" 2>/dev/null | head -1 || true)
 rm -f "$marker"
