@@ -93,7 +93,9 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
         let mut phases = ConnectPhases::default();
         let started = Instant::now();
         let result = tokio::select! {
-            r = tokio::time::timeout(ctx.plan.timeout, Session::connect(&ctx, &mut phases)) => {
+            // Boxed: the handshake futures are large and live only while connecting; inline
+            // they would size every idle client's task.
+            r = tokio::time::timeout(ctx.plan.timeout, Box::pin(Session::connect(&ctx, &mut phases))) => {
                 r.unwrap_or(Err(ErrorKind::ConnectTimeout))
             }
             () = ctx.cancel.cancelled() => return,
@@ -262,7 +264,7 @@ async fn run_segment(
             for (p, count) in inflight.stop() {
                 emit(p, now, Event::Unanswered { count });
             }
-            session.close(&ctx.frames).await;
+            Box::pin(session.close(&ctx.frames)).await;
             emit(
                 phase,
                 Instant::now(),
