@@ -266,22 +266,27 @@ fn endpoint_url(e: &Endpoint, protocol: Protocol) -> String {
     format!("{scheme}://{host}:{}{}{query}", e.port, e.path)
 }
 
-/// Resolves the host once and checks that a TCP connection can be made.
+/// Resolves the host once and checks that a TCP connection can be made; the first
+/// address that accepts one is the run's (so `localhost` works for IPv4-only servers).
 async fn resolve(e: &Endpoint, timeout: Duration) -> Result<SocketAddr, String> {
-    let mut addrs = tokio::net::lookup_host((e.host.as_str(), e.port))
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((e.host.as_str(), e.port))
         .await
-        .map_err(|err| err.to_string())?;
-    let addr = addrs
-        .next()
-        .ok_or_else(|| "the host name resolves to no address".to_string())?;
-    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => Ok(addr),
-        Ok(Err(err)) => Err(format!("{addr}: {err}")),
-        Err(_) => Err(format!(
-            "{addr}: no TCP connection within {}",
-            humantime::format_duration(timeout)
-        )),
+        .map_err(|err| err.to_string())?
+        .collect();
+    let mut why = "the host name resolves to no address".to_string();
+    for addr in addrs {
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => return Ok(addr),
+            Ok(Err(err)) => why = format!("{addr}: {err}"),
+            Err(_) => {
+                why = format!(
+                    "{addr}: no TCP connection within {}",
+                    humantime::format_duration(timeout)
+                )
+            }
+        }
     }
+    Err(why)
 }
 
 fn tls(
