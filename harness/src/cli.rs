@@ -48,6 +48,13 @@ pub enum Command {
     /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Render a results file as a self-contained HTML report, or Markdown for a CI comment.
+    #[command(after_help = crate::commands::report::REPORT_HELP)]
+    Report(crate::commands::report::ReportArgs),
+    /// Compare two results files metric by metric; exit 1 when NEW is worse than BASE
+    /// beyond --max-regression.
+    #[command(after_help = crate::commands::compare::COMPARE_HELP)]
+    Compare(crate::commands::compare::CompareArgs),
 }
 
 const CONNECT_HELP: &str = "\

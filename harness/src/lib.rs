@@ -15,6 +15,7 @@
 //! Without a URL, [`embedded`] starts a target-server on its own runtime threads.
 
 pub mod cli;
+pub mod commands;
 pub mod driver;
 pub mod embedded;
 pub mod payload;

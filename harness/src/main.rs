@@ -27,6 +27,23 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if let Some(result) = harness::commands::dispatch(&cli.command) {
+        return match result {
+            Ok(out) => {
+                if let Some(text) = out.stdout {
+                    print!("{text}");
+                }
+                for line in out.stderr {
+                    eprintln!("swarm: {line}");
+                }
+                ExitCode::from(out.exit)
+            }
+            Err(e) => {
+                eprintln!("swarm: {e}");
+                ExitCode::from(Exit::Usage.code())
+            }
+        };
+    }
     let plan = match harness::plan::from_command(&cli.command) {
         Ok(plan) => plan,
         Err(e) => {

@@ -240,6 +240,9 @@ pub fn from_command(command: &Command) -> Result<Plan, PlanError> {
             };
             from_toml(&text, &name, args.url.as_deref(), &args.output)
         }
+        Command::Report(_) | Command::Compare(_) => Err(PlanError::Invalid(vec![
+            "`swarm report` and `swarm compare` read results files; they run no plan".into(),
+        ])),
     }
 }
 

@@ -6,18 +6,26 @@
 //! [`summary`] prints the terminal table / JSON, [`html`] renders `report.html`.
 //! This crate depends on no other workspace crate and never prints.
 
+pub mod chart;
+pub mod compare;
 pub mod distribution;
 pub mod file;
 pub mod fixture;
+pub mod format;
 pub mod html;
+pub mod markdown;
 pub mod merge;
 pub mod saturation;
 pub mod schema;
 pub mod summary;
+pub mod templates;
 pub mod threshold;
+pub mod view;
 
 pub use distribution::{Distribution, DistributionError};
 pub use file::RunFileError;
+pub use html::{RenderError, render_html};
+pub use markdown::render_markdown;
 pub use merge::{MergeError, merge};
 pub use saturation::summarize_health;
 pub use schema::*;

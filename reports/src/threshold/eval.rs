@@ -185,21 +185,25 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
             }
         }
         "errors" => match p.metric.as_str() {
-            "total" => n(s.errors.values().sum()),
+            "total" => n(sat_sum(s.errors.values())),
             key => n(s.errors.get(key).copied().unwrap_or(0)),
         },
         "disconnects" => match p.metric.as_str() {
-            "total" => n(s.disconnects.values().sum()),
-            "failures" => n(s
-                .disconnects
-                .iter()
-                .filter(|(k, _)| *k != "client_close")
-                .map(|(_, v)| v)
-                .sum()),
+            "total" => n(sat_sum(s.disconnects.values())),
+            "failures" => n(sat_sum(
+                s.disconnects
+                    .iter()
+                    .filter(|(k, _)| *k != "client_close")
+                    .map(|(_, v)| v),
+            )),
             key => n(s.disconnects.get(key).copied().unwrap_or(0)),
         },
         other => Err(format!("unknown scenario `{other}`")),
     }
+}
+
+fn sat_sum<'a>(values: impl Iterator<Item = &'a u64>) -> u64 {
+    values.fold(0u64, |a, b| a.saturating_add(*b))
 }
 
 fn observe_swarm(p: &MetricPath, run: &RunFile) -> Result<f64, String> {

@@ -1,0 +1,208 @@
+//! Section "Disconnects and errors": why connections ended, which errors happened, when,
+//! and (with churn) how drops and reconnects went.
+//!
+//! Receives a [`RunFile`]; emits the `failures` [`Section`], or none when nothing ended
+//! abnormally, nothing failed and no churn ran.
+//! Must not: count the swarm's own orderly closes (`client_close`) as failures.
+
+use super::Section;
+use super::common::{DIST_HEAD, Table, color, dist_row, phase_markers, sum, time_axis};
+use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
+use crate::format::{self, count};
+use crate::schema::{RunFile, SecondPoint};
+
+fn bars(
+    id: &str,
+    title: &str,
+    caption: &str,
+    what: &str,
+    items: &[(String, u64)],
+    c: usize,
+) -> Chart {
+    Chart {
+        id: id.into(),
+        title: title.into(),
+        caption: caption.into(),
+        x: Axis::new(what, Unit::Category, Scale::Linear),
+        y: Axis::new("count", Unit::Count, Scale::Linear),
+        body: Body::Bars {
+            categories: items.iter().map(|(k, _)| k.clone()).collect(),
+            series: vec![BarSeries {
+                name: "count".into(),
+                color: color(c),
+                values: items.iter().map(|(_, v)| Some(*v as f64)).collect(),
+            }],
+        },
+        markers: Vec::new(),
+        guides: Vec::new(),
+    }
+}
+
+fn sorted(items: impl IntoIterator<Item = (String, u64)>) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = items.into_iter().filter(|(_, n)| *n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+pub fn section(run: &RunFile) -> Option<Section> {
+    let r = &run.run;
+    let orderly = r.disconnects.get("client_close").copied().unwrap_or(0);
+    let abnormal = sorted(
+        r.disconnects
+            .iter()
+            .filter(|(k, _)| k.as_str() != "client_close")
+            .map(|(k, v)| (k.clone(), *v)),
+    );
+    let errors = sorted(
+        r.connect
+            .failed_by_kind
+            .iter()
+            .map(|(k, v)| (format!("connect {k}"), *v))
+            .chain(r.errors.iter().map(|(k, v)| (k.clone(), *v))),
+    );
+    let per_second: [(&str, fn(&SecondPoint) -> u64); 4] = [
+        ("connect failures", |p| p.connect_failed),
+        ("timeouts", |p| p.timeouts),
+        ("errors", |p| p.errors),
+        ("disconnects", |p| p.disconnects),
+    ];
+    let over_time: Vec<Series> = per_second
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f))| run.series.iter().any(|p| f(p) > 0))
+        .map(|(i, (name, f))| Series {
+            name: name.to_string(),
+            color: color(i + 1),
+            points: run
+                .series
+                .iter()
+                .map(|p| (p.second as f64, f(p) as f64))
+                .collect(),
+            dashed: false,
+        })
+        .collect();
+    let only_orderly = abnormal.is_empty()
+        && errors.is_empty()
+        && r.connect.failed == 0
+        && r.churn.is_none()
+        && !run
+            .series
+            .iter()
+            .any(|p| p.errors > 0 || p.connect_failed > 0 || p.timeouts > 0);
+    if only_orderly {
+        return None;
+    }
+    let mut s = Section::new("failures", "Disconnects and errors");
+    let total_abnormal = sum(abnormal.iter().map(|(_, v)| v));
+    let total_errors = sum(errors.iter().map(|(_, v)| v));
+    s.lead.push(format!(
+        "{} ended other than by the swarm's own close{}; {} the swarm's own orderly closes.",
+        format::plural(total_abnormal, "connection", "connections"),
+        if abnormal.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                abnormal
+                    .iter()
+                    .take(4)
+                    .map(|(k, v)| format!("{k} {}", count(*v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        count(orderly)
+    ));
+    s.lead.push(format!(
+        "{} (connect failures included){}.",
+        format::plural(total_errors, "error", "errors"),
+        if errors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                errors
+                    .iter()
+                    .take(4)
+                    .map(|(k, v)| format!("{k} {}", count(*v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ));
+    if !abnormal.is_empty() {
+        s.charts.push(bars(
+            "disconnects-by-reason",
+            "Disconnects by reason",
+            "Connections that ended other than by the swarm's own close, by the reason the \
+             client observed.",
+            "reason",
+            &abnormal,
+            1,
+        ));
+    }
+    if !errors.is_empty() {
+        s.charts.push(bars(
+            "errors-by-kind",
+            "Errors by kind",
+            "Connect failures and errors during the run, by kind.",
+            "kind",
+            &errors,
+            3,
+        ));
+    }
+    if !over_time.is_empty() {
+        s.charts.push(Chart {
+            id: "failures-over-time".into(),
+            title: "Failures over time".into(),
+            caption: "Per second: connect failures, echo timeouts, errors and ended connections \
+                      (every reason, orderly closes included)."
+                .into(),
+            x: time_axis(),
+            y: Axis::new("per second", Unit::Count, Scale::Linear),
+            body: Body::Lines { series: over_time },
+            markers: phase_markers(run),
+            guides: Vec::new(),
+        });
+    }
+    let all_ended = sum(r.disconnects.values());
+    let mut t = Table::new("Disconnects by reason", &["reason", "connections", "share"]);
+    let mut reasons: Vec<(String, u64)> =
+        r.disconnects.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (k, v) in reasons {
+        let name = if k == "client_close" {
+            "client_close (the swarm's own close)".to_string()
+        } else {
+            k
+        };
+        t.push(vec![name, count(v), format::share(v, all_ended)]);
+    }
+    if !t.rows.is_empty() {
+        s.tables.push(t);
+    }
+    if !errors.is_empty() {
+        let mut t = Table::new("Errors by kind", &["kind", "count"]);
+        for (k, v) in &errors {
+            t.push(vec![k.clone(), count(*v)]);
+        }
+        s.tables.push(t);
+    }
+    if let Some(c) = &r.churn {
+        let mut t = Table::new("Churn", &["drops", "reconnects", "reconnect failures"]);
+        t.push(vec![
+            count(c.drops),
+            format!(
+                "{} ({})",
+                count(c.reconnects),
+                format::share(c.reconnects, c.drops)
+            ),
+            count(c.reconnect_failures),
+        ]);
+        s.tables.push(t);
+        let mut d = Table::new("Reconnect time (drop to re-join ack)", &DIST_HEAD);
+        d.push(dist_row("reconnect", &c.reconnect));
+        s.tables.push(d);
+    }
+    Some(s)
+}

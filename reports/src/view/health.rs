@@ -1,0 +1,155 @@
+//! Section "Swarm health": the swarm's own CPU, memory and scheduler lag each second, with
+//! the lines past which a second counts as saturated.
+//!
+//! Receives a [`RunFile`]'s `health`; emits the `health` [`Section`], or none when no
+//! health was recorded.
+//! Must not: draw saturation lines anywhere but where [`crate::saturation`] puts them.
+
+use super::Section;
+use super::common::{Table, color, phase_markers, time_axis};
+use crate::chart::{Axis, Body, Chart, Marker, Scale, Series, Unit};
+use crate::format::{self, format_bytes, format_us};
+use crate::saturation::{CPU_SATURATION_SHARE, LAG_SATURATION_US};
+use crate::schema::RunFile;
+
+pub fn section(run: &RunFile) -> Option<Section> {
+    let h = &run.health;
+    if h.series.is_empty() {
+        return None;
+    }
+    let sm = &h.summary;
+    let cores = h.cores.max(1);
+    let mut s = Section::new("health", "Swarm health");
+    s.lead.push(format!(
+        "The swarm used up to {} CPU ({} on average; 100% = one core, {} available), up to {} \
+         of memory, and its scheduler ran up to {} late. {}",
+        format::percent(sm.cpu_percent_max),
+        format::percent(sm.cpu_percent_mean),
+        format::plural(u64::from(cores), "core", "cores"),
+        format_bytes(sm.rss_bytes_max),
+        format_us(sm.sched_lag_max_us),
+        if sm.saturated {
+            format!(
+                "It was saturated for {}: the numbers of this run describe the swarm.",
+                format::plural(sm.saturated_seconds, "second", "seconds")
+            )
+        } else if sm.saturated_seconds > 0 {
+            format!(
+                "{} crossed a saturation line, too few to matter.",
+                format::plural(sm.saturated_seconds, "second", "seconds")
+            )
+        } else {
+            "It was never the bottleneck.".to_string()
+        }
+    ));
+    let secs = |f: fn(&crate::HealthPoint) -> f64| -> Vec<(f64, f64)> {
+        h.series.iter().map(|p| (p.second as f64, f(p))).collect()
+    };
+    let all_cores = f64::from(cores) * 100.0;
+    s.charts.push(Chart {
+        id: "health-cpu".into(),
+        title: "Swarm CPU".into(),
+        caption: "CPU used by the swarm process each second (100% = one core busy); past the \
+                  dashed line the swarm is saturated."
+            .into(),
+        x: time_axis(),
+        y: Axis::new("CPU", Unit::Percent, Scale::Linear),
+        body: Body::Lines {
+            series: vec![Series {
+                name: "CPU".into(),
+                color: color(0),
+                points: secs(|p| p.cpu_percent),
+                dashed: false,
+            }],
+        },
+        markers: phase_markers(run),
+        guides: vec![Marker {
+            at: all_cores * CPU_SATURATION_SHARE,
+            label: format!(
+                "saturation ({} of {})",
+                format::percent(CPU_SATURATION_SHARE * 100.0),
+                format::plural(u64::from(cores), "core", "cores")
+            ),
+        }],
+    });
+    s.charts.push(Chart {
+        id: "health-lag".into(),
+        title: "Scheduler lag".into(),
+        caption: "How late a 10 ms ticker on the swarm's runtime fired, worst and mean per \
+                  second; a late ticker means late sends and late reads."
+            .into(),
+        x: time_axis(),
+        y: Axis::new("lag", Unit::Micros, Scale::Linear),
+        body: Body::Lines {
+            series: vec![
+                Series {
+                    name: "max".into(),
+                    color: color(1),
+                    points: secs(|p| p.sched_lag_max_us as f64),
+                    dashed: false,
+                },
+                Series {
+                    name: "mean".into(),
+                    color: color(0),
+                    points: secs(|p| p.sched_lag_mean_us as f64),
+                    dashed: true,
+                },
+            ],
+        },
+        markers: phase_markers(run),
+        guides: vec![Marker {
+            at: LAG_SATURATION_US as f64,
+            label: "saturation".into(),
+        }],
+    });
+    s.charts.push(Chart {
+        id: "health-rss".into(),
+        title: "Swarm memory".into(),
+        caption: "Resident memory of the swarm process at the end of each second.".into(),
+        x: time_axis(),
+        y: Axis::new("RSS", Unit::Bytes, Scale::Linear),
+        body: Body::Lines {
+            series: vec![Series {
+                name: "RSS".into(),
+                color: color(2),
+                points: secs(|p| p.rss_bytes as f64),
+                dashed: false,
+            }],
+        },
+        markers: phase_markers(run),
+        guides: Vec::new(),
+    });
+    let mut t = Table::new("", &[]);
+    t.pair(
+        "CPU",
+        format!(
+            "max {}, mean {}",
+            format::percent(sm.cpu_percent_max),
+            format::percent(sm.cpu_percent_mean)
+        ),
+    );
+    t.pair("RSS", format!("max {}", format_bytes(sm.rss_bytes_max)));
+    t.pair(
+        "scheduler lag",
+        format!(
+            "max {}, mean {}",
+            format_us(sm.sched_lag_max_us),
+            format_us(sm.sched_lag_mean_us)
+        ),
+    );
+    t.pair(
+        "saturated",
+        format!(
+            "{} ({}){}",
+            if sm.saturated { "yes" } else { "no" },
+            format::plural(sm.saturated_seconds, "second", "seconds"),
+            if sm.saturated_by.is_empty() {
+                String::new()
+            } else {
+                format!(", by {}", sm.saturated_by.join(" and "))
+            }
+        ),
+    );
+    s.tables.push(t);
+    Some(s)
+}

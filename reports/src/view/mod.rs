@@ -1,0 +1,108 @@
+//! The report's view-model: everything a report shows, decided once, as display-ready data.
+//!
+//! Receives a [`RunFile`]; emits a [`ReportModel`] that both the HTML and the Markdown
+//! renderings read (and that snapshot tests pin). Top to bottom it follows the reader's
+//! questions: the verdict (did it pass; one line per scenario), key figures (how fast, how
+//! many, what broke, was the swarm the bottleneck), then sections in a fixed order: the run,
+//! connections, latency, broadcast, heartbeat, disconnects and errors, swarm health. A
+//! section with no data is absent, not empty.
+//! Must not: hold markup (strings here are plain text, escaped by the templates), or panic
+//! on a hostile run file (undecodable histograms become notes, sums saturate).
+
+mod broadcast;
+mod common;
+mod connect;
+mod failures;
+mod health;
+mod heartbeat;
+mod latency;
+mod run_info;
+mod verdict;
+
+use serde::Serialize;
+
+use crate::chart::Chart;
+use crate::schema::RunFile;
+
+pub use common::Table;
+pub use verdict::{Banner, Figure, ThresholdRow, Verdict};
+
+/// Everything a report shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportModel {
+    pub title: String,
+    /// Did it pass, and one line per scenario.
+    pub verdict: Verdict,
+    /// The first screen's tiles: how many, how fast, what broke, the swarm's load.
+    pub figures: Vec<Figure>,
+    /// The sections below the first screen, in report order; sections without data are
+    /// left out.
+    pub sections: Vec<Section>,
+}
+
+/// One section of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    /// Stable identifier (`data-section` in the HTML): `run`, `connections`, `latency`,
+    /// `broadcast`, `heartbeat`, `failures`, `health`.
+    pub id: &'static str,
+    pub title: String,
+    /// One or two sentences that sum the section up.
+    pub lead: Vec<String>,
+    pub charts: Vec<Chart>,
+    pub tables: Vec<Table>,
+    /// Things the reader should know (e.g. a histogram that could not be decoded).
+    pub notes: Vec<String>,
+}
+
+impl Section {
+    fn new(id: &'static str, title: &str) -> Section {
+        Section {
+            id,
+            title: title.to_string(),
+            lead: Vec::new(),
+            charts: Vec::new(),
+            tables: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+impl ReportModel {
+    /// Builds the view-model of `run`.
+    pub fn new(run: &RunFile) -> ReportModel {
+        let m = &run.meta;
+        let title = format!(
+            "swarm {} against {}",
+            if m.scenarios.is_empty() {
+                "run".to_string()
+            } else {
+                m.scenarios.join(" + ")
+            },
+            m.target_url
+        );
+        let sections = [
+            Some(run_info::section(run)),
+            connect::section(run),
+            latency::section(run),
+            broadcast::section(run),
+            heartbeat::section(run),
+            failures::section(run),
+            health::section(run),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        ReportModel {
+            title,
+            verdict: verdict::verdict(run),
+            figures: verdict::figures(run),
+            sections,
+        }
+    }
+
+    /// Every chart of the report, in order.
+    pub fn charts(&self) -> impl Iterator<Item = &Chart> {
+        self.sections.iter().flat_map(|s| s.charts.iter())
+    }
+}
