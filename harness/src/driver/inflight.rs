@@ -249,14 +249,13 @@ mod tests {
             let at = t0 + Duration::from_millis(u64::from(i));
             let seq = f.next_seq();
             f.sent(at, at, 1);
-            if i % 3 == 0 {
-                if let Settled::Record {
+            if i % 3 == 0
+                && let Settled::Record {
                     event: Event::Reply { .. },
                     ..
                 } = f.reply(seq, at)
-                {
-                    replies += 1;
-                }
+            {
+                replies += 1;
             }
             f.expire(at, |_, _| timeouts += 1);
         }

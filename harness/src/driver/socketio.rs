@@ -209,10 +209,11 @@ async fn wait_connected(ws: &mut WsStream, f: &Frames) -> Result<(), ErrorKind> 
         match text.as_bytes().first() {
             Some(b'2') => send(ws, "3").await?,
             Some(b'1') => return Err(ErrorKind::Protocol),
-            Some(b'4') => match sio_connect_reply(f, &text[1..]) {
-                Some(r) => return r,
-                None => {}
-            },
+            Some(b'4') => {
+                if let Some(r) = sio_connect_reply(f, &text[1..]) {
+                    return r;
+                }
+            }
             _ => {}
         }
     }
