@@ -1,7 +1,8 @@
 //! `rust_socketio` 0.6 (async), a third-party Rust client, against our server.
 //!
 //! Receives: `target_server::serve` on 127.0.0.1:0. Emits: assertions on what the client
-//! hands its callbacks: `emit_with_ack` acks, `echo` events (text and binary), join acks and
+//! hands its callbacks: `emit_with_ack` acks, `echo` events (text and binary) on each of the
+//! client's transports (polling then upgrade, polling only, websocket only), join acks and
 //! room broadcasts received through `.on("broadcast")`.
 //! Must not: wait without a bound; every callback forwards into a channel read with a timeout.
 //!
@@ -9,17 +10,18 @@
 //! `Payload::Text(vec![<the ack's JSON array>])`; an event's arguments as
 //! `Payload::Text(args)`; a binary event's attachment as `Payload::Binary`.
 
+mod support_node;
+
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use rust_socketio::Payload;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
+use rust_socketio::{Payload, TransportType};
 use serde_json::json;
+use support_node::Server;
 use target_server::Config;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -50,22 +52,24 @@ async fn ack(client: &Client, event: &str, data: impl Into<Payload>) -> Payload 
     next(&mut rx, &format!("ack of {event}")).await
 }
 
-async fn start_server() -> (String, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/", listener.local_addr().expect("addr"));
-    let stop = CancellationToken::new();
-    let shutdown = stop.clone().cancelled_owned();
-    tokio::spawn(async move {
-        let _ = target_server::serve(listener, Config::default(), shutdown).await;
-    });
-    (url, stop)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_with_ack_and_events() {
-    let (url, stop) = start_server().await;
+    let server = Server::start(Config::default()).await;
+    for (name, transport) in [
+        ("polling then websocket", TransportType::Any),
+        ("polling", TransportType::Polling),
+        ("websocket", TransportType::Websocket),
+    ] {
+        eprintln!("rust_socketio over {name}");
+        echo_over(&format!("{}/", server.http_url()), transport).await;
+    }
+}
+
+/// Echo round trips over one transport (the test's stderr names which one failed).
+async fn echo_over(url: &str, transport: TransportType) {
     let (echo_tx, mut echoes) = unbounded_channel();
     let client = ClientBuilder::new(url)
+        .transport_type(transport)
         .reconnect(false)
         .on("echo", forward(echo_tx))
         .connect()
@@ -104,12 +108,12 @@ async fn echo_with_ack_and_events() {
     );
 
     client.disconnect().await.expect("disconnect");
-    stop.cancel();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_and_broadcast_reach_every_member() {
-    let (url, stop) = start_server().await;
+    let server = Server::start(Config::default()).await;
+    let url = format!("{}/", server.http_url());
     let room = "rust-socketio-room";
     let mut clients = Vec::new();
     let mut inboxes = Vec::new();
@@ -176,5 +180,4 @@ async fn join_and_broadcast_reach_every_member() {
     for client in clients.iter().chain([&outside]) {
         client.disconnect().await.expect("disconnect");
     }
-    stop.cancel();
 }
