@@ -121,7 +121,8 @@ pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
         && let Some(sink) = sink
         && let Ok(ws) = stream.reunite(sink)
     {
-        linger(ws).await;
+        // Boxed: the socket moves into a future only connections that close pay for.
+        Box::pin(linger(ws)).await;
     }
     shared.stats.closed(Proto::RawWs, end.cause);
 }
@@ -131,7 +132,8 @@ pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
 async fn linger(mut ws: WsStream) {
     let io = ws.get_mut();
     let _ = io.shutdown().await;
-    let mut buf = [0u8; 4096];
+    // On the heap: an array here would sit in every connection's task for its whole life.
+    let mut buf = vec![0u8; 4096];
     let drain = async {
         for _ in 0..LINGER_READS {
             match io.read(&mut buf).await {
