@@ -217,6 +217,8 @@ pub(crate) async fn drive(
             delay.as_mut().reset(due);
         }
     }
+    // Every exit above has closed the session; make sure of it (a no-op then).
+    session.close(CloseCause::TransportError);
     goodbye(&mut ws, &mut outbox, session.cause(), close_frame).await;
 }
 
