@@ -1,8 +1,9 @@
 // A `ws` 8 echo server: the third-party raw WebSocket peer of swarmbench's tests.
 //
-// Usage: node ws-echo-server.mjs [--port 0]
+// Usage: node ws-echo-server.mjs [--port 0] [--max-payload BYTES]
 // Receives: WebSocket connections on 127.0.0.1 (any path). Every text or binary message is
-// sent back unchanged, with the same opcode.
+// sent back unchanged, with the same opcode; `ws` itself closes with 1007 on invalid UTF-8 and
+// 1009 above --max-payload (its default: 100 MiB).
 // Emits: {"listening":PORT} on stdout once bound, {"closed":true} on SIGINT/SIGTERM.
 // Must not: bind anything but 127.0.0.1, print anything else on stdout.
 
@@ -10,7 +11,9 @@ import { WebSocketServer } from 'ws';
 import { exit, out, parseArgs } from './lib.mjs';
 
 const args = parseArgs();
-const wss = new WebSocketServer({ host: '127.0.0.1', port: Number(args.port ?? 0) });
+const options = { host: '127.0.0.1', port: Number(args.port ?? 0) };
+if (args['max-payload']) options.maxPayload = Number(args['max-payload']);
+const wss = new WebSocketServer(options);
 
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));

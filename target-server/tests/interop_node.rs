@@ -5,7 +5,8 @@
 //! `interop/sio-client-check.mjs` (echo with ack incl. binary, join + broadcast, polling,
 //! polling -> websocket upgrade, reconnect with connection state recovery, namespaces and
 //! multiplexing, heartbeat on both transports, 200 back-to-back acks in order and a 600 KB
-//! binary on each transport).
+//! binary on each transport) and of `interop/raw-check.mjs` (`ws` and engine.io-client:
+//! raw WebSocket echo, rooms, close codes; bare Engine.IO echo).
 //! Must not: leave Node processes running (killed by PID on drop) or reach past 127.0.0.1.
 //! Skipped, with a message, only when `node` is missing.
 
@@ -85,6 +86,35 @@ async fn official_client_heartbeat() {
     assert_checks_passed(&run, &["heartbeat"]);
     let line = run.line("check", "heartbeat").expect("heartbeat line");
     assert_eq!(line["ping_interval_ms"], 300, "{}", run.transcript());
+}
+
+/// `ws` 8 and the official engine.io-client 6.6 against `/ws/echo`, `/ws/room/{name}` and
+/// `/engine.io/`: echo with opcodes kept, ping/pong, rooms with `?self=0`, close codes 1007
+/// and 1009 (one byte over `max_message_size`), Engine.IO echo on every transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_and_engineio_clients() {
+    if !node_ready("ws_and_engineio_clients") {
+        return;
+    }
+    let config = Config {
+        max_message_size: 1 << 20,
+        ..Config::default()
+    };
+    let server = Server::start(config).await;
+    let checks = ["ws-echo", "ws-rooms", "ws-close-codes", "eio-echo"];
+    let run = run_script(
+        "raw-check.mjs",
+        &[
+            &server.http_url(),
+            "--checks",
+            &checks.join(","),
+            "--max-message-size",
+            "1048576",
+        ],
+        LIMIT,
+    )
+    .await;
+    assert_checks_passed(&run, &checks);
 }
 
 /// The recovery check can fail: against a server with recovery off it must.
@@ -190,6 +220,28 @@ async fn ws_echo_server_returns_frames_unchanged() {
         assert_eq!(back, msg);
     }
     ws.close(None).await.expect("close");
+
+    // The raw checks hold against `ws` itself (ground truth for the close codes).
+    drop(node);
+    let node = NodeServer::start(
+        "ws-echo-server.mjs",
+        &["--port", "0", "--max-payload", "1048576"],
+    )
+    .await;
+    let checks = ["ws-echo", "ws-close-codes"];
+    let run = run_script(
+        "raw-check.mjs",
+        &[
+            &node.http_url(),
+            "--checks",
+            &checks.join(","),
+            "--max-message-size",
+            "1048576",
+        ],
+        LIMIT,
+    )
+    .await;
+    assert_checks_passed(&run, &checks);
 }
 
 /// A bare HTTP/1.1 GET on 127.0.0.1 with `Connection: close`; the whole response as text.
