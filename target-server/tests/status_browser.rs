@@ -1,10 +1,12 @@
-//! The live status page `/` in a real headless Chromium (Debian's /usr/bin/chromium, driven by
-//! playwright-core through `interop/status-page.mjs`).
+//! Our server in a real headless Chromium (Debian's /usr/bin/chromium, driven by
+//! playwright-core): the live status page `/` (`interop/status-page.mjs`) and the official
+//! socket.io-client browser bundle (`interop/browser-sio-check.mjs`).
 //!
 //! Receives: `target_server::serve` on 127.0.0.1:0. Emits: assertions that the page loads with
 //! no console errors or page errors, that the connection count it shows changes when a raw
 //! WebSocket client connects to `/ws/echo` and comes back when it leaves; a screenshot of the
-//! page with the client connected, kept in a temp dir whose path is printed.
+//! page with the client connected, kept in a temp dir whose path is printed; the browser's
+//! XHR polling and native WebSocket carrying Socket.IO acks, ArrayBuffer binary and events.
 //! Must not: download a browser, leave Chromium or Node running, write outside temp dirs.
 //! Skipped, with a message, only when `node` is missing; a missing Chromium is a failure
 //! (the README's test command installs it).
@@ -87,4 +89,48 @@ async fn status_page_counts_a_new_connection() {
         "not a PNG screenshot"
     );
     println!("status page screenshot: {}", shot.display());
+}
+
+/// The socket.io-client browser bundle, injected into our own page (same origin, so XHR
+/// polling needs no CORS), on polling, websocket and polling -> websocket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_socketio_client_round_trips() {
+    if !node_ready("browser_socketio_client_round_trips") {
+        return;
+    }
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does it with apt-get)"
+    );
+    let server = Server::start(Config::default()).await;
+    let url = format!("{}/", server.http_url());
+    let run = run_script(
+        "browser-sio-check.mjs",
+        &[&url, "--chromium", CHROMIUM],
+        Duration::from_secs(120),
+    )
+    .await;
+    for transport in ["polling", "websocket", "polling+websocket"] {
+        let line = run
+            .line("transport", transport)
+            .unwrap_or_else(|| panic!("{transport} did not report\n{}", run.transcript()));
+        assert_eq!(
+            line["ok"],
+            true,
+            "{transport}: {line}\n{}",
+            run.transcript()
+        );
+    }
+    let done = run
+        .lines
+        .iter()
+        .find(|l| l["done"] == true)
+        .expect("final line");
+    assert_eq!(
+        done["console_errors"],
+        serde_json::json!([]),
+        "{}",
+        run.transcript()
+    );
+    assert!(run.status.success(), "{}", run.transcript());
 }
