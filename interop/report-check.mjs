@@ -108,11 +108,11 @@ try {
       headline: headline ? headline.textContent : null,
     };
   });
-  const hit = page.locator('svg .hit').first();
-  if ((await hit.count()) > 0) await hit.hover({ timeout: 5000, force: true });
   const firstShot = join(shots, 'first-screen.png');
   await page.screenshot({ path: firstShot });
   out({ screenshot: firstShot });
+  const hit = page.locator('svg .hit').first();
+  if ((await hit.count()) > 0) await hit.hover({ timeout: 5000, force: true });
   const fullShot = join(shots, 'full-page.png');
   await page.screenshot({ path: fullShot, fullPage: true });
   out({ screenshot: fullShot });

@@ -1,7 +1,8 @@
 //! A small, complete example run file, for tests, snapshots and documentation.
 //!
-//! Receives a seed offset; emits a [`RunFile`] with two phases (connect ramp, echo), a few
-//! seconds of series and health, and real encoded histograms.
+//! Receives a number of clients; emits a [`RunFile`] with two phases (connect ramp, echo), a
+//! few seconds of series and health, and real encoded histograms ([`example_run`]), or one
+//! with every optional section filled as well ([`example_full_run`]).
 //! Must not: be used to record real runs.
 
 use std::collections::BTreeMap;
@@ -184,4 +185,177 @@ pub fn example_run(clients: u64) -> RunFile {
         },
         thresholds: Vec::new(),
     }
+}
+
+fn broadcast(
+    published: u64,
+    receivers: u64,
+    base_us: u64,
+    lost: u64,
+    missed: u64,
+) -> BroadcastStats {
+    let expected = published * receivers;
+    let delivered = expected - lost - missed;
+    BroadcastStats {
+        published,
+        expected,
+        delivered,
+        recovered: missed / 2,
+        missed_while_disconnected: missed,
+        lost,
+        duplicates: u64::from(lost > 0),
+        reordered: lost / 2,
+        latency: dist((0..delivered.min(20_000)).map(|i| base_us + (i * 7919) % (base_us * 3))),
+    }
+}
+
+/// An example run with every optional section: `example_run`'s connect ramp and echo, then
+/// two broadcast phases (rooms of 10 and of 100), a heartbeat phase with muted clients and a
+/// churn phase; errors and abnormal disconnects of several kinds; 24 seconds of series and
+/// health.
+pub fn example_full_run(clients: u64) -> RunFile {
+    let mut run = example_run(clients);
+    let b10 = broadcast(400, 10, 300, 0, 0);
+    let b100 = broadcast(200, 100, 900, 12, 40);
+    let hb = HeartbeatStats {
+        pings: clients * 4,
+        ping_interval_deviation: dist((0..clients * 4).map(|i| 50 + (i * 131) % 2_500)),
+        pong_rtt: None,
+        muted_closes: 10,
+        muted_close_delay: Some(dist((0..10).map(|i| 45_000_000 + i * 150_000))),
+        false_timeouts: 2,
+        client_timeouts: 1,
+    };
+    let churn = ChurnStats {
+        drops: 50,
+        reconnects: 48,
+        reconnect_failures: 2,
+        reconnect: dist((0..48).map(|i| 2_000 + i * 300)),
+    };
+    let phase = |name: &str, scenario: &str, start_ms: u64, stats: Section| PhaseResult {
+        name: name.into(),
+        scenario: scenario.into(),
+        stats: Section {
+            start_offset_ms: start_ms,
+            end_offset_ms: start_ms + 4_000,
+            duration_ms: 4_000,
+            connect: ConnectStats {
+                peak_connected: clients,
+                ..Default::default()
+            },
+            ..stats
+        },
+    };
+    run.phases.push(phase(
+        "fanout-10",
+        "broadcast",
+        6_000,
+        Section {
+            broadcast: Some(b10.clone()),
+            ..Default::default()
+        },
+    ));
+    run.phases.push(phase(
+        "fanout-100",
+        "broadcast",
+        10_000,
+        Section {
+            broadcast: Some(b100.clone()),
+            errors: BTreeMap::from([("protocol".to_string(), 3)]),
+            ..Default::default()
+        },
+    ));
+    run.phases.push(phase(
+        "heartbeat",
+        "heartbeat",
+        14_000,
+        Section {
+            heartbeat: Some(hb.clone()),
+            disconnects: BTreeMap::from([
+                ("sio_disconnect".to_string(), 10),
+                ("eio_close".to_string(), 2),
+            ]),
+            ..Default::default()
+        },
+    ));
+    run.phases.push(phase(
+        "churn",
+        "churn",
+        18_000,
+        Section {
+            churn: Some(churn.clone()),
+            broadcast: Some(broadcast(100, 10, 400, 0, 30)),
+            disconnects: BTreeMap::from([("reset".to_string(), 50)]),
+            ..Default::default()
+        },
+    ));
+    for (name, scenario, room) in [
+        ("fanout-10", "broadcast", Some(10)),
+        ("fanout-100", "broadcast", Some(100)),
+        ("heartbeat", "heartbeat", None),
+        ("churn", "churn", None),
+    ] {
+        run.meta.plan.push(PlanPhase {
+            name: name.into(),
+            scenario: scenario.into(),
+            clients,
+            duration_ms: 4_000,
+            settings: room
+                .map(|r| BTreeMap::from([("room_size".to_string(), serde_json::json!(r))]))
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+    for sc in ["broadcast", "heartbeat", "churn"] {
+        run.meta.scenarios.push(sc.into());
+    }
+    let all_b = [&b10, &b100];
+    let mut whole = b10.clone();
+    for b in &all_b[1..] {
+        whole.published += b.published;
+        whole.expected += b.expected;
+        whole.delivered += b.delivered;
+        whole.recovered += b.recovered;
+        whole.missed_while_disconnected += b.missed_while_disconnected;
+        whole.lost += b.lost;
+        whole.duplicates += b.duplicates;
+        whole.reordered += b.reordered;
+        whole.latency = whole.latency.merged(&b.latency).unwrap_or_default();
+    }
+    run.run.broadcast = Some(whole);
+    run.run.heartbeat = Some(hb);
+    run.run.churn = Some(churn);
+    run.run.end_offset_ms = 22_000;
+    run.run.duration_ms = 22_000;
+    run.run.errors.insert("protocol".into(), 3);
+    for (k, v) in [("sio_disconnect", 10), ("eio_close", 2), ("reset", 50)] {
+        run.run.disconnects.insert(k.into(), v);
+    }
+    for s in 6..22u64 {
+        run.series.push(SecondPoint {
+            second: s,
+            connected: if (18..20).contains(&s) {
+                clients.saturating_sub(25)
+            } else {
+                clients
+            },
+            errors: u64::from(s == 11) * 3,
+            disconnects: match s {
+                15 => 12,
+                18 | 19 => 25,
+                _ => 0,
+            },
+            ..Default::default()
+        });
+        run.health.series.push(HealthPoint {
+            second: s,
+            cpu_percent: 40.0 + (s % 5) as f64 * 4.0,
+            rss_bytes: 26_000_000 + s * 200_000,
+            sched_lag_max_us: 400 + (s % 3) * 100,
+            sched_lag_mean_us: 60,
+        });
+    }
+    run.health.summary = summarize_health(&run.health.series, run.health.cores);
+    run.meta.ended_at_unix_ms = run.meta.started_at_unix_ms + 22_500;
+    run
 }

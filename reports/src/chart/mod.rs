@@ -188,6 +188,21 @@ impl Axis {
                     at: t.at.iter().map(|v| v * unit).collect(),
                 }
             }
+            Unit::Count => {
+                let t = ticks(self.scale, values, from_zero);
+                let step = t.at.get(1).map_or(1.0, |b| b - t.at[0]);
+                if step >= 1.0 {
+                    return t;
+                }
+                // Counts are whole: no tick between 0 and 1.
+                let hi = t.hi.ceil().max(1.0);
+                let at = (0..=(hi as usize).min(16)).map(|i| i as f64).collect();
+                Ticks {
+                    lo: t.lo.floor(),
+                    hi,
+                    at,
+                }
+            }
             _ => ticks(self.scale, values, from_zero),
         }
     }
@@ -395,6 +410,9 @@ mod tests {
         assert_eq!(us.tick_text(100_000.0), "100ms");
         assert_eq!(us.tick_text(2_500.0), "2.5ms");
         assert_eq!(us.tick_text(10.0), "10us");
+        let counts = Axis::new("n", Unit::Count, Scale::Linear);
+        assert_eq!(counts.ticks([0.0, 3.0], true).at, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(counts.ticks([0.0, 1.0], true).at, vec![0.0, 1.0]);
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub fn section(run: &RunFile) -> Option<Section> {
     let b = run.run.broadcast.as_ref()?;
     let mut s = Section::new("broadcast", "Broadcast");
     s.lead.push(format!(
-        "{} of {} expected deliveries arrived (reach {}): {} lost, {} missed while the receiver \
-         was disconnected, {} recovered after a reconnect, {} duplicates, {} reordered.",
+        "{} of {} expected deliveries arrived (reach {}). Lost: {}; missed while the receiver \
+         was disconnected: {}; recovered after a reconnect: {}; duplicates: {}; reordered: {}.",
         count(b.delivered),
         count(b.expected),
         format::share(b.delivered, b.expected),
@@ -108,7 +108,11 @@ pub fn section(run: &RunFile) -> Option<Section> {
             x: Axis::new("phase", Unit::Category, Scale::Linear),
             y: Axis::new("share of expected", Unit::Percent, Scale::Linear),
             body: Body::Bars {
-                categories: scopes.iter().map(|(n, _)| n.clone()).collect(),
+                categories: if phases.is_empty() {
+                    vec!["whole run".into()]
+                } else {
+                    phases.iter().map(|(n, _)| n.to_string()).collect()
+                },
                 series: kinds
                     .iter()
                     .enumerate()

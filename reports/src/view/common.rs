@@ -58,6 +58,16 @@ pub fn dist_row(name: &str, d: &Distribution) -> Vec<String> {
     ]
 }
 
+/// How a connect failure kind reads beside other errors: `connect_refused` as is,
+/// `tls` as `connect tls`.
+pub fn connect_kind(kind: &str) -> String {
+    if kind.starts_with("connect") {
+        kind.to_string()
+    } else {
+        format!("connect {kind}")
+    }
+}
+
 /// Saturating sum of counts.
 pub fn sum<'a>(values: impl IntoIterator<Item = &'a u64>) -> u64 {
     values.into_iter().fold(0u64, |a, b| a.saturating_add(*b))

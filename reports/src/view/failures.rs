@@ -6,7 +6,9 @@
 //! Must not: count the swarm's own orderly closes (`client_close`) as failures.
 
 use super::Section;
-use super::common::{DIST_HEAD, Table, color, dist_row, phase_markers, sum, time_axis};
+use super::common::{
+    DIST_HEAD, Table, color, connect_kind, dist_row, phase_markers, sum, time_axis,
+};
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
 use crate::format::{self, count};
 use crate::schema::{RunFile, SecondPoint};
@@ -57,7 +59,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         r.connect
             .failed_by_kind
             .iter()
-            .map(|(k, v)| (format!("connect {k}"), *v))
+            .map(|(k, v)| (connect_kind(k), *v))
             .chain(r.errors.iter().map(|(k, v)| (k.clone(), *v))),
     );
     let per_second: [(&str, fn(&SecondPoint) -> u64); 4] = [
@@ -96,7 +98,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
     let total_abnormal = sum(abnormal.iter().map(|(_, v)| v));
     let total_errors = sum(errors.iter().map(|(_, v)| v));
     s.lead.push(format!(
-        "{} ended other than by the swarm's own close{}; {} the swarm's own orderly closes.",
+        "{} ended other than by the swarm's own close{}; {} by the swarm's own orderly close.",
         format::plural(total_abnormal, "connection", "connections"),
         if abnormal.is_empty() {
             String::new()
@@ -111,7 +113,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
                     .join(", ")
             )
         },
-        count(orderly)
+        format::plural(orderly, "connection ended", "connections ended")
     ));
     s.lead.push(format!(
         "{} (connect failures included){}.",

@@ -10,10 +10,11 @@ use super::Section;
 use super::common::{DIST_HEAD, Table, color, dist_row};
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Unit, derive};
 use crate::distribution::Distribution;
-use crate::format::{count, format_us};
+use crate::format::{count, format_us, plural};
 use crate::schema::RunFile;
 
-const BINS: usize = 24;
+/// Most bins of a histogram (fewer for few values: about the square root of the count).
+const MAX_BINS: usize = 24;
 
 fn histogram(
     s: &mut Section,
@@ -24,7 +25,8 @@ fn histogram(
     d: &Distribution,
     unit: &str,
 ) {
-    match derive::histogram(d, BINS) {
+    let bins = ((d.count as f64).sqrt().ceil() as usize).clamp(5, MAX_BINS);
+    match derive::histogram(d, bins) {
         Ok(bins) if !bins.is_empty() => s.charts.push(Chart {
             id: id.into(),
             title: title.into(),
@@ -56,9 +58,9 @@ pub fn section(run: &RunFile) -> Option<Section> {
         format_us(dev.max_us)
     ));
     s.lead.push(format!(
-        "{} muted clients were closed by the server{}; {} healthy clients were closed as if they \
-         had timed out (false timeouts); {} clients saw no ping in time (client-side deadline).",
-        count(h.muted_closes),
+        "{} closed by the server{}; false timeouts (healthy clients closed as if they had timed \
+         out): {}; clients that saw no ping in time (client-side deadline): {}.",
+        plural(h.muted_closes, "muted client was", "muted clients were"),
         h.muted_close_delay
             .as_ref()
             .filter(|d| d.count > 0)

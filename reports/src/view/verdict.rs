@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::common::{phases_with, sum};
+use super::common::{connect_kind, phases_with, sum};
 use crate::format::{self, count, format_us, plural};
 use crate::saturation::{CPU_SATURATION_SHARE, LAG_SATURATION_US};
 use crate::schema::{RunFile, RunStatus, Section};
@@ -270,7 +270,7 @@ pub fn failures(run: &RunFile) -> Vec<(String, u64)> {
         .connect
         .failed_by_kind
         .iter()
-        .map(|(k, v)| (format!("connect {k}"), *v))
+        .map(|(k, v)| (connect_kind(k), *v))
         .chain(r.errors.iter().map(|(k, v)| (k.clone(), *v)))
         .chain(
             r.disconnects
