@@ -15,14 +15,13 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_util::sync::CancellationToken;
 
+use super::outbox::{Outbox, Push};
 use super::writer::{self, Out};
 use super::{Member, Mode, Room, WsState};
 use crate::Shared;
@@ -36,8 +35,6 @@ const WRITER_GRACE: Duration = Duration::from_secs(2);
 const LINGER: Duration = Duration::from_secs(1);
 /// Reads (of up to 4 KiB) made while lingering at most.
 const LINGER_READS: usize = 256;
-/// Upper bound of `max_queue` (tokio's channel panics on absurd capacities).
-const MAX_QUEUE_CAP: usize = 1 << 24;
 
 /// How the read loop ended.
 struct End {
@@ -69,19 +66,17 @@ pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
     shared.stats.opened(Proto::RawWs);
     let id = st.next_id();
     let (sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::channel(shared.config.max_queue.clamp(1, MAX_QUEUE_CAP));
-    let kill = CancellationToken::new();
+    let outbox = Arc::new(Outbox::new(shared.config.max_queue));
     let me = Member {
         id,
-        tx,
-        kill: kill.clone(),
+        outbox: outbox.clone(),
     };
     let mut writer = {
-        let (kill, shared) = (kill.clone(), shared.clone());
+        let shared = shared.clone();
         shared
             .tasks
             .clone()
-            .spawn(async move { writer::run(sink, rx, kill, &shared.stats).await })
+            .spawn(async move { writer::run(sink, &outbox, &shared.stats).await })
     };
     let room = match &mode {
         Mode::Room { name, .. } => Some(st.join(name, me.clone())),
@@ -102,18 +97,14 @@ pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
     }
     drop(target);
     let close_queued = match end.close {
-        Some(frame) => me
-            .tx
-            .try_send(Out::now(Message::Close(Some(frame))))
-            .is_ok(),
+        Some(frame) => me.outbox.push(Out::now(Message::Close(Some(frame)))) == Push::Queued,
         None => false,
     };
-    let Member { tx, kill, .. } = me;
-    drop(tx);
+    me.outbox.close();
     let sink = match tokio::time::timeout(WRITER_GRACE, &mut writer).await {
         Ok(joined) => joined.ok(),
         Err(_) => {
-            kill.cancel();
+            me.outbox.kill.cancel();
             writer.await.ok()
         }
     };
@@ -188,7 +179,7 @@ async fn read_loop(
     let timer = tokio::time::sleep_until(heartbeat.as_ref().map_or(far, Heartbeat::due));
     let stall = tokio::time::sleep_until(far);
     let shutdown = shared.shutdown.cancelled();
-    let killed = me.kill.cancelled();
+    let killed = me.outbox.kill.cancelled();
     tokio::pin!(timer, stall, shutdown, killed);
     let stalls = shared.config.stall.is_some();
     // A data frame held while the application handlers are stalled.
@@ -330,14 +321,7 @@ fn deliver(faults: &Faults, to: &Member, msg: &Message, key: u64) {
 /// Queues one frame for `to`; a full queue disconnects `to` as a slow consumer. Returns
 /// false when the frame was not queued.
 fn enqueue(to: &Member, out: Out) -> bool {
-    match to.tx.try_send(out) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) => {
-            to.kill.cancel();
-            false
-        }
-        Err(TrySendError::Closed(_)) => false,
-    }
+    to.outbox.push(out) == Push::Queued
 }
 
 fn payload(msg: &Message) -> &[u8] {

@@ -7,6 +7,7 @@
 //! let any connection's outbound queue grow past `max_queue`.
 
 mod conn;
+mod outbox;
 mod writer;
 
 use std::collections::HashMap;
@@ -17,13 +18,9 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::upgrade;
-
-pub(crate) use writer::Out;
 
 /// Bytes the WebSocket writer gathers before it writes to the socket (a flush writes the
 /// rest): many small frames leave in one `write()`.
@@ -65,12 +62,11 @@ pub(crate) struct Room {
     pub(crate) members: RwLock<Vec<Member>>,
 }
 
-/// A recipient: where to queue its frames and how to disconnect it when its queue is full.
+/// A recipient: its id (for drop decisions) and its outbound queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Member {
     pub(crate) id: u64,
-    pub(crate) tx: mpsc::Sender<Out>,
-    pub(crate) kill: CancellationToken,
+    pub(crate) outbox: Arc<outbox::Outbox>,
 }
 
 async fn echo(State(st): State<Arc<WsState>>, req: Request) -> Response {
@@ -172,13 +168,9 @@ mod tests {
             rooms: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         };
-        let member = |id| {
-            let (tx, _rx) = mpsc::channel(1);
-            Member {
-                id,
-                tx,
-                kill: CancellationToken::new(),
-            }
+        let member = |id| Member {
+            id,
+            outbox: Arc::new(outbox::Outbox::new(1)),
         };
         let room = st.join("lobby", member(1));
         st.join("lobby", member(2));

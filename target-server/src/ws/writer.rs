@@ -1,25 +1,22 @@
 //! The single writer of one raw WebSocket connection.
 //!
-//! Receives: [`Out`] frames from the connection's bounded queue (echoes, room deliveries,
-//! server pings, the final close). Emits: WebSocket frames, many per wakeup (feed, then one
-//! flush), in queue order, each not before its injected delay; `messages_out`/`bytes_out`
-//! for data frames. Must not: reorder frames, buffer beyond one batch, or outlive `kill`.
+//! Receives: [`Out`] frames from the connection's [`Outbox`] (echoes, room deliveries,
+//! server pings, the final close), one batch per wakeup. Emits: WebSocket frames (feed
+//! each, then one flush), in queue order, each not before its injected delay;
+//! `messages_out`/`bytes_out` for data frames. Must not: reorder frames, or outlive the
+//! outbox's `kill`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_util::sync::CancellationToken;
 
+use super::outbox::Outbox;
 use crate::stats::Stats;
 use crate::upgrade::WsStream;
-
-/// Frames fed before one flush at most (the socket write happens at `WRITE_BATCH_BYTES` or
-/// on flush, whichever first).
-const BATCH_FRAMES: usize = 256;
 
 /// One queued frame and the instant it may leave (`--delay`), if delayed.
 #[derive(Debug)]
@@ -37,19 +34,18 @@ impl Out {
     }
 }
 
-/// Writes queued frames until the queue closes (every sender dropped), a close frame is
-/// written, the socket fails, or `kill` is cancelled; gives the sink back so the connection
-/// can finish the closing handshake on the whole socket.
+/// Writes queued frames until the outbox is closed and drained, a close frame is written,
+/// the socket fails, or the outbox's `kill` is cancelled; gives the sink back so the
+/// connection can finish the closing handshake on the whole socket.
 pub(crate) async fn run(
     mut sink: SplitSink<WsStream, Message>,
-    rx: mpsc::Receiver<Out>,
-    kill: CancellationToken,
+    outbox: &Outbox,
     stats: &Stats,
 ) -> SplitSink<WsStream, Message> {
     tokio::select! {
         biased;
-        () = kill.cancelled() => {}
-        r = write_all(&mut sink, rx, stats) => {
+        () = outbox.kill.cancelled() => {}
+        r = write_all(&mut sink, outbox, stats) => {
             if let Err(e) = r {
                 tracing::debug!("raw ws write ended: {e}");
             }
@@ -60,17 +56,18 @@ pub(crate) async fn run(
 
 async fn write_all(
     sink: &mut SplitSink<WsStream, Message>,
-    mut rx: mpsc::Receiver<Out>,
+    outbox: &Outbox,
     stats: &Stats,
 ) -> Result<(), WsError> {
-    while let Some(first) = rx.recv().await {
-        stats
-            .outbound_queue_peak
-            .fetch_max(rx.len() as u64 + 1, Relaxed);
+    let mut batch = VecDeque::new();
+    loop {
+        let taken = outbox.take_all(&mut batch).await;
+        if taken == 0 {
+            return sink.flush().await;
+        }
+        stats.outbound_queue_peak.fetch_max(taken as u64, Relaxed);
         let (mut frames, mut bytes) = (0u64, 0u64);
-        let mut next = Some(first);
-        let mut fed = 0;
-        while let Some(out) = next.take() {
+        while let Some(out) = batch.pop_front() {
             if let Some(at) = out.not_before
                 && at > Instant::now()
             {
@@ -84,6 +81,7 @@ async fn write_all(
                 Message::Close(_) => (true, None),
                 _ => (false, None),
             };
+            // tungstenite writes to the socket every WRITE_BATCH_BYTES; the flush sends the rest.
             sink.feed(out.msg).await?;
             if let Some(len) = len {
                 frames += 1;
@@ -94,15 +92,10 @@ async fn write_all(
                 count(stats, frames, bytes);
                 return Ok(());
             }
-            fed += 1;
-            if fed < BATCH_FRAMES {
-                next = rx.try_recv().ok();
-            }
         }
         sink.flush().await?;
         count(stats, frames, bytes);
     }
-    sink.flush().await
 }
 
 fn count(stats: &Stats, frames: u64, bytes: u64) {
