@@ -208,7 +208,7 @@ async fn namespaces_and_protocol_violations() {
 async fn stalled_handlers_delay_acks_but_heartbeats_go_on() {
     let config = Config {
         ping_interval: Duration::from_millis(100),
-        ping_timeout: Duration::from_millis(150),
+        ping_timeout: Duration::from_millis(400),
         stall: Some(Stall {
             every: Duration::from_millis(600),
             for_: Duration::from_millis(400),
