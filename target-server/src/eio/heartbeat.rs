@@ -49,7 +49,9 @@ pub(crate) async fn run(
                     return;
                 }
                 awaiting_pong = true;
-                deadline = Instant::now() + timeout;
+                // From the ping's due instant, not from a late wake-up: under load the
+                // session still closes on the pingInterval + pingTimeout schedule.
+                deadline += timeout;
             }
         }
     }
