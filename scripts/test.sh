@@ -48,6 +48,8 @@ cargo test --workspace --release --locked --no-fail-fast 2>&1
 echo "tests ran in $((SECONDS - t)) s"
 
 shot=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -path '*swarmbench-status-page-*' -name 'status-page.png' -newer "$marker" 2>/dev/null | head -1 || true)
+report_shot=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -path '*swarmbench-report-report-*' -name 'first-screen.png' -newer "$marker" 2>/dev/null | head -1 || true)
 rm -f "$marker"
 if [ -n "$shot" ]; then echo "status page screenshot (headless Chromium): $shot"; fi
+if [ -n "$report_shot" ]; then echo "HTML report screenshot (headless Chromium): $report_shot"; fi
 step "all tests passed in $((SECONDS - start)) s"

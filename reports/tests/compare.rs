@@ -191,3 +191,34 @@ fn a_saturated_swarm_is_said_not_judged() {
             .any(|d| d.contains("new run's swarm was saturated"))
     );
 }
+
+#[test]
+fn docs_describe_the_comparison_rules() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results-format.md"),
+    )
+    .expect("docs/results-format.md");
+    let section = doc
+        .split("## Comparing runs")
+        .nth(1)
+        .expect("a `Comparing runs` section");
+    for name in reports::compare::metrics::LOAD
+        .iter()
+        .chain(reports::compare::metrics::ALWAYS.iter())
+    {
+        assert!(
+            section.contains(&format!("`{name}`")),
+            "docs do not name `{name}`"
+        );
+    }
+    for word in [
+        "--noise",
+        "--max-regression",
+        "unchanged",
+        "improved",
+        "regressed",
+        "exit code 1",
+    ] {
+        assert!(section.contains(word), "docs do not say `{word}`");
+    }
+}

@@ -240,10 +240,7 @@ pub fn percentile_text(p: f64) -> String {
         return "n/a".into();
     }
     let s = format!("{p:.4}");
-    format!(
-        "{}%",
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    )
+    format!("{}%", s.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// Where a value sits on a transformed axis (`None`: cannot be placed, e.g. log of 0 is

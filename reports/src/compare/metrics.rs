@@ -33,7 +33,7 @@ pub struct MetricSpec {
 }
 
 /// Metrics that describe the load offered, not how the server coped.
-const LOAD: [&str; 6] = [
+pub const LOAD: [&str; 6] = [
     "connect.attempted",
     "echo.sent",
     "broadcast.published",

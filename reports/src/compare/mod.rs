@@ -93,6 +93,8 @@ pub struct Comparison {
     pub base: RunLabel,
     pub new: RunLabel,
     pub options: CompareOptions,
+    /// `noise ±5% · fails when worse by more than 10%`.
+    pub rules: String,
     pub headline: String,
     /// True unless a metric regressed beyond `max_regression`.
     pub passed: bool,
@@ -100,8 +102,10 @@ pub struct Comparison {
     pub failing: usize,
     pub improved: usize,
     pub unchanged: usize,
-    /// The worst failing rows, for the headline and the first screen.
+    /// The worst failing rows, for the headline.
     pub worst: Vec<Row>,
+    /// Every judged row that changed beyond the noise: regressions first, larger first.
+    pub changes: Vec<Row>,
     /// What the runs do not share, and warnings that change how the numbers read.
     pub differences: Vec<String>,
     pub groups: Vec<Group>,
@@ -188,7 +192,7 @@ fn row(m: &MetricSpec, base: &RunFile, new: &RunFile, o: &CompareOptions) -> Opt
     let (change, pct, fails) = judge(m.path.direction, a, b, o);
     r.change_pct = pct;
     r.delta_text = match pct {
-        Some(p) if p == 0.0 => "0%".into(),
+        Some(0.0) => "0%".into(),
         Some(p) => format!(
             "{}{}",
             if p > 0.0 { "+" } else { "−" },
@@ -316,15 +320,15 @@ fn spectrum_chart(base: &RunFile, new: &RunFile) -> Option<Chart> {
         .into_iter()
         .enumerate()
     {
-        if let Ok(points) = derive::spectrum(d) {
-            if !points.is_empty() {
-                series.push(Series {
-                    name: format!("{name} latency"),
-                    color: crate::chart::PALETTE[i],
-                    points,
-                    dashed: i == 0,
-                });
-            }
+        if let Ok(points) = derive::spectrum(d)
+            && !points.is_empty()
+        {
+            series.push(Series {
+                name: format!("{name} latency"),
+                color: crate::chart::PALETTE[i],
+                points,
+                dashed: i == 0,
+            });
         }
     }
     (series.len() == 2).then(|| Chart {
@@ -382,6 +386,16 @@ pub fn compare(
         m(y).total_cmp(&m(x))
     });
     worst.truncate(5);
+    let mut changes: Vec<Row> = all()
+        .filter(|r| matches!(r.change, Change::Regressed | Change::Improved))
+        .cloned()
+        .collect();
+    changes.sort_by(|x, y| {
+        let m = |r: &Row| r.change_pct.map_or(f64::INFINITY, f64::abs);
+        (y.change == Change::Regressed)
+            .cmp(&(x.change == Change::Regressed))
+            .then(m(y).total_cmp(&m(x)))
+    });
     let failing = all().filter(|r| r.fails).count();
     let (regressed, improved, unchanged) = (
         count(Change::Regressed),
@@ -409,6 +423,10 @@ pub fn compare(
         base: label("base", base_path, base),
         new: label("new", new_path, new),
         options: o,
+        rules: format!(
+            "noise ±{} · fails when worse by more than {limit}",
+            format::percent(o.noise_pct)
+        ),
         headline,
         passed: failing == 0,
         regressed,
@@ -416,6 +434,7 @@ pub fn compare(
         improved,
         unchanged,
         worst,
+        changes,
         differences: differences(base, new),
         charts: spectrum_chart(base, new).into_iter().collect(),
         groups,

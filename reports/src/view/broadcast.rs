@@ -7,7 +7,7 @@
 //! shows all three).
 
 use super::Section;
-use super::common::{DIST_HEAD, Table, color, dist_row, phases_with};
+use super::common::{DIST_HEAD, Pick, Table, color, dist_row, phases_with};
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit, derive};
 use crate::format::{self, count, format_us};
 use crate::schema::{BroadcastStats, RunFile};
@@ -88,7 +88,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
-    let kinds: [(&str, fn(&BroadcastStats) -> u64); 5] = [
+    let kinds: [Pick<BroadcastStats>; 5] = [
         ("lost", |b| b.lost),
         ("missed while disconnected", |b| b.missed_while_disconnected),
         ("recovered", |b| b.recovered),

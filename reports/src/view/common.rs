@@ -38,6 +38,10 @@ impl Table {
     }
 }
 
+/// A named statistic picked from a value (`("p99", |d| d.p99_us)`), for charts that show
+/// several statistics of the same thing.
+pub type Pick<T, V = u64> = (&'static str, fn(&T) -> V);
+
 /// Header of a distribution table.
 pub const DIST_HEAD: [&str; 9] = [
     "", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",

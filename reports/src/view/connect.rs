@@ -6,7 +6,9 @@
 //! Must not: invent a phase that was not recorded (absent phases are not drawn).
 
 use super::Section;
-use super::common::{DIST_HEAD, Table, color, dist_row, phase_markers, planned_clients, time_axis};
+use super::common::{
+    DIST_HEAD, Pick, Table, color, dist_row, phase_markers, planned_clients, time_axis,
+};
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
 use crate::format::{self, count, format_us};
 use crate::schema::{ConnectPhaseTimes, RunFile};
@@ -78,7 +80,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         .filter_map(|n| c.phases.get(n).filter(|d| d.count > 0).map(|d| (*n, d)))
         .collect();
     if !present.is_empty() {
-        let stats: [(&str, fn(&crate::Distribution) -> u64); 4] = [
+        let stats: [Pick<crate::Distribution>; 4] = [
             ("p50", |d| d.p50_us),
             ("p90", |d| d.p90_us),
             ("p99", |d| d.p99_us),

@@ -7,7 +7,7 @@
 
 use super::Section;
 use super::common::{
-    DIST_HEAD, Table, color, connect_kind, dist_row, phase_markers, sum, time_axis,
+    DIST_HEAD, Pick, Table, color, connect_kind, dist_row, phase_markers, sum, time_axis,
 };
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
 use crate::format::{self, count};
@@ -62,7 +62,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
             .map(|(k, v)| (connect_kind(k), *v))
             .chain(r.errors.iter().map(|(k, v)| (k.clone(), *v))),
     );
-    let per_second: [(&str, fn(&SecondPoint) -> u64); 4] = [
+    let per_second: [Pick<SecondPoint>; 4] = [
         ("connect failures", |p| p.connect_failed),
         ("timeouts", |p| p.timeouts),
         ("errors", |p| p.errors),

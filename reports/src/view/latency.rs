@@ -7,7 +7,9 @@
 //! the replies that arrived).
 
 use super::Section;
-use super::common::{DIST_HEAD, Table, color, dist_row, phase_markers, phases_with, time_axis};
+use super::common::{
+    DIST_HEAD, Pick, Table, color, dist_row, phase_markers, phases_with, time_axis,
+};
 use crate::chart::{Axis, Body, Chart, Scale, Series, Unit, derive};
 use crate::format::{self, count, format_us};
 use crate::schema::RunFile;
@@ -63,7 +65,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
-    let stats: [(&str, fn(&crate::SecondPoint) -> Option<u64>); 4] = [
+    let stats: [Pick<crate::SecondPoint, Option<u64>>; 4] = [
         ("p50", |p| p.latency_p50_us),
         ("p90", |p| p.latency_p90_us),
         ("p99", |p| p.latency_p99_us),

@@ -6,7 +6,6 @@
 
 use super::Section;
 use super::common::Table;
-use super::verdict::saturation_banner;
 use crate::format::{self, count, format_bytes, format_us, unix_ms_to_utc};
 use crate::schema::RunFile;
 
@@ -57,8 +56,16 @@ pub fn section(run: &RunFile) -> Section {
         .trim_end()
         .to_string(),
     );
-    if let Some(b) = saturation_banner(run) {
-        facts.pair("swarm saturated", b.text);
+    let h = &run.health.summary;
+    if h.saturated {
+        facts.pair(
+            "swarm saturated",
+            format!(
+                "yes, for {} (by {}): see the warning above and Swarm health",
+                format::plural(h.saturated_seconds, "second", "seconds"),
+                h.saturated_by.join(" and ")
+            ),
+        );
     }
     if m.shards > 1 {
         facts.pair("merged from", format!("{} swarm processes", m.shards));

@@ -139,7 +139,7 @@ pub fn saturation_banner(run: &RunFile) -> Option<Banner> {
     let mut why = Vec::new();
     if h.saturated_by.iter().any(|s| s == "cpu") {
         why.push(format!(
-            "CPU reached {:.0}% of its {} ({} max)",
+            "CPU at {:.0}% or more of its {}, up to {}",
             CPU_SATURATION_SHARE * 100.0,
             plural(u64::from(run.health.cores.max(1)), "core", "cores"),
             format::percent(h.cpu_percent_max)
@@ -147,8 +147,8 @@ pub fn saturation_banner(run: &RunFile) -> Option<Banner> {
     }
     if h.saturated_by.iter().any(|s| s == "sched_lag") {
         why.push(format!(
-            "scheduler lag reached {} ({} max)",
-            format_us(LAG_SATURATION_US),
+            "scheduler lag of {} ms or more, up to {}",
+            LAG_SATURATION_US / 1000,
             format_us(h.sched_lag_max_us)
         ));
     }
@@ -360,15 +360,16 @@ pub fn figures(run: &RunFile) -> Vec<Figure> {
             tone: if b.lost > 0 { "bad" } else { "good" },
         });
     }
-    if r.echo.is_none() && r.broadcast.is_none() {
-        if let Some(d) = c.phases.total.as_ref().filter(|d| d.count > 0) {
-            out.push(Figure {
-                label: "Connect p99".into(),
-                value: format_us(d.p99_us),
-                detail: format!("p50 {} · max {}", format_us(d.p50_us), format_us(d.max_us)),
-                tone: "neutral",
-            });
-        }
+    if r.echo.is_none()
+        && r.broadcast.is_none()
+        && let Some(d) = c.phases.total.as_ref().filter(|d| d.count > 0)
+    {
+        out.push(Figure {
+            label: "Connect p99".into(),
+            value: format_us(d.p99_us),
+            detail: format!("p50 {} · max {}", format_us(d.p50_us), format_us(d.max_us)),
+            tone: "neutral",
+        });
     }
     let broke = failures(run);
     let total = sum(broke.iter().map(|(_, v)| v));
