@@ -159,3 +159,57 @@ fn hostile_pairs_compare_without_panicking() {
         assert!(!md.contains("<script"), "escaped");
     }
 }
+
+#[test]
+fn a_huge_file_renders_bounded() {
+    let mut run = reports::fixture::example_full_run(50);
+    let template = run.series[3].clone();
+    run.series = (0..200_000u64)
+        .map(|s| reports::SecondPoint {
+            second: s,
+            errors: s % 7,
+            ..template.clone()
+        })
+        .collect();
+    for i in 0..5_000 {
+        run.run.errors.insert(format!("kind_{i}"), i);
+        run.run.disconnects.insert(format!("reason_{i}"), i);
+    }
+    for i in 0..3_000 {
+        run.meta.plan.push(reports::PlanPhase {
+            name: format!("p{i}"),
+            scenario: "echo".into(),
+            duration_ms: 1_000,
+            ..Default::default()
+        });
+    }
+    let model = ReportModel::new(&run);
+    for c in model.charts() {
+        assert!(c.markers.len() <= reports::view::MAX_MARKERS, "{}", c.id);
+        match &c.body {
+            reports::chart::Body::Lines { series } => {
+                for s in series {
+                    assert!(
+                        s.points.len() <= reports::view::MAX_POINTS + 2,
+                        "{} {}",
+                        c.id,
+                        s.points.len()
+                    );
+                }
+            }
+            reports::chart::Body::Bars { categories, .. } => {
+                assert!(categories.len() <= reports::view::MAX_BARS, "{}", c.id);
+            }
+            _ => {}
+        }
+    }
+    for t in model.sections.iter().flat_map(|s| s.tables.iter()) {
+        assert!(t.rows.len() <= reports::view::MAX_ROWS + 1, "{}", t.caption);
+    }
+    let html = render_html(&run).expect("renders");
+    assert!(html.len() < 8 << 20, "report of {} bytes", html.len());
+    assert!(html.contains("more rows (see results.json)"));
+    let c = compare(&run, "a", &run, "b", CompareOptions::default());
+    let rows: usize = c.groups.iter().map(|g| g.rows.len()).sum();
+    assert!(rows < 400, "{rows} rows compared");
+}

@@ -368,6 +368,32 @@ fn linear_ticks(lo: f64, hi: f64) -> Ticks {
     }
 }
 
+/// At most about `max` points with the shape of `points` (sorted by x): the lowest and the
+/// highest point of each of `max / 2` buckets, in x order, so spikes and dips survive.
+pub fn decimate(points: Vec<(f64, f64)>, max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max || max < 4 {
+        return points;
+    }
+    let bucket = points.len().div_ceil(max / 2);
+    let mut out = Vec::with_capacity(max + 2);
+    for chunk in points.chunks(bucket) {
+        let lo = chunk.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
+        let hi = chunk.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            if lo.0 <= hi.0 {
+                out.push(lo);
+                if hi != lo {
+                    out.push(hi);
+                }
+            } else {
+                out.push(hi);
+                out.push(lo);
+            }
+        }
+    }
+    out
+}
+
 /// Keeps only points whose coordinates are finite.
 pub fn finite_points(points: impl IntoIterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
     points
@@ -419,6 +445,18 @@ mod tests {
         assert_eq!(t.at.len(), 7, "{:?}", t.at);
         let zero = ticks(Scale::Log, [0.0], false);
         assert!(zero.hi > zero.lo);
+    }
+
+    #[test]
+    fn decimation_keeps_extremes() {
+        let pts: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, (i % 100) as f64)).collect();
+        let mut spiky = pts.clone();
+        spiky[5_555].1 = 1e6;
+        let d = decimate(spiky, 1_000);
+        assert!(d.len() <= 1_002, "{}", d.len());
+        assert!(d.iter().any(|p| p.1 == 1e6), "the spike survives");
+        assert!(d.windows(2).all(|w| w[0].0 <= w[1].0), "x order kept");
+        assert_eq!(decimate(pts[..10].to_vec(), 1_000).len(), 10);
     }
 
     #[test]

@@ -128,25 +128,45 @@ pub fn shared(prefix: Option<&str>, a: &Section, b: &Section) -> Vec<MetricSpec>
         }
     }
     out.extend(spec(prefix, "errors.total"));
-    let mut kinds: Vec<&String> = a.errors.keys().chain(b.errors.keys()).collect();
-    kinds.sort();
-    kinds.dedup();
-    for k in kinds {
+    for k in largest_keys(&a.errors, &b.errors) {
         out.extend(spec(prefix, &format!("errors.{k}")));
     }
     out.extend(spec(prefix, "disconnects.failures"));
-    let mut reasons: Vec<&String> = a
-        .disconnects
-        .keys()
-        .chain(b.disconnects.keys())
-        .filter(|k| k.as_str() != "client_close")
-        .collect();
-    reasons.sort();
-    reasons.dedup();
-    for k in reasons {
-        out.extend(spec(prefix, &format!("disconnects.{k}")));
+    for k in largest_keys(&a.disconnects, &b.disconnects) {
+        if k != "client_close" {
+            out.extend(spec(prefix, &format!("disconnects.{k}")));
+        }
     }
     out
+}
+
+/// Most error kinds or disconnect reasons compared one by one (the totals cover the rest).
+pub const MAX_KEYS: usize = 30;
+
+/// Keys of either map, the largest counts first, at most [`MAX_KEYS`], then sorted by name.
+fn largest_keys<'a>(
+    a: &'a std::collections::BTreeMap<String, u64>,
+    b: &'a std::collections::BTreeMap<String, u64>,
+) -> Vec<&'a str> {
+    let mut keys: Vec<(&str, u64)> = a
+        .keys()
+        .chain(b.keys())
+        .map(|k| {
+            let n = a
+                .get(k)
+                .copied()
+                .unwrap_or(0)
+                .max(b.get(k).copied().unwrap_or(0));
+            (k.as_str(), n)
+        })
+        .collect();
+    keys.sort_by(|x, y| x.0.cmp(y.0));
+    keys.dedup_by(|x, y| x.0 == y.0);
+    keys.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    keys.truncate(MAX_KEYS);
+    let mut names: Vec<&str> = keys.into_iter().map(|(k, _)| k).collect();
+    names.sort_unstable();
+    names
 }
 
 /// The swarm's own metrics (whole run only).

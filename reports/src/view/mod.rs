@@ -21,7 +21,16 @@ mod verdict;
 
 use serde::Serialize;
 
-use crate::chart::Chart;
+use crate::chart::{self, Body, Chart};
+
+/// Most points drawn per line.
+pub const MAX_POINTS: usize = 1_200;
+/// Most phase markers on a time axis.
+pub const MAX_MARKERS: usize = 40;
+/// Most categories of a bar chart.
+pub const MAX_BARS: usize = 24;
+/// Most rows of a table.
+pub const MAX_ROWS: usize = 200;
 use crate::schema::RunFile;
 
 pub use common::Table;
@@ -93,11 +102,53 @@ impl ReportModel {
         .into_iter()
         .flatten()
         .collect();
-        ReportModel {
+        let mut model = ReportModel {
             title,
             verdict: verdict::verdict(run),
             figures: verdict::figures(run),
             sections,
+        };
+        model.bound();
+        model
+    }
+
+    /// Keeps a report of a huge or hostile run readable and small: at most [`MAX_POINTS`]
+    /// points per line (min/max per bucket, so spikes stay), [`MAX_MARKERS`] phase markers,
+    /// [`MAX_BARS`] bar categories and [`MAX_ROWS`] table rows; what was cut is said.
+    fn bound(&mut self) {
+        for s in &mut self.sections {
+            for c in &mut s.charts {
+                c.markers.truncate(MAX_MARKERS);
+                match &mut c.body {
+                    Body::Lines { series } => {
+                        for line in series.iter_mut() {
+                            line.points =
+                                chart::decimate(std::mem::take(&mut line.points), MAX_POINTS);
+                        }
+                    }
+                    Body::Bars { categories, series } if categories.len() > MAX_BARS => {
+                        c.caption = format!(
+                            "{} (the first {MAX_BARS} of {} are shown)",
+                            c.caption,
+                            categories.len()
+                        );
+                        categories.truncate(MAX_BARS);
+                        for b in series.iter_mut() {
+                            b.values.truncate(MAX_BARS);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for t in &mut s.tables {
+                if t.rows.len() > MAX_ROWS {
+                    let more = t.rows.len() - MAX_ROWS;
+                    t.rows.truncate(MAX_ROWS);
+                    let mut last = vec![String::new(); t.head.len().max(2)];
+                    last[0] = format!("… {more} more rows (see results.json)");
+                    t.rows.push(last);
+                }
+            }
         }
     }
 
