@@ -107,6 +107,7 @@ pub fn example_run(clients: u64) -> RunFile {
             latency_p90_us: (s >= 2).then_some(2_500 + s * 10),
             latency_p99_us: (s >= 2).then_some(3_900 + s * 10),
             latency_max_us: (s >= 2).then_some(4_100 + s * 10),
+            ..Default::default()
         })
         .collect();
     let health_series: Vec<HealthPoint> = (0..6u64)
@@ -206,6 +207,7 @@ fn broadcast(
         duplicates: u64::from(lost > 0),
         reordered: lost / 2,
         latency: dist((0..delivered.min(20_000)).map(|i| base_us + (i * 7919) % (base_us * 3))),
+        ..Default::default()
     }
 }
 
@@ -225,12 +227,14 @@ pub fn example_full_run(clients: u64) -> RunFile {
         muted_close_delay: Some(dist((0..10).map(|i| 45_000_000 + i * 150_000))),
         false_timeouts: 2,
         client_timeouts: 1,
+        ..Default::default()
     };
     let churn = ChurnStats {
         drops: 50,
         reconnects: 48,
         reconnect_failures: 2,
         reconnect: dist((0..48).map(|i| 2_000 + i * 300)),
+        ..Default::default()
     };
     let phase = |name: &str, scenario: &str, start_ms: u64, stats: Section| PhaseResult {
         name: name.into(),

@@ -176,6 +176,7 @@ fn add_point(a: &mut SecondPoint, b: &SecondPoint) {
     a.late += b.late;
     a.errors += b.errors;
     a.disconnects += b.disconnects;
+    a.delivered += b.delivered;
     let worst = |x: Option<u64>, y: Option<u64>| x.max(y);
     a.latency_p50_us = worst(a.latency_p50_us, b.latency_p50_us);
     a.latency_p90_us = worst(a.latency_p90_us, b.latency_p90_us);
@@ -226,6 +227,10 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
                 .latency
                 .merged(&y.latency)
                 .map_err(ctx("broadcast.latency"))?,
+            foreign: x.foreign + y.foreign,
+            outside_membership: x.outside_membership + y.outside_membership,
+            service: merge_opt(&x.service, &y.service).map_err(ctx("broadcast.service"))?,
+            by_room_size: merge_room_sizes(&x.by_room_size, &y.by_room_size)?,
         })
     })?;
     out.heartbeat = merge_with(&a.heartbeat, &b.heartbeat, |x, y| {
@@ -241,6 +246,21 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
                 .map_err(ctx("heartbeat.muted_close_delay"))?,
             false_timeouts: x.false_timeouts + y.false_timeouts,
             client_timeouts: x.client_timeouts + y.client_timeouts,
+            ping_interval: merge_opt(&x.ping_interval, &y.ping_interval)
+                .map_err(ctx("heartbeat.ping_interval"))?,
+            advertised_ping_interval_ms: x
+                .advertised_ping_interval_ms
+                .or(y.advertised_ping_interval_ms),
+            advertised_ping_timeout_ms: x
+                .advertised_ping_timeout_ms
+                .or(y.advertised_ping_timeout_ms),
+            muted: x.muted + y.muted,
+            muted_never_closed: x.muted_never_closed + y.muted_never_closed,
+            muted_close_after_last_pong: merge_opt(
+                &x.muted_close_after_last_pong,
+                &y.muted_close_after_last_pong,
+            )
+            .map_err(ctx("heartbeat.muted_close_after_last_pong"))?,
         })
     })?;
     out.churn = merge_with(&a.churn, &b.churn, |x, y| {
@@ -252,8 +272,40 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
                 .reconnect
                 .merged(&y.reconnect)
                 .map_err(ctx("churn.reconnect"))?,
+            recovered_sessions: x.recovered_sessions + y.recovered_sessions,
+            away_messages: x.away_messages + y.away_messages,
+            away_messages_max: x.away_messages_max.max(y.away_messages_max),
         })
     })?;
+    Ok(out)
+}
+
+fn merge_room_sizes(
+    a: &BTreeMap<String, RoomSizeStats>,
+    b: &BTreeMap<String, RoomSizeStats>,
+) -> Result<BTreeMap<String, RoomSizeStats>, MergeError> {
+    let mut out = a.clone();
+    for (k, y) in b {
+        let merged = match out.get(k) {
+            None => y.clone(),
+            Some(x) => RoomSizeStats {
+                expected: x.expected + y.expected,
+                delivered: x.delivered + y.delivered,
+                recovered: x.recovered + y.recovered,
+                missed_while_disconnected: x.missed_while_disconnected
+                    + y.missed_while_disconnected,
+                lost: x.lost + y.lost,
+                duplicates: x.duplicates + y.duplicates,
+                reordered: x.reordered + y.reordered,
+                outside_membership: x.outside_membership + y.outside_membership,
+                latency: x
+                    .latency
+                    .merged(&y.latency)
+                    .map_err(ctx("broadcast.by_room_size.latency"))?,
+            },
+        };
+        out.insert(k.clone(), merged);
+    }
     Ok(out)
 }
 

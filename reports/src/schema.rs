@@ -276,6 +276,36 @@ pub struct BroadcastStats {
     pub reordered: u64,
     /// One-way latency of each delivery at each receiver.
     pub latency: Distribution,
+    /// Messages on the broadcast path that this run did not send (other traffic).
+    #[serde(default)]
+    pub foreign: u64,
+    /// Received, but sent while the receiver was not a member of the room (before its
+    /// join ack); not part of `delivered`.
+    #[serde(default)]
+    pub outside_membership: u64,
+    /// One-way latency from the publisher's actual send instant (`latency` is from the
+    /// intended one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Distribution>,
+    /// The same counts per planned room size (key: the number of subscribers of the room).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_room_size: BTreeMap<String, RoomSizeStats>,
+}
+
+/// Broadcast counts of the rooms of one planned size. Always
+/// `delivered + missed_while_disconnected + lost = expected`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RoomSizeStats {
+    pub expected: u64,
+    pub delivered: u64,
+    pub recovered: u64,
+    pub missed_while_disconnected: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    pub outside_membership: u64,
+    /// One-way latency (from the intended send instant) of the deliveries in these rooms.
+    pub latency: Distribution,
 }
 
 /// Heartbeat behaviour (filled by part 2).
@@ -296,6 +326,25 @@ pub struct HeartbeatStats {
     pub false_timeouts: u64,
     /// No ping within pingInterval + pingTimeout (client-side deadline).
     pub client_timeouts: u64,
+    /// Observed ping-to-ping intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_interval: Option<Distribution>,
+    /// pingInterval / pingTimeout the server advertised (Engine.IO handshake), or the
+    /// expected raw WS ping period (`--ping-interval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised_ping_interval_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised_ping_timeout_ms: Option<u64>,
+    /// Clients that stopped answering pings (`--mute`).
+    #[serde(default)]
+    pub muted: u64,
+    /// Muted clients the server had not closed by the end of their stretch.
+    #[serde(default)]
+    pub muted_never_closed: u64,
+    /// From the last answered ping to the server's close, per muted client (expected:
+    /// pingInterval + pingTimeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_close_after_last_pong: Option<Distribution>,
 }
 
 /// Disconnect / reconnect churn (filled by part 2).
@@ -306,6 +355,16 @@ pub struct ChurnStats {
     pub reconnect_failures: u64,
     /// From the drop to the re-join ack.
     pub reconnect: Distribution,
+    /// Reconnects whose session connection state recovery restored.
+    #[serde(default)]
+    pub recovered_sessions: u64,
+    /// Broadcast messages sent to the clients' rooms while they were away, summed over
+    /// reconnects.
+    #[serde(default)]
+    pub away_messages: u64,
+    /// The most messages sent while one client was away (one reconnect).
+    #[serde(default)]
+    pub away_messages_max: u64,
 }
 
 /// One second of the run (`second` 0 covers [0 s, 1 s) from the run start).
@@ -322,6 +381,9 @@ pub struct SecondPoint {
     pub late: u64,
     pub errors: u64,
     pub disconnects: u64,
+    /// Broadcast deliveries (first arrivals) in this second.
+    #[serde(default)]
+    pub delivered: u64,
     /// Percentiles of echo `latency` for the replies that arrived in this second.
     #[serde(default)]
     pub latency_p50_us: Option<u64>,

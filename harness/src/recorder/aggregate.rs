@@ -331,6 +331,7 @@ impl Aggregator {
             latency_p90_us: lat.percentile(90.0),
             latency_p99_us: lat.percentile(99.0),
             latency_max_us: lat.h.as_ref().filter(|h| !h.is_empty()).map(Histogram::max),
+            delivered: 0,
         };
         for m in Metric::ALL {
             let hist = &mut self.interval_hists[m as usize];

@@ -160,6 +160,9 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 "duplicates" => n(b.duplicates),
                 "reordered" => n(b.reordered),
                 "latency" => stat_of(p, Some(&b.latency)),
+                "service" => stat_of(p, b.service.as_ref()),
+                "foreign" => n(b.foreign),
+                "outside_membership" => n(b.outside_membership),
                 other => Err(format!("unknown broadcast metric `{other}`")),
             }
         }
@@ -171,6 +174,12 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 "muted_closes" => n(h.muted_closes),
                 "false_timeouts" => n(h.false_timeouts),
                 "client_timeouts" => n(h.client_timeouts),
+                "ping_interval" => stat_of(p, h.ping_interval.as_ref()),
+                "pong_rtt" => stat_of(p, h.pong_rtt.as_ref()),
+                "muted" => n(h.muted),
+                "muted_never_closed" => n(h.muted_never_closed),
+                "muted_close_delay" => stat_of(p, h.muted_close_delay.as_ref()),
+                "muted_close_after_last_pong" => stat_of(p, h.muted_close_after_last_pong.as_ref()),
                 other => Err(format!("unknown heartbeat metric `{other}`")),
             }
         }
@@ -181,6 +190,8 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 "reconnects" => n(c.reconnects),
                 "reconnect_failures" => n(c.reconnect_failures),
                 "reconnect" => stat_of(p, Some(&c.reconnect)),
+                "recovered_sessions" => n(c.recovered_sessions),
+                "away_messages" => n(c.away_messages),
                 other => Err(format!("unknown churn metric `{other}`")),
             }
         }
@@ -193,7 +204,7 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
             "failures" => n(sat_sum(
                 s.disconnects
                     .iter()
-                    .filter(|(k, _)| *k != "client_close")
+                    .filter(|(k, _)| *k != "client_close" && *k != "client_drop")
                     .map(|(_, v)| v),
             )),
             key => n(s.disconnects.get(key).copied().unwrap_or(0)),
