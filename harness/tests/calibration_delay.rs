@@ -1,0 +1,70 @@
+//! Calibration against a known delay: target-server `--delay 20ms` adds exactly 20 ms to
+//! every echo reply, so the swarm's `service` time (from its actual send to the reply) must
+//! have a minimum of at least 20 ms and a median within [20 ms, 22 ms]: a loopback round
+//! trip plus the swarm's own cost is well under 2 ms. Over Socket.IO (ack) and raw WS.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_echo_accounting, plan_for, run, server};
+
+fn delayed() -> target_server::Config {
+    target_server::Config {
+        delay: Some(target_server::config::Delay {
+            base: Duration::from_millis(20),
+            jitter: Duration::ZERO,
+        }),
+        ..target_server::Config::default()
+    }
+}
+
+async fn check(url_of: impl Fn(std::net::SocketAddr) -> String) {
+    let srv = server(delayed());
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(srv.addr);
+    let plan = plan_for(
+        &[
+            "echo",
+            &url,
+            "--clients",
+            "4",
+            "--rate",
+            "25/s",
+            "--duration",
+            "2s",
+        ],
+        dir.path(),
+    );
+    let f = run(plan).await;
+    let echo = assert_echo_accounting(&f.run.run);
+    assert!(echo.received >= 150, "4 clients x 25/s x 2 s: {echo:?}");
+    assert_eq!(echo.timeouts, 0, "{echo:?}");
+    let s = &echo.service;
+    assert!(
+        s.min_us >= 20_000,
+        "service min {} µs is below the injected 20 ms",
+        s.min_us
+    );
+    assert!(
+        (20_000..=22_000).contains(&s.p50_us),
+        "service p50 {} µs is outside [20 ms, 22 ms]: {s:?}",
+        s.p50_us
+    );
+    // Latency (from the intended instant) can only be longer.
+    assert!(
+        echo.latency.min_us >= s.min_us,
+        "latency {:?} service {s:?}",
+        echo.latency
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_service_time_is_the_injected_delay() {
+    check(|a| format!("http://{a}/")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_ws_service_time_is_the_injected_delay() {
+    check(|a| format!("ws://{a}/ws/echo")).await;
+}
