@@ -227,14 +227,23 @@ pub fn example_full_run(clients: u64) -> RunFile {
         muted_close_delay: Some(dist((0..10).map(|i| 45_000_000 + i * 150_000))),
         false_timeouts: 2,
         client_timeouts: 1,
-        ..Default::default()
+        ping_interval: Some(dist(
+            (0..clients * 4).map(|i| 25_000_000 + (i * 131) % 2_500),
+        )),
+        advertised_ping_interval_ms: Some(25_000),
+        advertised_ping_timeout_ms: Some(20_000),
+        muted: 11,
+        muted_never_closed: 1,
+        muted_close_after_last_pong: Some(dist((0..10).map(|i| 45_000_000 + i * 40_000))),
     };
     let churn = ChurnStats {
         drops: 50,
         reconnects: 48,
         reconnect_failures: 2,
         reconnect: dist((0..48).map(|i| 2_000 + i * 300)),
-        ..Default::default()
+        recovered_sessions: 40,
+        away_messages: 120,
+        away_messages_max: 9,
     };
     let phase = |name: &str, scenario: &str, start_ms: u64, stats: Section| PhaseResult {
         name: name.into(),
@@ -326,6 +335,22 @@ pub fn example_full_run(clients: u64) -> RunFile {
         whole.reordered += b.reordered;
         whole.latency = whole.latency.merged(&b.latency).unwrap_or_default();
     }
+    for (size, b) in [("10", &b10), ("100", &b100)] {
+        whole.by_room_size.insert(
+            size.to_string(),
+            RoomSizeStats {
+                expected: b.expected,
+                delivered: b.delivered,
+                recovered: b.recovered,
+                missed_while_disconnected: b.missed_while_disconnected,
+                lost: b.lost,
+                duplicates: b.duplicates,
+                reordered: b.reordered,
+                outside_membership: 0,
+                latency: b.latency.clone(),
+            },
+        );
+    }
     run.run.broadcast = Some(whole);
     run.run.heartbeat = Some(hb);
     run.run.churn = Some(churn);
@@ -344,6 +369,12 @@ pub fn example_full_run(clients: u64) -> RunFile {
                 clients
             },
             errors: u64::from(s == 11) * 3,
+            delivered: match s {
+                6..=9 => 1_000,
+                10..=13 => 5_000 - (s % 2) * 13,
+                18..=21 => 240,
+                _ => 0,
+            },
             disconnects: match s {
                 15 => 12,
                 18 | 19 => 25,

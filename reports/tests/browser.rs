@@ -170,7 +170,7 @@ fn full_report_renders_offline_with_every_chart() {
         ("run", 0),
         ("connections", 2),
         ("latency", 3),
-        ("broadcast", 2),
+        ("broadcast", 3),
         ("heartbeat", 3),
         ("failures", 3),
         ("health", 3),
@@ -193,7 +193,7 @@ fn full_report_renders_offline_with_every_chart() {
         c.transcript
     );
     let charts = c.done["charts"].as_object().expect("charts");
-    assert_eq!(charts.len(), 16, "{}", c.transcript);
+    assert_eq!(charts.len(), 17, "{}", c.transcript);
     for (id, hits) in charts {
         assert!(
             hits.as_u64().unwrap_or(0) > 0,

@@ -134,7 +134,9 @@ fn x_ticks(chart: &Chart) -> Ticks {
         }
         Body::Histogram { bins, .. } => {
             let xs = bins.iter().flat_map(|b| [b.lo, b.hi]);
-            chart.x.ticks(xs, false)
+            chart
+                .x
+                .ticks(xs.chain(chart.markers.iter().map(|m| m.at)), false)
         }
     }
 }

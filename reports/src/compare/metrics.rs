@@ -33,13 +33,15 @@ pub struct MetricSpec {
 }
 
 /// Metrics that describe the load offered, not how the server coped.
-pub const LOAD: [&str; 6] = [
+pub const LOAD: [&str; 8] = [
     "connect.attempted",
     "echo.sent",
     "broadcast.published",
     "broadcast.expected",
     "churn.drops",
+    "churn.away_messages",
     "heartbeat.pings",
+    "heartbeat.muted",
 ];
 
 /// Metrics shown even when both runs have 0 (their absence would read as "not measured").

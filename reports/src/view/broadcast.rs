@@ -1,16 +1,19 @@
-//! Section "Broadcast": fan-out latency as a CDF per phase (rooms of a size per phase), and
-//! what happened to every expected delivery: reach, lost, missed while disconnected,
-//! recovered, duplicates, reordered, phase by phase through the run.
+//! Section "Broadcast": fan-out latency as a CDF per room size (from `by_room_size`, or per
+//! phase when the run has no room sizes), what happened to every expected delivery (reach,
+//! lost, missed while disconnected, recovered, duplicates, reordered) per room size or
+//! phase, and deliveries per second through the run.
 //!
 //! Receives a [`RunFile`]; emits the `broadcast` [`Section`], or none when no broadcast ran.
 //! Must not: hide that `delivered + missed_while_disconnected + lost = expected` (the table
 //! shows all three).
 
 use super::Section;
-use super::common::{DIST_HEAD, Pick, Table, color, dist_row, phases_with};
+use super::common::{
+    DIST_HEAD, Pick, Table, color, dist_row, phase_markers, phases_with, time_axis,
+};
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit, derive};
 use crate::format::{self, count, format_us};
-use crate::schema::{BroadcastStats, RunFile};
+use crate::schema::{BroadcastStats, RoomSizeStats, RunFile};
 
 fn room_size(run: &RunFile, phase: &str) -> Option<String> {
     let p = run.meta.plan.iter().find(|p| p.name == phase)?;
@@ -47,6 +50,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
     let phases: Vec<(&str, &BroadcastStats)> = phases_with(run, |s| s.broadcast.is_some())
         .filter_map(|(n, st)| st.broadcast.as_ref().map(|b| (n, b)))
         .collect();
+    let rooms = room_sizes(b);
     let scopes: Vec<(String, &BroadcastStats)> = if phases.is_empty() {
         vec![("whole run".to_string(), b)]
     } else {
@@ -62,8 +66,16 @@ pub fn section(run: &RunFile) -> Option<Section> {
             .collect()
     };
     let mut curves = Vec::new();
-    for (i, (label, st)) in scopes.iter().enumerate() {
-        match derive::cdf(&st.latency) {
+    let latencies: Vec<(String, &crate::Distribution)> = if rooms.is_empty() {
+        scopes
+            .iter()
+            .map(|(l, st)| (l.clone(), &st.latency))
+            .collect()
+    } else {
+        rooms.iter().map(|(l, r)| (l.clone(), &r.latency)).collect()
+    };
+    for (i, (label, d)) in latencies.iter().enumerate() {
+        match derive::cdf(d) {
             Ok(points) if !points.is_empty() => curves.push(Series {
                 name: label.clone(),
                 color: color(i),
@@ -78,9 +90,14 @@ pub fn section(run: &RunFile) -> Option<Section> {
         s.charts.push(Chart {
             id: "broadcast-cdf".into(),
             title: "Fan-out latency".into(),
-            caption: "Share of deliveries that arrived within a given one-way latency, one curve \
-                      per phase (log latency axis)."
-                .into(),
+            caption: if rooms.is_empty() {
+                "Share of deliveries that arrived within a given one-way latency, one curve per \
+                 phase (log latency axis)."
+            } else {
+                "Share of deliveries that arrived within a given one-way latency, one curve per \
+                 room size (log latency axis)."
+            }
+            .into(),
             x: Axis::new("one-way latency", Unit::Micros, Scale::Log),
             y: Axis::new("deliveries", Unit::Percent, Scale::Linear),
             body: Body::Lines { series: curves },
@@ -95,40 +112,103 @@ pub fn section(run: &RunFile) -> Option<Section> {
         ("duplicates", |b| b.duplicates),
         ("reordered", |b| b.reordered),
     ];
-    if scopes
+    let problem_rows: Vec<(String, [u64; 5], u64)> = if rooms.is_empty() {
+        let names = phases
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .chain(std::iter::repeat("whole run".to_string()));
+        scopes
+            .iter()
+            .zip(names)
+            .map(|((_, b), name)| (name, kinds.map(|(_, f)| f(b)), b.expected))
+            .collect()
+    } else {
+        rooms
+            .iter()
+            .map(|(l, r)| {
+                let v = [
+                    r.lost,
+                    r.missed_while_disconnected,
+                    r.recovered,
+                    r.duplicates,
+                    r.reordered,
+                ];
+                (l.clone(), v, r.expected)
+            })
+            .collect()
+    };
+    if problem_rows
         .iter()
-        .any(|(_, b)| kinds.iter().any(|(_, f)| f(b) > 0))
+        .any(|(_, v, _)| v.iter().any(|n| *n > 0))
     {
         s.charts.push(Chart {
             id: "broadcast-delivery".into(),
-            title: "Delivery problems through the run".into(),
-            caption: "Per phase, in run order: each kind as a percentage of the deliveries \
-                      expected in that phase."
-                .into(),
-            x: Axis::new("phase", Unit::Category, Scale::Linear),
+            title: if rooms.is_empty() {
+                "Delivery problems through the run"
+            } else {
+                "Delivery problems by room size"
+            }
+            .into(),
+            caption: if rooms.is_empty() {
+                "Per phase, in run order: each kind as a percentage of the deliveries expected in \
+                 that phase."
+            } else {
+                "Per room size: each kind as a percentage of the deliveries expected in rooms of \
+                 that size."
+            }
+            .into(),
+            x: Axis::new(
+                if rooms.is_empty() {
+                    "phase"
+                } else {
+                    "room size"
+                },
+                Unit::Category,
+                Scale::Linear,
+            ),
             y: Axis::new("share of expected", Unit::Percent, Scale::Linear),
             body: Body::Bars {
-                categories: if phases.is_empty() {
-                    vec!["whole run".into()]
-                } else {
-                    phases.iter().map(|(n, _)| n.to_string()).collect()
-                },
+                categories: problem_rows.iter().map(|(n, _, _)| n.clone()).collect(),
                 series: kinds
                     .iter()
                     .enumerate()
-                    .map(|(i, (name, f))| BarSeries {
+                    .map(|(i, (name, _))| BarSeries {
                         name: name.to_string(),
                         color: color(i + 1),
-                        values: scopes
+                        values: problem_rows
                             .iter()
-                            .map(|(_, b)| {
-                                (b.expected > 0).then(|| f(b) as f64 * 100.0 / b.expected as f64)
+                            .map(|(_, v, expected)| {
+                                (*expected > 0).then(|| v[i] as f64 * 100.0 / *expected as f64)
                             })
                             .collect(),
                     })
                     .collect(),
             },
             markers: Vec::new(),
+            guides: Vec::new(),
+        });
+    }
+    if run.series.iter().any(|p| p.delivered > 0) {
+        s.charts.push(Chart {
+            id: "broadcast-over-time".into(),
+            title: "Deliveries over time".into(),
+            caption: "Broadcast deliveries (first arrivals) per second, all receivers together."
+                .into(),
+            x: time_axis(),
+            y: Axis::new("deliveries per second", Unit::Rate, Scale::Linear),
+            body: Body::Lines {
+                series: vec![Series {
+                    name: "delivered".into(),
+                    color: color(2),
+                    points: run
+                        .series
+                        .iter()
+                        .map(|p| (p.second as f64, p.delivered as f64))
+                        .collect(),
+                    dashed: false,
+                }],
+            },
+            markers: phase_markers(run),
             guides: Vec::new(),
         });
     }
@@ -162,9 +242,68 @@ pub fn section(run: &RunFile) -> Option<Section> {
             count(st.duplicates),
             count(st.reordered),
         ]);
-        d.push(dist_row(&name, &st.latency));
+        if rooms.is_empty() || name == "whole run" {
+            d.push(dist_row(&name, &st.latency));
+        }
     }
     s.tables.push(t);
+    if !rooms.is_empty() {
+        let mut r = Table::new(
+            "By room size",
+            &[
+                "room size",
+                "expected",
+                "delivered",
+                "reach",
+                "lost",
+                "missed while disconnected",
+                "recovered",
+                "duplicates",
+                "reordered",
+                "outside membership",
+            ],
+        );
+        for (label, st) in &rooms {
+            r.push(vec![
+                label.clone(),
+                count(st.expected),
+                count(st.delivered),
+                format::share(st.delivered, st.expected),
+                count(st.lost),
+                count(st.missed_while_disconnected),
+                count(st.recovered),
+                count(st.duplicates),
+                count(st.reordered),
+                count(st.outside_membership),
+            ]);
+            d.push(dist_row(label, &st.latency));
+        }
+        s.tables.push(r);
+    }
+    if let Some(sv) = &b.service {
+        d.push(dist_row("whole run, from the actual send (service)", sv));
+    }
     s.tables.push(d);
+    if b.foreign > 0 || b.outside_membership > 0 {
+        s.notes.push(format!(
+            "Not counted as deliveries: {} messages on the broadcast path that this run did not \
+             send, {} received before the receiver's join ack.",
+            count(b.foreign),
+            count(b.outside_membership)
+        ));
+    }
     Some(s)
+}
+
+/// Room sizes of the whole run, smallest first, labelled `rooms of N`.
+fn room_sizes(b: &BroadcastStats) -> Vec<(String, &RoomSizeStats)> {
+    let mut v: Vec<(u64, &str, &RoomSizeStats)> = b
+        .by_room_size
+        .iter()
+        .map(|(k, r)| (k.parse().unwrap_or(u64::MAX), k.as_str(), r))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)));
+    v.into_iter()
+        .map(|(_, k, r)| (format!("rooms of {k}"), r))
+        .collect()
 }

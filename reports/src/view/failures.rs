@@ -191,7 +191,17 @@ pub fn section(run: &RunFile) -> Option<Section> {
         s.tables.push(t);
     }
     if let Some(c) = &r.churn {
-        let mut t = Table::new("Churn", &["drops", "reconnects", "reconnect failures"]);
+        let mut t = Table::new(
+            "Churn",
+            &[
+                "drops",
+                "reconnects",
+                "reconnect failures",
+                "sessions recovered",
+                "messages sent while away",
+                "most while one client was away",
+            ],
+        );
         t.push(vec![
             count(c.drops),
             format!(
@@ -200,6 +210,13 @@ pub fn section(run: &RunFile) -> Option<Section> {
                 format::share(c.reconnects, c.drops)
             ),
             count(c.reconnect_failures),
+            format!(
+                "{} ({})",
+                count(c.recovered_sessions),
+                format::share(c.recovered_sessions, c.reconnects)
+            ),
+            count(c.away_messages),
+            count(c.away_messages_max),
         ]);
         s.tables.push(t);
         let mut d = Table::new("Reconnect time (drop to re-join ack)", &DIST_HEAD);
