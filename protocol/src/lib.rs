@@ -7,11 +7,14 @@
 //!   HTTP long-polling body separated by `\x1e` with binary as `b` + base64.
 //! - [`socketio`]: Socket.IO packets carried inside Engine.IO `message` packets:
 //!   `<type>[<n>-][<nsp>,][<id>][<json>]`, plus binary attachment reassembly.
+//! - [`msgpack`]: the same Socket.IO packets in the form of the `socket.io-msgpack-parser`
+//!   npm package (one msgpack map per binary Engine.IO message, binary values inline).
 //!
 //! See `shared/PROTOCOL.md` §1-2 for the wire formats this crate implements.
 
 pub mod engineio;
 mod json;
+pub mod msgpack;
 pub mod socketio;
 
 pub use engineio::{Handshake, Packet as EioPacket};

@@ -326,7 +326,11 @@ fn digit_run(bytes: &[u8]) -> usize {
 
 /// The payload rules of PROTOCOL.md §2.1 (the reference decoder's `isPayloadValid`), plus
 /// placeholder indexes within the announced attachment count for binary packets.
-fn validate(kind: PacketType, data: Option<&Value>, attachments: usize) -> Result<(), DecodeError> {
+pub(crate) fn validate(
+    kind: PacketType,
+    data: Option<&Value>,
+    attachments: usize,
+) -> Result<(), DecodeError> {
     match kind {
         PacketType::Connect => match data {
             None | Some(Value::Object(_)) => Ok(()),

@@ -1,0 +1,589 @@
+//! Socket.IO packets in the msgpack form of the npm parser `socket.io-msgpack-parser` 3.x
+//! (the JSON text form is PROTOCOL.md §2; this is its drop-in alternative).
+//!
+//! Receives: the payload of one *binary* Engine.IO message (one binary WS frame, or the
+//! decoded `b`+base64 of a polling body) holding ONE msgpack map `{type, nsp, data?, id?}`;
+//! or a [`Packet`] plus its binary attachments to encode into that form.
+//! Emits: [`Packet`] values shaped exactly like the text codec's (so a session handles both
+//! alike), the packet's binary values, and msgpack bytes.
+//! Must not: do I/O, panic or allocate beyond the input on any input, nest deeper than
+//! [`MAX_DEPTH`].
+//!
+//! There is no attachment mechanism on this wire: `type` is only 0..4 (CONNECT,
+//! DISCONNECT, EVENT, ACK, CONNECT_ERROR) and binary values sit inline as msgpack `bin`.
+//! Unknown map keys are ignored (socket.io-client also writes `options`).
+//!
+//! # Value mapping (msgpack ↔ `serde_json::Value` payload)
+//!
+//! | msgpack (as notepack.io, the parser's codec, means it) | payload side |
+//! |---|---|
+//! | nil, bool, str (UTF-8), array | null, bool, string, array |
+//! | map with string keys | object (any other key type is rejected) |
+//! | any int | integer number |
+//! | float 32/64 | `f64` number; NaN and ±inf become null (as `JSON.stringify`) |
+//! | bin 8/16/32 (a Node `Buffer`), ext 8/16/32 of type 0 (an `ArrayBuffer`) | binary: the placeholder `{"_placeholder":true,"num":i}` in `data` and the bytes as attachment `i` (numbered in wire order) |
+//! | fixext 1 type 0 (`undefined`) | null in an array, key left out in an object, absent as `data`/`id` (as `JSON.stringify`) |
+//! | fixext 8 type 0 (a `Date`: ms since epoch, i32 high + u32 low) | its `Date.toJSON()` string, `2023-11-14T22:13:20.123Z` (null when out of range) |
+//! | any other ext (type `t`, bytes) | `[t, <binary>]`, what notepack.io hands to JavaScript |
+//!
+//! A decoded EVENT / ACK with binary values therefore comes out as BINARY_EVENT /
+//! BINARY_ACK with `attachments` = their count, the same [`Packet`] the text codec yields
+//! after attachment reassembly; [`encode`] turns such a packet back into type 2 / 3 with each
+//! placeholder replaced by `bin`. Encoding writes integers in their smallest msgpack form
+//! and every non-integer number as float 64, as notepack.io does. Limits: an object that
+//! literally looks like a placeholder is indistinguishable from one after decoding (the
+//! text codec shares this), and only `bin` is written back (a `Date` stays a string).
+
+use bytes::Bytes;
+use rmp::Marker;
+use serde_json::{Map, Number, Value};
+
+use crate::DecodeError;
+use crate::socketio::{Packet, PacketType, placeholder, validate};
+
+mod date;
+
+/// Deepest array/map nesting accepted in a payload (serde_json's own parser allows 128).
+pub const MAX_DEPTH: usize = 128;
+
+/// Why a packet could not be written in msgpack form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("packet announces {announced} binary attachments but {given} were given")]
+    AttachmentCount { announced: usize, given: usize },
+    #[error("placeholder refers to attachment {0}, which does not exist")]
+    MissingAttachment(u64),
+    #[error("a string, binary or collection is too large for msgpack (over 4 GiB or 2^32 items)")]
+    TooLarge,
+    #[error("payload nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+}
+
+/// Encodes `packet` into one msgpack map. `attachments` must hold exactly
+/// `packet.attachments` buffers; each placeholder in `data` is written as the `bin` of the
+/// attachment it names (placeholders are left as plain maps when `packet.attachments == 0`).
+pub fn encode(packet: &Packet, attachments: &[Bytes]) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(32 + packet.nsp.len());
+    encode_into(&mut out, packet, attachments)?;
+    Ok(out)
+}
+
+/// Appends the encoding of `packet` to `out` (see [`encode`]). On error `out` is left as it
+/// was.
+pub fn encode_into(
+    out: &mut Vec<u8>,
+    packet: &Packet,
+    attachments: &[Bytes],
+) -> Result<(), EncodeError> {
+    if attachments.len() != packet.attachments {
+        return Err(EncodeError::AttachmentCount {
+            announced: packet.attachments,
+            given: attachments.len(),
+        });
+    }
+    let start = out.len();
+    let res = write_packet(
+        out,
+        wire_type(packet.kind),
+        &packet.nsp,
+        packet.id,
+        packet.data.as_ref().map(Data::Whole),
+        attachments,
+    );
+    if res.is_err() {
+        out.truncate(start);
+    }
+    res
+}
+
+/// Fast path for an EVENT: appends `{type:2, nsp, data:[name, ...args], id?}` to `out`
+/// without building a [`Packet`]. With non-empty `attachments`, placeholders in `args` are
+/// written as their `bin`.
+pub fn encode_event_into(
+    out: &mut Vec<u8>,
+    nsp: &str,
+    name: &str,
+    args: &[Value],
+    id: Option<u64>,
+    attachments: &[Bytes],
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let res = write_packet(
+        out,
+        PacketType::Event as u8,
+        nsp,
+        id,
+        Some(Data::Event(name, args)),
+        attachments,
+    );
+    if res.is_err() {
+        out.truncate(start);
+    }
+    res
+}
+
+/// Fast path for an ACK: appends `{type:3, nsp, data:args, id}` to `out`.
+pub fn encode_ack_into(
+    out: &mut Vec<u8>,
+    nsp: &str,
+    id: u64,
+    args: &[Value],
+    attachments: &[Bytes],
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let res = write_packet(
+        out,
+        PacketType::Ack as u8,
+        nsp,
+        Some(id),
+        Some(Data::Args(args)),
+        attachments,
+    );
+    if res.is_err() {
+        out.truncate(start);
+    }
+    res
+}
+
+/// Decodes one binary Engine.IO message. Returns the packet (binary values replaced by
+/// placeholders, see the module docs) and the binary values in placeholder order. Applies
+/// the parser's checks (type 0..4, string `nsp`, integer `id`, no trailing bytes) and the
+/// payload rules of PROTOCOL.md §2.1.
+pub fn decode(input: &[u8]) -> Result<(Packet, Vec<Bytes>), DecodeError> {
+    let mut rd = Reader {
+        buf: input,
+        attachments: Vec::new(),
+    };
+    let len = rd
+        .map_len()?
+        .ok_or(DecodeError::InvalidPayload("msgpack packet must be a map"))?;
+    let (mut kind, mut nsp, mut data, mut id) = (None, None, None, None);
+    for _ in 0..len {
+        let key = rd.key()?;
+        let before = rd.attachments.len();
+        let value = rd.value(0)?;
+        let slot = match key {
+            "type" => &mut kind,
+            "nsp" => &mut nsp,
+            "data" => &mut data,
+            "id" => &mut id,
+            _ => {
+                rd.attachments.truncate(before);
+                continue;
+            }
+        };
+        if slot.is_some() {
+            return Err(DecodeError::InvalidPayload(
+                "duplicate key in msgpack packet",
+            ));
+        }
+        if key != "data" {
+            rd.attachments.truncate(before);
+        }
+        *slot = Some(value);
+    }
+    if !rd.buf.is_empty() {
+        return Err(DecodeError::InvalidPayload(
+            "trailing bytes after msgpack packet",
+        ));
+    }
+    let kind = match kind.flatten().as_ref().and_then(Value::as_u64) {
+        Some(0) => PacketType::Connect,
+        Some(1) => PacketType::Disconnect,
+        Some(2) => PacketType::Event,
+        Some(3) => PacketType::Ack,
+        Some(4) => PacketType::ConnectError,
+        _ => {
+            return Err(DecodeError::InvalidPayload(
+                "msgpack type must be an integer 0..4",
+            ));
+        }
+    };
+    let Some(Some(Value::String(nsp))) = nsp else {
+        return Err(DecodeError::InvalidPayload("msgpack nsp must be a string"));
+    };
+    let id = match id.flatten() {
+        None => None,
+        Some(v) => Some(v.as_u64().ok_or(DecodeError::InvalidPayload(
+            "msgpack id must be a non-negative integer",
+        ))?),
+    };
+    let attachments = rd.attachments;
+    let kind = match kind {
+        PacketType::Event if !attachments.is_empty() => PacketType::BinaryEvent,
+        PacketType::Ack if !attachments.is_empty() => PacketType::BinaryAck,
+        k => k,
+    };
+    let data = data.flatten();
+    validate(kind, data.as_ref(), attachments.len())?;
+    let packet = Packet {
+        kind,
+        nsp,
+        id,
+        data,
+        attachments: attachments.len(),
+    };
+    Ok((packet, attachments))
+}
+
+/// The `type` written on the wire: the binary variants do not exist in this parser.
+fn wire_type(kind: PacketType) -> u8 {
+    match kind {
+        PacketType::BinaryEvent => PacketType::Event as u8,
+        PacketType::BinaryAck => PacketType::Ack as u8,
+        k => k as u8,
+    }
+}
+
+/// What goes under `data`: a whole value, or an event / ack array written without
+/// building it.
+enum Data<'a> {
+    Whole(&'a Value),
+    Event(&'a str, &'a [Value]),
+    Args(&'a [Value]),
+}
+
+fn write_packet(
+    out: &mut Vec<u8>,
+    kind: u8,
+    nsp: &str,
+    id: Option<u64>,
+    data: Option<Data<'_>>,
+    attachments: &[Bytes],
+) -> Result<(), EncodeError> {
+    let len = 2 + u32::from(data.is_some()) + u32::from(id.is_some());
+    rmp::encode::write_map_len(out, len).map_err(|_| EncodeError::TooLarge)?;
+    write_str(out, "type")?;
+    rmp::encode::write_uint(out, u64::from(kind)).map_err(|_| EncodeError::TooLarge)?;
+    write_str(out, "nsp")?;
+    write_str(out, if nsp.is_empty() { "/" } else { nsp })?;
+    if let Some(data) = data {
+        write_str(out, "data")?;
+        match data {
+            Data::Whole(v) => write_value(out, v, attachments, 0)?,
+            Data::Event(name, args) => {
+                write_array_len(out, args.len() + 1)?;
+                write_str(out, name)?;
+                for arg in args {
+                    write_value(out, arg, attachments, 1)?;
+                }
+            }
+            Data::Args(args) => {
+                write_array_len(out, args.len())?;
+                for arg in args {
+                    write_value(out, arg, attachments, 1)?;
+                }
+            }
+        }
+    }
+    if let Some(id) = id {
+        write_str(out, "id")?;
+        rmp::encode::write_uint(out, id).map_err(|_| EncodeError::TooLarge)?;
+    }
+    Ok(())
+}
+
+fn len_u32(len: usize) -> Result<u32, EncodeError> {
+    u32::try_from(len).map_err(|_| EncodeError::TooLarge)
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) -> Result<(), EncodeError> {
+    len_u32(s.len())?;
+    rmp::encode::write_str(out, s).map_err(|_| EncodeError::TooLarge)
+}
+
+fn write_array_len(out: &mut Vec<u8>, len: usize) -> Result<(), EncodeError> {
+    rmp::encode::write_array_len(out, len_u32(len)?).map_err(|_| EncodeError::TooLarge)?;
+    Ok(())
+}
+
+/// Writes one payload value; with attachments, placeholders become `bin`.
+fn write_value(
+    out: &mut Vec<u8>,
+    value: &Value,
+    attachments: &[Bytes],
+    depth: usize,
+) -> Result<(), EncodeError> {
+    if depth > MAX_DEPTH {
+        return Err(EncodeError::TooDeep);
+    }
+    match value {
+        Value::Null => rmp::encode::write_nil(out).map_err(|_| EncodeError::TooLarge),
+        Value::Bool(b) => rmp::encode::write_bool(out, *b).map_err(|_| EncodeError::TooLarge),
+        Value::Number(n) => {
+            let res = if let Some(u) = n.as_u64() {
+                rmp::encode::write_uint(out, u).map(|_| ())
+            } else if let Some(i) = n.as_i64() {
+                rmp::encode::write_sint(out, i).map(|_| ())
+            } else {
+                rmp::encode::write_f64(out, n.as_f64().unwrap_or(f64::NAN))
+            };
+            res.map_err(|_| EncodeError::TooLarge)
+        }
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            write_array_len(out, items.len())?;
+            items
+                .iter()
+                .try_for_each(|v| write_value(out, v, attachments, depth + 1))
+        }
+        Value::Object(map) => {
+            if !attachments.is_empty()
+                && let Some(num) = placeholder_num(map)
+            {
+                let bin = usize::try_from(num)
+                    .ok()
+                    .and_then(|i| attachments.get(i))
+                    .ok_or(EncodeError::MissingAttachment(num))?;
+                len_u32(bin.len())?;
+                return rmp::encode::write_bin(out, bin).map_err(|_| EncodeError::TooLarge);
+            }
+            rmp::encode::write_map_len(out, len_u32(map.len())?)
+                .map_err(|_| EncodeError::TooLarge)?;
+            for (k, v) in map {
+                write_str(out, k)?;
+                write_value(out, v, attachments, depth + 1)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `Some(num)` for `{"_placeholder":true,"num":<u64>}` (exactly those two keys).
+fn placeholder_num(map: &Map<String, Value>) -> Option<u64> {
+    if map.len() != 2 || map.get("_placeholder") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    map.get("num").and_then(Value::as_u64)
+}
+
+/// A cursor over the input that collects binary values as it meets them.
+struct Reader<'a> {
+    buf: &'a [u8],
+    attachments: Vec<Bytes>,
+}
+
+const TRUNCATED: DecodeError = DecodeError::InvalidPayload("truncated msgpack");
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(TRUNCATED);
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<usize, DecodeError> {
+        Ok(usize::from(u16::from_be_bytes(self.array()?)))
+    }
+
+    fn u32(&mut self) -> Result<usize, DecodeError> {
+        usize::try_from(u32::from_be_bytes(self.array()?)).map_err(|_| TRUNCATED)
+    }
+
+    /// The entry count if the next value is a map (consumes its header), `None` otherwise.
+    fn map_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        Ok(match Marker::from_u8(self.u8()?) {
+            Marker::FixMap(n) => Some(usize::from(n)),
+            Marker::Map16 => Some(self.u16()?),
+            Marker::Map32 => Some(self.u32()?),
+            _ => None,
+        })
+    }
+
+    /// A map key: must be a string.
+    fn key(&mut self) -> Result<&'a str, DecodeError> {
+        let len = match Marker::from_u8(self.u8()?) {
+            Marker::FixStr(n) => usize::from(n),
+            Marker::Str8 => usize::from(self.u8()?),
+            Marker::Str16 => self.u16()?,
+            Marker::Str32 => self.u32()?,
+            _ => {
+                return Err(DecodeError::InvalidPayload(
+                    "msgpack map key must be a string",
+                ));
+            }
+        };
+        self.str(len)
+    }
+
+    fn str(&mut self, len: usize) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.take(len)?)
+            .map_err(|_| DecodeError::InvalidPayload("msgpack string is not UTF-8"))
+    }
+
+    /// Binary value: stored as the next attachment, its placeholder returned.
+    fn binary(&mut self, len: usize) -> Result<Value, DecodeError> {
+        let bytes = Bytes::copy_from_slice(self.take(len)?);
+        self.attachments.push(bytes);
+        Ok(placeholder(self.attachments.len() - 1))
+    }
+
+    /// One value; `None` is JavaScript's `undefined` (fixext 1 of type 0).
+    fn value(&mut self, depth: usize) -> Result<Option<Value>, DecodeError> {
+        let v = match Marker::from_u8(self.u8()?) {
+            Marker::Null => Value::Null,
+            Marker::True => Value::Bool(true),
+            Marker::False => Value::Bool(false),
+            Marker::FixPos(n) => Value::from(n),
+            Marker::FixNeg(n) => Value::from(n),
+            Marker::U8 => Value::from(self.u8()?),
+            Marker::U16 => Value::from(u16::from_be_bytes(self.array()?)),
+            Marker::U32 => Value::from(u32::from_be_bytes(self.array()?)),
+            Marker::U64 => Value::from(u64::from_be_bytes(self.array()?)),
+            Marker::I8 => Value::from(i8::from_be_bytes(self.array()?)),
+            Marker::I16 => Value::from(i16::from_be_bytes(self.array()?)),
+            Marker::I32 => Value::from(i32::from_be_bytes(self.array()?)),
+            Marker::I64 => Value::from(i64::from_be_bytes(self.array()?)),
+            Marker::F32 => float(f64::from(f32::from_be_bytes(self.array()?))),
+            Marker::F64 => float(f64::from_be_bytes(self.array()?)),
+            Marker::FixStr(n) => Value::from(self.str(usize::from(n))?),
+            Marker::Str8 => {
+                let n = usize::from(self.u8()?);
+                Value::from(self.str(n)?)
+            }
+            Marker::Str16 => {
+                let n = self.u16()?;
+                Value::from(self.str(n)?)
+            }
+            Marker::Str32 => {
+                let n = self.u32()?;
+                Value::from(self.str(n)?)
+            }
+            Marker::Bin8 => {
+                let n = usize::from(self.u8()?);
+                self.binary(n)?
+            }
+            Marker::Bin16 => {
+                let n = self.u16()?;
+                self.binary(n)?
+            }
+            Marker::Bin32 => {
+                let n = self.u32()?;
+                self.binary(n)?
+            }
+            Marker::FixArray(n) => self.array_items(usize::from(n), depth)?,
+            Marker::Array16 => {
+                let n = self.u16()?;
+                self.array_items(n, depth)?
+            }
+            Marker::Array32 => {
+                let n = self.u32()?;
+                self.array_items(n, depth)?
+            }
+            Marker::FixMap(n) => self.map_entries(usize::from(n), depth)?,
+            Marker::Map16 => {
+                let n = self.u16()?;
+                self.map_entries(n, depth)?
+            }
+            Marker::Map32 => {
+                let n = self.u32()?;
+                self.map_entries(n, depth)?
+            }
+            Marker::FixExt1 => return self.fixext(1),
+            Marker::FixExt2 => return self.fixext(2),
+            Marker::FixExt4 => return self.fixext(4),
+            Marker::FixExt8 => return self.fixext(8),
+            Marker::FixExt16 => return self.fixext(16),
+            Marker::Ext8 => {
+                let n = usize::from(self.u8()?);
+                self.ext(n)?
+            }
+            Marker::Ext16 => {
+                let n = self.u16()?;
+                self.ext(n)?
+            }
+            Marker::Ext32 => {
+                let n = self.u32()?;
+                self.ext(n)?
+            }
+            Marker::Reserved => {
+                return Err(DecodeError::InvalidPayload("reserved msgpack marker 0xc1"));
+            }
+        };
+        Ok(Some(v))
+    }
+
+    fn enter(depth: usize) -> Result<usize, DecodeError> {
+        if depth >= MAX_DEPTH {
+            return Err(DecodeError::InvalidPayload(
+                "msgpack payload nested too deeply",
+            ));
+        }
+        Ok(depth + 1)
+    }
+
+    fn array_items(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
+        let depth = Self::enter(depth)?;
+        // Every item takes at least one byte: never reserve more than the input holds.
+        let mut items = Vec::with_capacity(len.min(self.buf.len()));
+        for _ in 0..len {
+            items.push(self.value(depth)?.unwrap_or(Value::Null));
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn map_entries(&mut self, len: usize, depth: usize) -> Result<Value, DecodeError> {
+        let depth = Self::enter(depth)?;
+        let mut map = Map::new();
+        for _ in 0..len {
+            let key = self.key()?;
+            if let Some(v) = self.value(depth)? {
+                map.insert(key.to_string(), v);
+            }
+        }
+        Ok(Value::Object(map))
+    }
+
+    /// Fixed-size extension: type 0 is `undefined` (size 1) or a `Date` (size 8).
+    fn fixext(&mut self, size: usize) -> Result<Option<Value>, DecodeError> {
+        let ty = i8::from_be_bytes(self.array()?);
+        match (ty, size) {
+            (0, 1) => {
+                self.take(1)?;
+                Ok(None)
+            }
+            (0, 8) => {
+                let hi = i32::from_be_bytes(self.array()?);
+                let lo = u32::from_be_bytes(self.array()?);
+                let ms = i64::from(hi) * (1 << 32) + i64::from(lo);
+                Ok(Some(date::to_json(ms).map_or(Value::Null, Value::String)))
+            }
+            _ => Ok(Some(self.other_ext(ty, size)?)),
+        }
+    }
+
+    /// Variable-size extension: type 0 is an `ArrayBuffer` (binary).
+    fn ext(&mut self, len: usize) -> Result<Value, DecodeError> {
+        let ty = i8::from_be_bytes(self.array()?);
+        if ty == 0 {
+            return self.binary(len);
+        }
+        self.other_ext(ty, len)
+    }
+
+    fn other_ext(&mut self, ty: i8, len: usize) -> Result<Value, DecodeError> {
+        let bin = self.binary(len)?;
+        Ok(Value::Array(vec![Value::from(ty), bin]))
+    }
+}
+
+/// A float as a JSON number; NaN and infinities have none and become null.
+fn float(f: f64) -> Value {
+    Number::from_f64(f).map_or(Value::Null, Value::Number)
+}
+
+#[cfg(test)]
+mod tests;
