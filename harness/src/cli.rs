@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod fanout;
+pub use fanout::{BroadcastArgs, ChurnArgs, FanoutArgs, HeartbeatArgs, PacingArgs, ReconnectArgs};
+
 /// `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
 /// what happened (connect phases, latency from the intended send instant, timeouts).
 ///
@@ -29,6 +32,9 @@ Examples:
   swarm connect ws://127.0.0.1:3000/ws/echo --clients 10k --connect-rate 1000/s
   swarm echo http://127.0.0.1:3000 --clients 1000 --rate 10/s --duration 20s \\
         --threshold 'echo.latency.p99 < 50ms'
+  swarm broadcast http://127.0.0.1:3000 --subscribers 1000 --rate 100/s
+  swarm heartbeat http://127.0.0.1:3000 --clients 500 --mute 0.1@5s
+  swarm churn http://127.0.0.1:3000 --churn-rate 20/s --reconnect-delay 200ms
 
 Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or plan (nothing opened),
 3 the run could not happen (target unreachable, no connection succeeded), 130 interrupted.";
@@ -44,6 +50,18 @@ pub enum Command {
     /// from the actual send).
     #[command(after_help = ECHO_HELP)]
     Echo(ScenarioArgs),
+    /// Publishers send into rooms, subscribers receive: one-way latency of every delivery,
+    /// and exact counts of delivered, lost, duplicated and reordered messages.
+    #[command(after_help = fanout::BROADCAST_HELP)]
+    Broadcast(BroadcastArgs),
+    /// Idle clients watch the server's heartbeat: ping cadence, muted clients' closes,
+    /// false timeouts, client-side deadlines.
+    #[command(after_help = fanout::HEARTBEAT_HELP)]
+    Heartbeat(HeartbeatArgs),
+    /// A broadcast during which subscribers drop and reconnect: reconnect time, messages
+    /// missed while away, recovered by connection state recovery, lost.
+    #[command(after_help = fanout::CHURN_HELP)]
+    Churn(ChurnArgs),
     /// Run a multi-phase plan (TOML). Without PLAN, runs the built-in default plan: a
     /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
     #[command(after_help = RUN_HELP)]

@@ -18,6 +18,8 @@ const SERVER_THREADS: usize = 2;
 #[derive(Debug)]
 pub struct Embedded {
     pub addr: SocketAddr,
+    /// The server's counters (tests compare the swarm's counts with them).
+    pub stats: std::sync::Arc<target_server::Stats>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -25,6 +27,8 @@ pub struct Embedded {
 impl Embedded {
     /// Starts the server and waits until it listens.
     pub fn start(config: Config) -> std::io::Result<Embedded> {
+        let shared = target_server::Shared::new(config);
+        let stats = shared.stats.clone();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<std::io::Result<SocketAddr>>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -55,7 +59,7 @@ impl Embedded {
                     let shutdown = async move {
                         let _ = stop_rx.await;
                     };
-                    if let Err(e) = target_server::serve(listener, config, shutdown).await {
+                    if let Err(e) = target_server::serve_shared(listener, shared, shutdown).await {
                         tracing::warn!("embedded target-server stopped: {e}");
                     }
                 });
@@ -65,6 +69,7 @@ impl Embedded {
         })??;
         Ok(Embedded {
             addr,
+            stats,
             stop: Some(stop_tx),
             thread: Some(thread),
         })

@@ -14,6 +14,7 @@
 //!
 //! Without a URL, [`embedded`] starts a target-server on its own runtime threads.
 
+pub mod broadcast;
 pub mod cli;
 pub mod commands;
 pub mod driver;
@@ -26,6 +27,7 @@ pub mod run;
 pub mod sample;
 pub mod schedule;
 pub mod swarm;
+pub mod template;
 
 pub mod health;
 pub mod output;

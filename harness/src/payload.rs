@@ -28,12 +28,19 @@ pub struct Fields {
     pub sent_ns: u64,
 }
 
-/// What a receiver needs to match a reply to its request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a receiver needs to match a reply to its request, or to account a broadcast
+/// delivery (who sent it, which of its messages, when it was meant to leave and left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Found {
+    /// The run id (`sb`); 0 when `server` is true.
     pub run: u32,
+    /// `"sb":"server"`: published by target-server's `--tick`, not by a swarm.
+    pub server: bool,
     pub client: u32,
     pub seq: u32,
+    /// `ti` and `ts`, wall-clock ns (0 when absent).
+    pub intended_ns: u64,
+    pub sent_ns: u64,
 }
 
 /// Appends the object, padded to `size` bytes (`size >= MIN_PAYLOAD_SIZE`; a smaller size
@@ -96,26 +103,45 @@ pub fn find(data: &[u8]) -> Option<Found> {
 }
 
 fn parse_ordered(rest: &[u8]) -> Option<Found> {
-    let (run, rest) = number(rest)?;
+    let (run, server, rest) = match rest.strip_prefix(b"\"server\"") {
+        Some(r) => (0, true, r),
+        None => {
+            let (run, r) = number(rest)?;
+            (run, false, r)
+        }
+    };
     let rest = rest.strip_prefix(b",\"c\":")?;
     let (client, rest) = number(rest)?;
     let rest = rest.strip_prefix(b",\"s\":")?;
-    let (seq, _) = number(rest)?;
+    let (seq, rest) = number(rest)?;
+    let (intended_ns, sent_ns) = times(rest).unwrap_or((0, 0));
     Some(Found {
         run: u32::try_from(run).ok()?,
+        server,
         client: u32::try_from(client).ok()?,
         seq: u32::try_from(seq).ok()?,
+        intended_ns,
+        sent_ns,
     })
+}
+
+/// `,"ti":N,"ts":N` right after the seq.
+fn times(rest: &[u8]) -> Option<(u64, u64)> {
+    let rest = rest.strip_prefix(b",\"ti\":")?;
+    let (ti, rest) = number(rest)?;
+    let rest = rest.strip_prefix(b",\"ts\":")?;
+    let (ts, _) = number(rest)?;
+    Some((ti, ts))
 }
 
 fn number(s: &[u8]) -> Option<(u64, &[u8])> {
     let len = s.iter().take_while(|b| b.is_ascii_digit()).count();
-    if len == 0 || len > 19 {
+    if len == 0 || len > 20 {
         return None;
     }
     let mut v = 0u64;
     for &b in &s[..len] {
-        v = v * 10 + u64::from(b - b'0');
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
     Some((v, &s[len..]))
 }
@@ -128,8 +154,18 @@ fn find_in_value(v: &serde_json::Value) -> Option<Found> {
                     .and_then(|x| x.as_u64())
                     .and_then(|x| u32::try_from(x).ok())
             };
-            if let (Some(run), Some(client), Some(seq)) = (get("sb"), get("c"), get("s")) {
-                return Some(Found { run, client, seq });
+            let server = map.get("sb").and_then(|x| x.as_str()) == Some("server");
+            let run = if server { Some(0) } else { get("sb") };
+            if let (Some(run), Some(client), Some(seq)) = (run, get("c"), get("s")) {
+                let ns = |k: &str| map.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+                return Some(Found {
+                    run,
+                    server,
+                    client,
+                    seq,
+                    intended_ns: ns("ti"),
+                    sent_ns: ns("ts"),
+                });
             }
             map.values().find_map(find_in_value)
         }
@@ -218,6 +254,9 @@ mod tests {
             run: 7,
             client: 42,
             seq: 9,
+            intended_ns: 1_700_000_000_000_000_000,
+            sent_ns: 1_700_000_000_000_000_500,
+            server: false,
         });
         assert_eq!(find(obj.as_bytes()), want);
         assert_eq!(find(format!("431[{obj}]").as_bytes()), want);
@@ -227,8 +266,18 @@ mod tests {
         );
         // Reordered keys (a server that re-serialized the object).
         let reordered = r#"["r",{"p":"x","s":9,"c":42,"ti":1,"ts":2,"sb":7}]"#;
-        assert_eq!(find(reordered.as_bytes()), want);
+        let moved = want.map(|f| Found {
+            intended_ns: 1,
+            sent_ns: 2,
+            ..f
+        });
+        assert_eq!(find(reordered.as_bytes()), moved);
         assert_eq!(find(b"431[\"nothing\"]"), None);
+        // target-server's --tick object, and with a recovery offset after it.
+        let tick = br#"42["tick",{"sb":"server","c":0,"s":12,"ti":100,"ts":105,"p":"xx"},"77"]"#;
+        let got = find(tick).unwrap();
+        assert!(got.server);
+        assert_eq!((got.seq, got.intended_ns, got.sent_ns), (12, 100, 105));
         assert_eq!(find(b"{\"sb\":"), None);
     }
 }

@@ -16,6 +16,9 @@ use serde::Deserialize;
 use crate::cli::{Arrival, Command, OutputArgs, ParserKind, Protocol, ScenarioArgs, Transport};
 use crate::payload::MIN_PAYLOAD_SIZE;
 
+mod fanout;
+pub use fanout::{ChurnOpts, FanTarget, Fanout, HeartbeatOpts, Mute};
+
 /// The built-in plan of `swarm run` without a file: connect ramp, steady echo, short
 /// spike. At most 2,000 clients, about a minute.
 pub const DEFAULT_PLAN: &str = include_str!("../plans/default.toml");
@@ -31,6 +34,12 @@ pub enum Scenario {
     Connect,
     /// Send timed messages and match the replies.
     Echo,
+    /// Publishers send into rooms; every delivery at every subscriber is accounted.
+    Broadcast,
+    /// Idle clients watch the server's heartbeat (some may stop answering it).
+    Heartbeat,
+    /// A broadcast during which subscribers drop and reconnect.
+    Churn,
 }
 
 impl Scenario {
@@ -38,7 +47,15 @@ impl Scenario {
         match self {
             Scenario::Connect => "connect",
             Scenario::Echo => "echo",
+            Scenario::Broadcast => "broadcast",
+            Scenario::Heartbeat => "heartbeat",
+            Scenario::Churn => "churn",
         }
+    }
+
+    /// Broadcast or churn: publishers and subscribers.
+    pub fn fans_out(self) -> bool {
+        matches!(self, Scenario::Broadcast | Scenario::Churn)
     }
 }
 
@@ -58,7 +75,9 @@ impl Endpoint {
     /// Parses `ws://`, `wss://`, `http://`, `https://` URLs. Returns the endpoint and the
     /// protocol the scheme implies.
     pub fn parse(url: &str) -> Result<(Endpoint, Protocol), String> {
-        let uri: http::Uri = url
+        // `{room}` (raw WS broadcast URL templates) is not valid in a URI: parse around it.
+        let probe = url.replace("{room}", ROOM_MARK);
+        let uri: http::Uri = probe
             .parse()
             .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
         let (tls, protocol) = match uri.scheme_str() {
@@ -83,7 +102,7 @@ impl Endpoint {
         let path = if uri.path().is_empty() {
             "/".to_string()
         } else {
-            uri.path().to_string()
+            uri.path().replace(ROOM_MARK, "{room}")
         };
         Ok((
             Endpoint {
@@ -91,12 +110,14 @@ impl Endpoint {
                 host,
                 port,
                 path,
-                query: uri.query().map(str::to_string),
+                query: uri.query().map(|q| q.replace(ROOM_MARK, "{room}")),
             },
             protocol,
         ))
     }
 }
+
+const ROOM_MARK: &str = "__swarm_room__";
 
 /// How to talk to the target, for the whole run.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +136,8 @@ pub struct Target {
     pub query: Vec<(String, String)>,
     pub parser: ParserKind,
     pub insecure: bool,
+    /// Broadcast events, raw WS publish URL, expected WS ping period, reconnects.
+    pub fan: FanTarget,
 }
 
 /// One phase, validated.
@@ -134,6 +157,12 @@ pub struct Phase {
     pub arrival: Arrival,
     /// 0 = open model.
     pub max_in_flight: u32,
+    /// Broadcast / churn: publishers, subscribers, rooms (`rate_per_s` is per publisher).
+    pub fanout: Option<Fanout>,
+    /// Heartbeat-only clients, muting, client pings.
+    pub heartbeat: HeartbeatOpts,
+    /// Churn: drops per second.
+    pub churn: Option<ChurnOpts>,
 }
 
 /// Output options.
@@ -201,6 +230,17 @@ pub struct RawPlan {
     pub insecure: bool,
     #[serde(default)]
     pub thresholds: Vec<String>,
+    pub join_event: Option<String>,
+    pub join_args: Option<String>,
+    pub leave_event: Option<String>,
+    pub publish_event: Option<String>,
+    pub publish_args: Option<String>,
+    pub subscribe_event: Option<String>,
+    pub publish_url: Option<String>,
+    pub ping_interval: Option<String>,
+    #[serde(default)]
+    pub reconnect: bool,
+    pub reconnect_delay: Option<String>,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
 }
@@ -219,6 +259,15 @@ pub struct RawPhase {
     pub payload_size: Option<usize>,
     pub arrival: Option<Arrival>,
     pub max_in_flight: Option<u32>,
+    pub subscribers: Option<toml::Value>,
+    pub publishers: Option<u32>,
+    pub rooms: Option<u32>,
+    pub room_size: Option<u32>,
+    pub server_publisher: Option<String>,
+    pub heartbeat_clients: Option<toml::Value>,
+    pub mute: Option<String>,
+    pub client_ping_interval: Option<String>,
+    pub churn_rate: Option<String>,
 }
 
 /// Builds the plan of any subcommand. `swarm run PLAN` reads the file here.
@@ -240,6 +289,11 @@ pub fn from_command(command: &Command) -> Result<Plan, PlanError> {
             };
             from_toml(&text, &name, args.url.as_deref(), &args.output)
         }
+        Command::Broadcast(args) => fanout::from_broadcast(Scenario::Broadcast, args, None),
+        Command::Churn(args) => {
+            fanout::from_broadcast(Scenario::Churn, &args.broadcast, Some(args.churn_rate))
+        }
+        Command::Heartbeat(args) => fanout::from_heartbeat(args),
         Command::Report(_) | Command::Compare(_) => Err(PlanError::Invalid(vec![
             "`swarm report` and `swarm compare` read results files; they run no plan".into(),
         ])),
@@ -265,8 +319,7 @@ pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, Pl
         grace: Some(format!("{}ms", t.grace.as_millis())),
         parser: Some(t.parser),
         insecure: t.insecure,
-        thresholds: Vec::new(),
-        phases: Vec::new(),
+        ..RawPlan::default()
     };
     let phase = Phase {
         name: scenario.name().to_string(),
@@ -278,6 +331,9 @@ pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, Pl
         payload_size: l.payload_size,
         arrival: l.arrival,
         max_in_flight: l.max_in_flight,
+        fanout: None,
+        heartbeat: HeartbeatOpts::default(),
+        churn: None,
     };
     let mut errors = Vec::new();
     let ramp = ramp_of(l.clients, l.connect_rate, l.ramp, &mut errors);
@@ -298,6 +354,16 @@ pub fn from_toml(
     if raw.name.is_none() {
         raw.name = Some(name.to_string());
     }
+    from_raw(raw, url, output)
+}
+
+/// A plan from its raw form (a TOML file, or a command line written as one); `url`
+/// overrides the raw one.
+pub fn from_raw(
+    mut raw: RawPlan,
+    url: Option<&str>,
+    output: &OutputArgs,
+) -> Result<Plan, PlanError> {
     let mut errors = Vec::new();
     let mut phases = Vec::new();
     let mut prev_clients = 0;
@@ -307,38 +373,30 @@ pub fn from_toml(
     for (i, rp) in raw.phases.iter().enumerate() {
         let label = rp.name.clone().unwrap_or_else(|| format!("phase{}", i + 1));
         let mut errs = Vec::new();
-        let clients = match &rp.clients {
-            Some(toml::Value::Integer(n)) => {
-                u32::try_from(*n).map_err(|_| "clients must be 0..4e9".to_string())
-            }
-            Some(toml::Value::String(s)) => crate::cli::parse_count(s),
-            Some(_) => Err("clients must be a number or a count like \"10k\"".to_string()),
-            None => Err("clients is required".to_string()),
+        let scenario = rp.scenario.unwrap_or(Scenario::Connect);
+        let opts = fanout::phase_opts(rp, scenario, &mut errs);
+        let clients = match (&rp.clients, opts.implied_clients) {
+            (None, Some(n)) => Ok(n),
+            (Some(v), _) => count_value(v, "clients"),
+            (None, None) => Err("clients is required".to_string()),
         }
         .unwrap_or_else(|e| {
             errs.push(e);
             0
         });
-        let dur = |v: &Option<String>, what: &str, errs: &mut Vec<String>| -> Option<Duration> {
-            v.as_deref().and_then(|s| {
-                crate::cli::parse_duration(s)
-                    .map_err(|e| errs.push(format!("{what}: {e}")))
-                    .ok()
-            })
-        };
-        let rate = |v: &Option<String>, what: &str, errs: &mut Vec<String>| -> Option<f64> {
-            v.as_deref().and_then(|s| {
-                crate::cli::parse_rate(s)
-                    .map_err(|e| errs.push(format!("{what}: {e}")))
-                    .ok()
-            })
-        };
-        let connect_rate = rate(&rp.connect_rate, "connect-rate", &mut errs);
-        let ramp_given = dur(&rp.ramp, "ramp", &mut errs);
+        if let (Some(_), Some(n)) = (&rp.clients, opts.implied_clients)
+            && n != clients
+        {
+            errs.push(format!(
+                "clients = {clients} but publishers + subscribers + heartbeat-clients = {n} (leave clients out)"
+            ));
+        }
+        let connect_rate = opt_rate(&rp.connect_rate, "connect-rate", &mut errs);
+        let ramp_given = opt_duration(&rp.ramp, "ramp", &mut errs);
         if rp.connect_rate.is_some() && rp.ramp.is_some() {
             errs.push("give connect-rate or ramp, not both".into());
         }
-        let duration = dur(&rp.duration, "duration", &mut errs).unwrap_or_else(|| {
+        let duration = opt_duration(&rp.duration, "duration", &mut errs).unwrap_or_else(|| {
             if rp.duration.is_none() {
                 errs.push("duration is required".into());
             }
@@ -346,16 +404,20 @@ pub fn from_toml(
         });
         let new_clients = clients.saturating_sub(prev_clients);
         let ramp = ramp_of(new_clients, connect_rate, ramp_given, &mut errs);
+        let default_rate = if scenario.fans_out() { 10.0 } else { 1.0 };
         let phase = Phase {
             name: label.clone(),
-            scenario: rp.scenario.unwrap_or(Scenario::Connect),
+            scenario,
             clients,
             ramp,
             duration,
-            rate_per_s: rate(&rp.rate, "rate", &mut errs).unwrap_or(1.0),
+            rate_per_s: opt_rate(&rp.rate, "rate", &mut errs).unwrap_or(default_rate),
             payload_size: rp.payload_size.unwrap_or(MIN_PAYLOAD_SIZE),
             arrival: rp.arrival.unwrap_or(Arrival::Constant),
             max_in_flight: rp.max_in_flight.unwrap_or(0),
+            fanout: opts.fanout,
+            heartbeat: opts.heartbeat,
+            churn: opts.churn,
         };
         check_phase(&phase, &mut errs);
         errors.extend(errs.into_iter().map(|e| format!("phase {label:?}: {e}")));
@@ -375,6 +437,35 @@ pub fn from_toml(
         .thresholds
         .splice(0..0, std::mem::take(&mut raw.thresholds));
     validate(raw, phases, url.as_deref(), &output, errors)
+}
+
+/// A count written as a TOML integer or a string like `"10k"`.
+pub(crate) fn count_value(v: &toml::Value, what: &str) -> Result<u32, String> {
+    match v {
+        toml::Value::Integer(n) => u32::try_from(*n).map_err(|_| format!("{what} must be 0..4e9")),
+        toml::Value::String(s) => crate::cli::parse_count(s),
+        _ => Err(format!("{what} must be a number or a count like \"10k\"")),
+    }
+}
+
+pub(crate) fn opt_duration(
+    v: &Option<String>,
+    what: &str,
+    errs: &mut Vec<String>,
+) -> Option<Duration> {
+    v.as_deref().and_then(|s| {
+        crate::cli::parse_duration(s)
+            .map_err(|e| errs.push(format!("{what}: {e}")))
+            .ok()
+    })
+}
+
+pub(crate) fn opt_rate(v: &Option<String>, what: &str, errs: &mut Vec<String>) -> Option<f64> {
+    v.as_deref().and_then(|s| {
+        crate::cli::parse_rate(s)
+            .map_err(|e| errs.push(format!("{what}: {e}")))
+            .ok()
+    })
 }
 
 fn ramp_of(
@@ -403,10 +494,10 @@ fn check_phase(p: &Phase, errors: &mut Vec<String>) {
     {
         errors.push(format!("phase name {:?} must be [A-Za-z0-9_-]+", p.name));
     }
-    if p.scenario == Scenario::Echo {
+    if p.scenario == Scenario::Echo || p.scenario.fans_out() {
         if !(p.rate_per_s > 0.0 && p.rate_per_s <= 100_000.0) {
             errors.push(format!(
-                "rate {} per second per client must be above 0 and at most 100000",
+                "rate {} per second per client (or publisher) must be above 0 and at most 100000",
                 p.rate_per_s
             ));
         }
@@ -463,6 +554,7 @@ fn validate(
             Err(e) => errors.push(e),
         }
     }
+    let fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
     let timeout = parse_opt_duration(
         raw.timeout.as_deref(),
         "timeout",
@@ -516,7 +608,7 @@ fn validate(
             ));
         }
     }
-    let event = raw.event.unwrap_or_else(|| "echo".into());
+    let event = raw.event.clone().unwrap_or_else(|| "echo".into());
     if event.is_empty() || event.contains('"') || event.contains('\\') {
         errors.push(format!(
             "event name {event:?} must be non-empty, without quotes or backslashes"
@@ -565,6 +657,7 @@ fn validate(
             query,
             parser,
             insecure: raw.insecure,
+            fan,
         },
         phases,
         timeout,
@@ -595,3 +688,32 @@ fn parse_opt_duration(
 
 #[cfg(test)]
 mod tests;
+
+/// Plans for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+
+    /// A one-phase broadcast plan (raw WS would need a URL; this is Socket.IO, embedded).
+    pub fn broadcast_plan(
+        publishers: u32,
+        subscribers: u32,
+        rooms: u32,
+        room_size: Option<u32>,
+    ) -> Plan {
+        let mut text =
+            String::from("[[phase]]\nname = \"b\"\nscenario = \"broadcast\"\nduration = \"1s\"\n");
+        if publishers == 0 {
+            text.push_str("server-publisher = \"lobby\"\n");
+        } else {
+            text.push_str(&format!("publishers = {publishers}\n"));
+        }
+        text.push_str(&format!("subscribers = {subscribers}\n"));
+        match room_size {
+            Some(m) => text.push_str(&format!("room-size = {m}\n")),
+            None if rooms > 0 => text.push_str(&format!("rooms = {rooms}\n")),
+            None => {}
+        }
+        from_toml(&text, "t", None, &OutputArgs::default()).expect("valid test plan")
+    }
+}

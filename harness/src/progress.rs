@@ -53,8 +53,13 @@ fn us(v: Option<u64>) -> String {
 }
 
 fn line(s: &LiveSnapshot, target: u32) -> String {
+    let delivered = if s.delivered_per_s > 0.0 {
+        format!("  deliv {:.0}/s", s.delivered_per_s)
+    } else {
+        String::new()
+    };
     format!(
-        "{:>4}s  conn {}/{}  sent {:.0}/s  recv {:.0}/s  p50 {}  p99 {}  err {}  timeouts {}",
+        "{:>4}s  conn {}/{}  sent {:.0}/s  recv {:.0}/s{delivered}  p50 {}  p99 {}  err {}  timeouts {}",
         s.elapsed.as_secs(),
         s.connected,
         target,

@@ -19,6 +19,7 @@ use reports::{RunFile, RunMeta, RunStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::broadcast::{Board, Layout};
 use crate::cli::Protocol;
 use crate::driver::{self, Ctx, WallClock, net};
 use crate::embedded::Embedded;
@@ -94,7 +95,7 @@ pub fn exit_for(run: &RunFile) -> Exit {
 
 /// Runs `plan`. `interrupts` yields one `()` per Ctrl-C / SIGTERM.
 pub async fn execute(
-    plan: Plan,
+    mut plan: Plan,
     args: Vec<String>,
     interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<Finished, RunError> {
@@ -110,14 +111,23 @@ pub async fn execute(
         why: e.to_string(),
     })?;
 
+    if embedded_needed
+        && plan.target.fan.ws_ping_interval.is_none()
+        && plan
+            .phases
+            .iter()
+            .any(|p| p.scenario == crate::plan::Scenario::Heartbeat)
+    {
+        plan.target.fan.ws_ping_interval = Some(EMBEDDED_PING.0);
+    }
     let embedded = if embedded_needed {
-        Some(Embedded::start(target_server::Config::default()).map_err(RunError::Embedded)?)
+        Some(Embedded::start(embedded_config(&plan)).map_err(RunError::Embedded)?)
     } else {
         None
     };
     let endpoint = match (&plan.target.endpoint, &embedded) {
         (Some(e), _) => e.clone(),
-        (None, Some(server)) => embedded_endpoint(server.addr, plan.target.protocol),
+        (None, Some(server)) => embedded_endpoint(server.addr, &plan),
         (None, None) => unreachable!("embedded server started above"),
     };
     let url = endpoint_url(&endpoint, plan.target.protocol);
@@ -140,8 +150,16 @@ pub async fn execute(
         interval: Duration::from_secs(1),
     });
     let run_id: u32 = rand::random();
+    let schedule = Schedule::new(&plan, Instant::now() + Duration::from_millis(50));
+    let wall = WallClock::now();
+    let board = Board::new(
+        Layout::new(&plan),
+        schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
+        wall.ns(schedule.end),
+    );
     let ctx = Arc::new(Ctx {
-        schedule: Schedule::new(&plan, Instant::now() + Duration::from_millis(50)),
+        schedule,
+        board,
         conn: net::Conn {
             tls: endpoint
                 .tls
@@ -168,7 +186,7 @@ pub async fn execute(
         frames: driver::session::Frames::new(&plan, &endpoint),
         run_id,
         seed: rand::random(),
-        wall: WallClock::now(),
+        wall,
         cancel: CancellationToken::new(),
         plan: plan.clone(),
     });
@@ -232,10 +250,43 @@ pub fn default_out_dir(name: &str) -> PathBuf {
     Path::new("swarm-results").join(format!("{name}-{stamp}"))
 }
 
-fn embedded_endpoint(addr: SocketAddr, protocol: Protocol) -> Endpoint {
-    let path = match protocol {
-        Protocol::Ws => "/ws/echo",
-        Protocol::Socketio => "/",
+/// Heartbeat of the embedded server in a plan with a heartbeat phase: short enough that a
+/// demo run sees pings (the run file records the advertised values).
+const EMBEDDED_PING: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(1));
+
+/// The embedded server's settings: the defaults, plus a `--tick` for a server publisher
+/// and a short heartbeat for heartbeat phases.
+fn embedded_config(plan: &Plan) -> target_server::Config {
+    let mut config = target_server::Config::default();
+    if plan
+        .phases
+        .iter()
+        .any(|p| p.scenario == crate::plan::Scenario::Heartbeat)
+    {
+        (config.ping_interval, config.ping_timeout) = EMBEDDED_PING;
+        config.ws_ping_interval = Some(EMBEDDED_PING.0);
+        config.ws_ping_timeout = EMBEDDED_PING.0;
+    }
+    for p in &plan.phases {
+        if let Some(room) = p.fanout.as_ref().and_then(|f| f.server_publisher.clone())
+            && !config.ticks.iter().any(|t| t.room == room)
+        {
+            config.ticks.push(target_server::config::Tick {
+                room,
+                rate_per_s: p.rate_per_s,
+                size_bytes: p.payload_size,
+            });
+        }
+    }
+    config
+}
+
+fn embedded_endpoint(addr: SocketAddr, plan: &Plan) -> Endpoint {
+    let fans_out = plan.phases.iter().any(|p| p.scenario.fans_out());
+    let path = match (plan.target.protocol, fans_out) {
+        (Protocol::Ws, false) => "/ws/echo",
+        (Protocol::Ws, true) => "/ws/room/{room}",
+        (Protocol::Socketio, _) => "/",
     };
     Endpoint {
         tls: false,
@@ -344,6 +395,29 @@ fn meta(
         options.insert("parser".into(), serde_json::json!("default"));
     }
     options.insert("insecure".into(), serde_json::json!(t.insecure));
+    if plan.phases.iter().any(|p| p.scenario.fans_out()) {
+        let f = &t.fan;
+        if t.protocol == Protocol::Socketio {
+            options.insert("join_event".into(), serde_json::json!(f.join_event));
+            options.insert("join_args".into(), serde_json::json!(f.join_args.text));
+            options.insert("publish_event".into(), serde_json::json!(f.publish_event));
+            options.insert(
+                "publish_args".into(),
+                serde_json::json!(f.publish_args.text),
+            );
+            options.insert(
+                "subscribe_event".into(),
+                serde_json::json!(f.subscribe_event),
+            );
+        }
+    }
+    if t.fan.reconnect || plan.phases.iter().any(|p| p.churn.is_some()) {
+        options.insert(
+            "reconnect_delay_ms".into(),
+            serde_json::json!(t.fan.reconnect_delay.as_millis() as u64),
+        );
+    }
+    options.insert("reconnect".into(), serde_json::json!(t.fan.reconnect));
     let mut prev = 0;
     let plan_phases = plan
         .phases
@@ -351,7 +425,7 @@ fn meta(
         .map(|p| {
             let new = p.clients.saturating_sub(prev);
             prev = p.clients;
-            let echo = p.scenario == crate::plan::Scenario::Echo;
+            let echo = p.scenario == crate::plan::Scenario::Echo || p.scenario.fans_out();
             reports::PlanPhase {
                 name: p.name.clone(),
                 scenario: p.scenario.name().to_string(),
@@ -363,8 +437,9 @@ fn meta(
                 rate_per_s: echo.then_some(p.rate_per_s),
                 payload_size_bytes: echo.then_some(p.payload_size as u64),
                 arrival: echo.then(|| format!("{:?}", p.arrival).to_lowercase()),
-                max_in_flight: echo.then_some(p.max_in_flight),
-                settings: BTreeMap::new(),
+                max_in_flight: (p.scenario == crate::plan::Scenario::Echo)
+                    .then_some(p.max_in_flight),
+                settings: phase_settings(p),
             }
         })
         .collect();
@@ -398,6 +473,44 @@ fn meta(
             .then(|| "stopped by a signal; everything recorded until then is here".to_string()),
         shards: 1,
     }
+}
+
+/// The part-2 settings of a phase, for the run file (`room_size` is the largest planned
+/// room; reports label broadcast phases with it).
+fn phase_settings(p: &crate::plan::Phase) -> BTreeMap<String, serde_json::Value> {
+    use serde_json::json;
+    let mut s = BTreeMap::new();
+    if let Some(f) = &p.fanout {
+        s.insert("subscribers".into(), json!(f.subscribers));
+        s.insert("publishers".into(), json!(f.publishers));
+        s.insert("rooms".into(), json!(f.rooms));
+        let largest = match f.room_size {
+            Some(m) => m.min(f.subscribers),
+            None => f.subscribers.div_ceil(f.rooms.max(1)),
+        };
+        s.insert("room_size".into(), json!(largest));
+        if let Some(r) = &f.server_publisher {
+            s.insert("server_publisher".into(), json!(r));
+        }
+    }
+    if let Some(c) = &p.churn {
+        s.insert("churn_rate_per_s".into(), json!(c.rate_per_s));
+    }
+    let hb = &p.heartbeat;
+    if hb.clients > 0 {
+        s.insert("heartbeat_clients".into(), json!(hb.clients));
+    }
+    if let Some(m) = hb.mute {
+        s.insert("mute_fraction".into(), json!(m.fraction));
+        s.insert("mute_at_ms".into(), json!(m.at.as_millis() as u64));
+    }
+    if let Some(d) = hb.client_ping_interval {
+        s.insert(
+            "client_ping_interval_ms".into(),
+            json!(d.as_millis() as u64),
+        );
+    }
+    s
 }
 
 fn machine() -> reports::Machine {

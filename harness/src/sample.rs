@@ -45,12 +45,19 @@ pub struct ConnectPhases {
 }
 
 /// What happened.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A connect attempt started at its scheduled instant `intended` and succeeded.
-    Connected { intended: Instant, phases: ConnectPhases },
+    Connected {
+        intended: Instant,
+        phases: ConnectPhases,
+    },
     /// A connect attempt failed; `phases` holds the phases that completed.
-    ConnectFailed { intended: Instant, phases: ConnectPhases, error: ErrorKind },
+    ConnectFailed {
+        intended: Instant,
+        phases: ConnectPhases,
+        error: ErrorKind,
+    },
     /// One timed message left the client (echo request).
     Sent { intended: Instant },
     /// Its reply arrived in time. `at` is the done instant.
@@ -65,6 +72,81 @@ pub enum Event {
     Disconnected { reason: DisconnectReason },
     /// A non-fatal error during the run (bad frame from the server, unexpected packet...).
     Error { error: ErrorKind },
+    /// A broadcast message left its publisher (committed in the publish log first).
+    Published { intended: Instant },
+    /// The first arrival of a broadcast message at a subscriber; wall-clock ns (the
+    /// publisher may be another process). `class` is the planned size of the room.
+    Delivered {
+        intended_ns: u64,
+        sent_ns: u64,
+        received_ns: u64,
+        class: u32,
+        /// It was sent while this subscriber was away and replayed after a reconnect
+        /// that restored the session (connection state recovery).
+        recovered: bool,
+    },
+    /// A broadcast message that had already arrived at this subscriber.
+    Duplicate { class: u32 },
+    /// A first arrival after a higher seq of the same publisher -> subscriber stream.
+    Reordered { class: u32 },
+    /// An event / frame on the broadcast path that this run did not send.
+    Foreign,
+    /// A subscriber's final accounting of one phase and room size class.
+    Tally(Tally),
+    /// A server heartbeat: Engine.IO `2` or a WS ping frame. `interval` from the previous
+    /// one on this connection; `advertised` = (pingInterval, pingTimeout) when known.
+    Ping {
+        interval: Option<Duration>,
+        advertised: Option<(Duration, Duration)>,
+    },
+    /// The round trip of a client WS ping (raw WS).
+    PongRtt { rtt: Duration },
+    /// The client stopped answering pings (`--mute`).
+    Muted,
+    /// The server closed a muted client (a `Disconnected` follows with the reason).
+    MutedClosed {
+        after_mute: Duration,
+        after_last_pong: Option<Duration>,
+    },
+    /// A muted client was still connected at the end of its stretch.
+    MutedNeverClosed,
+    /// A healthy client was closed by the server with the timing of a ping timeout.
+    FalseTimeout,
+    /// A reconnect after a drop (churn) or an early close succeeded (re-joined).
+    Reconnected {
+        /// From the drop to the re-join ack (or the recovered CONNECT ack).
+        took: Duration,
+        /// Connection state recovery restored the session.
+        recovered_session: bool,
+        /// Broadcast messages sent to the client's rooms while it was away.
+        away: u64,
+    },
+    /// A reconnect attempt failed (a `ConnectFailed` carries the kind).
+    ReconnectFailed,
+}
+
+/// One subscriber's broadcast accounting for one phase and room size class:
+/// `delivered + missed + lost = expected`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Planned room size (0: deliveries no room explains).
+    pub class: u32,
+    pub expected: u64,
+    pub delivered: u64,
+    pub missed: u64,
+    pub lost: u64,
+    /// Received, but sent outside the subscriber's membership (not in `delivered`).
+    pub outside: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, o: &Tally) {
+        self.expected += o.expected;
+        self.delivered += o.delivered;
+        self.missed += o.missed;
+        self.lost += o.lost;
+        self.outside += o.outside;
+    }
 }
 
 /// Stable error kinds (their `key()` is what results files and thresholds use).
@@ -126,6 +208,8 @@ pub enum DisconnectReason {
     Reset,
     /// No server ping within pingInterval + pingTimeout (client-side deadline).
     ClientDeadline,
+    /// The swarm dropped the transport on purpose (churn), to reconnect.
+    ClientDrop,
 }
 
 impl DisconnectReason {
@@ -138,11 +222,15 @@ impl DisconnectReason {
             DisconnectReason::Eof => "eof".into(),
             DisconnectReason::Reset => "reset".into(),
             DisconnectReason::ClientDeadline => "client_deadline".into(),
+            DisconnectReason::ClientDrop => "client_drop".into(),
         }
     }
 
     /// True for reasons that are not the swarm's own orderly close.
     pub fn is_failure(&self) -> bool {
-        !matches!(self, DisconnectReason::ClientClose)
+        !matches!(
+            self,
+            DisconnectReason::ClientClose | DisconnectReason::ClientDrop
+        )
     }
 }

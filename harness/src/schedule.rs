@@ -206,6 +206,9 @@ mod tests {
             payload_size: 200,
             arrival: Arrival::Constant,
             max_in_flight: 0,
+            fanout: None,
+            heartbeat: Default::default(),
+            churn: None,
         }
     }
 
@@ -224,6 +227,7 @@ mod tests {
                 query: vec![],
                 parser: crate::cli::ParserKind::Default,
                 insecure: false,
+                fan: Default::default(),
             },
             phases,
             timeout: Duration::from_secs(1),

@@ -1,15 +1,18 @@
-//! A connected client socket and its framing: raw WebSocket echo, or Engine.IO v4 /
-//! Socket.IO v5 over a WebSocket.
+//! A connected client socket and its outgoing framing: raw WebSocket, or Engine.IO v4 /
+//! Socket.IO v5 over a WebSocket. (Incoming frames are read in [`super::inbound`].)
 //!
-//! Receives: frames from the server; echo requests from the driver loop. Emits:
-//! [`Incoming`] (a reply's seq, a close and its reason, an error kind), and the frames it
-//! owes the server (`3` for every `2`, acks the server asked for).
+//! Receives: from the driver loop, what to send (echo requests, publishes, joins and
+//! leaves, client pings) and when to stop answering pings. Emits: frames to the server,
+//! including what the session owes it (`3` for every `2` unless muted, acks the server
+//! asked for).
 //! Must not: time anything or decide what a frame means for the statistics; allocate per
-//! message beyond the outgoing frame itself (the hot path parses ack headers by hand and
-//! never builds JSON values).
+//! message beyond the outgoing frame itself.
+
+use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use crate::cli::{Protocol, Transport};
@@ -18,14 +21,20 @@ use crate::driver::net::WsStream;
 use crate::payload;
 use crate::plan::{Endpoint, Plan};
 use crate::sample::{ConnectPhases, DisconnectReason, ErrorKind};
+use crate::template::Template;
+
+/// Ack ids at or above this are the swarm's own control emits (join / leave), not echoes.
+pub const CONTROL_ID_BASE: u32 = 0x8000_0000;
 
 /// Per-run frame templates (built once, shared by every client).
 #[derive(Debug, Clone)]
 pub struct Frames {
     pub protocol: Protocol,
     pub transport: Transport,
-    /// Raw WS: path and query of the upgrade request.
+    /// Raw WS: path and query of the upgrade request (`{room}` still in it for rooms).
     pub ws_path: String,
+    /// Raw WS: where publishers connect (`{room}` template).
+    pub ws_publish_path: String,
     /// Socket.IO: Engine.IO request paths, without `sid`.
     pub eio_ws_path: String,
     pub eio_polling_path: String,
@@ -33,6 +42,8 @@ pub struct Frames {
     pub nsp_part: String,
     /// `40<nsp,><auth>`: the CONNECT frame.
     pub connect: String,
+    /// The `--auth` object, serialized (merged with `pid` / `offset` on recovery).
+    pub auth: Option<String>,
     /// `42<nsp,>`: start of an EVENT frame.
     pub emit_head: Vec<u8>,
     /// `["event",`
@@ -41,6 +52,14 @@ pub struct Frames {
     pub ack: bool,
     /// `["reply",` when the server answers with an event.
     pub reply_args: Option<Vec<u8>>,
+    /// `["<subscribe-event>"` (followed by `,` or `]`).
+    pub subscribe_args: Vec<u8>,
+    /// `["<join-event>"`, `["<leave-event>"`, `["<publish-event>"`.
+    pub join_args: Vec<u8>,
+    pub leave_args: Vec<u8>,
+    pub publish_args: Vec<u8>,
+    pub join_template: Template,
+    pub publish_template: Template,
 }
 
 impl Frames {
@@ -52,10 +71,18 @@ impl Frames {
         }
         query.extend(t.query.iter().map(|(k, v)| format!("{k}={v}")));
         let extra = query.join("&");
-        let ws_path = if extra.is_empty() {
-            endpoint.path.clone()
-        } else {
-            format!("{}?{extra}", endpoint.path)
+        let with_query = |path: &str, extra: &str| {
+            if extra.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{extra}")
+            }
+        };
+        let ws_path = with_query(&endpoint.path, &extra);
+        let ws_publish_path = match &t.fan.publish_url {
+            Some(p) => with_query(&p.path, p.query.as_deref().unwrap_or("")),
+            None if extra.is_empty() => format!("{}?self=0", endpoint.path),
+            None => format!("{}?{extra}&self=0", endpoint.path),
         };
         let eio = |transport: &str| {
             let mut p = format!("{}?EIO=4&transport={transport}", t.eio_path);
@@ -72,10 +99,12 @@ impl Frames {
             format!("{nsp},")
         };
         let connect = format!("40{nsp_part}{}", t.auth.as_deref().unwrap_or(""));
+        let head = |name: &str| format!("[\"{name}\"").into_bytes();
         Frames {
             protocol: t.protocol,
             transport: t.transport,
             ws_path,
+            ws_publish_path,
             eio_ws_path: eio("websocket"),
             eio_polling_path: eio("polling"),
             emit_head: format!("42{nsp_part}").into_bytes(),
@@ -85,33 +114,77 @@ impl Frames {
                 .reply_event
                 .as_ref()
                 .map(|r| format!("[\"{r}\",").into_bytes()),
+            subscribe_args: head(&t.fan.subscribe_event),
+            join_args: head(&t.fan.join_event),
+            leave_args: head(&t.fan.leave_event),
+            publish_args: head(&t.fan.publish_event),
+            join_template: t.fan.join_args.clone(),
+            publish_template: t.fan.publish_args.clone(),
             nsp_part,
             connect,
+            auth: t.auth.clone(),
         }
+    }
+
+    /// The CONNECT frame, with `pid` and `offset` merged into the auth when recovering
+    /// (PROTOCOL.md §2.5).
+    pub fn connect_frame(&self, pid: Option<&str>, offset: Option<&str>) -> String {
+        let Some(pid) = pid else {
+            return self.connect.clone();
+        };
+        let mut obj = self
+            .auth
+            .as_deref()
+            .and_then(|a| {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(a).ok()
+            })
+            .unwrap_or_default();
+        obj.insert("pid".into(), serde_json::Value::String(pid.into()));
+        if let Some(o) = offset {
+            obj.insert("offset".into(), serde_json::Value::String(o.into()));
+        }
+        format!("40{}{}", self.nsp_part, serde_json::Value::Object(obj))
     }
 }
 
 /// What one frame from the server meant to the loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
-    /// The reply to the message with this seq.
+    /// The ack of the echo with this seq.
     Reply(u32),
-    /// Nothing the loop has to act on (pings, other namespaces, attachments still due...).
+    /// A raw WS data frame, or a `--reply-event` event: the payload object found in it.
+    Payload(Option<payload::Found>),
+    /// An event of `--subscribe-event`: the payload object found in it.
+    Broadcast(Option<payload::Found>),
+    /// The ack of a control emit (join / leave) with this id.
+    ControlAck(u32),
+    /// A server heartbeat (Engine.IO `2`, WS ping).
+    Ping,
+    /// The pong of our client ping with this id.
+    Pong(u64),
+    /// Nothing the loop has to act on (other namespaces, attachments still due...).
     Nothing,
     Error(ErrorKind),
     Closed(DisconnectReason),
 }
 
-/// Marks binary attachments that do not complete a reply.
-const NO_REPLY: u32 = u32::MAX;
-
 /// One connected client.
 pub struct Session {
-    ws: WsStream,
-    /// Binary attachments still due: (ack id or NO_REPLY, count).
-    bin: Option<(u32, u16)>,
-    pong_due: bool,
-    ack_due: Option<u64>,
+    pub(super) ws: WsStream,
+    /// Binary attachments still due: (ack id or `NO_REPLY`, count).
+    pub(super) bin: Option<(u32, u16)>,
+    pub(super) pong_due: bool,
+    pub(super) ack_due: Option<u64>,
+    /// Stop answering `2` (and, for raw WS, stop reading frames).
+    pub muted: bool,
+    /// pingInterval / pingTimeout of the Engine.IO handshake.
+    pub handshake: Option<(Duration, Duration)>,
+    /// The recovery `pid` of the CONNECT reply, when the server has recovery on.
+    pub pid: Option<String>,
+    /// The last offset (last string argument of an event) when `pid` is known.
+    pub offset: Option<String>,
+    /// Raw frame reader of a muted raw WS client.
+    pub(super) frozen: Option<super::inbound::Frozen>,
 }
 
 impl Session {
@@ -121,27 +194,44 @@ impl Session {
             bin: None,
             pong_due: false,
             ack_due: None,
+            muted: false,
+            handshake: None,
+            pid: None,
+            offset: None,
+            frozen: None,
         }
     }
 
-    /// Connects as the plan says, recording each phase.
-    pub async fn connect(ctx: &Ctx, phases: &mut ConnectPhases) -> Result<Session, ErrorKind> {
+    /// Connects as the plan says, recording each phase. `ws_path`: the raw WS path to use
+    /// (a room's); `connect`: the Socket.IO CONNECT frame to send.
+    pub async fn connect(
+        ctx: &Ctx,
+        phases: &mut ConnectPhases,
+        ws_path: &str,
+        connect: &str,
+    ) -> Result<Session, ErrorKind> {
         match (ctx.frames.protocol, ctx.frames.transport) {
             (Protocol::Ws, _) => {
                 let stream = ctx.conn.open(phases).await?;
-                let ws = ctx
-                    .conn
-                    .websocket(stream, &ctx.frames.ws_path, phases)
-                    .await?;
+                let ws = ctx.conn.websocket(stream, ws_path, phases).await?;
                 Ok(Session::new(ws))
             }
             (Protocol::Socketio, Transport::Websocket) => {
-                super::socketio::connect_websocket(ctx, phases).await
+                super::socketio::connect_websocket(ctx, phases, connect).await
             }
             (Protocol::Socketio, Transport::Polling) => {
-                super::socketio::connect_polling(ctx, phases).await
+                super::socketio::connect_polling(ctx, phases, connect).await
             }
         }
+    }
+
+    async fn send_buf(&mut self, buf: &mut BytesMut) -> Result<(), DisconnectReason> {
+        let text =
+            Utf8Bytes::try_from(buf.split().freeze()).map_err(|_| DisconnectReason::Reset)?;
+        self.ws
+            .send(Message::Text(text))
+            .await
+            .map_err(|e| disconnect_reason(&e))
     }
 
     /// Sends one echo request carrying `fields`, padded to `size`.
@@ -156,7 +246,7 @@ impl Session {
         if f.protocol == Protocol::Socketio {
             buf.put_slice(&f.emit_head);
             if f.ack {
-                let mut digits = itoa_buf();
+                let mut digits = [0u8; 20];
                 buf.put_slice(itoa(u64::from(fields.seq), &mut digits));
             }
             buf.put_slice(&f.emit_args);
@@ -165,36 +255,73 @@ impl Session {
         } else {
             payload::write(buf, fields, size);
         }
-        let text =
-            Utf8Bytes::try_from(buf.split().freeze()).map_err(|_| DisconnectReason::Reset)?;
-        self.ws
-            .send(Message::Text(text))
-            .await
-            .map_err(|e| disconnect_reason(&e))
+        self.send_buf(buf).await
     }
 
-    /// Waits for the next frame and says what it meant. Cancel-safe.
-    pub async fn recv(&mut self, f: &Frames, run: u32, client: u32) -> Incoming {
-        let msg = match self.ws.next().await {
-            None => return Incoming::Closed(DisconnectReason::Eof),
-            Some(Err(e)) => return Incoming::Closed(disconnect_reason(&e)),
-            Some(Ok(m)) => m,
-        };
-        let ours = |found: Option<payload::Found>| match found {
-            Some(p) if p.run == run && p.client == client => Incoming::Reply(p.seq),
-            _ => Incoming::Error(ErrorKind::Unmatched),
-        };
-        match (msg, f.protocol) {
-            (Message::Text(t), Protocol::Ws) => ours(payload::find(t.as_bytes())),
-            (Message::Binary(b), Protocol::Ws) => ours(payload::find(&b)),
-            (Message::Text(t), Protocol::Socketio) => self.eio_text(f, t.as_str(), ours),
-            (Message::Binary(_), Protocol::Socketio) => self.attachment(f),
-            (Message::Close(frame), _) => {
-                let code = frame.map_or(1005, |c| u16::from(c.code));
-                Incoming::Closed(DisconnectReason::WsClose { code })
-            }
-            _ => Incoming::Nothing,
+    /// Sends one broadcast publish into `room` (raw WS: the payload object alone).
+    pub async fn send_publish(
+        &mut self,
+        f: &Frames,
+        buf: &mut BytesMut,
+        room: &str,
+        fields: &payload::Fields,
+        size: usize,
+    ) -> Result<(), DisconnectReason> {
+        buf.reserve(size + room.len() + f.publish_args.len() + 64);
+        if f.protocol == Protocol::Socketio {
+            buf.put_slice(&f.emit_head);
+            self.put_event(
+                buf,
+                &f.publish_args,
+                &f.publish_template,
+                room,
+                Some((fields, size)),
+            );
+        } else {
+            payload::write(buf, fields, size);
         }
+        self.send_buf(buf).await
+    }
+
+    /// Socket.IO: emits join (`join = true`) or leave for `room`, asking for an ack `id`.
+    pub async fn send_membership(
+        &mut self,
+        f: &Frames,
+        buf: &mut BytesMut,
+        room: &str,
+        join: bool,
+        id: u32,
+    ) -> Result<(), DisconnectReason> {
+        buf.put_slice(&f.emit_head);
+        let mut digits = [0u8; 20];
+        buf.put_slice(itoa(u64::from(id), &mut digits));
+        let head = if join { &f.join_args } else { &f.leave_args };
+        self.put_event(buf, head, &f.join_template, room, None);
+        self.send_buf(buf).await
+    }
+
+    fn put_event(
+        &self,
+        buf: &mut BytesMut,
+        head: &[u8],
+        template: &Template,
+        room: &str,
+        fields: Option<(&payload::Fields, usize)>,
+    ) {
+        buf.put_slice(head);
+        if !template.is_empty() {
+            buf.put_u8(b',');
+            template.write(buf, room, fields);
+        }
+        buf.put_u8(b']');
+    }
+
+    /// Raw WS: sends a ping carrying `id`.
+    pub async fn send_ping(&mut self, id: u64) -> Result<(), DisconnectReason> {
+        self.ws
+            .send(Message::Ping(id.to_be_bytes().to_vec().into()))
+            .await
+            .map_err(|e| disconnect_reason(&e))
     }
 
     /// True when the session owes the server a frame (pong, ack).
@@ -204,7 +331,7 @@ impl Session {
 
     /// Sends what the session owes the server.
     pub async fn flush_control(&mut self, f: &Frames) -> Result<(), DisconnectReason> {
-        if std::mem::take(&mut self.pong_due) {
+        if std::mem::take(&mut self.pong_due) && !self.muted {
             self.ws
                 .send(Message::text("3"))
                 .await
@@ -222,7 +349,10 @@ impl Session {
 
     /// Orderly close: Socket.IO DISCONNECT, then the WebSocket closing handshake (bounded).
     pub async fn close(mut self, f: &Frames) {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        if self.frozen.is_some() {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if f.protocol == Protocol::Socketio {
                 self.ws
                     .send(Message::text(format!("41{}", f.nsp_part)))
@@ -239,118 +369,29 @@ impl Session {
         .await;
     }
 
-    fn eio_text(
-        &mut self,
-        f: &Frames,
-        text: &str,
-        ours: impl Fn(Option<payload::Found>) -> Incoming,
-    ) -> Incoming {
-        let b = text.as_bytes();
-        match b.first() {
-            Some(b'2') => {
-                self.pong_due = true;
-                Incoming::Nothing
-            }
-            Some(b'1') => Incoming::Closed(DisconnectReason::EioClose),
-            Some(b'3' | b'6' | b'0') => Incoming::Nothing,
-            Some(b'4') => self.sio(f, &text[1..], ours),
-            _ => Incoming::Error(ErrorKind::Protocol),
-        }
+    /// Drops the transport without any goodbye, as a network drop would (the peer sees
+    /// the TCP connection end).
+    pub fn abort(self) {
+        drop(self);
     }
 
-    fn sio(
-        &mut self,
-        f: &Frames,
-        s: &str,
-        ours: impl Fn(Option<payload::Found>) -> Incoming,
-    ) -> Incoming {
-        let Some(&kind) = s.as_bytes().first() else {
-            return Incoming::Error(ErrorKind::Protocol);
-        };
-        let mut rest = &s[1..];
-        let mut attachments = 0u16;
-        if matches!(kind, b'5' | b'6') {
-            let Some((n, r)) = rest.split_once('-') else {
-                return Incoming::Error(ErrorKind::Protocol);
-            };
-            let Ok(n) = n.parse::<u16>() else {
-                return Incoming::Error(ErrorKind::Protocol);
-            };
-            attachments = n;
-            rest = r;
-        }
-        // Namespace: ours, or another one (ignored).
-        if f.nsp_part.is_empty() {
-            if rest.starts_with('/') {
-                return self.skip_attachments(attachments);
+    /// Raw WS, muted: reads raw bytes without answering anything; resolves when the
+    /// server's close frame or the end of the connection arrives.
+    pub(super) async fn read_frozen(&mut self) -> Incoming {
+        let frozen = self
+            .frozen
+            .get_or_insert_with(super::inbound::Frozen::default);
+        let mut chunk = [0u8; 512];
+        loop {
+            match self.ws.get_mut().read(&mut chunk).await {
+                Ok(0) => return Incoming::Closed(DisconnectReason::Eof),
+                Err(_) => return Incoming::Closed(DisconnectReason::Reset),
+                Ok(n) => {
+                    if let Some(code) = frozen.feed(&chunk[..n]) {
+                        return Incoming::Closed(DisconnectReason::WsClose { code });
+                    }
+                }
             }
-        } else if let Some(r) = rest.strip_prefix(f.nsp_part.as_str()) {
-            rest = r;
-        } else {
-            return self.skip_attachments(attachments);
-        }
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let id = if digits > 0 {
-            rest[..digits].parse::<u64>().ok()
-        } else {
-            None
-        };
-        let body = &rest[digits..];
-        match kind {
-            b'3' | b'6' => {
-                let Some(id) = id.and_then(|i| u32::try_from(i).ok()) else {
-                    return Incoming::Error(ErrorKind::Protocol);
-                };
-                if !f.ack {
-                    return self.skip_attachments(attachments);
-                }
-                if attachments > 0 {
-                    self.bin = Some((id, attachments));
-                    return Incoming::Nothing;
-                }
-                Incoming::Reply(id)
-            }
-            b'2' | b'5' => {
-                if let Some(id) = id {
-                    self.ack_due = Some(id);
-                }
-                let is_reply = f
-                    .reply_args
-                    .as_ref()
-                    .is_some_and(|r| body.as_bytes().starts_with(r));
-                if is_reply && attachments == 0 {
-                    return ours(payload::find(body.as_bytes()));
-                }
-                self.skip_attachments(attachments)
-            }
-            b'1' => Incoming::Closed(DisconnectReason::SioDisconnect),
-            b'4' => Incoming::Error(ErrorKind::ConnectError),
-            b'0' => Incoming::Nothing,
-            _ => Incoming::Error(ErrorKind::Protocol),
-        }
-    }
-
-    fn skip_attachments(&mut self, n: u16) -> Incoming {
-        if n > 0 {
-            self.bin = Some((NO_REPLY, n));
-        }
-        Incoming::Nothing
-    }
-
-    fn attachment(&mut self, f: &Frames) -> Incoming {
-        let Some((id, left)) = self.bin.as_mut() else {
-            return Incoming::Error(ErrorKind::Protocol);
-        };
-        *left -= 1;
-        if *left > 0 {
-            return Incoming::Nothing;
-        }
-        let id = *id;
-        self.bin = None;
-        if id == NO_REPLY || !f.ack {
-            Incoming::Nothing
-        } else {
-            Incoming::Reply(id)
         }
     }
 }
@@ -366,11 +407,7 @@ pub fn disconnect_reason(e: &WsError) -> DisconnectReason {
     }
 }
 
-fn itoa_buf() -> [u8; 20] {
-    [0u8; 20]
-}
-
-fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

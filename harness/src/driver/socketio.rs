@@ -25,6 +25,7 @@ use crate::sample::{ConnectPhases, ErrorKind};
 pub async fn connect_websocket(
     ctx: &Ctx,
     phases: &mut ConnectPhases,
+    connect: &str,
 ) -> Result<Session, ErrorKind> {
     let stream = ctx.conn.open(phases).await?;
     let mut ws = ctx
@@ -32,30 +33,43 @@ pub async fn connect_websocket(
         .websocket(stream, &ctx.frames.eio_ws_path, phases)
         .await?;
     let t = Instant::now();
-    loop {
+    let handshake = loop {
         let text = next_text(&mut ws).await?;
         match text.as_bytes().first() {
             Some(b'0') => {
-                serde_json::from_str::<engineio::Handshake>(&text[1..])
+                break serde_json::from_str::<engineio::Handshake>(&text[1..])
                     .map_err(|_| ErrorKind::Protocol)?;
-                break;
             }
             Some(b'2') => send(&mut ws, "3").await?,
             Some(b'1') => return Err(ErrorKind::Protocol),
             _ => {}
         }
-    }
+    };
     phases.eio_open = Some(t.elapsed());
     let t = Instant::now();
-    send(&mut ws, &ctx.frames.connect).await?;
-    wait_connected(&mut ws, &ctx.frames).await?;
+    send(&mut ws, connect).await?;
+    let pid = wait_connected(&mut ws, &ctx.frames).await?;
     phases.sio_connect = Some(t.elapsed());
-    Ok(Session::new(ws))
+    Ok(session(ws, &handshake, pid))
+}
+
+fn session(ws: WsStream, h: &engineio::Handshake, pid: Option<String>) -> Session {
+    let mut s = Session::new(ws);
+    s.handshake = Some((
+        std::time::Duration::from_millis(h.ping_interval),
+        std::time::Duration::from_millis(h.ping_timeout),
+    ));
+    s.pid = pid;
+    s
 }
 
 /// HTTP long-polling handshake, namespace CONNECT over POST, then the upgrade dance
 /// while a GET is pending, as browsers do.
-pub async fn connect_polling(ctx: &Ctx, phases: &mut ConnectPhases) -> Result<Session, ErrorKind> {
+pub async fn connect_polling(
+    ctx: &Ctx,
+    phases: &mut ConnectPhases,
+    connect: &str,
+) -> Result<Session, ErrorKind> {
     let f = &ctx.frames;
     let stream = ctx.conn.open(phases).await?;
     let (mut http, conn) =
@@ -115,7 +129,7 @@ pub async fn connect_polling(ctx: &Ctx, phases: &mut ConnectPhases) -> Result<Se
         &mut conn,
         exchange(
             &mut http,
-            request_owned(http::Method::POST, with_sid.clone(), f.connect.clone())?,
+            request_owned(http::Method::POST, with_sid.clone(), connect.to_string())?,
         ),
     )
     .await?;
@@ -150,14 +164,14 @@ pub async fn connect_polling(ctx: &Ctx, phases: &mut ConnectPhases) -> Result<Se
     let (polled, probed) = tokio::join!(poll, probe);
     let mut ws = probed?;
     phases.ws_upgrade = probe_phases.ws_upgrade;
-    let mut connected = false;
+    let mut connected = None;
     let mut pong_due = false;
     for packet in engineio::decode_payload(&polled?).map_err(|_| ErrorKind::Protocol)? {
         match packet {
             Eio::Ping { .. } => pong_due = true,
             Eio::Close => return Err(ErrorKind::Protocol),
             Eio::Message(m) => match sio_connect_reply(f, &m) {
-                Some(Ok(())) => connected = true,
+                Some(Ok(pid)) => connected = Some(pid),
                 Some(Err(e)) => return Err(e),
                 None => {}
             },
@@ -176,16 +190,18 @@ pub async fn connect_polling(ctx: &Ctx, phases: &mut ConnectPhases) -> Result<Se
     }
     send(&mut ws, "5").await?;
     phases.upgrade = Some(t_upgrade.elapsed());
-    if !connected {
-        wait_connected(&mut ws, f).await?;
-    }
+    let pid = match connected {
+        Some(pid) => pid,
+        None => wait_connected(&mut ws, f).await?,
+    };
     phases.sio_connect = Some(t_connect.elapsed());
-    Ok(Session::new(ws))
+    Ok(session(ws, &handshake, pid))
 }
 
-/// `Some(Ok)` for `0<nsp,>{...}` of our namespace, `Some(Err)` for `4<nsp,>...`, `None`
-/// for anything else. `m` is the Engine.IO message text (without the leading `4`).
-fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<(), ErrorKind>> {
+/// `Some(Ok(pid))` for `0<nsp,>{...}` of our namespace (with the recovery `pid` when the
+/// server sent one), `Some(Err)` for `4<nsp,>...`, `None` for anything else. `m` is the
+/// Engine.IO message text (without the leading `4`).
+fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<Option<String>, ErrorKind>> {
     let (kind, rest) = (m.as_bytes().first()?, &m[1..]);
     let rest = if f.nsp_part.is_empty() {
         if rest.starts_with('/') {
@@ -196,14 +212,17 @@ fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<(), ErrorKind>> {
         rest.strip_prefix(f.nsp_part.as_str())?
     };
     match kind {
-        b'0' if rest.starts_with('{') => Some(Ok(())),
+        b'0' if rest.starts_with('{') => Some(Ok(serde_json::from_str::<serde_json::Value>(rest)
+            .ok()
+            .and_then(|v| v.get("pid")?.as_str().map(str::to_string)))),
         b'4' => Some(Err(ErrorKind::ConnectError)),
         _ => None,
     }
 }
 
-/// Reads until the namespace CONNECT is acknowledged, answering pings.
-async fn wait_connected(ws: &mut WsStream, f: &Frames) -> Result<(), ErrorKind> {
+/// Reads until the namespace CONNECT is acknowledged, answering pings; returns the
+/// recovery `pid` if the server sent one.
+async fn wait_connected(ws: &mut WsStream, f: &Frames) -> Result<Option<String>, ErrorKind> {
     loop {
         let text = next_text(ws).await?;
         match text.as_bytes().first() {

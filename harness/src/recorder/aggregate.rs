@@ -32,10 +32,18 @@ pub enum Metric {
     ConnectTotal,
     EchoLatency,
     EchoService,
+    BroadcastLatency,
+    BroadcastService,
+    PingInterval,
+    PingDeviation,
+    PongRtt,
+    MutedCloseDelay,
+    MutedAfterPong,
+    Reconnect,
 }
 
 /// Number of [`Metric`]s.
-pub const METRICS: usize = 9;
+pub const METRICS: usize = 17;
 
 impl Metric {
     pub const ALL: [Metric; METRICS] = [
@@ -48,6 +56,14 @@ impl Metric {
         Metric::ConnectTotal,
         Metric::EchoLatency,
         Metric::EchoService,
+        Metric::BroadcastLatency,
+        Metric::BroadcastService,
+        Metric::PingInterval,
+        Metric::PingDeviation,
+        Metric::PongRtt,
+        Metric::MutedCloseDelay,
+        Metric::MutedAfterPong,
+        Metric::Reconnect,
     ];
 
     /// The `.hlog` tag, also the threshold name of the metric.
@@ -62,6 +78,14 @@ impl Metric {
             Metric::ConnectTotal => "connect.total",
             Metric::EchoLatency => "echo.latency",
             Metric::EchoService => "echo.service",
+            Metric::BroadcastLatency => "broadcast.latency",
+            Metric::BroadcastService => "broadcast.service",
+            Metric::PingInterval => "heartbeat.ping_interval",
+            Metric::PingDeviation => "heartbeat.ping_interval_deviation",
+            Metric::PongRtt => "heartbeat.pong_rtt",
+            Metric::MutedCloseDelay => "heartbeat.muted_close_delay",
+            Metric::MutedAfterPong => "heartbeat.muted_close_after_last_pong",
+            Metric::Reconnect => "churn.reconnect",
         }
     }
 }
@@ -86,14 +110,14 @@ impl Hist {
         }
     }
 
-    fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         if let Some(h) = self.h.as_mut() {
             h.reset();
         }
         self.out_of_range = 0;
     }
 
-    fn percentile(&self, p: f64) -> Option<u64> {
+    pub(super) fn percentile(&self, p: f64) -> Option<u64> {
         self.h
             .as_ref()
             .filter(|h| !h.is_empty())
@@ -116,6 +140,8 @@ pub struct Counts {
     pub disconnects: u64,
     /// Any echo event happened in the span.
     pub echo_seen: bool,
+    /// Broadcast, heartbeat and churn counters.
+    pub fan: super::fanout::FanCounts,
 }
 
 /// Everything recorded for one plan phase.
@@ -129,6 +155,8 @@ pub struct PhaseAgg {
     pub peak_connected: u64,
     pub first_at: Option<Instant>,
     pub last_at: Option<Instant>,
+    /// Broadcast counts and latency per planned room size.
+    pub classes: Vec<super::fanout::ClassAgg>,
 }
 
 /// The whole aggregation state.
@@ -279,6 +307,7 @@ impl Aggregator {
                 t.unanswered += u64::from(*count);
             }
             Event::Disconnected { reason } => {
+                super::fanout::disconnected(ph, reason);
                 ph.counts.disconnects += 1;
                 ic.disconnects += 1;
                 t.disconnects += 1;
@@ -291,6 +320,7 @@ impl Aggregator {
                 t.errors += 1;
                 bump(&mut ph.errors, error);
             }
+            other => super::fanout::record(ph, ih, ic, t, s.at, other),
         }
         // A phase's peak is the most clients connected while it had samples (before and
         // after each), whichever phase connected them.
@@ -314,7 +344,13 @@ impl Aggregator {
         let offset = self
             .interval
             .saturating_mul(u32::try_from(idx).unwrap_or(u32::MAX));
-        let lat = &self.interval_hists[Metric::EchoLatency as usize];
+        // Echo latency when the interval had echo replies, else broadcast latency.
+        let echo = &self.interval_hists[Metric::EchoLatency as usize];
+        let lat = if echo.h.as_ref().is_some_and(|h| !h.is_empty()) {
+            echo
+        } else {
+            &self.interval_hists[Metric::BroadcastLatency as usize]
+        };
         let c = &self.interval_counts;
         let point = SecondPoint {
             second: idx * self.interval.as_secs().max(1),
@@ -331,7 +367,7 @@ impl Aggregator {
             latency_p90_us: lat.percentile(90.0),
             latency_p99_us: lat.percentile(99.0),
             latency_max_us: lat.h.as_ref().filter(|h| !h.is_empty()).map(Histogram::max),
-            delivered: 0,
+            delivered: c.fan.delivered_arrivals,
         };
         for m in Metric::ALL {
             let hist = &mut self.interval_hists[m as usize];

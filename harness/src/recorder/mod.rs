@@ -8,6 +8,7 @@
 //! returns only after every sender is gone and the channel is empty.
 
 mod aggregate;
+mod fanout;
 mod hlog;
 mod recorded;
 
@@ -59,6 +60,8 @@ pub struct LiveSnapshot {
     pub p99_us: Option<u64>,
     pub errors: u64,
     pub timeouts: u64,
+    /// Broadcast first arrivals per second in the last interval.
+    pub delivered_per_s: f64,
 }
 
 /// The running recorder.
@@ -167,6 +170,7 @@ impl State {
                 p99_us: point.latency_p99_us,
                 errors: t.errors,
                 timeouts: t.timeouts,
+                delivered_per_s: point.delivered as f64 / secs,
             };
             self.live.send_replace(snapshot);
         }

@@ -63,8 +63,15 @@ fn ms_since(start: Instant, at: Option<Instant>) -> u64 {
     })
 }
 
-fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS]) -> Section {
+fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&str]) -> Section {
     let h = |m: Metric| encode(hists[m as usize].h.as_ref(), hists[m as usize].out_of_range);
+    let fan = super::fanout::sections(
+        p,
+        scenarios,
+        &h,
+        &|x: &Hist| encode(x.h.as_ref(), x.out_of_range),
+        &empty,
+    );
     let c = &p.counts;
     let (start_ms, end_ms) = (ms_since(start, p.first_at), ms_since(start, p.last_at));
     Section {
@@ -96,9 +103,11 @@ fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS]) -> Section {
             latency: h(Metric::EchoLatency).unwrap_or_else(empty),
             service: h(Metric::EchoService).unwrap_or_else(empty),
         }),
+        broadcast: fan.broadcast,
+        heartbeat: fan.heartbeat,
+        churn: fan.churn,
         errors: keyed(&p.errors, |k| k.key()),
         disconnects: keyed(&p.disconnects, |k| k.key()),
-        ..Default::default()
     }
 }
 
@@ -123,6 +132,8 @@ fn whole_run(agg: &Aggregator) -> (PhaseAgg, [Hist; METRICS]) {
         a.errors += c.errors;
         a.disconnects += c.disconnects;
         a.echo_seen |= c.echo_seen;
+        a.fan.add(&c.fan);
+        super::fanout::add_classes(&mut all.classes, &p.classes);
         for (k, v) in &p.failed_by_kind {
             *all.failed_by_kind.entry(k.clone()).or_default() += v;
         }
@@ -183,14 +194,16 @@ impl Recorded {
                     name: format!("phase_{i}"),
                     scenario: String::new(),
                 });
+                let stats = section(agg.start, p, &p.hists, &[info.scenario.as_str()]);
                 PhaseResult {
                     name: info.name,
                     scenario: info.scenario,
-                    stats: section(agg.start, p, &p.hists),
+                    stats,
                 }
             })
             .collect();
         let (all, hists) = whole_run(&agg);
+        let scenarios: Vec<&str> = infos.iter().map(|i| i.scenario.as_str()).collect();
         let cores = std::thread::available_parallelism()
             .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
         let health_series: Vec<HealthPoint> = agg
@@ -210,7 +223,7 @@ impl Recorded {
             })
             .collect();
         Recorded {
-            run: section(agg.start, &all, &hists),
+            run: section(agg.start, &all, &hists, &scenarios),
             phases,
             series: agg.series.clone(),
             health: Health {

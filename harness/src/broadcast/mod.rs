@@ -1,0 +1,23 @@
+//! Broadcast accounting: who should have received what, and what each subscriber did
+//! receive (DESIGN.md "broadcast").
+//!
+//! Receives the plan (roles and rooms), publishers' commits, and each subscriber's joins,
+//! drops, reconnects and deliveries. Emits samples through the driver: first arrivals with
+//! their one-way times, duplicates, reordering, foreign messages, and per subscriber one
+//! final tally per phase and room size class in which
+//! `delivered + missed_while_disconnected + lost = expected`.
+//! Must not: touch the network, or keep memory per message.
+//!
+//! [`layout`] says who publishes and who subscribes where; [`board`] is the publish log
+//! (atomics) that receivers read; [`receiver`] keeps one subscriber's streams
+//! ([`stream`]) and turns them into counts with [`ranges`] arithmetic.
+
+pub mod board;
+pub mod layout;
+pub mod ranges;
+pub mod receiver;
+pub mod stream;
+
+pub use board::Board;
+pub use layout::{Layout, Role};
+pub use receiver::Receiver;

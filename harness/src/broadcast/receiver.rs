@@ -1,0 +1,422 @@
+//! One subscriber's broadcast accounting, across its joins, drops and reconnects.
+//!
+//! Receives: join acks, leaves, connection drops and reconnects (with the wall clock), and
+//! every broadcast payload the client got. Emits [`Event`]s through a callback: one
+//! `Delivered` per first arrival (with its one-way times), `Duplicate`, `Reordered`,
+//! `Foreign`, and at the end one `Tally` per (phase, room size class) with `expected`,
+//! `delivered`, `missed_while_disconnected`, `lost` and `outside`, where
+//! `delivered + missed + lost = expected` holds by construction.
+//! Must not: keep anything per message (streams keep ranges; see [`super::stream`]).
+//!
+//! Points: for a swarm publisher a membership or away window is kept in its seqs (its
+//! counter when the event happened); for the server publisher (`--tick`) in wall-clock ns,
+//! turned into tick seqs at the end with the tick clock the board learned.
+
+use super::board::Board;
+use super::ranges::RangeSet;
+use super::stream::{Arrival, Stream};
+use crate::payload::Found;
+use crate::sample::{Event, Tally};
+
+/// Publisher id of the server's own ticks.
+pub const SERVER: u32 = u32::MAX;
+/// Floor of the backwards widening of an away window (ns).
+const MIN_WIDEN_NS: u64 = 1_000_000;
+
+#[derive(Debug)]
+struct StreamState {
+    publisher: u32,
+    stream: Stream,
+    member: RangeSet,
+    member_open: Option<u64>,
+    windows: RangeSet,
+    window_open: Option<u64>,
+    /// Settled gaps: (phase, missed, lost).
+    settled: Vec<(u16, u64, u64)>,
+}
+
+#[derive(Debug)]
+struct Joined {
+    room: u32,
+    streams: Vec<StreamState>,
+}
+
+/// The accounting of one receiving client.
+#[derive(Debug, Default)]
+pub struct Receiver {
+    rooms: Vec<Joined>,
+    /// Largest one-way latency (ns) in the current and the previous wall-clock second.
+    lat_cur_ns: u64,
+    lat_prev_ns: u64,
+    lat_second: u64,
+    /// The last reconnect restored the session (connection state recovery).
+    recovered_session: bool,
+    /// Deliveries of this run that no membership explains (not a stream of its rooms).
+    stray: u64,
+    deliveries: u64,
+}
+
+impl StreamState {
+    fn new(publisher: u32) -> StreamState {
+        StreamState {
+            publisher,
+            stream: Stream::new(),
+            member: RangeSet::new(),
+            member_open: None,
+            windows: RangeSet::new(),
+            window_open: None,
+            settled: Vec::new(),
+        }
+    }
+
+    fn point_now(&self, board: &Board, now_ns: u64) -> u64 {
+        if self.publisher == SERVER {
+            now_ns
+        } else {
+            board.counter(self.publisher)
+        }
+    }
+
+    fn point_at(&self, board: &Board, wall_ns: u64) -> u64 {
+        if self.publisher == SERVER {
+            wall_ns
+        } else {
+            board.seq_at(self.publisher, wall_ns)
+        }
+    }
+
+    /// `set` (points) as seqs.
+    fn to_seqs(&self, board: &Board, set: &RangeSet) -> RangeSet {
+        if self.publisher != SERVER {
+            return set.clone();
+        }
+        RangeSet::from_ranges(set.ranges().iter().map(|&(a, b)| {
+            let at = |ns: u64| {
+                if ns == u64::MAX {
+                    u64::MAX
+                } else {
+                    board.tick_at(ns).unwrap_or(0)
+                }
+            };
+            (at(a), at(b))
+        }))
+    }
+
+    /// Expected seqs by phase, with open intervals taken as still open.
+    fn expected(&self, board: &Board, room: u32) -> Vec<(u16, RangeSet)> {
+        let mut member = self.member.clone();
+        if let Some(open) = self.member_open {
+            member.insert(open, u64::MAX);
+        }
+        let member = self.to_seqs(board, &member);
+        let by_phase = if self.publisher == SERVER {
+            let end = board.tick_at(board.end_ns()).unwrap_or(0);
+            board.tick_phases(end)
+        } else {
+            board.published_into(self.publisher, room)
+        };
+        by_phase
+            .into_iter()
+            .map(|(k, set)| (k, set.intersect(&member)))
+            .filter(|(_, s)| !s.is_empty())
+            .collect()
+    }
+
+    fn away(&self, board: &Board) -> RangeSet {
+        let mut w = self.windows.clone();
+        if let Some(open) = self.window_open {
+            w.insert(open, u64::MAX);
+        }
+        self.to_seqs(board, &w)
+    }
+
+    fn phase_of(&self, board: &Board, f: &Found) -> u16 {
+        if self.publisher == SERVER {
+            board.tick_phase(f.intended_ns)
+        } else {
+            board.phase_of(self.publisher, u64::from(f.seq))
+        }
+    }
+}
+
+impl Receiver {
+    pub fn new() -> Receiver {
+        Receiver::default()
+    }
+
+    /// True once the client has joined any room.
+    pub fn active(&self) -> bool {
+        !self.rooms.is_empty()
+    }
+
+    /// The join of `room` was acknowledged at `now_ns`: membership starts (or goes on), and
+    /// an away window of that room ends. Returns the messages sent while away.
+    pub fn joined(&mut self, board: &Board, room: u32, now_ns: u64) -> u64 {
+        if !self.rooms.iter().any(|j| j.room == room) {
+            let streams = if board.layout.server_publisher {
+                vec![StreamState::new(SERVER)]
+            } else {
+                board
+                    .layout
+                    .publishers_of(room)
+                    .iter()
+                    .map(|&p| StreamState::new(p))
+                    .collect()
+            };
+            self.rooms.push(Joined { room, streams });
+        }
+        let mut away = 0;
+        for j in self.rooms.iter_mut().filter(|j| j.room == room) {
+            for st in &mut j.streams {
+                let now = st.point_now(board, now_ns);
+                if st.member_open.is_none() {
+                    st.member_open = Some(now);
+                }
+                away += close_window(st, board, now);
+            }
+        }
+        away
+    }
+
+    /// The client sent `leave` for `room` at `now_ns`: membership ends.
+    pub fn left(&mut self, board: &Board, room: u32, now_ns: u64) {
+        for j in self.rooms.iter_mut().filter(|j| j.room == room) {
+            for st in &mut j.streams {
+                let now = st.point_now(board, now_ns);
+                if let Some(open) = st.member_open.take() {
+                    st.member.insert(open, now);
+                }
+                close_window(st, board, now);
+            }
+        }
+    }
+
+    /// The connection dropped at `now_ns`: an away window opens in every room still joined,
+    /// widened backwards by the one-way latency seen lately.
+    pub fn dropped(&mut self, board: &Board, now_ns: u64) {
+        let widen = self.lat_cur_ns.max(self.lat_prev_ns).max(MIN_WIDEN_NS);
+        for j in &mut self.rooms {
+            for st in j.streams.iter_mut().filter(|s| s.member_open.is_some()) {
+                if st.window_open.is_none() {
+                    st.window_open = Some(st.point_at(board, now_ns.saturating_sub(widen)));
+                }
+            }
+        }
+        self.recovered_session = false;
+    }
+
+    /// A reconnect's namespace CONNECT was acknowledged. With `recovered` (connection state
+    /// recovery restored the session and its rooms) the away windows end now; otherwise
+    /// they end at the re-join acks. Returns the messages sent while away (when ended).
+    pub fn reconnected(&mut self, board: &Board, now_ns: u64, recovered: bool) -> u64 {
+        self.recovered_session = recovered;
+        if !recovered {
+            return 0;
+        }
+        let mut away = 0;
+        for j in &mut self.rooms {
+            for st in &mut j.streams {
+                let now = st.point_now(board, now_ns);
+                away += close_window(st, board, now);
+            }
+        }
+        away
+    }
+
+    /// Rooms joined and not left (to re-join after a reconnect without recovery).
+    pub fn rooms_to_rejoin(&self) -> Vec<u32> {
+        self.rooms
+            .iter()
+            .filter(|j| j.streams.iter().any(|s| s.member_open.is_some()) || j.streams.is_empty())
+            .map(|j| j.room)
+            .collect()
+    }
+
+    /// One payload arrived (or `None`: an event with no payload of this run).
+    pub fn delivery(
+        &mut self,
+        board: &Board,
+        run_id: u32,
+        found: Option<Found>,
+        now_ns: u64,
+        mut emit: impl FnMut(u16, Event),
+    ) {
+        let server = board.layout.server_publisher;
+        let Some(f) = found.filter(|f| f.server == server && (server || f.run == run_id)) else {
+            emit(0, Event::Foreign);
+            return;
+        };
+        let publisher = if server { SERVER } else { f.client };
+        if server {
+            self.deliveries += 1;
+            if self.deliveries <= 2 || self.deliveries.is_multiple_of(64) {
+                board.observe_tick(u64::from(f.seq), f.intended_ns);
+            }
+        }
+        let oneway = now_ns.saturating_sub(f.sent_ns);
+        let second = now_ns / 1_000_000_000;
+        if second != self.lat_second {
+            self.lat_prev_ns = if second == self.lat_second + 1 {
+                self.lat_cur_ns
+            } else {
+                0
+            };
+            self.lat_cur_ns = 0;
+            self.lat_second = second;
+        }
+        self.lat_cur_ns = self.lat_cur_ns.max(oneway);
+        let recovered_session = self.recovered_session;
+        let found_stream = self.rooms.iter_mut().find_map(|j| {
+            let room = j.room;
+            j.streams
+                .iter_mut()
+                .find(|s| s.publisher == publisher)
+                .map(|s| (room, s))
+        });
+        let Some((room, st)) = found_stream else {
+            self.stray += 1;
+            return;
+        };
+        let phase = st.phase_of(board, &f);
+        let class = board.layout.room_size(phase, room);
+        let (arrival, settled) = st.stream.arrive(u64::from(f.seq));
+        if let Some((lo, hi)) = settled {
+            settle(st, board, room, lo, hi);
+        }
+        match arrival {
+            Arrival::Duplicate => emit(phase, Event::Duplicate { class }),
+            Arrival::New | Arrival::Reordered => {
+                if arrival == Arrival::Reordered {
+                    emit(phase, Event::Reordered { class });
+                }
+                let point = if publisher == SERVER {
+                    f.sent_ns
+                } else {
+                    u64::from(f.seq)
+                };
+                let recovered = recovered_session && st.windows.contains(point);
+                emit(
+                    phase,
+                    Event::Delivered {
+                        intended_ns: f.intended_ns,
+                        sent_ns: f.sent_ns,
+                        received_ns: now_ns,
+                        class,
+                        recovered,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The end of the client's stretch (after the drain): closes every interval at `now_ns`
+    /// and returns the tallies, one per (phase, room size class), and resets.
+    pub fn finish(&mut self, board: &Board, now_ns: u64) -> Vec<(u16, Tally)> {
+        let mut out: Vec<(u16, Tally)> = Vec::new();
+        let mut add = |phase: u16, t: Tally| match out
+            .iter_mut()
+            .find(|(p, x)| *p == phase && x.class == t.class)
+        {
+            Some((_, x)) => x.add(&t),
+            None => out.push((phase, t)),
+        };
+        let mut first_phase = None;
+        for j in &mut self.rooms {
+            for st in &mut j.streams {
+                let now = st.point_now(board, now_ns);
+                if let Some(open) = st.member_open.take() {
+                    st.member.insert(open, now);
+                }
+                if let Some(open) = st.window_open.take() {
+                    st.windows.insert(open, now);
+                }
+                let away = st.to_seqs(board, &st.windows);
+                let not_received = st.stream.not_received();
+                let mut delivered_all = 0;
+                for (k, e) in st.expected(board, j.room) {
+                    first_phase = Some(first_phase.map_or(k, |f: u16| f.min(k)));
+                    let class = board.layout.room_size(k, j.room);
+                    let missing = e.intersect(&not_received);
+                    let (mut missed, mut lost) = (
+                        missing.intersect(&away).len(),
+                        missing.subtract(&away).len(),
+                    );
+                    for &(_, m, l) in st.settled.iter().filter(|(p, _, _)| *p == k) {
+                        missed += m;
+                        lost += l;
+                    }
+                    let expected = e.len();
+                    let delivered = expected.saturating_sub(missed + lost);
+                    delivered_all += delivered;
+                    add(
+                        k,
+                        Tally {
+                            class,
+                            expected,
+                            delivered,
+                            missed,
+                            lost,
+                            outside: 0,
+                        },
+                    );
+                }
+                let outside = st.stream.received().saturating_sub(delivered_all);
+                if outside > 0 {
+                    let k = first_phase.unwrap_or(0);
+                    add(
+                        k,
+                        Tally {
+                            class: board.layout.room_size(k, j.room),
+                            outside,
+                            ..Tally::default()
+                        },
+                    );
+                }
+            }
+        }
+        if self.stray > 0 {
+            add(
+                first_phase.unwrap_or(0),
+                Tally {
+                    class: 0,
+                    outside: self.stray,
+                    ..Tally::default()
+                },
+            );
+        }
+        *self = Receiver::default();
+        out
+    }
+}
+
+/// Ends the open away window of `st` at `now`; returns the seqs it spans.
+fn close_window(st: &mut StreamState, board: &Board, now: u64) -> u64 {
+    let Some(open) = st.window_open.take() else {
+        return 0;
+    };
+    st.windows.insert(open, now);
+    st.to_seqs(board, &RangeSet::span(open, now)).len()
+}
+
+/// Counts a forgotten gap `[lo, hi)` as missed or lost now, by phase.
+fn settle(st: &mut StreamState, board: &Board, room: u32, lo: u64, hi: u64) {
+    let away = st.away(board);
+    for (k, e) in st.expected(board, room) {
+        let gap = e.clip(lo, hi);
+        if gap.is_empty() {
+            continue;
+        }
+        let missed = gap.intersect(&away).len();
+        let lost = gap.len() - missed;
+        match st.settled.iter_mut().find(|(p, _, _)| *p == k) {
+            Some(s) => {
+                s.1 += missed;
+                s.2 += lost;
+            }
+            None => st.settled.push((k, missed, lost)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,216 @@
+//! The accounting of one subscriber with crafted sequences: loss, duplicates, reordering,
+//! join boundaries, away windows with and without recovery, foreign payloads, server ticks.
+
+use super::*;
+use crate::broadcast::{Board, Layout};
+use crate::plan::tests_support::broadcast_plan;
+
+const RUN: u32 = 77;
+const MS: u64 = 1_000_000;
+
+fn board(publishers: u32) -> Board {
+    let plan = broadcast_plan(publishers, 4, 1, None);
+    Board::new(Layout::new(&plan), vec![0], u64::MAX)
+}
+
+/// Publisher 0 commits `n` messages, the i-th sent at `t0 + i * 10 ms`.
+fn commit(b: &Board, from: u64, n: u64) {
+    for i in from..from + n {
+        b.commit(0, 1_000 * MS + i * 10 * MS);
+    }
+}
+
+fn found(seq: u32) -> Found {
+    let sent = 1_000 * MS + u64::from(seq) * 10 * MS;
+    Found {
+        run: RUN,
+        server: false,
+        client: 0,
+        seq,
+        intended_ns: sent,
+        sent_ns: sent,
+    }
+}
+
+#[derive(Default, Debug)]
+struct Seen {
+    delivered: u64,
+    recovered: u64,
+    duplicates: u64,
+    reordered: u64,
+    foreign: u64,
+}
+
+fn deliver(r: &mut Receiver, b: &Board, seqs: &[u32], seen: &mut Seen) {
+    for &s in seqs {
+        let f = found(s);
+        r.delivery(b, RUN, Some(f), f.sent_ns + 2 * MS, |_, e| match e {
+            Event::Delivered { recovered, .. } => {
+                seen.delivered += 1;
+                seen.recovered += u64::from(recovered);
+            }
+            Event::Duplicate { .. } => seen.duplicates += 1,
+            Event::Reordered { .. } => seen.reordered += 1,
+            Event::Foreign => seen.foreign += 1,
+            _ => {}
+        });
+    }
+}
+
+fn total(tallies: &[(u16, Tally)]) -> Tally {
+    let mut t = Tally::default();
+    for (_, x) in tallies {
+        t.add(x);
+    }
+    assert_eq!(
+        t.delivered + t.missed + t.lost,
+        t.expected,
+        "invariant: {t:?}"
+    );
+    t
+}
+
+#[test]
+fn loss_duplicates_and_reordering() {
+    let b = board(1);
+    b.enter_phase(0, 0);
+    let mut r = Receiver::new();
+    r.joined(&b, 0, 999 * MS);
+    commit(&b, 0, 10);
+    let mut seen = Seen::default();
+    deliver(&mut r, &b, &[0, 1, 2, 4, 3, 3, 5, 6, 8, 9], &mut seen);
+    assert_eq!((seen.delivered, seen.duplicates, seen.reordered), (9, 1, 1));
+    let tallies = r.finish(&b, 2_000 * MS);
+    assert_eq!(tallies.len(), 1);
+    assert_eq!(tallies[0].1.class, 4, "the planned room size");
+    let t = total(&tallies);
+    assert_eq!(
+        (t.expected, t.delivered, t.lost, t.missed, t.outside),
+        (10, 9, 1, 0, 0)
+    );
+}
+
+#[test]
+fn messages_committed_before_the_join_ack_are_outside() {
+    let b = board(1);
+    b.enter_phase(0, 0);
+    commit(&b, 0, 3);
+    let mut r = Receiver::new();
+    r.joined(&b, 0, 1_025 * MS);
+    commit(&b, 3, 3);
+    let mut seen = Seen::default();
+    // Seq 2 was committed before the join ack; the server delivered it anyway.
+    deliver(&mut r, &b, &[2, 3, 4, 5], &mut seen);
+    let t = total(&r.finish(&b, 2_000 * MS));
+    assert_eq!((t.expected, t.delivered, t.outside, t.lost), (3, 3, 1, 0));
+}
+
+#[test]
+fn away_window_counts_missed_then_rejoin() {
+    let b = board(1);
+    b.enter_phase(0, 0);
+    let mut r = Receiver::new();
+    r.joined(&b, 0, 999 * MS);
+    commit(&b, 0, 5);
+    let mut seen = Seen::default();
+    deliver(&mut r, &b, &[0, 1, 2, 3], &mut seen);
+    // Seq 4 (sent at 1040 ms) was in flight when the connection dropped at 1041 ms: the
+    // window, widened by the recent one-way latency (2 ms) or 1 ms, starts at seq 4.
+    r.dropped(&b, 1_041 * MS);
+    commit(&b, 5, 5);
+    // Reconnected without recovery: still away until the re-join ack.
+    assert_eq!(r.reconnected(&b, 1_150 * MS, false), 0);
+    assert_eq!(r.rooms_to_rejoin(), vec![0]);
+    assert_eq!(r.joined(&b, 0, 1_160 * MS), 6);
+    commit(&b, 10, 5);
+    deliver(&mut r, &b, &[10, 11, 12, 14], &mut seen);
+    let t = total(&r.finish(&b, 2_000 * MS));
+    assert_eq!(
+        (t.expected, t.delivered, t.missed, t.lost),
+        (15, 8, 6, 1),
+        "{t:?}"
+    );
+    assert_eq!(seen.recovered, 0);
+}
+
+#[test]
+fn recovery_replays_count_as_recovered() {
+    let b = board(1);
+    b.enter_phase(0, 0);
+    let mut r = Receiver::new();
+    r.joined(&b, 0, 999 * MS);
+    commit(&b, 0, 5);
+    let mut seen = Seen::default();
+    deliver(&mut r, &b, &[0, 1, 2, 3, 4], &mut seen);
+    r.dropped(&b, 1_100 * MS);
+    commit(&b, 5, 5);
+    assert_eq!(r.reconnected(&b, 1_200 * MS, true), 5);
+    // The server replays what the client missed, then live messages follow.
+    deliver(&mut r, &b, &[5, 6, 7, 8, 9], &mut seen);
+    commit(&b, 10, 2);
+    deliver(&mut r, &b, &[10, 11], &mut seen);
+    assert_eq!((seen.recovered, seen.reordered), (5, 0));
+    let t = total(&r.finish(&b, 2_000 * MS));
+    assert_eq!((t.expected, t.delivered, t.missed, t.lost), (12, 12, 0, 0));
+}
+
+#[test]
+fn foreign_and_stray_payloads() {
+    let b = board(1);
+    b.enter_phase(0, 0);
+    let mut r = Receiver::new();
+    r.joined(&b, 0, 999 * MS);
+    let mut foreign = 0;
+    let other_run = Found { run: 1, ..found(0) };
+    for f in [None, Some(other_run)] {
+        r.delivery(&b, RUN, f, 0, |_, e| {
+            if matches!(e, Event::Foreign) {
+                foreign += 1;
+            }
+        });
+    }
+    assert_eq!(foreign, 2);
+    // Our run, but from a client that publishes into no room of ours.
+    let stray = Found {
+        client: 3,
+        ..found(0)
+    };
+    r.delivery(&b, RUN, Some(stray), 0, |_, _| {});
+    let t = total(&r.finish(&b, 2_000 * MS));
+    assert_eq!((t.expected, t.outside), (0, 1));
+}
+
+#[test]
+fn server_ticks_from_the_learned_clock() {
+    let plan = broadcast_plan(0, 4, 1, None);
+    // Ticks every 100 ms from t = 10 s; the phase ends at 12 s.
+    let b = Board::new(Layout::new(&plan), vec![0], 12_000 * MS);
+    let tick = |s: u32| Found {
+        run: 0,
+        server: true,
+        client: 0,
+        seq: s,
+        intended_ns: 10_000 * MS + u64::from(s) * 100 * MS,
+        sent_ns: 10_000 * MS + u64::from(s) * 100 * MS + MS,
+    };
+    let mut r = Receiver::new();
+    // Joined at 10.45 s: the first expected tick is 5 (10.5 s), the last 19 (11.9 s).
+    r.joined(&b, 0, 10_450 * MS);
+    let mut delivered = 0;
+    for s in (4..22).filter(|s| *s != 9) {
+        let f = tick(s);
+        r.delivery(&b, RUN, Some(f), f.sent_ns + MS, |_, e| {
+            if matches!(e, Event::Delivered { .. }) {
+                delivered += 1;
+            }
+        });
+    }
+    assert_eq!(delivered, 17);
+    let t = total(&r.finish(&b, 12_500 * MS));
+    // Expected 5..=19 (15), seq 9 lost; 4, 20 and 21 fall outside the membership.
+    assert_eq!(
+        (t.expected, t.delivered, t.lost, t.outside),
+        (15, 14, 1, 3),
+        "{t:?}"
+    );
+}

@@ -1,0 +1,652 @@
+//! The loop of one connection: the client's role in each phase (echo, publisher,
+//! subscriber, heartbeat, plain), its timers, and every frame the server sends.
+//!
+//! Receives: a connected [`Session`], the client's stretch, what it carries across
+//! reconnects ([`Carry`]). Emits: samples (sends, replies, publishes, deliveries, pings,
+//! drops, closes) and an [`End`].
+//! Must not: compute statistics, block between frames (frames already buffered are
+//! handled in one wakeup, up to [`BURST`]), or reset its timer when the next wake-up did
+//! not change.
+
+use std::pin::pin;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use futures_util::FutureExt;
+
+use super::beat::{Beat, Verdict};
+use super::inflight::{InFlight, Settled};
+use super::session::{CONTROL_ID_BASE, Incoming, Session};
+use super::{Carry, Ctx, End};
+use crate::broadcast::Role;
+use crate::cli::{Arrival, Protocol};
+use crate::payload::Found;
+use crate::plan::{Phase, Scenario};
+use crate::sample::{DisconnectReason, ErrorKind, Event, Sample, SampleTx};
+use crate::schedule::{Segment, SendClock};
+
+/// Frames handled per wakeup before timers get a look.
+const BURST: usize = 64;
+
+struct Conn<'a> {
+    ctx: &'a Ctx,
+    client: u32,
+    tx: &'a SampleTx,
+    seg: Segment,
+    phase: u16,
+    role: Role,
+    inflight: InFlight,
+    echo: Option<SendClock>,
+    publish: Option<(SendClock, u32)>,
+    /// Publishing waits until the room is full, at most until this instant.
+    gate: Option<Instant>,
+    ping_every: Option<(Instant, std::time::Duration)>,
+    mute_at: Option<Instant>,
+    beat: Beat,
+    /// Room joined (or being joined) on this connection.
+    joined: Option<u32>,
+    /// Join acks awaited: (id, room).
+    pending: Vec<(u32, u32)>,
+    next_id: u32,
+    buf: BytesMut,
+    /// A reconnect waits for its re-join ack: when the drop happened.
+    rejoin_since: Option<Instant>,
+}
+
+impl Conn<'_> {
+    fn emit(&self, phase: u16, at: Instant, event: Event) {
+        let _ = self.tx.send(Sample {
+            client: self.client,
+            phase,
+            at,
+            event,
+        });
+    }
+
+    fn spec(&self) -> &Phase {
+        &self.ctx.plan.phases[usize::from(self.phase)]
+    }
+
+    fn window_end(&self) -> Instant {
+        self.ctx.schedule.windows[usize::from(self.phase)].end
+    }
+
+    fn now_ns(&self, at: Instant) -> u64 {
+        self.ctx.wall.ns(at)
+    }
+
+    /// Takes up the role of `phase`: clocks, mute, subscription.
+    async fn enter(
+        &mut self,
+        phase: u16,
+        session: &mut Session,
+        carry: &mut Carry,
+        first: bool,
+    ) -> Result<(), DisconnectReason> {
+        let ctx = self.ctx;
+        self.phase = phase;
+        self.role = ctx.board.layout.role(phase, self.client);
+        let w = &ctx.schedule.windows[usize::from(phase)];
+        let now = Instant::now();
+        let p = self.spec().clone();
+        let seed = ctx.seed ^ u64::from(phase);
+        self.echo = (p.scenario == Scenario::Echo && self.role == Role::Plain)
+            .then(|| SendClock::new(now.max(w.start), &p, self.client, seed));
+        self.publish = match self.role {
+            Role::Publisher { room } => {
+                ctx.board.enter_phase(self.client, phase);
+                self.gate = Some(now.max(w.ramp_end) + ctx.plan.timeout);
+                Some((
+                    SendClock::new(now.max(w.ramp_end), &p, self.client, seed),
+                    room,
+                ))
+            }
+            _ => None,
+        };
+        let keep = carry.churn.as_ref().is_some_and(|(k, _)| *k == phase);
+        if !keep {
+            carry.churn = match (&p.churn, &p.fanout, self.role) {
+                (Some(c), Some(f), Role::Subscriber { .. }) => {
+                    let each = Phase {
+                        rate_per_s: c.rate_per_s / f64::from(f.subscribers.max(1)),
+                        arrival: Arrival::Poisson,
+                        ..p.clone()
+                    };
+                    let start = now.max(w.ramp_end);
+                    Some((
+                        phase,
+                        SendClock::new(start, &each, self.client, seed ^ 0xC0FF),
+                    ))
+                }
+                _ => None,
+            };
+        }
+        self.ping_every = match (
+            p.heartbeat.client_ping_interval,
+            ctx.frames.protocol,
+            self.role,
+        ) {
+            (Some(every), Protocol::Ws, Role::Heartbeat) => Some((now + every, every)),
+            _ => None,
+        };
+        self.mute_at = match (p.heartbeat.mute, self.role) {
+            (Some(m), Role::Heartbeat) => {
+                let group = if p.scenario == Scenario::Heartbeat {
+                    0
+                } else {
+                    p.clients.saturating_sub(p.heartbeat.clients)
+                };
+                let i = f64::from(self.client.saturating_sub(group));
+                let chosen = ((i + 1.0) * m.fraction).floor() > (i * m.fraction).floor();
+                chosen.then_some(w.start + m.at)
+            }
+            _ => None,
+        };
+        let want = match self.role {
+            Role::Subscriber { room } => Some(room),
+            _ => None,
+        };
+        if self.joined == want {
+            if let Some(room) = want
+                && !self.pending.iter().any(|(_, r)| *r == room)
+            {
+                self.note(room, carry);
+            }
+            return Ok(());
+        }
+        let sio = ctx.frames.protocol == Protocol::Socketio;
+        if let Some(old) = self.joined.take() {
+            carry.receiver.left(&ctx.board, old, self.now_ns(now));
+            if sio {
+                let id = self.next_control_id();
+                let name = ctx.board.layout.room_name(old).to_string();
+                session
+                    .send_membership(&ctx.frames, &mut self.buf, &name, false, id)
+                    .await?;
+            }
+        }
+        let Some(room) = want else { return Ok(()) };
+        self.joined = Some(room);
+        if !sio {
+            // Raw WS: the room is the URL; the upgrade was the join (first phase only).
+            if first {
+                self.join_acked(room, now, carry);
+            }
+            return Ok(());
+        }
+        let id = self.next_control_id();
+        self.pending.push((id, room));
+        let name = ctx.board.layout.room_name(room).to_string();
+        session
+            .send_membership(&ctx.frames, &mut self.buf, &name, true, id)
+            .await
+    }
+
+    fn next_control_id(&mut self) -> u32 {
+        let id = CONTROL_ID_BASE + (self.next_id & (CONTROL_ID_BASE - 1));
+        self.next_id = self.next_id.wrapping_add(1);
+        id
+    }
+
+    /// Counts this client in `room` for the current phase (once).
+    fn note(&self, room: u32, carry: &mut Carry) {
+        if !carry.noted.contains(&self.phase) {
+            carry.noted.push(self.phase);
+            self.ctx.board.note_join(self.phase, room);
+        }
+    }
+
+    fn join_acked(&mut self, room: u32, now: Instant, carry: &mut Carry) {
+        self.note(room, carry);
+        let away = carry
+            .receiver
+            .joined(&self.ctx.board, room, self.now_ns(now));
+        if let Some(since) = self.rejoin_since.take() {
+            self.emit(
+                self.phase,
+                now,
+                Event::Reconnected {
+                    took: now.saturating_duration_since(since),
+                    recovered_session: false,
+                    away,
+                },
+            );
+        }
+    }
+
+    fn delivery(&self, found: Option<Found>, now: Instant, carry: &mut Carry) {
+        let ctx = self.ctx;
+        carry.receiver.delivery(
+            &ctx.board,
+            ctx.run_id,
+            found,
+            self.now_ns(now),
+            |phase, ev| {
+                self.emit(phase, now, ev);
+            },
+        );
+    }
+
+    /// One frame; `Some` when the connection ended.
+    fn handle(
+        &mut self,
+        incoming: Incoming,
+        session: &Session,
+        carry: &mut Carry,
+        now: Instant,
+    ) -> Option<End> {
+        match incoming {
+            Incoming::Reply(seq) => self.reply(seq, now),
+            Incoming::Payload(found) => match self.role {
+                Role::Subscriber { .. } => self.delivery(found, now, carry),
+                Role::Publisher { .. } => {}
+                _ => match found {
+                    Some(p) if p.run == self.ctx.run_id && p.client == self.client && !p.server => {
+                        self.reply(p.seq, now)
+                    }
+                    _ => self.emit(
+                        self.phase,
+                        now,
+                        Event::Error {
+                            error: ErrorKind::Unmatched,
+                        },
+                    ),
+                },
+            },
+            Incoming::Broadcast(found) => {
+                if !matches!(self.role, Role::Publisher { .. }) {
+                    self.delivery(found, now, carry);
+                }
+            }
+            Incoming::ControlAck(id) => {
+                if let Some(i) = self.pending.iter().position(|(p, _)| *p == id) {
+                    let (_, room) = self.pending.swap_remove(i);
+                    if self.joined == Some(room) {
+                        self.join_acked(room, now, carry);
+                    }
+                }
+            }
+            Incoming::Ping => {
+                let ev = self.beat.ping(now, !session.muted);
+                self.emit(self.phase, now, ev);
+            }
+            Incoming::Pong(id) => {
+                if let Some(ev) = self.beat.pong(id, now) {
+                    self.emit(self.phase, now, ev);
+                }
+            }
+            Incoming::Nothing => {}
+            Incoming::Error(error) => self.emit(self.phase, now, Event::Error { error }),
+            Incoming::Closed(reason) => return Some(self.server_closed(reason, now, carry)),
+        }
+        None
+    }
+
+    fn reply(&mut self, seq: u32, now: Instant) {
+        match self.inflight.reply(seq, now) {
+            Settled::Record { phase, event } => self.emit(phase, now, event),
+            Settled::Unmatched => self.emit(
+                self.phase,
+                now,
+                Event::Error {
+                    error: ErrorKind::Unmatched,
+                },
+            ),
+        }
+    }
+
+    fn server_closed(&mut self, reason: DisconnectReason, now: Instant, carry: &mut Carry) -> End {
+        let muted = self.beat.muted();
+        match self.beat.server_closed(now, &reason) {
+            Verdict::Muted(ev) => self.emit(self.phase, now, ev),
+            Verdict::FalseTimeout => self.emit(self.phase, now, Event::FalseTimeout),
+            Verdict::Other => {}
+        }
+        self.lost(now, carry, reason);
+        End::Lost {
+            reconnect: !muted && self.ctx.plan.target.fan.reconnect,
+        }
+    }
+
+    /// The connection is gone at `now`: timeouts for what was in flight, away for rooms.
+    fn lost(&mut self, now: Instant, carry: &mut Carry, reason: DisconnectReason) {
+        let phase = self.phase;
+        let mut timeouts = Vec::new();
+        self.inflight.fail_all(|p, ev| timeouts.push((p, ev)));
+        for (p, ev) in timeouts {
+            self.emit(p, now, ev);
+        }
+        carry.receiver.dropped(&self.ctx.board, self.now_ns(now));
+        self.emit(phase, now, Event::Disconnected { reason });
+    }
+}
+
+/// Runs one connection until the stretch ends, the run is cancelled or the connection is
+/// lost.
+pub(super) async fn run(
+    ctx: &Ctx,
+    client: u32,
+    tx: &SampleTx,
+    seg: Segment,
+    mut session: Session,
+    carry: &mut Carry,
+) -> End {
+    let now = Instant::now();
+    let advertised = session.handshake.or_else(|| {
+        ctx.plan
+            .target
+            .fan
+            .ws_ping_interval
+            .filter(|_| ctx.frames.protocol == Protocol::Ws)
+            .map(|i| (i, i))
+    });
+    let first_phase = ctx
+        .schedule
+        .phase_at(now)
+        .clamp(seg.first_phase, seg.last_phase);
+    let mut c = Conn {
+        ctx,
+        client,
+        tx,
+        seg,
+        phase: first_phase,
+        role: Role::Plain,
+        inflight: InFlight::new(ctx.plan.timeout),
+        echo: None,
+        publish: None,
+        gate: None,
+        ping_every: None,
+        mute_at: None,
+        beat: Beat::new(advertised, now),
+        joined: None,
+        pending: Vec::new(),
+        next_id: 0,
+        buf: BytesMut::new(),
+        rejoin_since: carry.away_since.take(),
+    };
+    // A reconnect: did connection state recovery restore the session (same pid)?
+    if c.rejoin_since.is_some() {
+        let recovered = session.pid.is_some() && session.pid == carry.pid;
+        let away = carry
+            .receiver
+            .reconnected(&ctx.board, ctx.wall.ns(now), recovered);
+        let rooms = carry.receiver.rooms_to_rejoin();
+        if recovered || rooms.is_empty() {
+            if recovered {
+                c.joined = rooms.first().copied();
+            }
+            if let Some(since) = c.rejoin_since.take() {
+                c.emit(
+                    first_phase,
+                    now,
+                    Event::Reconnected {
+                        took: now.saturating_duration_since(since),
+                        recovered_session: recovered,
+                        away,
+                    },
+                );
+            }
+        }
+    }
+    carry.pid = session.pid.clone();
+    if let Some(o) = carry.offset.take() {
+        session.offset.get_or_insert(o);
+    }
+    let end = drive(&mut c, &mut session, carry).await;
+    carry.offset = session.offset.take();
+    if end == End::Done {
+        let now = Instant::now();
+        if c.beat.muted() {
+            c.emit(c.phase, now, Event::MutedNeverClosed);
+        }
+        for (p, count) in c.inflight.stop() {
+            c.emit(p, now, Event::Unanswered { count });
+        }
+        Box::pin(session.close(&ctx.frames)).await;
+        c.emit(
+            c.phase,
+            Instant::now(),
+            Event::Disconnected {
+                reason: DisconnectReason::ClientClose,
+            },
+        );
+    } else if end == End::Cancelled {
+        session.abort();
+    }
+    end
+}
+
+async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> End {
+    let ctx = c.ctx;
+    if let Err(reason) = c.enter(c.phase, session, carry, true).await {
+        c.lost(Instant::now(), carry, reason);
+        return End::Lost {
+            reconnect: ctx.plan.target.fan.reconnect,
+        };
+    }
+    let mut drain_until: Option<Instant> = None;
+    let mut cancelled = false;
+    let mut cancel_fut = pin!(ctx.cancel.cancelled());
+    let mut wake_at = c.window_end();
+    let mut sleep = pin!(tokio::time::sleep_until(wake_at.into()));
+    loop {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        c.inflight.expire(now, |p, ev| expired.push((p, ev)));
+        for (p, ev) in expired {
+            c.emit(p, now, ev);
+        }
+        while drain_until.is_none() && now >= c.window_end() {
+            if c.phase < c.seg.last_phase {
+                if let Err(reason) = c.enter(c.phase + 1, session, carry, false).await {
+                    c.lost(now, carry, reason);
+                    return End::Lost {
+                        reconnect: ctx.plan.target.fan.reconnect,
+                    };
+                }
+            } else {
+                drain_until = Some(c.seg.end + ctx.drain());
+                c.echo = None;
+                c.publish = None;
+                carry.churn = None;
+            }
+        }
+        if let Some(m) = c.mute_at
+            && now >= m
+            && !c.beat.muted()
+        {
+            session.muted = true;
+            c.beat.mute(now);
+            c.emit(c.phase, now, Event::Muted);
+        }
+        if let Some((_, clock)) = carry.churn.as_mut()
+            && clock.next() <= now
+        {
+            while clock.next() <= now {
+                clock.advance();
+            }
+            if drain_until.is_none() && c.joined.is_some() && c.pending.is_empty() {
+                c.lost(now, carry, DisconnectReason::ClientDrop);
+                carry.away_since = Some(now);
+                return End::Lost { reconnect: true };
+            }
+        }
+        if let Some(deadline) = c.beat.deadline()
+            && now >= deadline
+        {
+            c.lost(now, carry, DisconnectReason::ClientDeadline);
+            carry.away_since = Some(now);
+            return End::Lost {
+                reconnect: ctx.plan.target.fan.reconnect,
+            };
+        }
+        if let Some((next, every)) = c.ping_every
+            && now >= next
+        {
+            let id = c.beat.client_ping(now);
+            c.ping_every = Some((now + every, every));
+            if let Err(reason) = session.send_ping(id).await {
+                return closed(c, reason, carry);
+            }
+        }
+        if let Err(reason) = send_due(c, session, now).await {
+            return closed(c, reason, carry);
+        }
+        let receiving = matches!(c.role, Role::Subscriber { .. }) || c.beat.muted();
+        if let Some(d) = drain_until
+            && ((c.inflight.pending() == 0 && !receiving) || now >= d)
+        {
+            return if cancelled { End::Cancelled } else { End::Done };
+        }
+        let wake = next_wake(c, drain_until, carry);
+        if wake != wake_at {
+            wake_at = wake;
+            sleep.as_mut().reset(wake.into());
+        }
+        let incoming = tokio::select! {
+            biased;
+            () = &mut cancel_fut, if !cancelled => {
+                cancelled = true;
+                c.echo = None;
+                c.publish = None;
+                carry.churn = None;
+                let until = Instant::now() + ctx.drain();
+                drain_until = Some(drain_until.map_or(until, |d| d.min(until)));
+                None
+            }
+            incoming = session.recv(&ctx.frames) => Some(incoming),
+            () = &mut sleep => None,
+        };
+        let Some(mut incoming) = incoming else {
+            continue;
+        };
+        let now = Instant::now();
+        for _ in 0..BURST {
+            if let Some(end) = c.handle(incoming, session, carry, now) {
+                return end;
+            }
+            match session.recv(&ctx.frames).now_or_never() {
+                Some(next) => incoming = next,
+                None => break,
+            }
+        }
+        if session.control_due()
+            && let Err(reason) = session.flush_control(&ctx.frames).await
+        {
+            return closed(c, reason, carry);
+        }
+    }
+}
+
+fn closed(c: &mut Conn<'_>, reason: DisconnectReason, carry: &mut Carry) -> End {
+    c.server_closed(reason, Instant::now(), carry)
+}
+
+/// Echo requests and publishes whose intended instant has come.
+async fn send_due(
+    c: &mut Conn<'_>,
+    session: &mut Session,
+    now: Instant,
+) -> Result<(), DisconnectReason> {
+    let ctx = c.ctx;
+    let end = c.window_end();
+    let p = &ctx.plan.phases[usize::from(c.phase)];
+    let (max, size) = (p.max_in_flight, p.payload_size);
+    if let Some(clock) = c.echo.as_mut() {
+        while clock.next() <= now && clock.next() < end && (max == 0 || c.inflight.pending() < max)
+        {
+            let intended = clock.next();
+            let seq = c.inflight.next_seq();
+            let sent = Instant::now();
+            let fields = crate::payload::Fields {
+                run: ctx.run_id,
+                client: c.client,
+                seq,
+                intended_ns: ctx.wall.ns(intended),
+                sent_ns: ctx.wall.ns(sent),
+            };
+            session
+                .send_echo(&ctx.frames, &mut c.buf, &fields, size)
+                .await?;
+            c.inflight.sent(intended, sent, c.phase);
+            let _ = c.tx.send(Sample {
+                client: c.client,
+                phase: c.phase,
+                at: sent,
+                event: Event::Sent { intended },
+            });
+            clock.advance();
+        }
+    }
+    if let (Some(gate), Some((clock, room))) = (c.gate, c.publish.as_mut()) {
+        if now < gate && !ctx.board.room_full(c.phase, *room) {
+            return Ok(());
+        }
+        // The room is full (or waited long enough): the schedule starts now.
+        c.gate = None;
+        let p = &ctx.plan.phases[usize::from(c.phase)];
+        *clock = SendClock::new(
+            now.max(clock.next()),
+            p,
+            c.client,
+            ctx.seed ^ u64::from(c.phase),
+        );
+    }
+    if let (None, Some((clock, room))) = (c.gate, c.publish.as_mut()) {
+        let name = ctx.board.layout.room_name(*room);
+        while clock.next() <= now && clock.next() < end {
+            let intended = clock.next();
+            let sent = Instant::now();
+            let sent_ns = ctx.wall.ns(sent);
+            let seq = ctx.board.commit(c.client, sent_ns);
+            let fields = crate::payload::Fields {
+                run: ctx.run_id,
+                client: c.client,
+                seq,
+                intended_ns: ctx.wall.ns(intended),
+                sent_ns,
+            };
+            if let Err(e) = session
+                .send_publish(&ctx.frames, &mut c.buf, name, &fields, size)
+                .await
+            {
+                ctx.board.void(c.client, seq);
+                return Err(e);
+            }
+            let _ = c.tx.send(Sample {
+                client: c.client,
+                phase: c.phase,
+                at: sent,
+                event: Event::Published { intended },
+            });
+            clock.advance();
+        }
+    }
+    Ok(())
+}
+
+fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carry) -> Instant {
+    let mut wake = drain_until.unwrap_or_else(|| c.window_end());
+    let mut at = |t: Option<Instant>| {
+        if let Some(t) = t {
+            wake = wake.min(t);
+        }
+    };
+    at(c.inflight.next_deadline());
+    let max = c.spec().max_in_flight;
+    if max == 0 || c.inflight.pending() < max {
+        at(c.echo.as_ref().map(SendClock::next));
+    }
+    match c.gate {
+        // Waiting for the room to fill: look again shortly.
+        Some(g) => at(Some(
+            g.min(Instant::now() + std::time::Duration::from_millis(2)),
+        )),
+        None => at(c.publish.as_ref().map(|(k, _)| k.next())),
+    }
+    at(carry.churn.as_ref().map(|(_, k)| k.next()));
+    at(c.mute_at.filter(|_| !c.beat.muted()));
+    at(c.ping_every.map(|(n, _)| n));
+    at(c.beat.deadline());
+    wake
+}

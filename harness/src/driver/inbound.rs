@@ -1,0 +1,292 @@
+//! Incoming frames of a [`Session`]: what each one means to the driver loop.
+//!
+//! Receives: WebSocket messages (raw WS data frames, Engine.IO / Socket.IO text packets,
+//! binary attachments, pings, pongs, closes), or raw bytes for a muted raw WS client.
+//! Emits: [`Incoming`] values, and in the session what it owes the server (a pong due, an
+//! ack due) and the connection state recovery offset (the last string argument of every
+//! event, once the server gave a `pid`).
+//! Must not: build JSON values on the hot path (ack headers and event names are matched as
+//! bytes; the payload object is found by [`payload::find`]), or answer pings itself.
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::session::{CONTROL_ID_BASE, Frames, Incoming, Session, disconnect_reason};
+use crate::cli::Protocol;
+use crate::payload;
+use crate::sample::{DisconnectReason, ErrorKind};
+
+/// Marks binary attachments that do not complete a reply.
+const NO_REPLY: u32 = u32::MAX;
+
+impl Session {
+    /// Waits for the next frame and says what it meant. Cancel-safe.
+    pub async fn recv(&mut self, f: &Frames) -> Incoming {
+        if self.muted && f.protocol == Protocol::Ws {
+            return self.read_frozen().await;
+        }
+        let msg = match self.ws.next().await {
+            None => return Incoming::Closed(DisconnectReason::Eof),
+            Some(Err(e)) => return Incoming::Closed(disconnect_reason(&e)),
+            Some(Ok(m)) => m,
+        };
+        match (msg, f.protocol) {
+            (Message::Text(t), Protocol::Ws) => Incoming::Payload(payload::find(t.as_bytes())),
+            (Message::Binary(b), Protocol::Ws) => Incoming::Payload(payload::find(&b)),
+            (Message::Text(t), Protocol::Socketio) => self.eio_text(f, t.as_str()),
+            (Message::Binary(_), Protocol::Socketio) => self.attachment(f),
+            (Message::Close(frame), _) => {
+                let code = frame.map_or(1005, |c| u16::from(c.code));
+                Incoming::Closed(DisconnectReason::WsClose { code })
+            }
+            (Message::Ping(_), _) => Incoming::Ping,
+            (Message::Pong(data), _) => match <[u8; 8]>::try_from(&data[..]) {
+                Ok(b) => Incoming::Pong(u64::from_be_bytes(b)),
+                Err(_) => Incoming::Nothing,
+            },
+            _ => Incoming::Nothing,
+        }
+    }
+
+    fn eio_text(&mut self, f: &Frames, text: &str) -> Incoming {
+        match text.as_bytes().first() {
+            Some(b'2') => {
+                self.pong_due = !self.muted;
+                Incoming::Ping
+            }
+            Some(b'1') => Incoming::Closed(DisconnectReason::EioClose),
+            Some(b'3' | b'6' | b'0') => Incoming::Nothing,
+            Some(b'4') => self.sio(f, &text[1..]),
+            _ => Incoming::Error(ErrorKind::Protocol),
+        }
+    }
+
+    fn sio(&mut self, f: &Frames, s: &str) -> Incoming {
+        let Some(&kind) = s.as_bytes().first() else {
+            return Incoming::Error(ErrorKind::Protocol);
+        };
+        let mut rest = &s[1..];
+        let mut attachments = 0u16;
+        if matches!(kind, b'5' | b'6') {
+            let Some((n, r)) = rest.split_once('-') else {
+                return Incoming::Error(ErrorKind::Protocol);
+            };
+            let Ok(n) = n.parse::<u16>() else {
+                return Incoming::Error(ErrorKind::Protocol);
+            };
+            attachments = n;
+            rest = r;
+        }
+        // Namespace: ours, or another one (ignored).
+        if f.nsp_part.is_empty() {
+            if rest.starts_with('/') {
+                return self.skip_attachments(attachments);
+            }
+        } else if let Some(r) = rest.strip_prefix(f.nsp_part.as_str()) {
+            rest = r;
+        } else {
+            return self.skip_attachments(attachments);
+        }
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let id = if digits > 0 {
+            rest[..digits].parse::<u64>().ok()
+        } else {
+            None
+        };
+        let body = &rest[digits..];
+        match kind {
+            b'3' | b'6' => {
+                let Some(id) = id.and_then(|i| u32::try_from(i).ok()) else {
+                    return Incoming::Error(ErrorKind::Protocol);
+                };
+                if id >= CONTROL_ID_BASE {
+                    return Incoming::ControlAck(id);
+                }
+                if !f.ack {
+                    return self.skip_attachments(attachments);
+                }
+                if attachments > 0 {
+                    self.bin = Some((id, attachments));
+                    return Incoming::Nothing;
+                }
+                Incoming::Reply(id)
+            }
+            b'2' | b'5' => {
+                if let Some(id) = id {
+                    self.ack_due = Some(id);
+                }
+                if self.pid.is_some() {
+                    self.remember_offset(body);
+                }
+                let b = body.as_bytes();
+                if attachments == 0 && is_event(b, &f.subscribe_args) {
+                    return Incoming::Broadcast(payload::find(b));
+                }
+                let is_reply = f.reply_args.as_ref().is_some_and(|r| b.starts_with(r));
+                if is_reply && attachments == 0 {
+                    return Incoming::Payload(payload::find(b));
+                }
+                self.skip_attachments(attachments)
+            }
+            b'1' => Incoming::Closed(DisconnectReason::SioDisconnect),
+            b'4' => Incoming::Error(ErrorKind::ConnectError),
+            b'0' => Incoming::Nothing,
+            _ => Incoming::Error(ErrorKind::Protocol),
+        }
+    }
+
+    /// Connection state recovery: the server appends the offset as the last argument.
+    fn remember_offset(&mut self, body: &str) {
+        let Some(inner) = body.strip_suffix("\"]") else {
+            return;
+        };
+        let Some(start) = inner.rfind('"') else {
+            return;
+        };
+        if start == 0 || inner.as_bytes()[start - 1] != b',' {
+            return;
+        }
+        let offset = &inner[start + 1..];
+        if offset.contains('\\') {
+            return;
+        }
+        match self.offset.as_mut() {
+            Some(o) => {
+                o.clear();
+                o.push_str(offset);
+            }
+            None => self.offset = Some(offset.to_string()),
+        }
+    }
+
+    fn skip_attachments(&mut self, n: u16) -> Incoming {
+        if n > 0 {
+            self.bin = Some((NO_REPLY, n));
+        }
+        Incoming::Nothing
+    }
+
+    fn attachment(&mut self, f: &Frames) -> Incoming {
+        let Some((id, left)) = self.bin.as_mut() else {
+            return Incoming::Error(ErrorKind::Protocol);
+        };
+        *left -= 1;
+        if *left > 0 {
+            return Incoming::Nothing;
+        }
+        let id = *id;
+        self.bin = None;
+        if id == NO_REPLY || !f.ack {
+            Incoming::Nothing
+        } else {
+            Incoming::Reply(id)
+        }
+    }
+}
+
+/// `body` is `["<name>"` followed by `,` or `]`.
+fn is_event(body: &[u8], head: &[u8]) -> bool {
+    body.starts_with(head) && matches!(body.get(head.len()), Some(b',' | b']'))
+}
+
+/// A muted raw WS client's own frame reader: skips every frame, reports a close frame's
+/// code. Server frames are unmasked (RFC 6455 §5.1).
+#[derive(Debug, Default)]
+pub struct Frozen {
+    /// Header bytes gathered so far.
+    head: Vec<u8>,
+    /// Payload bytes of the current frame still to skip.
+    skip: u64,
+    /// The current frame is a close frame: its first two payload bytes are the code.
+    close: Option<Vec<u8>>,
+}
+
+impl Frozen {
+    /// Feeds raw bytes; returns a close code once a close frame was seen (1005 when it
+    /// had none).
+    pub fn feed(&mut self, mut data: &[u8]) -> Option<u16> {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = (self.skip as usize).min(data.len());
+                if let Some(c) = self.close.as_mut() {
+                    c.extend_from_slice(&data[..n.min(2usize.saturating_sub(c.len()))]);
+                }
+                self.skip -= n as u64;
+                data = &data[n..];
+                if self.skip == 0
+                    && let Some(c) = self.close.take()
+                {
+                    return Some(code(&c));
+                }
+                continue;
+            }
+            self.head.push(data[0]);
+            data = &data[1..];
+            let h = &self.head;
+            if h.len() < 2 {
+                continue;
+            }
+            let len7 = h[1] & 0x7f;
+            let need = match len7 {
+                126 => 4,
+                127 => 10,
+                _ => 2,
+            };
+            if h.len() < need {
+                continue;
+            }
+            let len = match len7 {
+                126 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+                127 => u64::from_be_bytes(h[2..10].try_into().unwrap_or([0; 8])),
+                n => u64::from(n),
+            };
+            let opcode = h[0] & 0x0f;
+            self.head.clear();
+            if opcode == 0x8 {
+                if len == 0 {
+                    return Some(1005);
+                }
+                self.close = Some(Vec::new());
+            }
+            self.skip = len;
+        }
+        None
+    }
+}
+
+fn code(c: &[u8]) -> u16 {
+    match c {
+        [a, b, ..] => u16::from_be_bytes([*a, *b]),
+        _ => 1005,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_reader_skips_frames_and_finds_the_close() {
+        let mut f = Frozen::default();
+        // A ping with 4 bytes, a text frame of 130 bytes (16-bit length), then close 1011.
+        let mut bytes = vec![0x89, 4, 1, 2, 3, 4, 0x81, 126, 0, 130];
+        bytes.extend(std::iter::repeat_n(b'x', 130));
+        bytes.extend([0x88, 2, 0x03, 0xf3]);
+        // Fed in awkward pieces.
+        let mut got = None;
+        for chunk in bytes.chunks(3) {
+            if let Some(c) = f.feed(chunk) {
+                got = Some(c);
+            }
+        }
+        assert_eq!(got, Some(1011));
+        assert_eq!(Frozen::default().feed(&[0x88, 0]), Some(1005));
+    }
+
+    #[test]
+    fn event_heads() {
+        assert!(is_event(br#"["tick",{"a":1}]"#, br#"["tick""#));
+        assert!(is_event(br#"["tick"]"#, br#"["tick""#));
+        assert!(!is_event(br#"["ticker",1]"#, br#"["tick""#));
+    }
+}

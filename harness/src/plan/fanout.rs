@@ -1,0 +1,463 @@
+//! The plan parts of part 2: broadcast roles (publishers, subscribers, rooms), heartbeat
+//! options (heartbeat-only clients, muting, client pings), churn, and the run-wide event
+//! names, argument templates and reconnect settings.
+//!
+//! Receives the raw plan (TOML keys, or `swarm broadcast|churn|heartbeat` flags written as
+//! one). Emits the validated [`Fanout`], [`HeartbeatOpts`], [`ChurnOpts`], [`FanTarget`]
+//! and every problem found, as plan errors.
+//! Must not: open anything; an error here means nothing was opened.
+
+use std::time::Duration;
+
+use super::{
+    Endpoint, PlanError, RawPhase, RawPlan, Scenario, count_value, opt_duration, opt_rate,
+};
+use crate::cli::{BroadcastArgs, HeartbeatArgs, Protocol};
+use crate::template::{Template, room_name_ok};
+
+/// Broadcast roles of one phase.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fanout {
+    pub subscribers: u32,
+    pub publishers: u32,
+    /// Number of rooms (from `rooms`, or `ceil(subscribers / room_size)`).
+    pub rooms: u32,
+    pub room_size: Option<u32>,
+    /// Measure target-server's own `--tick` emits into this room (no swarm publishers).
+    pub server_publisher: Option<String>,
+}
+
+/// `--mute FRACTION[@T]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mute {
+    pub fraction: f64,
+    /// From the start of the phase.
+    pub at: Duration,
+}
+
+/// Heartbeat options of one phase.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HeartbeatOpts {
+    /// Clients that only hold their connection and watch heartbeats (the last ones of the
+    /// phase); every client of a `heartbeat` phase is one.
+    pub clients: u32,
+    pub mute: Option<Mute>,
+    /// Raw WS: send a ping this often and time its pong.
+    pub client_ping_interval: Option<Duration>,
+}
+
+/// Churn of one phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChurnOpts {
+    /// Drops per second over all subscribers.
+    pub rate_per_s: f64,
+}
+
+/// Run-wide broadcast and reconnect settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanTarget {
+    pub join_event: String,
+    pub join_args: Template,
+    pub leave_event: String,
+    pub publish_event: String,
+    pub publish_args: Template,
+    pub subscribe_event: String,
+    /// Raw WS: where publishers connect (a `{room}` template); default: the URL with `self=0`.
+    pub publish_url: Option<Endpoint>,
+    /// Raw WS: the server's ping period to compare with (Socket.IO advertises its own).
+    pub ws_ping_interval: Option<Duration>,
+    /// Reconnect after the server closed a (healthy) client or a client-side deadline.
+    pub reconnect: bool,
+    pub reconnect_delay: Duration,
+}
+
+impl Default for FanTarget {
+    fn default() -> Self {
+        FanTarget {
+            join_event: "join".into(),
+            join_args: Template::parse(r#"["{room}"]"#, false).expect("default template"),
+            leave_event: "leave".into(),
+            publish_event: "broadcast".into(),
+            publish_args: Template::parse(r#"["{room}",{payload}]"#, true)
+                .expect("default template"),
+            subscribe_event: "broadcast".into(),
+            publish_url: None,
+            ws_ping_interval: None,
+            reconnect: false,
+            reconnect_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What [`phase_opts`] found in one raw phase.
+pub(super) struct PhaseOpts {
+    pub fanout: Option<Fanout>,
+    pub heartbeat: HeartbeatOpts,
+    pub churn: Option<ChurnOpts>,
+    /// `publishers + subscribers + heartbeat-clients` of a broadcast / churn phase.
+    pub implied_clients: Option<u32>,
+}
+
+/// Parses and checks the part-2 keys of one phase.
+pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> PhaseOpts {
+    let count = |v: &Option<toml::Value>, what: &str, errs: &mut Vec<String>| {
+        v.as_ref()
+            .and_then(|v| count_value(v, what).map_err(|e| errs.push(e)).ok())
+    };
+    let hb_clients = count(&rp.heartbeat_clients, "heartbeat-clients", errs).unwrap_or(0);
+    let mute = rp.mute.as_deref().and_then(|m| {
+        parse_mute(m)
+            .map_err(|e| errs.push(format!("mute: {e}")))
+            .ok()
+    });
+    let heartbeat = HeartbeatOpts {
+        clients: hb_clients,
+        mute,
+        client_ping_interval: opt_duration(&rp.client_ping_interval, "client-ping-interval", errs),
+    };
+    if heartbeat.client_ping_interval.is_some_and(|d| d.is_zero()) {
+        errs.push("client-ping-interval must be above zero".into());
+    }
+    let fanout_keys = rp.subscribers.is_some()
+        || rp.publishers.is_some()
+        || rp.rooms.is_some()
+        || rp.room_size.is_some()
+        || rp.server_publisher.is_some();
+    if !scenario.fans_out() {
+        if fanout_keys {
+            errs.push(
+                "subscribers, publishers, rooms, room-size and server-publisher are for broadcast and churn phases"
+                    .into(),
+            );
+        }
+        if rp.churn_rate.is_some() {
+            errs.push("churn-rate is for churn phases".into());
+        }
+        return PhaseOpts {
+            fanout: None,
+            heartbeat,
+            churn: None,
+            implied_clients: None,
+        };
+    }
+    let subscribers = count(&rp.subscribers, "subscribers", errs).unwrap_or(100);
+    let server_publisher = rp.server_publisher.clone();
+    let publishers = rp
+        .publishers
+        .unwrap_or(if server_publisher.is_some() { 0 } else { 1 });
+    if let Some(room) = &server_publisher {
+        if !room_name_ok(room) {
+            errs.push(format!(
+                "server-publisher room {room:?} must be 1-256 characters of [A-Za-z0-9-_.:@]"
+            ));
+        }
+        if publishers > 0 {
+            errs.push(
+                "server-publisher measures the server's own emits: give no publishers".into(),
+            );
+        }
+        if rp.rooms.is_some_and(|r| r != 1) || rp.room_size.is_some() {
+            errs.push("server-publisher uses one room: give no rooms or room-size".into());
+        }
+    } else if publishers == 0 {
+        errs.push("a broadcast needs publishers (or server-publisher = \"ROOM\")".into());
+    }
+    if subscribers == 0 {
+        errs.push("a broadcast needs subscribers".into());
+    }
+    if rp.rooms.is_some() && rp.room_size.is_some() {
+        errs.push("give rooms or room-size, not both".into());
+    }
+    let rooms = match (rp.room_size, rp.rooms) {
+        (Some(0), _) | (_, Some(0)) => {
+            errs.push("rooms and room-size must be at least 1".into());
+            1
+        }
+        (Some(m), _) => subscribers.div_ceil(m).max(1),
+        (None, Some(k)) => k,
+        (None, None) => 1,
+    };
+    let churn = if scenario == Scenario::Churn {
+        let rate = opt_rate(&rp.churn_rate, "churn-rate", errs).unwrap_or(1.0);
+        if !(rate > 0.0 && rate <= 100_000.0) {
+            errs.push(format!(
+                "churn-rate {rate}/s must be above 0 and at most 100000"
+            ));
+        }
+        Some(ChurnOpts { rate_per_s: rate })
+    } else {
+        if rp.churn_rate.is_some() {
+            errs.push("churn-rate is for churn phases".into());
+        }
+        None
+    };
+    let implied = publishers
+        .checked_add(subscribers)
+        .and_then(|n| n.checked_add(hb_clients));
+    if implied.is_none() {
+        errs.push("too many clients".into());
+    }
+    PhaseOpts {
+        fanout: Some(Fanout {
+            subscribers,
+            publishers,
+            rooms,
+            room_size: rp.room_size,
+            server_publisher,
+        }),
+        heartbeat,
+        churn,
+        implied_clients: implied,
+    }
+}
+
+/// `0.1`, `10%`, `0.25@5s`.
+pub fn parse_mute(s: &str) -> Result<Mute, String> {
+    let (f, at) = match s.split_once('@') {
+        Some((f, at)) => (f, Some(at)),
+        None => (s, None),
+    };
+    let f = f.trim();
+    let fraction = match f.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => f.parse::<f64>(),
+    }
+    .map_err(|_| format!("{s:?}: write FRACTION[@T], e.g. 0.1@5s or 10%@5s"))?;
+    if !(0.0..=1.0).contains(&fraction) {
+        return Err(format!("{s:?}: the fraction must be between 0 and 1"));
+    }
+    let at = match at {
+        Some(t) => crate::cli::parse_duration(t)?,
+        None => Duration::ZERO,
+    };
+    Ok(Mute { fraction, at })
+}
+
+/// Checks the run-wide part-2 settings.
+pub(super) fn target(
+    raw: &RawPlan,
+    protocol: Protocol,
+    phases: &[super::Phase],
+    endpoint: Option<&Endpoint>,
+    errors: &mut Vec<String>,
+) -> FanTarget {
+    let d = FanTarget::default();
+    let name = |v: &Option<String>, default: &str, what: &str, errors: &mut Vec<String>| {
+        let n = v.clone().unwrap_or_else(|| default.to_string());
+        if n.is_empty() || n.contains('"') || n.contains('\\') {
+            errors.push(format!(
+                "{what} {n:?} must be non-empty, without quotes or backslashes"
+            ));
+        }
+        n
+    };
+    let template = |v: &Option<String>,
+                    default: &Template,
+                    payload: bool,
+                    what: &str,
+                    errors: &mut Vec<String>| {
+        match v {
+            None => default.clone(),
+            Some(t) => Template::parse(t, payload).unwrap_or_else(|e| {
+                errors.push(format!("{what}: {e}"));
+                default.clone()
+            }),
+        }
+    };
+    let server_publisher = phases
+        .iter()
+        .find_map(|p| p.fanout.as_ref().and_then(|f| f.server_publisher.clone()));
+    let default_subscribe = if server_publisher.is_some() {
+        "tick"
+    } else {
+        "broadcast"
+    };
+    let publish_url = raw
+        .publish_url
+        .as_deref()
+        .and_then(|u| match Endpoint::parse(u) {
+            Ok((e, _)) => Some(e),
+            Err(e) => {
+                errors.push(format!("publish-url: {e}"));
+                None
+            }
+        });
+    let fans_out = phases.iter().any(|p| p.scenario.fans_out());
+    if fans_out && protocol == Protocol::Ws {
+        if let Some(e) = endpoint
+            && !e.path.contains("{room}")
+            && !e.query.as_deref().is_some_and(|q| q.contains("{room}"))
+        {
+            errors.push(format!(
+                "a raw WebSocket broadcast URL is a template with {{room}}, e.g. ws://host/ws/room/{{room}} (got path {:?})",
+                e.path
+            ));
+        }
+        if server_publisher.is_some() {
+            errors.push("server-publisher is for Socket.IO (target-server's --tick)".into());
+        }
+    }
+    let servers: std::collections::BTreeSet<_> = phases
+        .iter()
+        .filter_map(|p| p.fanout.as_ref().map(|f| f.server_publisher.clone()))
+        .collect();
+    if servers.len() > 1 {
+        errors.push(
+            "every broadcast phase of a plan must use the same server-publisher (or none)".into(),
+        );
+    }
+    let reconnect_delay =
+        opt_duration(&raw.reconnect_delay, "reconnect-delay", errors).unwrap_or(d.reconnect_delay);
+    FanTarget {
+        join_event: name(&raw.join_event, &d.join_event, "join-event", errors),
+        join_args: template(&raw.join_args, &d.join_args, false, "join-args", errors),
+        leave_event: name(&raw.leave_event, &d.leave_event, "leave-event", errors),
+        publish_event: name(
+            &raw.publish_event,
+            &d.publish_event,
+            "publish-event",
+            errors,
+        ),
+        publish_args: template(
+            &raw.publish_args,
+            &d.publish_args,
+            true,
+            "publish-args",
+            errors,
+        ),
+        subscribe_event: name(
+            &raw.subscribe_event,
+            default_subscribe,
+            "subscribe-event",
+            errors,
+        ),
+        publish_url,
+        ws_ping_interval: opt_duration(&raw.ping_interval, "ping-interval", errors),
+        reconnect: raw.reconnect,
+        reconnect_delay,
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// `swarm broadcast` / `swarm churn` as a one-phase plan.
+pub(super) fn from_broadcast(
+    scenario: Scenario,
+    a: &BroadcastArgs,
+    churn_rate: Option<f64>,
+) -> Result<super::Plan, PlanError> {
+    let t = &a.target;
+    let f = &a.fanout;
+    let raw = RawPlan {
+        name: Some(scenario.name().to_string()),
+        url: a.url.clone(),
+        protocol: t.protocol,
+        transport: Some(t.transport),
+        path: Some(t.path.clone()),
+        auth: t.auth.clone(),
+        headers: t.headers.clone(),
+        query: t.query.clone(),
+        timeout: Some(ms(t.timeout)),
+        grace: Some(ms(t.grace)),
+        parser: Some(t.parser),
+        insecure: t.insecure,
+        join_event: Some(f.join_event.clone()),
+        join_args: Some(f.join_args.clone()),
+        leave_event: Some(f.leave_event.clone()),
+        publish_event: Some(f.publish_event.clone()),
+        publish_args: Some(f.publish_args.clone()),
+        subscribe_event: f.subscribe_event.clone(),
+        publish_url: f.publish_url.clone(),
+        reconnect: a.reconnect.reconnect,
+        reconnect_delay: Some(ms(a.reconnect.reconnect_delay)),
+        ..RawPlan::default()
+    };
+    let phase = RawPhase {
+        name: Some(scenario.name().to_string()),
+        scenario: Some(scenario),
+        connect_rate: a.pacing.connect_rate.map(|r| format!("{r}/s")),
+        ramp: a.pacing.ramp.map(ms),
+        duration: Some(ms(a.pacing.duration)),
+        rate: Some(format!("{}/s", f.rate)),
+        payload_size: Some(f.payload_size),
+        arrival: Some(f.arrival),
+        subscribers: Some(toml::Value::Integer(i64::from(f.subscribers))),
+        publishers: f.publishers,
+        rooms: f.rooms,
+        room_size: f.room_size,
+        server_publisher: f.server_publisher.clone(),
+        churn_rate: churn_rate.map(|r| format!("{r}/s")),
+        ..RawPhase::default()
+    };
+    super::from_raw(
+        RawPlan {
+            phases: vec![phase],
+            ..raw
+        },
+        None,
+        &a.output,
+    )
+}
+
+/// `swarm heartbeat` as a one-phase plan.
+pub(super) fn from_heartbeat(a: &HeartbeatArgs) -> Result<super::Plan, PlanError> {
+    let t = &a.target;
+    let raw = RawPlan {
+        name: Some("heartbeat".into()),
+        url: a.url.clone(),
+        protocol: t.protocol,
+        transport: Some(t.transport),
+        path: Some(t.path.clone()),
+        auth: t.auth.clone(),
+        headers: t.headers.clone(),
+        query: t.query.clone(),
+        timeout: Some(ms(t.timeout)),
+        grace: Some(ms(t.grace)),
+        parser: Some(t.parser),
+        insecure: t.insecure,
+        ping_interval: a.ping_interval.map(ms),
+        reconnect: a.reconnect.reconnect,
+        reconnect_delay: Some(ms(a.reconnect.reconnect_delay)),
+        ..RawPlan::default()
+    };
+    let phase = RawPhase {
+        name: Some("heartbeat".into()),
+        scenario: Some(Scenario::Heartbeat),
+        clients: Some(toml::Value::Integer(i64::from(a.clients))),
+        connect_rate: a.pacing.connect_rate.map(|r| format!("{r}/s")),
+        ramp: a.pacing.ramp.map(ms),
+        duration: Some(ms(a.pacing.duration)),
+        mute: a.mute.clone(),
+        client_ping_interval: a.client_ping_interval.map(ms),
+        ..RawPhase::default()
+    };
+    super::from_raw(
+        RawPlan {
+            phases: vec![phase],
+            ..raw
+        },
+        None,
+        &a.output,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mute_forms() {
+        assert_eq!(
+            parse_mute("0.25@5s").unwrap(),
+            Mute {
+                fraction: 0.25,
+                at: Duration::from_secs(5)
+            }
+        );
+        assert_eq!(parse_mute("10%").unwrap().fraction, 0.1);
+        assert!(parse_mute("2").is_err());
+        assert!(parse_mute("x@1s").is_err());
+    }
+}
