@@ -22,6 +22,8 @@ use crate::sample::{Event, Tally};
 pub const SERVER: u32 = u32::MAX;
 /// Floor of the backwards widening of an away window (ns).
 const MIN_WIDEN_NS: u64 = 1_000_000;
+/// An away window starts at most this long before the drop (ns).
+const MAX_IN_FLIGHT_NS: u64 = 1_000_000_000;
 
 #[derive(Debug)]
 struct StreamState {
@@ -45,6 +47,8 @@ struct Joined {
 #[derive(Debug, Default)]
 pub struct Receiver {
     rooms: Vec<Joined>,
+    /// Payloads of this run received (first arrivals or not).
+    deliveries: u64,
     /// Largest one-way latency (ns) in the current and the previous wall-clock second.
     lat_cur_ns: u64,
     lat_prev_ns: u64,
@@ -53,7 +57,6 @@ pub struct Receiver {
     recovered_session: bool,
     /// Deliveries of this run that no membership explains (not a stream of its rooms).
     stray: u64,
-    deliveries: u64,
 }
 
 impl StreamState {
@@ -149,6 +152,11 @@ impl Receiver {
         !self.rooms.is_empty()
     }
 
+    /// Broadcast payloads of this run received so far.
+    pub fn deliveries(&self) -> u64 {
+        self.deliveries
+    }
+
     /// The join of `room` was acknowledged at `now_ns`: membership starts (or goes on), and
     /// an away window of that room ends. Returns the messages sent while away.
     pub fn joined(&mut self, board: &Board, room: u32, now_ns: u64) -> u64 {
@@ -197,9 +205,19 @@ impl Receiver {
         let widen = self.lat_cur_ns.max(self.lat_prev_ns).max(MIN_WIDEN_NS);
         for j in &mut self.rooms {
             for st in j.streams.iter_mut().filter(|s| s.member_open.is_some()) {
-                if st.window_open.is_none() {
-                    st.window_open = Some(st.point_at(board, now_ns.saturating_sub(widen)));
+                if st.window_open.is_some() {
+                    continue;
                 }
+                let mut start = st.point_at(board, now_ns.saturating_sub(widen));
+                if st.publisher != SERVER
+                    && let Some(next) = st.stream.next_expected()
+                {
+                    // Still in the pipe: what the publisher sent after the last message this
+                    // receiver got (looking back at most MAX_IN_FLIGHT_NS).
+                    let floor = st.point_at(board, now_ns.saturating_sub(MAX_IN_FLIGHT_NS));
+                    start = start.min(next.max(floor));
+                }
+                st.window_open = Some(start);
             }
         }
         self.recovered_session = false;
@@ -247,11 +265,9 @@ impl Receiver {
             return;
         };
         let publisher = if server { SERVER } else { f.client };
-        if server {
-            self.deliveries += 1;
-            if self.deliveries <= 2 || self.deliveries.is_multiple_of(64) {
-                board.observe_tick(u64::from(f.seq), f.intended_ns);
-            }
+        self.deliveries += 1;
+        if server && (self.deliveries <= 2 || self.deliveries.is_multiple_of(64)) {
+            board.observe_tick(u64::from(f.seq), f.intended_ns);
         }
         let oneway = now_ns.saturating_sub(f.sent_ns);
         let second = now_ns / 1_000_000_000;

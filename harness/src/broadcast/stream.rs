@@ -100,6 +100,11 @@ impl Stream {
         Some((l, h))
     }
 
+    /// One past the highest seq received (`None` before the first arrival).
+    pub fn next_expected(&self) -> Option<u64> {
+        self.any.then_some(self.hi)
+    }
+
     /// Distinct seqs received.
     pub fn received(&self) -> u64 {
         if !self.any {

@@ -465,7 +465,17 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             while clock.next() <= now {
                 clock.advance();
             }
-            if drain_until.is_none() && c.joined.is_some() && c.pending.is_empty() {
+            // A churn drop is a drop and a reconnect: none that could not reconnect in time.
+            let back =
+                now + ctx.plan.target.fan.reconnect_delay + ctx.plan.timeout.min(ctx.drain());
+            // ... and none before the broadcast reached the client (nothing to miss yet, and
+            // no offset to recover from).
+            if drain_until.is_none()
+                && c.joined.is_some()
+                && c.pending.is_empty()
+                && carry.receiver.deliveries() > 0
+                && back < c.seg.end
+            {
                 c.lost(now, carry, DisconnectReason::ClientDrop);
                 carry.away_since = Some(now);
                 return End::Lost { reconnect: true };
@@ -482,6 +492,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         }
         if let Some((next, every)) = c.ping_every
             && now >= next
+            && !c.beat.muted()
         {
             let id = c.beat.client_ping(now);
             c.ping_every = Some((now + every, every));
@@ -646,7 +657,7 @@ fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carry) -> Insta
     }
     at(carry.churn.as_ref().map(|(_, k)| k.next()));
     at(c.mute_at.filter(|_| !c.beat.muted()));
-    at(c.ping_every.map(|(n, _)| n));
+    at(c.ping_every.filter(|_| !c.beat.muted()).map(|(n, _)| n));
     at(c.beat.deadline());
     wake
 }
