@@ -21,6 +21,8 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
@@ -33,6 +35,10 @@ echo "node $(node --version), npm $(npm --version), $(chromium --version 2>/dev/
 
 step "npm ci in interop/ (browser download skipped)"
 (cd interop && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+
+step "python-socketio in interop/python/.venv (interop/python/requirements.txt)"
+(cd interop/python && { [ -x .venv/bin/python ] || python3 -m venv .venv; } \
+  && .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt)
 
 step "building the workspace and its tests (release)"
 t=$SECONDS

@@ -25,6 +25,9 @@ impl Session {
         if self.muted && f.protocol == Protocol::Ws {
             return self.read_frozen().await;
         }
+        if let Some(text) = self.early.pop_front() {
+            return self.eio_text(f, &text);
+        }
         let msg = match self.ws.next().await {
             None => return Incoming::Closed(DisconnectReason::Eof),
             Some(Err(e)) => return Incoming::Closed(disconnect_reason(&e)),

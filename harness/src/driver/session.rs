@@ -185,6 +185,8 @@ pub struct Session {
     pub offset: Option<String>,
     /// Raw frame reader of a muted raw WS client.
     pub(super) frozen: Option<super::inbound::Frozen>,
+    /// Engine.IO texts received before the CONNECT reply, handed to the loop first.
+    pub(super) early: std::collections::VecDeque<String>,
 }
 
 impl Session {
@@ -199,6 +201,7 @@ impl Session {
             pid: None,
             offset: None,
             frozen: None,
+            early: std::collections::VecDeque::new(),
         }
     }
 

@@ -48,13 +48,20 @@ pub async fn connect_websocket(
     phases.eio_open = Some(t.elapsed());
     let t = Instant::now();
     send(&mut ws, connect).await?;
-    let pid = wait_connected(&mut ws, &ctx.frames).await?;
+    let mut early = Vec::new();
+    let pid = wait_connected(&mut ws, &ctx.frames, &mut early).await?;
     phases.sio_connect = Some(t.elapsed());
-    Ok(session(ws, &handshake, pid))
+    Ok(session(ws, &handshake, pid, early))
 }
 
-fn session(ws: WsStream, h: &engineio::Handshake, pid: Option<String>) -> Session {
+fn session(
+    ws: WsStream,
+    h: &engineio::Handshake,
+    pid: Option<String>,
+    early: Vec<String>,
+) -> Session {
     let mut s = Session::new(ws);
+    s.early = early.into();
     s.handshake = Some((
         std::time::Duration::from_millis(h.ping_interval),
         std::time::Duration::from_millis(h.ping_timeout),
@@ -166,6 +173,7 @@ pub async fn connect_polling(
     phases.ws_upgrade = probe_phases.ws_upgrade;
     let mut connected = None;
     let mut pong_due = false;
+    let mut early = Vec::new();
     for packet in engineio::decode_payload(&polled?).map_err(|_| ErrorKind::Protocol)? {
         match packet {
             Eio::Ping { .. } => pong_due = true,
@@ -173,7 +181,7 @@ pub async fn connect_polling(
             Eio::Message(m) => match sio_connect_reply(f, &m) {
                 Some(Ok(pid)) => connected = Some(pid),
                 Some(Err(e)) => return Err(e),
-                None => {}
+                None => early.push(format!("4{m}")),
             },
             _ => {}
         }
@@ -192,10 +200,10 @@ pub async fn connect_polling(
     phases.upgrade = Some(t_upgrade.elapsed());
     let pid = match connected {
         Some(pid) => pid,
-        None => wait_connected(&mut ws, f).await?,
+        None => wait_connected(&mut ws, f, &mut early).await?,
     };
     phases.sio_connect = Some(t_connect.elapsed());
-    Ok(session(ws, &handshake, pid))
+    Ok(session(ws, &handshake, pid, early))
 }
 
 /// `Some(Ok(pid))` for `0<nsp,>{...}` of our namespace (with the recovery `pid` when the
@@ -222,21 +230,31 @@ fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<Option<String>, Error
 
 /// Reads until the namespace CONNECT is acknowledged, answering pings; returns the
 /// recovery `pid` if the server sent one.
-async fn wait_connected(ws: &mut WsStream, f: &Frames) -> Result<Option<String>, ErrorKind> {
+/// Events that arrive before it (a server restoring a session replays the missed ones
+/// first, as Node's socket.io does) are kept in `early`, for the session to hand over after
+/// the CONNECT, as socket.io-client buffers them.
+async fn wait_connected(
+    ws: &mut WsStream,
+    f: &Frames,
+    early: &mut Vec<String>,
+) -> Result<Option<String>, ErrorKind> {
     loop {
         let text = next_text(ws).await?;
         match text.as_bytes().first() {
             Some(b'2') => send(ws, "3").await?,
             Some(b'1') => return Err(ErrorKind::Protocol),
-            Some(b'4') => {
-                if let Some(r) = sio_connect_reply(f, &text[1..]) {
-                    return r;
-                }
-            }
+            Some(b'4') => match sio_connect_reply(f, &text[1..]) {
+                Some(r) => return r,
+                None if early.len() < MAX_EARLY => early.push(text),
+                None => {}
+            },
             _ => {}
         }
     }
 }
+
+/// Events kept from before the CONNECT reply, at most.
+const MAX_EARLY: usize = 100_000;
 
 async fn next_text(ws: &mut WsStream) -> Result<String, ErrorKind> {
     loop {

@@ -1,0 +1,199 @@
+//! `swarm broadcast` and `swarm churn` against third-party servers: the official Node
+//! socket.io 4.8 server of `interop/sio-server.mjs` (connection state recovery on and off)
+//! and the python-socketio server of `interop/python/sio_server.py` (PyPI). Skipped, with a
+//! message, only when `node` or the Python virtualenv (scripts/test.sh makes it) is missing.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{plan_for, run};
+use reports::BroadcastStats;
+
+/// A third-party server, killed by its PID when dropped.
+struct Peer {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn interop() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("interop")
+}
+
+fn node_available() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && interop().join("node_modules").exists()
+}
+
+fn python() -> Option<PathBuf> {
+    let p = interop().join("python/.venv/bin/python");
+    p.exists().then_some(p)
+}
+
+/// Starts `program args...` in `dir`; its first stdout line is `{"listening":PORT}`.
+fn start(program: &std::path::Path, args: &[&str], dir: &std::path::Path) -> Peer {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn peer");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("peer started within 20 s");
+    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON line");
+    let port = v["listening"].as_u64().expect("listening port") as u16;
+    Peer { child, port }
+}
+
+fn node(args: &[&str]) -> Peer {
+    let mut all = vec!["sio-server.mjs", "--port", "0"];
+    all.extend_from_slice(args);
+    start(std::path::Path::new("node"), &all, &interop())
+}
+
+fn invariant(b: &BroadcastStats) {
+    assert_eq!(
+        b.delivered + b.missed_while_disconnected + b.lost,
+        b.expected,
+        "delivered + missed + lost = expected: {b:?}"
+    );
+    assert!(b.expected > 0);
+    assert_eq!(b.foreign, 0);
+}
+
+const BROADCAST: [&str; 12] = [
+    "--publishers",
+    "2",
+    "--subscribers",
+    "40",
+    "--rooms",
+    "2",
+    "--rate",
+    "40/s",
+    "--duration",
+    "2s",
+    "--grace",
+    "500ms",
+];
+
+async fn broadcast(url: &str, extra: &[&str], out: &std::path::Path) -> BroadcastStats {
+    let mut args = vec!["broadcast", url];
+    args.extend_from_slice(&BROADCAST);
+    args.extend_from_slice(extra);
+    let finished = run(plan_for(&args, out)).await;
+    finished.run.run.broadcast.expect("broadcast section")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcast_against_node_and_python_socketio() {
+    let dir = tempfile::tempdir().unwrap();
+    if node_available() {
+        let peer = node(&[]);
+        let url = format!("http://127.0.0.1:{}/", peer.port);
+        // The default `broadcast(room, payload)`, and the payload nested in an object.
+        for (i, extra) in [
+            vec![],
+            vec![
+                "--publish-args",
+                r#"["{room}",{"meta":{"n":1},"data":{payload}}]"#,
+            ],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let b = broadcast(&url, extra, &dir.path().join(format!("node{i}"))).await;
+            invariant(&b);
+            assert_eq!(b.delivered, b.expected, "node: {b:?}");
+            assert_eq!(b.expected, b.published * 20, "node: {b:?}");
+            assert_eq!((b.duplicates, b.reordered), (0, 0));
+        }
+    } else {
+        eprintln!("SKIPPED the Node half: `node` or interop/node_modules is missing");
+    }
+    match python() {
+        Some(py) => {
+            let peer = start(
+                &py,
+                &["sio_server.py", "--port", "0"],
+                &interop().join("python"),
+            );
+            let url = format!("http://127.0.0.1:{}/", peer.port);
+            let b = broadcast(&url, &[], &dir.path().join("python")).await;
+            invariant(&b);
+            assert_eq!(b.delivered, b.expected, "python-socketio: {b:?}");
+            assert_eq!(b.expected, b.published * 20, "python-socketio: {b:?}");
+        }
+        None => eprintln!(
+            "SKIPPED the python-socketio half: interop/python/.venv is missing (scripts/test.sh makes it)"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_against_node_with_and_without_recovery() {
+    if !node_available() {
+        eprintln!("SKIPPED churn_against_node: `node` or interop/node_modules is missing");
+        return;
+    }
+    for recovery in [true, false] {
+        let peer = node(if recovery { &["--recovery"] } else { &[] });
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("http://127.0.0.1:{}/", peer.port);
+        let args = [
+            "churn",
+            &url,
+            "--subscribers",
+            "30",
+            "--rate",
+            "50/s",
+            "--churn-rate",
+            "15/s",
+            "--reconnect-delay",
+            "150ms",
+            "--duration",
+            "3s",
+            "--grace",
+            "500ms",
+        ];
+        let finished = run(plan_for(&args, dir.path())).await;
+        let b = finished.run.run.broadcast.expect("broadcast section");
+        let c = finished.run.run.churn.expect("churn section");
+        invariant(&b);
+        assert!(c.drops >= 10 && c.reconnects >= 10, "{c:?}");
+        assert_eq!((b.duplicates, b.reordered), (0, 0), "{b:?}");
+        if recovery {
+            assert!(b.recovered > 0, "{b:?}");
+            assert_eq!(c.recovered_sessions, c.reconnects, "{c:?}");
+            assert_eq!((b.missed_while_disconnected, b.lost), (0, 0), "{b:?}");
+        } else {
+            assert_eq!((b.recovered, c.recovered_sessions), (0, 0), "{b:?}");
+            assert!(b.missed_while_disconnected > 0, "{b:?}");
+        }
+    }
+}
