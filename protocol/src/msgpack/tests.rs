@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::socketio::RESERVED_EVENTS;
+use crate::socketio::{RESERVED_EVENTS, placeholder};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len())
