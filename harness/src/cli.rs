@@ -223,7 +223,8 @@ pub struct TargetArgs {
     /// After the last send, wait up to min(timeout, grace) for outstanding replies.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub grace: Duration,
-    /// Socket.IO parser of the server.
+    /// Socket.IO parser of the server: `default` (JSON text, as socket.io-parser) or
+    /// `msgpack` (one msgpack map per binary frame, as socket.io-msgpack-parser).
     #[arg(long, value_enum, default_value_t = ParserKind::Default)]
     pub parser: ParserKind,
     /// Accept any TLS certificate (self-signed test servers).

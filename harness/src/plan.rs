@@ -622,8 +622,14 @@ fn validate(
         ));
     }
     let parser = raw.parser.unwrap_or(ParserKind::Default);
-    if parser == ParserKind::Msgpack {
-        errors.push("--parser msgpack is not supported yet (only the default JSON parser)".into());
+    if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
+        errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
+    } else if parser == ParserKind::Msgpack && endpoint.is_none() {
+        errors.push(
+            "--parser msgpack needs a URL: the embedded target-server speaks the default \
+             JSON parser only"
+                .into(),
+        );
     }
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     if protocol == Protocol::Ws && transport == Transport::Polling {

@@ -392,7 +392,11 @@ fn meta(
         options.insert("event".into(), serde_json::json!(t.event));
         options.insert("reply_event".into(), serde_json::json!(t.reply_event));
         options.insert("path".into(), serde_json::json!(t.eio_path));
-        options.insert("parser".into(), serde_json::json!("default"));
+        let parser = match t.parser {
+            crate::cli::ParserKind::Default => "default",
+            crate::cli::ParserKind::Msgpack => "msgpack",
+        };
+        options.insert("parser".into(), serde_json::json!(parser));
     }
     options.insert("insecure".into(), serde_json::json!(t.insecure));
     if plan.phases.iter().any(|p| p.scenario.fans_out()) {

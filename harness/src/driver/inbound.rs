@@ -1,7 +1,8 @@
 //! Incoming frames of a [`Session`]: what each one means to the driver loop.
 //!
 //! Receives: WebSocket messages (raw WS data frames, Engine.IO / Socket.IO text packets,
-//! binary attachments, pings, pongs, closes), or raw bytes for a muted raw WS client.
+//! binary attachments or msgpack packets, pings, pongs, closes), or raw bytes for a muted
+//! raw WS client.
 //! Emits: [`Incoming`] values, and in the session what it owes the server (a pong due, an
 //! ack due) and the connection state recovery offset (the last string argument of every
 //! event, once the server gave a `pid`).
@@ -37,6 +38,12 @@ impl Session {
             (Message::Text(t), Protocol::Ws) => Incoming::Payload(payload::find(t.as_bytes())),
             (Message::Binary(b), Protocol::Ws) => Incoming::Payload(payload::find(&b)),
             (Message::Text(t), Protocol::Socketio) => self.eio_text(f, t.as_str()),
+            (Message::Binary(b), Protocol::Socketio) if f.msgpack => {
+                match super::sio_msgpack::eio_text(&b) {
+                    Ok(text) => self.eio_text(f, &text),
+                    Err(e) => Incoming::Error(e),
+                }
+            }
             (Message::Binary(_), Protocol::Socketio) => self.attachment(f),
             (Message::Close(frame), _) => {
                 let code = frame.map_or(1005, |c| u16::from(c.code));

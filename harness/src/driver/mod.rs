@@ -19,6 +19,7 @@ pub mod inbound;
 pub mod inflight;
 pub mod net;
 pub mod session;
+mod sio_msgpack;
 pub mod socketio;
 
 use std::sync::Arc;

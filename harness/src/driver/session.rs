@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::cli::{Protocol, Transport};
+use crate::cli::{ParserKind, Protocol, Transport};
 use crate::driver::Ctx;
 use crate::driver::net::WsStream;
 use crate::payload;
@@ -50,6 +50,9 @@ pub struct Frames {
     pub emit_args: Vec<u8>,
     /// Ack mode (no `--reply-event`): the EVENT carries the seq as ack id.
     pub ack: bool,
+    /// Socket.IO with `--parser msgpack`: packets go as binary msgpack frames
+    /// ([`super::sio_msgpack`]).
+    pub msgpack: bool,
     /// `["reply",` when the server answers with an event.
     pub reply_args: Option<Vec<u8>>,
     /// `["<subscribe-event>"` (followed by `,` or `]`).
@@ -110,6 +113,7 @@ impl Frames {
             emit_head: format!("42{nsp_part}").into_bytes(),
             emit_args: format!("[\"{}\",", t.event).into_bytes(),
             ack: t.reply_event.is_none(),
+            msgpack: t.protocol == Protocol::Socketio && t.parser == ParserKind::Msgpack,
             reply_args: t
                 .reply_event
                 .as_ref()
@@ -228,11 +232,11 @@ impl Session {
         }
     }
 
-    async fn send_buf(&mut self, buf: &mut BytesMut) -> Result<(), DisconnectReason> {
+    async fn send_buf(&mut self, f: &Frames, buf: &mut BytesMut) -> Result<(), DisconnectReason> {
         let text =
             Utf8Bytes::try_from(buf.split().freeze()).map_err(|_| DisconnectReason::Reset)?;
         self.ws
-            .send(Message::Text(text))
+            .send(super::sio_msgpack::ws_message(f, text)?)
             .await
             .map_err(|e| disconnect_reason(&e))
     }
@@ -258,7 +262,7 @@ impl Session {
         } else {
             payload::write(buf, fields, size);
         }
-        self.send_buf(buf).await
+        self.send_buf(f, buf).await
     }
 
     /// Sends one broadcast publish into `room` (raw WS: the payload object alone).
@@ -283,7 +287,7 @@ impl Session {
         } else {
             payload::write(buf, fields, size);
         }
-        self.send_buf(buf).await
+        self.send_buf(f, buf).await
     }
 
     /// Socket.IO: emits join (`join = true`) or leave for `room`, asking for an ack `id`.
@@ -300,7 +304,7 @@ impl Session {
         buf.put_slice(itoa(u64::from(id), &mut digits));
         let head = if join { &f.join_args } else { &f.leave_args };
         self.put_event(buf, head, &f.join_template, room, None);
-        self.send_buf(buf).await
+        self.send_buf(f, buf).await
     }
 
     fn put_event(
@@ -343,7 +347,7 @@ impl Session {
         if let Some(id) = self.ack_due.take() {
             let frame = format!("43{}{id}[]", f.nsp_part);
             self.ws
-                .send(Message::text(frame))
+                .send(super::sio_msgpack::ws_message(f, frame.into())?)
                 .await
                 .map_err(|e| disconnect_reason(&e))?;
         }
@@ -357,9 +361,10 @@ impl Session {
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             if f.protocol == Protocol::Socketio {
-                self.ws
-                    .send(Message::text(format!("41{}", f.nsp_part)))
-                    .await?;
+                let bye = super::sio_msgpack::ws_message(f, format!("41{}", f.nsp_part).into());
+                if let Ok(bye) = bye {
+                    self.ws.send(bye).await?;
+                }
             }
             self.ws.close(None).await?;
             while let Some(m) = self.ws.next().await {

@@ -5,7 +5,8 @@
 //! [`Session`] (namespace CONNECT acknowledged with `40{sid}`) with `eio_open`, `upgrade`
 //! and `sio_connect` recorded, or the [`ErrorKind`] of what failed.
 //! Must not: send anything but `3` (pong) before the namespace CONNECT is acknowledged,
-//! besides the handshake itself; every `2` is answered with `3` in every state.
+//! besides the handshake itself; every `2` is answered with `3` in every state. With
+//! `--parser msgpack` the CONNECT and its reply are msgpack ([`super::sio_msgpack`]).
 
 use std::time::Instant;
 
@@ -34,7 +35,7 @@ pub async fn connect_websocket(
         .await?;
     let t = Instant::now();
     let handshake = loop {
-        let text = next_text(&mut ws).await?;
+        let text = next_text(&mut ws, ctx.frames.msgpack).await?;
         match text.as_bytes().first() {
             Some(b'0') => {
                 break serde_json::from_str::<engineio::Handshake>(&text[1..])
@@ -47,7 +48,7 @@ pub async fn connect_websocket(
     };
     phases.eio_open = Some(t.elapsed());
     let t = Instant::now();
-    send(&mut ws, connect).await?;
+    send_sio(&mut ws, &ctx.frames, connect).await?;
     let mut early = Vec::new();
     let pid = wait_connected(&mut ws, &ctx.frames, &mut early).await?;
     phases.sio_connect = Some(t.elapsed());
@@ -136,7 +137,11 @@ pub async fn connect_polling(
         &mut conn,
         exchange(
             &mut http,
-            request_owned(http::Method::POST, with_sid.clone(), connect.to_string())?,
+            request_owned(
+                http::Method::POST,
+                with_sid.clone(),
+                super::sio_msgpack::polling_body(f, connect)?,
+            )?,
         ),
     )
     .await?;
@@ -156,7 +161,7 @@ pub async fn connect_polling(
             .await?;
         send(&mut ws, "2probe").await?;
         loop {
-            let text = next_text(&mut ws).await?;
+            let text = next_text(&mut ws, ctx.frames.msgpack).await?;
             match text.as_str() {
                 "3probe" => return Ok::<WsStream, ErrorKind>(ws),
                 "1" => return Err(ErrorKind::Protocol),
@@ -175,6 +180,12 @@ pub async fn connect_polling(
     let mut pong_due = false;
     let mut early = Vec::new();
     for packet in engineio::decode_payload(&polled?).map_err(|_| ErrorKind::Protocol)? {
+        let packet = match packet {
+            Eio::Binary(b) if f.msgpack => {
+                Eio::Message(super::sio_msgpack::eio_text(&b)?.split_off(1))
+            }
+            p => p,
+        };
         match packet {
             Eio::Ping { .. } => pong_due = true,
             Eio::Close => return Err(ErrorKind::Protocol),
@@ -239,7 +250,7 @@ async fn wait_connected(
     early: &mut Vec<String>,
 ) -> Result<Option<String>, ErrorKind> {
     loop {
-        let text = next_text(ws).await?;
+        let text = next_text(ws, f.msgpack).await?;
         match text.as_bytes().first() {
             Some(b'2') => send(ws, "3").await?,
             Some(b'1') => return Err(ErrorKind::Protocol),
@@ -256,16 +267,24 @@ async fn wait_connected(
 /// Events kept from before the CONNECT reply, at most.
 const MAX_EARLY: usize = 100_000;
 
-async fn next_text(ws: &mut WsStream) -> Result<String, ErrorKind> {
+/// The next text frame; with `msgpack`, a binary frame too, as the default parser's text.
+async fn next_text(ws: &mut WsStream, msgpack: bool) -> Result<String, ErrorKind> {
     loop {
         match ws.next().await {
             None => return Err(ErrorKind::Io),
             Some(Err(_)) => return Err(ErrorKind::Io),
             Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_string()),
+            Some(Ok(Message::Binary(b))) if msgpack => return super::sio_msgpack::eio_text(&b),
             Some(Ok(Message::Close(_))) => return Err(ErrorKind::Protocol),
             Some(Ok(_)) => {}
         }
     }
+}
+
+/// Sends a Socket.IO packet (`4...`) in the parser's form.
+async fn send_sio(ws: &mut WsStream, f: &Frames, text: &str) -> Result<(), ErrorKind> {
+    let msg = super::sio_msgpack::ws_message(f, text.into()).map_err(|_| ErrorKind::Protocol)?;
+    ws.send(msg).await.map_err(|_| ErrorKind::Io)
 }
 
 async fn send(ws: &mut WsStream, text: &str) -> Result<(), ErrorKind> {
