@@ -16,8 +16,12 @@ use serde::Deserialize;
 use crate::cli::{Arrival, Command, OutputArgs, ParserKind, Protocol, ScenarioArgs, Transport};
 use crate::payload::MIN_PAYLOAD_SIZE;
 
+mod endpoint;
 mod fanout;
+mod validate;
+pub use endpoint::Endpoint;
 pub use fanout::{ChurnOpts, FanTarget, Fanout, HeartbeatOpts, Mute};
+use validate::validate;
 
 /// The built-in plan of `swarm run` without a file: connect ramp, steady echo, short
 /// spike. At most 2,000 clients, about a minute.
@@ -58,66 +62,6 @@ impl Scenario {
         matches!(self, Scenario::Broadcast | Scenario::Churn)
     }
 }
-
-/// Where the target is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub tls: bool,
-    pub host: String,
-    pub port: u16,
-    /// URL path: the WebSocket path (raw WS) or the namespace (Socket.IO).
-    pub path: String,
-    /// URL query string, without `?`.
-    pub query: Option<String>,
-}
-
-impl Endpoint {
-    /// Parses `ws://`, `wss://`, `http://`, `https://` URLs. Returns the endpoint and the
-    /// protocol the scheme implies.
-    pub fn parse(url: &str) -> Result<(Endpoint, Protocol), String> {
-        // `{room}` (raw WS broadcast URL templates) is not valid in a URI: parse around it.
-        let probe = url.replace("{room}", ROOM_MARK);
-        let uri: http::Uri = probe
-            .parse()
-            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-        let (tls, protocol) = match uri.scheme_str() {
-            Some("ws") => (false, Protocol::Ws),
-            Some("wss") => (true, Protocol::Ws),
-            Some("http") => (false, Protocol::Socketio),
-            Some("https") => (true, Protocol::Socketio),
-            _ => {
-                return Err(format!(
-                    "invalid URL {url:?}: the scheme must be ws, wss, http or https"
-                ));
-            }
-        };
-        let host = uri
-            .host()
-            .ok_or_else(|| format!("invalid URL {url:?}: no host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let path = if uri.path().is_empty() {
-            "/".to_string()
-        } else {
-            uri.path().replace(ROOM_MARK, "{room}")
-        };
-        Ok((
-            Endpoint {
-                tls,
-                host,
-                port,
-                path,
-                query: uri.query().map(|q| q.replace(ROOM_MARK, "{room}")),
-            },
-            protocol,
-        ))
-    }
-}
-
-const ROOM_MARK: &str = "__swarm_room__";
 
 /// How to talk to the target, for the whole run.
 #[derive(Debug, Clone, PartialEq)]
@@ -518,208 +462,8 @@ fn check_phase(p: &Phase, errors: &mut Vec<String>) {
     }
 }
 
-fn split_pairs(
-    items: &[String],
-    sep: char,
-    what: &str,
-    errors: &mut Vec<String>,
-) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for item in items {
-        match item.split_once(sep) {
-            Some((k, v)) if !k.trim().is_empty() => {
-                out.push((k.trim().to_string(), v.trim().to_string()))
-            }
-            _ => errors.push(format!("{what} {item:?} must be written K{sep}V")),
-        }
-    }
-    out
-}
-
-fn validate(
-    raw: RawPlan,
-    phases: Vec<Phase>,
-    url: Option<&str>,
-    output: &OutputArgs,
-    mut errors: Vec<String>,
-) -> Result<Plan, PlanError> {
-    let mut endpoint = None;
-    let mut protocol = raw.protocol.unwrap_or(Protocol::Socketio);
-    if let Some(url) = url {
-        match Endpoint::parse(url) {
-            Ok((e, p)) => {
-                endpoint = Some(e);
-                protocol = raw.protocol.unwrap_or(p);
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    let fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
-    let timeout = parse_opt_duration(
-        raw.timeout.as_deref(),
-        "timeout",
-        Duration::from_secs(10),
-        &mut errors,
-    );
-    let grace = parse_opt_duration(
-        raw.grace.as_deref(),
-        "grace",
-        Duration::from_secs(2),
-        &mut errors,
-    );
-    if timeout.is_zero() {
-        errors.push("timeout must be above zero".into());
-    }
-    let mut eio_path = raw.path.unwrap_or_else(|| "/socket.io/".into());
-    if !eio_path.starts_with('/') {
-        eio_path.insert(0, '/');
-    }
-    if !eio_path.ends_with('/') {
-        eio_path.push('/');
-    }
-    let auth = raw
-        .auth
-        .map(|a| match serde_json::from_str::<serde_json::Value>(&a) {
-            Ok(v) if v.is_object() => v.to_string(),
-            _ => {
-                errors.push(format!(
-                    "auth {a:?} must be a JSON object, e.g. '{{\"token\":\"abc\"}}'"
-                ));
-                String::new()
-            }
-        });
-    let headers = split_pairs(&raw.headers, ':', "header", &mut errors);
-    for (k, v) in &headers {
-        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-            || http::HeaderValue::from_str(v).is_err()
-        {
-            errors.push(format!("header {k:?} is not a valid HTTP header"));
-        }
-    }
-    let query = split_pairs(&raw.query, '=', "query", &mut errors);
-    for (k, v) in &query {
-        let bad = |s: &str| {
-            s.chars()
-                .any(|c| matches!(c, '&' | '#' | ' ' | '?') || c.is_control())
-        };
-        if bad(k) || bad(v) {
-            errors.push(format!(
-                "query {k}={v} must not contain &, #, ?, spaces or control characters"
-            ));
-        }
-    }
-    let event = raw.event.clone().unwrap_or_else(|| "echo".into());
-    if event.is_empty() || event.contains('"') || event.contains('\\') {
-        errors.push(format!(
-            "event name {event:?} must be non-empty, without quotes or backslashes"
-        ));
-    }
-    if let Some(r) = &raw.reply_event
-        && (r.is_empty() || r.contains('"') || r.contains('\\'))
-    {
-        errors.push(format!(
-            "reply-event name {r:?} must be non-empty, without quotes or backslashes"
-        ));
-    }
-    let parser = raw.parser.unwrap_or(ParserKind::Default);
-    if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
-        errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
-    } else if parser == ParserKind::Msgpack && endpoint.is_none() {
-        errors.push(
-            "--parser msgpack needs a URL: the embedded target-server speaks the default \
-             JSON parser only"
-                .into(),
-        );
-    }
-    let transport = raw.transport.unwrap_or(Transport::Websocket);
-    if protocol == Protocol::Ws && transport == Transport::Polling {
-        errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
-    }
-    if phases.iter().all(|p| p.clients == 0) && !phases.is_empty() {
-        errors.push("no phase has any client".into());
-    }
-    if phases.len() > usize::from(u16::MAX) {
-        errors.push("too many phases".into());
-    }
-    for t in &output.thresholds {
-        if let Err(e) = reports::threshold::parse(t) {
-            errors.push(format!("threshold {t:?}: {e}"));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(PlanError::Invalid(errors));
-    }
-    Ok(Plan {
-        name: raw.name.unwrap_or_else(|| "plan".into()),
-        target: Target {
-            endpoint,
-            protocol,
-            transport,
-            eio_path,
-            event,
-            reply_event: raw.reply_event,
-            auth,
-            headers,
-            query,
-            parser,
-            insecure: raw.insecure,
-            fan,
-        },
-        phases,
-        timeout,
-        grace,
-        output: Output {
-            out: output.out.clone(),
-            json: output.json,
-            quiet: output.quiet,
-            thresholds: output.thresholds.clone(),
-        },
-    })
-}
-
-fn parse_opt_duration(
-    s: Option<&str>,
-    what: &str,
-    default: Duration,
-    errors: &mut Vec<String>,
-) -> Duration {
-    match s {
-        None => default,
-        Some(s) => crate::cli::parse_duration(s).unwrap_or_else(|e| {
-            errors.push(format!("{what}: {e}"));
-            default
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests;
 
-/// Plans for unit tests elsewhere in the crate.
 #[cfg(test)]
-pub mod tests_support {
-    use super::*;
-
-    /// A one-phase broadcast plan (raw WS would need a URL; this is Socket.IO, embedded).
-    pub fn broadcast_plan(
-        publishers: u32,
-        subscribers: u32,
-        rooms: u32,
-        room_size: Option<u32>,
-    ) -> Plan {
-        let mut text =
-            String::from("[[phase]]\nname = \"b\"\nscenario = \"broadcast\"\nduration = \"1s\"\n");
-        if publishers == 0 {
-            text.push_str("server-publisher = \"lobby\"\n");
-        } else {
-            text.push_str(&format!("publishers = {publishers}\n"));
-        }
-        text.push_str(&format!("subscribers = {subscribers}\n"));
-        match room_size {
-            Some(m) => text.push_str(&format!("room-size = {m}\n")),
-            None if rooms > 0 => text.push_str(&format!("rooms = {rooms}\n")),
-            None => {}
-        }
-        from_toml(&text, "t", None, &OutputArgs::default()).expect("valid test plan")
-    }
-}
+pub mod tests_support;

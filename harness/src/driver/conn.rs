@@ -16,14 +16,18 @@ use futures_util::FutureExt;
 
 use super::beat::{Beat, Verdict};
 use super::inflight::{InFlight, Settled};
-use super::session::{CONTROL_ID_BASE, Incoming, Session};
+use super::session::{Incoming, Session};
 use super::{Carry, Ctx, End};
 use crate::broadcast::Role;
-use crate::cli::{Arrival, Protocol};
+use crate::cli::Protocol;
 use crate::payload::Found;
-use crate::plan::{Phase, Scenario};
+use crate::plan::Phase;
 use crate::sample::{DisconnectReason, ErrorKind, Event, Sample, SampleTx};
 use crate::schedule::{Segment, SendClock};
+
+mod roles;
+
+use roles::{next_wake, send_due};
 
 /// Frames handled per wakeup before timers get a look.
 const BURST: usize = 64;
@@ -73,145 +77,6 @@ impl Conn<'_> {
 
     fn now_ns(&self, at: Instant) -> u64 {
         self.ctx.wall.ns(at)
-    }
-
-    /// Takes up the role of `phase`: clocks, mute, subscription.
-    async fn enter(
-        &mut self,
-        phase: u16,
-        session: &mut Session,
-        carry: &mut Carry,
-        first: bool,
-    ) -> Result<(), DisconnectReason> {
-        let ctx = self.ctx;
-        self.phase = phase;
-        self.role = ctx.board.layout.role(phase, self.client);
-        let w = &ctx.schedule.windows[usize::from(phase)];
-        let now = Instant::now();
-        let p = self.spec().clone();
-        let seed = ctx.seed ^ u64::from(phase);
-        self.echo = (p.scenario == Scenario::Echo && self.role == Role::Plain)
-            .then(|| SendClock::new(now.max(w.start), &p, self.client, seed));
-        self.publish = match self.role {
-            Role::Publisher { room } => {
-                ctx.board.enter_phase(self.client, phase);
-                self.gate = Some(now.max(w.ramp_end) + ctx.plan.timeout);
-                Some((
-                    SendClock::new(now.max(w.ramp_end), &p, self.client, seed),
-                    room,
-                ))
-            }
-            _ => None,
-        };
-        let keep = carry.churn.as_ref().is_some_and(|(k, _)| *k == phase);
-        if !keep {
-            carry.churn = match (&p.churn, &p.fanout, self.role) {
-                (Some(c), Some(f), Role::Subscriber { .. }) => {
-                    let each = Phase {
-                        rate_per_s: c.rate_per_s / f64::from(f.subscribers.max(1)),
-                        arrival: Arrival::Poisson,
-                        ..p.clone()
-                    };
-                    let start = now.max(w.ramp_end);
-                    Some((
-                        phase,
-                        SendClock::new(start, &each, self.client, seed ^ 0xC0FF),
-                    ))
-                }
-                _ => None,
-            };
-        }
-        self.ping_every = match (
-            p.heartbeat.client_ping_interval,
-            ctx.frames.protocol,
-            self.role,
-        ) {
-            (Some(every), Protocol::Ws, Role::Heartbeat) => Some((now + every, every)),
-            _ => None,
-        };
-        self.mute_at = match (p.heartbeat.mute, self.role) {
-            (Some(m), Role::Heartbeat) => {
-                let group = if p.scenario == Scenario::Heartbeat {
-                    0
-                } else {
-                    p.clients.saturating_sub(p.heartbeat.clients)
-                };
-                let i = f64::from(self.client.saturating_sub(group));
-                let chosen = ((i + 1.0) * m.fraction).floor() > (i * m.fraction).floor();
-                chosen.then_some(w.start + m.at)
-            }
-            _ => None,
-        };
-        let want = match self.role {
-            Role::Subscriber { room } => Some(room),
-            _ => None,
-        };
-        if self.joined == want {
-            if let Some(room) = want
-                && !self.pending.iter().any(|(_, r)| *r == room)
-            {
-                self.note(room, carry);
-            }
-            return Ok(());
-        }
-        let sio = ctx.frames.protocol == Protocol::Socketio;
-        if let Some(old) = self.joined.take() {
-            carry.receiver.left(&ctx.board, old, self.now_ns(now));
-            if sio {
-                let id = self.next_control_id();
-                let name = ctx.board.layout.room_name(old).to_string();
-                session
-                    .send_membership(&ctx.frames, &mut self.buf, &name, false, id)
-                    .await?;
-            }
-        }
-        let Some(room) = want else { return Ok(()) };
-        self.joined = Some(room);
-        if !sio {
-            // Raw WS: the room is the URL; the upgrade was the join (first phase only).
-            if first {
-                self.join_acked(room, now, carry);
-            }
-            return Ok(());
-        }
-        let id = self.next_control_id();
-        self.pending.push((id, room));
-        let name = ctx.board.layout.room_name(room).to_string();
-        session
-            .send_membership(&ctx.frames, &mut self.buf, &name, true, id)
-            .await
-    }
-
-    fn next_control_id(&mut self) -> u32 {
-        let id = CONTROL_ID_BASE + (self.next_id & (CONTROL_ID_BASE - 1));
-        self.next_id = self.next_id.wrapping_add(1);
-        id
-    }
-
-    /// Counts this client in `room` for the current phase (once).
-    fn note(&self, room: u32, carry: &mut Carry) {
-        if !carry.noted.contains(&self.phase) {
-            carry.noted.push(self.phase);
-            self.ctx.board.note_join(self.phase, room);
-        }
-    }
-
-    fn join_acked(&mut self, room: u32, now: Instant, carry: &mut Carry) {
-        self.note(room, carry);
-        let away = carry
-            .receiver
-            .joined(&self.ctx.board, room, self.now_ns(now));
-        if let Some(since) = self.rejoin_since.take() {
-            self.emit(
-                self.phase,
-                now,
-                Event::Reconnected {
-                    took: now.saturating_duration_since(since),
-                    recovered_session: false,
-                    away,
-                },
-            );
-        }
     }
 
     fn delivery(&self, found: Option<Found>, now: Instant, carry: &mut Carry) {
@@ -551,113 +416,4 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
 
 fn closed(c: &mut Conn<'_>, reason: DisconnectReason, carry: &mut Carry) -> End {
     c.server_closed(reason, Instant::now(), carry)
-}
-
-/// Echo requests and publishes whose intended instant has come.
-async fn send_due(
-    c: &mut Conn<'_>,
-    session: &mut Session,
-    now: Instant,
-) -> Result<(), DisconnectReason> {
-    let ctx = c.ctx;
-    let end = c.window_end();
-    let p = &ctx.plan.phases[usize::from(c.phase)];
-    let (max, size) = (p.max_in_flight, p.payload_size);
-    if let Some(clock) = c.echo.as_mut() {
-        while clock.next() <= now && clock.next() < end && (max == 0 || c.inflight.pending() < max)
-        {
-            let intended = clock.next();
-            let seq = c.inflight.next_seq();
-            let sent = Instant::now();
-            let fields = crate::payload::Fields {
-                run: ctx.run_id,
-                client: c.client,
-                seq,
-                intended_ns: ctx.wall.ns(intended),
-                sent_ns: ctx.wall.ns(sent),
-            };
-            session
-                .send_echo(&ctx.frames, &mut c.buf, &fields, size)
-                .await?;
-            c.inflight.sent(intended, sent, c.phase);
-            let _ = c.tx.send(Sample {
-                client: c.client,
-                phase: c.phase,
-                at: sent,
-                event: Event::Sent { intended },
-            });
-            clock.advance();
-        }
-    }
-    if let (Some(gate), Some((clock, room))) = (c.gate, c.publish.as_mut()) {
-        if now < gate && !ctx.board.room_full(c.phase, *room) {
-            return Ok(());
-        }
-        // The room is full (or waited long enough): the schedule starts now.
-        c.gate = None;
-        let p = &ctx.plan.phases[usize::from(c.phase)];
-        *clock = SendClock::new(
-            now.max(clock.next()),
-            p,
-            c.client,
-            ctx.seed ^ u64::from(c.phase),
-        );
-    }
-    if let (None, Some((clock, room))) = (c.gate, c.publish.as_mut()) {
-        let name = ctx.board.layout.room_name(*room);
-        while clock.next() <= now && clock.next() < end {
-            let intended = clock.next();
-            let sent = Instant::now();
-            let sent_ns = ctx.wall.ns(sent);
-            let seq = ctx.board.commit(c.client, sent_ns);
-            let fields = crate::payload::Fields {
-                run: ctx.run_id,
-                client: c.client,
-                seq,
-                intended_ns: ctx.wall.ns(intended),
-                sent_ns,
-            };
-            if let Err(e) = session
-                .send_publish(&ctx.frames, &mut c.buf, name, &fields, size)
-                .await
-            {
-                ctx.board.void(c.client, seq);
-                return Err(e);
-            }
-            let _ = c.tx.send(Sample {
-                client: c.client,
-                phase: c.phase,
-                at: sent,
-                event: Event::Published { intended },
-            });
-            clock.advance();
-        }
-    }
-    Ok(())
-}
-
-fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carry) -> Instant {
-    let mut wake = drain_until.unwrap_or_else(|| c.window_end());
-    let mut at = |t: Option<Instant>| {
-        if let Some(t) = t {
-            wake = wake.min(t);
-        }
-    };
-    at(c.inflight.next_deadline());
-    let max = c.spec().max_in_flight;
-    if max == 0 || c.inflight.pending() < max {
-        at(c.echo.as_ref().map(SendClock::next));
-    }
-    match c.gate {
-        // Waiting for the room to fill: look again shortly.
-        Some(g) => at(Some(
-            g.min(Instant::now() + std::time::Duration::from_millis(2)),
-        )),
-        None => at(c.publish.as_ref().map(|(k, _)| k.next())),
-    }
-    at(carry.churn.as_ref().map(|(_, k)| k.next()));
-    at(c.mute_at.filter(|_| !c.beat.muted()));
-    at(c.ping_every.filter(|_| !c.beat.muted()).map(|(n, _)| n));
-    at(c.beat.deadline());
-    wake
 }

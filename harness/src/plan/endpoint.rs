@@ -1,0 +1,67 @@
+//! A target URL, parsed: scheme (and so the protocol), host, port, path, query.
+//!
+//! Receives a `ws://`, `wss://`, `http://` or `https://` URL, possibly with `{room}` in it (a
+//! raw WS broadcast template). Emits an [`Endpoint`] and the protocol the scheme implies.
+//! Must not: resolve or connect.
+
+use crate::cli::Protocol;
+
+/// Where the target is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// URL path: the WebSocket path (raw WS) or the namespace (Socket.IO).
+    pub path: String,
+    /// URL query string, without `?`.
+    pub query: Option<String>,
+}
+
+impl Endpoint {
+    /// Parses `ws://`, `wss://`, `http://`, `https://` URLs. Returns the endpoint and the
+    /// protocol the scheme implies.
+    pub fn parse(url: &str) -> Result<(Endpoint, Protocol), String> {
+        // `{room}` (raw WS broadcast URL templates) is not valid in a URI: parse around it.
+        let probe = url.replace("{room}", ROOM_MARK);
+        let uri: http::Uri = probe
+            .parse()
+            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        let (tls, protocol) = match uri.scheme_str() {
+            Some("ws") => (false, Protocol::Ws),
+            Some("wss") => (true, Protocol::Ws),
+            Some("http") => (false, Protocol::Socketio),
+            Some("https") => (true, Protocol::Socketio),
+            _ => {
+                return Err(format!(
+                    "invalid URL {url:?}: the scheme must be ws, wss, http or https"
+                ));
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| format!("invalid URL {url:?}: no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let path = if uri.path().is_empty() {
+            "/".to_string()
+        } else {
+            uri.path().replace(ROOM_MARK, "{room}")
+        };
+        Ok((
+            Endpoint {
+                tls,
+                host,
+                port,
+                path,
+                query: uri.query().map(|q| q.replace(ROOM_MARK, "{room}")),
+            },
+            protocol,
+        ))
+    }
+}
+
+const ROOM_MARK: &str = "__swarm_room__";

@@ -1,0 +1,184 @@
+//! The last stage of plan building: target options, thresholds and run-wide rules checked
+//! together, every error collected.
+//!
+//! Receives the raw plan, its phases (already checked one by one), the URL and the output
+//! options. Emits the [`Plan`] or every problem at once as a [`PlanError`].
+//! Must not: open anything.
+
+use std::time::Duration;
+
+use super::*;
+
+fn split_pairs(
+    items: &[String],
+    sep: char,
+    what: &str,
+    errors: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for item in items {
+        match item.split_once(sep) {
+            Some((k, v)) if !k.trim().is_empty() => {
+                out.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => errors.push(format!("{what} {item:?} must be written K{sep}V")),
+        }
+    }
+    out
+}
+
+pub(super) fn validate(
+    raw: RawPlan,
+    phases: Vec<Phase>,
+    url: Option<&str>,
+    output: &OutputArgs,
+    mut errors: Vec<String>,
+) -> Result<Plan, PlanError> {
+    let mut endpoint = None;
+    let mut protocol = raw.protocol.unwrap_or(Protocol::Socketio);
+    if let Some(url) = url {
+        match Endpoint::parse(url) {
+            Ok((e, p)) => {
+                endpoint = Some(e);
+                protocol = raw.protocol.unwrap_or(p);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
+    let timeout = parse_opt_duration(
+        raw.timeout.as_deref(),
+        "timeout",
+        Duration::from_secs(10),
+        &mut errors,
+    );
+    let grace = parse_opt_duration(
+        raw.grace.as_deref(),
+        "grace",
+        Duration::from_secs(2),
+        &mut errors,
+    );
+    if timeout.is_zero() {
+        errors.push("timeout must be above zero".into());
+    }
+    let mut eio_path = raw.path.unwrap_or_else(|| "/socket.io/".into());
+    if !eio_path.starts_with('/') {
+        eio_path.insert(0, '/');
+    }
+    if !eio_path.ends_with('/') {
+        eio_path.push('/');
+    }
+    let auth = raw
+        .auth
+        .map(|a| match serde_json::from_str::<serde_json::Value>(&a) {
+            Ok(v) if v.is_object() => v.to_string(),
+            _ => {
+                errors.push(format!(
+                    "auth {a:?} must be a JSON object, e.g. '{{\"token\":\"abc\"}}'"
+                ));
+                String::new()
+            }
+        });
+    let headers = split_pairs(&raw.headers, ':', "header", &mut errors);
+    for (k, v) in &headers {
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || http::HeaderValue::from_str(v).is_err()
+        {
+            errors.push(format!("header {k:?} is not a valid HTTP header"));
+        }
+    }
+    let query = split_pairs(&raw.query, '=', "query", &mut errors);
+    for (k, v) in &query {
+        let bad = |s: &str| {
+            s.chars()
+                .any(|c| matches!(c, '&' | '#' | ' ' | '?') || c.is_control())
+        };
+        if bad(k) || bad(v) {
+            errors.push(format!(
+                "query {k}={v} must not contain &, #, ?, spaces or control characters"
+            ));
+        }
+    }
+    let event = raw.event.clone().unwrap_or_else(|| "echo".into());
+    if event.is_empty() || event.contains('"') || event.contains('\\') {
+        errors.push(format!(
+            "event name {event:?} must be non-empty, without quotes or backslashes"
+        ));
+    }
+    if let Some(r) = &raw.reply_event
+        && (r.is_empty() || r.contains('"') || r.contains('\\'))
+    {
+        errors.push(format!(
+            "reply-event name {r:?} must be non-empty, without quotes or backslashes"
+        ));
+    }
+    let parser = raw.parser.unwrap_or(ParserKind::Default);
+    if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
+        errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
+    } else if parser == ParserKind::Msgpack && endpoint.is_none() {
+        errors.push(
+            "--parser msgpack needs a URL: the embedded target-server speaks the default \
+             JSON parser only"
+                .into(),
+        );
+    }
+    let transport = raw.transport.unwrap_or(Transport::Websocket);
+    if protocol == Protocol::Ws && transport == Transport::Polling {
+        errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
+    }
+    if phases.iter().all(|p| p.clients == 0) && !phases.is_empty() {
+        errors.push("no phase has any client".into());
+    }
+    if phases.len() > usize::from(u16::MAX) {
+        errors.push("too many phases".into());
+    }
+    for t in &output.thresholds {
+        if let Err(e) = reports::threshold::parse(t) {
+            errors.push(format!("threshold {t:?}: {e}"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(PlanError::Invalid(errors));
+    }
+    Ok(Plan {
+        name: raw.name.unwrap_or_else(|| "plan".into()),
+        target: Target {
+            endpoint,
+            protocol,
+            transport,
+            eio_path,
+            event,
+            reply_event: raw.reply_event,
+            auth,
+            headers,
+            query,
+            parser,
+            insecure: raw.insecure,
+            fan,
+        },
+        phases,
+        timeout,
+        grace,
+        output: Output {
+            out: output.out.clone(),
+            json: output.json,
+            quiet: output.quiet,
+            thresholds: output.thresholds.clone(),
+        },
+    })
+}
+
+fn parse_opt_duration(
+    s: Option<&str>,
+    what: &str,
+    default: Duration,
+    errors: &mut Vec<String>,
+) -> Duration {
+    match s {
+        None => default,
+        Some(s) => crate::cli::parse_duration(s).unwrap_or_else(|e| {
+            errors.push(format!("{what}: {e}"));
+            default
+        }),
+    }
+}
