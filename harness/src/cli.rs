@@ -119,7 +119,7 @@ connect-rate, or spread over ramp); fewer closes the surplus.
 
   [[phase]]
   name = \"ramp\"                     # unique, [a-z0-9_-]
-  scenario = \"connect\"              # connect | echo
+  scenario = \"connect\"              # connect | echo | broadcast | heartbeat | churn
   clients = 1000
   connect-rate = \"200/s\"            # or ramp = \"5s\"
   duration = \"5s\"                   # held after the connects
@@ -132,7 +132,26 @@ connect-rate, or spread over ramp); fewer closes the surplus.
   rate = \"10/s\"                     # per client
   payload-size = 128
   arrival = \"constant\"              # constant | poisson
-  max-in-flight = 0                 # 0 = open model (default)";
+  max-in-flight = 0                 # 0 = open model (default)
+  heartbeat-clients = 50            # of the clients, the last 50 only watch heartbeats
+  mute = \"0.2@10s\"                 # of those, 20% stop answering pings 10 s in
+
+  # Broadcast (and churn) phases: clients = publishers + subscribers (+ heartbeat-clients).
+  join-event = \"join\"               # run-wide, like join-args, leave-event, publish-event,
+  publish-args = '[\"{room}\",{payload}]'   # subscribe-event, publish-url, reconnect,
+  reconnect-delay = \"1s\"            # ping-interval (raw WS)
+
+  [[phase]]
+  name = \"fanout\"
+  scenario = \"broadcast\"            # or \"churn\" (with churn-rate = \"10/s\")
+  publishers = 4                    # publisher j publishes into room j mod rooms
+  subscribers = 2000
+  room-size = 500                   # or rooms = 4 (round robin)
+  rate = \"50/s\"                     # per publisher; publishing starts when its room is full
+  duration = \"30s\"
+  # server-publisher = \"lobby\"     # instead of publishers: target-server --tick lobby:...
+
+See harness/plans/fanout.toml.";
 
 /// Options shared by `connect` and `echo`.
 #[derive(Debug, Args, Clone)]

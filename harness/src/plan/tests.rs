@@ -17,6 +17,14 @@ fn default_plan_is_valid_and_small() {
 }
 
 #[test]
+fn fanout_plan_is_valid() {
+    let plan = toml_plan(include_str!("../../plans/fanout.toml")).unwrap();
+    assert_eq!(plan.phases.len(), 3);
+    assert_eq!(plan.phases[1].clients, 1060);
+    assert!(plan.phases[2].churn.is_some());
+}
+
+#[test]
 fn example_plan_is_valid() {
     let text = include_str!("../../plans/example.toml");
     let plan = toml_plan(text).unwrap();
@@ -99,4 +107,112 @@ fn url_decides_protocol() {
     let (e, p) = Endpoint::parse("http://127.0.0.1:3000").unwrap();
     assert_eq!(p, Protocol::Socketio);
     assert_eq!(e.path, "/");
+}
+
+#[test]
+fn broadcast_heartbeat_and_churn_phases() {
+    let plan = toml_plan(
+        r#"
+        publish-args = '[{"room":"{room}","data":{payload}}]'
+        reconnect = true
+        reconnect-delay = "200ms"
+        [[phase]]
+        name = "echo-with-watchers"
+        scenario = "echo"
+        clients = 50
+        heartbeat-clients = 10
+        mute = "0.5@2s"
+        duration = "5s"
+        [[phase]]
+        name = "fanout"
+        scenario = "broadcast"
+        publishers = 2
+        subscribers = "1k"
+        room-size = 300
+        rate = "20/s"
+        duration = "5s"
+        [[phase]]
+        name = "churny"
+        scenario = "churn"
+        subscribers = 1000
+        publishers = 2
+        rooms = 4
+        churn-rate = "10/s"
+        duration = "5s"
+        "#,
+    )
+    .unwrap();
+    let [echo, fanout, churn] = &plan.phases[..] else {
+        panic!("three phases")
+    };
+    assert_eq!(echo.heartbeat.clients, 10);
+    assert_eq!(echo.heartbeat.mute.map(|m| m.fraction), Some(0.5));
+    let f = fanout.fanout.as_ref().unwrap();
+    assert_eq!((fanout.clients, f.rooms, f.room_size), (1002, 4, Some(300)));
+    assert_eq!(fanout.rate_per_s, 20.0);
+    assert_eq!(churn.churn.map(|c| c.rate_per_s), Some(10.0));
+    assert!(plan.target.fan.reconnect);
+    assert_eq!(plan.target.fan.reconnect_delay, Duration::from_millis(200));
+    assert!(plan.target.fan.publish_args.text.contains("data"));
+}
+
+#[test]
+fn fanout_errors() {
+    let err = toml_plan(
+        r#"
+        publish-args = '["{room}"]'
+        [[phase]]
+        name = "a"
+        scenario = "broadcast"
+        publishers = 0
+        subscribers = 10
+        rooms = 2
+        room-size = 5
+        clients = 3
+        duration = "1s"
+        [[phase]]
+        name = "b"
+        scenario = "echo"
+        clients = 3
+        subscribers = 3
+        churn-rate = "1/s"
+        mute = "2@1s"
+        duration = "1s"
+        "#,
+    )
+    .unwrap_err();
+    let PlanError::Invalid(errors) = err else {
+        panic!("not invalid")
+    };
+    let all = errors.join("\n");
+    for needle in [
+        "needs publishers",
+        "rooms or room-size",
+        "clients = 3",
+        "publish-args",
+        "are for broadcast and churn phases",
+        "churn-rate is for churn phases",
+        "mute",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in {all}");
+    }
+    // Raw WS broadcasts need a {room} URL template.
+    let mut out = OutputArgs::default();
+    out.quiet = true;
+    let e = from_toml(
+        "[[phase]]\nscenario = \"broadcast\"\nduration = \"1s\"\n",
+        "t",
+        Some("ws://127.0.0.1:1/ws/echo"),
+        &out,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("{room}"), "{e}");
+    let ok = from_toml(
+        "[[phase]]\nscenario = \"broadcast\"\nduration = \"1s\"\n",
+        "t",
+        Some("ws://127.0.0.1:1/ws/room/{room}"),
+        &out,
+    )
+    .unwrap();
+    assert_eq!(ok.target.endpoint.unwrap().path, "/ws/room/{room}");
 }
