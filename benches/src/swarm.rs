@@ -49,18 +49,27 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
     let addr: SocketAddr = format!("{}:{}", endpoint.host, endpoint.port)
         .parse()
         .map_err(|_| SwarmError::Usage("the host must be an IP address".into()))?;
+    let schedule = Schedule::new(&plan, Instant::now());
+    let wall = WallClock::now();
+    let board = harness::broadcast::Board::new(
+        harness::broadcast::Layout::new(&plan),
+        schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
+        wall.ns(schedule.end),
+    );
     Ok(Arc::new(Ctx {
-        schedule: Schedule::new(&plan, Instant::now()),
+        schedule,
+        board,
         conn: net::Conn {
             endpoint: endpoint.clone(),
             addr,
             tls: None,
             headers: Vec::new(),
+            read_buffer: net::READ_BUFFER_BYTES,
         },
         frames: Frames::new(&plan, &endpoint),
         run_id: 7,
         seed: 1,
-        wall: WallClock::now(),
+        wall,
         cancel: CancellationToken::new(),
         plan,
     }))
@@ -69,7 +78,8 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
 /// Connects one client as the swarm does (every connect phase of the plan's transport).
 pub async fn connect(ctx: &Ctx) -> Result<Session, SwarmError> {
     let mut phases = ConnectPhases::default();
-    Session::connect(ctx, &mut phases)
+    let ws_path = ctx.frames.ws_path.clone();
+    Session::connect(ctx, &mut phases, &ws_path, &ctx.frames.connect)
         .await
         .map_err(SwarmError::Connect)
 }
@@ -121,7 +131,7 @@ impl SwarmEcho {
         loop {
             let incoming = self
                 .session
-                .recv(&self.ctx.frames, self.ctx.run_id, 0)
+                .recv(&self.ctx.frames)
                 .await;
             if self.session.control_due() {
                 self.session
@@ -131,7 +141,13 @@ impl SwarmEcho {
             }
             match incoming {
                 Incoming::Reply(s) if s == seq => return Ok(()),
-                Incoming::Nothing => {}
+                // Raw WS and reply events: the payload object of the reply.
+                Incoming::Payload(Some(p))
+                    if p.run == self.ctx.run_id && p.client == 0 && p.seq == seq =>
+                {
+                    return Ok(());
+                }
+                Incoming::Nothing | Incoming::Ping => {}
                 Incoming::Closed(r) => return Err(SwarmError::Closed(r)),
                 other => return Err(SwarmError::Unexpected(other)),
             }

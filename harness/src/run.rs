@@ -182,6 +182,11 @@ pub async fn execute(
                 .collect(),
             endpoint: endpoint.clone(),
             addr,
+            read_buffer: if plan.phases.iter().any(|p| p.scenario.fans_out()) {
+                net::FANOUT_READ_BUFFER_BYTES
+            } else {
+                net::READ_BUFFER_BYTES
+            },
         },
         frames: driver::session::Frames::new(&plan, &endpoint),
         run_id,

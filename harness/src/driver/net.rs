@@ -26,6 +26,8 @@ use crate::sample::{ConnectPhases, ErrorKind};
 /// Read buffer of each client WebSocket: small, because thousands of idle clients each
 /// hold one (DESIGN.md "Facts": 128 KiB by default).
 pub const READ_BUFFER_BYTES: usize = 1024;
+/// Read buffer of runs with broadcast phases: one read takes many deliveries at once.
+pub const FANOUT_READ_BUFFER_BYTES: usize = 8192;
 
 /// A client WebSocket over plain TCP or TLS.
 pub type WsStream = WebSocketStream<Stream>;
@@ -38,6 +40,8 @@ pub struct Conn {
     pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
     /// Extra headers on every handshake request.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// WebSocket read buffer of each client (bytes).
+    pub read_buffer: usize,
 }
 
 impl std::fmt::Debug for Conn {
@@ -103,10 +107,13 @@ impl Conn {
             request.headers_mut().append(k.clone(), v.clone());
         }
         let t = Instant::now();
-        let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
-                .await
-                .map_err(|e| ws_kind(&e))?;
+        let (ws, _response) = tokio_tungstenite::client_async_with_config(
+            request,
+            stream,
+            Some(ws_config_with(self.read_buffer)),
+        )
+        .await
+        .map_err(|e| ws_kind(&e))?;
         phases.ws_upgrade = Some(t.elapsed());
         Ok(ws)
     }
@@ -114,8 +121,13 @@ impl Conn {
 
 /// WebSocketConfig for many connections: small read buffer, frames written at once.
 pub fn ws_config() -> WebSocketConfig {
+    ws_config_with(READ_BUFFER_BYTES)
+}
+
+/// [`ws_config`] with a read buffer of `read_buffer` bytes.
+pub fn ws_config_with(read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
+        .read_buffer_size(read_buffer)
         .write_buffer_size(0)
 }
 
