@@ -191,3 +191,40 @@ async fn churn_with_and_without_recovery() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_of_buffered_deliveries_are_all_counted() {
+    // The server's handlers stall 300 ms of every 600 ms: publishes queue up and leave as
+    // one burst of hundreds of frames per subscriber, more than one wakeup handles.
+    let srv = server(target_server::Config {
+        stall: Some(target_server::config::Stall {
+            every: Duration::from_millis(600),
+            for_: Duration::from_millis(300),
+        }),
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/", srv.addr);
+    let args = [
+        "broadcast",
+        &url,
+        "--subscribers",
+        "5",
+        "--rate",
+        "1000/s",
+        "--duration",
+        "1500ms",
+        "--grace",
+        "1s",
+    ];
+    let finished = run(plan_for(&args, dir.path())).await;
+    let b = finished.run.run.broadcast.expect("broadcast section");
+    checked(&b);
+    assert!(b.published > 1000, "{b:?}");
+    assert_eq!(b.delivered, b.expected, "{b:?}");
+    assert!(
+        b.latency.max_us >= 200_000,
+        "the stall shows: {:?}",
+        b.latency
+    );
+}

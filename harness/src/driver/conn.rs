@@ -368,7 +368,10 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         if let Err(reason) = send_due(c, session, now).await {
             return closed(c, reason, carry);
         }
-        let receiving = matches!(c.role, Role::Subscriber { .. }) || c.beat.muted();
+        // Subscribers read until the drain ends; publishers stay connected as long, so that
+        // their last messages are not cut short by their own close.
+        let receiving =
+            matches!(c.role, Role::Subscriber { .. } | Role::Publisher { .. }) || c.beat.muted();
         if let Some(d) = drain_until
             && ((c.inflight.pending() == 0 && !receiving) || now >= d)
         {
@@ -397,9 +400,13 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             continue;
         };
         let now = Instant::now();
-        for _ in 0..BURST {
+        for n in 1..=BURST {
             if let Some(end) = c.handle(incoming, session, carry, now) {
                 return end;
+            }
+            // A frame taken from the session must be handled: stop asking at the limit.
+            if n == BURST {
+                break;
             }
             match session.recv(&ctx.frames).now_or_never() {
                 Some(next) => incoming = next,
