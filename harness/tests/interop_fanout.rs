@@ -197,3 +197,43 @@ async fn churn_against_node_with_and_without_recovery() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_against_node() {
+    if !node_available() {
+        eprintln!("SKIPPED heartbeat_against_node: `node` or interop/node_modules is missing");
+        return;
+    }
+    let peer = node(&["--ping-interval", "1000", "--ping-timeout", "500"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/", peer.port);
+    let args = [
+        "heartbeat",
+        &url,
+        "--clients",
+        "12",
+        "--mute",
+        "0.25@1700ms",
+        "--duration",
+        "3500ms",
+    ];
+    let finished = run(plan_for(&args, dir.path())).await;
+    let h = finished.run.run.heartbeat.expect("heartbeat section");
+    assert_eq!(h.advertised_ping_interval_ms, Some(1000));
+    let intervals = h.ping_interval.expect("intervals");
+    assert!(
+        (980_000..=1_020_000).contains(&intervals.p50_us),
+        "{intervals:?}"
+    );
+    // Node re-arms its ping timer on each pong: the muted close comes pingInterval +
+    // pingTimeout after the last answered ping.
+    assert_eq!((h.muted, h.muted_closes, h.muted_never_closed), (3, 3, 0));
+    let after = h
+        .muted_close_after_last_pong
+        .expect("close after last pong");
+    assert!(
+        after.min_us >= 1_400_000 && after.max_us <= 1_600_000,
+        "{after:?}"
+    );
+    assert_eq!((h.false_timeouts, h.client_timeouts), (0, 0));
+}
