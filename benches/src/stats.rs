@@ -45,6 +45,11 @@ impl Rtt {
         self.h.mean()
     }
 
+    /// Adds every value of `other` (both have the same bounds: this cannot fail).
+    pub fn histogram_add(&mut self, other: &Rtt) {
+        let _ = self.h.add(&other.h);
+    }
+
     pub fn histogram(&self) -> &Histogram<u64> {
         &self.h
     }

@@ -129,10 +129,7 @@ impl SwarmEcho {
             .await
             .map_err(SwarmError::Closed)?;
         loop {
-            let incoming = self
-                .session
-                .recv(&self.ctx.frames)
-                .await;
+            let incoming = self.session.recv(&self.ctx.frames).await;
             if self.session.control_due() {
                 self.session
                     .flush_control(&self.ctx.frames)
