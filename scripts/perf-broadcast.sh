@@ -6,7 +6,8 @@
 #
 #   server rate/s published expected delivered reach p50_ms p99_ms deliveries/s server_cpu% swarm_cpu%
 #
-# Usage: scripts/perf-broadcast.sh [SUBSCRIBERS] [RATES...]   (defaults: 1000, 100 200 ... 1000)
+# Usage: scripts/perf-broadcast.sh [SUBSCRIBERS] [RATES...]   (defaults: 1000, 100 ... 3000)
+# Env: DURATION (default 10s), SERVERS (default "target-server node").
 # Needs release builds: cargo build --release -p harness -p target-server
 # Ports 23101 (target-server) and 23102 (Node) on 127.0.0.1; kills only what it started.
 set -euo pipefail
@@ -24,11 +25,15 @@ trap cleanup EXIT
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-./target/release/target-server --bind 127.0.0.1:23101 >/dev/null 2>&1 &
-ts=$!
-pids+=("$ts")
-servers=("target-server:$ts:23101")
-if command -v node >/dev/null && [ -d interop/node_modules ]; then
+want=${SERVERS:-target-server node}
+servers=()
+if [[ " $want " == *" target-server "* ]]; then
+  ./target/release/target-server --bind 127.0.0.1:23101 >/dev/null 2>&1 &
+  ts=$!
+  pids+=("$ts")
+  servers+=("target-server:$ts:23101")
+fi
+if [[ " $want " == *" node "* ]] && command -v node >/dev/null && [ -d interop/node_modules ]; then
   node interop/sio-server.mjs --port 23102 >/dev/null 2>&1 &
   nd=$!
   pids+=("$nd")
