@@ -34,8 +34,8 @@ SX=$PEERS/socketioxide-server/target/release/socketioxide-server
 
 # Load shapes (--quick shortens everything for a smoke run; its numbers are not published).
 GEN_CLIENTS=1000 GEN_RATE=5 GEN_SECS=20 BASE_CLIENTS=10 BASE_SECS=5
-ECHO_CLIENTS=1000 ECHO_RATES="5 10 20 40 80" ECHO_SECS=6 ECHO_P99_BOUND_US=50000
-FAN_SUBS=1000 FAN_RATES="50 100 200 400 800" FAN_SECS=5 FAN_P99_BOUND_US=100000
+ECHO_CLIENTS=1000 ECHO_RATES="10 20 30 40 50 60 80 100 150" ECHO_SECS=6 ECHO_P99_BOUND_US=50000
+FAN_SUBS=1000 FAN_RATES="50 100 150 200 300 400 600 800 1200 1600 2400" FAN_SECS=5 FAN_P99_BOUND_US=100000
 CEIL_CONNS=100 CEIL_SECS=5
 QUICK=0
 
@@ -199,6 +199,9 @@ for server in target-server node socketioxide; do
       --timeout 2s --quiet --json --out "$OUT/b-echo-$server-$rate"
     server_cpu "$OUT/b-echo-$server-$rate.cpu" "$before"
     stop_server
+    # Stop stepping up at the first step past the bound.
+    node "$PEERS/table.mjs" --step echo "$OUT/b-echo-$server-$rate/results.json" \
+      $(( ECHO_CLIENTS * rate * ECHO_SECS )) "$ECHO_P99_BOUND_US" || break
   done
   for rate in $FAN_RATES; do
     echo "B broadcast: $server, $FAN_SUBS subscribers, one publisher at $rate/s" >&2
@@ -209,6 +212,8 @@ for server in target-server node socketioxide; do
       --grace 2s --quiet --json --out "$OUT/b-fan-$server-$rate"
     server_cpu "$OUT/b-fan-$server-$rate.cpu" "$before"
     stop_server
+    node "$PEERS/table.mjs" --step broadcast "$OUT/b-fan-$server-$rate/results.json" 0 \
+      "$FAN_P99_BOUND_US" || break
   done
 done
 
@@ -220,6 +225,6 @@ stop_server
 start_server target-server-ws "$BIN/target-server" --bind 127.0.0.1:0
 timed "$OUT/c-ws.json" "$EX/ceiling" ws "ws://127.0.0.1:$PORT/ws/echo" --conns "$CEIL_CONNS" --secs "$CEIL_SECS"
 timed "$OUT/c-swarm-ws.json" "$BIN/swarm" echo "ws://127.0.0.1:$PORT/ws/echo" --clients "$CEIL_CONNS" \
-  --rate 1000000/s --max-in-flight 1 --duration "${CEIL_SECS}s" --quiet --json --out "$OUT/c-swarm-ws"
+  --rate 100000/s --max-in-flight 1 --duration "${CEIL_SECS}s" --quiet --json --out "$OUT/c-swarm-ws"
 stop_server
 echo "done" >&2
