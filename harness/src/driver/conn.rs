@@ -27,7 +27,7 @@ use crate::schedule::{Segment, SendClock};
 
 mod roles;
 
-use roles::{next_wake, send_due};
+use roles::{next_wake, send_due, sends_due};
 
 /// Frames handled per wakeup before timers get a look.
 const BURST: usize = 64;
@@ -283,7 +283,8 @@ pub(super) async fn run(
 
 async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> End {
     let ctx = c.ctx;
-    if let Err(reason) = c.enter(c.phase, session, carry, true).await {
+    // Boxed: phase changes are rare; their futures would size every idle client's task.
+    if let Err(reason) = Box::pin(c.enter(c.phase, session, carry, true)).await {
         c.lost(Instant::now(), carry, reason);
         return End::Lost {
             reconnect: ctx.plan.target.fan.reconnect,
@@ -303,7 +304,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         }
         while drain_until.is_none() && now >= c.window_end() {
             if c.phase < c.seg.last_phase {
-                if let Err(reason) = c.enter(c.phase + 1, session, carry, false).await {
+                if let Err(reason) = Box::pin(c.enter(c.phase + 1, session, carry, false)).await {
                     c.lost(now, carry, reason);
                     return End::Lost {
                         reconnect: ctx.plan.target.fan.reconnect,
@@ -361,11 +362,15 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         {
             let id = c.beat.client_ping(now);
             c.ping_every = Some((now + every, every));
-            if let Err(reason) = session.send_ping(id).await {
+            if let Err(reason) = Box::pin(session.send_ping(id)).await {
                 return closed(c, reason, carry);
             }
         }
-        if let Err(reason) = send_due(c, session, now).await {
+        // Boxed, and only when a send is due: the send futures would size every idle
+        // client's task.
+        if sends_due(c, now)
+            && let Err(reason) = Box::pin(send_due(c, session, now)).await
+        {
             return closed(c, reason, carry);
         }
         // Subscribers read until the drain ends; publishers stay connected as long, so that
@@ -413,8 +418,9 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
                 None => break,
             }
         }
+        // Boxed (pongs and acks are rare): the future would size every idle client's task.
         if session.control_due()
-            && let Err(reason) = session.flush_control(&ctx.frames).await
+            && let Err(reason) = Box::pin(session.flush_control(&ctx.frames)).await
         {
             return closed(c, reason, carry);
         }

@@ -24,7 +24,8 @@ impl Session {
     /// Waits for the next frame and says what it meant. Cancel-safe.
     pub async fn recv(&mut self, f: &Frames) -> Incoming {
         if self.muted && f.protocol == Protocol::Ws {
-            return self.read_frozen().await;
+            // Boxed: only frozen clients pay for this future.
+            return Box::pin(self.read_frozen()).await;
         }
         if let Some(text) = self.early.pop_front() {
             return self.eio_text(f, &text);

@@ -389,7 +389,8 @@ impl Session {
         let frozen = self
             .frozen
             .get_or_insert_with(super::inbound::Frozen::default);
-        let mut chunk = [0u8; 512];
+        // On the heap: a buffer in this future would size every client's task.
+        let mut chunk = vec![0u8; 512];
         loop {
             match self.ws.get_mut().read(&mut chunk).await {
                 Ok(0) => return Incoming::Closed(DisconnectReason::Eof),

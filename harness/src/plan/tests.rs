@@ -197,8 +197,10 @@ fn fanout_errors() {
         assert!(all.contains(needle), "missing {needle:?} in {all}");
     }
     // Raw WS broadcasts need a {room} URL template.
-    let mut out = OutputArgs::default();
-    out.quiet = true;
+    let out = OutputArgs {
+        quiet: true,
+        ..Default::default()
+    };
     let e = from_toml(
         "[[phase]]\nscenario = \"broadcast\"\nduration = \"1s\"\n",
         "t",

@@ -157,6 +157,21 @@ impl Conn<'_> {
     }
 }
 
+/// True when an echo request or a publish (or the end of a publisher's wait for its room)
+/// is due at `now`.
+pub(super) fn sends_due(c: &Conn<'_>, now: Instant) -> bool {
+    let max = c.spec().max_in_flight;
+    let echo = c
+        .echo
+        .as_ref()
+        .is_some_and(|k| k.next() <= now && (max == 0 || c.inflight.pending() < max));
+    let publish = c.publish.as_ref().is_some_and(|(k, _)| match c.gate {
+        Some(_) => true,
+        None => k.next() <= now,
+    });
+    echo || publish
+}
+
 /// Echo requests and publishes whose intended instant has come.
 pub(super) async fn send_due(
     c: &mut Conn<'_>,
