@@ -448,3 +448,12 @@ pub struct ThresholdResult {
     #[serde(default)]
     pub note: Option<String>,
 }
+
+/// Disconnect reasons that are the swarm's own doing, not failures: `client_close` (the
+/// orderly close at the end of a client's time) and `client_drop` (a churn drop).
+pub const ORDERLY_DISCONNECTS: &[&str] = &["client_close", "client_drop"];
+
+/// True if a disconnect reason key is the swarm's own doing (see [`ORDERLY_DISCONNECTS`]).
+pub fn is_orderly_disconnect(reason: &str) -> bool {
+    ORDERLY_DISCONNECTS.contains(&reason)
+}

@@ -165,6 +165,7 @@ pub fn summary_table(run: &RunFile) -> String {
             e.late, e.unanswered_at_stop
         );
     }
+    part_two_lines(&mut out, &run.run);
     let errors: u64 = run.run.errors.values().sum();
     if errors > 0 {
         let list: Vec<String> = run
@@ -213,6 +214,60 @@ pub fn summary_table(run: &RunFile) -> String {
     out
 }
 
+/// One line each for the broadcast, heartbeat and churn sections of the whole run, when
+/// present: the exact delivery counts, heartbeat verdicts and reconnects.
+fn part_two_lines(out: &mut String, s: &Section) {
+    if let Some(b) = &s.broadcast {
+        let reach = if b.expected > 0 {
+            format!("{:.6}", b.delivered as f64 / b.expected as f64)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            out,
+            "broadcast: published {}, expected {}, delivered {} (recovered {}), missed while disconnected {}, lost {}, reach {reach}, duplicates {}, reordered {}, fan-out p50 {} p99 {} max {}",
+            b.published,
+            b.expected,
+            b.delivered,
+            b.recovered,
+            b.missed_while_disconnected,
+            b.lost,
+            b.duplicates,
+            b.reordered,
+            format_us(b.latency.p50_us),
+            format_us(b.latency.p99_us),
+            format_us(b.latency.max_us),
+        );
+    }
+    if let Some(h) = &s.heartbeat {
+        let _ = writeln!(
+            out,
+            "heartbeat: {} pings, interval deviation p50 {} p99 {}, muted {} (closed {}, never closed {}), false timeouts {}, client-side timeouts {}",
+            h.pings,
+            format_us(h.ping_interval_deviation.p50_us),
+            format_us(h.ping_interval_deviation.p99_us),
+            h.muted,
+            h.muted_closes,
+            h.muted_never_closed,
+            h.false_timeouts,
+            h.client_timeouts,
+        );
+    }
+    if let Some(c) = &s.churn {
+        let _ = writeln!(
+            out,
+            "churn: {} drops, {} reconnects ({} failed), reconnect p50 {} p99 {}, recovered sessions {}, messages sent while away {}",
+            c.drops,
+            c.reconnects,
+            c.reconnect_failures,
+            format_us(c.reconnect.p50_us),
+            format_us(c.reconnect.p99_us),
+            c.recovered_sessions,
+            c.away_messages,
+        );
+    }
+}
+
 fn trim_float(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
@@ -247,6 +302,40 @@ fn section_json(s: &Section) -> serde_json::Value {
             "latency_max_us": e.latency.max_us,
             "service_p50_us": e.service.p50_us,
             "service_p99_us": e.service.p99_us,
+        })),
+        "broadcast": s.broadcast.as_ref().map(|b| json!({
+            "published": b.published,
+            "expected": b.expected,
+            "delivered": b.delivered,
+            "recovered": b.recovered,
+            "missed_while_disconnected": b.missed_while_disconnected,
+            "lost": b.lost,
+            "duplicates": b.duplicates,
+            "reordered": b.reordered,
+            "foreign": b.foreign,
+            "reach": if b.expected > 0 { b.delivered as f64 / b.expected as f64 } else { 0.0 },
+            "latency_p50_us": b.latency.p50_us,
+            "latency_p99_us": b.latency.p99_us,
+            "latency_max_us": b.latency.max_us,
+        })),
+        "heartbeat": s.heartbeat.as_ref().map(|h| json!({
+            "pings": h.pings,
+            "ping_interval_deviation_p50_us": h.ping_interval_deviation.p50_us,
+            "ping_interval_deviation_p99_us": h.ping_interval_deviation.p99_us,
+            "muted": h.muted,
+            "muted_closes": h.muted_closes,
+            "muted_never_closed": h.muted_never_closed,
+            "false_timeouts": h.false_timeouts,
+            "client_timeouts": h.client_timeouts,
+        })),
+        "churn": s.churn.as_ref().map(|c| json!({
+            "drops": c.drops,
+            "reconnects": c.reconnects,
+            "reconnect_failures": c.reconnect_failures,
+            "reconnect_p50_us": c.reconnect.p50_us,
+            "reconnect_p99_us": c.reconnect.p99_us,
+            "recovered_sessions": c.recovered_sessions,
+            "away_messages": c.away_messages,
         })),
         "errors": s.errors,
         "disconnects": s.disconnects,
@@ -321,6 +410,29 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("SATURATED"));
+    }
+
+    #[test]
+    fn table_has_broadcast_heartbeat_and_churn_lines_when_present() {
+        let plain = summary_table(&example_run(100));
+        assert!(!plain.contains("broadcast:"), "{plain}");
+        let run = crate::fixture::example_full_run(100);
+        let b = run.run.broadcast.as_ref().expect("fixture has broadcast");
+        let t = summary_table(&run);
+        let line = t.lines().find(|l| l.starts_with("broadcast:")).expect(&t);
+        assert!(line.contains(&format!("expected {}", b.expected)), "{line}");
+        assert!(
+            line.contains(&format!("delivered {}", b.delivered)),
+            "{line}"
+        );
+        assert!(line.contains(&format!("lost {}", b.lost)), "{line}");
+        assert!(t.lines().any(|l| l.starts_with("heartbeat:")), "{t}");
+        assert!(t.lines().any(|l| l.starts_with("churn:")), "{t}");
+        let j = summary_json(&run);
+        assert_eq!(j["run"]["broadcast"]["delivered"], b.delivered);
+        assert_eq!(j["run"]["broadcast"]["lost"], b.lost);
+        assert!(j["run"]["heartbeat"].is_object() && j["run"]["churn"].is_object());
+        assert!(summary_json(&example_run(10))["run"]["broadcast"].is_null());
     }
 
     #[test]

@@ -204,7 +204,7 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
             "failures" => n(sat_sum(
                 s.disconnects
                     .iter()
-                    .filter(|(k, _)| *k != "client_close" && *k != "client_drop")
+                    .filter(|(k, _)| !crate::schema::is_orderly_disconnect(k))
                     .map(|(_, v)| v),
             )),
             key => n(s.disconnects.get(key).copied().unwrap_or(0)),

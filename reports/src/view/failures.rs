@@ -48,11 +48,15 @@ fn sorted(items: impl IntoIterator<Item = (String, u64)>) -> Vec<(String, u64)> 
 
 pub fn section(run: &RunFile) -> Option<Section> {
     let r = &run.run;
-    let orderly = r.disconnects.get("client_close").copied().unwrap_or(0);
+    let orderly = sum(r
+        .disconnects
+        .iter()
+        .filter(|(k, _)| crate::schema::is_orderly_disconnect(k))
+        .map(|(_, v)| v));
     let abnormal = sorted(
         r.disconnects
             .iter()
-            .filter(|(k, _)| k.as_str() != "client_close")
+            .filter(|(k, _)| !crate::schema::is_orderly_disconnect(k))
             .map(|(k, v)| (k.clone(), *v)),
     );
     let errors = sorted(
@@ -175,6 +179,8 @@ pub fn section(run: &RunFile) -> Option<Section> {
     for (k, v) in reasons {
         let name = if k == "client_close" {
             "client_close (the swarm's own close)".to_string()
+        } else if k == "client_drop" {
+            "client_drop (the swarm's churn drop)".to_string()
         } else {
             k
         };

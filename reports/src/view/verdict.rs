@@ -275,7 +275,7 @@ pub fn failures(run: &RunFile) -> Vec<(String, u64)> {
         .chain(
             r.disconnects
                 .iter()
-                .filter(|(k, _)| k.as_str() != "client_close")
+                .filter(|(k, _)| !crate::schema::is_orderly_disconnect(k))
                 .map(|(k, v)| (format!("disconnect {k}"), *v)),
         )
         .filter(|(_, v)| *v > 0)
