@@ -8,6 +8,7 @@
 //!   the actual send) sees only the one waiting message per stall (0.5% of samples), so its
 //!   p99 is less than half of the latency p99: the number a closed-loop tool would report.
 //! - Open model (no cap): sends go out on schedule during the stall, so both views show it.
+//!
 //! The run file keeps both, labelled, with the in-flight cap in the plan.
 
 mod common;
