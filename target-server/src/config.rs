@@ -136,7 +136,11 @@ pub enum ValueError {
     #[error("invalid rate {0:?}: write it as COUNT/s, e.g. 100/s (or /m, /h)")]
     Rate(String),
     #[error("invalid {what} {value:?}: {why}")]
-    Other { what: &'static str, value: String, why: String },
+    Other {
+        what: &'static str,
+        value: String,
+        why: String,
+    },
 }
 
 /// Parses `500ms`, `25s`, `1m30s`, `2h` (humantime).
@@ -197,11 +201,21 @@ pub fn parse_stall(s: &str) -> Result<Stall, ValueError> {
 
 /// Parses `--tick ROOM:RATE:SIZE`, e.g. `lobby:10/s:256`.
 pub fn parse_tick(s: &str) -> Result<Tick, ValueError> {
-    let bad = |why: &str| ValueError::Other { what: "tick", value: s.to_string(), why: why.into() };
+    let bad = |why: &str| ValueError::Other {
+        what: "tick",
+        value: s.to_string(),
+        why: why.into(),
+    };
     let mut it = s.rsplitn(3, ':');
-    let size = it.next().ok_or_else(|| bad("write it as ROOM:RATE:SIZE, e.g. lobby:10/s:256"))?;
-    let rate = it.next().ok_or_else(|| bad("write it as ROOM:RATE:SIZE, e.g. lobby:10/s:256"))?;
-    let room = it.next().ok_or_else(|| bad("write it as ROOM:RATE:SIZE, e.g. lobby:10/s:256"))?;
+    let size = it
+        .next()
+        .ok_or_else(|| bad("write it as ROOM:RATE:SIZE, e.g. lobby:10/s:256"))?;
+    let rate = it
+        .next()
+        .ok_or_else(|| bad("write it as ROOM:RATE:SIZE, e.g. lobby:10/s:256"))?;
+    let room = it
+        .next()
+        .ok_or_else(|| bad("write it as ROOM:RATE:SIZE, e.g. lobby:10/s:256"))?;
     if room.is_empty() {
         return Err(bad("the room name is empty"));
     }
@@ -210,7 +224,11 @@ pub fn parse_tick(s: &str) -> Result<Tick, ValueError> {
         return Err(bad("the rate must be above zero"));
     }
     let size_bytes = size.parse().map_err(|_| bad("SIZE must be a byte count"))?;
-    Ok(Tick { room: room.to_string(), rate_per_s, size_bytes })
+    Ok(Tick {
+        room: room.to_string(),
+        rate_per_s,
+        size_bytes,
+    })
 }
 
 #[cfg(test)]
@@ -231,14 +249,27 @@ mod tests {
     #[test]
     fn delay_stall_tick() {
         let d = parse_delay("20ms±5ms").unwrap();
-        assert_eq!((d.base, d.jitter), (Duration::from_millis(20), Duration::from_millis(5)));
+        assert_eq!(
+            (d.base, d.jitter),
+            (Duration::from_millis(20), Duration::from_millis(5))
+        );
         assert_eq!(parse_delay("20ms").unwrap().jitter, Duration::ZERO);
         assert!(parse_delay("1ms±5ms").is_err());
         let s = parse_stall("2s:500ms").unwrap();
-        assert_eq!((s.every, s.for_), (Duration::from_secs(2), Duration::from_millis(500)));
+        assert_eq!(
+            (s.every, s.for_),
+            (Duration::from_secs(2), Duration::from_millis(500))
+        );
         assert!(parse_stall("1s:2s").is_err());
         let t = parse_tick("lobby:10/s:256").unwrap();
-        assert_eq!(t, Tick { room: "lobby".into(), rate_per_s: 10.0, size_bytes: 256 });
+        assert_eq!(
+            t,
+            Tick {
+                room: "lobby".into(),
+                rate_per_s: 10.0,
+                size_bytes: 256
+            }
+        );
         assert_eq!(parse_tick("a:b:5/s:64").unwrap().room, "a:b");
         assert!(parse_tick("lobby:10/s").is_err());
     }

@@ -29,8 +29,19 @@ pub struct Faults {
 impl Faults {
     pub fn new(config: &Config, stats: Arc<Stats>) -> Faults {
         let p = config.drop_rate.clamp(0.0, 1.0);
-        let drop_threshold = if p >= 1.0 { u64::MAX } else { (p * u64::MAX as f64) as u64 };
-        Faults { drop_threshold, seed: config.seed, delay: config.delay, stall: config.stall, started: Instant::now(), stats }
+        let drop_threshold = if p >= 1.0 {
+            u64::MAX
+        } else {
+            (p * u64::MAX as f64) as u64
+        };
+        Faults {
+            drop_threshold,
+            seed: config.seed,
+            delay: config.delay,
+            stall: config.stall,
+            started: Instant::now(),
+            stats,
+        }
     }
 
     /// True when deliveries may be dropped (then broadcasts are written socket by socket).
@@ -68,7 +79,9 @@ impl Faults {
         }
         let j = d.jitter.as_nanos() as i128;
         let off = rand::random_range(-j..=j);
-        Some(Duration::from_nanos((d.base.as_nanos() as i128 + off).max(0) as u64))
+        Some(Duration::from_nanos(
+            (d.base.as_nanos() as i128 + off).max(0) as u64,
+        ))
     }
 
     /// Waits while the application handlers are stalled (`--stall EVERY:FOR`: the last FOR
@@ -103,19 +116,30 @@ mod tests {
     use super::*;
 
     fn faults(rate: f64) -> Faults {
-        let config = Config { drop_rate: rate, seed: 7, ..Config::default() };
+        let config = Config {
+            drop_rate: rate,
+            seed: 7,
+            ..Config::default()
+        };
         Faults::new(&config, Arc::new(Stats::new()))
     }
 
     #[test]
     fn drop_rate_is_close_to_p_and_counted_exactly() {
         let f = faults(0.1);
-        let dropped = (0..100_000u64).filter(|i| f.should_drop(i / 100, i % 100)).count() as u64;
+        let dropped = (0..100_000u64)
+            .filter(|i| f.should_drop(i / 100, i % 100))
+            .count() as u64;
         assert!((9_000..11_000).contains(&dropped), "dropped {dropped}");
         assert_eq!(f.stats.dropped_by_injection.load(Relaxed), dropped);
         let again = faults(0.1);
-        let same = (0..100_000u64).filter(|i| again.should_drop(i / 100, i % 100)).count() as u64;
-        assert_eq!(same, dropped, "decision depends only on seed, message and recipient");
+        let same = (0..100_000u64)
+            .filter(|i| again.should_drop(i / 100, i % 100))
+            .count() as u64;
+        assert_eq!(
+            same, dropped,
+            "decision depends only on seed, message and recipient"
+        );
     }
 
     #[test]
@@ -127,13 +151,19 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stall_windows() {
         let config = Config {
-            stall: Some(Stall { every: Duration::from_secs(2), for_: Duration::from_millis(500) }),
+            stall: Some(Stall {
+                every: Duration::from_secs(2),
+                for_: Duration::from_millis(500),
+            }),
             ..Config::default()
         };
         let f = Faults::new(&config, Arc::new(Stats::new()));
         let t0 = f.started;
         assert!(f.stalled_until(t0 + Duration::from_millis(1400)).is_none());
-        assert_eq!(f.stalled_until(t0 + Duration::from_millis(1600)), Some(t0 + Duration::from_secs(2)));
+        assert_eq!(
+            f.stalled_until(t0 + Duration::from_millis(1600)),
+            Some(t0 + Duration::from_secs(2))
+        );
         assert!(f.stalled_until(t0 + Duration::from_millis(2100)).is_none());
     }
 }

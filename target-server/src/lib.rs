@@ -51,7 +51,13 @@ impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         let stats = Arc::new(Stats::new());
         let faults = faults::Faults::new(&config, stats.clone());
-        Arc::new(Shared { config, stats, faults, shutdown: CancellationToken::new(), tasks: TaskTracker::new() })
+        Arc::new(Shared {
+            config,
+            stats,
+            faults,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        })
     }
 }
 

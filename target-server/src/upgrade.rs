@@ -45,14 +45,28 @@ pub fn ws_config(max_message_size: usize) -> WebSocketConfig {
 pub fn accept(
     req: &mut Request<Body>,
     config: WebSocketConfig,
-) -> Result<(Response<Body>, impl Future<Output = Option<WsStream>> + Send + 'static), Response<Body>> {
+) -> Result<
+    (
+        Response<Body>,
+        impl Future<Output = Option<WsStream>> + Send + 'static,
+    ),
+    Response<Body>,
+> {
     let bad = |msg: &'static str| {
-        Response::builder().status(StatusCode::BAD_REQUEST).body(Body::from(msg)).expect("static response")
+        Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body(Body::from(msg))
+            .expect("static response")
     };
     if !is_upgrade(req) {
         return Err(bad("expected a WebSocket upgrade"));
     }
-    if req.headers().get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+    if req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
         return Err(bad("unsupported Sec-WebSocket-Version"));
     }
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY) else {
@@ -71,7 +85,10 @@ pub fn accept(
         .expect("static response");
     let fut = async move {
         let upgraded = on_upgrade.await.ok()?;
-        Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
+        Some(
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await,
+        )
     };
     Ok((response, fut))
 }
