@@ -13,6 +13,7 @@
 //!
 //! Entry point: [`serve`] with a bound listener, a [`Config`] and a shutdown future.
 
+pub mod background;
 pub mod config;
 pub mod eio;
 pub mod faults;
