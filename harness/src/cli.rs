@@ -115,6 +115,7 @@ connect-rate, or spread over ramp); fewer closes the surplus.
   timeout = \"10s\"
   grace = \"2s\"
   insecure = false
+  source-addrs = \"auto\"            # none | 127.0.0.1-8 | 10.0.0.5,10.0.0.6
   thresholds = [\"echo.latency.p99 < 50ms\", \"connect.failed == 0\"]
 
   [[phase]]
@@ -249,6 +250,12 @@ pub struct TargetArgs {
     /// Accept any TLS certificate (self-signed test servers).
     #[arg(long)]
     pub insecure: bool,
+    /// Local addresses to connect from, in turn: `auto` (loopback targets with more than
+    /// 8,000 clients: 127.0.0.1, .2, ... one per 8,000, because one source address runs
+    /// short of cheap ephemeral ports near 14,000 connections), `none` (the kernel's
+    /// choice), or a list such as `127.0.0.1-8` or `10.0.0.5,10.0.0.6`.
+    #[arg(long, default_value = "auto", value_parser = crate::source::SourceSpec::parse)]
+    pub source_addrs: crate::source::SourceSpec,
 }
 
 /// What to write and print.

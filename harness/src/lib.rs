@@ -26,6 +26,7 @@ pub mod progress;
 pub mod run;
 pub mod sample;
 pub mod schedule;
+pub mod source;
 pub mod swarm;
 pub mod template;
 

@@ -80,6 +80,8 @@ pub struct Target {
     pub query: Vec<(String, String)>,
     pub parser: ParserKind,
     pub insecure: bool,
+    /// Local addresses to connect from (`--source-addrs`).
+    pub source: crate::source::SourceSpec,
     /// Broadcast events, raw WS publish URL, expected WS ping period, reconnects.
     pub fan: FanTarget,
 }
@@ -172,6 +174,7 @@ pub struct RawPlan {
     pub parser: Option<ParserKind>,
     #[serde(default)]
     pub insecure: bool,
+    pub source_addrs: Option<String>,
     #[serde(default)]
     pub thresholds: Vec<String>,
     pub join_event: Option<String>,
@@ -263,6 +266,7 @@ pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, Pl
         grace: Some(format!("{}ms", t.grace.as_millis())),
         parser: Some(t.parser),
         insecure: t.insecure,
+        source_addrs: Some(t.source_addrs.to_string()),
         ..RawPlan::default()
     };
     let phase = Phase {

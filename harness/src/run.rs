@@ -137,6 +137,14 @@ pub async fn execute(
             target: url.clone(),
             why,
         })?;
+    let sources = plan
+        .target
+        .source
+        .resolve(addr, plan.max_clients())
+        .map_err(|why| RunError::Unreachable {
+            target: url.clone(),
+            why,
+        })?;
 
     let started_wall = SystemTime::now();
     let phases = plan.phases.iter().map(|p| PhaseInfo {
@@ -182,6 +190,7 @@ pub async fn execute(
                 .collect(),
             endpoint: endpoint.clone(),
             addr,
+            sources: crate::source::Sources::new(sources.clone()),
             read_buffer: if plan.phases.iter().any(|p| p.scenario.fans_out()) {
                 net::FANOUT_READ_BUFFER_BYTES
             } else {
@@ -223,6 +232,7 @@ pub async fn execute(
         args,
         started_wall,
         outcome.interrupted,
+        &sources,
     );
     let mut run = recorded.into_run_file(meta);
     if !outcome.interrupted && run.run.connect.connected == 0 {
@@ -371,6 +381,7 @@ fn meta(
     args: Vec<String>,
     started: SystemTime,
     interrupted: bool,
+    sources: &[std::net::IpAddr],
 ) -> RunMeta {
     let ms = |t: SystemTime| {
         t.duration_since(SystemTime::UNIX_EPOCH)
@@ -404,6 +415,10 @@ fn meta(
         options.insert("parser".into(), serde_json::json!(parser));
     }
     options.insert("insecure".into(), serde_json::json!(t.insecure));
+    options.insert(
+        "source_addrs".into(),
+        serde_json::json!(sources.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
+    );
     if plan.phases.iter().any(|p| p.scenario.fans_out()) {
         let f = &t.fan;
         if t.protocol == Protocol::Socketio {

@@ -227,6 +227,7 @@ mod tests {
                 query: vec![],
                 parser: crate::cli::ParserKind::Default,
                 insecure: false,
+                source: Default::default(),
                 fan: Default::default(),
             },
             phases,

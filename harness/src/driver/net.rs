@@ -42,6 +42,8 @@ pub struct Conn {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// WebSocket read buffer of each client (bytes).
     pub read_buffer: usize,
+    /// Local addresses the connections are opened from, in turn.
+    pub sources: crate::source::Sources,
 }
 
 impl std::fmt::Debug for Conn {
@@ -49,6 +51,7 @@ impl std::fmt::Debug for Conn {
         f.debug_struct("Conn")
             .field("endpoint", &self.endpoint)
             .field("addr", &self.addr)
+            .field("sources", &self.sources.addrs())
             .finish()
     }
 }
@@ -74,7 +77,9 @@ impl Conn {
     /// Opens TCP (and TLS), recording `tcp` and `tls`.
     pub async fn open(&self, phases: &mut ConnectPhases) -> Result<Stream, ErrorKind> {
         let t = Instant::now();
-        let tcp = TcpStream::connect(self.addr)
+        let tcp = self
+            .sources
+            .connect(self.addr)
             .await
             .map_err(|e| io_kind(&e))?;
         let _ = tcp.set_nodelay(true);

@@ -218,3 +218,31 @@ fn fanout_errors() {
     .unwrap();
     assert_eq!(ok.target.endpoint.unwrap().path, "/ws/room/{room}");
 }
+
+#[test]
+fn source_addrs_key_and_option() {
+    let phase = "[[phase]]\nscenario = \"connect\"\nclients = 10\nduration = \"1s\"\n";
+    let plan = toml_plan(&format!("source-addrs = \"127.0.0.2-4\"\n{phase}")).unwrap();
+    assert_eq!(
+        plan.target.source,
+        crate::source::SourceSpec::parse("127.0.0.2,127.0.0.3,127.0.0.4").unwrap()
+    );
+    assert_eq!(
+        toml_plan(phase).unwrap().target.source,
+        crate::source::SourceSpec::Auto
+    );
+    let err = toml_plan(&format!("source-addrs = \"127.0.0.9-2\"\n{phase}")).unwrap_err();
+    assert!(err.to_string().contains("ends before it starts"), "{err}");
+    use clap::Parser;
+    let cli = crate::cli::Cli::try_parse_from([
+        "swarm",
+        "echo",
+        "--source-addrs",
+        "none",
+        "ws://127.0.0.1:9/ws/echo",
+    ])
+    .unwrap();
+    let plan = from_command(&cli.command).unwrap();
+    assert_eq!(plan.target.source, crate::source::SourceSpec::Off);
+    assert!(crate::cli::Cli::try_parse_from(["swarm", "echo", "--source-addrs", "x"]).is_err());
+}

@@ -122,6 +122,13 @@ pub(super) fn validate(
                 .into(),
         );
     }
+    let source = match raw.source_addrs.as_deref() {
+        None => crate::source::SourceSpec::Auto,
+        Some(s) => crate::source::SourceSpec::parse(s).unwrap_or_else(|e| {
+            errors.push(e);
+            crate::source::SourceSpec::Auto
+        }),
+    };
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     if protocol == Protocol::Ws && transport == Transport::Polling {
         errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
@@ -154,6 +161,7 @@ pub(super) fn validate(
             query,
             parser,
             insecure: raw.insecure,
+            source,
             fan,
         },
         phases,
