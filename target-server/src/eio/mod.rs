@@ -229,13 +229,31 @@ impl Engine {
             config.ping_timeout,
             self.shared.shutdown.clone(),
         ));
+        // Without `--stall` nothing makes an application wait: messages are handled in the
+        // transport's task. With it, in the application task, which may wait.
+        let inline = config.stall.is_none();
         match &self.app {
-            App::Echo => tasks.spawn(echo::run(self.shared.clone(), session.clone(), inbound_rx)),
-            App::SocketIo(server) => tasks.spawn(crate::sio::run_client(
-                server.clone(),
-                session.clone(),
-                inbound_rx,
-            )),
+            App::Echo if inline => {
+                session.set_inline(Arc::new(echo::Inline::new(self.shared.clone())));
+                drop(inbound_rx);
+            }
+            App::Echo => {
+                tasks.spawn(echo::run(self.shared.clone(), session.clone(), inbound_rx));
+            }
+            App::SocketIo(server) if inline => {
+                drop(inbound_rx);
+                tasks.spawn(crate::sio::start_inline_client(
+                    server.clone(),
+                    session.clone(),
+                ));
+            }
+            App::SocketIo(server) => {
+                tasks.spawn(crate::sio::run_client(
+                    server.clone(),
+                    session.clone(),
+                    inbound_rx,
+                ));
+            }
         };
         session
     }

@@ -3,7 +3,8 @@
 //! Receives: frames to send (from heartbeats, the application task, broadcasters in other
 //! tasks), decoded Engine.IO packets from whichever transport currently carries the session.
 //! Emits: [`Out`] items into the queue the transport writer drains, [`Inbound`] messages
-//! to the application task, one `Stats::closed` per session with its [`CloseCause`].
+//! to the application (its task's queue, or at once to an [`InlineApp`] in the caller's
+//! task), one `Stats::closed` per session with its [`CloseCause`].
 //! Must not: block or await while pushing (a full queue closes the session as a slow
 //! consumer instead), or do any I/O itself.
 
@@ -70,6 +71,15 @@ pub enum Inbound {
     Binary(Bytes),
 }
 
+/// An application that handles a session's messages synchronously, in the task of the
+/// transport that read them (no hop through a queue and a second task). Only used when
+/// nothing needs the application to wait (no `--stall`): messages of one session then
+/// reach it in order because each transport hands them over one by one, in order.
+pub(crate) trait InlineApp: Send + Sync + std::fmt::Debug {
+    /// Handles one message of `session` now. False when the session is over.
+    fn handle(&self, session: &Session, msg: Inbound) -> bool;
+}
+
 /// Which transport carries the session now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -105,6 +115,9 @@ pub struct Session {
     /// The receiving end of the queue: held by the pending GET or by the websocket writer.
     pub(crate) outbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Out>>>,
     inbound: mpsc::Sender<Inbound>,
+    /// When set, messages go here instead of `inbound` (set once, before any transport
+    /// reads: see [`Session::set_inline`]).
+    inline: OnceLock<Arc<dyn InlineApp>>,
     state: Mutex<TransportState>,
     closed: CancellationToken,
     cause: OnceLock<CloseCause>,
@@ -138,6 +151,7 @@ impl Session {
             tx,
             outbox: Arc::new(tokio::sync::Mutex::new(rx)),
             inbound,
+            inline: OnceLock::new(),
             state: Mutex::new(TransportState {
                 transport,
                 upgrading: false,
@@ -301,6 +315,12 @@ impl Session {
         }
     }
 
+    /// Routes every later message to `app`, handled in the transport's task. Call before
+    /// the session is handed to a transport; a second call changes nothing.
+    pub(crate) fn set_inline(&self, app: Arc<dyn InlineApp>) {
+        let _ = self.inline.set(app);
+    }
+
     /// Hands a message to the application task, in order; waits (bounded by the session's
     /// life) when that task is behind. False when the session is over.
     pub(crate) async fn to_app(&self, msg: Inbound) -> bool {
@@ -313,9 +333,12 @@ impl Session {
         }
     }
 
-    /// Hands a message to the application task without waiting: `Err(msg)` back when that
-    /// task is behind (the caller holds it and stops reading), `Ok(false)` when it is gone.
+    /// Hands a message to the application without waiting (an inline application handles
+    /// it here and now): `Err(msg)` back when the application task is behind (the caller holds it and stops reading), `Ok(false)` when it is gone.
     pub(crate) fn try_to_app(&self, msg: Inbound) -> Result<bool, Inbound> {
+        if let Some(app) = self.inline.get() {
+            return Ok(app.handle(self, msg));
+        }
         match self.inbound.try_send(msg) {
             Ok(()) => Ok(true),
             Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),

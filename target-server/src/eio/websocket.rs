@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use http::{Request, Response};
 use protocol::EioPacket;
 use tokio::sync::{OwnedMutexGuard, mpsc};
@@ -165,12 +165,14 @@ pub(crate) async fn drive(
     let mut waiting_in: Option<Inbound> = None;
     let delay = sleep(Duration::ZERO);
     tokio::pin!(delay);
+    let closed = session.closed();
+    tokio::pin!(closed);
     let mut close_frame: Option<CloseFrame> = None;
     loop {
         // Unbiased: reading and writing share the task fairly, so neither a flooding
         // client nor a busy room can starve the other direction.
         let first = tokio::select! {
-            () = session.closed() => break,
+            () = &mut closed => break,
             permit = session.inbound().reserve(), if waiting_in.is_some() => {
                 match (permit, waiting_in.take()) {
                     (Ok(permit), Some(msg)) => {
@@ -180,21 +182,17 @@ pub(crate) async fn drive(
                     _ => break,
                 }
             }
-            msg = ws.next(), if waiting_in.is_none() => match on_message(&session, msg) {
-                Read::Continue => continue,
-                Read::Deliver(msg) => match session.try_to_app(msg) {
-                    Ok(true) => continue,
-                    Ok(false) => break,
-                    Err(msg) => {
-                        waiting_in = Some(msg);
-                        continue;
-                    }
-                },
-                Read::Stop(frame) => {
+            msg = ws.next(), if waiting_in.is_none() => {
+                if let Err(frame) = read_burst(&session, &mut ws, msg, &mut waiting_in) {
                     close_frame = frame;
                     break;
                 }
-            },
+                // Replies to what was just read go out now, with one flush.
+                match held.is_none().then(|| outbox.try_recv().ok()).flatten() {
+                    Some(out) => out,
+                    None => continue,
+                }
+            }
             () = &mut delay, if held.is_some() => match held.take() {
                 Some(out) => out,
                 None => continue,
@@ -207,7 +205,7 @@ pub(crate) async fn drive(
         session.note_queue_depth(outbox.len() + 1);
         let written = tokio::select! {
             r = write_batch(&mut ws, first, &mut outbox, &mut held, stats) => r,
-            () = session.closed() => break,
+            () = &mut closed => break,
         };
         if written.is_err() {
             session.close(CloseCause::TransportError);
@@ -220,6 +218,43 @@ pub(crate) async fn drive(
     // Every exit above has closed the session; make sure of it (a no-op then).
     session.close(CloseCause::TransportError);
     goodbye(&mut ws, &mut outbox, session.cause(), close_frame).await;
+}
+
+/// Handles `first` and then every further message already readable without waiting (up to
+/// [`MAX_BATCH`]), passing them to the application in order. Stops early when the
+/// application task has no room (the message is left in `waiting_in`). `Err` with the
+/// close frame to send when the session is over.
+fn read_burst(
+    session: &Session,
+    ws: &mut WsStream,
+    first: Option<Result<Message, WsError>>,
+    waiting_in: &mut Option<Inbound>,
+) -> Result<(), Option<CloseFrame>> {
+    let mut msg = first;
+    for n in 1.. {
+        match on_message(session, msg) {
+            Read::Continue => {}
+            Read::Deliver(msg) => match session.try_to_app(msg) {
+                Ok(true) => {}
+                Ok(false) => return Err(None),
+                Err(msg) => {
+                    *waiting_in = Some(msg);
+                    return Ok(());
+                }
+            },
+            Read::Stop(frame) => return Err(frame),
+        }
+        if n == MAX_BATCH {
+            break;
+        }
+        // A poll without a waker: `Pending` only means nothing more is buffered or
+        // readable now; the caller's next poll of `ws.next()` registers the real waker.
+        match ws.next().now_or_never() {
+            Some(next) => msg = next,
+            None => break,
+        }
+    }
+    Ok(())
 }
 
 /// Writes `first` and whatever else is queued (up to [`MAX_BATCH`]) with one flush. Stops

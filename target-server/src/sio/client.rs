@@ -9,8 +9,8 @@
 //! a protocol violation pass: a bad packet, a packet before its namespace's CONNECT, or no
 //! CONNECT within `connect_timeout` closes the Engine.IO session.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use protocol::socketio::{BinaryAssembler, write_header};
@@ -24,6 +24,7 @@ use super::Server;
 use super::raw::{self, EventText};
 use super::recovery::Saved;
 use super::rooms::Namespace;
+use crate::eio::session::{InlineApp, lock};
 use crate::eio::{Frame, Inbound, Session, random_id};
 use crate::stats::CloseCause;
 
@@ -41,6 +42,7 @@ pub(super) struct Socket {
     pub rooms: Vec<Arc<str>>,
 }
 
+#[derive(Debug)]
 pub(super) struct Client {
     pub server: Arc<Server>,
     pub session: Arc<Session>,
@@ -50,7 +52,8 @@ pub(super) struct Client {
     pending_text: Option<String>,
 }
 
-/// Runs the Socket.IO layer of `session` until it closes.
+/// Runs the Socket.IO layer of `session` until it closes, handling its messages from
+/// `inbound` in this task (used when events may have to wait: `--stall`).
 pub(crate) async fn run(
     server: Arc<Server>,
     session: Arc<Session>,
@@ -59,24 +62,17 @@ pub(crate) async fn run(
     let connect_timeout = tokio::time::sleep(server.shared.config.connect_timeout);
     tokio::pin!(connect_timeout);
     let mut waiting_connect = true;
-    let mut client = Client {
-        server,
-        session,
-        sockets: Vec::new(),
-        assembler: BinaryAssembler::default(),
-        pending_text: None,
-    };
+    let mut client = Client::new(server, session.clone());
+    let closed = session.closed();
+    tokio::pin!(closed);
     loop {
         let msg = tokio::select! {
             biased;
-            () = client.session.closed() => break,
+            () = &mut closed => break,
             () = &mut connect_timeout, if waiting_connect => {
                 // As the reference: checked once; a client with no namespace then is closed.
                 waiting_connect = false;
-                if client.sockets.is_empty() {
-                    client.session.close(CloseCause::ConnectTimeout);
-                    break;
-                }
+                client.check_connected();
                 continue;
             }
             msg = inbound.recv() => match msg {
@@ -91,67 +87,198 @@ pub(crate) async fn run(
     client.finish();
 }
 
+/// The Socket.IO layer of one session when its messages are handled in the transport's
+/// task (no `--stall`): the transport calls [`InlineApp::handle`] per message, in order.
+#[derive(Debug)]
+pub(crate) struct InlineClient {
+    /// `None` once the session has finished: later messages are ignored.
+    client: Mutex<Option<Client>>,
+}
+
+impl InlineApp for InlineClient {
+    fn handle(&self, _session: &Session, msg: Inbound) -> bool {
+        match lock(&self.client).as_mut() {
+            Some(client) => client.on_inbound_now(msg),
+            None => false,
+        }
+    }
+}
+
+/// Creates the inline Socket.IO layer of `session`, routes the session's messages to it,
+/// and returns the task that watches the connect timeout and finishes the client when the
+/// session closes.
+pub(crate) fn start_inline(
+    server: Arc<Server>,
+    session: Arc<Session>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let connect_timeout = server.shared.config.connect_timeout;
+    let inline = Arc::new(InlineClient {
+        client: Mutex::new(Some(Client::new(server, session.clone()))),
+    });
+    session.set_inline(inline.clone());
+    async move {
+        tokio::select! {
+            biased;
+            () = session.closed() => {}
+            () = tokio::time::sleep(connect_timeout) => {
+                if let Some(client) = lock(&inline.client).as_ref() {
+                    client.check_connected();
+                }
+                session.closed().await;
+            }
+        }
+        // Taking the client out also breaks the cycle session -> inline -> client -> session.
+        let client = lock(&inline.client).take();
+        if let Some(mut client) = client {
+            client.finish();
+        }
+    }
+}
+
+/// What one message from the client leads to.
+enum Next {
+    /// Handled; false when the session is over.
+    Done(bool),
+    /// An event, decoded and counted, to handle after the stall gate.
+    Event(Event),
+}
+
+/// An event of socket `socket` with its Socket.IO text and attachments.
+pub(super) struct Event {
+    pub socket: usize,
+    pub text: String,
+    pub atts: Vec<Bytes>,
+    pub kind: EventKind,
+}
+
+pub(super) enum EventKind {
+    /// `echo`, recognised without building JSON values ([`raw::fast_echo`]).
+    Echo { id: Option<u64> },
+    /// Any event, fully decoded.
+    Packet(SioPacket),
+}
+
 impl Client {
+    fn new(server: Arc<Server>, session: Arc<Session>) -> Client {
+        Client {
+            server,
+            session,
+            sockets: Vec::new(),
+            assembler: BinaryAssembler::default(),
+            pending_text: None,
+        }
+    }
+
+    /// The connect timeout passed: a client with no namespace is closed.
+    fn check_connected(&self) {
+        if self.sockets.is_empty() {
+            self.session.close(CloseCause::ConnectTimeout);
+        }
+    }
+
     /// Closes the session for a protocol violation. Always returns false (stop).
     fn fail(&self) -> bool {
         self.session.close(CloseCause::ProtocolError);
         false
     }
 
+    /// Handles one message, events after the `--stall` gate. False: the session is over.
     async fn on_inbound(&mut self, msg: Inbound) -> bool {
+        match self.take(msg) {
+            Next::Done(alive) => alive,
+            Next::Event(event) => {
+                self.server.shared.faults.stall_gate().await;
+                self.on_event(event);
+                !self.session.is_closed()
+            }
+        }
+    }
+
+    /// Handles one message at once (only without `--stall`). False: the session is over.
+    fn on_inbound_now(&mut self, msg: Inbound) -> bool {
+        match self.take(msg) {
+            Next::Done(alive) => alive,
+            Next::Event(event) => {
+                self.on_event(event);
+                !self.session.is_closed()
+            }
+        }
+    }
+
+    /// Decodes one message: protocol packets are handled here, events are handed back.
+    fn take(&mut self, msg: Inbound) -> Next {
         match msg {
             Inbound::Text(text) => {
                 if self.assembler.is_pending() {
                     // Text while attachments are awaited: the reference rejects it.
-                    return self.fail();
+                    return Next::Done(self.fail());
+                }
+                if let Some(echo) = raw::fast_echo(&text) {
+                    let Some(socket) = self.socket_index(echo.nsp) else {
+                        // An event for a namespace not connected.
+                        return Next::Done(self.fail());
+                    };
+                    let kind = EventKind::Echo { id: echo.id };
+                    return self.event(socket, text, Vec::new(), kind);
                 }
                 let Ok(packet) = SioPacket::decode(&text) else {
-                    return self.fail();
+                    return Next::Done(self.fail());
                 };
                 if packet.attachments > MAX_ATTACHMENTS {
-                    return self.fail();
+                    return Next::Done(self.fail());
                 }
                 match self.assembler.start(packet) {
-                    Some((packet, atts)) => self.dispatch(packet, &text, atts).await,
+                    Some((packet, atts)) => self.dispatch(packet, text, atts),
                     None => {
                         self.pending_text = Some(text);
-                        true
+                        Next::Done(true)
                     }
                 }
             }
             Inbound::Binary(data) => match self.assembler.push(data) {
-                Err(_) => self.fail(),
-                Ok(None) => true,
+                Err(_) => Next::Done(self.fail()),
+                Ok(None) => Next::Done(true),
                 Ok(Some((packet, atts))) => {
                     let text = self.pending_text.take().unwrap_or_default();
-                    self.dispatch(packet, &text, atts).await
+                    self.dispatch(packet, text, atts)
                 }
             },
         }
     }
 
-    async fn dispatch(&mut self, packet: SioPacket, text: &str, atts: Vec<Bytes>) -> bool {
-        let index = self.sockets.iter().position(|s| *s.nsp.name == packet.nsp);
+    fn socket_index(&self, nsp: &str) -> Option<usize> {
+        self.sockets.iter().position(|s| *s.nsp.name == *nsp)
+    }
+
+    /// Counts an event in and hands it back for the handlers.
+    fn event(&self, socket: usize, text: String, atts: Vec<Bytes>, kind: EventKind) -> Next {
+        let len = text.len() + atts.iter().map(Bytes::len).sum::<usize>();
+        self.server.shared.stats.message_in(len);
+        Next::Event(Event {
+            socket,
+            text,
+            atts,
+            kind,
+        })
+    }
+
+    fn dispatch(&mut self, packet: SioPacket, text: String, atts: Vec<Bytes>) -> Next {
+        let index = self.socket_index(&packet.nsp);
         match (index, packet.kind) {
-            (None, SioPacketType::Connect) => self.connect(&packet, text),
+            (None, SioPacketType::Connect) => self.connect(&packet, &text),
             (Some(i), SioPacketType::Disconnect) => {
                 let socket = self.sockets.swap_remove(i);
                 leave_all(&socket, self.session.conn_id);
             }
             (Some(i), SioPacketType::Event | SioPacketType::BinaryEvent) => {
-                let shared = &self.server.shared;
-                shared
-                    .stats
-                    .message_in(text.len() + atts.iter().map(Bytes::len).sum::<usize>());
-                shared.faults.stall_gate().await;
-                self.on_event(i, &packet, text, atts);
+                return self.event(i, text, atts, EventKind::Packet(packet));
             }
             // The server never asks for acks; nothing to match.
             (Some(_), SioPacketType::Ack | SioPacketType::BinaryAck) => {}
             // A packet for a namespace not connected, a second CONNECT, a CONNECT_ERROR.
-            _ => return self.fail(),
+            _ => return Next::Done(self.fail()),
         }
-        !self.session.is_closed()
+        Next::Done(!self.session.is_closed())
     }
 
     /// CONNECT to a namespace: refused with `44` if unknown; restored when the auth carries

@@ -14,26 +14,36 @@ use std::sync::Arc;
 use bytes::Bytes;
 use protocol::SioPacket;
 
-use super::client::Client;
+use super::client::{Client, Event, EventKind};
 use super::raw::{self, EventText};
 use crate::eio::{self, Frame};
 
 impl Client {
-    /// Handles event packet `packet` of socket `i`; `text` is its Socket.IO text.
-    pub(super) fn on_event(&mut self, i: usize, packet: &SioPacket, text: &str, atts: Vec<Bytes>) {
+    /// Handles one event (its socket, Socket.IO text and attachments).
+    pub(super) fn on_event(&mut self, event: Event) {
+        let Event {
+            socket: i,
+            text,
+            atts,
+            kind,
+        } = event;
+        let json = &text[raw::json_start(&text)..];
+        let atts: Option<Arc<[Bytes]>> = (!atts.is_empty()).then(|| atts.into());
+        let atts = atts.as_ref();
+        let packet = match kind {
+            EventKind::Echo { id } => return self.reply_same(i, id, json, atts, "echo"),
+            EventKind::Packet(packet) => packet,
+        };
         let Some(name) = packet.event_name() else {
             return;
         };
-        let json = &text[raw::json_start(text)..];
-        let atts: Option<Arc<[Bytes]>> = (!atts.is_empty()).then(|| atts.into());
-        let atts = atts.as_ref();
         let conformance =
             self.server.shared.config.conformance && &*self.sockets[i].nsp.name == "/";
         match name {
             "echo" => self.reply_same(i, packet.id, json, atts, "echo"),
-            "join" => self.join_leave(i, packet, true),
-            "leave" => self.join_leave(i, packet, false),
-            "broadcast" => self.broadcast(i, packet, json, atts),
+            "join" => self.join_leave(i, &packet, true),
+            "leave" => self.join_leave(i, &packet, false),
+            "broadcast" => self.broadcast(i, &packet, json, atts),
             "message" if conformance => self.reply_same(i, None, json, atts, "message-back"),
             "message-with-ack" if conformance && packet.id.is_some() => {
                 self.reply_same(i, packet.id, json, atts, "")

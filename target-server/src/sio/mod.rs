@@ -1,7 +1,8 @@
 //! Socket.IO v5 server on top of `eio` (PROTOCOL.md §2): namespaces, the reference
 //! server's events, rooms, connection state recovery, the `--tick` publisher.
 //!
-//! Receives: each Engine.IO session's messages, in order, in one task per session.
+//! Receives: each Engine.IO session's messages, in order: in the transport's task (no
+//! `--stall`), or in one application task per session (`--stall`, events may wait).
 //! Emits: Socket.IO packets into session queues (encoded once per emit, the same bytes to
 //! every recipient); room sizes, messages in, recoveries into `Stats`.
 //! Must not: do transport I/O (that is `eio`), or handle a session's events out of order.
@@ -17,6 +18,7 @@ mod handlers;
 mod raw;
 mod recovery;
 mod rooms;
+mod strict;
 #[cfg(test)]
 mod tests;
 mod tick;
@@ -82,11 +84,22 @@ impl Server {
     }
 }
 
-/// Runs the Socket.IO layer of one Engine.IO session (its application task).
+/// Runs the Socket.IO layer of one Engine.IO session (its application task), handling
+/// its messages from `inbound` (used with `--stall`: events may have to wait).
 pub(crate) async fn run_client(
     server: Arc<Server>,
     session: Arc<Session>,
     inbound: mpsc::Receiver<Inbound>,
 ) {
     client::run(server, session, inbound).await
+}
+
+/// Sets up the Socket.IO layer of one Engine.IO session to handle its messages in the
+/// transport's task (when nothing may make an event wait), and returns the session's
+/// application task: it enforces the connect timeout and cleans up when the session ends.
+pub(crate) fn start_inline_client(
+    server: Arc<Server>,
+    session: Arc<Session>,
+) -> impl Future<Output = ()> + Send + 'static {
+    client::start_inline(server, session)
 }

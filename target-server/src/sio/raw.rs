@@ -15,6 +15,7 @@ use protocol::SioPacketType;
 use protocol::socketio::write_header;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::strict;
 use crate::eio::Frame;
 
 /// Byte offset where the JSON payload starts in a Socket.IO packet text (after the type,
@@ -41,6 +42,38 @@ pub fn json_start(text: &str) -> usize {
         }
     }
     digits(i).min(b.len())
+}
+
+/// An `echo` EVENT recognised from its text alone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FastEcho<'a> {
+    pub nsp: &'a str,
+    pub id: Option<u64>,
+}
+
+/// Recognises `2[/nsp,][id]["echo"...]` without building JSON values: `Some` only when
+/// `protocol::SioPacket::decode` would accept `text` as an EVENT named `echo` with this
+/// namespace and ack id (the payload is checked by [`strict::is_valid`]). `None` means
+/// "decode it the full way" (any other packet, an unusual spelling, or an error).
+pub fn fast_echo(text: &str) -> Option<FastEcho<'_>> {
+    let rest = text.strip_prefix('2')?;
+    let (nsp, rest) = match rest.strip_prefix('/') {
+        Some(_) => {
+            let (nsp, rest) = rest.split_once(',')?;
+            (nsp, rest)
+        }
+        None => ("/", rest),
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let id = match digits {
+        0 => None,
+        _ => Some(rest[..digits].parse().ok()?),
+    };
+    let json = &rest[digits..];
+    if !json.starts_with(r#"["echo""#) || !strict::is_valid(json) {
+        return None;
+    }
+    Some(FastEcho { nsp, id })
 }
 
 /// The elements of JSON array `array` after its first `skip` elements, which must be
@@ -162,6 +195,58 @@ mod tests {
         ];
         for (text, json) in cases {
             assert_eq!(&text[json_start(text)..], json, "{text}");
+        }
+    }
+
+    #[test]
+    fn fast_echo_agrees_with_the_full_decode() {
+        let cases = [
+            r#"2["echo",{"seq":1,"pad":"x"}]"#,
+            r#"2["echo"]"#,
+            r#"217["echo",1,"2"]"#,
+            r#"2/admin,["echo",1]"#,
+            r#"2/admin,9["echo",1]"#,
+            r#"2/admin["echo",1]"#,
+            r#"2 ["echo",1]"#,
+            r#"2["echo",1e400]"#,
+            r#"2["echo",]"#,
+            r#"2["echo"] "#,
+            r#"2["echoes",1]"#,
+            r#"299999999999999999999999["echo"]"#,
+            r#"3["echo"]"#,
+            r#"21-["echo"]"#,
+            r#"2["echo"1]"#,
+        ];
+        for text in cases {
+            let Some(fast) = fast_echo(text) else {
+                // Not recognised: fine as long as the full decode does not see an echo
+                // where the fast path could have (checked for the plain cases below).
+                continue;
+            };
+            let packet = protocol::SioPacket::decode(text).expect(text);
+            assert_eq!(packet.kind, SioPacketType::Event, "{text}");
+            assert_eq!(packet.event_name(), Some("echo"), "{text}");
+            assert_eq!(
+                (fast.nsp, fast.id),
+                (packet.nsp.as_str(), packet.id),
+                "{text}"
+            );
+            assert_eq!(packet.attachments, 0);
+        }
+        let fast = |t| fast_echo(t).map(|f| (f.nsp, f.id));
+        assert_eq!(fast(r#"2["echo",{"seq":1}]"#), Some(("/", None)));
+        assert_eq!(fast(r#"217["echo",1,"2"]"#), Some(("/", Some(17))));
+        assert_eq!(fast(r#"2/admin,9["echo",1]"#), Some(("/admin", Some(9))));
+        assert_eq!(fast(r#"2["echo"]"#), Some(("/", None)));
+        for rejected in [
+            r#"2["echo",1e400]"#,
+            r#"2["echo",]"#,
+            r#"2["echoes",1]"#,
+            r#"299999999999999999999999["echo"]"#,
+            r#"2["echo"1]"#,
+            r#"3["echo"]"#,
+        ] {
+            assert_eq!(fast(rejected), None, "{rejected}");
         }
     }
 
