@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 
 pub(crate) use echo::{deliver, deliver_keyed, frame_key};
 use session::Registry;
-pub use session::{Frame, Inbound, Out, Session, Transport};
+pub use session::{Frame, Inbound, Out, Session, Text, Transport};
 
 use crate::Shared;
 

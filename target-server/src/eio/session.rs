@@ -9,7 +9,8 @@
 //! consumer instead), or do any I/O itself.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -67,8 +68,53 @@ pub struct Out {
 #[derive(Debug)]
 pub enum Inbound {
     /// Text without the leading `4`.
-    Text(String),
+    Text(Text),
     Binary(Bytes),
+}
+
+/// The text of a client message: a slice of the received frame (no copy).
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    frame: Utf8Bytes,
+    start: usize,
+}
+
+impl Text {
+    /// The part of `frame` after its first `skip` bytes; `None` if that is not on a
+    /// character boundary.
+    pub fn after(frame: Utf8Bytes, skip: usize) -> Option<Text> {
+        frame
+            .as_str()
+            .is_char_boundary(skip)
+            .then_some(Text { frame, start: skip })
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.frame.as_str().get(self.start..).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text {
+            frame: Utf8Bytes::from(text),
+            start: 0,
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Text {
+        Text::from(text.to_string())
+    }
 }
 
 /// An application that handles a session's messages synchronously, in the task of the
@@ -120,6 +166,9 @@ pub struct Session {
     inline: OnceLock<Arc<dyn InlineApp>>,
     state: Mutex<TransportState>,
     closed: CancellationToken,
+    /// Set just before `closed` is cancelled: [`Session::is_closed`] without the token's
+    /// lock (it is asked several times per message).
+    closed_flag: AtomicBool,
     cause: OnceLock<CloseCause>,
     /// Signalled on every pong.
     pub(crate) pong: Notify,
@@ -160,6 +209,7 @@ impl Session {
                 post_pending: false,
             }),
             closed: CancellationToken::new(),
+            closed_flag: AtomicBool::new(false),
             cause: OnceLock::new(),
             pong: Notify::new(),
             kick: Notify::new(),
@@ -222,7 +272,7 @@ impl Session {
     }
 
     fn enqueue(&self, out: Out) -> bool {
-        if self.closed.is_cancelled() {
+        if self.is_closed() {
             return false;
         }
         match self.tx.try_send(out) {
@@ -267,12 +317,13 @@ impl Session {
                 reg.remove(&self.sid);
             }
         }
+        self.closed_flag.store(true, Release);
         self.closed.cancel();
         true
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        self.closed_flag.load(Acquire)
     }
 
     /// Why the session closed, once it has.
@@ -300,7 +351,7 @@ impl Session {
                 self.close(CloseCause::ClientClose);
                 return Step::Stop;
             }
-            EioPacket::Message(text) => return Step::Deliver(Inbound::Text(text)),
+            EioPacket::Message(text) => return Step::Deliver(Inbound::Text(text.into())),
             EioPacket::Binary(data) => return Step::Deliver(Inbound::Binary(data)),
             // Ignored, as the reference does, outside an upgrade.
             EioPacket::Pong { probe: true }
@@ -422,7 +473,7 @@ mod tests {
         };
         assert!(s.to_app(msg).await);
         match irx.try_recv() {
-            Ok(Inbound::Text(t)) => assert_eq!(t, "2[\"x\"]"),
+            Ok(Inbound::Text(t)) => assert_eq!(t.as_str(), "2[\"x\"]"),
             other => panic!("expected text inbound, got {other:?}"),
         }
         assert!(matches!(
@@ -442,14 +493,14 @@ mod tests {
         let (s, _stats, _registry, mut irx) = session(8);
         for i in 0..4 {
             assert!(matches!(
-                s.try_to_app(Inbound::Text(i.to_string())),
+                s.try_to_app(Inbound::Text(i.to_string().into())),
                 Ok(true)
             ));
         }
         let Err(Inbound::Text(back)) = s.try_to_app(Inbound::Text("5".into())) else {
             panic!("app queue of 4 is full")
         };
-        assert_eq!(back, "5");
+        assert_eq!(back.as_str(), "5");
         irx.recv().await.expect("first");
         assert!(matches!(s.try_to_app(Inbound::Text(back)), Ok(true)));
     }

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::session::{Frame, Inbound, Out, Session, Step, Transport};
+use super::session::{Frame, Inbound, Out, Session, Step, Text, Transport};
 use super::{EioError, Engine};
 use crate::stats::{CloseCause, Stats};
 use crate::upgrade::{self, WsStream};
@@ -324,6 +324,13 @@ enum Read {
 /// Handles one read from the socket.
 fn on_message(session: &Session, msg: Option<Result<Message, WsError>>) -> Read {
     let packet = match msg {
+        // A message (`4...`), the common case: handed on as a slice of the frame.
+        Some(Ok(Message::Text(t))) if t.as_str().starts_with('4') => {
+            return match Text::after(t, 1) {
+                Some(text) => Read::Deliver(Inbound::Text(text)),
+                None => Read::Continue,
+            };
+        }
         Some(Ok(Message::Text(t))) => match EioPacket::decode_ws_text(&t) {
             Ok(p) => p,
             Err(_) => {

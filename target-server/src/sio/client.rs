@@ -25,7 +25,7 @@ use super::raw::{self, EventText};
 use super::recovery::Saved;
 use super::rooms::Namespace;
 use crate::eio::session::{InlineApp, lock};
-use crate::eio::{Frame, Inbound, Session, random_id};
+use crate::eio::{Frame, Inbound, Session, Text, random_id};
 use crate::stats::CloseCause;
 
 /// Most binary attachments one packet may announce.
@@ -49,7 +49,7 @@ pub(super) struct Client {
     pub sockets: Vec<Socket>,
     assembler: BinaryAssembler,
     /// The text of the binary packet whose attachments are being collected.
-    pending_text: Option<String>,
+    pending_text: Option<Text>,
 }
 
 /// Runs the Socket.IO layer of `session` until it closes, handling its messages from
@@ -146,7 +146,7 @@ enum Next {
 /// An event of socket `socket` with its Socket.IO text and attachments.
 pub(super) struct Event {
     pub socket: usize,
-    pub text: String,
+    pub text: Text,
     pub atts: Vec<Bytes>,
     pub kind: EventKind,
 }
@@ -251,7 +251,7 @@ impl Client {
     }
 
     /// Counts an event in and hands it back for the handlers.
-    fn event(&self, socket: usize, text: String, atts: Vec<Bytes>, kind: EventKind) -> Next {
+    fn event(&self, socket: usize, text: Text, atts: Vec<Bytes>, kind: EventKind) -> Next {
         let len = text.len() + atts.iter().map(Bytes::len).sum::<usize>();
         self.server.shared.stats.message_in(len);
         Next::Event(Event {
@@ -262,7 +262,7 @@ impl Client {
         })
     }
 
-    fn dispatch(&mut self, packet: SioPacket, text: String, atts: Vec<Bytes>) -> Next {
+    fn dispatch(&mut self, packet: SioPacket, text: Text, atts: Vec<Bytes>) -> Next {
         let index = self.socket_index(&packet.nsp);
         match (index, packet.kind) {
             (None, SioPacketType::Connect) => self.connect(&packet, &text),

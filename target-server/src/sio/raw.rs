@@ -153,7 +153,16 @@ impl EventText {
 
 /// `43[<nsp>,]<id>[inner]` (or `46<n>-...` with attachments) as a complete Engine.IO text.
 pub fn ack_text(nsp: &str, id: u64, inner: &str, attachments: usize) -> Utf8Bytes {
-    let mut text = String::with_capacity(inner.len() + nsp.len() + 24);
+    // The exact length when there are no attachments, so that the buffer becomes the
+    // frame's bytes without a second allocation (a `Bytes` from a full `Vec`).
+    let nsp_len = if nsp.is_empty() || nsp == "/" {
+        0
+    } else {
+        nsp.len() + 1
+    };
+    let id_len = id.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let exact = 2 + nsp_len + id_len + inner.len() + 2;
+    let mut text = String::with_capacity(if attachments > 0 { exact + 24 } else { exact });
     text.push('4');
     let kind = if attachments > 0 {
         SioPacketType::BinaryAck
@@ -297,5 +306,11 @@ mod tests {
         );
         assert_eq!(ack_text("/admin", 13, "", 0).as_str(), "43/admin,13[]");
         assert_eq!(ack_text("/", 789, "x", 2).as_str(), "462-789[x]");
+        assert_eq!(ack_text("/", 0, "", 0).as_str(), "430[]");
+        assert_eq!(ack_text("", 9, "1", 0).as_str(), "439[1]");
+        assert_eq!(
+            ack_text("/a", u64::MAX, "1", 0).as_str(),
+            "43/a,18446744073709551615[1]"
+        );
     }
 }
