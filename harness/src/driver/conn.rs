@@ -193,7 +193,7 @@ pub(super) async fn run(
     client: u32,
     tx: &SampleTx,
     seg: Segment,
-    mut session: Session,
+    mut session: Box<Session>,
     carry: &mut Carry,
 ) -> End {
     let now = Instant::now();
@@ -267,7 +267,7 @@ pub(super) async fn run(
         for (p, count) in c.inflight.stop() {
             c.emit(p, now, Event::Unanswered { count });
         }
-        Box::pin(session.close(&ctx.frames)).await;
+        Box::pin((*session).close(&ctx.frames)).await;
         c.emit(
             c.phase,
             Instant::now(),

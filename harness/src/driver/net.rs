@@ -17,7 +17,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::plan::Endpoint;
@@ -103,22 +102,16 @@ impl Conn {
         path_and_query: &str,
         phases: &mut ConnectPhases,
     ) -> Result<WsStream, ErrorKind> {
-        let scheme = if self.endpoint.tls { "wss" } else { "ws" };
-        let url = format!("{scheme}://{}{path_and_query}", self.authority());
-        let mut request = url
-            .into_client_request()
-            .map_err(|_| ErrorKind::WsHandshake)?;
-        for (k, v) in &self.headers {
-            request.headers_mut().append(k.clone(), v.clone());
-        }
         let t = Instant::now();
-        let (ws, _response) = tokio_tungstenite::client_async_with_config(
-            request,
+        // Our own handshake: tungstenite's would leave its 4 KiB reader as the read buffer.
+        let ws = super::handshake::client(
             stream,
-            Some(ws_config_with(self.read_buffer)),
+            &self.authority(),
+            path_and_query,
+            &self.headers,
+            ws_config_with(self.read_buffer),
         )
-        .await
-        .map_err(|e| ws_kind(&e))?;
+        .await?;
         phases.ws_upgrade = Some(t.elapsed());
         Ok(ws)
     }
@@ -150,16 +143,6 @@ pub fn io_kind(e: &io::Error) -> ErrorKind {
             ErrorKind::LocalResource
         }
         _ => ErrorKind::Io,
-    }
-}
-
-fn ws_kind(e: &tokio_tungstenite::tungstenite::Error) -> ErrorKind {
-    use tokio_tungstenite::tungstenite::Error;
-    match e {
-        Error::Http(resp) => ErrorKind::HttpStatus(resp.status().as_u16()),
-        Error::Io(e) => io_kind(e),
-        Error::Tls(_) => ErrorKind::Tls,
-        _ => ErrorKind::WsHandshake,
     }
 }
 
