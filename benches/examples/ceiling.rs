@@ -9,7 +9,8 @@
 //! Receives: its arguments. Emits: the clients print one JSON line
 //! `{mode, conns, secs, size, round_trips, per_s, p50_us, p99_us}`.
 //! Must not: reach beyond 127.0.0.0/8, or run a client longer than `--secs` + 5 s.
-//! Every connection keeps one message in flight (closed loop) as fast as it can.
+//! Every connection keeps one message in flight (closed loop) as fast as it can; all
+//! connections are opened before the measured window starts.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -52,6 +53,12 @@ async fn tcp_server(bind: SocketAddr) -> anyhow::Result<()> {
     }
 }
 
+/// A connection opened before the measured window.
+enum Open {
+    Tcp(TcpStream),
+    Ws(Box<benches::client::Ws>),
+}
+
 #[derive(Clone, Copy)]
 enum Mode {
     Tcp,
@@ -67,8 +74,6 @@ async fn client(
 ) -> anyhow::Result<()> {
     let rtt = Arc::new(Mutex::new(Rtt::new()));
     let msg = "x".repeat(size);
-    let end = Instant::now() + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
     let addr: SocketAddr = match mode {
         Mode::Tcp => target.parse()?,
         Mode::Ws => target
@@ -78,49 +83,58 @@ async fn client(
             .parse()?,
     };
     loopback(&addr)?;
+    // Every connection first, then all of them loop over the same `secs`: the rate is
+    // round trips over that window, with all connections busy throughout.
+    let mut conns_open = Vec::new();
     for _ in 0..conns {
-        let (rtt, msg) = (rtt.clone(), msg.clone());
-        let task = match mode {
+        conns_open.push(match mode {
             Mode::Tcp => {
-                let mut s = TcpStream::connect(addr).await?;
+                let s = TcpStream::connect(addr).await?;
                 s.set_nodelay(true)?;
-                tokio::spawn(async move {
-                    let mut local = Rtt::new();
-                    let mut buf = vec![0u8; msg.len()];
-                    while Instant::now() < end {
-                        let t = Instant::now();
-                        if s.write_all(msg.as_bytes()).await.is_err()
-                            || s.read_exact(&mut buf).await.is_err()
-                        {
-                            break;
-                        }
-                        local.record(t.elapsed());
-                    }
-                    rtt.lock().map(|mut r| r.histogram_add(&local)).ok();
-                })
+                Open::Tcp(s)
             }
-            Mode::Ws => {
-                let mut ws = ws_connect(addr, "/ws/echo").await?;
-                tokio::spawn(async move {
-                    let mut local = Rtt::new();
-                    while Instant::now() < end {
-                        let t = Instant::now();
-                        if ws.send(Message::text(msg.as_str())).await.is_err() {
-                            break;
-                        }
-                        match ws.next().await {
-                            Some(Ok(Message::Text(_))) => local.record(t.elapsed()),
-                            _ => break,
-                        }
+            Mode::Ws => Open::Ws(Box::new(ws_connect(addr, "/ws/echo").await?)),
+        });
+    }
+    let started = Instant::now();
+    let end = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for open in conns_open {
+        let (rtt, msg) = (rtt.clone(), msg.clone());
+        let task = match open {
+            Open::Tcp(mut s) => tokio::spawn(async move {
+                let mut local = Rtt::new();
+                let mut buf = vec![0u8; msg.len()];
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    if s.write_all(msg.as_bytes()).await.is_err()
+                        || s.read_exact(&mut buf).await.is_err()
+                    {
+                        break;
                     }
-                    let _ = ws.close(None).await;
-                    rtt.lock().map(|mut r| r.histogram_add(&local)).ok();
-                })
-            }
+                    local.record(t.elapsed());
+                }
+                rtt.lock().map(|mut r| r.histogram_add(&local)).ok();
+            }),
+            Open::Ws(ws) => tokio::spawn(async move {
+                let mut ws = *ws;
+                let mut local = Rtt::new();
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    if ws.send(Message::text(msg.as_str())).await.is_err() {
+                        break;
+                    }
+                    match ws.next().await {
+                        Some(Ok(Message::Text(_))) => local.record(t.elapsed()),
+                        _ => break,
+                    }
+                }
+                let _ = ws.close(None).await;
+                rtt.lock().map(|mut r| r.histogram_add(&local)).ok();
+            }),
         };
         tasks.push(task);
     }
-    let started = Instant::now();
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(secs + 5), t).await;
     }

@@ -65,6 +65,7 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
             tls: None,
             headers: Vec::new(),
             read_buffer: net::READ_BUFFER_BYTES,
+            sources: Default::default(),
         },
         frames: Frames::new(&plan, &endpoint),
         run_id: 7,
