@@ -155,16 +155,19 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
                 .phase_at(Instant::now())
                 .clamp(seg.first_phase, seg.last_phase);
             let role = ctx.board.layout.role(phase, client);
-            let ws_path = ctx.ws_path(role);
-            let connect = match carry.away_since {
-                Some(_) => ctx
-                    .frames
-                    .connect_frame(carry.pid.as_deref(), carry.offset.as_deref()),
-                None => ctx.frames.connect.clone(),
-            };
             let mut phases = ConnectPhases::default();
             let started = Instant::now();
-            let result = tokio::select! {
+            // In a block: the path and the CONNECT frame are dropped once connected, not
+            // kept (on the heap) for the whole connection.
+            let result = {
+                let ws_path = ctx.ws_path(role);
+                let connect = match carry.away_since {
+                    Some(_) => ctx
+                        .frames
+                        .connect_frame(carry.pid.as_deref(), carry.offset.as_deref()),
+                    None => ctx.frames.connect.clone(),
+                };
+                tokio::select! {
                 // Boxed: the handshake futures are large and live only while connecting;
                 // inline they would size every idle client's task.
                 r = tokio::time::timeout(
@@ -178,6 +181,7 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
                     }),
                 ) => r.unwrap_or(Err(ErrorKind::ConnectTimeout)),
                 () = ctx.cancel.cancelled() => { cancelled = true; break }
+                }
             };
             let end = match result {
                 Err(error) => {
