@@ -9,6 +9,7 @@
 //! a session that already has one (it is closed at once).
 
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -165,7 +166,7 @@ pub(crate) async fn drive(
     let mut waiting_in: Option<Inbound> = None;
     let delay = sleep(Duration::ZERO);
     tokio::pin!(delay);
-    let closed = session.closed();
+    let closed = closing(&session);
     tokio::pin!(closed);
     let mut close_frame: Option<CloseFrame> = None;
     loop {
@@ -218,6 +219,25 @@ pub(crate) async fn drive(
     // Every exit above has closed the session; make sure of it (a no-op then).
     session.close(CloseCause::TransportError);
     goodbye(&mut ws, &mut outbox, session.cause(), close_frame).await;
+}
+
+/// `session.closed()` for a loop that polls it on every turn: once registered, the
+/// token's future is polled again only if the task's waker changes (each of its polls
+/// takes the token's lock); the flag behind [`Session::is_closed`], set before the token
+/// is cancelled, answers the other polls.
+fn closing(session: &Session) -> impl Future<Output = ()> + '_ {
+    let mut inner = Box::pin(session.closed());
+    let mut registered: Option<Waker> = None;
+    std::future::poll_fn(move |cx| {
+        if session.is_closed() {
+            return Poll::Ready(());
+        }
+        if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        registered = Some(cx.waker().clone());
+        inner.as_mut().poll(cx)
+    })
 }
 
 /// Handles `first` and then every further message already readable without waiting (up to
