@@ -40,12 +40,9 @@ struct Conn<'a> {
     phase: u16,
     role: Role,
     inflight: InFlight,
-    echo: Option<SendClock>,
-    publish: Option<(SendClock, u32)>,
-    /// Publishing waits until the room is full, at most until this instant.
-    gate: Option<Instant>,
-    ping_every: Option<(Instant, std::time::Duration)>,
-    mute_at: Option<Instant>,
+    /// The clocks of the phase's role; `None` when it has none (idle and subscriber
+    /// clients), so that those do not carry them in their task.
+    timers: Option<Box<Timers>>,
     beat: Beat,
     /// Room joined (or being joined) on this connection.
     joined: Option<u32>,
@@ -55,6 +52,27 @@ struct Conn<'a> {
     buf: BytesMut,
     /// A reconnect waits for its re-join ack: when the drop happened.
     rejoin_since: Option<Instant>,
+}
+
+/// What a role sends or does on its own schedule.
+#[derive(Debug, Default)]
+struct Timers {
+    echo: Option<SendClock>,
+    publish: Option<(SendClock, u32)>,
+    /// Publishing waits until the room is full, at most until this instant.
+    gate: Option<Instant>,
+    ping_every: Option<(Instant, std::time::Duration)>,
+    mute_at: Option<Instant>,
+}
+
+impl Timers {
+    /// Stops the sends (the drain keeps the heartbeat timers).
+    fn stop_sends(timers: &mut Option<Box<Timers>>) {
+        if let Some(t) = timers.as_mut() {
+            t.echo = None;
+            t.publish = None;
+        }
+    }
 }
 
 impl Conn<'_> {
@@ -217,11 +235,7 @@ pub(super) async fn run(
         phase: first_phase,
         role: Role::Plain,
         inflight: InFlight::new(ctx.plan.timeout),
-        echo: None,
-        publish: None,
-        gate: None,
-        ping_every: None,
-        mute_at: None,
+        timers: None,
         beat: Beat::new(advertised, now),
         joined: None,
         pending: Vec::new(),
@@ -312,12 +326,11 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
                 }
             } else {
                 drain_until = Some(c.seg.end + ctx.drain());
-                c.echo = None;
-                c.publish = None;
+                Timers::stop_sends(&mut c.timers);
                 carry.churn = None;
             }
         }
-        if let Some(m) = c.mute_at
+        if let Some(m) = c.timers.as_ref().and_then(|t| t.mute_at)
             && now >= m
             && !c.beat.muted()
         {
@@ -356,12 +369,13 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
                 reconnect: ctx.plan.target.fan.reconnect,
             };
         }
-        if let Some((next, every)) = c.ping_every
+        if let Some(t) = c.timers.as_mut()
+            && let Some((next, every)) = t.ping_every
             && now >= next
             && !c.beat.muted()
         {
             let id = c.beat.client_ping(now);
-            c.ping_every = Some((now + every, every));
+            t.ping_every = Some((now + every, every));
             if let Err(reason) = Box::pin(session.send_ping(id)).await {
                 return closed(c, reason, carry);
             }
@@ -391,8 +405,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             biased;
             () = &mut cancel_fut, if !cancelled => {
                 cancelled = true;
-                c.echo = None;
-                c.publish = None;
+                Timers::stop_sends(&mut c.timers);
                 carry.churn = None;
                 let until = Instant::now() + ctx.drain();
                 drain_until = Some(drain_until.map_or(until, |d| d.min(until)));

@@ -256,12 +256,13 @@ mod tests {
         std::mem::size_of::<F>()
     }
 
-    /// Every idle client holds its task's future: it must stay small (it was 3,136 bytes
-    /// while the session was moved through the futures by value; 1,632 with it boxed).
+    /// Every idle client holds its task's future: it must stay small (3,136 bytes while the
+    /// session was moved through the futures by value; 1,440 with it boxed and the role
+    /// clocks in `conn::Timers`).
     #[test]
     fn client_future_stays_small() {
         let size = future_size(&run_client);
-        assert!(size <= 1700, "run_client future is {size} bytes");
+        assert!(size <= 1500, "run_client future is {size} bytes");
         assert!(std::mem::size_of::<Result<Box<Session>, ErrorKind>>() <= 16);
     }
 }

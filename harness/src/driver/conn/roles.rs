@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use super::{Carry, Conn, Session};
+use super::{Carry, Conn, Session, Timers};
 use crate::broadcast::Role;
 use crate::cli::{Arrival, Protocol};
 use crate::driver::session::CONTROL_ID_BASE;
@@ -32,12 +32,15 @@ impl Conn<'_> {
         let now = Instant::now();
         let p = self.spec().clone();
         let seed = ctx.seed ^ u64::from(phase);
-        self.echo = (p.scenario == Scenario::Echo && self.role == Role::Plain)
-            .then(|| SendClock::new(now.max(w.start), &p, self.client, seed));
-        self.publish = match self.role {
+        let mut t = Timers {
+            echo: (p.scenario == Scenario::Echo && self.role == Role::Plain)
+                .then(|| SendClock::new(now.max(w.start), &p, self.client, seed)),
+            ..Timers::default()
+        };
+        t.publish = match self.role {
             Role::Publisher { room } => {
                 ctx.board.enter_phase(self.client, phase);
-                self.gate = Some(now.max(w.ramp_end) + ctx.plan.timeout);
+                t.gate = Some(now.max(w.ramp_end) + ctx.plan.timeout);
                 Some((
                     SendClock::new(now.max(w.ramp_end), &p, self.client, seed),
                     room,
@@ -63,7 +66,7 @@ impl Conn<'_> {
                 _ => None,
             };
         }
-        self.ping_every = match (
+        t.ping_every = match (
             p.heartbeat.client_ping_interval,
             ctx.frames.protocol,
             self.role,
@@ -71,7 +74,7 @@ impl Conn<'_> {
             (Some(every), Protocol::Ws, Role::Heartbeat) => Some((now + every, every)),
             _ => None,
         };
-        self.mute_at = match (p.heartbeat.mute, self.role) {
+        t.mute_at = match (p.heartbeat.mute, self.role) {
             (Some(m), Role::Heartbeat) => {
                 let group = if p.scenario == Scenario::Heartbeat {
                     0
@@ -84,6 +87,12 @@ impl Conn<'_> {
             }
             _ => None,
         };
+        let any = t.echo.is_some()
+            || t.publish.is_some()
+            || t.gate.is_some()
+            || t.ping_every.is_some()
+            || t.mute_at.is_some();
+        self.timers = any.then(|| Box::new(t));
         let want = match self.role {
             Role::Subscriber { room } => Some(room),
             _ => None,
@@ -161,11 +170,14 @@ impl Conn<'_> {
 /// is due at `now`.
 pub(super) fn sends_due(c: &Conn<'_>, now: Instant) -> bool {
     let max = c.spec().max_in_flight;
-    let echo = c
+    let Some(t) = c.timers.as_deref() else {
+        return false;
+    };
+    let echo = t
         .echo
         .as_ref()
         .is_some_and(|k| k.next() <= now && (max == 0 || c.inflight.pending() < max));
-    let publish = c.publish.as_ref().is_some_and(|(k, _)| match c.gate {
+    let publish = t.publish.as_ref().is_some_and(|(k, _)| match t.gate {
         Some(_) => true,
         None => k.next() <= now,
     });
@@ -182,7 +194,10 @@ pub(super) async fn send_due(
     let end = c.window_end();
     let p = &ctx.plan.phases[usize::from(c.phase)];
     let (max, size) = (p.max_in_flight, p.payload_size);
-    if let Some(clock) = c.echo.as_mut() {
+    let Some(t) = c.timers.as_deref_mut() else {
+        return Ok(());
+    };
+    if let Some(clock) = t.echo.as_mut() {
         while clock.next() <= now && clock.next() < end && (max == 0 || c.inflight.pending() < max)
         {
             let intended = clock.next();
@@ -208,12 +223,12 @@ pub(super) async fn send_due(
             clock.advance();
         }
     }
-    if let (Some(gate), Some((clock, room))) = (c.gate, c.publish.as_mut()) {
+    if let (Some(gate), Some((clock, room))) = (t.gate, t.publish.as_mut()) {
         if now < gate && !ctx.board.room_full(c.phase, *room) {
             return Ok(());
         }
         // The room is full (or waited long enough): the schedule starts now.
-        c.gate = None;
+        t.gate = None;
         let p = &ctx.plan.phases[usize::from(c.phase)];
         *clock = SendClock::new(
             now.max(clock.next()),
@@ -222,7 +237,7 @@ pub(super) async fn send_due(
             ctx.seed ^ u64::from(c.phase),
         );
     }
-    if let (None, Some((clock, room))) = (c.gate, c.publish.as_mut()) {
+    if let (None, Some((clock, room))) = (t.gate, t.publish.as_mut()) {
         let name = ctx.board.layout.room_name(*room);
         while clock.next() <= now && clock.next() < end {
             let intended = clock.next();
@@ -264,19 +279,21 @@ pub(super) fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carr
     };
     at(c.inflight.next_deadline());
     let max = c.spec().max_in_flight;
-    if max == 0 || c.inflight.pending() < max {
-        at(c.echo.as_ref().map(SendClock::next));
-    }
-    match c.gate {
-        // Waiting for the room to fill: look again shortly.
-        Some(g) => at(Some(
-            g.min(Instant::now() + std::time::Duration::from_millis(2)),
-        )),
-        None => at(c.publish.as_ref().map(|(k, _)| k.next())),
+    if let Some(t) = c.timers.as_deref() {
+        if max == 0 || c.inflight.pending() < max {
+            at(t.echo.as_ref().map(SendClock::next));
+        }
+        match t.gate {
+            // Waiting for the room to fill: look again shortly.
+            Some(g) => at(Some(
+                g.min(Instant::now() + std::time::Duration::from_millis(2)),
+            )),
+            None => at(t.publish.as_ref().map(|(k, _)| k.next())),
+        }
+        at(t.mute_at.filter(|_| !c.beat.muted()));
+        at(t.ping_every.filter(|_| !c.beat.muted()).map(|(n, _)| n));
     }
     at(carry.churn.as_ref().map(|(_, k)| k.next()));
-    at(c.mute_at.filter(|_| !c.beat.muted()));
-    at(c.ping_every.filter(|_| !c.beat.muted()).map(|(n, _)| n));
     at(c.beat.deadline());
     wake
 }
