@@ -214,8 +214,9 @@ async fn bursts_of_buffered_deliveries_are_all_counted() {
         "1000/s",
         "--duration",
         "1500ms",
+        // Room for the last burst on a loaded machine (seen short with 1 s at load 5).
         "--grace",
-        "1s",
+        "3s",
     ];
     let finished = run(plan_for(&args, dir.path())).await;
     let b = finished.run.run.broadcast.expect("broadcast section");
