@@ -52,11 +52,11 @@ fn main() -> ExitCode {
         }
     };
     let json = plan.output.json;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("swarm")
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = match builder.enable_all().thread_name("swarm").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("swarm: cannot start the runtime: {e}");

@@ -416,6 +416,10 @@ fn meta(
     }
     options.insert("insecure".into(), serde_json::json!(t.insecure));
     options.insert(
+        "threads".into(),
+        serde_json::json!(tokio::runtime::Handle::current().metrics().num_workers()),
+    );
+    options.insert(
         "source_addrs".into(),
         serde_json::json!(sources.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
     );

@@ -246,3 +246,19 @@ fn source_addrs_key_and_option() {
     assert_eq!(plan.target.source, crate::source::SourceSpec::Off);
     assert!(crate::cli::Cli::try_parse_from(["swarm", "echo", "--source-addrs", "x"]).is_err());
 }
+
+#[test]
+fn threads_option_is_global_and_bounded() {
+    use clap::Parser;
+    let parse = |args: &[&str]| crate::cli::Cli::try_parse_from(args);
+    assert_eq!(
+        parse(&["swarm", "echo", "--threads", "1"]).unwrap().threads,
+        Some(1)
+    );
+    assert_eq!(
+        parse(&["swarm", "--threads", "3", "run"]).unwrap().threads,
+        Some(3)
+    );
+    assert_eq!(parse(&["swarm", "connect"]).unwrap().threads, None);
+    assert!(parse(&["swarm", "echo", "--threads", "0"]).is_err());
+}
