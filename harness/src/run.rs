@@ -224,7 +224,7 @@ pub async fn execute(
         server.stop();
     }
 
-    let meta = meta(
+    let mut meta = meta(
         &plan,
         &url,
         embedded_needed,
@@ -232,7 +232,10 @@ pub async fn execute(
         args,
         started_wall,
         outcome.interrupted,
-        &sources,
+    );
+    meta.options.insert(
+        "source_addrs".into(),
+        serde_json::json!(sources.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
     );
     let mut run = recorded.into_run_file(meta);
     if !outcome.interrupted && run.run.connect.connected == 0 {
@@ -381,7 +384,6 @@ fn meta(
     args: Vec<String>,
     started: SystemTime,
     interrupted: bool,
-    sources: &[std::net::IpAddr],
 ) -> RunMeta {
     let ms = |t: SystemTime| {
         t.duration_since(SystemTime::UNIX_EPOCH)
@@ -418,10 +420,6 @@ fn meta(
     options.insert(
         "threads".into(),
         serde_json::json!(tokio::runtime::Handle::current().metrics().num_workers()),
-    );
-    options.insert(
-        "source_addrs".into(),
-        serde_json::json!(sources.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
     );
     if plan.phases.iter().any(|p| p.scenario.fans_out()) {
         let f = &t.fan;

@@ -135,7 +135,7 @@ pub fn shared(prefix: Option<&str>, a: &Section, b: &Section) -> Vec<MetricSpec>
     }
     out.extend(spec(prefix, "disconnects.failures"));
     for k in largest_keys(&a.disconnects, &b.disconnects) {
-        if !crate::schema::is_orderly_disconnect(&k) {
+        if !crate::schema::is_orderly_disconnect(k) {
             out.extend(spec(prefix, &format!("disconnects.{k}")));
         }
     }
