@@ -153,7 +153,8 @@ pub(super) struct Event {
 
 pub(super) enum EventKind {
     /// `echo`, recognised without building JSON values ([`raw::fast_echo`]).
-    Echo { id: Option<u64> },
+    /// `json_at`: where its JSON starts in the text.
+    Echo { id: Option<u64>, json_at: usize },
     /// Any event, fully decoded.
     Packet(SioPacket),
 }
@@ -188,8 +189,7 @@ impl Client {
             Next::Done(alive) => alive,
             Next::Event(event) => {
                 self.server.shared.faults.stall_gate().await;
-                self.on_event(event);
-                !self.session.is_closed()
+                self.handle_event(event)
             }
         }
     }
@@ -198,11 +198,14 @@ impl Client {
     fn on_inbound_now(&mut self, msg: Inbound) -> bool {
         match self.take(msg) {
             Next::Done(alive) => alive,
-            Next::Event(event) => {
-                self.on_event(event);
-                !self.session.is_closed()
-            }
+            Next::Event(event) => self.handle_event(event),
         }
+    }
+
+    /// Runs the handlers of one event. False: the session is over.
+    fn handle_event(&mut self, event: Event) -> bool {
+        self.on_event(event);
+        !self.session.is_closed()
     }
 
     /// Decodes one message: protocol packets are handled here, events are handed back.
@@ -218,7 +221,10 @@ impl Client {
                         // An event for a namespace not connected.
                         return Next::Done(self.fail());
                     };
-                    let kind = EventKind::Echo { id: echo.id };
+                    let kind = EventKind::Echo {
+                        id: echo.id,
+                        json_at: echo.json_at,
+                    };
                     return self.event(socket, text, Vec::new(), kind);
                 }
                 let Ok(packet) = SioPacket::decode(&text) else {

@@ -27,11 +27,16 @@ impl Client {
             atts,
             kind,
         } = event;
-        let json = &text[raw::json_start(&text)..];
+        let json_at = match &kind {
+            // Found by the fast path already.
+            EventKind::Echo { json_at, .. } => *json_at,
+            EventKind::Packet(_) => raw::json_start(&text),
+        };
+        let json = &text[json_at..];
         let atts: Option<Arc<[Bytes]>> = (!atts.is_empty()).then(|| atts.into());
         let atts = atts.as_ref();
         let packet = match kind {
-            EventKind::Echo { id } => return self.reply_same(i, id, json, atts, "echo"),
+            EventKind::Echo { id, .. } => return self.reply_same(i, id, json, atts, "echo"),
             EventKind::Packet(packet) => packet,
         };
         let Some(name) = packet.event_name() else {

@@ -49,6 +49,8 @@ pub fn json_start(text: &str) -> usize {
 pub struct FastEcho<'a> {
     pub nsp: &'a str,
     pub id: Option<u64>,
+    /// Where the JSON array starts ([`json_start`] of the text).
+    pub json_at: usize,
 }
 
 /// Recognises `2[/nsp,][id]["echo"...]` without building JSON values: `Some` only when
@@ -56,24 +58,25 @@ pub struct FastEcho<'a> {
 /// namespace and ack id (the payload is checked by [`strict::is_valid`]). `None` means
 /// "decode it the full way" (any other packet, an unusual spelling, or an error).
 pub fn fast_echo(text: &str) -> Option<FastEcho<'_>> {
-    let rest = text.strip_prefix('2')?;
-    let (nsp, rest) = match rest.strip_prefix('/') {
-        Some(_) => {
-            let (nsp, rest) = rest.split_once(',')?;
-            (nsp, rest)
-        }
-        None => ("/", rest),
+    if !text.starts_with('2') {
+        return None;
+    }
+    // The header between the type and the JSON: `[/nsp,][id]`, as `json_start` reads it.
+    let json_at = json_start(text);
+    let header = &text[1..json_at];
+    let (nsp, id) = match header.strip_prefix('/') {
+        Some(_) => header.split_once(',')?,
+        None => ("/", header),
     };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let id = match digits {
-        0 => None,
-        _ => Some(rest[..digits].parse().ok()?),
+    let id = match id {
+        "" => None,
+        digits => Some(digits.parse().ok()?),
     };
-    let json = &rest[digits..];
+    let json = &text[json_at..];
     if !json.starts_with(r#"["echo""#) || !strict::is_valid(json) {
         return None;
     }
-    Some(FastEcho { nsp, id })
+    Some(FastEcho { nsp, id, json_at })
 }
 
 /// The elements of JSON array `array` after its first `skip` elements, which must be
