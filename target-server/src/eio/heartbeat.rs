@@ -73,7 +73,7 @@ mod tests {
             false,
             Transport::Websocket,
             16,
-            itx,
+            Some(itx),
             stats.clone(),
             Arc::new(Registry::default()),
         );

@@ -210,7 +210,17 @@ impl Engine {
     /// the open packet is decided: the heartbeat's first ping is due pingInterval later.
     fn new_session(self: &Arc<Self>, transport: Transport) -> Arc<Session> {
         let config = &self.shared.config;
-        let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_QUEUE);
+        // Without `--stall` nothing makes an application wait: messages are handled in the
+        // transport's task, and no queue to an application task is needed. With it, in the
+        // application task, which may wait.
+        let inline = config.stall.is_none();
+        let (inbound_tx, inbound_rx) = match inline {
+            true => (None, None),
+            false => {
+                let (tx, rx) = mpsc::channel(INBOUND_QUEUE);
+                (Some(tx), Some(rx))
+            }
+        };
         let conn_id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let session = Session::open(
             conn_id,
@@ -229,30 +239,21 @@ impl Engine {
             config.ping_timeout,
             self.shared.shutdown.clone(),
         ));
-        // Without `--stall` nothing makes an application wait: messages are handled in the
-        // transport's task. With it, in the application task, which may wait.
-        let inline = config.stall.is_none();
-        match &self.app {
-            App::Echo if inline => {
+        match (&self.app, inbound_rx) {
+            (App::Echo, None) => {
                 session.set_inline(Arc::new(echo::Inline::new(self.shared.clone())));
-                drop(inbound_rx);
             }
-            App::Echo => {
-                tasks.spawn(echo::run(self.shared.clone(), session.clone(), inbound_rx));
+            (App::Echo, Some(rx)) => {
+                tasks.spawn(echo::run(self.shared.clone(), session.clone(), rx));
             }
-            App::SocketIo(server) if inline => {
-                drop(inbound_rx);
+            (App::SocketIo(server), None) => {
                 tasks.spawn(crate::sio::start_inline_client(
                     server.clone(),
                     session.clone(),
                 ));
             }
-            App::SocketIo(server) => {
-                tasks.spawn(crate::sio::run_client(
-                    server.clone(),
-                    session.clone(),
-                    inbound_rx,
-                ));
+            (App::SocketIo(server), Some(rx)) => {
+                tasks.spawn(crate::sio::run_client(server.clone(), session.clone(), rx));
             }
         };
         session

@@ -160,7 +160,9 @@ pub struct Session {
     tx: mpsc::Sender<Out>,
     /// The receiving end of the queue: held by the pending GET or by the websocket writer.
     pub(crate) outbox: Arc<tokio::sync::Mutex<mpsc::Receiver<Out>>>,
-    inbound: mpsc::Sender<Inbound>,
+    /// The application task's queue; `None` when the application is inline (no queue is
+    /// allocated for it).
+    inbound: Option<mpsc::Sender<Inbound>>,
     /// When set, messages go here instead of `inbound` (set once, before any transport
     /// reads: see [`Session::set_inline`]).
     inline: OnceLock<Arc<dyn InlineApp>>,
@@ -188,7 +190,7 @@ impl Session {
         socketio: bool,
         transport: Transport,
         max_queue: usize,
-        inbound: mpsc::Sender<Inbound>,
+        inbound: Option<mpsc::Sender<Inbound>>,
         stats: Arc<Stats>,
         registry: Arc<Registry>,
     ) -> Arc<Session> {
@@ -375,12 +377,13 @@ impl Session {
     /// Hands a message to the application task, in order; waits (bounded by the session's
     /// life) when that task is behind. False when the session is over.
     pub(crate) async fn to_app(&self, msg: Inbound) -> bool {
-        match self.try_to_app(msg) {
-            Ok(alive) => alive,
-            Err(msg) => tokio::select! {
-                r = self.inbound.send(msg) => r.is_ok(),
+        match (self.try_to_app(msg), &self.inbound) {
+            (Ok(alive), _) => alive,
+            (Err(msg), Some(inbound)) => tokio::select! {
+                r = inbound.send(msg) => r.is_ok(),
                 () = self.closed() => false,
             },
+            (Err(_), None) => false,
         }
     }
 
@@ -390,16 +393,20 @@ impl Session {
         if let Some(app) = self.inline.get() {
             return Ok(app.handle(self, msg));
         }
-        match self.inbound.try_send(msg) {
+        let Some(inbound) = &self.inbound else {
+            return Ok(false);
+        };
+        match inbound.try_send(msg) {
             Ok(()) => Ok(true),
             Err(mpsc::error::TrySendError::Closed(_)) => Ok(false),
             Err(mpsc::error::TrySendError::Full(msg)) => Err(msg),
         }
     }
 
-    /// The application task's queue (to wait for room in it).
-    pub(crate) fn inbound(&self) -> &mpsc::Sender<Inbound> {
-        &self.inbound
+    /// Waits for room in the application task's queue; `None` when it is gone (or the
+    /// application is inline, which never leaves a message waiting).
+    pub(crate) async fn reserve_inbound(&self) -> Option<mpsc::Permit<'_, Inbound>> {
+        self.inbound.as_ref()?.reserve().await.ok()
     }
 }
 
@@ -438,7 +445,7 @@ mod tests {
             true,
             Transport::Websocket,
             max_queue,
-            itx,
+            Some(itx),
             stats.clone(),
             registry.clone(),
         );
@@ -516,7 +523,7 @@ mod tests {
             false,
             Transport::Polling,
             4,
-            itx,
+            Some(itx),
             stats.clone(),
             registry,
         );

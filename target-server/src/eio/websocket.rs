@@ -174,9 +174,9 @@ pub(crate) async fn drive(
         // client nor a busy room can starve the other direction.
         let first = tokio::select! {
             () = &mut closed => break,
-            permit = session.inbound().reserve(), if waiting_in.is_some() => {
+            permit = session.reserve_inbound(), if waiting_in.is_some() => {
                 match (permit, waiting_in.take()) {
-                    (Ok(permit), Some(msg)) => {
+                    (Some(permit), Some(msg)) => {
                         permit.send(msg);
                         continue;
                     }

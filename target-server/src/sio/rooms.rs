@@ -155,7 +155,7 @@ mod tests {
             true,
             Transport::Websocket,
             8,
-            itx,
+            Some(itx),
             shared.stats.clone(),
             Arc::new(Registry::default()),
         )
