@@ -90,7 +90,7 @@ function ackAll(socket, event, ...data) {
 }
 
 /** With connection state recovery on, the server appends an offset string to every event it
- * sends without an ack id (PROTOCOL.md §2.5); the client hands it to the listener as the last
+ * sends without an ack id (docs/ARCHITECTURE.md#connection-state-recovery); the client hands it to the listener as the last
  * argument. Returns the arguments without it, and insists it is there when recovery is on. */
 function withoutOffset(socket, received, expectedLen) {
   if (!socket._pid) return received;

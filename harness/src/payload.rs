@@ -1,4 +1,4 @@
-//! The payload object of every timed message (DESIGN.md "Payload"):
+//! The payload object of every timed message (docs/ARCHITECTURE.md#the-payload-object):
 //! `{"sb":run_id,"c":client,"s":seq,"ti":intended_ns,"ts":sent_ns,"p":"xx..."}`.
 //!
 //! Receives: the fields of one message and a target size. Emits: the serialized object,

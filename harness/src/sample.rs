@@ -1,4 +1,4 @@
-//! The one message type from drivers to the recorder (DESIGN.md "Data flow in the swarm").
+//! The one message type from drivers to the recorder (docs/ARCHITECTURE.md#samples).
 //!
 //! Drivers emit a [`Sample`] for everything that happens to a client: connect phases,
 //! each message sent, each reply (with its intended, sent and done instants), timeouts,
@@ -25,7 +25,7 @@ pub struct Sample {
     pub event: Event,
 }
 
-/// Durations of each connect phase that took place (DESIGN.md "Metric definitions").
+/// Durations of each connect phase that took place (docs/ARCHITECTURE.md#connect-phases).
 /// A phase that did not happen (e.g. `tls` on plain TCP, `upgrade` on websocket-only) is
 /// `None`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -191,7 +191,7 @@ impl ErrorKind {
     }
 }
 
-/// Why a connection ended, as the client can observe it (DESIGN.md "disconnects by reason").
+/// Why a connection ended, as the client can observe it (docs/ARCHITECTURE.md#disconnect-reasons).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DisconnectReason {
     /// The swarm closed it at the end of its hold time (not a failure).

@@ -3,7 +3,7 @@
 //! `benches/peers/node-sio-swarm.mjs`) measures against the same server under the same
 //! load at the same time: within 20% or 200 µs at p50. The two clients share no code, so a
 //! timing bug in either (clock, matching, a lost wake-up) shows as disagreement.
-//! Skipped with a message only when `node` itself is missing.
+//! Skipped with a message only when `node` itself is missing and `CI` is not set.
 
 mod calibration_util;
 mod common;
@@ -11,12 +11,15 @@ mod common;
 use std::time::Duration;
 
 use calibration_util::{node_available, run_node_swarm};
-use common::{assert_echo_accounting, plan_for, run, server};
+use common::{assert_echo_accounting, missing_dependency, plan_for, run, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_and_official_client_agree_at_p50() {
     if !node_available() {
-        eprintln!("SKIPPED swarm_and_official_client_agree_at_p50: `node` is not on PATH");
+        missing_dependency(
+            "swarm_and_official_client_agree_at_p50",
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
+        );
         return;
     }
     let srv = server(target_server::Config {

@@ -1,7 +1,8 @@
 //! `swarm broadcast` and `swarm churn` against third-party servers: the official Node
 //! socket.io 4.8 server of `interop/sio-server.mjs` (connection state recovery on and off)
 //! and the python-socketio server of `interop/python/sio_server.py` (PyPI). Skipped, with a
-//! message, only when `node` or the Python virtualenv (scripts/test.sh makes it) is missing.
+//! message, only when `node` or the Python virtualenv (scripts/test.sh makes it) is missing
+//! and `CI` is not set.
 
 mod common;
 
@@ -31,6 +32,10 @@ fn interop() -> PathBuf {
         .join("..")
         .join("interop")
 }
+
+/// Why a Node test cannot run (see [`node_available`]).
+const NO_NODE: &str =
+    "`node` or interop/node_modules is missing (install Node.js 20, then run scripts/test.sh)";
 
 fn node_available() -> bool {
     Command::new("node")
@@ -134,7 +139,10 @@ async fn broadcast_against_node_and_python_socketio() {
             assert_eq!((b.duplicates, b.reordered), (0, 0));
         }
     } else {
-        eprintln!("SKIPPED the Node half: `node` or interop/node_modules is missing");
+        common::missing_dependency(
+            "broadcast_against_node_and_python_socketio (Node half)",
+            NO_NODE,
+        );
     }
     match python() {
         Some(py) => {
@@ -149,8 +157,9 @@ async fn broadcast_against_node_and_python_socketio() {
             assert_eq!(b.delivered, b.expected, "python-socketio: {b:?}");
             assert_eq!(b.expected, b.published * 20, "python-socketio: {b:?}");
         }
-        None => eprintln!(
-            "SKIPPED the python-socketio half: interop/python/.venv is missing (scripts/test.sh makes it)"
+        None => common::missing_dependency(
+            "broadcast_against_node_and_python_socketio (python-socketio half)",
+            "interop/python/.venv is missing (scripts/test.sh makes it)",
         ),
     }
 }
@@ -158,7 +167,7 @@ async fn broadcast_against_node_and_python_socketio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_against_node_with_and_without_recovery() {
     if !node_available() {
-        eprintln!("SKIPPED churn_against_node: `node` or interop/node_modules is missing");
+        common::missing_dependency("churn_against_node_with_and_without_recovery", NO_NODE);
         return;
     }
     for recovery in [true, false] {
@@ -201,7 +210,7 @@ async fn churn_against_node_with_and_without_recovery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_against_node() {
     if !node_available() {
-        eprintln!("SKIPPED heartbeat_against_node: `node` or interop/node_modules is missing");
+        common::missing_dependency("heartbeat_against_node", NO_NODE);
         return;
     }
     let peer = node(&["--ping-interval", "1000", "--ping-timeout", "500"]);

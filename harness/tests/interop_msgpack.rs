@@ -3,7 +3,10 @@
 //! 127.0.0.1:0), driven through the `swarm` binary as a user runs it. Echo with acks over
 //! websocket and over polling -> upgrade, echo answered by an event, all with every message
 //! answered; rooms with exact delivery counts; the default JSON parser against that server
-//! failing cleanly (exit 3, no panic); and `--parser msgpack` usage errors. Skipped (with a message) only when `node` itself is missing.
+//! failing cleanly (exit 3, no panic); and `--parser msgpack` usage errors. Skipped (with a
+//! message) only when `node` itself is missing and `CI` is not set.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -107,8 +110,9 @@ fn echo_ok(args: &[&str], out: &Path, clients: u64) -> reports::EchoStats {
 #[test]
 fn echo_against_node_socketio_with_the_msgpack_parser() {
     if !node_available() {
-        eprintln!(
-            "SKIPPED echo_against_node_socketio_with_the_msgpack_parser: `node` is not on PATH"
+        common::missing_dependency(
+            "echo_against_node_socketio_with_the_msgpack_parser",
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
         );
         return;
     }
@@ -182,8 +186,9 @@ fn echo_against_node_socketio_with_the_msgpack_parser() {
 #[test]
 fn broadcast_against_node_socketio_with_the_msgpack_parser() {
     if !node_available() {
-        eprintln!(
-            "SKIPPED broadcast_against_node_socketio_with_the_msgpack_parser: `node` is not on PATH"
+        common::missing_dependency(
+            "broadcast_against_node_socketio_with_the_msgpack_parser",
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
         );
         return;
     }
@@ -249,8 +254,9 @@ fn msgpack_parser_usage_errors() {
 #[test]
 fn default_parser_against_a_msgpack_server_fails_cleanly() {
     if !node_available() {
-        eprintln!(
-            "SKIPPED default_parser_against_a_msgpack_server_fails_cleanly: `node` is not on PATH"
+        common::missing_dependency(
+            "default_parser_against_a_msgpack_server_fails_cleanly",
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
         );
         return;
     }

@@ -1,7 +1,7 @@
 //! The swarm against real third-party servers: the classic express + socket.io 4.8 server
 //! and a `ws` echo server from `interop/` (Node child processes on 127.0.0.1:0). Echo over
 //! Socket.IO websocket, polling -> upgrade, a reply event, and raw WS, all with zero
-//! timeouts. Skipped (with a message) only when `node` itself is missing.
+//! timeouts. Skipped (with a message) only when `node` itself is missing and `CI` is not set.
 
 mod common;
 
@@ -70,7 +70,10 @@ fn start(script: &str) -> Peer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_against_node_socketio_and_ws() {
     if !node_available() {
-        eprintln!("SKIPPED echo_against_node_socketio_and_ws: `node` is not on PATH");
+        common::missing_dependency(
+            "echo_against_node_socketio_and_ws",
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
+        );
         return;
     }
     let sio = start("sio-server.mjs");

@@ -1,4 +1,4 @@
-//! Engine.IO v4 packets (PROTOCOL.md §1).
+//! Engine.IO v4 packets (docs/ARCHITECTURE.md#engineio-v4).
 //!
 //! Receives: WebSocket text/binary frame contents, or long-polling HTTP bodies.
 //! Emits: [`Packet`] values, and their encodings for either transport.

@@ -10,7 +10,7 @@
 //! - [`msgpack`]: the same Socket.IO packets in the form of the `socket.io-msgpack-parser`
 //!   npm package (one msgpack map per binary Engine.IO message, binary values inline).
 //!
-//! See `shared/PROTOCOL.md` §1-2 for the wire formats this crate implements.
+//! See `docs/ARCHITECTURE.md#protocol-facts-the-code-relies-on` for the wire formats this crate implements.
 
 pub mod engineio;
 mod json;

@@ -1,5 +1,5 @@
 //! Socket.IO packets in the msgpack form of the npm parser `socket.io-msgpack-parser` 3.x
-//! (the JSON text form is PROTOCOL.md §2; this is its drop-in alternative).
+//! (the JSON text form is docs/ARCHITECTURE.md#socketio-v5; this is its drop-in alternative).
 //!
 //! Receives: the payload of one *binary* Engine.IO message (one binary WS frame, or the
 //! decoded `b`+base64 of a polling body) holding ONE msgpack map `{type, nsp, data?, id?}`;
@@ -150,7 +150,7 @@ pub fn encode_ack_into(
 /// Decodes one binary Engine.IO message. Returns the packet (binary values replaced by
 /// placeholders, see the module docs) and the binary values in placeholder order. Applies
 /// the parser's checks (type 0..4, string `nsp`, integer `id`, no trailing bytes) and the
-/// payload rules of PROTOCOL.md §2.1.
+/// payload rules of docs/ARCHITECTURE.md#socketio-v5.
 pub fn decode(input: &[u8]) -> Result<(Packet, Vec<Bytes>), DecodeError> {
     let mut rd = Reader {
         buf: input,

@@ -1,4 +1,4 @@
-//! Socket.IO v5 packets (PROTOCOL.md §2), carried inside Engine.IO `message` packets.
+//! Socket.IO v5 packets (docs/ARCHITECTURE.md#socketio-v5), carried inside Engine.IO `message` packets.
 //!
 //! Receives: the text of an Engine.IO message (without the leading `4`), and binary
 //! attachments that follow a binary packet.
@@ -48,7 +48,7 @@ impl PacketType {
     }
 }
 
-/// Event names a receiver must reject (PROTOCOL.md §2.1).
+/// Event names a receiver must reject (docs/ARCHITECTURE.md#socketio-v5).
 pub const RESERVED_EVENTS: &[&str] = &[
     "connect",
     "connect_error",
@@ -160,7 +160,7 @@ impl Packet {
     }
 
     /// Decodes the text of an Engine.IO message (without its leading `4`). Applies every
-    /// payload rule of PROTOCOL.md §2.1-2.2 (a server closes the connection on error).
+    /// payload rule of docs/ARCHITECTURE.md#socketio-v5 (a server closes the connection on error).
     pub fn decode(text: &str) -> Result<Packet, DecodeError> {
         let bytes = text.as_bytes();
         let first = *bytes.first().ok_or(DecodeError::Empty)?;
@@ -324,7 +324,7 @@ fn digit_run(bytes: &[u8]) -> usize {
     bytes.iter().take_while(|b| b.is_ascii_digit()).count()
 }
 
-/// The payload rules of PROTOCOL.md §2.1 (the reference decoder's `isPayloadValid`), plus
+/// The payload rules of docs/ARCHITECTURE.md#socketio-v5 (the reference decoder's `isPayloadValid`), plus
 /// placeholder indexes within the announced attachment count for binary packets.
 pub(crate) fn validate(
     kind: PacketType,

@@ -9,7 +9,7 @@
 //! a kept temp dir whose path is printed.
 //! Must not: download a browser, leave Chromium or Node running (the script's own deadline
 //! and ours bound it), write outside temp dirs. Skipped, with a message, only when `node` is
-//! missing; a missing Chromium is a failure (the README's test command installs it).
+//! missing and `CI` is not set; a missing Chromium is a failure (scripts/test.sh installs it).
 
 mod support;
 
@@ -39,8 +39,9 @@ fn node_ready(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!(
-            "SKIPPED {test}: `node` is not on PATH (install Node.js 20, then run scripts/test.sh)"
+        missing_dependency(
+            test,
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
         );
         return false;
     }
@@ -53,6 +54,16 @@ fn node_ready(test: &str) -> bool {
         "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does it with apt-get)"
     );
     true
+}
+
+/// A test dependency (Node.js, Chromium, Python) is missing. With the environment variable
+/// `CI` set (non-empty) the test fails with `why`: a CI run never passes by skipping.
+/// Otherwise prints `SKIPPED <test>: <why>` and the caller returns.
+fn missing_dependency(test: &str, why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: {why}; CI is set, so a missing test dependency fails the test");
+    }
+    eprintln!("SKIPPED {test}: {why}");
 }
 
 /// What the check script reported, and everything it printed.

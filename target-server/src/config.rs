@@ -79,7 +79,7 @@ impl Default for Config {
 
 impl Config {
     /// The preset of the official engine.io-protocol / socket.io-protocol test suites
-    /// (PROTOCOL.md §3): ping 300 ms / 200 ms, max payload 1,000,000, connect timeout 1 s,
+    /// (docs/ARCHITECTURE.md#conformance-suites): ping 300 ms / 200 ms, max payload 1,000,000, connect timeout 1 s,
     /// namespaces `/` and `/custom`, conformance handlers, recovery off.
     pub fn conformance() -> Config {
         Config {

@@ -1,6 +1,6 @@
 //! `target-server`: the reference emit/broadcast server of swarmbench.
 //!
-//! One port serves everything (DESIGN.md "The reference server"):
+//! One port serves everything (docs/ARCHITECTURE.md#the-reference-server):
 //!
 //! ```text
 //! TcpListener --listener--> hyper http1 (+ upgrades) --router-->

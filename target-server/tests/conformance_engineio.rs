@@ -1,4 +1,4 @@
-//! Byte-for-byte replay of the official engine.io-protocol test suite (PROTOCOL.md §3.3,
+//! Byte-for-byte replay of the official engine.io-protocol test suite (docs/ARCHITECTURE.md#conformance-suites,
 //! 24 cases) against `serve()` in the conformance preset, path `/engine.io/` (echo mode).
 
 mod common;

@@ -1,4 +1,4 @@
-//! Byte-for-byte replay of the official socket.io-protocol test suite (PROTOCOL.md §3.4,
+//! Byte-for-byte replay of the official socket.io-protocol test suite (docs/ARCHITECTURE.md#conformance-suites,
 //! 32 cases) against `serve()` in the conformance preset, path `/socket.io/`: the 16
 //! Engine.IO cases (handshake, heartbeat, close, upgrade) plus connect, disconnect and
 //! message. Random sids are not compared, but the JSON keys are, exactly.

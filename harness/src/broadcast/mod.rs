@@ -1,5 +1,5 @@
 //! Broadcast accounting: who should have received what, and what each subscriber did
-//! receive (DESIGN.md "broadcast").
+//! receive (docs/ARCHITECTURE.md#broadcast).
 //!
 //! Receives the plan (roles and rooms), publishers' commits, and each subscriber's joins,
 //! drops, reconnects and deliveries. Emits samples through the driver: first arrivals with

@@ -5,7 +5,7 @@
 //! server's close with its reason. Emits the heartbeat [`Event`]s (Ping with its
 //! interval, PongRtt, MutedClosed, FalseTimeout) and the instant of the next deadline.
 //! Must not: decide anything from a server's internal reason (none crosses the wire): a
-//! ping timeout is inferred from timing (DESIGN.md "disconnects by reason").
+//! ping timeout is inferred from timing (docs/ARCHITECTURE.md#disconnect-reasons).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

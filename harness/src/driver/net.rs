@@ -23,7 +23,7 @@ use crate::plan::Endpoint;
 use crate::sample::{ConnectPhases, ErrorKind};
 
 /// Read buffer of each client WebSocket: small, because thousands of idle clients each
-/// hold one (DESIGN.md "Facts": 128 KiB by default).
+/// hold one (docs/ARCHITECTURE.md#library-facts: 128 KiB by default).
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// Read buffer of runs with broadcast phases: one read takes many deliveries at once.
 pub const FANOUT_READ_BUFFER_BYTES: usize = 8192;

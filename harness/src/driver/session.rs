@@ -131,7 +131,7 @@ impl Frames {
     }
 
     /// The CONNECT frame, with `pid` and `offset` merged into the auth when recovering
-    /// (PROTOCOL.md §2.5).
+    /// (docs/ARCHITECTURE.md#connection-state-recovery).
     pub fn connect_frame(&self, pid: Option<&str>, offset: Option<&str>) -> String {
         let Some(pid) = pid else {
             return self.connect.clone();

@@ -1,5 +1,5 @@
 //! Engine.IO v4 / Socket.IO v5 client handshakes: websocket-only, and HTTP long-polling
-//! followed by the upgrade dance (PROTOCOL.md §1.2, §1.7, §2.4).
+//! followed by the upgrade dance (docs/ARCHITECTURE.md#engineio-v4, #the-upgrade-dance, #socketio-v5).
 //!
 //! Receives: the run context and the phases record of one connect. Emits: a connected
 //! [`Session`] (namespace CONNECT acknowledged with `40{sid}`) with `eio_open`, `upgrade`

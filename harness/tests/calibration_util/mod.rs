@@ -80,8 +80,8 @@ impl Drop for CountingServer {
     }
 }
 
-/// Node.js is on PATH. When it is not, the caller skips with a message (the README's test
-/// command installs it); a missing `npm ci` in interop/ is a failure, not a skip.
+/// Node.js is on PATH. When it is not, the caller calls `common::missing_dependency` (a
+/// failure under `CI`, else a skip); a missing `npm ci` in interop/ is a failure, not a skip.
 pub fn node_available() -> bool {
     Command::new("node")
         .arg("--version")

@@ -1,4 +1,4 @@
-//! Engine.IO wire examples of PROTOCOL.md §1.4, §1.8 and §3.3, decoded and re-encoded, and
+//! Engine.IO wire examples (docs/ARCHITECTURE.md#engineio-v4, #conformance-suites), decoded and re-encoded, and
 //! the malformed forms the engine.io-protocol suite sends.
 
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! Socket.IO wire examples of PROTOCOL.md §1.8, §2.3 and §3.4, decoded and re-encoded, and
+//! Socket.IO wire examples (docs/ARCHITECTURE.md#socketio-v5, #conformance-suites), decoded and re-encoded, and
 //! every malformed form the socket.io-protocol suite sends.
 
 use serde_json::{Value, json};
@@ -183,7 +183,7 @@ fn accessors() {
     assert_eq!(p.args(), &[json!("x")]);
 }
 
-/// Every malformed form of PROTOCOL.md §2.1-2.2 and §3.4.
+/// Every malformed form of docs/ARCHITECTURE.md#socketio-v5 and #conformance-suites.
 #[test]
 fn malformed_forms_are_rejected() {
     let invalid = |s: &str| matches!(Packet::decode(s), Err(DecodeError::InvalidPayload(_)));
@@ -342,7 +342,7 @@ fn binary_assembler_reassembles_in_order() {
     assert_eq!(asm.start(zero.clone()), Some((zero, vec![])));
 }
 
-/// PROTOCOL.md §1.8: the websocket-only trace, each frame through both layers.
+/// docs/ARCHITECTURE.md#a-websocket-only-session-on-the-wire: each frame through both layers.
 #[test]
 fn minimal_wire_trace_through_both_layers() {
     use crate::engineio::Packet as Eio;

@@ -1,4 +1,4 @@
-//! Thresholds: `[phase.]scenario.metric[.stat] OP value[unit]` (DESIGN.md).
+//! Thresholds: `[phase.]scenario.metric[.stat] OP value[unit]` (docs/results-format.md#threshold-and-comparison-names).
 //!
 //! Receives the text of a threshold (from `--threshold` or a plan); emits a checked
 //! [`Threshold`] or a [`ThresholdError`] that names the bad part and lists what would be

@@ -1,5 +1,5 @@
 //! Engine.IO v4 server: long-polling and websocket transports, the upgrade dance, the
-//! heartbeat (PROTOCOL.md §1), mounted at `/socket.io/` (carrying Socket.IO, see `sio`)
+//! heartbeat (docs/ARCHITECTURE.md#engineio-v4), mounted at `/socket.io/` (carrying Socket.IO, see `sio`)
 //! and at `/engine.io/` (bare Engine.IO echo).
 //!
 //! Receives: HTTP requests on those paths (handshakes, polls, posts, websocket upgrades).

@@ -1,4 +1,4 @@
-//! Socket.IO v5 server on top of `eio` (PROTOCOL.md §2): namespaces, the reference
+//! Socket.IO v5 server on top of `eio` (docs/ARCHITECTURE.md#socketio-v5): namespaces, the reference
 //! server's events, rooms, connection state recovery, the `--tick` publisher.
 //!
 //! Receives: each Engine.IO session's messages, in order: in the transport's task (no

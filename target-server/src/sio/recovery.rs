@@ -1,4 +1,4 @@
-//! Connection state recovery of one namespace (PROTOCOL.md §2.5): the offset log of every
+//! Connection state recovery of one namespace (docs/ARCHITECTURE.md#connection-state-recovery): the offset log of every
 //! non-ack event emitted, the sessions of recently disconnected sockets, and replay.
 //!
 //! Receives: events to stamp and log (with their room or socket target), sockets that

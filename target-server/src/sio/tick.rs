@@ -1,5 +1,5 @@
 //! The built-in publisher `--tick ROOM:RATE:SIZE`: `tick` events to a room of the default
-//! namespace on a fixed schedule, carrying the DESIGN.md payload object.
+//! namespace on a fixed schedule, carrying the payload object (docs/ARCHITECTURE.md#the-payload-object).
 //!
 //! Receives: the tick settings and the server's shutdown token.
 //! Emits: `42["tick",{"sb":"server","c":0,"s":<seq>,"ti":<intended ns>,"ts":<actual ns>,"p":".."}]`

@@ -1,4 +1,4 @@
-//! The Engine.IO cases both official suites run (PROTOCOL.md §3.3 handshake, heartbeat,
+//! The Engine.IO cases both official suites run (docs/ARCHITECTURE.md#conformance-suites: handshake, heartbeat,
 //! close and upgrade groups), parameterised by mount path, so that
 //! `conformance_engineio.rs` runs them on `/engine.io/` and `conformance_socketio.rs` on
 //! `/socket.io/`.
@@ -83,7 +83,7 @@ pub async fn handshake_ws_opens(addr: SocketAddr, m: Mount) {
     ws.close().await;
 }
 
-/// The suite does not await these; PROTOCOL.md §1.1 requires the connection to be closed
+/// The suite does not await these; docs/ARCHITECTURE.md#engineio-v4 requires the connection to be closed
 /// (or the upgrade refused), and no open packet to be sent.
 async fn assert_ws_refused(addr: SocketAddr, path: &str) {
     match Ws::connect(addr, path).await {

@@ -59,7 +59,7 @@ impl Server {
         }
     }
 
-    /// The preset of the official protocol test suites (PROTOCOL.md §3).
+    /// The preset of the official protocol test suites (docs/ARCHITECTURE.md#conformance-suites).
     pub async fn conformance() -> Server {
         Server::start(Config::conformance()).await
     }

@@ -62,9 +62,9 @@ pub fn interop_dir() -> PathBuf {
         .join("interop")
 }
 
-/// True when Node.js and the interop packages are there. Prints why a test is skipped when
-/// `node` itself is missing; a missing `npm ci` is a failure, not a skip (the README's test
-/// command installs the packages).
+/// True when Node.js and the interop packages are there. When `node` itself is missing,
+/// [`missing_dependency`] fails the test under `CI` or says why it is skipped; a missing
+/// `npm ci` is a failure, not a skip (the README's test command installs the packages).
 pub fn node_ready(test: &str) -> bool {
     let found = std::process::Command::new("node")
         .arg("--version")
@@ -73,8 +73,9 @@ pub fn node_ready(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        eprintln!(
-            "SKIPPED {test}: `node` is not on PATH (install Node.js 20, then run scripts/test.sh)"
+        missing_dependency(
+            test,
+            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
         );
         return false;
     }
@@ -85,6 +86,16 @@ pub fn node_ready(test: &str) -> bool {
         modules.display()
     );
     true
+}
+
+/// A test dependency (Node.js, Chromium, Python) is missing. With the environment variable
+/// `CI` set (non-empty) the test fails with `why`: a CI run never passes by skipping.
+/// Otherwise prints `SKIPPED <test>: <why>` and the caller returns.
+pub fn missing_dependency(test: &str, why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: {why}; CI is set, so a missing test dependency fails the test");
+    }
+    eprintln!("SKIPPED {test}: {why}");
 }
 
 /// What a finished script printed and how it ended.

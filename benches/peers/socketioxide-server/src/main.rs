@@ -8,7 +8,7 @@
 //!
 //! Receives: `--bind ADDR` (default 127.0.0.1:0; loopback only). Emits: `listening on
 //! http://ADDR` on stdout once bound. Must not: bind anything but 127.0.0.0/8.
-//! TCP_NODELAY is set on every accepted socket (DESIGN.md "Facts"); the per-socket buffer
+//! TCP_NODELAY is set on every accepted socket (docs/ARCHITECTURE.md#library-facts); the per-socket buffer
 //! is raised from socketioxide's 128 packets to 4096, target-server's outbound queue, so
 //! broadcasts do not fail with `InternalChannelFull` at rates the others sustain.
 //! The event handlers are registered in a connect *middleware*: socketioxide sends
