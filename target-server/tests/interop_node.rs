@@ -8,7 +8,7 @@
 //! binary on each transport) and of `interop/raw-check.mjs` (`ws` and engine.io-client:
 //! raw WebSocket echo, rooms, close codes; bare Engine.IO echo).
 //! Must not: leave Node processes running (killed by PID on drop) or reach past 127.0.0.1.
-//! Skipped, with a message, only when `node` is missing.
+//! Skipped, with a message, only when `node` is missing and `CI` is not set.
 
 mod support_node;
 

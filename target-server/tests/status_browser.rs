@@ -8,7 +8,7 @@
 //! page with the client connected, kept in a temp dir whose path is printed; the browser's
 //! XHR polling and native WebSocket carrying Socket.IO acks, ArrayBuffer binary and events.
 //! Must not: download a browser, leave Chromium or Node running, write outside temp dirs.
-//! Skipped, with a message, only when `node` is missing; a missing Chromium is a failure
+//! Skipped, with a message, only when `node` is missing and `CI` is not set; a missing Chromium is a failure
 //! (the README's test command installs it).
 
 mod support_node;
