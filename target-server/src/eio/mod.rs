@@ -232,6 +232,7 @@ impl Engine {
             self.shared.stats.clone(),
             self.registry.clone(),
         );
+        session.limit_queue_bytes(config.max_queue_bytes);
         let tasks = &self.shared.tasks;
         tasks.spawn(heartbeat::run(
             session.clone(),

@@ -63,8 +63,8 @@ pub fn interop_dir() -> PathBuf {
 }
 
 /// True when Node.js and the interop packages are there. Prints why a test is skipped when
-/// `node` itself is missing; a missing `npm ci` is a failure, not a skip (the README's test
-/// command installs the packages).
+/// `node` itself is missing (outside CI; with `CI` set that is a failure); a missing `npm ci`
+/// is a failure, not a skip (the README's test command installs the packages).
 pub fn node_ready(test: &str) -> bool {
     let found = std::process::Command::new("node")
         .arg("--version")
@@ -73,6 +73,10 @@ pub fn node_ready(test: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: `node` is not on PATH and CI is set: a missing dependency fails in CI"
+        );
         eprintln!(
             "SKIPPED {test}: `node` is not on PATH (install Node.js 20, then run scripts/test.sh)"
         );
