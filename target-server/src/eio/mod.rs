@@ -19,6 +19,8 @@
 mod echo;
 mod heartbeat;
 mod polling;
+#[cfg(test)]
+mod prop_tests;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testkit;

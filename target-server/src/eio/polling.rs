@@ -271,10 +271,7 @@ pub(crate) async fn post(
             return EioError::BadRequest.response();
         }
     };
-    let packets = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|text| protocol::engineio::decode_payload(text).ok());
-    let Some(packets) = packets else {
+    let Some(packets) = decode_body(&body) else {
         session.close(CloseCause::ProtocolError);
         return EioError::BadRequest.response();
     };
@@ -289,6 +286,12 @@ pub(crate) async fn post(
         }
     }
     text_response(StatusCode::OK, "ok".into())
+}
+
+/// The packets of a POST body (UTF-8, `\x1e`-separated), `None` if it is not valid.
+pub(crate) fn decode_body(body: &[u8]) -> Option<Vec<protocol::EioPacket>> {
+    let text = std::str::from_utf8(body).ok()?;
+    protocol::engineio::decode_payload(text).ok()
 }
 
 fn text_response(status: StatusCode, body: String) -> Response<Body> {

@@ -199,7 +199,7 @@ pub(super) enum EventKind {
 }
 
 impl Client {
-    fn new(server: Arc<Server>, session: Arc<Session>) -> Client {
+    pub(super) fn new(server: Arc<Server>, session: Arc<Session>) -> Client {
         Client {
             server,
             session,
@@ -253,7 +253,7 @@ impl Client {
     /// Handles one message, events after the `--stall` gate. False: the session is over.
     async fn on_inbound(&mut self, msg: Inbound) -> bool {
         match self.take(msg) {
-            Next::Done(alive) => alive,
+            Next::Done(alive) => alive && !self.session.is_closed(),
             Next::Event(event) => {
                 self.server.shared.faults.stall_gate().await;
                 self.handle_event(event)
@@ -262,9 +262,9 @@ impl Client {
     }
 
     /// Handles one message at once (only without `--stall`). False: the session is over.
-    fn on_inbound_now(&mut self, msg: Inbound) -> bool {
+    pub(super) fn on_inbound_now(&mut self, msg: Inbound) -> bool {
         match self.take(msg) {
-            Next::Done(alive) => alive,
+            Next::Done(alive) => alive && !self.session.is_closed(),
             Next::Event(event) => self.handle_event(event),
         }
     }
