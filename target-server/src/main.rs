@@ -452,4 +452,44 @@ mod tests {
         assert_eq!(c.namespaces, ["/", "/custom", "/chat"]);
         assert_eq!(c.drop_rate, 0.25);
     }
+
+    #[test]
+    fn limit_flags_set_the_config() {
+        let d = Config::default();
+        assert_eq!(
+            (d.max_queue_bytes, d.max_attachments, d.max_room_name),
+            (8 << 20, 64, 256)
+        );
+        let cli = Cli::parse_from([
+            "target-server",
+            "--max-queue-bytes",
+            "2MiB",
+            "--max-attachments",
+            "3",
+            "--max-attachment-bytes",
+            "1KiB",
+            "--attachment-timeout",
+            "2s",
+            "--max-recovery-log-bytes",
+            "1MB",
+            "--max-rooms-per-socket",
+            "5",
+            "--max-room-name",
+            "32",
+            "--body-timeout",
+            "3s",
+            "--ws-idle-timeout",
+            "off",
+        ]);
+        let c = cli.config();
+        assert_eq!(c.max_queue_bytes, 2 << 20);
+        assert_eq!(c.max_attachments, 3);
+        assert_eq!(c.max_attachment_bytes, 1024);
+        assert_eq!(c.attachment_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_recovery_log_bytes, 1_000_000);
+        assert_eq!(c.max_rooms_per_socket, 5);
+        assert_eq!(c.max_room_name, 32);
+        assert_eq!(c.body_timeout, Duration::from_secs(3));
+        assert_eq!(c.ws_idle_timeout, Duration::ZERO);
+    }
 }
