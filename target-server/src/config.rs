@@ -36,13 +36,39 @@ pub struct Config {
     pub delay: Option<Delay>,
     /// Fault injection: pause application handlers `for_` every `every`.
     pub stall: Option<Stall>,
-    /// Connections accepted at once (TCP), further ones are refused with 503.
+    /// Connections accepted at once, further ones are refused with 503: open TCP
+    /// connections plus Engine.IO polling sessions (a session counts from its handshake until
+    /// it closes or upgrades to a WebSocket, whose TCP connection then counts).
     pub max_connections: usize,
     /// Largest raw WebSocket message accepted (bytes); larger gets close 1009.
     pub max_message_size: usize,
     /// Outbound queue per connection (packets/frames). A consumer that lets it fill is
     /// disconnected and counted as a slow consumer.
     pub max_queue: usize,
+    /// Outbound bytes queued per connection (payload bytes, a broadcast counted in full
+    /// for each recipient). A push past it closes the connection as a slow consumer; an
+    /// empty queue always takes one message, however large.
+    pub max_queue_bytes: usize,
+    /// Binary attachments one Socket.IO packet may announce; more closes the session.
+    pub max_attachments: usize,
+    /// Bytes of the attachments of one Socket.IO packet; more closes the session.
+    pub max_attachment_bytes: usize,
+    /// Time the announced attachments of one packet get to arrive; then the session closes.
+    pub attachment_timeout: Duration,
+    /// Bytes of the connection state recovery log per namespace; the oldest entries are
+    /// evicted past it (a client whose offset was evicted gets a fresh session).
+    pub max_recovery_log_bytes: usize,
+    /// Rooms one Socket.IO socket may be in; a join past it is refused (ack with `error`).
+    pub max_rooms_per_socket: usize,
+    /// Longest room name in bytes (Socket.IO `join`, raw `/ws/room/{name}`).
+    pub max_room_name: usize,
+    /// Time an Engine.IO polling POST gets to deliver its whole body (408 and the session
+    /// closes after it).
+    pub body_timeout: Duration,
+    /// Raw WebSocket: a peer that sent nothing (not even a pong) for this long is pinged,
+    /// and closed if it stays silent for `ws_ping_timeout`. Zero = off. Not used when
+    /// `ws_ping_interval` is set (that heartbeat covers it).
+    pub ws_idle_timeout: Duration,
     /// Raw WebSocket server ping period, `None` = off (default).
     pub ws_ping_interval: Option<Duration>,
     /// Raw WebSocket: close a peer silent for this long after a ping.
@@ -70,6 +96,15 @@ impl Default for Config {
             max_connections: 100_000,
             max_message_size: 16 << 20,
             max_queue: 4096,
+            max_queue_bytes: 8 << 20,
+            max_attachments: 64,
+            max_attachment_bytes: 16 << 20,
+            attachment_timeout: Duration::from_secs(10),
+            max_recovery_log_bytes: 64 << 20,
+            max_rooms_per_socket: 1024,
+            max_room_name: 256,
+            body_timeout: Duration::from_secs(30),
+            ws_idle_timeout: Duration::from_secs(60),
             ws_ping_interval: None,
             ws_ping_timeout: Duration::from_secs(20),
             tls: None,

@@ -41,6 +41,8 @@ pub struct Shared {
     pub config: Config,
     pub stats: Arc<Stats>,
     pub faults: faults::Faults,
+    /// The `--max-connections` budget (TCP connections and polling sessions).
+    pub slots: listener::Slots,
     /// Cancelled when the server shuts down: connections close gracefully (WS 1001,
     /// Engine.IO close).
     pub shutdown: CancellationToken,
@@ -52,7 +54,9 @@ impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         let stats = Arc::new(Stats::new());
         let faults = faults::Faults::new(&config, stats.clone());
+        let slots = listener::Slots::new(config.max_connections);
         Arc::new(Shared {
+            slots,
             config,
             stats,
             faults,

@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
+use crate::stats::Limit;
 
 /// Time allowed for a TLS handshake or the request headers of one HTTP request.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,7 +47,6 @@ pub async fn run(
         None => None,
     };
     let app = crate::router(shared.clone());
-    let open = Arc::new(AtomicUsize::new(0));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -62,15 +62,15 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        if open.load(Ordering::Relaxed) >= shared.config.max_connections {
+        let Some(guard) = shared.slots.try_claim() else {
             shared
                 .stats
                 .refused_connections
                 .fetch_add(1, Ordering::Relaxed);
+            shared.stats.limit_hit(Limit::Connections);
             shared.tasks.spawn(refuse(stream));
             continue;
-        }
-        let guard = ConnGuard::new(open.clone());
+        };
         let stream = Counted {
             inner: stream,
             _guard: guard,
@@ -144,28 +144,53 @@ async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 
-/// Counts one open TCP connection for `max_connections` while alive.
+/// The `--max-connections` budget: open TCP connections and Engine.IO polling sessions
+/// each hold one [`Slot`].
 #[derive(Debug)]
-struct ConnGuard(Arc<AtomicUsize>);
+pub struct Slots {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
 
-impl ConnGuard {
-    fn new(open: Arc<AtomicUsize>) -> ConnGuard {
-        open.fetch_add(1, Ordering::Relaxed);
-        ConnGuard(open)
+impl Slots {
+    pub fn new(max: usize) -> Slots {
+        Slots {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// One slot, or `None` when all `max` are taken.
+    pub fn try_claim(&self) -> Option<Slot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(self.open.clone()))
+    }
+
+    /// Slots held now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
 }
 
-impl Drop for ConnGuard {
+/// One unit of `--max-connections`, given back when dropped.
+#[derive(Debug)]
+pub struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// A stream that holds its [`ConnGuard`], so the count follows the socket through hyper's
+/// A stream that holds its [`Slot`], so the count follows the socket through hyper's
 /// upgrade into the WebSocket task and drops only when the socket closes.
 struct Counted<S> {
     inner: S,
-    _guard: ConnGuard,
+    _guard: Slot,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {

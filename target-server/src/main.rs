@@ -25,6 +25,7 @@ Examples:
   target-server --delay 20ms±5ms --stall 10s:1s   slow replies and periodic pauses
   target-server --ws-ping-interval 5s --ws-ping-timeout 10s
   target-server --tls-cert cert.pem --tls-key key.pem   serve HTTPS/WSS
+  target-server --max-connections 20k --max-queue-bytes 2MiB --max-rooms-per-socket 64
 
 Endpoints: /socket.io/  /engine.io/  /ws/echo  /ws/room/{name}[?self=0]
            /  (status page)  /ws/stats  /stats.json  /metrics";
@@ -92,7 +93,9 @@ struct Cli {
     #[arg(long, value_name = "EVERY:FOR", value_parser = config::parse_stall)]
     stall: Option<Stall>,
 
-    /// Open connections accepted at once; more get HTTP 503 (accepts 10k, 1m).
+    /// Open connections accepted at once; more get HTTP 503 (accepts 10k, 1m). Engine.IO
+    /// polling sessions count too, one each on top of the TCP connections carrying their
+    /// requests [default: 100k].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     max_connections: Option<usize>,
 
@@ -104,6 +107,47 @@ struct Cli {
     /// disconnected as a slow consumer [default: 4096].
     #[arg(long, value_name = "N", value_parser = parse_count)]
     max_queue: Option<usize>,
+
+    /// Outbound bytes queued per connection; a client that lets more pile up is
+    /// disconnected as a slow consumer (one message always fits an empty queue)
+    /// [default: 8MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_queue_bytes: Option<u64>,
+
+    /// Binary attachments one Socket.IO packet may announce [default: 64].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    max_attachments: Option<usize>,
+
+    /// Bytes of the attachments of one Socket.IO packet [default: 16MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_attachment_bytes: Option<u64>,
+
+    /// Time the attachments of one Socket.IO packet get to arrive [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    attachment_timeout: Option<Duration>,
+
+    /// Connection state recovery log per namespace, oldest entries evicted past it
+    /// [default: 64MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_recovery_log_bytes: Option<u64>,
+
+    /// Rooms one Socket.IO socket may be in; further joins are refused [default: 1024].
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    max_rooms_per_socket: Option<usize>,
+
+    /// Longest room name in bytes (Socket.IO join, /ws/room/{name}) [default: 256].
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    max_room_name: Option<u64>,
+
+    /// Time a polling POST gets to deliver its body (then 408, session closed)
+    /// [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    body_timeout: Option<Duration>,
+
+    /// Raw WebSocket: ping a peer silent this long, close it if the ping goes unanswered
+    /// for --ws-ping-timeout; 0s = off, unused with --ws-ping-interval [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_or_zero)]
+    ws_idle_timeout: Option<Duration>,
 
     /// Raw WebSocket: server ping period (off unless given).
     #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
@@ -163,6 +207,22 @@ impl Cli {
             self.max_message_size.map(|b| b as usize),
         );
         set(&mut c.max_queue, self.max_queue);
+        let bytes = |b: Option<u64>| b.map(|b| usize::try_from(b).unwrap_or(usize::MAX));
+        set(&mut c.max_queue_bytes, bytes(self.max_queue_bytes));
+        set(&mut c.max_attachments, self.max_attachments);
+        set(
+            &mut c.max_attachment_bytes,
+            bytes(self.max_attachment_bytes),
+        );
+        set(&mut c.attachment_timeout, self.attachment_timeout);
+        set(
+            &mut c.max_recovery_log_bytes,
+            bytes(self.max_recovery_log_bytes),
+        );
+        set(&mut c.max_rooms_per_socket, self.max_rooms_per_socket);
+        set(&mut c.max_room_name, bytes(self.max_room_name));
+        set(&mut c.body_timeout, self.body_timeout);
+        set(&mut c.ws_idle_timeout, self.ws_idle_timeout);
         if self.ws_ping_interval.is_some() {
             c.ws_ping_interval = self.ws_ping_interval;
         }
@@ -180,6 +240,14 @@ impl Cli {
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *slot = v;
+    }
+}
+
+/// A duration, where `0`, `0s` and `off` mean zero (off).
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" | "off" => Ok(Duration::ZERO),
+        t => config::parse_duration(t).map_err(|e| e.to_string()),
     }
 }
 
@@ -383,5 +451,45 @@ mod tests {
         assert_eq!(c.ping_timeout, Duration::from_millis(200));
         assert_eq!(c.namespaces, ["/", "/custom", "/chat"]);
         assert_eq!(c.drop_rate, 0.25);
+    }
+
+    #[test]
+    fn limit_flags_set_the_config() {
+        let d = Config::default();
+        assert_eq!(
+            (d.max_queue_bytes, d.max_attachments, d.max_room_name),
+            (8 << 20, 64, 256)
+        );
+        let cli = Cli::parse_from([
+            "target-server",
+            "--max-queue-bytes",
+            "2MiB",
+            "--max-attachments",
+            "3",
+            "--max-attachment-bytes",
+            "1KiB",
+            "--attachment-timeout",
+            "2s",
+            "--max-recovery-log-bytes",
+            "1MB",
+            "--max-rooms-per-socket",
+            "5",
+            "--max-room-name",
+            "32",
+            "--body-timeout",
+            "3s",
+            "--ws-idle-timeout",
+            "off",
+        ]);
+        let c = cli.config();
+        assert_eq!(c.max_queue_bytes, 2 << 20);
+        assert_eq!(c.max_attachments, 3);
+        assert_eq!(c.max_attachment_bytes, 1024);
+        assert_eq!(c.attachment_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_recovery_log_bytes, 1_000_000);
+        assert_eq!(c.max_rooms_per_socket, 5);
+        assert_eq!(c.max_room_name, 32);
+        assert_eq!(c.body_timeout, Duration::from_secs(3));
+        assert_eq!(c.ws_idle_timeout, Duration::ZERO);
     }
 }

@@ -19,7 +19,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::Shared;
-use crate::stats::{CloseCause, Proto, Stats};
+use crate::stats::{CloseCause, Limit, Proto, Stats};
 
 /// The content type of OpenMetrics text, as `prometheus-client`'s text encoder produces it.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -118,6 +118,16 @@ impl Collector for StatsCollector {
             ConstCounter::new(s.closes(c))
                 .encode(family.encode_family(&[("cause", c.label())])?)?;
         }
+        let mut family = encoder.encode_descriptor(
+            "limit_exceeded",
+            "Refusals and closes by the server limit that was hit (README: Server limits)",
+            None,
+            counter_type,
+        )?;
+        for l in Limit::ALL {
+            ConstCounter::new(s.limit_hits(l))
+                .encode(family.encode_family(&[("limit", l.label())])?)?;
+        }
 
         let e = &mut encoder;
         Self::counter(
@@ -209,6 +219,7 @@ mod tests {
         stats.dropped_by_injection.fetch_add(7, Relaxed);
         stats.message_out(10);
         stats.room_delta("ws:a", 1);
+        stats.limit_hit(Limit::QueueBytes);
         let text = encode(&registry(stats)).unwrap();
         for line in [
             "target_server_connections{protocol=\"ws\",transport=\"websocket\"} 1",
@@ -219,6 +230,8 @@ mod tests {
             "target_server_bytes_out_total 10",
             "target_server_slow_consumers_total 1",
             "target_server_rooms 1",
+            "target_server_limit_exceeded_total{limit=\"queue_bytes\"} 1",
+            "target_server_limit_exceeded_total{limit=\"sessions\"} 0",
             "# TYPE target_server_dropped_by_injection counter",
         ] {
             assert!(

@@ -91,12 +91,79 @@ impl CloseCause {
     }
 }
 
+/// A server limit (a resource bound of `Config`) that a client hit: each hit is a
+/// refusal or a close, counted by name in `/metrics` (`limit_exceeded{limit=..}`) and in
+/// `/stats.json` (`limits_exceeded`). README "Server limits" lists the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// A TCP connection beyond `--max-connections` (also counted in `refused_connections`).
+    Connections,
+    /// An Engine.IO polling handshake beyond `--max-connections` (sessions count toward it).
+    Sessions,
+    /// An outbound queue beyond `--max-queue` items (slow consumer).
+    QueueItems,
+    /// An outbound queue beyond `--max-queue-bytes` (slow consumer).
+    QueueBytes,
+    /// A Socket.IO packet announcing more than `--max-attachments`.
+    Attachments,
+    /// Attachments of one packet beyond `--max-attachment-bytes`.
+    AttachmentBytes,
+    /// Attachments not all received within `--attachment-timeout`.
+    AttachmentTimeout,
+    /// A recovery log entry evicted to keep the log under `--max-recovery-log-bytes`.
+    RecoveryLog,
+    /// A join beyond `--max-rooms-per-socket`.
+    RoomsPerSocket,
+    /// A room name longer than `--max-room-name`.
+    RoomName,
+    /// A polling POST body not received within `--body-timeout`.
+    BodyTimeout,
+    /// A raw WebSocket peer silent through `--ws-idle-timeout` and the ping after it.
+    IdleTimeout,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 12] = [
+        Limit::Connections,
+        Limit::Sessions,
+        Limit::QueueItems,
+        Limit::QueueBytes,
+        Limit::Attachments,
+        Limit::AttachmentBytes,
+        Limit::AttachmentTimeout,
+        Limit::RecoveryLog,
+        Limit::RoomsPerSocket,
+        Limit::RoomName,
+        Limit::BodyTimeout,
+        Limit::IdleTimeout,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Limit::Connections => "connections",
+            Limit::Sessions => "sessions",
+            Limit::QueueItems => "queue_items",
+            Limit::QueueBytes => "queue_bytes",
+            Limit::Attachments => "attachments",
+            Limit::AttachmentBytes => "attachment_bytes",
+            Limit::AttachmentTimeout => "attachment_timeout",
+            Limit::RecoveryLog => "recovery_log_bytes",
+            Limit::RoomsPerSocket => "rooms_per_socket",
+            Limit::RoomName => "room_name",
+            Limit::BodyTimeout => "body_timeout",
+            Limit::IdleTimeout => "idle_timeout",
+        }
+    }
+}
+
 /// All counters. Cheap atomics; rooms behind one mutex touched only on join/leave.
 #[derive(Debug, Default)]
 pub struct Stats {
     connections: [AtomicI64; 5],
     connections_total: [AtomicU64; 5],
     closes: [AtomicU64; 7],
+    limits: [AtomicU64; 12],
     /// Application messages received from clients (events, WS data frames, EIO messages).
     pub messages_in: AtomicU64,
     /// Application messages written to clients (one per recipient).
@@ -170,6 +237,16 @@ impl Stats {
 
     pub fn closes(&self, cause: CloseCause) -> u64 {
         self.closes[cause as usize].load(Relaxed)
+    }
+
+    /// A client hit `limit` (and was refused or closed).
+    pub fn limit_hit(&self, limit: Limit) {
+        self.limits[limit as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Times `limit` was hit since start.
+    pub fn limit_hits(&self, limit: Limit) -> u64 {
+        self.limits[limit as usize].load(Relaxed)
     }
 
     /// Rooms and member counts, largest first.

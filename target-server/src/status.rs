@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::Shared;
-use crate::stats::{CloseCause, Proto, Stats};
+use crate::stats::{CloseCause, Limit, Proto, Stats};
 use crate::upgrade::{self, WsStream};
 
 const PAGE: &str = include_str!("status.html");
@@ -79,6 +79,9 @@ pub struct Snapshot {
     pub recovered_sessions: u64,
     pub replayed_packets: u64,
     pub outbound_queue_peak: u64,
+    /// Refusals and closes by server limit (`sessions`, `queue_bytes`, ...; README
+    /// "Server limits").
+    pub limits_exceeded: BTreeMap<&'static str, u64>,
     /// Number of rooms with at least one member.
     pub rooms: usize,
     /// The largest rooms (at most 50), largest first.
@@ -165,6 +168,10 @@ impl Snapshot {
             recovered_sessions: stats.recovered_sessions.load(Relaxed),
             replayed_packets: stats.replayed_packets.load(Relaxed),
             outbound_queue_peak: stats.outbound_queue_peak.load(Relaxed),
+            limits_exceeded: Limit::ALL
+                .iter()
+                .map(|&l| (l.label(), stats.limit_hits(l)))
+                .collect(),
             rooms: rooms.len(),
             largest_rooms: rooms
                 .into_iter()

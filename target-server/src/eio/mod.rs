@@ -19,6 +19,8 @@
 mod echo;
 mod heartbeat;
 mod polling;
+#[cfg(test)]
+mod prop_tests;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -232,6 +234,7 @@ impl Engine {
             self.shared.stats.clone(),
             self.registry.clone(),
         );
+        session.limit_queue_bytes(config.max_queue_bytes);
         let tasks = &self.shared.tasks;
         tasks.spawn(heartbeat::run(
             session.clone(),

@@ -17,14 +17,31 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::session::{Frame, Out, Session, Step, Transport};
 use super::{EioError, Engine, with_cors};
-use crate::stats::CloseCause;
+use crate::stats::{CloseCause, Limit};
 
 /// Most packets one GET body carries (the rest wait for the next GET).
 const MAX_PACKETS_PER_POLL: usize = 4096;
 
 /// `GET ?EIO=4&transport=polling`: opens a session; the body is the open packet.
 pub(crate) fn handshake(engine: &Arc<Engine>) -> Response<Body> {
+    // A polling session holds a `--max-connections` slot of its own: one keep-alive
+    // connection cannot open sessions without bound.
+    let Some(slot) = engine.shared.slots.try_claim() else {
+        let stats = &engine.shared.stats;
+        stats.refused_connections.fetch_add(1, Relaxed);
+        stats.limit_hit(Limit::Sessions);
+        return with_cors(
+            Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::RETRY_AFTER, "1")
+                .body(Body::from(
+                    "{\"code\":3,\"message\":\"too many connections (--max-connections)\"}",
+                )),
+        );
+    };
     let session = engine.new_session(Transport::Polling);
+    session.hold_slot(slot);
     text_response(
         StatusCode::OK,
         engine.open_packet(&session, Transport::Polling),
@@ -134,6 +151,7 @@ pub(crate) async fn get(engine: &Arc<Engine>, session: Arc<Session>) -> Response
     let mut next = Some(first);
     let mut count = 0;
     while let Some(out) = next.take() {
+        session.taken(&out);
         if let Some(due) = out.due {
             // `--delay`: hold the poll until the message is due (FIFO order kept).
             tokio::time::sleep_until(due).await;
@@ -225,7 +243,21 @@ pub(crate) async fn post(
         return EioError::BadRequest.response();
     }
     let limit = usize::try_from(engine.shared.config.max_payload).unwrap_or(usize::MAX);
-    let body = match Limited::new(req.into_body(), limit).collect().await {
+    let collect = Limited::new(req.into_body(), limit).collect();
+    let Ok(collected) = tokio::time::timeout(engine.shared.config.body_timeout, collect).await
+    else {
+        // A body trickling in (or stuck) past `--body-timeout`.
+        if session.close(CloseCause::TransportError) {
+            engine.shared.stats.limit_hit(Limit::BodyTimeout);
+        }
+        return with_cors(
+            Response::builder()
+                .status(StatusCode::REQUEST_TIMEOUT)
+                .header(header::CONNECTION, "close")
+                .body(Body::from("request body timeout (--body-timeout)")),
+        );
+    };
+    let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return with_cors(
@@ -239,10 +271,7 @@ pub(crate) async fn post(
             return EioError::BadRequest.response();
         }
     };
-    let packets = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|text| protocol::engineio::decode_payload(text).ok());
-    let Some(packets) = packets else {
+    let Some(packets) = decode_body(&body) else {
         session.close(CloseCause::ProtocolError);
         return EioError::BadRequest.response();
     };
@@ -257,6 +286,12 @@ pub(crate) async fn post(
         }
     }
     text_response(StatusCode::OK, "ok".into())
+}
+
+/// The packets of a POST body (UTF-8, `\x1e`-separated), `None` if it is not valid.
+pub(crate) fn decode_body(body: &[u8]) -> Option<Vec<protocol::EioPacket>> {
+    let text = std::str::from_utf8(body).ok()?;
+    protocol::engineio::decode_payload(text).ok()
 }
 
 fn text_response(status: StatusCode, body: String) -> Response<Body> {

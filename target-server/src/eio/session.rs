@@ -9,8 +9,8 @@
 //! consumer instead), or do any I/O itself.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::stats::{CloseCause, Proto, Stats};
+use crate::stats::{CloseCause, Limit, Proto, Stats};
 
 /// What one queue slot carries to the client.
 #[derive(Debug, Clone)]
@@ -143,6 +143,9 @@ pub(crate) struct TransportState {
     pub probed: bool,
     pub get_pending: bool,
     pub post_pending: bool,
+    /// The `--max-connections` slot a polling session holds (none on websocket, whose TCP
+    /// connection holds one).
+    pub slot: Option<crate::listener::Slot>,
 }
 
 /// The sessions of one endpoint by sid (polling requests and upgrades look them up).
@@ -177,6 +180,10 @@ pub struct Session {
     /// Wakes a pending GET when the upgrade needs it released.
     pub(crate) kick: Notify,
     max_queue: usize,
+    /// Payload bytes in the outbound queue (pushed, not yet taken by the transport).
+    queued_bytes: AtomicUsize,
+    /// `--max-queue-bytes` (unbounded until [`Session::limit_queue_bytes`]).
+    max_queue_bytes: AtomicUsize,
     stats: Arc<Stats>,
     registry: Arc<Registry>,
 }
@@ -209,6 +216,7 @@ impl Session {
                 probed: false,
                 get_pending: false,
                 post_pending: false,
+                slot: None,
             }),
             closed: CancellationToken::new(),
             closed_flag: AtomicBool::new(false),
@@ -216,6 +224,8 @@ impl Session {
             pong: Notify::new(),
             kick: Notify::new(),
             max_queue: max_queue.max(1),
+            queued_bytes: AtomicUsize::new(0),
+            max_queue_bytes: AtomicUsize::new(usize::MAX),
             stats,
             registry,
         });
@@ -247,6 +257,8 @@ impl Session {
         st.transport = Transport::Websocket;
         st.upgrading = false;
         st.probed = false;
+        // The websocket's own TCP connection counts from now on.
+        st.slot = None;
         self.stats.upgraded(
             self.proto(Transport::Polling),
             self.proto(Transport::Websocket),
@@ -277,14 +289,51 @@ impl Session {
         if self.is_closed() {
             return false;
         }
+        let len = out.frame.len();
+        let before = self.queued_bytes.fetch_add(len, Relaxed);
+        if before > 0 && before.saturating_add(len) > self.max_queue_bytes.load(Relaxed) {
+            self.queued_bytes.fetch_sub(len, Relaxed);
+            self.slow_consumer(Limit::QueueBytes);
+            return false;
+        }
         match self.tx.try_send(out) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(CloseCause::SlowConsumer);
+            Err(e) => {
+                self.queued_bytes.fetch_sub(len, Relaxed);
+                if let mpsc::error::TrySendError::Full(_) = e {
+                    self.slow_consumer(Limit::QueueItems);
+                }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    /// Closes the session as a slow consumer, counting the limit it hit (once).
+    fn slow_consumer(&self, limit: Limit) {
+        if self.close(CloseCause::SlowConsumer) {
+            self.stats.limit_hit(limit);
+        }
+    }
+
+    /// Sets `--max-queue-bytes` for this session.
+    pub(crate) fn limit_queue_bytes(&self, max: usize) {
+        self.max_queue_bytes.store(max.max(1), Relaxed);
+    }
+
+    /// Holds a `--max-connections` slot until the session closes or moves to websocket.
+    pub(crate) fn hold_slot(&self, slot: crate::listener::Slot) {
+        self.state().slot = Some(slot);
+    }
+
+    /// The transport took `out` from the queue (to write it now): its bytes leave the
+    /// `--max-queue-bytes` account.
+    pub(crate) fn taken(&self, out: &Out) {
+        self.queued_bytes.fetch_sub(out.frame.len(), Relaxed);
+    }
+
+    /// Payload bytes waiting in the outbound queue.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued_bytes.load(Relaxed)
     }
 
     /// Records the deepest queue seen (cheap: an atomic write only when a record is set).
@@ -306,10 +355,12 @@ impl Session {
         if self.cause.set(cause).is_err() {
             return false;
         }
-        {
-            let st = self.state();
+        let slot = {
+            let mut st = self.state();
             self.stats.closed(self.proto(st.transport), cause);
-        }
+            st.slot.take()
+        };
+        drop(slot);
         {
             let mut reg = lock(&self.registry);
             if reg

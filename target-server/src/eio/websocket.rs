@@ -205,7 +205,7 @@ pub(crate) async fn drive(
         };
         session.note_queue_depth(outbox.len() + 1);
         let written = tokio::select! {
-            r = write_batch(&mut ws, first, &mut outbox, &mut held, stats) => r,
+            r = write_batch(&session, &mut ws, first, &mut outbox, &mut held, stats) => r,
             () = &mut closed => break,
         };
         if written.is_err() {
@@ -280,6 +280,7 @@ fn read_burst(
 /// Writes `first` and whatever else is queued (up to [`MAX_BATCH`]) with one flush. Stops
 /// at an item that is not due yet and leaves it in `held`.
 async fn write_batch(
+    session: &Session,
     ws: &mut WsStream,
     first: Out,
     outbox: &mut mpsc::Receiver<Out>,
@@ -296,6 +297,7 @@ async fn write_batch(
             *held = Some(out);
             break;
         }
+        session.taken(&out);
         if out.app {
             app += 1;
             app_bytes += out.frame.len() as u64;

@@ -17,6 +17,7 @@ use protocol::SioPacket;
 use super::client::{Client, Event, EventKind};
 use super::raw::{self, EventText};
 use crate::eio::{self, Frame};
+use crate::stats::Limit;
 
 impl Client {
     /// Handles one event (its socket, Socket.IO text and attachments).
@@ -83,11 +84,14 @@ impl Client {
                 EventText::new(&socket.nsp.name, event, args, n),
                 atts,
                 true,
+                None,
             ),
         }
     }
 
-    /// `join(room)` / `leave(room)`, acked (if asked) with the room's size after it.
+    /// `join(room)` / `leave(room)`, acked (if asked) with the room's size after it. A join
+    /// past `--max-rooms-per-socket` or with a name longer than `--max-room-name` is refused
+    /// (acked `{"error":..}`) and counted.
     fn join_leave(&mut self, i: usize, packet: &SioPacket, join: bool) {
         let room = packet.args().first().and_then(|v| v.as_str());
         let socket = &mut self.sockets[i];
@@ -103,6 +107,30 @@ impl Client {
             }
             return;
         };
+        let config = &self.server.shared.config;
+        let refused = if !join {
+            None
+        } else if room.len() > config.max_room_name {
+            Some((Limit::RoomName, "room name too long (--max-room-name)"))
+        } else if socket.rooms.len() >= config.max_rooms_per_socket
+            && !socket.rooms.iter().any(|r| &**r == room)
+        {
+            Some((
+                Limit::RoomsPerSocket,
+                "too many rooms (--max-rooms-per-socket)",
+            ))
+        } else {
+            None
+        };
+        if let Some((limit, why)) = refused {
+            self.server.shared.stats.limit_hit(limit);
+            if let Some(id) = packet.id {
+                let body = format!("{{\"error\":\"{why}\"}}");
+                let ack = raw::ack_text(&socket.nsp.name, id, &body, 0);
+                self.session.push_control(Frame::Text(ack));
+            }
+            return;
+        }
         let members = if join {
             if !socket.rooms.iter().any(|r| &**r == room) {
                 socket.rooms.push(room.into());

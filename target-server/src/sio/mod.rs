@@ -15,6 +15,8 @@
 
 mod client;
 mod handlers;
+#[cfg(test)]
+mod prop_tests;
 mod raw;
 mod recovery;
 mod rooms;

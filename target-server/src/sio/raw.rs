@@ -28,7 +28,11 @@ pub fn json_start(text: &str) -> usize {
         }
         i
     };
-    let mut i = 1.min(b.len());
+    if !b.first().is_some_and(u8::is_ascii) {
+        // Empty, or not a packet type digit: no header to skip (and no char to split).
+        return if b.is_empty() { 0 } else { text.len() };
+    }
+    let mut i = 1;
     if matches!(b.first(), Some(b'5' | b'6')) {
         i = digits(i);
         if b.get(i) == Some(&b'-') {

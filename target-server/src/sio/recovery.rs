@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::raw::{self, EventText};
 use crate::eio::Frame;
 use crate::eio::session::lock;
+use crate::stats::{Limit, Stats};
 
 /// Whom a logged event was for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,8 @@ struct Entry {
 struct State {
     next_offset: u64,
     log: VecDeque<Entry>,
+    /// Payload bytes of the frames in `log`.
+    log_bytes: usize,
     sessions: HashMap<Arc<str>, Saved>,
 }
 
@@ -59,18 +62,25 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Recovery {
     window: Duration,
+    /// `--max-recovery-log-bytes`: older entries are evicted past it, so the log (and the
+    /// scan of a restore, made under the lock every emit takes) stays bounded.
+    max_bytes: usize,
     state: Mutex<State>,
+    stats: Arc<Stats>,
 }
 
 impl Recovery {
-    /// `window` is maxDisconnectionDuration.
-    pub fn new(window: Duration) -> Recovery {
+    /// `window` is maxDisconnectionDuration; the log keeps at most `max_bytes` of frames
+    /// (each eviction counted in `stats`).
+    pub fn new(window: Duration, max_bytes: usize, stats: Arc<Stats>) -> Recovery {
         Recovery {
             window,
+            max_bytes,
             state: Mutex::new(State {
                 next_offset: 1,
                 ..State::default()
             }),
+            stats,
         }
     }
 
@@ -87,12 +97,18 @@ impl Recovery {
         let offset = st.next_offset;
         st.next_offset += 1;
         let frame = raw::frame(event.finish(Some(offset)), attachments);
+        st.log_bytes += frame.len();
         st.log.push_back(Entry {
             offset,
             at: Instant::now(),
             target,
             frame: frame.clone(),
         });
+        while st.log_bytes > self.max_bytes {
+            let Some(old) = st.log.pop_front() else { break };
+            st.log_bytes -= old.frame.len();
+            self.stats.limit_hit(Limit::RecoveryLog);
+        }
         send(frame)
     }
 
@@ -138,7 +154,9 @@ impl Recovery {
         let mut st = lock(&self.state);
         let window = self.window;
         while st.log.front().is_some_and(|e| e.at.elapsed() > window) {
-            st.log.pop_front();
+            if let Some(old) = st.log.pop_front() {
+                st.log_bytes -= old.frame.len();
+            }
         }
         st.sessions
             .retain(|_, s| s.disconnected_at.elapsed() <= window);
@@ -183,7 +201,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn replays_what_the_rooms_and_sid_missed_after_the_offset() {
-        let r = Recovery::new(Duration::from_secs(120));
+        let r = Recovery::new(Duration::from_secs(120), usize::MAX, Arc::new(Stats::new()));
         let room = |s: &str| Target::Room(s.into());
         assert_eq!(
             emit(&r, room("a"), "1"),
@@ -225,8 +243,35 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_log_keeps_its_byte_budget_and_counts_evictions() {
+        let stats = Arc::new(Stats::new());
+        // `42["news",N,"N"]` is 16 bytes for one-digit N: three fit in 50 bytes.
+        let r = Recovery::new(Duration::from_secs(120), 50, stats.clone());
+        for i in 1..=9 {
+            emit(&r, Target::Room("a".into()), &i.to_string());
+            assert!(lock(&r.state).log_bytes <= 50);
+        }
+        assert_eq!(r.log_len(), 3);
+        assert_eq!(stats.limit_hits(Limit::RecoveryLog), 6);
+        r.persist(Saved {
+            sid: "S".into(),
+            pid: "P".into(),
+            rooms: vec!["a".into()],
+            disconnected_at: Instant::now(),
+        });
+        assert!(
+            r.restore("P", "2", |_, _| ()).is_none(),
+            "an evicted offset gives a fresh session"
+        );
+        let missed = r
+            .restore("P", "7", |_, m| m.len())
+            .expect("offset 7 is kept");
+        assert_eq!(missed, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn unknown_offset_expired_session_and_sweep() {
-        let r = Recovery::new(Duration::from_secs(10));
+        let r = Recovery::new(Duration::from_secs(10), usize::MAX, Arc::new(Stats::new()));
         emit(&r, Target::Room("a".into()), "1");
         let saved = Saved {
             sid: "S".into(),

@@ -32,10 +32,10 @@ pub struct Namespace {
 
 impl Namespace {
     pub fn new(name: &str, shared: Arc<Shared>) -> Namespace {
-        let recovery = shared
-            .config
-            .recovery
-            .map(|window| Arc::new(Recovery::new(window)));
+        let recovery = shared.config.recovery.map(|window| {
+            let max = shared.config.max_recovery_log_bytes;
+            Arc::new(Recovery::new(window, max, shared.stats.clone()))
+        });
         Namespace {
             name: name.into(),
             shared,
@@ -103,7 +103,8 @@ impl Namespace {
     }
 
     /// Emits `event` to the one socket `sid` carried by session `to`. `faults`: whether it
-    /// is application data subject to fault injection.
+    /// is application data subject to fault injection (which then decides any delay);
+    /// without, `due` holds it (and everything queued after it) until then.
     pub fn emit_to(
         &self,
         sid: &Arc<str>,
@@ -111,12 +112,13 @@ impl Namespace {
         event: EventText,
         attachments: Option<&Arc<[Bytes]>>,
         faults: bool,
+        due: Option<tokio::time::Instant>,
     ) {
         let send = |frame: Frame| {
             if faults {
                 eio::deliver(&self.shared.faults, to, frame);
             } else {
-                to.push(frame, None);
+                to.push(frame, due);
             }
         };
         match &self.recovery {

@@ -26,7 +26,7 @@ use super::writer::{self, Out};
 use super::{Member, Mode, Room, WsState};
 use crate::Shared;
 use crate::faults::Faults;
-use crate::stats::{CloseCause, Proto};
+use crate::stats::{CloseCause, Limit, Proto};
 use crate::upgrade::WsStream;
 
 /// Time the writer gets to send what is queued (and the close frame) once the reader is done.
@@ -66,7 +66,10 @@ pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
     shared.stats.opened(Proto::RawWs);
     let id = st.next_id();
     let (sink, mut stream) = ws.split();
-    let outbox = Arc::new(Outbox::new(shared.config.max_queue));
+    let outbox = Arc::new(Outbox::new(
+        shared.config.max_queue,
+        shared.config.max_queue_bytes,
+    ));
     let me = Member {
         id,
         outbox: outbox.clone(),
@@ -145,6 +148,9 @@ enum Target {
 /// Server heartbeat state: next ping, and the first ping not followed by any frame.
 struct Heartbeat {
     every: Duration,
+    /// `--ws-idle-timeout` rather than `--ws-ping-interval`: only a peer silent for `every`
+    /// is pinged (each frame received moves the next ping).
+    idle: bool,
     timeout: Duration,
     next_ping: Instant,
     unanswered_since: Option<Instant>,
@@ -166,16 +172,16 @@ async fn read_loop(
     stream: &mut SplitStream<WsStream>,
 ) -> End {
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
-    let mut heartbeat = shared
-        .config
-        .ws_ping_interval
-        .filter(|d| !d.is_zero())
-        .map(|every| Heartbeat {
-            every,
-            timeout: shared.config.ws_ping_timeout,
-            next_ping: Instant::now() + every,
-            unanswered_since: None,
-        });
+    let config = &shared.config;
+    let interval = config.ws_ping_interval.filter(|d| !d.is_zero());
+    let idle = Some(config.ws_idle_timeout).filter(|d| interval.is_none() && !d.is_zero());
+    let mut heartbeat = interval.or(idle).map(|every| Heartbeat {
+        every,
+        idle: interval.is_none(),
+        timeout: config.ws_ping_timeout,
+        next_ping: Instant::now() + every,
+        unanswered_since: None,
+    });
     let timer = tokio::time::sleep_until(heartbeat.as_ref().map_or(far, Heartbeat::due));
     let stall = tokio::time::sleep_until(far);
     let shutdown = shared.shutdown.cancelled();
@@ -192,7 +198,12 @@ async fn read_loop(
             () = &mut shutdown => {
                 return End::close(CloseCause::Shutdown, CloseCode::Away, "server shutting down");
             }
-            () = &mut killed => return End::silent(CloseCause::SlowConsumer),
+            () = &mut killed => {
+                if let Some(limit) = me.outbox.kill_reason() {
+                    shared.stats.limit_hit(limit);
+                }
+                return End::silent(CloseCause::SlowConsumer);
+            }
             () = &mut timer, if heartbeat.is_some() => {
                 let Some(hb) = heartbeat.as_mut() else { continue };
                 let now = Instant::now();
@@ -200,6 +211,9 @@ async fn read_loop(
                     && now >= t + hb.timeout
                 {
                     if held.is_none() {
+                        if hb.idle {
+                            shared.stats.limit_hit(Limit::IdleTimeout);
+                        }
                         return End::silent(CloseCause::PingTimeout);
                     }
                     // Stalled: we are the ones not reading, so the peer gets a new window.
@@ -230,6 +244,9 @@ async fn read_loop(
                 };
                 if let Some(hb) = heartbeat.as_mut() {
                     hb.unanswered_since = None;
+                    if hb.idle {
+                        hb.next_ping = Instant::now() + hb.every;
+                    }
                 }
                 match msg {
                     Message::Text(_) | Message::Binary(_) => {

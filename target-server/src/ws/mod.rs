@@ -25,8 +25,6 @@ use crate::upgrade;
 /// Bytes the WebSocket writer gathers before it writes to the socket (a flush writes the
 /// rest): many small frames leave in one `write()`.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
-/// Longest room name accepted.
-const MAX_ROOM_NAME: usize = 256;
 
 /// Routes of the raw WebSocket endpoints.
 pub fn routes(shared: Arc<Shared>) -> axum::Router {
@@ -74,8 +72,16 @@ async fn echo(State(st): State<Arc<WsState>>, req: Request) -> Response {
 }
 
 async fn room(State(st): State<Arc<WsState>>, Path(name): Path<String>, req: Request) -> Response {
-    if name.is_empty() || name.len() > MAX_ROOM_NAME {
-        return (StatusCode::BAD_REQUEST, "room name must be 1 to 256 bytes").into_response();
+    let max = st.shared.config.max_room_name;
+    if name.is_empty() || name.len() > max {
+        if !name.is_empty() {
+            st.shared.stats.limit_hit(crate::stats::Limit::RoomName);
+        }
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("room name must be 1 to {max} bytes (--max-room-name)"),
+        )
+            .into_response();
     }
     let include_self = !excludes_self(req.uri().query());
     start(st, req, Mode::Room { name, include_self })
@@ -170,7 +176,7 @@ mod tests {
         };
         let member = |id| Member {
             id,
-            outbox: Arc::new(outbox::Outbox::new(1)),
+            outbox: Arc::new(outbox::Outbox::new(1, usize::MAX)),
         };
         let room = st.join("lobby", member(1));
         st.join("lobby", member(2));

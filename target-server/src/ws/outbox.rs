@@ -7,12 +7,13 @@
 //! or keep a large allocation after a burst.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::writer::Out;
+use crate::stats::Limit;
 
 /// Batch capacity kept between bursts; larger allocations are released once drained.
 const KEEP_CAPACITY: usize = 64;
@@ -23,8 +24,12 @@ pub(crate) struct Outbox {
     state: Mutex<State>,
     ready: Notify,
     capacity: usize,
+    /// `--max-queue-bytes`: payload bytes queued plus in flight.
+    max_bytes: usize,
     /// Cancelled when a push finds the queue full: the connection must go (slow consumer).
     pub(crate) kill: CancellationToken,
+    /// Which limit the push that cancelled `kill` hit.
+    kill_reason: OnceLock<Limit>,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +37,9 @@ struct State {
     queue: VecDeque<Out>,
     /// Frames the writer took with its last batch and may still be writing.
     in_flight: usize,
+    /// Payload bytes of `queue` and of the batch in flight.
+    queued_bytes: usize,
+    in_flight_bytes: usize,
     closed: bool,
 }
 
@@ -46,13 +54,28 @@ pub(crate) enum Push {
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Outbox {
+    /// At most `capacity` frames and `max_bytes` payload bytes (an empty queue always
+    /// takes one frame).
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Outbox {
         Outbox {
             state: Mutex::new(State::default()),
             ready: Notify::new(),
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
             kill: CancellationToken::new(),
+            kill_reason: OnceLock::new(),
         }
+    }
+
+    /// The limit that made a push cancel `kill`, once one did.
+    pub(crate) fn kill_reason(&self) -> Option<Limit> {
+        self.kill_reason.get().copied()
+    }
+
+    fn full(&self, limit: Limit) -> Push {
+        let _ = self.kill_reason.set(limit);
+        self.kill.cancel();
+        Push::Full
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -67,9 +90,15 @@ impl Outbox {
         }
         if s.queue.len() + s.in_flight >= self.capacity {
             drop(s);
-            self.kill.cancel();
-            return Push::Full;
+            return self.full(Limit::QueueItems);
         }
+        let len = out.len();
+        let held = s.queued_bytes + s.in_flight_bytes;
+        if held > 0 && held.saturating_add(len) > self.max_bytes {
+            drop(s);
+            return self.full(Limit::QueueBytes);
+        }
+        s.queued_bytes += len;
         let was_empty = s.queue.is_empty();
         s.queue.push_back(out);
         drop(s);
@@ -98,9 +127,11 @@ impl Outbox {
             {
                 let mut s = self.lock();
                 s.in_flight = 0;
+                s.in_flight_bytes = 0;
                 if !s.queue.is_empty() {
                     std::mem::swap(&mut s.queue, batch);
                     s.in_flight = batch.len();
+                    s.in_flight_bytes = std::mem::take(&mut s.queued_bytes);
                     return batch.len();
                 }
                 if s.closed {
@@ -127,7 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_fifo_counts_the_batch_in_flight() {
-        let ob = Outbox::new(3);
+        let ob = Outbox::new(3, usize::MAX);
         assert_eq!(ob.push(text("a")), Push::Queued);
         assert_eq!(ob.push(text("b")), Push::Queued);
         let mut batch = VecDeque::new();
@@ -144,8 +175,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bytes_queued_and_in_flight_are_bounded() {
+        let ob = Outbox::new(100, 10);
+        let big = || Out::now(Message::binary(vec![0u8; 25]));
+        assert_eq!(
+            ob.push(big()),
+            Push::Queued,
+            "an empty queue takes one message"
+        );
+        let mut batch = VecDeque::new();
+        assert_eq!(ob.take_all(&mut batch).await, 1);
+        // 25 bytes still in flight: one more byte is past the 10-byte budget.
+        assert_eq!(ob.push(text("x")), Push::Full);
+        assert!(ob.kill.is_cancelled());
+        assert_eq!(ob.kill_reason(), Some(Limit::QueueBytes));
+        let ob = Outbox::new(100, 10);
+        for s in ["12345", "6789"] {
+            assert_eq!(ob.push(text(s)), Push::Queued);
+        }
+        assert_eq!(ob.push(text("ab")), Push::Full, "9 + 2 > 10");
+        let ob = Outbox::new(1, usize::MAX);
+        ob.push(text("a"));
+        assert_eq!(ob.push(text("b")), Push::Full);
+        assert_eq!(ob.kill_reason(), Some(Limit::QueueItems));
+    }
+
+    #[tokio::test]
     async fn close_drains_then_ends_and_refuses_pushes() {
-        let ob = Outbox::new(8);
+        let ob = Outbox::new(8, usize::MAX);
         ob.push(text("last"));
         ob.close();
         assert_eq!(ob.push(text("late")), Push::Closed);
@@ -157,7 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_writer_wakes_on_push() {
-        let ob = std::sync::Arc::new(Outbox::new(8));
+        let ob = std::sync::Arc::new(Outbox::new(8, usize::MAX));
         let writer = {
             let ob = ob.clone();
             tokio::spawn(async move {

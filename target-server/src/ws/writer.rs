@@ -26,6 +26,15 @@ pub(crate) struct Out {
 }
 
 impl Out {
+    /// Payload bytes (for `--max-queue-bytes`).
+    pub(crate) fn len(&self) -> usize {
+        match &self.msg {
+            Message::Text(t) => t.len(),
+            Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+            Message::Close(_) | Message::Frame(_) => 0,
+        }
+    }
+
     pub(crate) fn now(msg: Message) -> Out {
         Out {
             msg,
