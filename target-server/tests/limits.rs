@@ -119,8 +119,15 @@ async fn polling_sessions_count_toward_max_connections() {
         .send("POST", &polling_path("/socket.io/", &sid), "1")
         .await;
     assert_eq!(status, 200);
-    let (s4, _) = conn.send("GET", HANDSHAKE, "").await;
+    let (s4, open4) = conn.send("GET", HANDSHAKE, "").await;
     assert_eq!(s4, 200, "the closed session gave its slot back");
+    // Free a slot for the /metrics requests below (the keep-alive connection may take a
+    // moment to be seen closed).
+    let sid = sid_of(&open4);
+    let (status, _) = conn
+        .send("POST", &polling_path("/socket.io/", &sid), "1")
+        .await;
+    assert_eq!(status, 200);
     drop(conn);
     sleep(Duration::from_millis(100)).await;
     assert_eq!(limit_hits(server.addr, "sessions").await, 1);
@@ -258,6 +265,27 @@ async fn attachment_count_bytes_and_deadline() {
     );
     assert_eq!(limit_hits(addr, "attachment_timeout").await, 1);
     assert_eq!(closes(addr, "protocol_error").await, 3.0);
+    server.stop().await;
+}
+
+/// The same deadline when events run in an application task (`--stall` on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachment_deadline_with_stall() {
+    let server = Server::start(Config {
+        attachment_timeout: Duration::from_millis(300),
+        stall: Some(target_server::config::Stall {
+            every: Duration::from_secs(60),
+            for_: Duration::from_millis(1),
+        }),
+        ..Config::default()
+    })
+    .await;
+    let mut slow = Sio::connect(server.addr).await;
+    slow.ws
+        .send_text(&format!(r#"451-["echo",{}]"#, placeholders(1)))
+        .await;
+    slow.ws.expect_closed(Duration::from_secs(5)).await;
+    assert_eq!(limit_hits(server.addr, "attachment_timeout").await, 1);
     server.stop().await;
 }
 

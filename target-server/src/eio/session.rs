@@ -524,6 +524,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn queued_bytes_close_a_slow_consumer_and_are_counted() {
+        let (s, stats, _registry, _irx) = session(100);
+        s.limit_queue_bytes(10);
+        let big = Frame::Text(Utf8Bytes::from("4".repeat(25)));
+        assert!(s.push(big, None), "an empty queue takes one message");
+        assert_eq!(s.queued_bytes(), 25);
+        let out = s.outbox.try_lock().unwrap().try_recv().unwrap();
+        s.taken(&out);
+        assert_eq!(s.queued_bytes(), 0);
+        assert!(s.push(Frame::text_static("4abcd"), None));
+        assert!(s.push(Frame::text_static("4abcd"), None));
+        assert!(!s.push(Frame::text_static("4"), None), "11 bytes > 10");
+        assert_eq!(s.cause(), Some(CloseCause::SlowConsumer));
+        assert_eq!(stats.limit_hits(Limit::QueueBytes), 1);
+    }
+
+    #[tokio::test]
     async fn packets_route_to_app_heartbeat_or_close() {
         let (s, stats, _registry, mut irx) = session(8);
         let Step::Deliver(msg) = s.on_packet(EioPacket::Message("2[\"x\"]".into())) else {
