@@ -7,7 +7,10 @@
 # 2. `npm ci` in interop/ (socket.io-client, socket.io, express, ws, playwright-core at the
 #    versions of interop/package-lock.json; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1: the tests drive
 #    Debian's /usr/bin/chromium and never download a browser).
-# 3. builds, then runs `cargo test --workspace --release --locked --no-fail-fast`.
+# 3. python-socketio (interop/python/.venv) and Autobahn|Testsuite (interop/autobahn/.venv,
+#    Python 2.7 from pyenv: /root/.pyenv/versions/2.7.18, or $PYTHON27).
+# 4. builds, then runs `cargo test --workspace --profile ci --locked --no-fail-fast`
+#    (profile ci = release + overflow checks, see Cargo.toml).
 # Exits non-zero if any step or any test fails (after running all test binaries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,17 +43,38 @@ step "python-socketio in interop/python/.venv (interop/python/requirements.txt)"
 (cd interop/python && { [ -x .venv/bin/python ] || python3 -m venv .venv; } \
   && .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt)
 
-step "building the workspace and its tests (release)"
+step "Autobahn|Testsuite (wstest) in interop/autobahn/.venv (interop/autobahn/requirements.txt)"
+# wstest runs on Python 2.7 only: pyenv's 2.7.18, and virtualenv 20.21.1 (the last release
+# that creates 2.7 environments) from a small python3 venv in interop/autobahn/.tools.
+py27=${PYTHON27:-/root/.pyenv/versions/2.7.18/bin/python2.7}
+if [ ! -x "$py27" ]; then
+  echo "error: Python 2.7 not found at $py27 (Autobahn|Testsuite needs it)." >&2
+  echo "       Install it with pyenv (\`pyenv install 2.7.18\`) or set PYTHON27=/path/to/python2.7." >&2
+  exit 1
+fi
 t=$SECONDS
-cargo test --workspace --release --locked --no-run --quiet
+(cd interop/autobahn \
+  && { [ -x .tools/bin/virtualenv ] || { python3 -m venv .tools \
+        && .tools/bin/pip install -q --disable-pip-version-check virtualenv==20.21.1; }; } \
+  && { [ -x .venv/bin/python ] || .tools/bin/virtualenv -q -p "$py27" .venv; } \
+  && { cmp -s requirements.txt .venv/installed-requirements.txt \
+       || { .venv/bin/pip install -q --disable-pip-version-check --no-python-version-warning \
+              -r requirements.txt && cp requirements.txt .venv/installed-requirements.txt; }; })
+interop/autobahn/.venv/bin/wstest --autobahnversion 2>/dev/null | head -2 || true
+[ -x interop/autobahn/.venv/bin/wstest ] || { echo "error: wstest was not installed" >&2; exit 1; }
+echo "ready in $((SECONDS - t)) s"
+
+step "building the workspace and its tests (profile ci: release + overflow checks)"
+t=$SECONDS
+cargo test --workspace --profile ci --locked --no-run --quiet
 echo "built in $((SECONDS - t)) s"
 
-step "cargo test --workspace --release --locked"
+step "cargo test --workspace --profile ci --locked"
 marker=$(mktemp)
 t=$SECONDS
 # --no-fail-fast: every test binary runs and every failure is listed; the exit code is still
 # non-zero if any test failed.
-cargo test --workspace --release --locked --no-fail-fast 2>&1
+cargo test --workspace --profile ci --locked --no-fail-fast 2>&1
 echo "tests ran in $((SECONDS - t)) s"
 
 shot=$(find "${TMPDIR:-/tmp}" -maxdepth 2 -path '*swarmbench-status-page-*' -name 'status-page.png' -newer "$marker" 2>/dev/null | head -1 || true)
