@@ -12,7 +12,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod fanout;
-pub use fanout::{BroadcastArgs, ChurnArgs, FanoutArgs, HeartbeatArgs, PacingArgs, ReconnectArgs};
+pub use fanout::{
+    BroadcastArgs, ChurnArgs, FanoutArgs, HeartbeatArgs, Jitter, PacingArgs, ReconnectArgs,
+};
 
 /// `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
 /// what happened (connect phases, latency from the intended send instant, timeouts).
@@ -41,8 +43,12 @@ Examples:
   swarm heartbeat http://127.0.0.1:3000 --clients 500 --mute 0.1@5s
   swarm churn http://127.0.0.1:3000 --churn-rate 20/s --reconnect-delay 200ms
 
+  swarm echo ws://127.0.0.1:3000/ws/echo --reconnect --reconnect-max-delay 5s
+
 Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or plan (nothing opened),
-3 the run could not happen (target unreachable, no connection succeeded), 130 interrupted.";
+3 the run could not happen (target unreachable, no connection succeeded),
+4 degraded: connections were lost during the run and no --threshold was given (with
+thresholds, they decide: 0 or 1), 130 interrupted.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -144,8 +150,15 @@ connect-rate, or spread over ramp); fewer closes the surplus.
 
   # Broadcast (and churn) phases: clients = publishers + subscribers (+ heartbeat-clients).
   join-event = \"join\"               # run-wide, like join-args, leave-event, publish-event,
-  publish-args = '[\"{room}\",{payload}]'   # subscribe-event, publish-url, reconnect,
-  reconnect-delay = \"1s\"            # ping-interval (raw WS)
+  publish-args = '[\"{room}\",{payload}]'   # subscribe-event, publish-url,
+  ping-interval = \"5s\"             # (raw WS)
+
+  # Any scenario: reconnect lost clients with exponential backoff (--reconnect...).
+  reconnect = true
+  reconnect-delay = \"1s\"            # first delay, doubled per failed attempt
+  reconnect-max-delay = \"30s\"       # cap
+  reconnect-jitter = \"full\"         # full | equal | none
+  reconnect-max-attempts = 0        # 0 = keep trying until the phase ends
 
   [[phase]]
   name = \"fanout\"
@@ -170,6 +183,8 @@ pub struct ScenarioArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub reconnect: ReconnectArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -181,6 +196,9 @@ pub struct RunArgs {
     /// Target URL, overriding the plan's `url`.
     #[arg(long)]
     pub url: Option<String>,
+    /// Reconnect options, overriding the plan's `reconnect*` keys when given.
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

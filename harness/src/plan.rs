@@ -188,6 +188,9 @@ pub struct RawPlan {
     #[serde(default)]
     pub reconnect: bool,
     pub reconnect_delay: Option<String>,
+    pub reconnect_max_delay: Option<String>,
+    pub reconnect_jitter: Option<crate::cli::Jitter>,
+    pub reconnect_max_attempts: Option<u32>,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
 }
@@ -234,7 +237,13 @@ pub fn from_command(command: &Command) -> Result<Plan, PlanError> {
                 }
                 None => (DEFAULT_PLAN.to_string(), "default".to_string()),
             };
-            from_toml(&text, &name, args.url.as_deref(), &args.output)
+            from_toml_with(
+                &text,
+                &name,
+                args.url.as_deref(),
+                &args.reconnect,
+                &args.output,
+            )
         }
         Command::Broadcast(args) => fanout::from_broadcast(Scenario::Broadcast, args, None),
         Command::Churn(args) => {
@@ -269,6 +278,7 @@ pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, Pl
         source_addrs: Some(t.source_addrs.to_string()),
         ..RawPlan::default()
     };
+    let raw = reconnect_over(raw, &args.reconnect);
     let phase = Phase {
         name: scenario.name().to_string(),
         scenario,
@@ -297,12 +307,48 @@ pub fn from_toml(
     url: Option<&str>,
     output: &OutputArgs,
 ) -> Result<Plan, PlanError> {
+    from_toml_with(
+        text,
+        name,
+        url,
+        &crate::cli::ReconnectArgs::default(),
+        output,
+    )
+}
+
+/// [`from_toml`], with the reconnect options of the command line over the file's.
+pub fn from_toml_with(
+    text: &str,
+    name: &str,
+    url: Option<&str>,
+    reconnect: &crate::cli::ReconnectArgs,
+    output: &OutputArgs,
+) -> Result<Plan, PlanError> {
     let mut raw: RawPlan =
         toml::from_str(text).map_err(|e| PlanError::Invalid(vec![e.to_string()]))?;
     if raw.name.is_none() {
         raw.name = Some(name.to_string());
     }
-    from_raw(raw, url, output)
+    from_raw(reconnect_over(raw, reconnect), url, output)
+}
+
+/// The `--reconnect*` options given on the command line, over the raw plan's keys.
+pub(crate) fn reconnect_over(mut raw: RawPlan, a: &crate::cli::ReconnectArgs) -> RawPlan {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    raw.reconnect |= a.reconnect;
+    if let Some(d) = a.reconnect_delay {
+        raw.reconnect_delay = Some(ms(d));
+    }
+    if let Some(d) = a.reconnect_max_delay {
+        raw.reconnect_max_delay = Some(ms(d));
+    }
+    if let Some(j) = a.reconnect_jitter {
+        raw.reconnect_jitter = Some(j);
+    }
+    if let Some(n) = a.reconnect_max_attempts {
+        raw.reconnect_max_attempts = Some(n);
+    }
+    raw
 }
 
 /// A plan from its raw form (a TOML file, or a command line written as one); `url`

@@ -39,6 +39,8 @@ pub enum Exit {
     Usage = 2,
     /// The run could not happen (target unreachable, no connection succeeded).
     CouldNotRun = 3,
+    /// The run completed degraded (connections were lost) and no threshold was given.
+    Degraded = 4,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted = 130,
 }
@@ -83,14 +85,40 @@ pub struct Finished {
     pub exit: Exit,
 }
 
-/// The exit code a run file calls for: interrupted > could not run > thresholds.
+/// The exit code a run file calls for: interrupted > could not run > thresholds. A
+/// degraded run (connections lost) exits 4 when no threshold was given; with thresholds,
+/// they decide (the user said what is acceptable).
 pub fn exit_for(run: &RunFile) -> Exit {
     match run.meta.status {
         RunStatus::Interrupted => Exit::Interrupted,
         RunStatus::Failed => Exit::CouldNotRun,
-        RunStatus::Completed if run.thresholds.iter().any(|t| !t.pass) => Exit::ThresholdFailed,
-        RunStatus::Completed => Exit::Ok,
+        _ if run.thresholds.iter().any(|t| !t.pass) => Exit::ThresholdFailed,
+        RunStatus::Degraded if run.thresholds.is_empty() => Exit::Degraded,
+        _ => Exit::Ok,
     }
+}
+
+/// `degraded` (with its reason) when a completed run lost connections on the way.
+pub fn mark_degraded(run: &mut RunFile) {
+    if run.meta.status != RunStatus::Completed {
+        return;
+    }
+    let Some(o) = run.run.outage.as_ref().filter(|o| o.connections_lost > 0) else {
+        return;
+    };
+    let skipped = run.run.echo.as_ref().map_or(0, |e| e.skipped_disconnected);
+    run.meta.status = RunStatus::Degraded;
+    run.meta.status_detail = Some(format!(
+        "{} connection(s) lost during the run: {} restored, {} not restored by the end of \
+         their phase ({} reconnect attempt(s), {} failed); {} echo send(s) skipped while \
+         disconnected",
+        o.connections_lost,
+        o.restored,
+        o.clients_not_restored,
+        o.reconnect_attempts,
+        o.reconnect_failures,
+        skipped
+    ));
 }
 
 /// Runs `plan`. `interrupts` yields one `()` per Ctrl-C / SIGTERM.
@@ -245,6 +273,7 @@ pub async fn execute(
             run.run.connect.attempted, run.run.connect.failed_by_kind
         ));
     }
+    mark_degraded(&mut run);
     let thresholds: Vec<_> = plan
         .output
         .thresholds
@@ -441,6 +470,20 @@ fn meta(
         options.insert(
             "reconnect_delay_ms".into(),
             serde_json::json!(t.fan.reconnect_delay.as_millis() as u64),
+        );
+    }
+    if t.fan.reconnect {
+        options.insert(
+            "reconnect_max_delay_ms".into(),
+            serde_json::json!(t.fan.reconnect_max_delay.as_millis() as u64),
+        );
+        options.insert(
+            "reconnect_jitter".into(),
+            serde_json::json!(t.fan.reconnect_jitter.name()),
+        );
+        options.insert(
+            "reconnect_max_attempts".into(),
+            serde_json::json!(t.fan.reconnect_max_attempts),
         );
     }
     options.insert("reconnect".into(), serde_json::json!(t.fan.reconnect));

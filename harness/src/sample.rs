@@ -123,6 +123,22 @@ pub enum Event {
     },
     /// A reconnect attempt failed (a `ConnectFailed` carries the kind).
     ReconnectFailed,
+    /// An established connection ended unplanned (server close, reset, EOF, client-side
+    /// heartbeat deadline): not the swarm's own close, a churn drop, or the expected close
+    /// of a muted client. The client is away until [`Event::Restored`] or
+    /// [`Event::NotRestored`].
+    ConnectionLost,
+    /// A connect attempt after a lost connection ended (`--reconnect`); `ok`: it
+    /// connected.
+    ReconnectAttempt { ok: bool },
+    /// A client whose connection was lost has one again; `took` from the loss.
+    Restored { took: Duration },
+    /// A client whose connection was lost did not get one back before its stretch ended
+    /// (reconnects off, attempts exhausted, or the target never came back).
+    NotRestored,
+    /// Echo sends whose intended instant passed while the client had no connection
+    /// (`planned = sent + skipped_disconnected`).
+    SkippedDisconnected { count: u32 },
 }
 
 /// One subscriber's broadcast accounting for one phase and room size class:

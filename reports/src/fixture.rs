@@ -44,6 +44,8 @@ fn connect(clients: u64, failed: u64) -> ConnectStats {
 fn echo(sent: u64, timeouts: u64, unanswered: u64) -> EchoStats {
     let received = sent - timeouts - unanswered;
     EchoStats {
+        planned: sent,
+        skipped_disconnected: 0,
         sent,
         received,
         timeouts,

@@ -122,6 +122,8 @@ fn merge_meta(files: &[RunFile], start_ms: u64) -> RunMeta {
         RunStatus::Interrupted
     } else if files.iter().all(|f| f.meta.status == RunStatus::Failed) {
         RunStatus::Failed
+    } else if files.iter().any(|f| f.meta.status == RunStatus::Degraded) {
+        RunStatus::Degraded
     } else {
         RunStatus::Completed
     };
@@ -177,6 +179,10 @@ fn add_point(a: &mut SecondPoint, b: &SecondPoint) {
     a.errors += b.errors;
     a.disconnects += b.disconnects;
     a.delivered += b.delivered;
+    a.connections_lost += b.connections_lost;
+    a.restored += b.restored;
+    a.clients_away += b.clients_away;
+    a.skipped_disconnected += b.skipped_disconnected;
     let worst = |x: Option<u64>, y: Option<u64>| x.max(y);
     a.latency_p50_us = worst(a.latency_p50_us, b.latency_p50_us);
     a.latency_p90_us = worst(a.latency_p90_us, b.latency_p90_us);
@@ -197,6 +203,7 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
         broadcast: None,
         heartbeat: None,
         churn: None,
+        outage: None,
         errors: a.errors.clone(),
         disconnects: a.disconnects.clone(),
     };
@@ -204,6 +211,8 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
     add_map(&mut out.disconnects, &b.disconnects);
     out.echo = merge_with(&a.echo, &b.echo, |x, y| {
         Ok(EchoStats {
+            planned: x.planned + y.planned,
+            skipped_disconnected: x.skipped_disconnected + y.skipped_disconnected,
             sent: x.sent + y.sent,
             received: x.received + y.received,
             timeouts: x.timeouts + y.timeouts,
@@ -275,6 +284,26 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
             recovered_sessions: x.recovered_sessions + y.recovered_sessions,
             away_messages: x.away_messages + y.away_messages,
             away_messages_max: x.away_messages_max.max(y.away_messages_max),
+        })
+    })?;
+    out.outage = merge_with(&a.outage, &b.outage, |x, y| {
+        Ok(OutageStats {
+            connections_lost: x.connections_lost + y.connections_lost,
+            reconnect_attempts: x.reconnect_attempts + y.reconnect_attempts,
+            reconnect_failures: x.reconnect_failures + y.reconnect_failures,
+            restored: x.restored + y.restored,
+            clients_not_restored: x.clients_not_restored + y.clients_not_restored,
+            // Shards lose clients at about the same time; the sum is an upper bound.
+            peak_clients_away: x.peak_clients_away + y.peak_clients_away,
+            restore: x
+                .restore
+                .merged(&y.restore)
+                .map_err(ctx("outage.restore"))?,
+            first_loss_offset_ms: match (x.first_loss_offset_ms, y.first_loss_offset_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            last_restore_offset_ms: x.last_restore_offset_ms.max(y.last_restore_offset_ms),
         })
     })?;
     Ok(out)

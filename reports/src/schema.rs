@@ -90,6 +90,10 @@ pub enum RunStatus {
     Interrupted,
     /// The run could not happen (target unreachable, no connection succeeded).
     Failed,
+    /// The plan ran to its end, but established connections were lost on the way (the
+    /// target closed, reset or stopped answering them; `run.outage`). Exit code 4 unless
+    /// thresholds were given (they decide then).
+    Degraded,
 }
 
 /// One plan phase and its settings.
@@ -161,6 +165,10 @@ pub struct Section {
     pub heartbeat: Option<HeartbeatStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnStats>,
+    /// Connections lost (not by the swarm's doing) and how clients came back; absent when
+    /// none was lost and no reconnect was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outage: Option<OutageStats>,
     /// Non-fatal errors during the run, by stable kind key (connect failures are in
     /// `connect.failed_by_kind`, not here).
     #[serde(default)]
@@ -244,9 +252,18 @@ impl ConnectPhaseTimes {
     }
 }
 
-/// Echo round trips. Always `sent = received + timeouts + unanswered_at_stop`.
+/// Echo round trips. Always `sent = received + timeouts + unanswered_at_stop` and
+/// `planned = sent + skipped_disconnected`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EchoStats {
+    /// Sends the schedule meant for the clients' time in the span (their connected and
+    /// disconnected time alike).
+    #[serde(default)]
+    pub planned: u64,
+    /// Planned sends whose intended instant passed while the client had no connection
+    /// (its connection was lost, or its connect failed); never sent, not in `sent`.
+    #[serde(default)]
+    pub skipped_disconnected: u64,
     pub sent: u64,
     /// Replies that arrived within the timeout.
     pub received: u64,
@@ -367,6 +384,33 @@ pub struct ChurnStats {
     pub away_messages_max: u64,
 }
 
+/// Lost connections and reconnects (`--reconnect`). A connection is lost when it ends
+/// other than by the swarm's own close, a churn drop, or the expected close of a muted
+/// client. Always `connections_lost = restored + clients_not_restored` once the run ended
+/// (a client counts once per loss, however many attempts it took).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OutageStats {
+    pub connections_lost: u64,
+    /// Connect attempts made by clients whose connection was lost.
+    pub reconnect_attempts: u64,
+    /// Those attempts that failed (their kinds are in `connect.failed_by_kind`).
+    pub reconnect_failures: u64,
+    /// Lost clients that got a connection back.
+    pub restored: u64,
+    /// Lost clients still without a connection when their phase ended (reconnects off,
+    /// attempts exhausted, or the target did not come back in time).
+    pub clients_not_restored: u64,
+    /// Most clients without their connection at once.
+    pub peak_clients_away: u64,
+    /// From the loss of a connection to its replacement being connected.
+    pub restore: Distribution,
+    /// First loss and last restore, from the run start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_loss_offset_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restore_offset_ms: Option<u64>,
+}
+
 /// One second of the run (`second` 0 covers [0 s, 1 s) from the run start).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SecondPoint {
@@ -384,6 +428,19 @@ pub struct SecondPoint {
     /// Broadcast deliveries (first arrivals) in this second.
     #[serde(default)]
     pub delivered: u64,
+    /// Connections lost in this second (see [`OutageStats`]).
+    #[serde(default)]
+    pub connections_lost: u64,
+    /// Lost clients that got a connection back in this second.
+    #[serde(default)]
+    pub restored: u64,
+    /// Clients whose connection was lost and not yet replaced, at the end of the second.
+    #[serde(default)]
+    pub clients_away: u64,
+    /// Echo sends meant while their client had no connection, counted in this second
+    /// (at least once a second while a client is away).
+    #[serde(default)]
+    pub skipped_disconnected: u64,
     /// Percentiles of echo `latency` for the replies that arrived in this second.
     #[serde(default)]
     pub latency_p50_us: Option<u64>,

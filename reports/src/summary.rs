@@ -38,8 +38,11 @@ pub fn format_bytes(b: u64) -> String {
     format!("{v:.1} {}", UNITS[i])
 }
 
+/// Columns of the table.
+const COLUMNS: usize = 12;
+
 struct Row {
-    cells: [String; 11],
+    cells: [String; COLUMNS],
 }
 
 fn row(name: &str, scenario: &str, s: &Section) -> Row {
@@ -86,6 +89,10 @@ fn row(name: &str, scenario: &str, s: &Section) -> Row {
             scenario.to_string(),
             s.connect.peak_connected.to_string(),
             s.connect.failed.to_string(),
+            s.outage
+                .as_ref()
+                .map_or(0, |o| o.connections_lost)
+                .to_string(),
             sent,
             recv,
             timeouts,
@@ -121,6 +128,7 @@ pub fn summary_table(run: &RunFile) -> String {
         "scenario",
         "peak_conn",
         "conn_fail",
+        "disconn",
         "sent",
         "received",
         "timeouts",
@@ -136,7 +144,7 @@ pub fn summary_table(run: &RunFile) -> String {
         rows.push(row(&p.name, &p.scenario, &p.stats));
     }
     rows.push(row("(all)", "", &run.run));
-    let mut widths = [0usize; 11];
+    let mut widths = [0usize; COLUMNS];
     for r in &rows {
         for (w, c) in widths.iter_mut().zip(&r.cells) {
             *w = (*w).max(c.chars().count());
@@ -165,6 +173,7 @@ pub fn summary_table(run: &RunFile) -> String {
             e.late, e.unanswered_at_stop
         );
     }
+    outage_line(&mut out, &run.run);
     part_two_lines(&mut out, &run.run);
     let errors: u64 = run.run.errors.values().sum();
     if errors > 0 {
@@ -212,6 +221,48 @@ pub fn summary_table(run: &RunFile) -> String {
         );
     }
     out
+}
+
+/// The outage line, when connections were lost or reconnects tried: what `disconn` counts,
+/// how clients came back, and the echo sends that could not happen meanwhile.
+fn outage_line(out: &mut String, s: &Section) {
+    let Some(o) = &s.outage else { return };
+    let restore = if o.restore.count > 0 {
+        format!(
+            " (restore p50 {} max {})",
+            format_us(o.restore.p50_us),
+            format_us(o.restore.max_us)
+        )
+    } else {
+        String::new()
+    };
+    let when = match (o.first_loss_offset_ms, o.last_restore_offset_ms) {
+        (Some(a), Some(b)) => format!(", from {:.1}s to {:.1}s", a as f64 / 1e3, b as f64 / 1e3),
+        (Some(a), None) => format!(", from {:.1}s", a as f64 / 1e3),
+        _ => String::new(),
+    };
+    let _ = write!(
+        out,
+        "outage: {} connections lost (disconn), {} restored{restore}, {} not restored, {} reconnect attempts ({} failed), at most {} clients away at once{when}",
+        o.connections_lost,
+        o.restored,
+        o.clients_not_restored,
+        o.reconnect_attempts,
+        o.reconnect_failures,
+        o.peak_clients_away,
+    );
+    match &s.echo {
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "; echo: planned {} = sent {} + skipped while disconnected {}",
+                e.planned, e.sent, e.skipped_disconnected
+            );
+        }
+        None => {
+            let _ = writeln!(out);
+        }
+    }
 }
 
 /// One line each for the broadcast, heartbeat and churn sections of the whole run, when
@@ -290,6 +341,8 @@ fn section_json(s: &Section) -> serde_json::Value {
             "total_p99_us": s.connect.phases.total.as_ref().map(|d| d.p99_us),
         },
         "echo": s.echo.as_ref().map(|e| json!({
+            "planned": e.planned,
+            "skipped_disconnected": e.skipped_disconnected,
             "sent": e.sent,
             "received": e.received,
             "timeouts": e.timeouts,
@@ -336,6 +389,16 @@ fn section_json(s: &Section) -> serde_json::Value {
             "reconnect_p99_us": c.reconnect.p99_us,
             "recovered_sessions": c.recovered_sessions,
             "away_messages": c.away_messages,
+        })),
+        "outage": s.outage.as_ref().map(|o| json!({
+            "connections_lost": o.connections_lost,
+            "restored": o.restored,
+            "clients_not_restored": o.clients_not_restored,
+            "reconnect_attempts": o.reconnect_attempts,
+            "reconnect_failures": o.reconnect_failures,
+            "peak_clients_away": o.peak_clients_away,
+            "restore_p50_us": o.restore.p50_us,
+            "restore_max_us": o.restore.max_us,
         })),
         "errors": s.errors,
         "disconnects": s.disconnects,
@@ -433,6 +496,48 @@ mod tests {
         assert_eq!(j["run"]["broadcast"]["lost"], b.lost);
         assert!(j["run"]["heartbeat"].is_object() && j["run"]["churn"].is_object());
         assert!(summary_json(&example_run(10))["run"]["broadcast"].is_null());
+    }
+
+    #[test]
+    fn table_shows_lost_connections_and_the_outage() {
+        let mut run = example_run(100);
+        let t = summary_table(&run);
+        assert!(t.lines().nth(1).expect(&t).contains("disconn"), "{t}");
+        assert!(!t.contains("outage:"), "{t}");
+        run.meta.status = crate::RunStatus::Degraded;
+        run.run.outage = Some(crate::OutageStats {
+            connections_lost: 37,
+            restored: 30,
+            clients_not_restored: 7,
+            reconnect_attempts: 90,
+            reconnect_failures: 60,
+            peak_clients_away: 37,
+            first_loss_offset_ms: Some(2_000),
+            last_restore_offset_ms: Some(4_300),
+            ..Default::default()
+        });
+        if let Some(e) = run.run.echo.as_mut() {
+            e.skipped_disconnected = 55;
+            e.planned = e.sent + 55;
+        }
+        let t = summary_table(&run);
+        assert!(
+            t.lines().next().expect(&t).ends_with("status degraded"),
+            "{t}"
+        );
+        let all = t.lines().find(|l| l.starts_with("(all)")).expect(&t);
+        let cells: Vec<&str> = all.split_whitespace().collect();
+        // (all), peak_conn, conn_fail, disconn: the scenario cell is empty.
+        assert_eq!(cells[3], "37", "{all}");
+        let line = t.lines().find(|l| l.starts_with("outage:")).expect(&t);
+        assert!(line.contains("37 connections lost"), "{line}");
+        assert!(line.contains("7 not restored"), "{line}");
+        assert!(line.contains("from 2.0s to 4.3s"), "{line}");
+        assert!(line.contains("skipped while disconnected 55"), "{line}");
+        let j = summary_json(&run);
+        assert_eq!(j["status"], "degraded");
+        assert_eq!(j["run"]["outage"]["connections_lost"], 37);
+        assert_eq!(j["run"]["echo"]["skipped_disconnected"], 55);
     }
 
     #[test]

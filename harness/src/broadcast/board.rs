@@ -36,7 +36,7 @@ struct Log {
 }
 
 /// target-server's `--tick` clock, learned from what receivers saw: tick `s` was meant to
-/// leave at `ti0 + (s - s0) * period`.
+/// leave at `ti0 + (s - s0) * period`. Seqs here are run-wide ([`TickEpoch`]).
 #[derive(Debug, Clone, Copy, Default)]
 struct TickClock {
     s0: u64,
@@ -45,12 +45,57 @@ struct TickClock {
     ti1: u64,
 }
 
+impl TickClock {
+    /// The first tick meant at or after `wall_ns` (`None` while the period is unknown).
+    fn at(&self, wall_ns: u64) -> Option<u64> {
+        let (ds, dt) = (
+            self.s1.checked_sub(self.s0)?,
+            self.ti1.checked_sub(self.ti0)?,
+        );
+        if ds == 0 || dt == 0 {
+            return None;
+        }
+        let period = dt as f64 / ds as f64;
+        let k = (wall_ns as f64 - self.ti0 as f64) / period;
+        // Ticks are meant at whole nanoseconds: allow that rounding.
+        let k = (k - 1e-6).ceil();
+        Some((self.s0 as f64 + k).max(0.0) as u64)
+    }
+}
+
+/// One life of the tick server: a restarted target-server counts its ticks from 0 again.
+/// Its seqs are moved to run-wide ones that go on from the clock learned before (the ticks
+/// the dead server never sent are the ones its clock meant meanwhile), so that nothing of
+/// the new life is taken for a duplicate of the old one.
+#[derive(Debug, Clone, Copy)]
+struct TickEpoch {
+    /// Ticks meant at or after this wall-clock instant belong to this life.
+    from_ns: u64,
+    /// Run-wide seq of this life's seq 0.
+    base: u64,
+    /// Highest seq of this life seen, and when it was meant.
+    hi: u64,
+    hi_ns: u64,
+}
+
+/// What receivers learned of the tick server.
+#[derive(Debug, Default)]
+struct Ticks {
+    clock: Option<TickClock>,
+    /// In time order; the last is the current life.
+    epochs: Vec<TickEpoch>,
+}
+
+/// Most lives of the tick server remembered (a flapping server beyond that is folded into
+/// the last one).
+const MAX_EPOCHS: usize = 64;
+
 /// The publish log of a run.
 #[derive(Debug)]
 pub struct Board {
     pub layout: Layout,
     logs: Vec<Log>,
-    ticks: Mutex<Option<TickClock>>,
+    ticks: Mutex<Ticks>,
     /// Wall-clock start of each phase window (ns), for the server publisher's phases.
     phase_starts_ns: Vec<u64>,
     /// Wall-clock end of the last phase (ns): server ticks meant later are not expected.
@@ -76,7 +121,7 @@ impl Board {
         Board {
             layout,
             logs,
-            ticks: Mutex::new(None),
+            ticks: Mutex::new(Ticks::default()),
             phase_starts_ns,
             end_ns,
             joins,
@@ -217,23 +262,81 @@ impl Board {
         phase
     }
 
-    /// A receiver saw tick `seq` meant for `intended_ns`.
+    /// The run-wide seq of the server's tick `seq` meant for `intended_ns`. A seq at or
+    /// below the highest one seen, meant later than it, is a restarted server's: a new life
+    /// starts, whose seqs go on after the old one's (see [`TickEpoch`]).
+    pub fn tick_seq(&self, seq: u64, intended_ns: u64) -> u64 {
+        let Ok(mut t) = self.ticks.lock() else {
+            return seq;
+        };
+        let clock = t.clock;
+        let epochs = t.epochs.len();
+        let Some(last) = t.epochs.last_mut() else {
+            t.epochs.push(TickEpoch {
+                from_ns: 0,
+                base: 0,
+                hi: seq,
+                hi_ns: intended_ns,
+            });
+            return seq;
+        };
+        if intended_ns >= last.from_ns {
+            if seq > last.hi {
+                (last.hi, last.hi_ns) = (seq, intended_ns);
+            } else if intended_ns > last.hi_ns && epochs < MAX_EPOCHS {
+                // Restarted. Its seq 0 was meant `seq` periods before this one.
+                let period = clock.and_then(|c| {
+                    let (ds, dt) = (c.s1.checked_sub(c.s0)?, c.ti1.checked_sub(c.ti0)?);
+                    (ds > 0).then(|| dt / ds)
+                });
+                let from_ns = period
+                    .map_or(intended_ns, |p| {
+                        intended_ns.saturating_sub(seq.saturating_mul(p))
+                    })
+                    .max(last.hi_ns + 1);
+                let after_old = last.base.saturating_add(last.hi).saturating_add(1);
+                let base = clock
+                    .and_then(|c| c.at(from_ns))
+                    .unwrap_or(after_old)
+                    .max(after_old);
+                t.epochs.push(TickEpoch {
+                    from_ns,
+                    base,
+                    hi: seq,
+                    hi_ns: intended_ns,
+                });
+                return base.saturating_add(seq);
+            }
+        }
+        let e = t
+            .epochs
+            .iter()
+            .rev()
+            .find(|e| e.from_ns <= intended_ns)
+            .unwrap_or(&t.epochs[0]);
+        e.base.saturating_add(seq)
+    }
+
+    /// A receiver saw tick `seq` (run-wide, from [`Board::tick_seq`]) meant for
+    /// `intended_ns`.
     pub fn observe_tick(&self, seq: u64, intended_ns: u64) {
         let Ok(mut t) = self.ticks.lock() else { return };
-        match t.as_mut() {
+        match t.clock.as_mut() {
             None => {
-                *t = Some(TickClock {
+                t.clock = Some(TickClock {
                     s0: seq,
                     ti0: intended_ns,
                     s1: seq,
                     ti1: intended_ns,
                 })
             }
+            // A lower seq meant later (or a higher one meant earlier) does not fit this
+            // clock: not an observation of it (hostile or confused input).
             Some(c) => {
-                if seq < c.s0 {
+                if seq < c.s0 && intended_ns <= c.ti0 {
                     (c.s0, c.ti0) = (seq, intended_ns);
                 }
-                if seq > c.s1 {
+                if seq > c.s1 && intended_ns >= c.ti1 {
                     (c.s1, c.ti1) = (seq, intended_ns);
                 }
             }
@@ -242,18 +345,7 @@ impl Board {
 
     /// The first tick meant to leave at or after `wall_ns` (None until two ticks were seen).
     pub fn tick_at(&self, wall_ns: u64) -> Option<u64> {
-        let c = (*self.ticks.lock().ok()?)?;
-        if c.s1 <= c.s0 {
-            return None;
-        }
-        let period = (c.ti1 - c.ti0) as f64 / (c.s1 - c.s0) as f64;
-        if period <= 0.0 {
-            return None;
-        }
-        let k = (wall_ns as f64 - c.ti0 as f64) / period;
-        // Ticks are meant at whole nanoseconds: allow that rounding.
-        let k = (k - 1e-6).ceil();
-        Some((c.s0 as f64 + k).max(0.0) as u64)
+        self.ticks.lock().ok()?.clock?.at(wall_ns)
     }
 
     /// Tick seq ranges by phase, from each phase window's start.

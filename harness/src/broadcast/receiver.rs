@@ -265,9 +265,15 @@ impl Receiver {
             return;
         };
         let publisher = if server { SERVER } else { f.client };
+        // Server ticks: run-wide seqs (a restarted server counts from 0 again).
+        let seq = if server {
+            board.tick_seq(u64::from(f.seq), f.intended_ns)
+        } else {
+            u64::from(f.seq)
+        };
         self.deliveries += 1;
         if server && (self.deliveries <= 2 || self.deliveries.is_multiple_of(64)) {
-            board.observe_tick(u64::from(f.seq), f.intended_ns);
+            board.observe_tick(seq, f.intended_ns);
         }
         let oneway = now_ns.saturating_sub(f.sent_ns);
         let second = now_ns / 1_000_000_000;
@@ -295,7 +301,7 @@ impl Receiver {
         };
         let phase = st.phase_of(board, &f);
         let class = board.layout.room_size(phase, room);
-        let (arrival, settled) = st.stream.arrive(u64::from(f.seq));
+        let (arrival, settled) = st.stream.arrive(seq);
         if let Some((lo, hi)) = settled {
             settle(st, board, room, lo, hi);
         }

@@ -109,16 +109,55 @@ pub struct PacingArgs {
     pub duration: Duration,
 }
 
-/// What a client does when its connection ends early.
-#[derive(Debug, Args, Clone)]
+/// What a client does when its connection ends early (every scenario).
+#[derive(Debug, Args, Clone, Default)]
 pub struct ReconnectArgs {
-    /// Reconnect (and re-join) after the server closed a client or a client-side
-    /// heartbeat deadline passed.
+    /// Reconnect (and re-join rooms) after a connection was lost: the server closed it or
+    /// died, the connection reset, or a client-side heartbeat deadline passed. Attempts
+    /// back off exponentially (see --reconnect-delay). Without it a lost client stays
+    /// away until its phase ends. Either way a lost connection makes the run `degraded`.
     #[arg(long)]
     pub reconnect: bool,
-    /// Wait this long before each reconnect.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub reconnect_delay: Duration,
+    /// Delay before the first reconnect attempt, doubled after each failed attempt up to
+    /// --reconnect-max-delay, then jittered (--reconnect-jitter). A churn drop waits
+    /// exactly this long before its first attempt. [default: 1s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub reconnect_delay: Option<Duration>,
+    /// Cap of the delay between two reconnect attempts. [default: 30s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub reconnect_max_delay: Option<Duration>,
+    /// Randomisation of each delay D, so that clients lost together do not come back
+    /// together: `full` waits a uniform time in [0, D], `equal` in [D/2, D], `none`
+    /// exactly D. [default: full]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub reconnect_jitter: Option<Jitter>,
+    /// Give up after this many failed attempts in a row (the client stays away until its
+    /// phase ends; counted in `outage.clients_not_restored`). 0 = keep trying. [default: 0]
+    #[arg(long, value_name = "N")]
+    pub reconnect_max_attempts: Option<u32>,
+}
+
+/// Randomisation of reconnect delays (`--reconnect-jitter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Jitter {
+    /// Uniform in [0, D].
+    #[default]
+    Full,
+    /// Uniform in [D/2, D].
+    Equal,
+    /// Exactly D.
+    None,
+}
+
+impl Jitter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Jitter::Full => "full",
+            Jitter::Equal => "equal",
+            Jitter::None => "none",
+        }
+    }
 }
 
 /// `swarm heartbeat`.

@@ -188,6 +188,7 @@ impl Conn<'_> {
         self.lost(now, carry, reason);
         End::Lost {
             reconnect: !muted && self.ctx.plan.target.fan.reconnect,
+            unplanned: !muted,
         }
     }
 
@@ -200,6 +201,13 @@ impl Conn<'_> {
             self.emit(p, now, ev);
         }
         carry.receiver.dropped(&self.ctx.board, self.now_ns(now));
+        // Echo sends go on being accounted from here: the clock is kept, not restarted.
+        carry.echo = self
+            .timers
+            .as_mut()
+            .and_then(|t| t.echo.take())
+            .map(|k| (phase, k));
+        carry.accounted = Some(now);
         self.emit(phase, now, Event::Disconnected { reason });
     }
 }
@@ -302,6 +310,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         c.lost(Instant::now(), carry, reason);
         return End::Lost {
             reconnect: ctx.plan.target.fan.reconnect,
+            unplanned: true,
         };
     }
     let mut drain_until: Option<Instant> = None;
@@ -322,6 +331,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
                     c.lost(now, carry, reason);
                     return End::Lost {
                         reconnect: ctx.plan.target.fan.reconnect,
+                        unplanned: true,
                     };
                 }
             } else {
@@ -357,7 +367,10 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             {
                 c.lost(now, carry, DisconnectReason::ClientDrop);
                 carry.away_since = Some(now);
-                return End::Lost { reconnect: true };
+                return End::Lost {
+                    reconnect: true,
+                    unplanned: false,
+                };
             }
         }
         if let Some(deadline) = c.beat.deadline()
@@ -367,6 +380,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             carry.away_since = Some(now);
             return End::Lost {
                 reconnect: ctx.plan.target.fan.reconnect,
+                unplanned: true,
             };
         }
         if let Some(t) = c.timers.as_mut()

@@ -9,10 +9,13 @@
 //!
 //! [`run_client`] walks the client's stretches (segments) of the schedule and, within
 //! one, its connections: a dropped or closed connection is followed by a reconnect when
-//! the plan asks for one. [`conn`] is the loop of one connection, parameterised by the
+//! the plan asks for one (exponential backoff with jitter, [`backoff`]). While a client has
+//! no connection, the echo sends its schedule meant are counted as skipped
+//! ([`Event::SkippedDisconnected`]), so that `planned = sent + skipped_disconnected`. [`conn`] is the loop of one connection, parameterised by the
 //! client's role in each phase; what differs between raw WebSocket and Socket.IO lives in
 //! [`session`] / [`inbound`] (framing) and [`socketio`] (handshakes).
 
+pub mod backoff;
 pub mod beat;
 pub mod conn;
 pub mod handshake;
@@ -30,9 +33,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broadcast::{Board, Receiver, Role};
 use crate::cli::Protocol;
-use crate::plan::Plan;
+use crate::plan::{Plan, Scenario};
 use crate::sample::{ConnectPhases, ErrorKind, Event, Sample, SampleTx};
-use crate::schedule::Schedule;
+use crate::schedule::{Schedule, Segment, SendClock};
 use session::Session;
 
 /// Maps monotonic instants to wall-clock nanoseconds (the payload's `ti` / `ts`).
@@ -114,7 +117,71 @@ pub struct Carry {
     /// Phases in which this client was counted as a member of its room.
     pub noted: Vec<u16>,
     /// Churn: the phase and drop instants of this client (kept across reconnects).
-    pub churn: Option<(u16, crate::schedule::SendClock)>,
+    pub churn: Option<(u16, SendClock)>,
+    /// Echo: the send clock of the phase the client was sending in when its connection
+    /// ended (kept across reconnects: the sends it meant while away are skipped, not moved).
+    pub echo: Option<(u16, SendClock)>,
+    /// Echo sends are accounted (sent or skipped) up to this instant; `None`: the
+    /// stretch's first connect.
+    pub accounted: Option<Instant>,
+}
+
+impl Carry {
+    /// Counts the echo sends meant before `until` (and not yet sent or skipped) as
+    /// skipped; `emit` gets one count per phase. The clock of the phase `until` falls in is
+    /// kept for the next connection.
+    pub fn skip_until(
+        &mut self,
+        ctx: &Ctx,
+        client: u32,
+        seg: &Segment,
+        until: Instant,
+        mut emit: impl FnMut(u16, u32),
+    ) {
+        let until = until.min(seg.end);
+        let from = self.accounted.unwrap_or(seg.connect_at);
+        if until <= from {
+            return;
+        }
+        let clamp = |p: u16| p.clamp(seg.first_phase, seg.last_phase);
+        let (first, last) = (
+            clamp(ctx.schedule.phase_at(from)),
+            clamp(ctx.schedule.phase_at(until)),
+        );
+        for p in first..=last {
+            let w = &ctx.schedule.windows[usize::from(p)];
+            let spec = &ctx.plan.phases[usize::from(p)];
+            let carried = match self.echo.take() {
+                Some((q, k)) if q == p => Some(k),
+                _ => None,
+            };
+            if !echo_sender(ctx, p, client) {
+                continue;
+            }
+            let mut clock = carried.unwrap_or_else(|| {
+                SendClock::new(from.max(w.start), spec, client, ctx.seed ^ u64::from(p))
+            });
+            let end = w.end.min(until);
+            let mut n: u32 = 0;
+            while clock.next() < end {
+                n = n.saturating_add(1);
+                clock.advance();
+            }
+            if n > 0 {
+                emit(p, n);
+            }
+            if until < w.end {
+                self.echo = Some((p, clock));
+            }
+        }
+        self.accounted = Some(until);
+    }
+}
+
+/// True when `client` sends echo requests in phase `p`.
+pub fn echo_sender(ctx: &Ctx, p: u16, client: u32) -> bool {
+    ctx.plan.phases[usize::from(p)].scenario == Scenario::Echo
+        && ctx.board.layout.role(p, client) == Role::Plain
 }
 
 /// How one connection ended.
@@ -124,8 +191,9 @@ pub enum End {
     Done,
     /// The run was cancelled.
     Cancelled,
-    /// The connection is gone (server close, client deadline, churn drop).
-    Lost { reconnect: bool },
+    /// The connection is gone (server close, client deadline, churn drop). `unplanned`:
+    /// not a churn drop, nor the expected close of a muted client.
+    Lost { reconnect: bool, unplanned: bool },
 }
 
 /// One client, from its first intended connect to its last close.
@@ -138,6 +206,8 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
             event,
         });
     };
+    let fan = &ctx.plan.target.fan;
+    let mut rng = ctx.seed ^ (u64::from(client) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
     for seg in ctx.schedule.segments(client) {
         if ctx.cancel.is_cancelled() {
             return;
@@ -146,14 +216,31 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
             () = tokio::time::sleep_until(seg.connect_at.into()) => {}
             () = ctx.cancel.cancelled() => return,
         }
-        let mut carry = Carry::default();
+        // Boxed: what a client carries across reconnects would size every client's task.
+        let mut carry = Box::<Carry>::default();
         let mut intended = seg.connect_at;
         let mut cancelled = false;
+        // Failed connect attempts in a row.
+        let mut failed: u32 = 0;
+        // Set while an established connection was lost and none replaced it yet.
+        let mut lost_at: Option<Instant> = None;
+        let mut connected_once = false;
+        let phase_now = |at: Instant| {
+            ctx.schedule
+                .phase_at(at)
+                .clamp(seg.first_phase, seg.last_phase)
+        };
+        let skip = |carry: &mut Carry, until: Instant| {
+            carry.skip_until(&ctx, client, &seg, until, |p, count| {
+                emit(
+                    p,
+                    until.min(Instant::now()),
+                    Event::SkippedDisconnected { count },
+                );
+            });
+        };
         loop {
-            let phase = ctx
-                .schedule
-                .phase_at(Instant::now())
-                .clamp(seg.first_phase, seg.last_phase);
+            let phase = phase_now(Instant::now());
             let role = ctx.board.layout.role(phase, client);
             let mut phases = ConnectPhases::default();
             let started = Instant::now();
@@ -183,27 +270,58 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
                 () = ctx.cancel.cancelled() => { cancelled = true; break }
                 }
             };
+            let now = Instant::now();
+            if lost_at.is_some() {
+                emit(phase, now, Event::ReconnectAttempt { ok: result.is_ok() });
+            }
             let end = match result {
                 Err(error) => {
                     emit(
                         phase,
-                        Instant::now(),
+                        now,
                         Event::ConnectFailed {
                             intended,
                             phases,
                             error,
                         },
                     );
+                    failed = failed.saturating_add(1);
                     if carry.away_since.is_some() {
-                        emit(phase, Instant::now(), Event::ReconnectFailed);
-                        End::Lost { reconnect: true }
+                        emit(phase, now, Event::ReconnectFailed);
+                        End::Lost {
+                            reconnect: true,
+                            unplanned: false,
+                        }
                     } else {
-                        End::Lost { reconnect: false }
+                        End::Lost {
+                            reconnect: fan.reconnect,
+                            unplanned: false,
+                        }
                     }
                 }
                 Ok(session) => {
+                    // The first connect of a stretch starts the schedule; after a loss or
+                    // failed attempts, the sends meant meanwhile are skipped.
+                    let retried = failed > 0 || connected_once;
+                    failed = 0;
+                    connected_once = true;
                     phases.total = Some(started.elapsed());
-                    emit(phase, Instant::now(), Event::Connected { intended, phases });
+                    emit(phase, now, Event::Connected { intended, phases });
+                    if let Some(since) = lost_at.take() {
+                        emit(
+                            phase,
+                            now,
+                            Event::Restored {
+                                took: now.saturating_duration_since(since),
+                            },
+                        );
+                    }
+                    // Sends meant while away are skipped: the schedule does not move.
+                    if retried {
+                        skip(&mut carry, now);
+                    } else {
+                        carry.accounted = Some(now);
+                    }
                     conn::run(&ctx, client, &tx, seg, session, &mut carry).await
                 }
             };
@@ -213,22 +331,46 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
                     cancelled = true;
                     break;
                 }
-                End::Lost { reconnect } => {
-                    let at = Instant::now() + ctx.plan.target.fan.reconnect_delay;
-                    if !reconnect || at >= seg.end {
+                End::Lost {
+                    reconnect,
+                    unplanned,
+                } => {
+                    let now = Instant::now();
+                    if unplanned && lost_at.is_none() {
+                        lost_at = Some(now);
+                        emit(phase_now(now), now, Event::ConnectionLost);
+                    }
+                    // A churn drop waits exactly the reconnect delay; anything else backs off.
+                    let wait = if !unplanned && failed == 0 && carry.away_since.is_some() {
+                        fan.reconnect_delay
+                    } else {
+                        backoff::delay(fan, failed, &mut rng)
+                    };
+                    let at = now + wait;
+                    let retry = reconnect && backoff::may_retry(fan, failed);
+                    if !retry || at >= seg.end {
                         // Away until the stretch ends: still a member (that is "missed").
-                        let until = seg.end + ctx.drain();
-                        tokio::select! {
-                            () = tokio::time::sleep_until(until.into()) => {}
-                            () = ctx.cancel.cancelled() => cancelled = true,
+                        // Boxed: waits are rare; inline they would size every client's task.
+                        cancelled = Box::pin(away_until(&ctx, seg.end, &mut carry, &skip)).await;
+                        if !cancelled {
+                            if lost_at.take().is_some() {
+                                emit(phase_now(seg.end), Instant::now(), Event::NotRestored);
+                            }
+                            let until = seg.end + ctx.drain();
+                            tokio::select! {
+                                () = tokio::time::sleep_until(until.into()) => {}
+                                () = ctx.cancel.cancelled() => cancelled = true,
+                            }
                         }
                         break;
                     }
-                    carry.away_since.get_or_insert(Instant::now());
+                    if connected_once {
+                        carry.away_since.get_or_insert(now);
+                    }
                     intended = at;
-                    tokio::select! {
-                        () = tokio::time::sleep_until(at.into()) => {}
-                        () = ctx.cancel.cancelled() => { cancelled = true; break }
+                    if Box::pin(away_until(&ctx, at, &mut carry, &skip)).await {
+                        cancelled = true;
+                        break;
                     }
                 }
             }
@@ -239,6 +381,28 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
         }
         if cancelled {
             return;
+        }
+    }
+}
+
+/// Waits, without a connection, until `until`, counting the echo sends meant meanwhile
+/// as skipped (at least once a second, so that the series shows them when they happen).
+/// Returns true when the run was cancelled.
+async fn away_until(
+    ctx: &Ctx,
+    until: Instant,
+    carry: &mut Carry,
+    skip: &impl Fn(&mut Carry, Instant),
+) -> bool {
+    loop {
+        let step = (Instant::now() + Duration::from_secs(1)).min(until);
+        tokio::select! {
+            () = tokio::time::sleep_until(step.into()) => {}
+            () = ctx.cancel.cancelled() => return true,
+        }
+        skip(carry, step);
+        if step >= until {
+            return false;
         }
     }
 }
@@ -258,7 +422,8 @@ mod tests {
 
     /// Every idle client holds its task's future: it must stay small (3,136 bytes while the
     /// session was moved through the futures by value; 1,440 with it boxed and the role
-    /// clocks in `conn::Timers`).
+    /// clocks in `conn::Timers`; the carry across reconnects is boxed since it holds the echo
+    /// clock kept through an outage).
     #[test]
     fn client_future_stays_small() {
         let size = future_size(&run_client);

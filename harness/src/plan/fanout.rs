@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::{
     Endpoint, PlanError, RawPhase, RawPlan, Scenario, count_value, opt_duration, opt_rate,
 };
-use crate::cli::{BroadcastArgs, HeartbeatArgs, Protocol};
+use crate::cli::{BroadcastArgs, HeartbeatArgs, Jitter, Protocol};
 use crate::template::{Template, room_name_ok};
 
 /// Broadcast roles of one phase.
@@ -66,9 +66,16 @@ pub struct FanTarget {
     pub publish_url: Option<Endpoint>,
     /// Raw WS: the server's ping period to compare with (Socket.IO advertises its own).
     pub ws_ping_interval: Option<Duration>,
-    /// Reconnect after the server closed a (healthy) client or a client-side deadline.
+    /// Reconnect after a lost connection (server close or death, reset, client-side
+    /// deadline), in every scenario.
     pub reconnect: bool,
+    /// First reconnect delay (doubled per failed attempt); a churn drop waits exactly this.
     pub reconnect_delay: Duration,
+    /// Cap of the delay between attempts.
+    pub reconnect_max_delay: Duration,
+    pub reconnect_jitter: Jitter,
+    /// Failed attempts in a row before a client gives up (0 = never).
+    pub reconnect_max_attempts: u32,
 }
 
 impl Default for FanTarget {
@@ -85,6 +92,9 @@ impl Default for FanTarget {
             ws_ping_interval: None,
             reconnect: false,
             reconnect_delay: Duration::from_secs(1),
+            reconnect_max_delay: Duration::from_secs(30),
+            reconnect_jitter: Jitter::Full,
+            reconnect_max_attempts: 0,
         }
     }
 }
@@ -308,6 +318,18 @@ pub(super) fn target(
     }
     let reconnect_delay =
         opt_duration(&raw.reconnect_delay, "reconnect-delay", errors).unwrap_or(d.reconnect_delay);
+    let reconnect_max_delay = opt_duration(&raw.reconnect_max_delay, "reconnect-max-delay", errors)
+        .unwrap_or(d.reconnect_max_delay.max(reconnect_delay));
+    if reconnect_max_delay < reconnect_delay {
+        errors.push(format!(
+            "reconnect-max-delay ({} ms) must be at least reconnect-delay ({} ms)",
+            reconnect_max_delay.as_millis(),
+            reconnect_delay.as_millis()
+        ));
+    }
+    if reconnect_max_delay > Duration::from_secs(3600) {
+        errors.push("reconnect-max-delay must be at most 1h".into());
+    }
     FanTarget {
         join_event: name(&raw.join_event, &d.join_event, "join-event", errors),
         join_args: template(&raw.join_args, &d.join_args, false, "join-args", errors),
@@ -335,6 +357,11 @@ pub(super) fn target(
         ws_ping_interval: opt_duration(&raw.ping_interval, "ping-interval", errors),
         reconnect: raw.reconnect,
         reconnect_delay,
+        reconnect_max_delay,
+        reconnect_jitter: raw.reconnect_jitter.unwrap_or(d.reconnect_jitter),
+        reconnect_max_attempts: raw
+            .reconnect_max_attempts
+            .unwrap_or(d.reconnect_max_attempts),
     }
 }
 
@@ -371,10 +398,9 @@ pub(super) fn from_broadcast(
         publish_args: Some(f.publish_args.clone()),
         subscribe_event: f.subscribe_event.clone(),
         publish_url: f.publish_url.clone(),
-        reconnect: a.reconnect.reconnect,
-        reconnect_delay: Some(ms(a.reconnect.reconnect_delay)),
         ..RawPlan::default()
     };
+    let raw = super::reconnect_over(raw, &a.reconnect);
     let phase = RawPhase {
         name: Some(scenario.name().to_string()),
         scenario: Some(scenario),
@@ -420,10 +446,9 @@ pub(super) fn from_heartbeat(a: &HeartbeatArgs) -> Result<super::Plan, PlanError
         insecure: t.insecure,
         source_addrs: Some(t.source_addrs.to_string()),
         ping_interval: a.ping_interval.map(ms),
-        reconnect: a.reconnect.reconnect,
-        reconnect_delay: Some(ms(a.reconnect.reconnect_delay)),
         ..RawPlan::default()
     };
+    let raw = super::reconnect_over(raw, &a.reconnect);
     let phase = RawPhase {
         name: Some("heartbeat".into()),
         scenario: Some(Scenario::Heartbeat),

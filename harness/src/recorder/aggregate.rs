@@ -40,10 +40,11 @@ pub enum Metric {
     MutedCloseDelay,
     MutedAfterPong,
     Reconnect,
+    Restore,
 }
 
 /// Number of [`Metric`]s.
-pub const METRICS: usize = 17;
+pub const METRICS: usize = 18;
 
 impl Metric {
     pub const ALL: [Metric; METRICS] = [
@@ -64,6 +65,7 @@ impl Metric {
         Metric::MutedCloseDelay,
         Metric::MutedAfterPong,
         Metric::Reconnect,
+        Metric::Restore,
     ];
 
     /// The `.hlog` tag, also the threshold name of the metric.
@@ -86,6 +88,7 @@ impl Metric {
             Metric::MutedCloseDelay => "heartbeat.muted_close_delay",
             Metric::MutedAfterPong => "heartbeat.muted_close_after_last_pong",
             Metric::Reconnect => "churn.reconnect",
+            Metric::Restore => "outage.restore",
         }
     }
 }
@@ -138,6 +141,14 @@ pub struct Counts {
     pub unanswered: u64,
     pub errors: u64,
     pub disconnects: u64,
+    /// Echo sends meant while the client had no connection.
+    pub skipped: u64,
+    /// Lost connections and reconnects ([`reports::OutageStats`]).
+    pub lost: u64,
+    pub reconnect_attempts: u64,
+    pub reconnect_failures: u64,
+    pub restored: u64,
+    pub not_restored: u64,
     /// Any echo event happened in the span.
     pub echo_seen: bool,
     /// Broadcast, heartbeat and churn counters.
@@ -155,6 +166,11 @@ pub struct PhaseAgg {
     pub peak_connected: u64,
     pub first_at: Option<Instant>,
     pub last_at: Option<Instant>,
+    /// First connection lost and last one restored in the span.
+    pub first_loss: Option<Instant>,
+    pub last_restore: Option<Instant>,
+    /// Most clients away at once (end of an interval) while the span had samples.
+    pub peak_away: u64,
     /// Broadcast counts and latency per planned room size.
     pub classes: Vec<super::fanout::ClassAgg>,
 }
@@ -166,6 +182,9 @@ pub struct Aggregator {
     /// Clients connected now.
     pub connected: u64,
     pub peak_connected: u64,
+    /// Clients whose connection was lost and not yet replaced, now.
+    pub away: u64,
+    pub peak_away: u64,
     /// Index of the open interval (0 = [0, interval) from `start`).
     pub open_interval: u64,
     pub interval: Duration,
@@ -212,6 +231,8 @@ impl Aggregator {
             phases: (0..phases.max(1)).map(|_| PhaseAgg::default()).collect(),
             connected: 0,
             peak_connected: 0,
+            away: 0,
+            peak_away: 0,
             open_interval: 0,
             interval: if interval.is_zero() {
                 Duration::from_secs(1)
@@ -320,6 +341,40 @@ impl Aggregator {
                 t.errors += 1;
                 bump(&mut ph.errors, error);
             }
+            Event::SkippedDisconnected { count } => {
+                ph.counts.echo_seen = true;
+                ph.counts.skipped += u64::from(*count);
+                ic.skipped += u64::from(*count);
+                t.skipped += u64::from(*count);
+            }
+            Event::ConnectionLost => {
+                ph.counts.lost += 1;
+                ic.lost += 1;
+                t.lost += 1;
+                ph.first_loss.get_or_insert(s.at);
+                self.away += 1;
+                self.peak_away = self.peak_away.max(self.away);
+                ph.peak_away = ph.peak_away.max(self.away);
+            }
+            Event::ReconnectAttempt { ok } => {
+                ph.counts.reconnect_attempts += 1;
+                ph.counts.reconnect_failures += u64::from(!ok);
+                t.reconnect_attempts += 1;
+            }
+            Event::Restored { took } => {
+                ph.counts.restored += 1;
+                ic.restored += 1;
+                t.restored += 1;
+                ph.last_restore = Some(ph.last_restore.map_or(s.at, |l| l.max(s.at)));
+                ph.hists[Metric::Restore as usize].record(*took);
+                ih[Metric::Restore as usize].record(*took);
+                self.away = self.away.saturating_sub(1);
+            }
+            Event::NotRestored => {
+                ph.counts.not_restored += 1;
+                t.not_restored += 1;
+                self.away = self.away.saturating_sub(1);
+            }
             other => super::fanout::record(ph, ih, ic, t, s.at, other),
         }
         // A phase's peak is the most clients connected while it had samples (before and
@@ -368,6 +423,10 @@ impl Aggregator {
             latency_p99_us: lat.percentile(99.0),
             latency_max_us: lat.h.as_ref().filter(|h| !h.is_empty()).map(Histogram::max),
             delivered: c.fan.delivered_arrivals,
+            connections_lost: c.lost,
+            restored: c.restored,
+            clients_away: self.away,
+            skipped_disconnected: c.skipped,
         };
         for m in Metric::ALL {
             let hist = &mut self.interval_hists[m as usize];

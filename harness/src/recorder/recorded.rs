@@ -13,8 +13,8 @@ use std::time::{Instant, SystemTime};
 use hdrhistogram::Histogram;
 use reports::distribution::new_histogram;
 use reports::{
-    ConnectPhaseTimes, ConnectStats, Distribution, EchoStats, Health, HealthPoint, PhaseResult,
-    RunFile, RunMeta, SCHEMA_VERSION, SecondPoint, Section, summarize_health,
+    ConnectPhaseTimes, ConnectStats, Distribution, EchoStats, Health, HealthPoint, OutageStats,
+    PhaseResult, RunFile, RunMeta, SCHEMA_VERSION, SecondPoint, Section, summarize_health,
 };
 
 use super::PhaseInfo;
@@ -95,6 +95,8 @@ fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&
             },
         },
         echo: c.echo_seen.then(|| EchoStats {
+            planned: c.sent + c.skipped,
+            skipped_disconnected: c.skipped,
             sent: c.sent,
             received: c.received,
             timeouts: c.timeouts,
@@ -106,6 +108,17 @@ fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&
         broadcast: fan.broadcast,
         heartbeat: fan.heartbeat,
         churn: fan.churn,
+        outage: (c.lost > 0 || c.reconnect_attempts > 0).then(|| OutageStats {
+            connections_lost: c.lost,
+            reconnect_attempts: c.reconnect_attempts,
+            reconnect_failures: c.reconnect_failures,
+            restored: c.restored,
+            clients_not_restored: c.not_restored,
+            peak_clients_away: p.peak_away,
+            restore: h(Metric::Restore).unwrap_or_else(empty),
+            first_loss_offset_ms: p.first_loss.map(|a| ms_since(start, Some(a))),
+            last_restore_offset_ms: p.last_restore.map(|a| ms_since(start, Some(a))),
+        }),
         errors: keyed(&p.errors, |k| k.key()),
         disconnects: keyed(&p.disconnects, |k| k.key()),
     }
@@ -131,6 +144,12 @@ fn whole_run(agg: &Aggregator) -> (PhaseAgg, [Hist; METRICS]) {
         a.unanswered += c.unanswered;
         a.errors += c.errors;
         a.disconnects += c.disconnects;
+        a.skipped += c.skipped;
+        a.lost += c.lost;
+        a.reconnect_attempts += c.reconnect_attempts;
+        a.reconnect_failures += c.reconnect_failures;
+        a.restored += c.restored;
+        a.not_restored += c.not_restored;
         a.echo_seen |= c.echo_seen;
         a.fan.add(&c.fan);
         super::fanout::add_classes(&mut all.classes, &p.classes);
@@ -148,6 +167,11 @@ fn whole_run(agg: &Aggregator) -> (PhaseAgg, [Hist; METRICS]) {
             (a, b) => a.or(b),
         };
         all.last_at = all.last_at.max(p.last_at);
+        all.first_loss = match (all.first_loss, p.first_loss) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        all.last_restore = all.last_restore.max(p.last_restore);
         for m in Metric::ALL {
             let src = &p.hists[m as usize];
             if let Some(h) = src.h.as_ref() {
@@ -161,6 +185,7 @@ fn whole_run(agg: &Aggregator) -> (PhaseAgg, [Hist; METRICS]) {
         }
     }
     all.peak_connected = agg.peak_connected;
+    all.peak_away = agg.peak_away;
     (all, hists)
 }
 

@@ -1,5 +1,6 @@
 //! Section "Disconnects and errors": why connections ended, which errors happened, when,
-//! and (with churn) how drops and reconnects went.
+//! (with churn) how drops and reconnects went, and (when connections were lost) the outage:
+//! clients away over time and how they came back.
 //!
 //! Receives a [`RunFile`]; emits the `failures` [`Section`], or none when nothing ended
 //! abnormally, nothing failed and no churn ran.
@@ -11,7 +12,7 @@ use super::common::{
 };
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
 use crate::format::{self, count};
-use crate::schema::{RunFile, SecondPoint};
+use crate::schema::{OutageStats, RunFile, SecondPoint};
 
 fn bars(
     id: &str,
@@ -91,6 +92,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         && errors.is_empty()
         && r.connect.failed == 0
         && r.churn.is_none()
+        && r.outage.is_none()
         && !run
             .series
             .iter()
@@ -171,6 +173,9 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
+    if let Some(o) = &r.outage {
+        outage(&mut s, run, o);
+    }
     let all_ended = sum(r.disconnects.values());
     let mut t = Table::new("Disconnects by reason", &["reason", "connections", "share"]);
     let mut reasons: Vec<(String, u64)> =
@@ -230,4 +235,99 @@ pub fn section(run: &RunFile) -> Option<Section> {
         s.tables.push(d);
     }
     Some(s)
+}
+
+/// The outage: clients away over time (with losses, restores and the echo sends skipped
+/// meanwhile), and a table of how clients came back.
+fn outage(s: &mut Section, run: &RunFile, o: &OutageStats) {
+    let skipped = run.run.echo.as_ref().map_or(0, |e| e.skipped_disconnected);
+    let when = match (o.first_loss_offset_ms, o.last_restore_offset_ms) {
+        (Some(a), Some(b)) => format!(
+            " The first was lost {:.1} s into the run, the last came back at {:.1} s.",
+            a as f64 / 1e3,
+            b as f64 / 1e3
+        ),
+        (Some(a), None) => format!(" The first was lost {:.1} s into the run.", a as f64 / 1e3),
+        _ => String::new(),
+    };
+    s.lead.push(format!(
+        "Outage: {} lost (the target closed, reset or stopped answering them); {} back, {} \
+         not back by the end of their phase; {} sends could not happen while disconnected.{when}",
+        format::plural(o.connections_lost, "connection", "connections"),
+        count(o.restored),
+        count(o.clients_not_restored),
+        count(skipped),
+    ));
+    let per_second: [Pick<SecondPoint>; 4] = [
+        ("clients away", |p| p.clients_away),
+        ("connections lost", |p| p.connections_lost),
+        ("restored", |p| p.restored),
+        ("sends skipped", |p| p.skipped_disconnected),
+    ];
+    let lines: Vec<Series> = per_second
+        .iter()
+        .enumerate()
+        .filter(|(i, (_, f))| *i == 0 || run.series.iter().any(|p| f(p) > 0))
+        .map(|(i, (name, f))| Series {
+            name: name.to_string(),
+            color: color(i + 5),
+            points: run
+                .series
+                .iter()
+                .map(|p| {
+                    (
+                        p.second.saturating_add(u64::from(i == 0)) as f64,
+                        f(p) as f64,
+                    )
+                })
+                .collect(),
+            dashed: i > 0,
+        })
+        .collect();
+    if !run.series.is_empty() {
+        s.charts.push(Chart {
+            id: "outage-over-time".into(),
+            title: "Outage over time".into(),
+            caption: "Clients whose connection was lost and not yet replaced (end of each \
+                      second), with connections lost, restored, and echo sends skipped while \
+                      disconnected, per second."
+                .into(),
+            x: time_axis(),
+            y: Axis::new("clients / per second", Unit::Count, Scale::Linear),
+            body: Body::Lines { series: lines },
+            markers: phase_markers(run),
+            guides: Vec::new(),
+        });
+    }
+    let mut t = Table::new(
+        "Outage",
+        &[
+            "connections lost",
+            "restored",
+            "not restored",
+            "reconnect attempts",
+            "failed attempts",
+            "most away at once",
+            "sends skipped",
+        ],
+    );
+    t.push(vec![
+        count(o.connections_lost),
+        format!(
+            "{} ({})",
+            count(o.restored),
+            format::share(o.restored, o.connections_lost)
+        ),
+        count(o.clients_not_restored),
+        count(o.reconnect_attempts),
+        count(o.reconnect_failures),
+        count(o.peak_clients_away),
+        count(skipped),
+    ]);
+    s.tables.push(t);
+    if o.restore.count > 0 {
+        let mut d = Table::new("Time to restore (loss to connected again)", &DIST_HEAD);
+        d.push(dist_row("restore", &o.restore));
+        s.tables.push(d);
+    }
 }

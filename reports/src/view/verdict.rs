@@ -79,6 +79,18 @@ pub fn verdict(run: &RunFile) -> Verdict {
             "fail",
             format!("FAIL: {failed} of {} thresholds failed", thresholds.len()),
         )
+    } else if m.status == RunStatus::Degraded && thresholds.is_empty() {
+        (
+            "fail",
+            format!(
+                "DEGRADED: {} lost during the run (exit code 4; thresholds would decide)",
+                crate::format::plural(
+                    run.run.outage.as_ref().map_or(0, |o| o.connections_lost),
+                    "connection was",
+                    "connections were"
+                )
+            ),
+        )
     } else if !thresholds.is_empty() {
         (
             "pass",
@@ -105,6 +117,7 @@ pub fn verdict(run: &RunFile) -> Verdict {
     if m.status != RunStatus::Completed || m.interrupted {
         let what = match m.status {
             RunStatus::Failed => "The run could not happen",
+            RunStatus::Degraded if !m.interrupted => "The run was degraded",
             _ => {
                 "The run was interrupted before its plan ended; everything recorded until then is here"
             }

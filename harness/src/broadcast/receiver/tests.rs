@@ -214,3 +214,56 @@ fn server_ticks_from_the_learned_clock() {
         "{t:?}"
     );
 }
+
+/// A tick server that dies and restarts counts from 0 again: its new ticks are neither
+/// duplicates of the old ones nor a reason to break the learned clock (before the fix the
+/// restarted seqs were taken as duplicates, and a restarted seq observed below the first
+/// one made the clock's `ti1 - ti0` wrap around).
+#[test]
+fn restarted_tick_server_counts_on() {
+    let plan = broadcast_plan(0, 4, 1, None);
+    // The phase ends at 15 s.
+    let b = Board::new(Layout::new(&plan), vec![0], 15_000 * MS);
+    // Life 1 ticks every 20 ms from 10 s; life 2 (restarted) from 14 s, seq 0 again.
+    let tick = |start_ms: u64, s: u32| Found {
+        run: 0,
+        server: true,
+        client: 0,
+        seq: s,
+        intended_ns: start_ms * MS + u64::from(s) * 20 * MS,
+        sent_ns: start_ms * MS + u64::from(s) * 20 * MS + MS,
+    };
+    let mut r = Receiver::new();
+    let (mut delivered, mut duplicates) = (0u64, 0u64);
+    let mut feed = |r: &mut Receiver, f: Found| {
+        r.delivery(&b, RUN, Some(f), f.sent_ns + MS, |_, e| match e {
+            Event::Delivered { .. } => delivered += 1,
+            Event::Duplicate { .. } => duplicates += 1,
+            _ => {}
+        });
+    };
+    // Joined at 10.19 s: ticks 10..=72 of life 1 (63), then the server dies (11.45 s).
+    r.joined(&b, 0, 10_190 * MS);
+    for s in 10..=72 {
+        feed(&mut r, tick(10_000, s));
+    }
+    r.dropped(&b, 11_460 * MS);
+    // Back and re-joined at 13.99 s; life 2 sends 0..=49 (the 64th delivery, seq 0, is one
+    // the receiver reports to the clock).
+    r.reconnected(&b, 13_990 * MS, false);
+    r.joined(&b, 0, 13_990 * MS);
+    for s in 0..=49 {
+        feed(&mut r, tick(14_000, s));
+    }
+    assert_eq!((delivered, duplicates), (113, 0));
+    // The clock still reads 20 ms per tick: 14 s is run-wide tick 200.
+    assert_eq!(b.tick_at(14_000 * MS), Some(200));
+    let t = total(&r.finish(&b, 15_500 * MS));
+    // Member from tick 10 (10.2 s) to the end (15 s = tick 250): 240 expected; the ticks
+    // meant while the client was away (73..200) are missed; nothing is lost.
+    assert_eq!(
+        (t.expected, t.delivered, t.missed, t.lost, t.outside),
+        (240, 113, 127, 0, 0),
+        "{t:?}"
+    );
+}

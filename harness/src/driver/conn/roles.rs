@@ -32,9 +32,16 @@ impl Conn<'_> {
         let now = Instant::now();
         let p = self.spec().clone();
         let seed = ctx.seed ^ u64::from(phase);
+        // After a reconnect, the clock of the phase goes on where it was (the sends meant
+        // while away were counted as skipped); otherwise it starts now.
+        let carried = match carry.echo.take() {
+            Some((q, k)) if q == phase => Some(k),
+            _ => None,
+        };
         let mut t = Timers {
-            echo: (p.scenario == Scenario::Echo && self.role == Role::Plain)
-                .then(|| SendClock::new(now.max(w.start), &p, self.client, seed)),
+            echo: (p.scenario == Scenario::Echo && self.role == Role::Plain).then(|| {
+                carried.unwrap_or_else(|| SendClock::new(now.max(w.start), &p, self.client, seed))
+            }),
             ..Timers::default()
         };
         t.publish = match self.role {
