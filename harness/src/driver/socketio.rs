@@ -376,4 +376,14 @@ pub(crate) mod tests {
             Some(Err(ErrorKind::ConnectError))
         );
     }
+
+    proptest::proptest! {
+        /// Any text a server sends after `4`: the CONNECT-reply reader never panics (it did
+        /// on a non-ASCII first character).
+        #[test]
+        fn connect_reply_never_panics(m in "\\PC{0,40}", nsp in proptest::bool::ANY) {
+            let f = frames(if nsp { "/admin," } else { "" });
+            let _ = sio_connect_reply(&f, &m);
+        }
+    }
 }
