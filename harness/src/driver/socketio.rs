@@ -302,11 +302,11 @@ async fn exchange(
 ) -> Result<String, ErrorKind> {
     let resp = http.send_request(req).await.map_err(|_| ErrorKind::Io)?;
     let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
+    // Bounded: a hostile server must not make a client buffer an endless polling body.
+    let body = http_body_util::Limited::new(resp.into_body(), super::net::MAX_MESSAGE_BYTES)
         .collect()
         .await
-        .map_err(|_| ErrorKind::Io)?
+        .map_err(|_| ErrorKind::Protocol)?
         .to_bytes();
     if status != 200 {
         return Err(ErrorKind::HttpStatus(status));
