@@ -280,4 +280,27 @@ mod tests {
         assert_eq!((got.seq, got.intended_ns, got.sent_ns), (12, 100, 105));
         assert_eq!(find(b"{\"sb\":"), None);
     }
+
+    proptest::proptest! {
+        /// Any bytes from the network: `find` never panics.
+        #[test]
+        fn find_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = find(&data);
+        }
+
+        /// A written object is found again, whatever surrounds it (bytes without `{`).
+        #[test]
+        fn find_agrees_with_write(
+            run: u32, client: u32, seq: u32, ti: u64, ts: u64, pad in 0usize..64,
+            prefix in "[^{]{0,16}", suffix in "[^{]{0,16}",
+        ) {
+            let f = Fields { run, client, seq, intended_ns: ti, sent_ns: ts };
+            let mut buf = prefix.into_bytes();
+            write(&mut buf, &f, MIN_PAYLOAD_SIZE + pad);
+            buf.extend_from_slice(suffix.as_bytes());
+            let got = find(&buf).expect("found");
+            proptest::prop_assert_eq!((got.run, got.client, got.seq), (run, client, seq));
+            proptest::prop_assert_eq!((got.intended_ns, got.sent_ns), (ti, ts));
+        }
+    }
 }

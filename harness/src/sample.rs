@@ -188,6 +188,11 @@ pub enum ErrorKind {
     Io,
     /// A reply could not be matched to a request (unknown ack id, foreign payload).
     Unmatched,
+    /// The client's task panicked; the swarm caught it and the client stopped there.
+    ClientPanic,
+    /// The client did not finish by the swarm's end bound (or a second interrupt) and
+    /// was dropped without its orderly close.
+    ForcedDrop,
 }
 
 impl ErrorKind {
@@ -203,6 +208,8 @@ impl ErrorKind {
             ErrorKind::LocalResource => "local_resource".into(),
             ErrorKind::Io => "io".into(),
             ErrorKind::Unmatched => "unmatched".into(),
+            ErrorKind::ClientPanic => "client_panic".into(),
+            ErrorKind::ForcedDrop => "forced_drop".into(),
         }
     }
 }

@@ -11,15 +11,18 @@
 //! still running well after that (or after a second interrupt) is dropped, so the recorder
 //! can always finish.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::driver::{self, Ctx};
-use crate::sample::SampleTx;
+use crate::sample::{ErrorKind, Event, Sample, SampleTx};
 
 /// How the swarm ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +68,16 @@ pub async fn run(
                 }
                 let (ctx, tx, kill) = (ctx.clone(), tx.clone(), kill.clone());
                 tracker.spawn(async move {
-                    tokio::select! {
-                        () = driver::run_client(ctx, client, tx) => {}
-                        () = kill.cancelled() => {}
-                    }
+                    let run = AssertUnwindSafe(driver::run_client(ctx.clone(), client, tx.clone()))
+                        .catch_unwind();
+                    let error = tokio::select! {
+                        r = run => match r {
+                            Ok(()) => return,
+                            Err(_) => ErrorKind::ClientPanic,
+                        },
+                        () = kill.cancelled() => ErrorKind::ForcedDrop,
+                    };
+                    record_abnormal_end(&ctx, &tx, client, error);
                 });
             }
             drop(tx);
@@ -117,6 +126,23 @@ pub async fn run(
         interrupted,
         forced,
     }
+}
+
+/// Records a client that ended without finishing its stretch: a panic in its task
+/// (caught here, so the run goes on and the client is counted) or a forced drop at the
+/// end bound. The sample is an `Error` of kind `client_panic` / `forced_drop`
+/// (docs/results-format.md).
+fn record_abnormal_end(ctx: &Ctx, tx: &SampleTx, client: u32, error: ErrorKind) {
+    if error == ErrorKind::ClientPanic {
+        tracing::error!("client {client} panicked; recorded as client_panic");
+    }
+    let now = Instant::now();
+    let _ = tx.send(Sample {
+        client,
+        phase: ctx.schedule.phase_at(now),
+        at: now,
+        event: Event::Error { error },
+    });
 }
 
 /// Resolves on the next interrupt; never, once nobody can send one.

@@ -73,7 +73,9 @@ impl Session {
     }
 
     fn sio(&mut self, f: &Frames, s: &str) -> Incoming {
-        let Some(&kind) = s.as_bytes().first() else {
+        // The type must be an ASCII digit (`4é` from a hostile server): slicing after a
+        // multi-byte character would panic the client's task.
+        let Some(&kind) = s.as_bytes().first().filter(|b| b.is_ascii()) else {
             return Incoming::Error(ErrorKind::Protocol);
         };
         let mut rest = &s[1..];
@@ -292,6 +294,42 @@ mod tests {
         }
         assert_eq!(got, Some(1011));
         assert_eq!(Frozen::default().feed(&[0x88, 0]), Some(1005));
+    }
+
+    /// Regression: `4é` (a non-ASCII byte after the Engine.IO type) used to panic the
+    /// client task in `sio` (a slice at byte 1 inside `é`); now it is a protocol error.
+    #[tokio::test]
+    async fn non_ascii_socketio_type_is_a_protocol_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let _server = accepted.unwrap();
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            super::super::net::Stream::Plain(client.unwrap()),
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        let mut session = Session::new(ws);
+        let f = super::super::socketio::tests::frames("");
+        for text in ["4é", "4€[]", "4\u{7f}"] {
+            assert_eq!(
+                session.eio_text(&f, text),
+                Incoming::Error(ErrorKind::Protocol),
+                "{text:?}"
+            );
+        }
+        let f = super::super::socketio::tests::frames("/admin,");
+        assert_eq!(
+            session.eio_text(&f, "4é"),
+            Incoming::Error(ErrorKind::Protocol)
+        );
+        // Still reads what it should.
+        assert_eq!(
+            session.eio_text(&f, "41/admin,"),
+            Incoming::Closed(DisconnectReason::SioDisconnect)
+        );
     }
 
     #[test]

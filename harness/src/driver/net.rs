@@ -27,6 +27,9 @@ use crate::sample::{ConnectPhases, ErrorKind};
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// Read buffer of runs with broadcast phases: one read takes many deliveries at once.
 pub const FANOUT_READ_BUFFER_BYTES: usize = 8192;
+/// Largest WebSocket message (and frame) a client accepts: a hostile server must not make
+/// each client hold tungstenite's default 64 MiB. A larger one ends the connection.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
 /// A client WebSocket over plain TCP or TLS.
 pub type WsStream = WebSocketStream<Stream>;
@@ -127,6 +130,21 @@ pub fn ws_config_with(read_buffer: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(read_buffer)
         .write_buffer_size(0)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: clients accepted tungstenite's default 64 MiB messages.
+    #[test]
+    fn client_messages_are_bounded() {
+        let c = ws_config_with(READ_BUFFER_BYTES);
+        assert_eq!(c.max_message_size, Some(16 << 20));
+        assert_eq!(c.max_frame_size, Some(16 << 20));
+    }
 }
 
 /// Stable error kind of an I/O error during connect.

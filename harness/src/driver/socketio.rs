@@ -221,7 +221,9 @@ pub async fn connect_polling(
 /// server sent one), `Some(Err)` for `4<nsp,>...`, `None` for anything else. `m` is the
 /// Engine.IO message text (without the leading `4`).
 fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<Option<String>, ErrorKind>> {
-    let (kind, rest) = (m.as_bytes().first()?, &m[1..]);
+    // The type must be an ASCII digit: slicing after a multi-byte character would panic.
+    let kind = m.as_bytes().first().filter(|b| b.is_ascii())?;
+    let rest = &m[1..];
     let rest = if f.nsp_part.is_empty() {
         if rest.starts_with('/') {
             return None;
@@ -300,11 +302,11 @@ async fn exchange(
 ) -> Result<String, ErrorKind> {
     let resp = http.send_request(req).await.map_err(|_| ErrorKind::Io)?;
     let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
+    // Bounded: a hostile server must not make a client buffer an endless polling body.
+    let body = http_body_util::Limited::new(resp.into_body(), super::net::MAX_MESSAGE_BYTES)
         .collect()
         .await
-        .map_err(|_| ErrorKind::Io)?
+        .map_err(|_| ErrorKind::Protocol)?
         .to_bytes();
     if status != 200 {
         return Err(ErrorKind::HttpStatus(status));
@@ -323,5 +325,65 @@ where
     tokio::select! {
         r = fut => r,
         _ = conn.as_mut() => Err(ErrorKind::Io),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::cli::{Protocol, Transport};
+    use crate::template::Template;
+
+    pub(crate) fn frames(nsp_part: &str) -> Frames {
+        let empty = Template::parse("[]", false).expect("empty template");
+        Frames {
+            protocol: Protocol::Socketio,
+            transport: Transport::Websocket,
+            ws_path: "/".into(),
+            ws_publish_path: "/".into(),
+            eio_ws_path: "/socket.io/?EIO=4&transport=websocket".into(),
+            eio_polling_path: "/socket.io/?EIO=4&transport=polling".into(),
+            nsp_part: nsp_part.into(),
+            connect: "40".into(),
+            auth: None,
+            emit_head: b"42".to_vec(),
+            emit_args: b"[\"echo\",".to_vec(),
+            ack: true,
+            msgpack: false,
+            reply_args: None,
+            subscribe_args: b"[\"tick\"".to_vec(),
+            join_args: b"[\"join\"".to_vec(),
+            leave_args: b"[\"leave\"".to_vec(),
+            publish_args: b"[\"publish\"".to_vec(),
+            join_template: empty.clone(),
+            publish_template: empty,
+        }
+    }
+
+    /// Regression: a Socket.IO packet whose type byte is not ASCII (`4é` on the wire) used
+    /// to panic the client task (a slice at byte 1 inside a UTF-8 sequence).
+    #[test]
+    fn non_ascii_packet_type_is_not_a_connect_reply_and_does_not_panic() {
+        for f in [frames(""), frames("/admin,")] {
+            assert_eq!(sio_connect_reply(&f, "é"), None);
+            assert_eq!(sio_connect_reply(&f, "€{}"), None);
+            assert_eq!(sio_connect_reply(&f, ""), None);
+        }
+        let f = frames("");
+        assert_eq!(sio_connect_reply(&f, "0{\"sid\":\"a\"}"), Some(Ok(None)));
+        assert_eq!(
+            sio_connect_reply(&f, "4{\"message\":\"no\"}"),
+            Some(Err(ErrorKind::ConnectError))
+        );
+    }
+
+    proptest::proptest! {
+        /// Any text a server sends after `4`: the CONNECT-reply reader never panics (it did
+        /// on a non-ASCII first character).
+        #[test]
+        fn connect_reply_never_panics(m in "\\PC{0,40}", nsp in proptest::bool::ANY) {
+            let f = frames(if nsp { "/admin," } else { "" });
+            let _ = sio_connect_reply(&f, &m);
+        }
     }
 }

@@ -210,3 +210,15 @@ fn malformed_forms_are_rejected() {
         Err(DecodeError::InvalidPayload(_))
     ));
 }
+
+proptest::proptest! {
+    /// Any polling body or WS text: the decoders never panic, and a body of packets that
+    /// decoded re-encodes to packets that decode the same.
+    #[test]
+    fn decoders_never_panic(body in "\\PC{0,64}") {
+        let _ = Packet::decode_ws_text(&body);
+        if let Ok(packets) = decode_payload(&body) {
+            proptest::prop_assert_eq!(decode_payload(&encode_payload(&packets)), Ok(packets));
+        }
+    }
+}

@@ -371,3 +371,14 @@ fn minimal_wire_trace_through_both_layers() {
     assert!(sio("42{}").is_err());
     assert!(sio(r#"42abc["message-with-ack",1,"2",{"3":[false]}]"#).is_err());
 }
+
+proptest::proptest! {
+    /// Any Engine.IO message text: the Socket.IO decoder never panics, and what it accepts
+    /// round-trips through its encoder.
+    #[test]
+    fn decode_never_panics_and_round_trips(text in "[0-6]?[0-9\\-/a-z,\\[\\]{}\":é€]{0,24}") {
+        if let Ok(p) = Packet::decode(&text) {
+            proptest::prop_assert_eq!(Packet::decode(&p.encode()), Ok(p));
+        }
+    }
+}
