@@ -47,7 +47,7 @@ Examples:
 
 Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or plan (nothing opened),
 3 the run could not happen (target unreachable, no connection succeeded),
-4 degraded: connections were lost during the run and no --threshold was given (with
+5 degraded: connections were lost during the run and no --threshold was given (with
 thresholds, they decide: 0 or 1), 130 interrupted.";
 
 #[derive(Debug, Subcommand)]

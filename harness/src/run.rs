@@ -40,7 +40,7 @@ pub enum Exit {
     /// The run could not happen (target unreachable, no connection succeeded).
     CouldNotRun = 3,
     /// The run completed degraded (connections were lost) and no threshold was given.
-    Degraded = 4,
+    Degraded = 5,
     /// Stopped by Ctrl-C / SIGTERM.
     Interrupted = 130,
 }
@@ -86,7 +86,7 @@ pub struct Finished {
 }
 
 /// The exit code a run file calls for: interrupted > could not run > thresholds. A
-/// degraded run (connections lost) exits 4 when no threshold was given; with thresholds,
+/// degraded run (connections lost) exits 5 when no threshold was given; with thresholds,
 /// they decide (the user said what is acceptable).
 pub fn exit_for(run: &RunFile) -> Exit {
     match run.meta.status {

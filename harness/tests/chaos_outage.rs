@@ -6,7 +6,7 @@
 //! by its PID) 2 s in and restarted on the same port 4 s in. The run must show the outage
 //! (series, outage section, terminal table, report), keep its accounting
 //! (`planned = sent + skipped_disconnected`, `sent = received + timeouts + unanswered`),
-//! end `degraded` and exit 4 (no thresholds given).
+//! end `degraded` and exit 5 (no thresholds given).
 //!
 //! Bounds: 20 clients at 20/s for 10 s, every wait bounded; the child server is killed and
 //! reaped on every path (a guard owns it).
@@ -156,8 +156,8 @@ fn target_dies_and_returns() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         output.status.code(),
-        Some(4),
-        "a degraded run without thresholds exits 4\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        Some(5),
+        "a degraded run without thresholds exits 5\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
 
     let run = read_run(out.path());

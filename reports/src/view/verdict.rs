@@ -83,7 +83,7 @@ pub fn verdict(run: &RunFile) -> Verdict {
         (
             "fail",
             format!(
-                "DEGRADED: {} lost during the run (exit code 4; thresholds would decide)",
+                "DEGRADED: {} lost during the run (exit code 5; thresholds would decide)",
                 crate::format::plural(
                     run.run.outage.as_ref().map_or(0, |o| o.connections_lost),
                     "connection was",
