@@ -12,6 +12,8 @@ pub mod distribution;
 pub mod file;
 pub mod fixture;
 pub mod format;
+pub mod hdr;
+pub mod hlog;
 pub mod html;
 pub mod markdown;
 pub mod merge;
