@@ -17,6 +17,7 @@ pub mod hlog;
 pub mod html;
 pub mod markdown;
 pub mod merge;
+pub mod redact;
 pub mod saturation;
 pub mod schema;
 pub mod summary;
