@@ -158,7 +158,9 @@ pub async fn execute(
         (None, Some(server)) => embedded_endpoint(server.addr, &plan),
         (None, None) => unreachable!("embedded server started above"),
     };
-    let url = endpoint_url(&endpoint, plan.target.protocol);
+    // Only the redacted form is kept: it goes into errors and the run file
+    // (docs/results-format.md, "Redaction").
+    let url = reports::redact::redact_url(&endpoint_url(&endpoint, plan.target.protocol));
     let addr = resolve(&endpoint, plan.timeout)
         .await
         .map_err(|why| RunError::Unreachable {
@@ -516,7 +518,7 @@ fn meta(
         swarm_version: env!("CARGO_PKG_VERSION").to_string(),
         run_id: run_id.to_string(),
         scenarios,
-        target_url: url.to_string(),
+        target_url: reports::redact::redact_url(url),
         embedded_target: embedded,
         protocol: match t.protocol {
             Protocol::Ws => "ws".into(),
@@ -528,7 +530,7 @@ fn meta(
         },
         plan: plan_phases,
         options,
-        args,
+        args: reports::redact::redact_args(&args),
         machine: machine(),
         started_at_unix_ms: ms(started),
         ended_at_unix_ms: ms(SystemTime::now()),

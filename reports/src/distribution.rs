@@ -8,7 +8,7 @@
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 /// Lowest value tracked, in µs (0 is still recordable, it lands in the first bucket).
@@ -32,8 +32,8 @@ pub fn new_histogram() -> Histogram<u64> {
 pub enum DistributionError {
     #[error("embedded histogram is not valid base64: {0}")]
     Base64(#[from] base64::DecodeError),
-    #[error("embedded histogram is not a valid HdrHistogram V2 encoding: {0:?}")]
-    Decode(hdrhistogram::serialization::DeserializeError),
+    #[error("embedded histogram is not a valid HdrHistogram V2 encoding: {0}")]
+    Decode(#[from] crate::hdr::HdrRejected),
     #[error("could not encode histogram: {0}")]
     Encode(String),
     #[error("histograms could not be added: {0}")]
@@ -85,13 +85,15 @@ impl Distribution {
         })
     }
 
-    /// Decodes the embedded histogram.
+    /// Decodes the embedded histogram, checked and bounded first ([`crate::hdr`]): a file's
+    /// bytes never size an allocation before they are present.
     pub fn histogram(&self) -> Result<Histogram<u64>, DistributionError> {
-        let bytes =
-            base64::engine::general_purpose::STANDARD.decode(&self.hdr_v2_deflate_base64)?;
-        Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
-            .map_err(DistributionError::Decode)
+        let text = &self.hdr_v2_deflate_base64;
+        if text.len() > crate::hdr::MAX_ENCODED_BYTES / 3 * 4 + 4 {
+            return Err(crate::hdr::HdrRejected::TooLong(text.len() / 4 * 3).into());
+        }
+        let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+        Ok(crate::hdr::decode(&bytes)?)
     }
 
     /// Value at `percentile` (0..=100), decoding the histogram unless it is one of the
