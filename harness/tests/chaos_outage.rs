@@ -154,6 +154,7 @@ fn target_dies_and_returns() {
     drop(restarted);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("swarm output:\n{stdout}{stderr}");
     assert_eq!(
         output.status.code(),
         Some(5),

@@ -368,7 +368,10 @@ pub fn sections(
         muted_never_closed: f.muted_never_closed,
         muted_close_after_last_pong: h(Metric::MutedAfterPong),
     });
-    let churn = (f.churn_seen || ran("churn")).then(|| ChurnStats {
+    // Reconnects of echo and connect clients are in the `outage` section; churn is about
+    // drops, and re-joins of rooms (broadcast, heartbeat with --reconnect).
+    let churn_here = f.drops > 0 || ran("churn") || ran("broadcast") || ran("heartbeat");
+    let churn = ((f.churn_seen && churn_here) || ran("churn")).then(|| ChurnStats {
         drops: f.drops,
         reconnects: f.reconnects,
         reconnect_failures: f.reconnect_failures,
