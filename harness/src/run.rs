@@ -56,7 +56,7 @@ impl Exit {
 pub enum RunError {
     #[error(transparent)]
     Preflight(#[from] PreflightError),
-    #[error("cannot create the output folder {path}: {why}")]
+    #[error("cannot use the output folder {path}: {why}")]
     Output { path: String, why: String },
     #[error("cannot start the embedded target-server: {0}")]
     Embedded(std::io::Error),
@@ -134,10 +134,22 @@ pub async fn execute(
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&plan.name));
-    std::fs::create_dir_all(&out_dir).map_err(|e| RunError::Output {
-        path: out_dir.display().to_string(),
-        why: e.to_string(),
-    })?;
+    // A fresh folder per run: an earlier run's files are cleared (said on stderr), anything
+    // else in the folder refuses the run before any socket opens.
+    match crate::output::prepare_out_dir(&out_dir) {
+        Ok(crate::output::Prepared::Fresh) => {}
+        Ok(crate::output::Prepared::Cleared(names)) => eprintln!(
+            "note: {} held an earlier run's files; cleared: {}",
+            out_dir.display(),
+            names.join(", ")
+        ),
+        Err(why) => {
+            return Err(RunError::Output {
+                path: out_dir.display().to_string(),
+                why,
+            });
+        }
+    }
 
     if embedded_needed
         && plan.target.fan.ws_ping_interval.is_none()
@@ -182,12 +194,40 @@ pub async fn execute(
         scenario: p.scenario.name().to_string(),
     });
     let hlog = out_dir.join("histograms.hlog");
-    let (tx, recorder) = recorder::spawn(RecorderConfig {
-        phases: phases.collect(),
-        hlog_path: Some(hlog),
-        interval: Duration::from_secs(1),
-    });
     let run_id: u32 = rand::random();
+    // Checkpoints: results.json with status `running`, written atomically every few seconds
+    // off the recorder's task, so a swarm killed mid-run (SIGKILL, OOM) leaves a readable
+    // file with the seconds so far (docs/results-format.md, "status").
+    let (ck_tx, ck_rx) = tokio::sync::mpsc::channel(1);
+    let (tx, recorder) = recorder::spawn_checkpointed(
+        RecorderConfig {
+            phases: phases.collect(),
+            hlog_path: Some(hlog),
+            interval: Duration::from_secs(1),
+        },
+        recorder::Checkpoints {
+            every: CHECKPOINT_EVERY,
+            tx: ck_tx,
+        },
+    );
+    let checkpoint_meta = {
+        let mut m = meta(
+            &plan,
+            &url,
+            embedded_needed,
+            run_id,
+            args.clone(),
+            started_wall,
+            false,
+        );
+        m.status = RunStatus::Running;
+        m
+    };
+    let checkpointer = tokio::spawn(write_checkpoints(
+        ck_rx,
+        checkpoint_meta,
+        out_dir.join("results.json"),
+    ));
     let schedule = Schedule::new(&plan, Instant::now() + Duration::from_millis(50));
     let wall = WallClock::now();
     let board = Board::new(
@@ -246,6 +286,8 @@ pub async fn execute(
     });
     let outcome = crate::swarm::run(ctx.clone(), tx, interrupts).await;
     let recorded = recorder.finish().await;
+    // The last checkpoint is on disk (or abandoned) before the final file replaces it.
+    let _ = checkpointer.await;
     progress_stop.cancel();
     if let Some(p) = progress {
         let _ = p.await;
@@ -289,6 +331,30 @@ pub async fn execute(
     })?;
     let exit = exit_for(&run);
     Ok(Finished { run, out_dir, exit })
+}
+
+/// How often a running swarm rewrites results.json (status `running`).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// Writes each checkpoint the recorder sends as results.json (atomically, on a blocking
+/// thread), until the recorder finishes and closes the channel. A failed write is logged
+/// and the run goes on: the final write reports its own errors.
+async fn write_checkpoints(
+    mut rx: tokio::sync::mpsc::Receiver<recorder::Recorded>,
+    meta: reports::RunMeta,
+    path: PathBuf,
+) {
+    while let Some(so_far) = rx.recv().await {
+        // `ended_at` becomes the checkpoint's instant (the records reach that far).
+        let mut m = meta.clone();
+        m.ended_at_unix_ms = 0;
+        let run = so_far.into_run_file(m);
+        let path = path.clone();
+        let written = tokio::task::spawn_blocking(move || run.write(&path)).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!("checkpoint not written: {e}");
+        }
+    }
 }
 
 /// `./swarm-results/<name>-<UTC timestamp>/`.

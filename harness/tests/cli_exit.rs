@@ -253,3 +253,114 @@ fn sigint_writes_an_interrupted_results_file_and_exits_130() {
         echo.received + echo.timeouts + echo.unanswered_at_stop
     );
 }
+
+/// A reused `--out` never mixes two runs: an earlier run's files are cleared (and said), a
+/// folder holding anything else is refused with exit 2 before any socket opens, untouched.
+#[test]
+fn reused_out_folder_is_cleared_or_refused() {
+    let srv = common::server(target_server::Config::default());
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let echo = |out: &std::path::Path| {
+        let mut cmd = assert_cmd_swarm();
+        cmd.args([
+            "echo",
+            &url,
+            "--clients",
+            "2",
+            "--rate",
+            "10/s",
+            "--duration",
+            "300ms",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out)
+        .timeout(Duration::from_secs(30));
+        cmd
+    };
+    echo(&out).assert().code(0);
+    let first = std::fs::read_to_string(out.join("results.json")).unwrap();
+    // Second run into the same folder: the old files go first, the note says so, and what
+    // is there afterwards is the second run's.
+    echo(&out)
+        .assert()
+        .code(0)
+        .stderr(contains("held an earlier run's files").and(contains("results.json")));
+    let second = std::fs::read_to_string(out.join("results.json")).unwrap();
+    assert_ne!(first, second, "results.json is the second run's");
+    // A foreign file: refused, exit 2, nothing removed.
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+    echo(&out).assert().code(2).stderr(contains("notes.txt"));
+    assert!(out.join("notes.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(out.join("results.json")).unwrap(),
+        second
+    );
+}
+
+/// A swarm killed with SIGKILL (or by the OOM killer) cannot write its final file: the
+/// checkpoint it rewrites every 2 s is there instead, readable, with status `running` and
+/// the first seconds' data, and `swarm report` renders it.
+#[test]
+fn sigkill_leaves_a_running_checkpoint_with_the_first_seconds() {
+    let srv = common::server(target_server::Config::default());
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = swarm()
+        .args([
+            "echo",
+            &url,
+            "--clients",
+            "4",
+            "--rate",
+            "20/s",
+            "--duration",
+            "60s",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    child
+        .kill()
+        .expect("SIGKILL the swarm (our own child, by PID)");
+    let _ = child.wait();
+    let path = dir.path().join("results.json");
+    let run = reports::RunFile::read(&path).expect("a readable checkpoint after SIGKILL");
+    assert_eq!(run.meta.status, reports::RunStatus::Running);
+    let echo = run
+        .run
+        .echo
+        .as_ref()
+        .expect("echo recorded in the checkpoint");
+    assert!(echo.sent > 0 && echo.received > 0, "{echo:?}");
+    // The checkpoint is at most ~2 s old: 4 clients x 20/s over at least ~2 s.
+    assert!(echo.sent >= 100, "{echo:?}");
+    let seconds_with_sends = run.series.iter().filter(|p| p.sent > 0).count();
+    assert!(seconds_with_sends >= 2, "{:?}", run.series);
+    // No temporary file was left half-written beside it, and the report renders it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.contains(&"histograms.hlog".to_string()), "{names:?}");
+    let md = assert_cmd_swarm()
+        .args(["report", "--format", "md"])
+        .arg(&path)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert!(
+        md.status.success(),
+        "{}",
+        String::from_utf8_lossy(&md.stderr)
+    );
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert!(text.contains("did not finish"), "{text}");
+}

@@ -48,6 +48,11 @@ use read::Reader;
 /// Deepest array/map nesting accepted in a payload (serde_json's own parser allows 128).
 pub const MAX_DEPTH: usize = 128;
 
+/// Most binary values one decoded packet may hold (a hostile peer's `c4 00`, an empty
+/// `bin`, would otherwise grow about 100x in memory when decoded; socket.io's own default
+/// `maxHttpBufferSize` of 1 MB could carry 500,000 of them).
+pub const MAX_BINARIES: usize = 1024;
+
 /// Why a packet could not be written in msgpack form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {

@@ -110,18 +110,30 @@ impl RunFile {
     /// Writes the file atomically (temporary file + rename in the same directory).
     pub fn write(&self, path: impl AsRef<Path>) -> Result<(), RunFileError> {
         let path = path.as_ref();
-        let json = self.to_json()?;
-        let werr = |source| RunFileError::Write {
+        let mut json = self.to_json()?;
+        json.push('\n');
+        write_atomic(path, json.as_bytes()).map_err(|source| RunFileError::Write {
             path: path.to_owned(),
             source,
-        };
-        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let tmp = path.with_file_name(format!(".{}.tmp", file_name.unwrap_or_default()));
-        let mut f = std::fs::File::create(&tmp).map_err(werr)?;
-        f.write_all(json.as_bytes()).map_err(werr)?;
-        f.write_all(b"\n").map_err(werr)?;
-        f.sync_all().map_err(werr)?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(werr)
+        })
     }
+}
+
+/// Writes `bytes` to `path` so that a reader sees the old file or the whole new one, never a
+/// part: a hidden temporary file in the same directory (`.NAME.tmp`), flushed to disk, then
+/// renamed over `path`. A failure removes the temporary file and leaves `path` as it was.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{}.tmp", file_name.unwrap_or_default()));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

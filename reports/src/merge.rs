@@ -120,6 +120,8 @@ fn merge_meta(files: &[RunFile], start_ms: u64) -> RunMeta {
     m.shards = files.iter().map(|f| f.meta.shards.max(1)).sum();
     m.status = if m.interrupted {
         RunStatus::Interrupted
+    } else if files.iter().any(|f| f.meta.status == RunStatus::Running) {
+        RunStatus::Running
     } else if files.iter().all(|f| f.meta.status == RunStatus::Failed) {
         RunStatus::Failed
     } else if files.iter().any(|f| f.meta.status == RunStatus::Degraded) {

@@ -86,12 +86,16 @@ pub enum RunStatus {
     /// The plan ran to its end.
     #[default]
     Completed,
+    /// A checkpoint written while the run was going on (every few seconds; the final write
+    /// replaces it). Found on disk, it means the swarm was killed before it could finish:
+    /// everything up to the checkpoint is in the file.
+    Running,
     /// Stopped by a signal; everything recorded until then is in the file.
     Interrupted,
     /// The run could not happen (target unreachable, no connection succeeded).
     Failed,
     /// The plan ran to its end, but established connections were lost on the way (the
-    /// target closed, reset or stopped answering them; `run.outage`). Exit code 4 unless
+    /// target closed, reset or stopped answering them; `run.outage`). Exit code 5 unless
     /// thresholds were given (they decide then).
     Degraded,
 }

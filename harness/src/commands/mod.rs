@@ -75,9 +75,11 @@ pub fn deliver(text: String, dest: &Destination, what: &str) -> Result<Outcome, 
             exit: 0,
         }),
         Destination::File(path) => {
-            std::fs::write(path, text).map_err(|source| CommandError::Write {
-                path: path.clone(),
-                source,
+            reports::file::write_atomic(path, text.as_bytes()).map_err(|source| {
+                CommandError::Write {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             Ok(Outcome {
                 stdout: None,

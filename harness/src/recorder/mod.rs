@@ -98,15 +98,52 @@ pub fn spawn(config: RecorderConfig) -> (SampleTx, RecorderHandle) {
     (tx, handle)
 }
 
+/// Checkpoints of a running recorder: every `every`, when the previous one has been taken
+/// (the channel holds one), the records so far are sent on `tx`. Building one happens in the
+/// recorder task at an interval boundary (no per-sample cost); writing it is the receiver's.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    pub every: Duration,
+    pub tx: mpsc::Sender<Recorded>,
+}
+
+/// [`spawn`], plus [`Checkpoints`] of the records so far while the run goes on.
+pub fn spawn_checkpointed(
+    config: RecorderConfig,
+    checkpoints: Checkpoints,
+) -> (SampleTx, RecorderHandle) {
+    let (htx, hrx) = mpsc::unbounded_channel();
+    let monitor = health::spawn(config.interval, htx);
+    let (tx, mut handle) = start(config, Some(hrx), Some(checkpoints));
+    handle.health = Some(monitor);
+    (tx, handle)
+}
+
 /// Starts the recorder with health readings from `health` (tests feed crafted ones; `None`
 /// records no health).
 pub fn spawn_with_health(
     config: RecorderConfig,
     health: Option<HealthRx>,
 ) -> (SampleTx, RecorderHandle) {
+    start(config, health, None)
+}
+
+fn start(
+    config: RecorderConfig,
+    health: Option<HealthRx>,
+    checkpoints: Option<Checkpoints>,
+) -> (SampleTx, RecorderHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (live_tx, live) = watch::channel(LiveSnapshot::default());
-    let task = tokio::spawn(run(config, now(), SystemTime::now(), rx, health, live_tx));
+    let task = tokio::spawn(run(
+        config,
+        now(),
+        SystemTime::now(),
+        rx,
+        health,
+        live_tx,
+        checkpoints,
+    ));
     (
         tx,
         RecorderHandle {
@@ -206,6 +243,7 @@ async fn run(
     mut rx: SampleRx,
     mut health: Option<HealthRx>,
     live: watch::Sender<LiveSnapshot>,
+    checkpoints: Option<Checkpoints>,
 ) -> Recorded {
     let interval = if config.interval.is_zero() {
         Duration::from_secs(1)
@@ -232,6 +270,7 @@ async fn run(
         tokio::time::interval_at(tokio::time::Instant::from_std(start) + interval, interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
+    let mut last_checkpoint = start;
     loop {
         tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => {
@@ -249,6 +288,20 @@ async fn run(
                     }
                 }
                 st.record_batch(&mut batch);
+                if let Some(c) = &checkpoints
+                    && now().saturating_duration_since(last_checkpoint) >= c.every
+                    && c.tx.capacity() > 0
+                {
+                    last_checkpoint = now();
+                    let so_far = Recorded::from_aggregator(
+                        &st.agg,
+                        &config.phases,
+                        started_at,
+                        SystemTime::now(),
+                        st.hlog_error.clone(),
+                    );
+                    let _ = c.tx.try_send(so_far);
+                }
             }
             reading = async { health.as_mut()?.recv().await }, if health.is_some() => {
                 match reading {
@@ -258,7 +311,9 @@ async fn run(
             }
         }
     }
-    // Every sender is gone: close the last, partial interval.
+    // Every sender is gone: no more checkpoints (the writer sees its channel close), then
+    // close the last, partial interval.
+    drop(checkpoints);
     let end = now();
     st.close_until(st.agg.interval_of(end) + 1, Some(end));
     if let Some(h) = health.as_mut() {
@@ -267,7 +322,7 @@ async fn run(
         }
     }
     Recorded::from_aggregator(
-        st.agg,
+        &st.agg,
         &config.phases,
         started_at,
         SystemTime::now(),

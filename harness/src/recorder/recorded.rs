@@ -204,7 +204,7 @@ impl Recorded {
     }
 
     pub(super) fn from_aggregator(
-        agg: Aggregator,
+        agg: &Aggregator,
         infos: &[PhaseInfo],
         started_at: SystemTime,
         ended_at: SystemTime,
@@ -227,7 +227,7 @@ impl Recorded {
                 }
             })
             .collect();
-        let (all, hists) = whole_run(&agg);
+        let (all, hists) = whole_run(agg);
         let scenarios: Vec<&str> = infos.iter().map(|i| i.scenario.as_str()).collect();
         let cores = std::thread::available_parallelism()
             .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));

@@ -80,8 +80,15 @@ impl<'a> Reader<'a> {
             .map_err(|_| DecodeError::InvalidPayload("msgpack string is not UTF-8"))
     }
 
-    /// Binary value: stored as the next attachment, its placeholder returned.
+    /// Binary value: stored as the next attachment, its placeholder returned. At most
+    /// [`super::MAX_BINARIES`] per packet: an empty `bin` is 2 bytes on the wire but a
+    /// placeholder map and a buffer handle (~100 bytes) once decoded.
     fn binary(&mut self, len: usize) -> Result<Value, DecodeError> {
+        if self.attachments.len() >= super::MAX_BINARIES {
+            return Err(DecodeError::InvalidPayload(
+                "more binary values in one msgpack packet than the decoder accepts",
+            ));
+        }
         let bytes = Bytes::copy_from_slice(self.take(len)?);
         self.attachments.push(bytes);
         Ok(placeholder(self.attachments.len() - 1))

@@ -458,6 +458,33 @@ fn any_packet() -> impl Strategy<Value = (Packet, Vec<Bytes>)> {
         })
 }
 
+/// `{type: 2, nsp: "/", data: ["e", bin(0) x n]}`: an event of `n` empty binaries (2 bytes
+/// each).
+fn empty_binaries(n: u32) -> Vec<u8> {
+    let mut w = vec![0x83, 0xa4, b't', b'y', b'p', b'e', 0x02];
+    w.extend([0xa3, b'n', b's', b'p', 0xa1, b'/']);
+    w.extend([0xa4, b'd', b'a', b't', b'a', 0xdd]);
+    w.extend((n + 1).to_be_bytes());
+    w.extend([0xa1, b'e']);
+    for _ in 0..n {
+        w.extend([0xc4, 0x00]);
+    }
+    w
+}
+
+/// A hostile peer's `c4 00` x 100,000 (200 KB on the wire, ~10 MB decoded) is refused; the
+/// bound itself is accepted.
+#[test]
+fn binaries_per_packet_are_bounded() {
+    let (_, atts) = decode(&empty_binaries(MAX_BINARIES as u32)).expect("at the bound");
+    assert_eq!(atts.len(), MAX_BINARIES);
+    assert!(matches!(
+        decode(&empty_binaries(MAX_BINARIES as u32 + 1)),
+        Err(DecodeError::InvalidPayload(_))
+    ));
+    assert!(decode(&empty_binaries(100_000)).is_err());
+}
+
 proptest! {
     #[test]
     fn round_trip((packet, atts) in any_packet()) {

@@ -118,6 +118,9 @@ pub fn verdict(run: &RunFile) -> Verdict {
         let what = match m.status {
             RunStatus::Failed => "The run could not happen",
             RunStatus::Degraded if !m.interrupted => "The run was degraded",
+            RunStatus::Running => {
+                "The run did not finish: this is the checkpoint written while it ran (the swarm was killed or is still running); everything up to it is here"
+            }
             _ => {
                 "The run was interrupted before its plan ended; everything recorded until then is here"
             }
