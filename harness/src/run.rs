@@ -195,7 +195,7 @@ pub async fn execute(
     });
     let hlog = out_dir.join("histograms.hlog");
     let run_id: u32 = rand::random();
-    // Checkpoints: results.json with status `running`, written atomically every few seconds
+    // Checkpoints: results.json with status `running`, written atomically every 2 s, then 30 s,
     // off the recorder's task, so a swarm killed mid-run (SIGKILL, OOM) leaves a readable
     // file with the seconds so far (docs/results-format.md, "status").
     let (ck_tx, ck_rx) = tokio::sync::mpsc::channel(1);
@@ -333,7 +333,8 @@ pub async fn execute(
     Ok(Finished { run, out_dir, exit })
 }
 
-/// How often a running swarm rewrites results.json (status `running`).
+/// How often a running swarm rewrites results.json (status `running`) in the run's first
+/// 10 s; 15 times that after (recorder::EARLY_CHECKPOINTS).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// Writes each checkpoint the recorder sends as results.json (atomically, on a blocking

@@ -25,6 +25,9 @@ use crate::health::{self, HealthRx};
 use crate::sample::{Sample, SampleRx, SampleTx};
 use aggregate::Aggregator;
 
+/// The stretch at the start of a run in which checkpoints come at their base period.
+const EARLY_CHECKPOINTS: Duration = Duration::from_secs(10);
+
 /// Largest batch taken from the channel at once.
 const BATCH: usize = 4096;
 
@@ -288,8 +291,17 @@ async fn run(
                     }
                 }
                 st.record_batch(&mut batch);
+                // `every` in the run's first 10 s (a run killed early still leaves its first
+                // seconds), then `every` x 15: a checkpoint builds the whole run's sections in
+                // this task, which a saturated swarm feels (measured in the closing note of
+                // stop 9: every 2 s throughout moved the default run's echo p50 1.3 -> 4.3 ms).
                 if let Some(c) = &checkpoints
-                    && now().saturating_duration_since(last_checkpoint) >= c.every
+                    && now().saturating_duration_since(last_checkpoint)
+                        >= if now().saturating_duration_since(start) < EARLY_CHECKPOINTS {
+                            c.every
+                        } else {
+                            c.every * 15
+                        }
                     && c.tx.capacity() > 0
                 {
                     last_checkpoint = now();
