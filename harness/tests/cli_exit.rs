@@ -201,15 +201,12 @@ fn unreachable_target_exits_3() {
         .stderr(contains("unreachable"));
 }
 
-#[test]
-fn sigint_writes_an_interrupted_results_file_and_exits_130() {
-    let srv = common::server(target_server::Config::default());
-    let url = format!("http://{}/", srv.addr);
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = swarm()
+/// A 60 s echo of 4 clients x 20/s into `out`, as a child process to be signalled.
+fn long_echo(url: &str, out: &std::path::Path) -> std::process::Child {
+    swarm()
         .args([
             "echo",
-            &url,
+            url,
             "--clients",
             "4",
             "--rate",
@@ -219,11 +216,19 @@ fn sigint_writes_an_interrupted_results_file_and_exits_130() {
             "--quiet",
             "--out",
         ])
-        .arg(dir.path())
+        .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn sigint_writes_an_interrupted_results_file_and_exits_130() {
+    let srv = common::server(target_server::Config::default());
+    let url = format!("http://{}/", srv.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = long_echo(&url, dir.path());
     std::thread::sleep(Duration::from_millis(1500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -308,24 +313,7 @@ fn sigkill_leaves_a_running_checkpoint_with_the_first_seconds() {
     let srv = common::server(target_server::Config::default());
     let url = format!("ws://{}/ws/echo", srv.addr);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = swarm()
-        .args([
-            "echo",
-            &url,
-            "--clients",
-            "4",
-            "--rate",
-            "20/s",
-            "--duration",
-            "60s",
-            "--quiet",
-            "--out",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = long_echo(&url, dir.path());
     std::thread::sleep(Duration::from_secs(5));
     child
         .kill()
