@@ -310,9 +310,7 @@ impl Session {
 
     /// Closes the session as a slow consumer, counting the limit it hit (once).
     fn slow_consumer(&self, limit: Limit) {
-        if self.close(CloseCause::SlowConsumer) {
-            self.stats.limit_hit(limit);
-        }
+        self.close_for_limit(CloseCause::SlowConsumer, limit);
     }
 
     /// Sets `--max-queue-bytes` for this session.
@@ -352,8 +350,22 @@ impl Session {
     /// Closes the session once: records `cause`, counts the close, unregisters the sid and
     /// wakes every task of the session. Later calls return false and change nothing.
     pub fn close(&self, cause: CloseCause) -> bool {
+        self.close_counting(cause, None)
+    }
+
+    /// [`Session::close`] for a server limit the peer hit: the limit is counted before
+    /// the session's tasks are woken, so a peer that sees the close and then reads
+    /// `/metrics` finds it counted. Counted only by the call that closes.
+    pub(crate) fn close_for_limit(&self, cause: CloseCause, limit: Limit) -> bool {
+        self.close_counting(cause, Some(limit))
+    }
+
+    fn close_counting(&self, cause: CloseCause, limit: Option<Limit>) -> bool {
         if self.cause.set(cause).is_err() {
             return false;
+        }
+        if let Some(limit) = limit {
+            self.stats.limit_hit(limit);
         }
         let slot = {
             let mut st = self.state();

@@ -231,9 +231,8 @@ impl Client {
 
     /// Closes the session for a limit it hit, counting it. Always returns false (stop).
     fn limit(&self, limit: Limit) -> bool {
-        if self.session.close(CloseCause::ProtocolError) {
-            self.server.shared.stats.limit_hit(limit);
-        }
+        self.session
+            .close_for_limit(CloseCause::ProtocolError, limit);
         false
     }
 
