@@ -11,8 +11,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use harness::recorder::{self, PhaseInfo, RecorderConfig};
 use harness::sample::{Event, Sample};
 
-/// Cost per sample, end to end through the recorder: the driver's `send` on the unbounded
-/// channel, the recorder task's batched drain and its per-phase HDR histograms and
+/// Cost per sample, end to end through the recorder: the driver's `send` on the bounded
+/// sample channel, the recorder task's batched drain and its per-phase HDR histograms and
 /// per-second counters. Every echo round trip costs the swarm two samples (`Sent` and
 /// `Reply`), so this bounds how many round trips per second one recorder can absorb. The
 /// fixed cost of starting and finishing a recorder (encoding its histograms) is amortised
@@ -71,6 +71,79 @@ fn recorder_per_sample(c: &mut Criterion) {
     g.finish();
 }
 
+/// The sample channel alone, side by side: tokio's unbounded channel (what the drivers used
+/// until the channel was bounded) against [`harness::sample::SampleTx`] (a bounded channel of
+/// 2^20 samples whose `send` drops and counts on overflow). One producer, one consumer
+/// task draining in batches of 256 as the recorder does; the cost is per sample.
+fn sample_channel(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sample = |i: u64| {
+        let at = Instant::now();
+        Sample {
+            client: (i % 1000) as u32,
+            phase: 0,
+            at,
+            event: Event::Sent { intended: at },
+        }
+    };
+    let mut g = c.benchmark_group("sample_channel");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("unbounded", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sample>();
+                let drain = tokio::spawn(async move {
+                    let mut batch = Vec::with_capacity(256);
+                    let mut n = 0u64;
+                    while rx.recv_many(&mut batch, 256).await > 0 {
+                        n += batch.len() as u64;
+                        batch.clear();
+                    }
+                    n
+                });
+                let t = Instant::now();
+                for i in 0..iters {
+                    let _ = tx.send(sample(i));
+                }
+                drop(tx);
+                let n = drain.await.unwrap_or(0);
+                black_box(n);
+                t.elapsed()
+            })
+        })
+    });
+    g.bench_function("bounded_sample_tx", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let (tx, mut rx, dropped) =
+                    harness::sample::sample_channel(harness::sample::SAMPLE_CHANNEL_CAPACITY);
+                let drain = tokio::spawn(async move {
+                    let mut batch = Vec::with_capacity(256);
+                    let mut n = 0u64;
+                    while rx.recv_many(&mut batch, 256).await > 0 {
+                        n += batch.len() as u64;
+                        batch.clear();
+                    }
+                    n
+                });
+                let t = Instant::now();
+                for i in 0..iters {
+                    let _ = tx.send(sample(i));
+                }
+                drop(tx);
+                let n = drain.await.unwrap_or(0);
+                black_box((n, dropped.load(std::sync::atomic::Ordering::Relaxed)));
+                t.elapsed()
+            })
+        })
+    });
+    g.finish();
+}
+
 /// Merging run files: `reports::merge` of two example runs (1,000 clients each; every
 /// histogram decoded, added and re-encoded), and the same starting from their JSON text as
 /// `swarm merge` reads them from disk.
@@ -103,5 +176,5 @@ fn config() -> Criterion {
         .sample_size(30)
 }
 
-criterion_group! { name = benches; config = config(); targets = recorder_per_sample, merge_run_files }
+criterion_group! { name = benches; config = config(); targets = recorder_per_sample, sample_channel, merge_run_files }
 criterion_main!(benches);

@@ -65,6 +65,8 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
             tls: None,
             headers: Vec::new(),
             read_buffer: net::READ_BUFFER_BYTES,
+            max_message: plan.target.max_message_size,
+            write_timeout: plan.target.write_timeout,
             sources: Default::default(),
         },
         frames: Frames::new(&plan, &endpoint),

@@ -279,6 +279,25 @@ pub struct TargetArgs {
     /// choice), or a list such as `127.0.0.1-8` or `10.0.0.5,10.0.0.6`.
     #[arg(long, default_value = "auto", value_parser = crate::source::SourceSpec::parse)]
     pub source_addrs: crate::source::SourceSpec,
+    /// Largest message a client accepts from the server: a WebSocket message or frame, or
+    /// a polling response body (e.g. 64KiB, 16MiB, 1MB). A larger one ends that connection,
+    /// counted as `message_too_large`. A hostile or broken server cannot make each client
+    /// hold more.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+    /// A write that makes no progress for this long (the server stopped reading and the
+    /// socket buffers are full) ends that connection, counted as `write_timeout`; `off`
+    /// waits until the run's end.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = write_timeout_arg)]
+    pub write_timeout: WriteTimeout,
+}
+
+/// `--write-timeout`: a duration, or `None` for `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteTimeout(pub Option<Duration>);
+
+fn write_timeout_arg(s: &str) -> Result<WriteTimeout, String> {
+    parse_write_timeout(s).map(WriteTimeout)
 }
 
 /// What to write and print.
@@ -350,6 +369,29 @@ pub fn parse_count(s: &str) -> Result<u32, String> {
 /// `100/s`, `30/m` -> events per second.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     target_server::config::parse_rate(s).map_err(|e| e.to_string())
+}
+
+/// `16MiB`, `64KiB`, `1MB`, `65536` -> bytes (the rules of target-server's byte flags).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let n = target_server::config::parse_bytes(s).map_err(|e| e.to_string())?;
+    usize::try_from(n).map_err(|_| format!("invalid size {s:?}: too large"))
+}
+
+/// `10s`, `500ms`, or `off` (no write timeout).
+pub fn parse_write_timeout(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("invalid write timeout {s:?}: above zero, or `off`"));
+    }
+    Ok(Some(d))
+}
+
+/// The text [`parse_write_timeout`] reads back (plans carry it as text).
+pub fn write_timeout_text(t: WriteTimeout) -> String {
+    t.0.map_or_else(|| "off".to_string(), |d| format!("{}ms", d.as_millis()))
 }
 
 /// `500ms`, `10s`, `1m30s`.

@@ -82,6 +82,10 @@ pub struct Target {
     pub insecure: bool,
     /// Local addresses to connect from (`--source-addrs`).
     pub source: crate::source::SourceSpec,
+    /// Largest message a client accepts (`--max-message-size`).
+    pub max_message_size: usize,
+    /// A write blocked this long ends the connection (`--write-timeout`; `None`: off).
+    pub write_timeout: Option<Duration>,
     /// Broadcast events, raw WS publish URL, expected WS ping period, reconnects.
     pub fan: FanTarget,
 }
@@ -175,6 +179,8 @@ pub struct RawPlan {
     #[serde(default)]
     pub insecure: bool,
     pub source_addrs: Option<String>,
+    pub max_message_size: Option<String>,
+    pub write_timeout: Option<String>,
     #[serde(default)]
     pub thresholds: Vec<String>,
     pub join_event: Option<String>,
@@ -276,6 +282,8 @@ pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, Pl
         parser: Some(t.parser),
         insecure: t.insecure,
         source_addrs: Some(t.source_addrs.to_string()),
+        max_message_size: Some(t.max_message_size.to_string()),
+        write_timeout: Some(crate::cli::write_timeout_text(t.write_timeout)),
         ..RawPlan::default()
     };
     let raw = reconnect_over(raw, &args.reconnect);

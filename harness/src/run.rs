@@ -103,6 +103,15 @@ pub fn mark_degraded(run: &mut RunFile) {
     if run.meta.status != RunStatus::Completed {
         return;
     }
+    let dropped = run.health.summary.samples_dropped;
+    if dropped > 0 {
+        run.meta.status = RunStatus::Degraded;
+        run.meta.status_detail = Some(format!(
+            "{dropped} sample(s) dropped: the recorder fell behind (its channel was full), so \
+             the run's counts are short and its accounting is not exact"
+        ));
+        return;
+    }
     let Some(o) = run.run.outage.as_ref().filter(|o| o.connections_lost > 0) else {
         return;
     };
@@ -266,6 +275,8 @@ pub async fn execute(
             } else {
                 net::READ_BUFFER_BYTES
             },
+            max_message: plan.target.max_message_size,
+            write_timeout: plan.target.write_timeout,
         },
         frames: driver::session::Frames::new(&plan, &endpoint),
         run_id,
@@ -668,5 +679,30 @@ fn machine() -> reports::Machine {
         memory_bytes,
         os: std::env::consts::OS.to_string(),
         os_version: read("/proc/sys/kernel/osrelease"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dropped samples leave a completed run `degraded` (exit 5 without thresholds), and
+    /// say why; a run that dropped none stays `completed`.
+    #[test]
+    fn dropped_samples_degrade_a_completed_run() {
+        let mut run = reports::fixture::example_run(10);
+        run.meta.status = RunStatus::Completed;
+        run.run.outage = None;
+        mark_degraded(&mut run);
+        assert_eq!(run.meta.status, RunStatus::Completed);
+        assert_eq!(exit_for(&run), Exit::Ok);
+
+        run.health.summary.samples_dropped = 3;
+        mark_degraded(&mut run);
+        assert_eq!(run.meta.status, RunStatus::Degraded);
+        let why = run.meta.status_detail.clone().unwrap_or_default();
+        assert!(why.contains("3 sample(s) dropped"), "{why}");
+        run.thresholds.clear();
+        assert_eq!(exit_for(&run), Exit::Degraded);
     }
 }

@@ -6,12 +6,64 @@
 //! Must not: carry anything large (no payload copies), or anything a driver would have to
 //! allocate per message beyond the sample itself.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-/// Sender half of the sample channel; cheap to clone into every client task.
-pub type SampleTx = tokio::sync::mpsc::UnboundedSender<Sample>;
+use tokio::sync::mpsc;
+
+/// Samples the channel holds before it overflows: about 64 MiB of backlog, 2 s of the
+/// busiest echo the swarm sustains (250k round trips/s, two samples each). The recorder
+/// drains far faster than that (`cargo bench -p benches --bench recorder`), so the
+/// channel fills only when the recorder task is starved; then samples are dropped and
+/// counted (docs/ARCHITECTURE.md#samples), never queued without bound.
+pub const SAMPLE_CHANNEL_CAPACITY: usize = 1 << 20;
+
+/// Sender half of the sample channel; cheap to clone into every client task. Never
+/// blocks: a full channel drops the sample and counts it.
+#[derive(Debug, Clone)]
+pub struct SampleTx {
+    tx: mpsc::Sender<Sample>,
+    dropped: Arc<AtomicU64>,
+}
+
 /// Receiver half, owned by the recorder.
-pub type SampleRx = tokio::sync::mpsc::UnboundedReceiver<Sample>;
+pub type SampleRx = mpsc::Receiver<Sample>;
+
+/// The recorder is gone (the run is over); the sample was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the recorder has stopped")]
+pub struct RecorderGone;
+
+/// A sample channel of `capacity` samples, and the counter of samples dropped because it
+/// was full.
+pub fn sample_channel(capacity: usize) -> (SampleTx, SampleRx, Arc<AtomicU64>) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let dropped = Arc::new(AtomicU64::new(0));
+    (
+        SampleTx {
+            tx,
+            dropped: dropped.clone(),
+        },
+        rx,
+        dropped,
+    )
+}
+
+impl SampleTx {
+    /// Hands `sample` to the recorder; when the channel is full the sample is dropped and
+    /// counted (`health.summary.samples_dropped` in the run file).
+    pub fn send(&self, sample: Sample) -> Result<(), RecorderGone> {
+        match self.tx.try_send(sample) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(RecorderGone),
+        }
+    }
+}
 
 /// One thing that happened to one client.
 #[derive(Debug, Clone)]
@@ -190,6 +242,8 @@ pub enum ErrorKind {
     Unmatched,
     /// The client's task panicked; the swarm caught it and the client stopped there.
     ClientPanic,
+    /// A polling response body over `--max-message-size`.
+    MessageTooLarge,
     /// The client did not finish by the swarm's end bound (or a second interrupt) and
     /// was dropped without its orderly close.
     ForcedDrop,
@@ -210,6 +264,7 @@ impl ErrorKind {
             ErrorKind::Unmatched => "unmatched".into(),
             ErrorKind::ClientPanic => "client_panic".into(),
             ErrorKind::ForcedDrop => "forced_drop".into(),
+            ErrorKind::MessageTooLarge => "message_too_large".into(),
         }
     }
 }
@@ -233,6 +288,10 @@ pub enum DisconnectReason {
     ClientDeadline,
     /// The swarm dropped the transport on purpose (churn), to reconnect.
     ClientDrop,
+    /// A write stayed blocked longer than `--write-timeout` (the server stopped reading).
+    WriteTimeout,
+    /// The server sent a message over `--max-message-size`.
+    MessageTooLarge,
 }
 
 impl DisconnectReason {
@@ -246,6 +305,8 @@ impl DisconnectReason {
             DisconnectReason::Reset => "reset".into(),
             DisconnectReason::ClientDeadline => "client_deadline".into(),
             DisconnectReason::ClientDrop => "client_drop".into(),
+            DisconnectReason::WriteTimeout => "write_timeout".into(),
+            DisconnectReason::MessageTooLarge => "message_too_large".into(),
         }
     }
 

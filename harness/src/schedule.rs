@@ -228,6 +228,8 @@ mod tests {
                 parser: crate::cli::ParserKind::Default,
                 insecure: false,
                 source: Default::default(),
+                max_message_size: crate::driver::net::MAX_MESSAGE_BYTES,
+                write_timeout: None,
                 fan: Default::default(),
             },
             phases,

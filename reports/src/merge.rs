@@ -105,6 +105,15 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
             }
         }
     }
+    let dropped: u64 = files.iter().map(|f| f.health.summary.samples_dropped).sum();
+    if dropped > 0 {
+        let sm = &mut out.health.summary;
+        sm.samples_dropped = dropped;
+        sm.saturated = true;
+        if !sm.saturated_by.iter().any(|b| b == "recorder") {
+            sm.saturated_by.push("recorder".into());
+        }
+    }
     Ok(out)
 }
 

@@ -490,9 +490,15 @@ pub struct HealthSummary {
     /// True when the swarm was saturated for a meaningful share of the run: its numbers
     /// then describe the swarm, not the server.
     pub saturated: bool,
-    /// Which lines were crossed: `cpu`, `sched_lag`.
+    /// Which lines were crossed: `cpu`, `sched_lag`, and `recorder` when samples were
+    /// dropped.
     #[serde(default)]
     pub saturated_by: Vec<String>,
+    /// Samples the recorder could not take because its bounded channel was full (the
+    /// recorder task was starved). The run's counts are short by these; any makes the run
+    /// `saturated` (by `recorder`) and, if it completed, `degraded`.
+    #[serde(default)]
+    pub samples_dropped: u64,
 }
 
 /// Outcome of one threshold, as stored in the run file and shown in reports.

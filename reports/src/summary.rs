@@ -203,6 +203,13 @@ pub fn summary_table(run: &RunFile) -> String {
             String::new()
         }
     );
+    if h.samples_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "swarm: {} samples DROPPED: the recorder fell behind and the counts above are short",
+            h.samples_dropped
+        );
+    }
     for t in &run.thresholds {
         let observed = t.observed.map_or_else(
             || "n/a".to_string(),
@@ -433,6 +440,7 @@ pub fn summary_json(run: &RunFile) -> serde_json::Value {
             "cpu_percent_max": run.health.summary.cpu_percent_max,
             "rss_bytes_max": run.health.summary.rss_bytes_max,
             "sched_lag_max_us": run.health.summary.sched_lag_max_us,
+            "samples_dropped": run.health.summary.samples_dropped,
         },
     })
 }

@@ -183,6 +183,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     humantime::parse_duration(s.trim()).map_err(|_| ValueError::Duration(s.to_string()))
 }
 
+/// Parses byte sizes such as `1000000`, `64KiB`, `1MB`, `16MiB`, `512k`.
+pub fn parse_bytes(s: &str) -> Result<u64, ValueError> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => f64::NAN,
+    };
+    match num.parse::<f64>() {
+        Ok(n) if (n * mult).is_finite() && n * mult >= 1.0 => Ok((n * mult).round() as u64),
+        _ => Err(ValueError::Other {
+            what: "size",
+            value: s.to_string(),
+            why: "write bytes, e.g. 1000000, 64KiB or 1MB".into(),
+        }),
+    }
+}
+
 /// Parses a rate `100/s`, `6000/m`, `1.5/s` into events per second.
 pub fn parse_rate(s: &str) -> Result<f64, ValueError> {
     let bad = || ValueError::Rate(s.to_string());

@@ -288,29 +288,9 @@ fn parse_count(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Byte sizes such as `1000000`, `64KiB`, `1MB`, `16MiB`, `512k`.
+/// Byte sizes (`16MiB`, `64KiB`, `1MB`): [`target_server::config::parse_bytes`].
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => f64::NAN,
-    };
-    match num.parse::<f64>() {
-        Ok(n) if (n * mult).is_finite() && n * mult >= 1.0 => Ok((n * mult).round() as u64),
-        _ => Err(format!(
-            "invalid size {s:?}: write bytes, e.g. 1000000, 64KiB or 1MB"
-        )),
-    }
+    target_server::config::parse_bytes(s).map_err(|e| e.to_string())
 }
 
 fn init_tracing(filter: Option<&str>) -> anyhow::Result<()> {

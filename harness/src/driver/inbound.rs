@@ -306,7 +306,7 @@ mod tests {
             tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
         let _server = accepted.unwrap();
         let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            super::super::net::Stream::Plain(client.unwrap()),
+            super::super::net::Stream::plain(client.unwrap()),
             tokio_tungstenite::tungstenite::protocol::Role::Client,
             None,
         )

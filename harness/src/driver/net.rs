@@ -6,12 +6,13 @@
 //! caller's [`ConnectPhases`], or the stable [`ErrorKind`] of what failed.
 //! Must not: know about Engine.IO / Socket.IO, or retry.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -27,9 +28,12 @@ use crate::sample::{ConnectPhases, ErrorKind};
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// Read buffer of runs with broadcast phases: one read takes many deliveries at once.
 pub const FANOUT_READ_BUFFER_BYTES: usize = 8192;
-/// Largest WebSocket message (and frame) a client accepts: a hostile server must not make
-/// each client hold tungstenite's default 64 MiB. A larger one ends the connection.
+/// Default largest message (WebSocket message or frame, polling body) a client accepts
+/// (`--max-message-size`): a hostile server must not make each client hold tungstenite's
+/// default 64 MiB. A larger one ends the connection (`message_too_large`).
 pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+/// Default `--write-timeout`.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client WebSocket over plain TCP or TLS.
 pub type WsStream = WebSocketStream<Stream>;
@@ -44,6 +48,11 @@ pub struct Conn {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// WebSocket read buffer of each client (bytes).
     pub read_buffer: usize,
+    /// Largest message a client accepts (`--max-message-size`): WebSocket messages and
+    /// frames, and a polling response body.
+    pub max_message: usize,
+    /// A write blocked longer than this ends the connection (`--write-timeout`; `None`: off).
+    pub write_timeout: Option<Duration>,
     /// Local addresses the connections are opened from, in turn.
     pub sources: crate::source::Sources,
 }
@@ -58,8 +67,19 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-/// TCP, or TLS over TCP.
-pub enum Stream {
+/// TCP, or TLS over TCP, with the client's write timeout: a write that makes no progress
+/// for `--write-timeout` fails (the server stopped reading; without it the client would
+/// sit blocked until the run's end bound).
+pub struct Stream {
+    io: Io,
+    write_timeout: Option<Duration>,
+    /// The stall timer, allocated at the first blocked write (most clients never block).
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// True while writes are blocked (the timer is armed).
+    stalled: bool,
+}
+
+enum Io {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
@@ -87,7 +107,7 @@ impl Conn {
         let _ = tcp.set_nodelay(true);
         phases.tcp = Some(t.elapsed());
         let Some((connector, name)) = &self.tls else {
-            return Ok(Stream::Plain(tcp));
+            return Ok(Stream::new(Io::Plain(tcp), self.write_timeout));
         };
         let t = Instant::now();
         let tls = connector
@@ -95,7 +115,7 @@ impl Conn {
             .await
             .map_err(|_| ErrorKind::Tls)?;
         phases.tls = Some(t.elapsed());
-        Ok(Stream::Tls(Box::new(tls)))
+        Ok(Stream::new(Io::Tls(Box::new(tls)), self.write_timeout))
     }
 
     /// WebSocket client handshake on `stream` for `path_and_query`, recording `ws_upgrade`.
@@ -112,7 +132,7 @@ impl Conn {
             &self.authority(),
             path_and_query,
             &self.headers,
-            ws_config_with(self.read_buffer),
+            ws_config_with(self.read_buffer, self.max_message),
         )
         .await?;
         phases.ws_upgrade = Some(t.elapsed());
@@ -122,16 +142,17 @@ impl Conn {
 
 /// WebSocketConfig for many connections: small read buffer, frames written at once.
 pub fn ws_config() -> WebSocketConfig {
-    ws_config_with(READ_BUFFER_BYTES)
+    ws_config_with(READ_BUFFER_BYTES, MAX_MESSAGE_BYTES)
 }
 
-/// [`ws_config`] with a read buffer of `read_buffer` bytes.
-pub fn ws_config_with(read_buffer: usize) -> WebSocketConfig {
+/// [`ws_config`] with a read buffer of `read_buffer` bytes and messages (and frames) of at
+/// most `max_message` bytes.
+pub fn ws_config_with(read_buffer: usize, max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(read_buffer)
         .write_buffer_size(0)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
 }
 
 #[cfg(test)]
@@ -141,9 +162,11 @@ mod tests {
     /// Regression: clients accepted tungstenite's default 64 MiB messages.
     #[test]
     fn client_messages_are_bounded() {
-        let c = ws_config_with(READ_BUFFER_BYTES);
+        let c = ws_config();
         assert_eq!(c.max_message_size, Some(16 << 20));
         assert_eq!(c.max_frame_size, Some(16 << 20));
+        let c = ws_config_with(READ_BUFFER_BYTES, 4096);
+        assert_eq!(c.max_message_size, Some(4096));
     }
 }
 
@@ -238,15 +261,83 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
     }
 }
 
+impl Stream {
+    /// A plain TCP stream with no write timeout.
+    pub fn plain(tcp: TcpStream) -> Stream {
+        Stream::new(Io::Plain(tcp), None)
+    }
+
+    fn new(io: Io, write_timeout: Option<Duration>) -> Stream {
+        Stream {
+            io,
+            write_timeout,
+            stall: None,
+            stalled: false,
+        }
+    }
+
+    /// What a write (or flush) that returned `r` means under the write timeout: progress
+    /// disarms the stall timer; `Pending` arms it at the first stall and turns into a
+    /// [`write_timeout_error`] once it fires. The timer wakes the writing task, so a
+    /// writer blocked on a server that stopped reading is woken to fail.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if r.is_ready() {
+            self.stalled = false;
+            return r;
+        }
+        let Some(limit) = self.write_timeout else {
+            return r;
+        };
+        let deadline = tokio::time::Instant::now() + limit;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.stalled {
+            stall.as_mut().reset(deadline);
+            self.stalled = true;
+        }
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(write_timeout_error(limit))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error a write blocked past `--write-timeout` fails with.
+fn write_timeout_error(limit: Duration) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, WriteTimedOut(limit))
+}
+
+/// Marker inside the [`io::Error`] of a write timeout (a connect's `TimedOut` is not one).
+#[derive(Debug)]
+struct WriteTimedOut(Duration);
+
+impl std::fmt::Display for WriteTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "write blocked for more than {:?} (--write-timeout)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for WriteTimedOut {}
+
+/// True when `e` is a write that stayed blocked past `--write-timeout`.
+pub fn is_write_timeout(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteTimedOut>())
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        match &mut self.get_mut().io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -257,24 +348,30 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        let this = self.get_mut();
+        let r = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        };
+        this.watch(cx, r)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
+        let this = self.get_mut();
+        let r = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        };
+        this.watch(cx, r)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
+        let this = self.get_mut();
+        let r = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        };
+        this.watch(cx, r)
     }
 
     fn poll_write_vectored(
@@ -282,16 +379,18 @@ impl AsyncWrite for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        let this = self.get_mut();
+        let r = match &mut this.io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        };
+        this.watch(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 }

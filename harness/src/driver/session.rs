@@ -394,6 +394,9 @@ impl Session {
         loop {
             match self.ws.get_mut().read(&mut chunk).await {
                 Ok(0) => return Incoming::Closed(DisconnectReason::Eof),
+                Err(e) if super::net::is_write_timeout(&e) => {
+                    return Incoming::Closed(DisconnectReason::WriteTimeout);
+                }
                 Err(_) => return Incoming::Closed(DisconnectReason::Reset),
                 Ok(n) => {
                     if let Some(code) = frozen.feed(&chunk[..n]) {
@@ -412,6 +415,8 @@ pub fn disconnect_reason(e: &WsError) -> DisconnectReason {
         WsError::ConnectionClosed | WsError::AlreadyClosed => DisconnectReason::Eof,
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => DisconnectReason::Eof,
         WsError::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => DisconnectReason::Eof,
+        WsError::Io(io) if super::net::is_write_timeout(io) => DisconnectReason::WriteTimeout,
+        WsError::Capacity(_) => DisconnectReason::MessageTooLarge,
         _ => DisconnectReason::Reset,
     }
 }

@@ -115,12 +115,14 @@ pub async fn connect_polling(
     };
 
     // 1. Handshake.
+    let limit = ctx.conn.max_message;
     let t = Instant::now();
     let body = drive(
         &mut conn,
         exchange(
             &mut http,
             request(http::Method::GET, f.eio_polling_path.clone(), "")?,
+            limit,
         ),
     )
     .await?;
@@ -142,6 +144,7 @@ pub async fn connect_polling(
                 with_sid.clone(),
                 super::sio_msgpack::polling_body(f, connect)?,
             )?,
+            limit,
         ),
     )
     .await?;
@@ -171,7 +174,11 @@ pub async fn connect_polling(
     };
     let poll = drive(
         &mut conn,
-        exchange(&mut http, request(http::Method::GET, with_sid.clone(), "")?),
+        exchange(
+            &mut http,
+            request(http::Method::GET, with_sid.clone(), "")?,
+            limit,
+        ),
     );
     let (polled, probed) = tokio::join!(poll, probe);
     let mut ws = probed?;
@@ -203,6 +210,7 @@ pub async fn connect_polling(
             exchange(
                 &mut http,
                 request(http::Method::POST, with_sid.clone(), "3")?,
+                limit,
             ),
         )
         .await?;
@@ -296,17 +304,25 @@ async fn send(ws: &mut WsStream, text: &str) -> Result<(), ErrorKind> {
 }
 
 /// One HTTP exchange; the body as text. Non-200 is `HttpStatus`.
+/// The body is at most `limit` bytes (`--max-message-size`).
 async fn exchange(
     http: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     req: http::Request<Full<Bytes>>,
+    limit: usize,
 ) -> Result<String, ErrorKind> {
     let resp = http.send_request(req).await.map_err(|_| ErrorKind::Io)?;
     let status = resp.status().as_u16();
     // Bounded: a hostile server must not make a client buffer an endless polling body.
-    let body = http_body_util::Limited::new(resp.into_body(), super::net::MAX_MESSAGE_BYTES)
+    let body = http_body_util::Limited::new(resp.into_body(), limit)
         .collect()
         .await
-        .map_err(|_| ErrorKind::Protocol)?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ErrorKind::MessageTooLarge
+            } else {
+                ErrorKind::Protocol
+            }
+        })?
         .to_bytes();
     if status != 200 {
         return Err(ErrorKind::HttpStatus(status));

@@ -391,6 +391,8 @@ pub(super) fn from_broadcast(
         parser: Some(t.parser),
         insecure: t.insecure,
         source_addrs: Some(t.source_addrs.to_string()),
+        max_message_size: Some(t.max_message_size.to_string()),
+        write_timeout: Some(crate::cli::write_timeout_text(t.write_timeout)),
         join_event: Some(f.join_event.clone()),
         join_args: Some(f.join_args.clone()),
         leave_event: Some(f.leave_event.clone()),
@@ -445,6 +447,8 @@ pub(super) fn from_heartbeat(a: &HeartbeatArgs) -> Result<super::Plan, PlanError
         parser: Some(t.parser),
         insecure: t.insecure,
         source_addrs: Some(t.source_addrs.to_string()),
+        max_message_size: Some(t.max_message_size.to_string()),
+        write_timeout: Some(crate::cli::write_timeout_text(t.write_timeout)),
         ping_interval: a.ping_interval.map(ms),
         ..RawPlan::default()
     };

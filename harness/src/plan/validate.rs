@@ -129,6 +129,14 @@ pub(super) fn validate(
             crate::source::SourceSpec::Auto
         }),
     };
+    let max_message_size = max_message_size(raw.max_message_size.as_deref(), &phases, &mut errors);
+    let write_timeout = match raw.write_timeout.as_deref() {
+        None => Some(crate::driver::net::WRITE_TIMEOUT),
+        Some(s) => crate::cli::parse_write_timeout(s).unwrap_or_else(|e| {
+            errors.push(format!("write-timeout: {e}"));
+            None
+        }),
+    };
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     if protocol == Protocol::Ws && transport == Transport::Polling {
         errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
@@ -162,6 +170,8 @@ pub(super) fn validate(
             parser,
             insecure: raw.insecure,
             source,
+            max_message_size,
+            write_timeout,
             fan,
         },
         phases,
@@ -174,6 +184,32 @@ pub(super) fn validate(
             thresholds: output.thresholds.clone(),
         },
     })
+}
+
+/// Room for Socket.IO / Engine.IO framing around a payload in one message.
+const FRAMING_BYTES: usize = 1024;
+
+/// `max-message-size`: default 16 MiB; at least 1 KiB and the largest payload plus
+/// framing (a smaller one would end every connection at its first reply).
+fn max_message_size(s: Option<&str>, phases: &[Phase], errors: &mut Vec<String>) -> usize {
+    let Some(s) = s else {
+        return crate::driver::net::MAX_MESSAGE_BYTES;
+    };
+    let n = match crate::cli::parse_size(s) {
+        Ok(n) => n,
+        Err(e) => {
+            errors.push(format!("max-message-size: {e}"));
+            return crate::driver::net::MAX_MESSAGE_BYTES;
+        }
+    };
+    let largest = phases.iter().map(|p| p.payload_size).max().unwrap_or(0);
+    if n < FRAMING_BYTES || n < largest.saturating_add(FRAMING_BYTES) {
+        errors.push(format!(
+            "max-message-size {s} ({n} bytes) is below the largest payload ({largest} bytes) \
+             plus {FRAMING_BYTES} bytes of framing: every reply would end its connection"
+        ));
+    }
+    n
 }
 
 fn parse_opt_duration(

@@ -195,6 +195,8 @@ pub struct Aggregator {
     /// Running totals for the live view.
     pub totals: Counts,
     pub samples: u64,
+    /// Samples dropped because the sample channel was full (set by the recorder task).
+    pub samples_dropped: u64,
 }
 
 fn record_phases(
@@ -245,6 +247,7 @@ impl Aggregator {
             health: Vec::new(),
             totals: Counts::default(),
             samples: 0,
+            samples_dropped: 0,
         }
     }
 

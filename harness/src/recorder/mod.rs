@@ -13,6 +13,8 @@ mod hlog;
 mod recorded;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
@@ -22,7 +24,7 @@ pub use hlog::HlogWriter;
 pub use recorded::Recorded;
 
 use crate::health::{self, HealthRx};
-use crate::sample::{Sample, SampleRx, SampleTx};
+use crate::sample::{SAMPLE_CHANNEL_CAPACITY, Sample, SampleRx, SampleTx};
 use aggregate::Aggregator;
 
 /// The stretch at the start of a run in which checkpoints come at their base period.
@@ -117,7 +119,12 @@ pub fn spawn_checkpointed(
 ) -> (SampleTx, RecorderHandle) {
     let (htx, hrx) = mpsc::unbounded_channel();
     let monitor = health::spawn(config.interval, htx);
-    let (tx, mut handle) = start(config, Some(hrx), Some(checkpoints));
+    let (tx, mut handle) = start(
+        config,
+        Some(hrx),
+        Some(checkpoints),
+        SAMPLE_CHANNEL_CAPACITY,
+    );
     handle.health = Some(monitor);
     (tx, handle)
 }
@@ -128,21 +135,31 @@ pub fn spawn_with_health(
     config: RecorderConfig,
     health: Option<HealthRx>,
 ) -> (SampleTx, RecorderHandle) {
-    start(config, health, None)
+    start(config, health, None, SAMPLE_CHANNEL_CAPACITY)
+}
+
+/// [`spawn_with_health`] with a sample channel of `capacity` samples (tests overflow it).
+pub fn spawn_with_capacity(
+    config: RecorderConfig,
+    health: Option<HealthRx>,
+    capacity: usize,
+) -> (SampleTx, RecorderHandle) {
+    start(config, health, None, capacity)
 }
 
 fn start(
     config: RecorderConfig,
     health: Option<HealthRx>,
     checkpoints: Option<Checkpoints>,
+    capacity: usize,
 ) -> (SampleTx, RecorderHandle) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx, dropped) = crate::sample::sample_channel(capacity);
     let (live_tx, live) = watch::channel(LiveSnapshot::default());
     let task = tokio::spawn(run(
         config,
         now(),
         SystemTime::now(),
-        rx,
+        Intake { rx, dropped },
         health,
         live_tx,
         checkpoints,
@@ -239,11 +256,17 @@ impl State {
     }
 }
 
+/// The sample channel's receiving end and its overflow counter.
+struct Intake {
+    rx: SampleRx,
+    dropped: Arc<AtomicU64>,
+}
+
 async fn run(
     config: RecorderConfig,
     start: std::time::Instant,
     started_at: SystemTime,
-    mut rx: SampleRx,
+    Intake { mut rx, dropped }: Intake,
     mut health: Option<HealthRx>,
     live: watch::Sender<LiveSnapshot>,
     checkpoints: Option<Checkpoints>,
@@ -305,6 +328,7 @@ async fn run(
                     && c.tx.capacity() > 0
                 {
                     last_checkpoint = now();
+                    st.agg.samples_dropped = dropped.load(Relaxed);
                     let so_far = Recorded::from_aggregator(
                         &st.agg,
                         &config.phases,
@@ -326,6 +350,7 @@ async fn run(
     // Every sender is gone: no more checkpoints (the writer sees its channel close), then
     // close the last, partial interval.
     drop(checkpoints);
+    st.agg.samples_dropped = dropped.load(Relaxed);
     let end = now();
     st.close_until(st.agg.interval_of(end) + 1, Some(end));
     if let Some(h) = health.as_mut() {

@@ -35,6 +35,17 @@ pub struct Recorded {
     pub hlog_error: Option<String>,
 }
 
+/// `summary` with the samples the recorder could not take: any makes the swarm saturated
+/// (by `recorder`), since its counts are then short.
+fn with_dropped(mut summary: reports::HealthSummary, dropped: u64) -> reports::HealthSummary {
+    summary.samples_dropped = dropped;
+    if dropped > 0 {
+        summary.saturated = true;
+        summary.saturated_by.push("recorder".into());
+    }
+    summary
+}
+
 fn encode(h: Option<&Histogram<u64>>, out_of_range: u64) -> Option<Distribution> {
     let h = h?;
     match Distribution::from_histogram(h, out_of_range) {
@@ -253,7 +264,7 @@ impl Recorded {
             series: agg.series.clone(),
             health: Health {
                 cores,
-                summary: summarize_health(&health_series, cores),
+                summary: with_dropped(summarize_health(&health_series, cores), agg.samples_dropped),
                 series: health_series,
             },
             started_at,

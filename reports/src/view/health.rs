@@ -150,6 +150,15 @@ pub fn section(run: &RunFile) -> Option<Section> {
             }
         ),
     );
+    if sm.samples_dropped > 0 {
+        t.pair(
+            "samples dropped",
+            format!(
+                "{}: the recorder fell behind; every count of this run is short",
+                sm.samples_dropped
+            ),
+        );
+    }
     s.tables.push(t);
     Some(s)
 }
