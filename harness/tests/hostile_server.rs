@@ -230,6 +230,52 @@ async fn a_server_that_stops_reading_ends_the_connection_as_write_timeout() {
     peer.abort();
 }
 
+/// Regression (issue 11, items 2 and 6): with `--write-timeout off`, the client blocked on
+/// the server that stopped reading is force-dropped at the swarm's end bound. It is
+/// recorded (`forced_drop`), and the echo messages it had in flight are written off as
+/// unanswered: before, they were lost with its task and `sent` exceeded
+/// `received + timeouts + unanswered_at_stop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_dropped_client_keeps_the_accounting_exact() {
+    let (l, addr) = listener().await;
+    let (held_tx, mut held_rx) = mpsc::channel::<TcpStream>(1);
+    let peer = tokio::spawn(async move {
+        let s = accept_ws(&l).await;
+        let _ = held_tx.send(s).await;
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("ws://{addr}/");
+    let f = swarm(
+        &[
+            "echo",
+            &url,
+            "-c",
+            "1",
+            "-d",
+            "3s",
+            "--rate",
+            "400/s",
+            "--payload-size",
+            "65536",
+            "--write-timeout",
+            "off",
+            "--timeout",
+            "1s",
+            "--grace",
+            "200ms",
+        ],
+        dir.path(),
+    )
+    .await;
+    let s = section(&f);
+    assert_eq!(s.errors.get("forced_drop"), Some(&1), "{:?}", s.errors);
+    let echo = s.echo.clone().expect("echo");
+    assert!(echo.sent > 0, "{echo:?}");
+    assert_accounting(&f);
+    drop(held_rx.try_recv());
+    peer.abort();
+}
+
 /// Regression (issue 11, item 8): a polling handshake answered with an endless body. The
 /// client reads at most `--max-message-size` of it and fails the connect as
 /// `message_too_large` (default 16 MiB, and a 64 KiB flag); the body is never buffered

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use crate::distribution::{DistributionError, merge_opt};
-use crate::saturation::summarize_health;
 use crate::schema::*;
 
 /// Why run files could not be merged.
@@ -93,7 +92,8 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
     }
     out.series = series.into_values().collect();
     out.health.series = health.into_values().collect();
-    out.health.summary = summarize_health(&out.health.series, out.health.cores);
+    out.health.summary =
+        crate::saturation::summarize(&out.health.series, out.health.cores, &out.series);
     // A shard that was saturated on its own stays visible even if the sum dilutes it.
     for f in files {
         if f.health.summary.saturated && !out.health.summary.saturated {
@@ -199,6 +199,8 @@ fn add_point(a: &mut SecondPoint, b: &SecondPoint) {
     a.latency_p90_us = worst(a.latency_p90_us, b.latency_p90_us);
     a.latency_p99_us = worst(a.latency_p99_us, b.latency_p99_us);
     a.latency_max_us = worst(a.latency_max_us, b.latency_max_us);
+    a.send_lag_p99_us = worst(a.send_lag_p99_us, b.send_lag_p99_us);
+    a.send_lag_max_us = worst(a.send_lag_max_us, b.send_lag_max_us);
 }
 
 /// Sum of two sections covering the same span from different shards.
@@ -217,7 +219,11 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
         outage: None,
         errors: a.errors.clone(),
         disconnects: a.disconnects.clone(),
+        send_lag: None,
     };
+    out.send_lag = merge_with(&a.send_lag, &b.send_lag, |x, y| {
+        x.merged(y).map_err(ctx("swarm.send_lag"))
+    })?;
     add_map(&mut out.errors, &b.errors);
     add_map(&mut out.disconnects, &b.disconnects);
     out.echo = merge_with(&a.echo, &b.echo, |x, y| {

@@ -1,13 +1,16 @@
 //! Decides whether the swarm itself was the bottleneck of a run.
 //!
-//! Receives the per-second health points and the number of cores; emits a
-//! [`HealthSummary`]. A second is saturated when the swarm used at least
-//! [`CPU_SATURATION_SHARE`] of all its cores, or its scheduler lag reached
-//! [`LAG_SATURATION_US`]. The run is saturated when at least [`MIN_SATURATED_SECONDS`]
+//! Receives the per-second health points, the number of cores and (optionally) the run's
+//! per-second series; emits a [`HealthSummary`]. A second is saturated when the swarm used
+//! at least [`CPU_SATURATION_SHARE`] of all its cores, its scheduler lag reached
+//! [`LAG_SATURATION_US`], or the p99 of its send lag (sends later than their intended
+//! instant) reached [`LAG_SATURATION_US`]. The run is saturated when at least [`MIN_SATURATED_SECONDS`]
 //! seconds and at least [`MIN_SATURATED_SHARE`] of all seconds were.
 //! Must not: read anything but its arguments.
 
-use crate::schema::{HealthPoint, HealthSummary};
+use std::collections::BTreeSet;
+
+use crate::schema::{HealthPoint, HealthSummary, SecondPoint};
 
 /// Share of all cores (1.0 = every core busy) from which a second counts as CPU-saturated.
 pub const CPU_SATURATION_SHARE: f64 = 0.9;
@@ -20,13 +23,25 @@ pub const MIN_SATURATED_SHARE: f64 = 0.05;
 
 /// Summarises health points recorded with `cores` cores available.
 pub fn summarize_health(series: &[HealthPoint], cores: u32) -> HealthSummary {
+    summarize(series, cores, &[])
+}
+
+/// [`summarize_health`], with the send lag of the run's per-second `seconds` as a third
+/// saturation line (a second counts once whichever lines it crossed).
+pub fn summarize(series: &[HealthPoint], cores: u32, seconds: &[SecondPoint]) -> HealthSummary {
     let cpu_line = f64::from(cores.max(1)) * 100.0 * CPU_SATURATION_SHARE;
     let mut s = HealthSummary::default();
-    if series.is_empty() {
+    let late: BTreeSet<u64> = seconds
+        .iter()
+        .filter(|p| p.send_lag_p99_us.is_some_and(|l| l >= LAG_SATURATION_US))
+        .map(|p| p.second)
+        .collect();
+    if series.is_empty() && late.is_empty() {
         return s;
     }
     let (mut cpu_sum, mut lag_sum) = (0.0, 0u128);
     let (mut by_cpu, mut by_lag) = (false, false);
+    let mut hot: BTreeSet<u64> = late.clone();
     for p in series {
         s.cpu_percent_max = s.cpu_percent_max.max(p.cpu_percent);
         s.rss_bytes_max = s.rss_bytes_max.max(p.rss_bytes);
@@ -38,12 +53,15 @@ pub fn summarize_health(series: &[HealthPoint], cores: u32) -> HealthSummary {
         by_cpu |= cpu_hot;
         by_lag |= lag_hot;
         if cpu_hot || lag_hot {
-            s.saturated_seconds += 1;
+            hot.insert(p.second);
         }
     }
-    let n = series.len() as u64;
-    s.cpu_percent_mean = cpu_sum / n as f64;
-    s.sched_lag_mean_us = u64::try_from(lag_sum / u128::from(n)).unwrap_or(u64::MAX);
+    s.saturated_seconds = hot.len() as u64;
+    let n = (series.len() as u64).max(seconds.len() as u64).max(1);
+    if !series.is_empty() {
+        s.cpu_percent_mean = cpu_sum / series.len() as f64;
+        s.sched_lag_mean_us = u64::try_from(lag_sum / series.len() as u128).unwrap_or(u64::MAX);
+    }
     s.saturated = s.saturated_seconds >= MIN_SATURATED_SECONDS
         && s.saturated_seconds as f64 >= MIN_SATURATED_SHARE * n as f64;
     if s.saturated {
@@ -52,6 +70,9 @@ pub fn summarize_health(series: &[HealthPoint], cores: u32) -> HealthSummary {
         }
         if by_lag {
             s.saturated_by.push("sched_lag".into());
+        }
+        if !late.is_empty() {
+            s.saturated_by.push("send_lag".into());
         }
     }
     s
@@ -108,6 +129,40 @@ mod tests {
         assert!(s.saturated);
         assert_eq!(s.saturated_by, vec!["sched_lag".to_string()]);
         assert_eq!(s.sched_lag_max_us, 50_000);
+    }
+
+    /// Issue 12: send lag is a saturation line of its own; a second late on several lines
+    /// counts once.
+    #[test]
+    fn send_lag_saturates_and_seconds_count_once() {
+        let health: Vec<_> = (0..20).map(|i| pt(i, 10.0, 100)).collect();
+        let mut seconds: Vec<SecondPoint> = (0..20)
+            .map(|i| SecondPoint {
+                second: i,
+                send_lag_p99_us: Some(900),
+                ..Default::default()
+            })
+            .collect();
+        assert!(
+            !summarize(&health, 2, &seconds).saturated,
+            "1 ms of lag is not saturation"
+        );
+        seconds[3].send_lag_p99_us = Some(15_000);
+        seconds[4].send_lag_p99_us = Some(LAG_SATURATION_US);
+        let mut hot = health.clone();
+        hot[4].cpu_percent = 199.0;
+        let s = summarize(&hot, 2, &seconds);
+        assert!(s.saturated);
+        assert_eq!(
+            s.saturated_seconds, 2,
+            "second 4 crossed two lines, counted once"
+        );
+        assert_eq!(
+            s.saturated_by,
+            vec!["cpu".to_string(), "send_lag".to_string()]
+        );
+        // Without the series, the same health is not saturated by one CPU second.
+        assert!(!summarize_health(&hot, 2).saturated);
     }
 
     #[test]

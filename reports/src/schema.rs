@@ -180,6 +180,11 @@ pub struct Section {
     /// Ended connections by reason key (`client_close` is the swarm's own orderly close).
     #[serde(default)]
     pub disconnects: BTreeMap<String, u64>,
+    /// The swarm's own lateness: for every echo and publish send in the span, its actual
+    /// send instant minus its intended one. `latency` includes this; `service` does not.
+    /// Absent when the span had no sends (and in files older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<Distribution>,
 }
 
 /// Connection attempts and how long each connect phase took.
@@ -454,6 +459,12 @@ pub struct SecondPoint {
     pub latency_p99_us: Option<u64>,
     #[serde(default)]
     pub latency_max_us: Option<u64>,
+    /// The swarm's send lag (actual minus intended send instant) in this second: p99 and
+    /// max over the echo and publish sends made in it.
+    #[serde(default)]
+    pub send_lag_p99_us: Option<u64>,
+    #[serde(default)]
+    pub send_lag_max_us: Option<u64>,
 }
 
 /// The swarm's own health over the run.

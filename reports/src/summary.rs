@@ -188,12 +188,22 @@ pub fn summary_table(run: &RunFile) -> String {
     let h = &run.health.summary;
     let _ = writeln!(
         out,
-        "swarm: cpu max {:.0}% (mean {:.0}%, {} cores), rss max {}, sched lag max {}{}",
+        "swarm: cpu max {:.0}% (mean {:.0}%, {} cores), rss max {}, sched lag max {}{}{}",
         h.cpu_percent_max,
         h.cpu_percent_mean,
         run.health.cores,
         format_bytes(h.rss_bytes_max),
         format_us(h.sched_lag_max_us),
+        run.run
+            .send_lag
+            .as_ref()
+            .filter(|d| d.count > 0)
+            .map_or(String::new(), |d| format!(
+                ", send lag p50 {} p99 {} max {}",
+                format_us(d.p50_us),
+                format_us(d.p99_us),
+                format_us(d.max_us)
+            )),
         if h.saturated {
             format!(
                 " -- SATURATED ({}): these numbers describe the swarm, not the server",
@@ -441,6 +451,9 @@ pub fn summary_json(run: &RunFile) -> serde_json::Value {
             "rss_bytes_max": run.health.summary.rss_bytes_max,
             "sched_lag_max_us": run.health.summary.sched_lag_max_us,
             "samples_dropped": run.health.summary.samples_dropped,
+            "send_lag_p50_us": run.run.send_lag.as_ref().map(|d| d.p50_us),
+            "send_lag_p99_us": run.run.send_lag.as_ref().map(|d| d.p99_us),
+            "send_lag_max_us": run.run.send_lag.as_ref().map(|d| d.max_us),
         },
     })
 }

@@ -24,9 +24,11 @@ impl Endpoint {
     pub fn parse(url: &str) -> Result<(Endpoint, Protocol), String> {
         // `{room}` (raw WS broadcast URL templates) is not valid in a URI: parse around it.
         let probe = url.replace("{room}", ROOM_MARK);
+        // Errors show the URL with its query values and password as `***` (secrets).
+        let shown = reports::redact::redact_url(url);
         let uri: http::Uri = probe
             .parse()
-            .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+            .map_err(|e| format!("invalid URL {shown:?}: {e}"))?;
         let (tls, protocol) = match uri.scheme_str() {
             Some("ws") => (false, Protocol::Ws),
             Some("wss") => (true, Protocol::Ws),
@@ -34,13 +36,13 @@ impl Endpoint {
             Some("https") => (true, Protocol::Socketio),
             _ => {
                 return Err(format!(
-                    "invalid URL {url:?}: the scheme must be ws, wss, http or https"
+                    "invalid URL {shown:?}: the scheme must be ws, wss, http or https"
                 ));
             }
         };
         let host = uri
             .host()
-            .ok_or_else(|| format!("invalid URL {url:?}: no host"))?;
+            .ok_or_else(|| format!("invalid URL {shown:?}: no host"))?;
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')

@@ -262,3 +262,31 @@ fn threads_option_is_global_and_bounded() {
     assert_eq!(parse(&["swarm", "connect"]).unwrap().threads, None);
     assert!(parse(&["swarm", "echo", "--threads", "0"]).is_err());
 }
+
+/// Issue 11, item 7: plan errors never echo secrets. A malformed `--auth`, a header or
+/// query written without its separator (a bare token), a bad query value, and a URL with
+/// credentials and a token: the messages name the problem without the values.
+#[test]
+fn plan_errors_do_not_echo_secrets() {
+    let text = r#"
+url = "ws://user:hunter2@127.0.0.1:1/ws/echo?token=s3cr3t&x=1 2"
+auth = "tok-AAA-not-json"
+headers = ["Bearer tok-BBB"]
+query = ["sig=tok CCC", "tok-DDD"]
+
+[[phase]]
+scenario = "echo"
+clients = 1
+duration = "1s"
+"#;
+    let e = toml_plan(text).expect_err("invalid").to_string();
+    for secret in [
+        "hunter2", "s3cr3t", "tok-AAA", "tok-BBB", "tok CCC", "tok-DDD",
+    ] {
+        assert!(!e.contains(secret), "{secret:?} leaked into:\n{e}");
+    }
+    assert!(e.contains("auth ("), "{e}");
+    assert!(e.contains("header #1"), "{e}");
+    assert!(e.contains("query #2"), "{e}");
+    assert!(e.contains("query sig=***"), "{e}");
+}

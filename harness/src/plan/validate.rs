@@ -16,12 +16,17 @@ fn split_pairs(
     errors: &mut Vec<String>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for item in items {
+    for (i, item) in items.iter().enumerate() {
         match item.split_once(sep) {
             Some((k, v)) if !k.trim().is_empty() => {
                 out.push((k.trim().to_string(), v.trim().to_string()))
             }
-            _ => errors.push(format!("{what} {item:?} must be written K{sep}V")),
+            // The item is not shown: it may be a secret (a token without its `K:`).
+            _ => errors.push(format!(
+                "{what} #{} ({} bytes, not shown) must be written K{sep}V",
+                i + 1,
+                item.len()
+            )),
         }
     }
     out
@@ -73,8 +78,11 @@ pub(super) fn validate(
         .map(|a| match serde_json::from_str::<serde_json::Value>(&a) {
             Ok(v) if v.is_object() => v.to_string(),
             _ => {
+                // Not shown: auth payloads carry secrets.
                 errors.push(format!(
-                    "auth {a:?} must be a JSON object, e.g. '{{\"token\":\"abc\"}}'"
+                    "auth ({} bytes, not shown) must be a JSON object, e.g. \
+                     '{{\"token\":\"abc\"}}'",
+                    a.len()
                 ));
                 String::new()
             }
@@ -95,7 +103,8 @@ pub(super) fn validate(
         };
         if bad(k) || bad(v) {
             errors.push(format!(
-                "query {k}={v} must not contain &, #, ?, spaces or control characters"
+                "query {k}=*** must not contain &, #, ?, spaces or control characters \
+                 (the value is not shown: it may be a secret)"
             ));
         }
     }

@@ -41,10 +41,12 @@ pub enum Metric {
     MutedAfterPong,
     Reconnect,
     Restore,
+    /// The swarm's own lateness: actual send instant minus intended, echo and publish.
+    SendLag,
 }
 
 /// Number of [`Metric`]s.
-pub const METRICS: usize = 18;
+pub const METRICS: usize = 19;
 
 impl Metric {
     pub const ALL: [Metric; METRICS] = [
@@ -66,6 +68,7 @@ impl Metric {
         Metric::MutedAfterPong,
         Metric::Reconnect,
         Metric::Restore,
+        Metric::SendLag,
     ];
 
     /// The `.hlog` tag, also the threshold name of the metric.
@@ -89,6 +92,7 @@ impl Metric {
             Metric::MutedAfterPong => "heartbeat.muted_close_after_last_pong",
             Metric::Reconnect => "churn.reconnect",
             Metric::Restore => "outage.restore",
+            Metric::SendLag => "swarm.send_lag",
         }
     }
 }
@@ -197,7 +201,16 @@ pub struct Aggregator {
     pub samples: u64,
     /// Samples dropped because the sample channel was full (set by the recorder task).
     pub samples_dropped: u64,
+    /// Per client: echo messages sent and not yet answered, timed out or written off, with
+    /// the phase of the last send. A client whose task dies (`client_panic`,
+    /// `forced_drop`) takes its in-flight set with it; these are what it had, written off
+    /// as `unanswered` so that `sent = received + timeouts + unanswered` still holds.
+    outstanding: Vec<(u16, u32)>,
 }
+
+/// Clients tracked in [`Aggregator::outstanding`] (far above any run's client count; a
+/// sample naming a larger index is not tracked rather than growing the table).
+const MAX_TRACKED_CLIENTS: usize = 1 << 24;
 
 fn record_phases(
     hists: &mut [Hist; METRICS],
@@ -226,6 +239,39 @@ fn record_phases(
 }
 
 impl Aggregator {
+    /// Keeps each client's in-flight echo count; for a client that died, returns what it
+    /// had in flight (and the phase of its last send) to write off.
+    fn track_outstanding(&mut self, s: &Sample) -> Option<(u16, u32)> {
+        let c = s.client as usize;
+        let delta_down = match &s.event {
+            Event::Sent { .. } => {
+                if c >= MAX_TRACKED_CLIENTS {
+                    return None;
+                }
+                if c >= self.outstanding.len() {
+                    self.outstanding.resize(c + 1, (0, 0));
+                }
+                let slot = &mut self.outstanding[c];
+                *slot = (s.phase, slot.1.saturating_add(1));
+                return None;
+            }
+            Event::Reply { .. } | Event::Timeout { .. } => 1,
+            Event::Unanswered { count } => *count,
+            Event::Error {
+                error: ErrorKind::ClientPanic | ErrorKind::ForcedDrop,
+            } => {
+                let slot = self.outstanding.get_mut(c)?;
+                let (phase, n) = std::mem::take(slot);
+                return (n > 0).then_some((phase, n));
+            }
+            _ => return None,
+        };
+        if let Some(slot) = self.outstanding.get_mut(c) {
+            slot.1 = slot.1.saturating_sub(delta_down);
+        }
+        None
+    }
+
     /// `phases` = number of plan phases; more are added if samples name them.
     pub fn new(start: Instant, phases: usize, interval: Duration) -> Aggregator {
         Aggregator {
@@ -248,6 +294,7 @@ impl Aggregator {
             totals: Counts::default(),
             samples: 0,
             samples_dropped: 0,
+            outstanding: Vec::new(),
         }
     }
 
@@ -262,6 +309,14 @@ impl Aggregator {
     /// the open one.
     pub fn record(&mut self, s: &Sample) {
         self.samples += 1;
+        if let Some((phase, n)) = self.track_outstanding(s) {
+            let idx = usize::from(phase);
+            if idx >= self.phases.len() {
+                self.phases.resize_with(idx + 1, PhaseAgg::default);
+            }
+            self.phases[idx].counts.unanswered += u64::from(n);
+            self.totals.unanswered += u64::from(n);
+        }
         let idx = usize::from(s.phase);
         if idx >= self.phases.len() {
             self.phases.resize_with(idx + 1, PhaseAgg::default);
@@ -273,6 +328,11 @@ impl Aggregator {
         let ic = &mut self.interval_counts;
         let ih = &mut self.interval_hists;
         let t = &mut self.totals;
+        if let Event::Sent { intended } | Event::Published { intended } = &s.event {
+            let lag = s.at.saturating_duration_since(*intended);
+            ph.hists[Metric::SendLag as usize].record(lag);
+            ih[Metric::SendLag as usize].record(lag);
+        }
         match &s.event {
             Event::Connected { phases, .. } => {
                 ph.counts.attempted += 1;
@@ -430,6 +490,12 @@ impl Aggregator {
             restored: c.restored,
             clients_away: self.away,
             skipped_disconnected: c.skipped,
+            send_lag_p99_us: self.interval_hists[Metric::SendLag as usize].percentile(99.0),
+            send_lag_max_us: self.interval_hists[Metric::SendLag as usize]
+                .h
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(Histogram::max),
         };
         for m in Metric::ALL {
             let hist = &mut self.interval_hists[m as usize];

@@ -132,6 +132,7 @@ fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&
         }),
         errors: keyed(&p.errors, |k| k.key()),
         disconnects: keyed(&p.disconnects, |k| k.key()),
+        send_lag: h(Metric::SendLag),
     }
 }
 
@@ -264,7 +265,10 @@ impl Recorded {
             series: agg.series.clone(),
             health: Health {
                 cores,
-                summary: with_dropped(summarize_health(&health_series, cores), agg.samples_dropped),
+                summary: with_dropped(
+                    reports::saturation::summarize(&health_series, cores, &agg.series),
+                    agg.samples_dropped,
+                ),
                 series: health_series,
             },
             started_at,

@@ -576,3 +576,121 @@ async fn a_sample_channel_with_room_drops_nothing() {
     assert_eq!(r.health.summary.samples_dropped, 0);
     assert!(!r.health.summary.saturated);
 }
+
+/// Issue 11, item 2/6: a client whose task dies (panic caught, or forced drop at the end
+/// bound) took its in-flight echo messages with it; they are written off as `unanswered`
+/// in the phase of their sends, so `sent = received + timeouts + unanswered` holds.
+#[tokio::test(flavor = "current_thread")]
+async fn in_flight_sends_of_a_dead_client_are_written_off() {
+    let (tx, rec) = spawn_with_health(config(&[("one", "echo"), ("two", "echo")]), None);
+    let t0 = now();
+    let send = |c: u32, phase: u16, event: Event| {
+        tx.send(sample(c, phase, t0, event)).expect("send");
+    };
+    // Client 3: 5 sent in phase 0, 1 answered, 1 timed out; then it panics in phase 1.
+    for _ in 0..5 {
+        send(3, 0, Event::Sent { intended: t0 });
+    }
+    send(
+        3,
+        0,
+        Event::Reply {
+            intended: t0,
+            sent: t0,
+        },
+    );
+    send(
+        3,
+        0,
+        Event::Timeout {
+            intended: t0,
+            sent: t0,
+        },
+    );
+    send(
+        3,
+        1,
+        Event::Error {
+            error: ErrorKind::ClientPanic,
+        },
+    );
+    // Client 4: 2 sent, both answered, then force-dropped: nothing to write off.
+    for _ in 0..2 {
+        send(4, 1, Event::Sent { intended: t0 });
+        send(
+            4,
+            1,
+            Event::Reply {
+                intended: t0,
+                sent: t0,
+            },
+        );
+    }
+    send(
+        4,
+        1,
+        Event::Error {
+            error: ErrorKind::ForcedDrop,
+        },
+    );
+    // Client 5: 3 sent, then force-dropped with all 3 in flight.
+    for _ in 0..3 {
+        send(5, 1, Event::Sent { intended: t0 });
+    }
+    send(
+        5,
+        1,
+        Event::Error {
+            error: ErrorKind::ForcedDrop,
+        },
+    );
+    drop(send);
+    drop(tx);
+    let r = rec.finish().await;
+    let one = r.phases[0].stats.echo.clone().expect("phase one echo");
+    assert_eq!((one.sent, one.received, one.timeouts), (5, 1, 1));
+    assert_eq!(one.unanswered_at_stop, 3, "client 3's three in flight");
+    let two = r.phases[1].stats.echo.clone().expect("phase two echo");
+    assert_eq!((two.sent, two.received, two.unanswered_at_stop), (5, 2, 3));
+    let all = r.run.echo.clone().expect("run echo");
+    assert_eq!(
+        all.sent,
+        all.received + all.timeouts + all.unanswered_at_stop
+    );
+    assert_eq!(r.run.errors.get("client_panic"), Some(&1));
+    assert_eq!(r.run.errors.get("forced_drop"), Some(&2));
+}
+
+/// Issue 12: the swarm's own lateness is recorded per send (echo and publish): actual send
+/// instant minus intended, per phase, for the run, and per second.
+#[tokio::test(start_paused = true)]
+async fn send_lag_is_recorded_per_send() {
+    let (tx, rec) = spawn_with_health(config(&[("steady", "echo")]), None);
+    let t0 = now();
+    let us = Duration::from_micros;
+    for (i, lag) in [100u64, 200, 300, 400].into_iter().enumerate() {
+        let intended = t0 + Duration::from_millis(10 * i as u64);
+        tx.send(sample(0, 0, intended + us(lag), Event::Sent { intended }))
+            .expect("send");
+    }
+    let intended = t0 + Duration::from_millis(50);
+    tx.send(sample(
+        1,
+        0,
+        intended + us(5_000),
+        Event::Published { intended },
+    ))
+    .expect("send");
+    drop(tx);
+    advance(Duration::from_millis(100)).await;
+    let r = rec.finish().await;
+    let lag = r.run.send_lag.clone().expect("run send lag");
+    assert_eq!(lag.count, 5);
+    assert!(near(lag.min_us, 100) && near(lag.max_us, 5_000), "{lag:?}");
+    assert!(near(lag.p50_us, 300), "{lag:?}");
+    let phase = r.phases[0].stats.send_lag.clone().expect("phase send lag");
+    assert_eq!(phase.count, 5);
+    let p = r.series.first().expect("a second");
+    assert!(p.send_lag_max_us.is_some_and(|m| near(m, 5_000)), "{p:?}");
+    assert!(p.send_lag_p99_us.is_some(), "{p:?}");
+}

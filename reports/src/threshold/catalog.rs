@@ -548,6 +548,14 @@ pub const METRICS: &[Metric] = &[
         &["max"],
         "swarm resident memory",
     ),
+    m(
+        "swarm",
+        "send_lag",
+        Kind::Distribution,
+        Lower,
+        None,
+        "the swarm's own lateness: actual minus intended send instant (echo and publish)",
+    ),
     ms(
         "swarm",
         "sched_lag",

@@ -67,7 +67,8 @@ impl Threshold {
 impl MetricPath {
     /// The observed value in canonical units (µs for durations).
     pub fn observe(&self, run: &RunFile) -> Result<f64, String> {
-        if self.scenario == "swarm" {
+        // `swarm.send_lag` is per span (run or phase); the rest of `swarm` is run health.
+        if self.scenario == "swarm" && self.metric != "send_lag" {
             return observe_swarm(self, run);
         }
         let section = match &self.phase {
@@ -125,6 +126,7 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 phase => stat_of(p, c.phases.get(phase)),
             }
         }
+        "swarm" => stat_of(p, s.send_lag.as_ref()),
         "echo" => {
             let e = s.echo.as_ref().ok_or_else(|| absent(p))?;
             match p.metric.as_str() {

@@ -284,3 +284,28 @@ fn evaluate_many_keeps_order() {
     assert_eq!(rs[0].expr, "connect.failed == 0");
     assert!(!rs[0].pass && rs[1].pass);
 }
+
+/// Issue 12: `swarm.send_lag` reads the span's send-lag distribution, for the run or a
+/// phase; a run without it fails with a note rather than passing.
+#[test]
+fn send_lag_thresholds_read_the_span() {
+    let mut run = example_run(10);
+    let mut h = crate::distribution::new_histogram();
+    for us in [100u64, 200, 300, 400, 5_000] {
+        h.record(us).expect("in range");
+    }
+    let lag = crate::Distribution::from_histogram(&h, 0).expect("encodes");
+    run.run.send_lag = Some(lag.clone());
+    assert!(eval("swarm.send_lag.p50 < 1ms", &run).pass);
+    assert!(!eval("swarm.send_lag.max < 1ms", &run).pass);
+    let name = run.phases[0].name.clone();
+    let r = eval(&format!("{name}.swarm.send_lag.p99 < 1ms"), &run);
+    assert!(
+        !r.pass && r.note.is_some(),
+        "the phase has no send lag: {r:?}"
+    );
+    run.phases[0].stats.send_lag = Some(lag);
+    let r = eval(&format!("{name}.swarm.send_lag.p50 < 1ms"), &run);
+    assert!(r.pass, "{r:?}");
+    assert!(bad("steady.swarm.cpu_percent.max < 90").contains("except send_lag"));
+}

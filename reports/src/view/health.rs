@@ -150,6 +150,19 @@ pub fn section(run: &RunFile) -> Option<Section> {
             }
         ),
     );
+    if let Some(d) = run.run.send_lag.as_ref().filter(|d| d.count > 0) {
+        t.pair(
+            "send lag",
+            format!(
+                "p50 {}, p99 {}, max {} over {} sends (actual minus intended send instant; \
+                 part of every latency, not of service)",
+                format_us(d.p50_us),
+                format_us(d.p99_us),
+                format_us(d.max_us),
+                d.count
+            ),
+        );
+    }
     if sm.samples_dropped > 0 {
         t.pair(
             "samples dropped",
