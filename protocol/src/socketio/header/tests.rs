@@ -337,3 +337,53 @@ proptest! {
         prop_assert_eq!(Packet::decode(&text), Ok(packet));
     }
 }
+
+/// A/B timing in one process, rounds interleaved so that a loaded machine slows both
+/// alike: the decoder's former header code (which allocated the namespace) against
+/// `Header::scan` alone (the fast paths) and with the namespace copied (what
+/// `Packet::decode` does). Prints the median ns per header of 41 rounds.
+/// `cargo test --profile ci -p protocol --lib -- --ignored header_timing --nocapture`
+#[test]
+#[ignore = "measurement, not a check"]
+fn header_timing() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let pad = "x".repeat(80);
+    let texts = [
+        format!(r#"242["echo",{{"seq":678901,"pad":"{pad}"}}]"#),
+        format!(r#"342[{{"seq":678901,"pad":"{pad}"}}]"#),
+        r#"51-43["echo",{"_placeholder":true,"num":0}]"#.to_string(),
+        format!(r#"2/admin,42["echo",{{"pad":"{pad}"}}]"#),
+    ];
+    const N: u32 = 20_000;
+    let round = |f: &dyn Fn(&str) -> usize| {
+        let t = Instant::now();
+        let mut sum = 0;
+        for _ in 0..N {
+            for text in &texts {
+                sum += f(black_box(text.as_str()));
+            }
+        }
+        black_box(sum);
+        t.elapsed().as_nanos() as f64 / f64::from(N * texts.len() as u32)
+    };
+    let old = |t: &str| old_decoder_header(t).map_or(0, |h| h.4 + h.2.len());
+    let scan = |t: &str| Header::scan(t).map_or(0, |h| h.data_at + h.nsp.len());
+    let scan_copy = |t: &str| Header::scan(t).map_or(0, |h| h.data_at + h.nsp.to_string().len());
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..41 {
+        a.push(round(&old));
+        b.push(round(&scan));
+        c.push(round(&scan_copy));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "ns per header (median of 41): old decoder header code {:.1}, Header::scan {:.1}, Header::scan + namespace copy {:.1}",
+        median(&mut a),
+        median(&mut b),
+        median(&mut c)
+    );
+}
