@@ -6,7 +6,9 @@
 //! - [`engineio`]: Engine.IO packets (`0`..`6`), one per WebSocket frame, or several per
 //!   HTTP long-polling body separated by `\x1e` with binary as `b` + base64.
 //! - [`socketio`]: Socket.IO packets carried inside Engine.IO `message` packets:
-//!   `<type>[<n>-][<nsp>,][<id>][<json>]`, plus binary attachment reassembly.
+//!   `<type>[<n>-][<nsp>,][<id>][<json>]`, plus binary attachment reassembly. The header
+//!   before the JSON is read by [`socketio::Header::scan`], without allocating; the server's
+//!   and the swarm's fast paths use it too.
 //! - [`msgpack`]: the same Socket.IO packets in the form of the `socket.io-msgpack-parser`
 //!   npm package (one msgpack map per binary Engine.IO message, binary values inline).
 //!
@@ -39,4 +41,22 @@ pub enum DecodeError {
     ReservedEvent(String),
     #[error("binary data where text was expected")]
     UnexpectedBinary,
+    #[error("namespace longer than {} bytes", socketio::MAX_NAMESPACE_BYTES)]
+    NamespaceTooLong,
+}
+
+/// The decoder's errors for a bad header, as they were before the header had a reader of
+/// its own: a count beyond [`socketio::MAX_ATTACHMENTS`] is a bad count, an ack id beyond
+/// `u64` an invalid payload.
+impl From<socketio::HeaderError> for DecodeError {
+    fn from(e: socketio::HeaderError) -> DecodeError {
+        use socketio::HeaderError as H;
+        match e {
+            H::Empty => DecodeError::Empty,
+            H::UnknownType(c) => DecodeError::UnknownType(c),
+            H::Attachments | H::TooManyAttachments => DecodeError::Attachments,
+            H::NamespaceTooLong => DecodeError::NamespaceTooLong,
+            H::AckIdOverflow => DecodeError::InvalidPayload("ack id out of range"),
+        }
+    }
 }

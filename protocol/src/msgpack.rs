@@ -209,6 +209,10 @@ pub fn decode(input: &[u8]) -> Result<(Packet, Vec<Bytes>), DecodeError> {
     let Some(Some(Value::String(nsp))) = nsp else {
         return Err(DecodeError::InvalidPayload("msgpack nsp must be a string"));
     };
+    if nsp.len() > crate::socketio::MAX_NAMESPACE_BYTES {
+        // The bound of the text form (`socketio::Header::scan`).
+        return Err(DecodeError::NamespaceTooLong);
+    }
     let id = match id.flatten() {
         None => None,
         Some(v) => Some(v.as_u64().ok_or(DecodeError::InvalidPayload(

@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use crate::{DecodeError, json};
 
+pub mod header;
+pub use header::{Header, HeaderError, MAX_ATTACHMENTS, MAX_NAMESPACE_BYTES};
+
 /// Socket.IO packet type digit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PacketType {
@@ -162,43 +165,8 @@ impl Packet {
     /// Decodes the text of an Engine.IO message (without its leading `4`). Applies every
     /// payload rule of docs/ARCHITECTURE.md#socketio-v5 (a server closes the connection on error).
     pub fn decode(text: &str) -> Result<Packet, DecodeError> {
-        let bytes = text.as_bytes();
-        let first = *bytes.first().ok_or(DecodeError::Empty)?;
-        let kind = PacketType::from_digit(first)
-            .ok_or_else(|| DecodeError::UnknownType(text.chars().next().unwrap_or('\0')))?;
-        let mut i = 1;
-
-        let mut attachments = 0;
-        if kind.is_binary() {
-            let end = i + digit_run(&bytes[i..]);
-            if end == i || bytes.get(end) != Some(&b'-') {
-                return Err(DecodeError::Attachments);
-            }
-            attachments = text[i..end].parse().map_err(|_| DecodeError::Attachments)?;
-            i = end + 1;
-        }
-
-        let nsp = if bytes.get(i) == Some(&b'/') {
-            let end = text[i..].find(',').map_or(text.len(), |p| i + p);
-            let nsp = text[i..end].to_string();
-            i = (end + 1).min(text.len());
-            nsp
-        } else {
-            "/".to_string()
-        };
-
-        let id_end = i + digit_run(&bytes[i..]);
-        let id = if id_end > i {
-            Some(
-                text[i..id_end]
-                    .parse()
-                    .map_err(|_| DecodeError::InvalidPayload("ack id out of range"))?,
-            )
-        } else {
-            None
-        };
-
-        let rest = &text[id_end..];
+        let header = Header::scan(text)?;
+        let rest = header.data(text);
         let data = if rest.is_empty() {
             None
         } else {
@@ -207,13 +175,13 @@ impl Packet {
                     .map_err(|e| DecodeError::Json(e.to_string()))?,
             )
         };
-        validate(kind, data.as_ref(), attachments)?;
+        validate(header.kind, data.as_ref(), header.attachments)?;
         Ok(Packet {
-            kind,
-            nsp,
-            id,
+            kind: header.kind,
+            nsp: header.nsp.to_string(),
+            id: header.id,
             data,
-            attachments,
+            attachments: header.attachments,
         })
     }
 
@@ -318,10 +286,6 @@ fn placeholder_num(value: &serde_json::Map<String, Value>) -> Option<Option<u64>
         return None;
     }
     Some(value.get("num").and_then(Value::as_u64))
-}
-
-fn digit_run(bytes: &[u8]) -> usize {
-    bytes.iter().take_while(|b| b.is_ascii_digit()).count()
 }
 
 /// The payload rules of docs/ARCHITECTURE.md#socketio-v5 (the reference decoder's `isPayloadValid`), plus

@@ -237,6 +237,31 @@ mod tests {
         assert_eq!(echoed.as_str(), "back");
     }
 
+    proptest::proptest! {
+        /// Any bytes as the server's response head, alone or after a plausible status line:
+        /// the head reader and checker never panic, and only a `101` with the right accept
+        /// key passes.
+        #[test]
+        fn response_heads_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+            lines in "(HTTP/1\\.[01] [0-9]{0,4}[^\r\n]{0,8}\r\n)?([A-Za-z-]{0,12}:?[ a-zA-Z0-9=,+/]{0,30}\r\n){0,4}\r?\n?",
+        ) {
+            let accept = derive_accept_key(KEY.as_bytes());
+            let mut shaped = lines.into_bytes();
+            shaped.extend_from_slice(&bytes);
+            for head in [&bytes[..], &shaped[..]] {
+                if let Some(end) = head_end(head) {
+                    proptest::prop_assert!(end <= head.len());
+                }
+                if check_response(head, &accept).is_ok() {
+                    let text = String::from_utf8_lossy(head);
+                    proptest::prop_assert!(text.contains("101"));
+                    proptest::prop_assert!(text.contains(accept.as_str()));
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn refused_upgrade_is_its_status() {
         let (client_io, mut server_io) = tokio::io::duplex(4096);

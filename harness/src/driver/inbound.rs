@@ -10,6 +10,8 @@
 //! bytes; the payload object is found by [`payload::find`]), or answer pings itself.
 
 use futures_util::StreamExt;
+use protocol::SioPacketType;
+use protocol::socketio::Header;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::session::{CONTROL_ID_BASE, Frames, Incoming, Session, disconnect_reason};
@@ -73,43 +75,23 @@ impl Session {
     }
 
     fn sio(&mut self, f: &Frames, s: &str) -> Incoming {
-        // The type must be an ASCII digit (`4é` from a hostile server): slicing after a
-        // multi-byte character would panic the client's task.
-        let Some(&kind) = s.as_bytes().first().filter(|b| b.is_ascii()) else {
+        // The one header reader (docs/ARCHITECTURE.md#socketio-v5): no allocation, and
+        // a malformed header (`4é`, `45+1-`, an ack id beyond u64...) is an error here as
+        // it is for the full decoder.
+        let Ok(h) = Header::scan(s) else {
             return Incoming::Error(ErrorKind::Protocol);
         };
-        let mut rest = &s[1..];
-        let mut attachments = 0u16;
-        if matches!(kind, b'5' | b'6') {
-            let Some((n, r)) = rest.split_once('-') else {
-                return Incoming::Error(ErrorKind::Protocol);
-            };
-            let Ok(n) = n.parse::<u16>() else {
-                return Incoming::Error(ErrorKind::Protocol);
-            };
-            attachments = n;
-            rest = r;
-        }
+        let Ok(attachments) = u16::try_from(h.attachments) else {
+            return Incoming::Error(ErrorKind::Protocol);
+        };
         // Namespace: ours, or another one (ignored).
-        if f.nsp_part.is_empty() {
-            if rest.starts_with('/') {
-                return self.skip_attachments(attachments);
-            }
-        } else if let Some(r) = rest.strip_prefix(f.nsp_part.as_str()) {
-            rest = r;
-        } else {
+        if h.nsp != namespace(f) {
             return self.skip_attachments(attachments);
         }
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let id = if digits > 0 {
-            rest[..digits].parse::<u64>().ok()
-        } else {
-            None
-        };
-        let body = &rest[digits..];
-        match kind {
-            b'3' | b'6' => {
-                let Some(id) = id.and_then(|i| u32::try_from(i).ok()) else {
+        let body = h.data(s);
+        match h.kind {
+            SioPacketType::Ack | SioPacketType::BinaryAck => {
+                let Some(id) = h.id.and_then(|i| u32::try_from(i).ok()) else {
                     return Incoming::Error(ErrorKind::Protocol);
                 };
                 if id >= CONTROL_ID_BASE {
@@ -124,8 +106,8 @@ impl Session {
                 }
                 Incoming::Reply(id)
             }
-            b'2' | b'5' => {
-                if let Some(id) = id {
+            SioPacketType::Event | SioPacketType::BinaryEvent => {
+                if let Some(id) = h.id {
                     self.ack_due = Some(id);
                 }
                 if self.pid.is_some() {
@@ -141,10 +123,9 @@ impl Session {
                 }
                 self.skip_attachments(attachments)
             }
-            b'1' => Incoming::Closed(DisconnectReason::SioDisconnect),
-            b'4' => Incoming::Error(ErrorKind::ConnectError),
-            b'0' => Incoming::Nothing,
-            _ => Incoming::Error(ErrorKind::Protocol),
+            SioPacketType::Disconnect => Incoming::Closed(DisconnectReason::SioDisconnect),
+            SioPacketType::ConnectError => Incoming::Error(ErrorKind::ConnectError),
+            SioPacketType::Connect => Incoming::Nothing,
         }
     }
 
@@ -195,6 +176,12 @@ impl Session {
             Incoming::Reply(id)
         }
     }
+}
+
+/// The namespace of the run's Socket.IO packets, as `Header::scan` reads it: `/` when the
+/// frames carry none (`nsp_part` is `"/admin,"` or empty).
+pub(super) fn namespace(f: &Frames) -> &str {
+    f.nsp_part.strip_suffix(',').unwrap_or("/")
 }
 
 /// `body` is `["<name>"` followed by `,` or `]`.
@@ -330,6 +317,153 @@ mod tests {
             session.eio_text(&f, "41/admin,"),
             Incoming::Closed(DisconnectReason::SioDisconnect)
         );
+    }
+
+    /// A session over a real loopback socket (the server end is returned to keep it open);
+    /// `eio_text` and `attachment` never touch it.
+    async fn loopback_session() -> (Session, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            super::super::net::Stream::Plain(client.unwrap()),
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        (Session::new(ws), accepted.unwrap().0)
+    }
+
+    /// Regressions: headers the full decoder reads one way and this reader read another
+    /// (each assertion failed with the reader's own header code, before
+    /// `protocol::socketio::Header::scan`).
+    #[tokio::test]
+    async fn headers_are_read_as_the_decoder_reads_them() {
+        let (mut session, _server) = loopback_session().await;
+        let admin = super::super::socketio::tests::frames("/admin,");
+        let main = super::super::socketio::tests::frames("");
+        let mut wrong = Vec::new();
+        fn check(
+            wrong: &mut Vec<String>,
+            session: &mut Session,
+            f: &Frames,
+            text: &str,
+            ok: fn(&Incoming) -> bool,
+        ) {
+            let got = session.eio_text(f, text);
+            if !ok(&got) {
+                wrong.push(format!("{text}: {got:?}"));
+            }
+        }
+        // `41/admin` without a comma leaves namespace `/admin` (it was taken for another
+        // namespace and ignored).
+        check(&mut wrong, &mut session, &admin, "41/admin", |i| {
+            *i == Incoming::Closed(DisconnectReason::SioDisconnect)
+        });
+        // `/,` spells the main namespace (it was taken for another one).
+        check(
+            &mut wrong,
+            &mut session,
+            &main,
+            r#"42/,["tick",{"a":1}]"#,
+            |i| matches!(i, Incoming::Broadcast(_)),
+        );
+        // `+1-` is not an attachment count (Rust's `u16` parse accepted the sign, so the
+        // client waited for an attachment).
+        for text in [r#"45+1-["x"]"#, r#"46+1-1[]"#] {
+            check(&mut wrong, &mut session, &main, text, |i| {
+                *i == Incoming::Error(ErrorKind::Protocol)
+            });
+            if session.bin.is_some() {
+                wrong.push(format!("{text}: attachments awaited"));
+                session.bin = None;
+            }
+        }
+        // An ack id beyond u64 makes the packet invalid (the event was taken as one
+        // without an ack id).
+        check(
+            &mut wrong,
+            &mut session,
+            &main,
+            r#"4299999999999999999999["x"]"#,
+            |i| *i == Incoming::Error(ErrorKind::Protocol),
+        );
+        assert_eq!(wrong, Vec::<String>::new());
+        assert_eq!(session.ack_due, None);
+        // Still reads what it should.
+        assert!(matches!(
+            session.eio_text(&main, r#"42/,7["tick"]"#),
+            Incoming::Broadcast(_)
+        ));
+        assert_eq!(session.ack_due, Some(7));
+        assert_eq!(session.eio_text(&main, "431[]"), Incoming::Reply(1));
+        assert_eq!(session.eio_text(&admin, "43/admin,2[]"), Incoming::Reply(2));
+        assert_eq!(session.eio_text(&admin, "431[]"), Incoming::Nothing);
+        assert_eq!(session.eio_text(&main, "461-3[{}]"), Incoming::Nothing);
+        assert_eq!(session.attachment(&main), Incoming::Reply(3));
+    }
+
+    /// Any sequence of frames a server sends (texts of any bytes, header-like texts, binary
+    /// frames), on a session kept across cases: the inbound reader never panics.
+    #[tokio::test]
+    async fn inbound_frames_never_panics() {
+        use proptest::prelude::*;
+        let (session, _server) = loopback_session().await;
+        let session = std::cell::RefCell::new(session);
+        let frame = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..32)
+                .prop_map(|b| Some(String::from_utf8_lossy(&b).into_owned())),
+            "4[0-7é]([0-9+]{0,6}-)?(/[a-zé]{0,6},?)?[0-9]{0,22}(\\[\"tick\"|\\[\"x\",\"[0-9]\"\\]|\\[\\])?"
+                .prop_map(Some),
+            "4?[0-6]\\PC{0,12}".prop_map(Some),
+            Just(None),
+        ];
+        let case = (
+            proptest::collection::vec(frame, 1..8),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        );
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        });
+        let result = runner.run(&case, |(frames, admin, ack, recovering)| {
+            let mut f = super::super::socketio::tests::frames(if admin { "/admin," } else { "" });
+            f.ack = ack;
+            let mut s = session.borrow_mut();
+            s.pid = recovering.then(|| "p".to_string());
+            for frame in frames {
+                match frame {
+                    Some(text) => {
+                        let _ = s.eio_text(&f, &text);
+                    }
+                    None => {
+                        let _ = s.attachment(&f);
+                    }
+                }
+                if let Some((_, left)) = s.bin {
+                    prop_assert!(left > 0);
+                }
+            }
+            Ok(())
+        });
+        result.unwrap();
+    }
+
+    proptest::proptest! {
+        /// A muted raw WS client's frame reader on any bytes, in any pieces.
+        #[test]
+        fn frozen_reader_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            cut in 1usize..40,
+        ) {
+            let mut f = Frozen::default();
+            for chunk in bytes.chunks(cut) {
+                let _ = f.feed(chunk);
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use protocol::SioPacketType;
 use protocol::engineio::{self, Packet as Eio};
+use protocol::socketio::Header;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::driver::Ctx;
@@ -37,10 +39,7 @@ pub async fn connect_websocket(
     let handshake = loop {
         let text = next_text(&mut ws, ctx.frames.msgpack).await?;
         match text.as_bytes().first() {
-            Some(b'0') => {
-                break serde_json::from_str::<engineio::Handshake>(&text[1..])
-                    .map_err(|_| ErrorKind::Protocol)?;
-            }
+            Some(b'0') => break open_packet(&text)?,
             Some(b'2') => send(&mut ws, "3").await?,
             Some(b'1') => return Err(ErrorKind::Protocol),
             _ => {}
@@ -126,10 +125,7 @@ pub async fn connect_polling(
         ),
     )
     .await?;
-    let packets = engineio::decode_payload(&body).map_err(|_| ErrorKind::Protocol)?;
-    let Some(Eio::Open(handshake)) = packets.into_iter().next() else {
-        return Err(ErrorKind::Protocol);
-    };
+    let handshake = polling_open(&body)?;
     phases.eio_open = Some(t.elapsed());
     let with_sid = format!("{}&sid={}", f.eio_polling_path, handshake.sid);
 
@@ -183,27 +179,11 @@ pub async fn connect_polling(
     let (polled, probed) = tokio::join!(poll, probe);
     let mut ws = probed?;
     phases.ws_upgrade = probe_phases.ws_upgrade;
-    let mut connected = None;
-    let mut pong_due = false;
-    let mut early = Vec::new();
-    for packet in engineio::decode_payload(&polled?).map_err(|_| ErrorKind::Protocol)? {
-        let packet = match packet {
-            Eio::Binary(b) if f.msgpack => {
-                Eio::Message(super::sio_msgpack::eio_text(&b)?.split_off(1))
-            }
-            p => p,
-        };
-        match packet {
-            Eio::Ping { .. } => pong_due = true,
-            Eio::Close => return Err(ErrorKind::Protocol),
-            Eio::Message(m) => match sio_connect_reply(f, &m) {
-                Some(Ok(pid)) => connected = Some(pid),
-                Some(Err(e)) => return Err(e),
-                None => early.push(format!("4{m}")),
-            },
-            _ => {}
-        }
-    }
+    let Released {
+        connected,
+        pong_due,
+        mut early,
+    } = released_poll(f, &polled?)?;
     if pong_due {
         drive(
             &mut conn,
@@ -225,26 +205,79 @@ pub async fn connect_polling(
     Ok(session(ws, &handshake, pid, early))
 }
 
+/// The handshake of the Engine.IO open packet `0{...}` (websocket transport).
+fn open_packet(text: &str) -> Result<engineio::Handshake, ErrorKind> {
+    let json = text.strip_prefix('0').ok_or(ErrorKind::Protocol)?;
+    serde_json::from_str(json).map_err(|_| ErrorKind::Protocol)
+}
+
+/// The handshake of the first polling response, whose first packet must be the open packet.
+fn polling_open(body: &str) -> Result<engineio::Handshake, ErrorKind> {
+    let packets = engineio::decode_payload(body).map_err(|_| ErrorKind::Protocol)?;
+    match packets.into_iter().next() {
+        Some(Eio::Open(handshake)) => Ok(handshake),
+        _ => Err(ErrorKind::Protocol),
+    }
+}
+
+/// What the GET released by the upgrade carried.
+#[derive(Debug, PartialEq)]
+struct Released {
+    /// The CONNECT reply, if it came: with the recovery `pid` when the server sent one.
+    connected: Option<Option<String>>,
+    /// A ping to answer over POST.
+    pong_due: bool,
+    /// Engine.IO texts for the session to read first (events before the CONNECT reply).
+    early: Vec<String>,
+}
+
+/// Reads the body of the GET the upgrade released: a close or a CONNECT_ERROR fails the
+/// connect.
+fn released_poll(f: &Frames, body: &str) -> Result<Released, ErrorKind> {
+    let mut r = Released {
+        connected: None,
+        pong_due: false,
+        early: Vec::new(),
+    };
+    for packet in engineio::decode_payload(body).map_err(|_| ErrorKind::Protocol)? {
+        let packet = match packet {
+            Eio::Binary(b) if f.msgpack => {
+                Eio::Message(super::sio_msgpack::eio_text(&b)?.split_off(1))
+            }
+            p => p,
+        };
+        match packet {
+            Eio::Ping { .. } => r.pong_due = true,
+            Eio::Close => return Err(ErrorKind::Protocol),
+            Eio::Message(m) => match sio_connect_reply(f, &m) {
+                Some(Ok(pid)) => r.connected = Some(pid),
+                Some(Err(e)) => return Err(e),
+                None if r.early.len() < MAX_EARLY => r.early.push(format!("4{m}")),
+                None => {}
+            },
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
 /// `Some(Ok(pid))` for `0<nsp,>{...}` of our namespace (with the recovery `pid` when the
 /// server sent one), `Some(Err)` for `4<nsp,>...`, `None` for anything else. `m` is the
 /// Engine.IO message text (without the leading `4`).
 fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<Option<String>, ErrorKind>> {
-    // The type must be an ASCII digit: slicing after a multi-byte character would panic.
-    let kind = m.as_bytes().first().filter(|b| b.is_ascii())?;
-    let rest = &m[1..];
-    let rest = if f.nsp_part.is_empty() {
-        if rest.starts_with('/') {
-            return None;
+    // The one header reader: no panic on any text (a non-ASCII type byte once did here).
+    let h = Header::scan(m).ok()?;
+    if h.nsp != super::inbound::namespace(f) {
+        return None;
+    }
+    let data = h.data(m);
+    match h.kind {
+        SioPacketType::Connect if data.starts_with('{') => {
+            Some(Ok(serde_json::from_str::<serde_json::Value>(data)
+                .ok()
+                .and_then(|v| v.get("pid")?.as_str().map(str::to_string))))
         }
-        rest
-    } else {
-        rest.strip_prefix(f.nsp_part.as_str())?
-    };
-    match kind {
-        b'0' if rest.starts_with('{') => Some(Ok(serde_json::from_str::<serde_json::Value>(rest)
-            .ok()
-            .and_then(|v| v.get("pid")?.as_str().map(str::to_string)))),
-        b'4' => Some(Err(ErrorKind::ConnectError)),
+        SioPacketType::ConnectError => Some(Err(ErrorKind::ConnectError)),
         _ => None,
     }
 }
@@ -393,6 +426,74 @@ pub(crate) mod tests {
         );
     }
 
+    /// Regression: `/,` spells the main namespace, as the decoder reads it (the reply was
+    /// taken for another namespace's).
+    #[test]
+    fn connect_reply_namespace_is_read_as_the_decoder_reads_it() {
+        let f = frames("");
+        assert_eq!(sio_connect_reply(&f, r#"0/,{"sid":"a"}"#), Some(Ok(None)));
+        assert_eq!(
+            sio_connect_reply(&f, r#"0{"sid":"a","pid":"p"}"#),
+            Some(Ok(Some("p".to_string())))
+        );
+        assert_eq!(sio_connect_reply(&f, r#"0/admin,{"sid":"a"}"#), None);
+        let f = frames("/admin,");
+        assert_eq!(
+            sio_connect_reply(&f, r#"0/admin,{"sid":"a"}"#),
+            Some(Ok(None))
+        );
+        assert_eq!(
+            sio_connect_reply(&f, r#"4/admin,{"message":"no"}"#),
+            Some(Err(ErrorKind::ConnectError))
+        );
+        assert_eq!(sio_connect_reply(&f, r#"0{"sid":"a"}"#), None);
+        assert_eq!(sio_connect_reply(&f, r#"0/admins,{"sid":"a"}"#), None);
+    }
+
+    #[test]
+    fn handshake_packets_are_read() {
+        let open = r#"0{"sid":"s","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000}"#;
+        let h = open_packet(open).unwrap();
+        assert_eq!((h.sid.as_str(), h.ping_interval), ("s", 300));
+        assert_eq!(polling_open(open).unwrap().sid, "s");
+        assert_eq!(open_packet("0"), Err(ErrorKind::Protocol));
+        assert_eq!(open_packet(""), Err(ErrorKind::Protocol));
+        assert_eq!(polling_open("2\u{1e}0{}"), Err(ErrorKind::Protocol));
+        let f = frames("");
+        assert_eq!(
+            released_poll(
+                &f,
+                "2\u{1e}42[\"tick\"]\u{1e}40{\"sid\":\"a\",\"pid\":\"p\"}\u{1e}6"
+            ),
+            Ok(Released {
+                connected: Some(Some("p".to_string())),
+                pong_due: true,
+                early: vec!["42[\"tick\"]".to_string()],
+            })
+        );
+        assert_eq!(released_poll(&f, "6\u{1e}1"), Err(ErrorKind::Protocol));
+        assert_eq!(
+            released_poll(&f, "44{\"message\":\"no\"}"),
+            Err(ErrorKind::ConnectError)
+        );
+    }
+
+    /// Engine.IO-shaped polling bodies: packets of every type, `b` + base64 binaries, junk.
+    fn polling_body() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                "0\\PC{0,24}",
+                "4[0-7]/?[a-z]{0,3},?[0-9]{0,3}\\PC{0,12}",
+                "b[A-Za-z0-9+/=]{0,24}",
+                "[1-6](probe)?",
+                "\\PC{0,8}",
+            ],
+            0..5,
+        )
+        .prop_map(|p| p.join("\u{1e}"))
+    }
+
     proptest::proptest! {
         /// Any text a server sends after `4`: the CONNECT-reply reader never panics (it did
         /// on a non-ASCII first character).
@@ -400,6 +501,27 @@ pub(crate) mod tests {
         fn connect_reply_never_panics(m in "\\PC{0,40}", nsp in proptest::bool::ANY) {
             let f = frames(if nsp { "/admin," } else { "" });
             let _ = sio_connect_reply(&f, &m);
+        }
+
+        /// Any bytes as a polling response body or a websocket text, with either parser:
+        /// the open packet, handshake and upgrade readers never panic.
+        #[test]
+        fn handshake_bodies_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            shaped in polling_body(),
+            msgpack in proptest::bool::ANY,
+            nsp in proptest::bool::ANY,
+        ) {
+            let mut f = frames(if nsp { "/admin," } else { "" });
+            f.msgpack = msgpack;
+            for body in [String::from_utf8_lossy(&bytes).into_owned(), shaped] {
+                let _ = open_packet(&body);
+                let _ = polling_open(&body);
+                if let Ok(r) = released_poll(&f, &body) {
+                    proptest::prop_assert!(r.early.iter().all(|t| t.starts_with('4')));
+                }
+                let _ = sio_connect_reply(&f, &body);
+            }
         }
     }
 }

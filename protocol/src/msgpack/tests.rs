@@ -485,6 +485,17 @@ fn binaries_per_packet_are_bounded() {
     assert!(decode(&empty_binaries(100_000)).is_err());
 }
 
+/// A namespace has the bound of the text form (`socketio::Header::scan`).
+#[test]
+fn namespace_length_is_bounded() {
+    let longest = format!("/{}", "n".repeat(crate::socketio::MAX_NAMESPACE_BYTES - 1));
+    let packet = Packet::connect(&longest, None);
+    let wire = encode(&packet, &[]).unwrap();
+    assert_eq!(decode(&wire).unwrap().0, packet);
+    let wire = encode(&Packet::connect(&format!("{longest}n"), None), &[]).unwrap();
+    assert_eq!(decode(&wire), Err(DecodeError::NamespaceTooLong));
+}
+
 proptest! {
     #[test]
     fn round_trip((packet, atts) in any_packet()) {

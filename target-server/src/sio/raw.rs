@@ -12,40 +12,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use protocol::SioPacketType;
-use protocol::socketio::write_header;
+use protocol::socketio::{Header, write_header};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::strict;
 use crate::eio::Frame;
 
 /// Byte offset where the JSON payload starts in a Socket.IO packet text (after the type,
-/// the attachment count, the namespace and the ack id), as `SioPacket::decode` reads it.
+/// the attachment count, the namespace and the ack id), as `SioPacket::decode` reads it: the
+/// one header reader, `protocol::socketio::Header::scan`. The end of the text when the
+/// header is malformed (callers pass texts the decoder accepted).
 pub fn json_start(text: &str) -> usize {
-    let b = text.as_bytes();
-    let digits = |mut i: usize| {
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        i
-    };
-    if !b.first().is_some_and(u8::is_ascii) {
-        // Empty, or not a packet type digit: no header to skip (and no char to split).
-        return if b.is_empty() { 0 } else { text.len() };
-    }
-    let mut i = 1;
-    if matches!(b.first(), Some(b'5' | b'6')) {
-        i = digits(i);
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-    }
-    if b.get(i) == Some(&b'/') {
-        match text[i..].find(',') {
-            Some(p) => i += p + 1,
-            None => return text.len(),
-        }
-    }
-    digits(i).min(b.len())
+    Header::scan(text).map_or(text.len(), |h| h.data_at)
 }
 
 /// An `echo` EVENT recognised from its text alone.
@@ -59,28 +37,23 @@ pub struct FastEcho<'a> {
 
 /// Recognises `2[/nsp,][id]["echo"...]` without building JSON values: `Some` only when
 /// `protocol::SioPacket::decode` would accept `text` as an EVENT named `echo` with this
-/// namespace and ack id (the payload is checked by [`strict::is_valid`]). `None` means
-/// "decode it the full way" (any other packet, an unusual spelling, or an error).
+/// namespace and ack id (the header is read by `Header::scan`, the payload checked by
+/// [`strict::is_valid`]). `None` means "decode it the full way" (any other packet, an
+/// unusual spelling, or an error).
 pub fn fast_echo(text: &str) -> Option<FastEcho<'_>> {
     if !text.starts_with('2') {
         return None;
     }
-    // The header between the type and the JSON: `[/nsp,][id]`, as `json_start` reads it.
-    let json_at = json_start(text);
-    let header = &text[1..json_at];
-    let (nsp, id) = match header.strip_prefix('/') {
-        Some(_) => header.split_once(',')?,
-        None => ("/", header),
-    };
-    let id = match id {
-        "" => None,
-        digits => Some(digits.parse().ok()?),
-    };
-    let json = &text[json_at..];
+    let header = Header::scan(text).ok()?;
+    let json = header.data(text);
     if !json.starts_with(r#"["echo""#) || !strict::is_valid(json) {
         return None;
     }
-    Some(FastEcho { nsp, id, json_at })
+    Some(FastEcho {
+        nsp: header.nsp,
+        id: header.id,
+        json_at: header.data_at,
+    })
 }
 
 /// The elements of JSON array `array` after its first `skip` elements, which must be
@@ -263,6 +236,37 @@ mod tests {
             r#"3["echo"]"#,
         ] {
             assert_eq!(fast(rejected), None, "{rejected}");
+        }
+    }
+
+    proptest::proptest! {
+        /// On any header-like text the decoder accepts, the payload [`json_start`] finds is
+        /// the decoder's, and [`fast_echo`] sees an echo exactly when the decoder sees an
+        /// `echo` EVENT.
+        #[test]
+        fn json_start_and_fast_echo_agree_with_the_decoder(
+            text in r#"[0-6]([0-9]{1,2}-)?(/[a-zé]{0,4},?)?[0-9]{0,21}(\["(echo|x)"(,[0-9{}"é]{0,4})?\]|\{\}|"e")? ?"#,
+        ) {
+            let Ok(packet) = protocol::SioPacket::decode(&text) else {
+                return Ok(());
+            };
+            let json = &text[json_start(&text)..];
+            proptest::prop_assert_eq!(json.is_empty(), packet.data.is_none());
+            if let Some(data) = &packet.data {
+                let parsed: serde_json::Value = serde_json::from_str(json).unwrap();
+                proptest::prop_assert_eq!(&parsed, data);
+            }
+            let is_echo = packet.kind == SioPacketType::Event
+                && packet.event_name() == Some("echo")
+                && json.starts_with(r#"["echo""#);
+            let fast = fast_echo(&text);
+            proptest::prop_assert_eq!(fast.is_some(), is_echo, "{}", text);
+            if let Some(fast) = fast {
+                proptest::prop_assert_eq!(
+                    (fast.nsp, fast.id, fast.json_at),
+                    (packet.nsp.as_str(), packet.id, json_start(&text))
+                );
+            }
         }
     }
 
