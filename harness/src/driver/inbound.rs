@@ -327,7 +327,7 @@ mod tests {
         let (client, accepted) =
             tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
         let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            super::super::net::Stream::Plain(client.unwrap()),
+            super::super::net::Stream::plain(client.unwrap()),
             tokio_tungstenite::tungstenite::protocol::Role::Client,
             None,
         )

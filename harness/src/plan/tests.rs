@@ -290,3 +290,21 @@ duration = "1s"
     assert!(e.contains("query #2"), "{e}");
     assert!(e.contains("query sig=***"), "{e}");
 }
+
+/// A Socket.IO namespace longer than the shared header reader reads is refused up front
+/// (the swarm would otherwise wait out its connect timeout on every client).
+#[test]
+fn overlong_namespace_is_refused() {
+    let long = "n".repeat(protocol::socketio::MAX_NAMESPACE_BYTES + 1);
+    let text = format!(
+        "url = \"http://127.0.0.1:1/{long}\"\n[[phase]]\nscenario = \"echo\"\nclients = 1\nduration = \"1s\"\n"
+    );
+    let e = toml_plan(&text).expect_err("too long").to_string();
+    assert!(
+        e.contains("Socket.IO namespaces are read up to 1024 bytes"),
+        "{e}"
+    );
+    let ok = "n".repeat(100);
+    let text = text.replace(&long, &ok);
+    assert!(toml_plan(&text).is_ok());
+}

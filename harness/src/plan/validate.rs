@@ -146,6 +146,17 @@ pub(super) fn validate(
             None
         }),
     };
+    if protocol == Protocol::Socketio
+        && let Some(e) = &endpoint
+        && e.path.len() > protocol::socketio::MAX_NAMESPACE_BYTES
+    {
+        errors.push(format!(
+            "the namespace (the URL's path) is {} bytes; Socket.IO namespaces are read up to \
+             {} bytes",
+            e.path.len(),
+            protocol::socketio::MAX_NAMESPACE_BYTES
+        ));
+    }
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     if protocol == Protocol::Ws && transport == Transport::Polling {
         errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
