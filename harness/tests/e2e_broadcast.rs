@@ -93,7 +93,12 @@ async fn lost_equals_the_servers_injected_drops() {
     let finished = e2e.run(&broadcast_args(&url, &[])).await;
     let b = finished.run.run.broadcast.expect("broadcast section");
     checked(&b);
-    let dropped = srv.stats.dropped_by_injection.load(Ordering::Relaxed);
+    let dropped = e2e
+        .server
+        .shared
+        .stats
+        .dropped_by_injection
+        .load(Ordering::Relaxed);
     assert!(dropped > 10, "the server dropped {dropped}");
     assert_eq!(
         b.lost, dropped,

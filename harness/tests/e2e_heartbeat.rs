@@ -67,7 +67,7 @@ async fn socketio_cadence_and_muted_clients() {
         "{after_mute:?}"
     );
     // The server's own count agrees with the inference.
-    assert_eq!(srv.stats.closes(CloseCause::PingTimeout), 5);
+    assert_eq!(e2e.server.shared.stats.closes(CloseCause::PingTimeout), 5);
     assert_eq!((h.false_timeouts, h.client_timeouts), (0, 0));
     let d = &finished.run.run.disconnects;
     assert_eq!(d.get("client_close"), Some(&15));
@@ -107,7 +107,7 @@ async fn raw_ws_pings_client_pings_and_a_frozen_client() {
     assert!(rtt.count >= 60, "{rtt:?}");
     // A frozen client stops answering: the server closes it (silently: EOF).
     assert_eq!((h.muted, h.muted_closes, h.muted_never_closed), (2, 2, 0));
-    assert_eq!(srv.stats.closes(CloseCause::PingTimeout), 2);
+    assert_eq!(e2e.server.shared.stats.closes(CloseCause::PingTimeout), 2);
     assert_eq!(h.false_timeouts, 0);
 }
 
