@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_echo_accounting, plan_for, run, server};
+use common::{E2e, assert_echo_accounting};
 
 fn stalled() -> target_server::Config {
     target_server::Config {
@@ -48,10 +48,9 @@ fn args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_model_latency_shows_the_stall_service_hides_it() {
-    let srv = server(stalled());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
-    let f = run(plan_for(&args(&url, &["--max-in-flight", "1"]), dir.path())).await;
+    let e2e = E2e::start(stalled());
+    let url = format!("http://{}/", e2e.addr());
+    let f = e2e.run(&args(&url, &["--max-in-flight", "1"])).await;
     let echo = assert_echo_accounting(&f.run.run);
     assert_eq!(echo.timeouts, 0, "{echo:?}");
     assert!(echo.received >= 3000, "4 clients x ~100/s x 10 s: {echo:?}");
@@ -70,7 +69,7 @@ async fn closed_model_latency_shows_the_stall_service_hides_it() {
     // Both views are in the results file, labelled, with the cap that produced them.
     assert_eq!(f.run.meta.plan[0].max_in_flight, Some(1));
     let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(e2e.dir().join("results.json")).unwrap()).unwrap();
     let e = &json["run"]["echo"];
     assert_eq!(e["latency"]["p99_us"], lat.p99_us, "{e}");
     assert_eq!(e["service"]["p99_us"], svc.p99_us, "{e}");
@@ -78,10 +77,9 @@ async fn closed_model_latency_shows_the_stall_service_hides_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_model_both_views_show_the_stall() {
-    let srv = server(stalled());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
-    let f = run(plan_for(&args(&url, &[]), dir.path())).await;
+    let e2e = E2e::start(stalled());
+    let url = format!("http://{}/", e2e.addr());
+    let f = e2e.run(&args(&url, &[])).await;
     let echo = assert_echo_accounting(&f.run.run);
     assert_eq!(echo.timeouts, 0, "{echo:?}");
     assert!(

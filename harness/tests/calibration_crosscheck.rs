@@ -5,31 +5,56 @@
 //! timing bug in either (clock, matching, a lost wake-up) shows as disagreement.
 //! Skipped with a message only when `node` itself is missing and `CI` is not set.
 
-mod calibration_util;
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
-use calibration_util::{node_available, run_node_swarm};
-use common::{assert_echo_accounting, missing_dependency, plan_for, run, server};
+use common::{E2e, assert_echo_accounting};
+
+/// Runs `benches/peers/node-sio-swarm.mjs` (the official socket.io-client of interop/) with
+/// `args` and returns its JSON summary, its last stdout line (killed by PID after `limit`).
+fn run_node_swarm(args: &[String], limit: Duration) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/peers/node-sio-swarm.mjs");
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(script).args(args);
+    let run = testkit::run_to_end(cmd, limit);
+    assert!(
+        run.status.is_some(),
+        "node swarm did not finish within {limit:?}"
+    );
+    assert!(
+        run.success(),
+        "node swarm failed ({:?}): {}\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    let line = run.stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "node swarm printed no JSON ({e}): {}\n{}",
+            run.stdout, run.stderr
+        )
+    })
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_and_official_client_agree_at_p50() {
-    if !node_available() {
-        missing_dependency(
-            "swarm_and_official_client_agree_at_p50",
-            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
-        );
+    if !testkit::node_ready(
+        "swarm_and_official_client_agree_at_p50",
+        &["socket.io-client"],
+    ) {
         return;
     }
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         delay: Some(target_server::config::Delay {
             base: Duration::from_millis(5),
             jitter: Duration::ZERO,
         }),
         ..target_server::Config::default()
     });
-    let url = format!("http://{}/", srv.addr);
+    let url = format!("http://{}/", e2e.addr());
     // Same load from both, at the same time: 8 clients x 25/s x 4 s, 106-byte payloads.
     let node_args: Vec<String> = [
         url.as_str(),
@@ -49,9 +74,8 @@ async fn swarm_and_official_client_agree_at_p50() {
     .collect();
     let node =
         tokio::task::spawn_blocking(move || run_node_swarm(&node_args, Duration::from_secs(40)));
-    let dir = tempfile::tempdir().unwrap();
-    let f = run(plan_for(
-        &[
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -62,10 +86,8 @@ async fn swarm_and_official_client_agree_at_p50() {
             "4s",
             "--ramp",
             "200ms",
-        ],
-        dir.path(),
-    ))
-    .await;
+        ])
+        .await;
     let node = node.await.expect("node task");
     let echo = assert_echo_accounting(&f.run.run);
     assert_eq!(echo.timeouts, 0, "{echo:?}");

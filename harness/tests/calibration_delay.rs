@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_echo_accounting, plan_for, run, server};
+use common::{E2e, assert_echo_accounting};
 
 fn delayed() -> target_server::Config {
     target_server::Config {
@@ -20,11 +20,10 @@ fn delayed() -> target_server::Config {
 }
 
 async fn check(url_of: impl Fn(std::net::SocketAddr) -> String) {
-    let srv = server(delayed());
-    let dir = tempfile::tempdir().unwrap();
-    let url = url_of(srv.addr);
-    let plan = plan_for(
-        &[
+    let e2e = E2e::start(delayed());
+    let url = url_of(e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -33,10 +32,8 @@ async fn check(url_of: impl Fn(std::net::SocketAddr) -> String) {
             "25/s",
             "--duration",
             "2s",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     let echo = assert_echo_accounting(&f.run.run);
     assert!(echo.received >= 150, "4 clients x 25/s x 2 s: {echo:?}");
     assert_eq!(echo.timeouts, 0, "{echo:?}");

@@ -4,22 +4,19 @@
 //! timeout, so the swarm's missing replies (`timeouts + unanswered_at_stop`) must equal the
 //! server's dropped count exactly, with nothing late.
 
-mod calibration_util;
 mod common;
 
-use calibration_util::CountingServer;
-use common::{assert_echo_accounting, plan_for, run};
+use common::{E2e, assert_echo_accounting};
 
 async fn check(drop_rate: f64, seed: u64, clients: &str, rate: &str) {
-    let srv = CountingServer::start(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         drop_rate,
         seed,
         ..target_server::Config::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
-    let plan = plan_for(
-        &[
+    let url = format!("ws://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -32,12 +29,10 @@ async fn check(drop_rate: f64, seed: u64, clients: &str, rate: &str) {
             "1s",
             "--grace",
             "500ms",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     let echo = assert_echo_accounting(&f.run.run);
-    let dropped = srv.dropped_by_injection();
+    let dropped = e2e.server.dropped_by_injection();
     assert!(
         dropped > 0,
         "the server dropped nothing at p = {drop_rate}: {echo:?}"

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_echo_accounting, plan_for, run, server};
+use common::{E2e, assert_echo_accounting};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -44,12 +44,11 @@ async fn minimal_p50(addr: std::net::SocketAddr, n: usize) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_adds_no_gross_overhead_to_a_round_trip() {
-    let srv = server(target_server::Config::default());
-    let minimal = minimal_p50(srv.addr, 500).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
-    let f = run(plan_for(
-        &[
+    let e2e = E2e::start(target_server::Config::default());
+    let minimal = minimal_p50(e2e.addr(), 500).await;
+    let url = format!("ws://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -58,10 +57,8 @@ async fn swarm_adds_no_gross_overhead_to_a_round_trip() {
             "500/s",
             "--duration",
             "1s",
-        ],
-        dir.path(),
-    ))
-    .await;
+        ])
+        .await;
     let echo = assert_echo_accounting(&f.run.run);
     assert!(echo.received >= 450, "{echo:?}");
     let swarm = echo.service.p50_us;

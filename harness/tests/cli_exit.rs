@@ -2,8 +2,6 @@
 //! the summary, plan errors before any socket opens, Ctrl-C writing a readable results file.
 //! The server runs in the test process; the swarm is a child process.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -22,7 +20,7 @@ fn assert_cmd_swarm() -> assert_cmd::Command {
 
 #[test]
 fn thresholds_decide_exit_0_or_1() {
-    let srv = common::server(target_server::Config::default());
+    let srv = testkit::Target::start(target_server::Config::default());
     let url = format!("ws://{}/ws/echo", srv.addr);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ok");
@@ -86,7 +84,7 @@ fn thresholds_decide_exit_0_or_1() {
 
 #[test]
 fn json_summary_on_stdout() {
-    let srv = common::server(target_server::Config::default());
+    let srv = testkit::Target::start(target_server::Config::default());
     let url = format!("http://{}/", srv.addr);
     let dir = tempfile::tempdir().unwrap();
     let output = assert_cmd_swarm()
@@ -225,7 +223,7 @@ fn long_echo(url: &str, out: &std::path::Path) -> std::process::Child {
 
 #[test]
 fn sigint_writes_an_interrupted_results_file_and_exits_130() {
-    let srv = common::server(target_server::Config::default());
+    let srv = testkit::Target::start(target_server::Config::default());
     let url = format!("http://{}/", srv.addr);
     let dir = tempfile::tempdir().unwrap();
     let mut child = long_echo(&url, dir.path());
@@ -263,7 +261,7 @@ fn sigint_writes_an_interrupted_results_file_and_exits_130() {
 /// folder holding anything else is refused with exit 2 before any socket opens, untouched.
 #[test]
 fn reused_out_folder_is_cleared_or_refused() {
-    let srv = common::server(target_server::Config::default());
+    let srv = testkit::Target::start(target_server::Config::default());
     let url = format!("ws://{}/ws/echo", srv.addr);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -310,7 +308,7 @@ fn reused_out_folder_is_cleared_or_refused() {
 /// the first seconds' data, and `swarm report` renders it.
 #[test]
 fn sigkill_leaves_a_running_checkpoint_with_the_first_seconds() {
-    let srv = common::server(target_server::Config::default());
+    let srv = testkit::Target::start(target_server::Config::default());
     let url = format!("ws://{}/ws/echo", srv.addr);
     let dir = tempfile::tempdir().unwrap();
     let mut child = long_echo(&url, dir.path());

@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{plan_for, run, server};
+use common::E2e;
 use reports::BroadcastStats;
 
 /// The invariant, and the counts that must be zero against target-server.
@@ -46,13 +46,13 @@ fn broadcast_args<'a>(url: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_and_raw_ws_rooms_count_exactly() {
-    let srv = server(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let sio = format!("http://{}/", srv.addr);
-    let ws = format!("ws://{}/ws/room/{{room}}", srv.addr);
+    let e2e = E2e::start(target_server::Config::default());
+    let sio = format!("http://{}/", e2e.addr());
+    let ws = format!("ws://{}/ws/room/{{room}}", e2e.addr());
     for (i, url) in [sio, ws].iter().enumerate() {
-        let out = dir.path().join(format!("b{i}"));
-        let finished = run(plan_for(&broadcast_args(url, &[]), &out)).await;
+        let finished = e2e
+            .run_in(&format!("b{i}"), &broadcast_args(url, &[]))
+            .await;
         let b = finished
             .run
             .run
@@ -84,17 +84,21 @@ async fn socketio_and_raw_ws_rooms_count_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_equals_the_servers_injected_drops() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         drop_rate: 0.01,
         seed: 7,
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
-    let finished = run(plan_for(&broadcast_args(&url, &[]), dir.path())).await;
+    let url = format!("http://{}/", e2e.addr());
+    let finished = e2e.run(&broadcast_args(&url, &[])).await;
     let b = finished.run.run.broadcast.expect("broadcast section");
     checked(&b);
-    let dropped = srv.stats.dropped_by_injection.load(Ordering::Relaxed);
+    let dropped = e2e
+        .server
+        .shared
+        .stats
+        .dropped_by_injection
+        .load(Ordering::Relaxed);
     assert!(dropped > 10, "the server dropped {dropped}");
     assert_eq!(
         b.lost, dropped,
@@ -105,7 +109,7 @@ async fn lost_equals_the_servers_injected_drops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_ticks_are_accounted() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         ticks: vec![target_server::config::Tick {
             room: "lobby".into(),
             rate_per_s: 40.0,
@@ -113,8 +117,7 @@ async fn server_ticks_are_accounted() {
         }],
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
+    let url = format!("http://{}/", e2e.addr());
     let args = [
         "broadcast",
         &url,
@@ -127,7 +130,7 @@ async fn server_ticks_are_accounted() {
         "--grace",
         "500ms",
     ];
-    let finished = run(plan_for(&args, dir.path())).await;
+    let finished = e2e.run(&args).await;
     let b = finished.run.run.broadcast.expect("broadcast section");
     checked(&b);
     assert_eq!(b.published, 0, "the server published, not the swarm");
@@ -143,12 +146,11 @@ async fn server_ticks_are_accounted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_with_and_without_recovery() {
     for recovery in [false, true] {
-        let srv = server(target_server::Config {
+        let e2e = E2e::start(target_server::Config {
             recovery: recovery.then_some(Duration::from_secs(60)),
             ..Default::default()
         });
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("http://{}/", srv.addr);
+        let url = format!("http://{}/", e2e.addr());
         let args = [
             "churn",
             &url,
@@ -165,7 +167,7 @@ async fn churn_with_and_without_recovery() {
             "--grace",
             "500ms",
         ];
-        let finished = run(plan_for(&args, dir.path())).await;
+        let finished = e2e.run(&args).await;
         let b = finished.run.run.broadcast.expect("broadcast section");
         let c = finished.run.run.churn.expect("churn section");
         checked(&b);
@@ -196,15 +198,14 @@ async fn churn_with_and_without_recovery() {
 async fn bursts_of_buffered_deliveries_are_all_counted() {
     // The server's handlers stall 300 ms of every 600 ms: publishes queue up and leave as
     // one burst of hundreds of frames per subscriber, more than one wakeup handles.
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         stall: Some(target_server::config::Stall {
             every: Duration::from_millis(600),
             for_: Duration::from_millis(300),
         }),
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
+    let url = format!("http://{}/", e2e.addr());
     let args = [
         "broadcast",
         &url,
@@ -218,7 +219,7 @@ async fn bursts_of_buffered_deliveries_are_all_counted() {
         "--grace",
         "3s",
     ];
-    let finished = run(plan_for(&args, dir.path())).await;
+    let finished = e2e.run(&args).await;
     let b = finished.run.run.broadcast.expect("broadcast section");
     checked(&b);
     assert!(b.published > 1000, "{b:?}");

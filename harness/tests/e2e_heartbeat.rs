@@ -8,20 +8,19 @@ mod common;
 
 use std::time::Duration;
 
-use common::{plan_for, run, server};
+use common::{E2e, plan_for, run};
 use target_server::stats::CloseCause;
 
 const MS: u64 = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_cadence_and_muted_clients() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         ping_interval: Duration::from_secs(1),
         ping_timeout: Duration::from_millis(500),
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
+    let url = format!("http://{}/", e2e.addr());
     let args = [
         "heartbeat",
         &url,
@@ -32,7 +31,7 @@ async fn socketio_cadence_and_muted_clients() {
         "--duration",
         "3500ms",
     ];
-    let finished = run(plan_for(&args, dir.path())).await;
+    let finished = e2e.run(&args).await;
     let h = finished
         .run
         .run
@@ -68,7 +67,7 @@ async fn socketio_cadence_and_muted_clients() {
         "{after_mute:?}"
     );
     // The server's own count agrees with the inference.
-    assert_eq!(srv.stats.closes(CloseCause::PingTimeout), 5);
+    assert_eq!(e2e.server.shared.stats.closes(CloseCause::PingTimeout), 5);
     assert_eq!((h.false_timeouts, h.client_timeouts), (0, 0));
     let d = &finished.run.run.disconnects;
     assert_eq!(d.get("client_close"), Some(&15));
@@ -77,13 +76,12 @@ async fn socketio_cadence_and_muted_clients() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_ws_pings_client_pings_and_a_frozen_client() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         ws_ping_interval: Some(Duration::from_millis(500)),
         ws_ping_timeout: Duration::from_millis(500),
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
+    let url = format!("ws://{}/ws/echo", e2e.addr());
     let args = [
         "heartbeat",
         &url,
@@ -98,7 +96,7 @@ async fn raw_ws_pings_client_pings_and_a_frozen_client() {
         "--duration",
         "3s",
     ];
-    let finished = run(plan_for(&args, dir.path())).await;
+    let finished = e2e.run(&args).await;
     let h = finished.run.run.heartbeat.expect("heartbeat section");
     let intervals = h.ping_interval.expect("intervals");
     assert!(
@@ -109,19 +107,18 @@ async fn raw_ws_pings_client_pings_and_a_frozen_client() {
     assert!(rtt.count >= 60, "{rtt:?}");
     // A frozen client stops answering: the server closes it (silently: EOF).
     assert_eq!((h.muted, h.muted_closes, h.muted_never_closed), (2, 2, 0));
-    assert_eq!(srv.stats.closes(CloseCause::PingTimeout), 2);
+    assert_eq!(e2e.server.shared.stats.closes(CloseCause::PingTimeout), 2);
     assert_eq!(h.false_timeouts, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn muted_clients_do_not_reconnect() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         ping_interval: Duration::from_millis(300),
         ping_timeout: Duration::from_millis(200),
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
+    let url = format!("http://{}/", e2e.addr());
     // Everyone muted: the server closes them all, none is a false timeout, and muted
     // clients stay closed even with --reconnect.
     let args = [
@@ -137,7 +134,7 @@ async fn muted_clients_do_not_reconnect() {
         "--duration",
         "1500ms",
     ];
-    let finished = run(plan_for(&args, dir.path())).await;
+    let finished = e2e.run(&args).await;
     let h = finished.run.run.heartbeat.expect("heartbeat section");
     assert_eq!((h.muted, h.muted_closes), (4, 4));
     assert_eq!(finished.run.run.connect.connected, 4, "no reconnects");

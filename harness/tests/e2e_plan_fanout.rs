@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_echo_accounting, plan_for, run, server};
+use common::{E2e, assert_echo_accounting};
 
 const PLAN: &str = r#"
 timeout = "2s"
@@ -34,17 +34,16 @@ duration = "1500ms"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_clients_beside_echo_then_a_broadcast() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         ping_interval: Duration::from_secs(1),
         ping_timeout: Duration::from_millis(500),
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let plan_path = dir.path().join("plan.toml");
+    let plan_path = e2e.dir().join("plan.toml");
     std::fs::write(&plan_path, PLAN).unwrap();
-    let url = format!("http://{}/", srv.addr);
+    let url = format!("http://{}/", e2e.addr());
     let args = ["run", plan_path.to_str().unwrap(), "--url", &url];
-    let finished = run(plan_for(&args, &dir.path().join("out"))).await;
+    let finished = e2e.run_in("out", &args).await;
     let load = &finished.run.phases[0].stats;
     let echo = assert_echo_accounting(load);
     assert!(echo.received > 500, "{echo:?}");

@@ -4,16 +4,15 @@
 
 mod common;
 
-use common::{assert_echo_accounting, phase_count, plan_for, run, server};
+use common::{E2e, assert_echo_accounting, phase_count};
 use harness::run::Exit;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_websocket_echo() {
-    let srv = server(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
-    let plan = plan_for(
-        &[
+    let e2e = E2e::start(target_server::Config::default());
+    let url = format!("http://{}/", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -22,10 +21,8 @@ async fn socketio_websocket_echo() {
             "30/s",
             "--duration",
             "1s",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     assert_eq!(f.exit, Exit::Ok);
     let r = &f.run.run;
     assert_eq!((r.connect.attempted, r.connect.connected), (6, 6));
@@ -41,11 +38,10 @@ async fn socketio_websocket_echo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_polling_then_upgrade() {
-    let srv = server(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/", srv.addr);
-    let plan = plan_for(
-        &[
+    let e2e = E2e::start(target_server::Config::default());
+    let url = format!("http://{}/", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--transport",
@@ -56,10 +52,8 @@ async fn socketio_polling_then_upgrade() {
             "20/s",
             "--duration",
             "1s",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     assert_eq!(f.exit, Exit::Ok);
     let r = &f.run.run;
     assert_eq!((r.connect.attempted, r.connect.connected), (5, 5));
@@ -80,12 +74,11 @@ async fn socketio_polling_then_upgrade() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_namespace_and_refused_namespace() {
-    let srv = server(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
+    let e2e = E2e::start(target_server::Config::default());
     // `/custom` is served by default: echo works there.
-    let url = format!("http://{}/custom", srv.addr);
-    let plan = plan_for(
-        &[
+    let url = format!("http://{}/custom", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -94,20 +87,18 @@ async fn socketio_namespace_and_refused_namespace() {
             "20/s",
             "--duration",
             "500ms",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     let echo = assert_echo_accounting(&f.run.run);
     assert!(echo.received > 0 && echo.timeouts == 0, "{echo:?}");
     // An unknown namespace is refused (`44`): every connect fails, the run could not happen.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("http://{}/nope", srv.addr);
-    let plan = plan_for(
-        &["connect", &url, "--clients", "3", "--duration", "200ms"],
-        dir.path(),
-    );
-    let f = run(plan).await;
+    let url = format!("http://{}/nope", e2e.addr());
+    let f = e2e
+        .run_in(
+            "refused",
+            &["connect", &url, "--clients", "3", "--duration", "200ms"],
+        )
+        .await;
     assert_eq!(f.exit, Exit::CouldNotRun);
     assert_eq!(f.run.run.connect.connected, 0);
     assert_eq!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_echo_accounting, phase_count, plan_for, run, server};
+use common::{E2e, assert_echo_accounting, phase_count};
 use harness::run::Exit;
 use target_server::config::TlsFiles;
 
@@ -23,47 +23,46 @@ fn tls_config(dir: &std::path::Path) -> target_server::Config {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wss_and_https_with_insecure() {
-    let dir = tempfile::tempdir().unwrap();
-    let srv = server(tls_config(dir.path()));
-    let out = dir.path().join("wss");
-    let url = format!("wss://{}/ws/echo", srv.addr);
-    let f = run(plan_for(
-        &[
-            "echo",
-            &url,
-            "--insecure",
-            "--clients",
-            "3",
-            "--rate",
-            "20/s",
-            "--duration",
-            "500ms",
-        ],
-        &out,
-    ))
-    .await;
+    let e2e = E2e::start_with(tls_config);
+    let url = format!("wss://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run_in(
+            "wss",
+            &[
+                "echo",
+                &url,
+                "--insecure",
+                "--clients",
+                "3",
+                "--rate",
+                "20/s",
+                "--duration",
+                "500ms",
+            ],
+        )
+        .await;
     assert_eq!(f.exit, Exit::Ok);
     assert_eq!(phase_count(&f.run.run, "tls"), 3);
     let echo = assert_echo_accounting(&f.run.run);
     assert!(echo.received > 0 && echo.timeouts == 0, "{echo:?}");
 
-    let out = dir.path().join("https");
-    let url = format!("https://{}/", srv.addr);
-    let f = run(plan_for(
-        &[
-            "echo",
-            &url,
-            "--insecure",
-            "--clients",
-            "3",
-            "--rate",
-            "20/s",
-            "--duration",
-            "500ms",
-        ],
-        &out,
-    ))
-    .await;
+    let url = format!("https://{}/", e2e.addr());
+    let f = e2e
+        .run_in(
+            "https",
+            &[
+                "echo",
+                &url,
+                "--insecure",
+                "--clients",
+                "3",
+                "--rate",
+                "20/s",
+                "--duration",
+                "500ms",
+            ],
+        )
+        .await;
     assert_eq!(f.exit, Exit::Ok);
     for phase in ["tcp", "tls", "ws_upgrade", "eio_open", "sio_connect"] {
         assert_eq!(phase_count(&f.run.run, phase), 3, "phase {phase}");
@@ -74,14 +73,14 @@ async fn wss_and_https_with_insecure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_signed_without_insecure_fails_as_tls() {
-    let dir = tempfile::tempdir().unwrap();
-    let srv = server(tls_config(dir.path()));
-    let url = format!("wss://{}/ws/echo", srv.addr);
-    let f = run(plan_for(
-        &["connect", &url, "--clients", "2", "--duration", "200ms"],
-        &dir.path().join("out"),
-    ))
-    .await;
+    let e2e = E2e::start_with(tls_config);
+    let url = format!("wss://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run_in(
+            "out",
+            &["connect", &url, "--clients", "2", "--duration", "200ms"],
+        )
+        .await;
     assert_eq!(f.exit, Exit::CouldNotRun);
     assert_eq!(f.run.run.connect.failed_by_kind.get("tls"), Some(&2));
 }

@@ -6,16 +6,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_echo_accounting, phase_count, plan_for, run, server};
+use common::{E2e, assert_echo_accounting, phase_count};
 use harness::run::Exit;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_connect_counts_and_phases() {
-    let srv = server(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
-    let plan = plan_for(
-        &[
+    let e2e = E2e::start(target_server::Config::default());
+    let url = format!("ws://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run(&[
             "connect",
             &url,
             "--clients",
@@ -24,10 +23,8 @@ async fn ws_connect_counts_and_phases() {
             "100/s",
             "--duration",
             "300ms",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     assert_eq!(f.exit, Exit::Ok);
     let c = &f.run.run.connect;
     assert_eq!((c.attempted, c.connected, c.failed), (8, 8, 0));
@@ -43,17 +40,16 @@ async fn ws_connect_counts_and_phases() {
     }
     assert_eq!(f.run.run.disconnects.get("client_close"), Some(&8));
     // The file on disk reads back equal.
-    let back = reports::RunFile::read(dir.path().join("results.json")).unwrap();
+    let back = reports::RunFile::read(e2e.dir().join("results.json")).unwrap();
     assert_eq!(back, f.run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_echo_counts_every_round_trip() {
-    let srv = server(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
-    let plan = plan_for(
-        &[
+    let e2e = E2e::start(target_server::Config::default());
+    let url = format!("ws://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -62,10 +58,8 @@ async fn ws_echo_counts_every_round_trip() {
             "50/s",
             "--duration",
             "1s",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     assert_eq!(f.exit, Exit::Ok);
     let echo = assert_echo_accounting(&f.run.run);
     assert!(echo.sent >= 200, "5 clients x 50/s x 1 s: {echo:?}");
@@ -78,15 +72,14 @@ async fn ws_echo_counts_every_round_trip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_echo_under_loss_counts_timeouts_exactly() {
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         drop_rate: 0.3,
         seed: 7,
         ..target_server::Config::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
-    let plan = plan_for(
-        &[
+    let url = format!("ws://{}/ws/echo", e2e.addr());
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -99,10 +92,8 @@ async fn ws_echo_under_loss_counts_timeouts_exactly() {
             "200ms",
             "--grace",
             "50ms",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     let echo = assert_echo_accounting(&f.run.run);
     assert!(
         echo.timeouts > 0,
@@ -121,15 +112,14 @@ async fn max_in_flight_keeps_latency_from_the_intended_instant() {
         base: Duration::from_millis(40),
         jitter: Duration::ZERO,
     };
-    let srv = server(target_server::Config {
+    let e2e = E2e::start(target_server::Config {
         delay: Some(delay),
         ..target_server::Config::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("ws://{}/ws/echo", srv.addr);
+    let url = format!("ws://{}/ws/echo", e2e.addr());
     // 100/s wanted, but at most one outstanding and each takes >= 40 ms: sends fall behind.
-    let plan = plan_for(
-        &[
+    let f = e2e
+        .run(&[
             "echo",
             &url,
             "--clients",
@@ -140,10 +130,8 @@ async fn max_in_flight_keeps_latency_from_the_intended_instant() {
             "1s",
             "--max-in-flight",
             "1",
-        ],
-        dir.path(),
-    );
-    let f = run(plan).await;
+        ])
+        .await;
     let echo = assert_echo_accounting(&f.run.run);
     assert!(
         echo.sent < 100,

@@ -6,80 +6,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::{plan_for, run};
 use reports::BroadcastStats;
+use testkit::Peer;
 
-/// A third-party server, killed by its PID when dropped.
-struct Peer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn interop() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("interop")
-}
-
-/// Why a Node test cannot run (see [`node_available`]).
-const NO_NODE: &str =
-    "`node` or interop/node_modules is missing (install Node.js 20, then run scripts/test.sh)";
-
-fn node_available() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && interop().join("node_modules").exists()
-}
-
-fn python() -> Option<PathBuf> {
-    let p = interop().join("python/.venv/bin/python");
-    p.exists().then_some(p)
-}
-
-/// Starts `program args...` in `dir`; its first stdout line is `{"listening":PORT}`.
-fn start(program: &std::path::Path, args: &[&str], dir: &std::path::Path) -> Peer {
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn peer");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("peer started within 20 s");
-    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON line");
-    let port = v["listening"].as_u64().expect("listening port") as u16;
-    Peer { child, port }
-}
-
+/// `node interop/sio-server.mjs --port 0 ARGS...`, ready on its `{"listening":PORT}` line.
 fn node(args: &[&str]) -> Peer {
-    let mut all = vec!["sio-server.mjs", "--port", "0"];
+    let mut all = vec!["--port", "0"];
     all.extend_from_slice(args);
-    start(std::path::Path::new("node"), &all, &interop())
+    Peer::node("sio-server.mjs", &all)
+}
+
+/// Node.js and the socket.io server of interop/ are there (testkit's one rule).
+fn node_ready(test: &str) -> bool {
+    testkit::node_ready(test, &["socket.io", "express"])
 }
 
 fn invariant(b: &BroadcastStats) {
@@ -118,7 +58,7 @@ async fn broadcast(url: &str, extra: &[&str], out: &std::path::Path) -> Broadcas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcast_against_node_and_python_socketio() {
     let dir = tempfile::tempdir().unwrap();
-    if node_available() {
+    if node_ready("broadcast_against_node_and_python_socketio (Node half)") {
         let peer = node(&[]);
         let url = format!("http://127.0.0.1:{}/", peer.port);
         // The default `broadcast(room, payload)`, and the payload nested in an object.
@@ -138,36 +78,22 @@ async fn broadcast_against_node_and_python_socketio() {
             assert_eq!(b.expected, b.published * 20, "node: {b:?}");
             assert_eq!((b.duplicates, b.reordered), (0, 0));
         }
-    } else {
-        common::missing_dependency(
-            "broadcast_against_node_and_python_socketio (Node half)",
-            NO_NODE,
-        );
     }
-    match python() {
-        Some(py) => {
-            let peer = start(
-                &py,
-                &["sio_server.py", "--port", "0"],
-                &interop().join("python"),
-            );
-            let url = format!("http://127.0.0.1:{}/", peer.port);
-            let b = broadcast(&url, &[], &dir.path().join("python")).await;
-            invariant(&b);
-            assert_eq!(b.delivered, b.expected, "python-socketio: {b:?}");
-            assert_eq!(b.expected, b.published * 20, "python-socketio: {b:?}");
-        }
-        None => common::missing_dependency(
-            "broadcast_against_node_and_python_socketio (python-socketio half)",
-            "interop/python/.venv is missing (scripts/test.sh makes it)",
-        ),
+    if let Some(py) =
+        testkit::python_ready("broadcast_against_node_and_python_socketio (python-socketio half)")
+    {
+        let peer = Peer::python(&py, "sio_server.py", &["--port", "0"]);
+        let url = format!("http://127.0.0.1:{}/", peer.port);
+        let b = broadcast(&url, &[], &dir.path().join("python")).await;
+        invariant(&b);
+        assert_eq!(b.delivered, b.expected, "python-socketio: {b:?}");
+        assert_eq!(b.expected, b.published * 20, "python-socketio: {b:?}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn churn_against_node_with_and_without_recovery() {
-    if !node_available() {
-        common::missing_dependency("churn_against_node_with_and_without_recovery", NO_NODE);
+    if !node_ready("churn_against_node_with_and_without_recovery") {
         return;
     }
     for recovery in [true, false] {
@@ -209,8 +135,7 @@ async fn churn_against_node_with_and_without_recovery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_against_node() {
-    if !node_available() {
-        common::missing_dependency("heartbeat_against_node", NO_NODE);
+    if !node_ready("heartbeat_against_node") {
         return;
     }
     let peer = node(&["--ping-interval", "1000", "--ping-timeout", "500"]);

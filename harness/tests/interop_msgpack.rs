@@ -6,67 +6,21 @@
 //! failing cleanly (exit 3, no panic); and `--parser msgpack` usage errors. Skipped (with a
 //! message) only when `node` itself is missing and `CI` is not set.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-/// A Node peer, killed by its PID when dropped.
-struct Peer {
-    child: Child,
-    port: u16,
+use testkit::Peer;
+
+/// Node.js and the msgpack parser of interop/ are there (testkit's one rule: a missing
+/// `node` fails under `CI`, else the test is skipped; missing packages fail).
+fn node_ready(test: &str) -> bool {
+    testkit::node_ready(test, &["socket.io", "socket.io-msgpack-parser"])
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn node_available() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
+/// `node interop/SCRIPT --port 0`, ready on its `{"listening":PORT}` line.
 fn start(script: &str) -> Peer {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("interop");
-    assert!(
-        dir.join("node_modules")
-            .join("socket.io-msgpack-parser")
-            .exists(),
-        "run `npm ci` in interop/ (scripts/test.sh does)"
-    );
-    let mut child = Command::new("node")
-        .arg(script)
-        .args(["--port", "0"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn node");
-    let stdout = child.stdout.take().expect("stdout");
-    // The first line is {"listening":PORT}; bounded by the peer's own start-up.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("node peer started within 20 s");
-    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON line");
-    let port = v["listening"].as_u64().expect("listening port") as u16;
-    Peer { child, port }
+    Peer::node(script, &["--port", "0"])
 }
 
 /// Runs the swarm binary (bounded to 60 s) with `--json --out <out>`.
@@ -109,11 +63,7 @@ fn echo_ok(args: &[&str], out: &Path, clients: u64) -> reports::EchoStats {
 
 #[test]
 fn echo_against_node_socketio_with_the_msgpack_parser() {
-    if !node_available() {
-        common::missing_dependency(
-            "echo_against_node_socketio_with_the_msgpack_parser",
-            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
-        );
+    if !node_ready("echo_against_node_socketio_with_the_msgpack_parser") {
         return;
     }
     let peer = start("sio-msgpack-server.mjs");
@@ -185,11 +135,7 @@ fn echo_against_node_socketio_with_the_msgpack_parser() {
 /// from msgpack events, every expected delivery counted.
 #[test]
 fn broadcast_against_node_socketio_with_the_msgpack_parser() {
-    if !node_available() {
-        common::missing_dependency(
-            "broadcast_against_node_socketio_with_the_msgpack_parser",
-            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
-        );
+    if !node_ready("broadcast_against_node_socketio_with_the_msgpack_parser") {
         return;
     }
     let peer = start("sio-msgpack-server.mjs");
@@ -253,11 +199,7 @@ fn msgpack_parser_usage_errors() {
 /// text CONNECT): no client connects, the run could not happen, exit 3, no panic.
 #[test]
 fn default_parser_against_a_msgpack_server_fails_cleanly() {
-    if !node_available() {
-        common::missing_dependency(
-            "default_parser_against_a_msgpack_server_fails_cleanly",
-            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
-        );
+    if !node_ready("default_parser_against_a_msgpack_server_fails_cleanly") {
         return;
     }
     let peer = start("sio-msgpack-server.mjs");

@@ -5,75 +5,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use common::{assert_echo_accounting, phase_count, plan_for, run};
 use harness::run::Exit;
+use testkit::Peer;
 
-/// A Node peer, killed by its PID when dropped.
-struct Peer {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn node_available() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
+/// `node interop/SCRIPT --port 0`, ready on its `{"listening":PORT}` line.
 fn start(script: &str) -> Peer {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("interop");
-    assert!(
-        dir.join("node_modules").exists(),
-        "run `npm ci` in interop/ (scripts/test.sh does)"
-    );
-    let mut child = Command::new("node")
-        .arg(script)
-        .args(["--port", "0"])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn node");
-    let stdout = child.stdout.take().expect("stdout");
-    // The first line is {"listening":PORT}; bounded by the peer's own start-up.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("node peer started within 20 s");
-    let v: serde_json::Value = serde_json::from_str(line.trim()).expect("a JSON line");
-    let port = v["listening"].as_u64().expect("listening port") as u16;
-    Peer { child, port }
+    Peer::node(script, &["--port", "0"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_against_node_socketio_and_ws() {
-    if !node_available() {
-        common::missing_dependency(
-            "echo_against_node_socketio_and_ws",
-            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
-        );
+    if !testkit::node_ready("echo_against_node_socketio_and_ws", &["socket.io", "ws"]) {
         return;
     }
     let sio = start("sio-server.mjs");

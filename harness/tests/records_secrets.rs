@@ -2,8 +2,6 @@
 //! results.json, report.html, histograms.hlog, the Markdown report, stdout and stderr are
 //! grepped for each secret value (docs/results-format.md, "Redaction").
 
-mod common;
-
 use std::time::Duration;
 
 const SECRETS: [&str; 4] = ["SECRETAUTH1", "SECRETHDR2", "SECRETQ3", "SECRETURL4"];
@@ -16,7 +14,7 @@ fn assert_clean(what: &str, text: &str) {
 
 #[test]
 fn secrets_are_redacted_everywhere_they_would_be_written() {
-    let srv = common::server(target_server::Config::default());
+    let srv = testkit::Target::start(target_server::Config::default());
     let url = format!("http://{}/?key=SECRETURL4", srv.addr);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");

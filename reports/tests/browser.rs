@@ -14,56 +14,20 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reports::compare::{CompareOptions, compare, render};
 use reports::fixture::{example_full_run, example_run};
 use reports::render_html;
 use reports::view::ReportModel;
 use serde_json::Value;
+use testkit::CHROMIUM;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn interop() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop")
-}
-
+/// Node.js, playwright-core and Chromium are there (testkit's one rule: a missing `node`
+/// fails under `CI`, else the test is skipped; a missing package or Chromium fails).
 fn node_ready(test: &str) -> bool {
-    let found = Command::new("node")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        missing_dependency(
-            test,
-            "`node` is not on PATH (install Node.js 20, then run scripts/test.sh)",
-        );
-        return false;
-    }
-    assert!(
-        interop().join("node_modules/playwright-core").is_dir(),
-        "interop/node_modules is missing playwright-core: run `npm ci` in interop/ (scripts/test.sh does it)"
-    );
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does it with apt-get)"
-    );
-    true
-}
-
-/// A test dependency (Node.js, Chromium, Python) is missing. With the environment variable
-/// `CI` set (non-empty) the test fails with `why`: a CI run never passes by skipping.
-/// Otherwise prints `SKIPPED <test>: <why>` and the caller returns.
-fn missing_dependency(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!("{test}: {why}; CI is set, so a missing test dependency fails the test");
-    }
-    eprintln!("SKIPPED {test}: {why}");
+    testkit::browser_ready(test, &[])
 }
 
 /// What the check script reported, and everything it printed.
@@ -82,49 +46,33 @@ fn check(name: &str, html: &str) -> (Checked, PathBuf) {
         .keep();
     let file = dir.join(format!("{name}.html"));
     std::fs::write(&file, html).expect("write page");
-    let mut child = Command::new("node")
-        .current_dir(interop())
-        .arg("report-check.mjs")
-        .arg(&file)
-        .args(["--shots", dir.to_str().expect("utf-8 temp path")])
-        .args(["--chromium", CHROMIUM, "--timeout-ms", "90000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node starts");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break Some(s);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut stdout);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    let transcript = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
-    let done = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["done"] == true)
-        .unwrap_or_else(|| {
-            panic!("report-check gave no final line (status {status:?})\n{transcript}")
-        });
+    let run = testkit::run_to_end(
+        testkit::peer::node_command(
+            "report-check.mjs",
+            &[
+                file.to_str().expect("utf-8 temp path"),
+                "--shots",
+                dir.to_str().expect("utf-8 temp path"),
+                "--chromium",
+                CHROMIUM,
+                "--timeout-ms",
+                "90000",
+            ],
+        ),
+        Duration::from_secs(120),
+    );
+    let transcript = run.transcript();
+    let done = run.done().cloned().unwrap_or_else(|| {
+        panic!(
+            "report-check gave no final line (status {:?})\n{transcript}",
+            run.status
+        )
+    });
     (
         Checked {
             done,
             transcript,
-            success: status.is_some_and(|s| s.success()),
+            success: run.success(),
         },
         dir,
     )

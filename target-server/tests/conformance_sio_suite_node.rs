@@ -13,30 +13,25 @@
 //! message, only when `node` is missing and `CI` is unset.
 
 mod support_bin;
-mod support_node;
 
 use std::time::Duration;
 
 use serde_json::Value;
 use support_bin::ServerProcess;
-use support_node::{node_ready, run_script};
 
 /// Rounds of the six cases: a coalescing race shows up within a few.
 const ROUNDS: &str = "5";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_suite_connect_and_disconnect_cases_with_ws_8_5() {
-    if !node_ready("official_suite_connect_and_disconnect_cases_with_ws_8_5") {
+    if !testkit::node_ready(
+        "official_suite_connect_and_disconnect_cases_with_ws_8_5",
+        &["socket.io-client", "ws85"],
+    ) {
         return;
     }
-    assert!(
-        support_node::interop_dir()
-            .join("node_modules/ws85")
-            .is_dir(),
-        "interop/node_modules/ws85 is missing: run `npm ci` in interop/"
-    );
     let server = ServerProcess::start(&["--conformance"]);
-    let run = run_script(
+    let run = testkit::run_node_script_async(
         "sio-suite-check.mjs",
         &[&server.http_url(), "--rounds", ROUNDS],
         Duration::from_secs(90),
@@ -50,12 +45,10 @@ async fn official_suite_connect_and_disconnect_cases_with_ws_8_5() {
         run.transcript()
     );
     let done = run
-        .lines
-        .iter()
-        .find(|l| l["done"] == true)
+        .done()
         .unwrap_or_else(|| panic!("no final line\n{}", run.transcript()));
     let rounds: u64 = ROUNDS.parse().unwrap();
     assert_eq!(done["passed"], 6 * rounds, "{}", run.transcript());
     assert_eq!(done["failed"], 0, "{}", run.transcript());
-    assert!(run.status.success(), "{}", run.transcript());
+    assert!(run.success(), "{}", run.transcript());
 }

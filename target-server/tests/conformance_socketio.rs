@@ -12,67 +12,9 @@ use common::eio_cases::{self as cases, SOCKETIO as M};
 use common::*;
 use serde_json::Value;
 
-macro_rules! case {
-    ($name:ident, $body:path) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let server = Server::conformance().await;
-            $body(server.addr, M).await;
-            server.stop().await;
-        }
-    };
-}
-
-// Engine.IO groups on /socket.io/ (16)
-case!(
-    handshake_polling_opens_a_session,
-    cases::handshake_polling_opens
-);
-case!(
-    handshake_polling_rejects_invalid_eio,
-    cases::handshake_polling_invalid_eio
-);
-case!(
-    handshake_polling_rejects_invalid_transport,
-    cases::handshake_polling_invalid_transport
-);
-case!(
-    handshake_polling_rejects_invalid_method,
-    cases::handshake_polling_invalid_method
-);
-case!(handshake_ws_opens_a_session, cases::handshake_ws_opens);
-case!(
-    handshake_ws_rejects_invalid_eio,
-    cases::handshake_ws_invalid_eio
-);
-case!(
-    handshake_ws_rejects_invalid_transport,
-    cases::handshake_ws_invalid_transport
-);
-case!(
-    heartbeat_polling_sends_ping_pong,
-    cases::heartbeat_polling_ping_pong
-);
-case!(
-    heartbeat_polling_closes_on_ping_timeout,
-    cases::heartbeat_polling_timeout
-);
-case!(heartbeat_ws_sends_ping_pong, cases::heartbeat_ws_ping_pong);
-case!(
-    heartbeat_ws_closes_on_ping_timeout,
-    cases::heartbeat_ws_timeout
-);
-case!(close_polling_forcefully_closes, cases::close_polling);
-case!(close_ws_forcefully_closes, cases::close_ws);
-case!(upgrade_from_polling_to_websocket, cases::upgrade_success);
-case!(
-    upgrade_ignores_http_requests_after_upgrade,
-    cases::upgrade_ignores_http
-);
-case!(
-    upgrade_ignores_second_websocket_after_upgrade,
-    cases::upgrade_ignores_second_ws
-);
+// The 16 Engine.IO cases (handshake 7, heartbeat 4, close 2, upgrade 3), one test each,
+// each against its own conformance-preset server.
+testkit::engineio_cases!(start: Server::conformance(), mount: M, cases: cases);
 
 // --- helpers ----------------------------------------------------------------------------
 

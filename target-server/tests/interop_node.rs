@@ -10,13 +10,11 @@
 //! Must not: leave Node processes running (killed by PID on drop) or reach past 127.0.0.1.
 //! Skipped, with a message, only when `node` is missing and `CI` is not set.
 
-mod support_node;
-
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use support_node::{NodeServer, Server, assert_checks_passed, node_ready, run_script};
 use target_server::Config;
+use testkit::{Peer, ScriptRun, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -27,9 +25,9 @@ async fn official_client_echo_rooms_polling_upgrade_namespaces() {
     if !node_ready("official_client_echo_rooms_polling_upgrade_namespaces") {
         return;
     }
-    let server = Server::start(Config::default()).await;
+    let server = Target::start(Config::default());
     let checks = ["echo", "rooms", "polling", "upgrade", "namespaces", "burst"];
-    let run = run_script(
+    let run = run_node_script(
         "sio-client-check.mjs",
         &[&server.http_url(), "--checks", &checks.join(",")],
         LIMIT,
@@ -47,10 +45,10 @@ async fn official_client_recovers_missed_broadcast() {
         recovery: Some(Duration::from_secs(60)),
         ..Config::default()
     };
-    let server = Server::start(config).await;
+    let server = Target::start(config);
     // With recovery on every event without an ack carries an offset: echo and rooms again.
     let checks = ["recovery", "echo", "rooms"];
-    let run = run_script(
+    let run = run_node_script(
         "sio-client-check.mjs",
         &[&server.http_url(), "--checks", &checks.join(",")],
         LIMIT,
@@ -76,8 +74,8 @@ async fn official_client_heartbeat() {
         ping_timeout: Duration::from_millis(200),
         ..Config::default()
     };
-    let server = Server::start(config).await;
-    let run = run_script(
+    let server = Target::start(config);
+    let run = run_node_script(
         "sio-client-check.mjs",
         &[&server.http_url(), "--checks", "heartbeat"],
         LIMIT,
@@ -100,9 +98,9 @@ async fn ws_and_engineio_clients() {
         max_message_size: 1 << 20,
         ..Config::default()
     };
-    let server = Server::start(config).await;
+    let server = Target::start(config);
     let checks = ["ws-echo", "ws-rooms", "ws-close-codes", "eio-echo"];
-    let run = run_script(
+    let run = run_node_script(
         "raw-check.mjs",
         &[
             &server.http_url(),
@@ -123,14 +121,19 @@ async fn recovery_check_fails_without_recovery() {
     if !node_ready("recovery_check_fails_without_recovery") {
         return;
     }
-    let server = Server::start(Config::default()).await;
-    let run = run_script(
+    let server = Target::start(Config::default());
+    let run = run_node_script(
         "sio-client-check.mjs",
         &[&server.http_url(), "--checks", "recovery"],
         LIMIT,
     )
     .await;
-    assert_eq!(run.status.code(), Some(1), "{}", run.transcript());
+    assert_eq!(
+        run.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        run.transcript()
+    );
     let line = run.line("check", "recovery").expect("recovery line");
     assert_eq!(line["ok"], false, "{}", run.transcript());
     assert!(
@@ -147,7 +150,7 @@ async fn node_reference_server_passes_every_check() {
     if !node_ready("node_reference_server_passes_every_check") {
         return;
     }
-    let node = NodeServer::start(
+    let node = Peer::node(
         "sio-server.mjs",
         &[
             "--port",
@@ -159,8 +162,7 @@ async fn node_reference_server_passes_every_check() {
             "--ping-timeout",
             "200",
         ],
-    )
-    .await;
+    );
     let checks = [
         "burst",
         "echo",
@@ -171,7 +173,7 @@ async fn node_reference_server_passes_every_check() {
         "namespaces",
         "heartbeat",
     ];
-    let run = run_script(
+    let run = run_node_script(
         "sio-client-check.mjs",
         &[&node.http_url(), "--checks", &checks.join(",")],
         LIMIT,
@@ -199,7 +201,7 @@ async fn ws_echo_server_returns_frames_unchanged() {
     if !node_ready("ws_echo_server_returns_frames_unchanged") {
         return;
     }
-    let node = NodeServer::start("ws-echo-server.mjs", &["--port", "0"]).await;
+    let node = Peer::node("ws-echo-server.mjs", &["--port", "0"]);
     let (mut ws, _) = tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(node.ws_url()))
         .await
         .expect("connect in time")
@@ -223,13 +225,12 @@ async fn ws_echo_server_returns_frames_unchanged() {
 
     // The raw checks hold against `ws` itself (ground truth for the close codes).
     drop(node);
-    let node = NodeServer::start(
+    let node = Peer::node(
         "ws-echo-server.mjs",
         &["--port", "0", "--max-payload", "1048576"],
-    )
-    .await;
+    );
     let checks = ["ws-echo", "ws-close-codes"];
-    let run = run_script(
+    let run = run_node_script(
         "raw-check.mjs",
         &[
             &node.http_url(),
@@ -257,4 +258,37 @@ async fn http_get(port: u16, path: &str) -> String {
         .expect("response in time")
         .expect("read");
     String::from_utf8_lossy(&body).into_owned()
+}
+
+/// True when Node.js and the official client of interop/ are there (testkit's one rule for
+/// a missing `node`: fails under `CI`, else skipped).
+fn node_ready(test: &str) -> bool {
+    testkit::node_ready(test, &["socket.io-client"])
+}
+
+/// `node interop/SCRIPT ARGS...` to its end within `limit` (killed by PID after it).
+async fn run_node_script(script: &str, args: &[&str], limit: Duration) -> ScriptRun {
+    testkit::run_node_script_async(script, args, limit).await
+}
+
+/// Asserts that a `sio-client-check.mjs` run passed exactly `checks`, each reported ok.
+fn assert_checks_passed(run: &ScriptRun, checks: &[&str]) {
+    for name in checks {
+        let line = run
+            .line("check", name)
+            .unwrap_or_else(|| panic!("check {name} did not report\n{}", run.transcript()));
+        assert_eq!(
+            line["ok"],
+            true,
+            "check {name} failed: {}\n{}",
+            line["error"],
+            run.transcript()
+        );
+    }
+    let done = run
+        .done()
+        .unwrap_or_else(|| panic!("no final line\n{}", run.transcript()));
+    assert_eq!(done["passed"], checks.len(), "{}", run.transcript());
+    assert_eq!(done["failed"], 0, "{}", run.transcript());
+    assert!(run.success(), "{}", run.transcript());
 }

@@ -10,8 +10,6 @@
 //! `Payload::Text(vec![<the ack's JSON array>])`; an event's arguments as
 //! `Payload::Text(args)`; a binary event's attachment as `Payload::Binary`.
 
-mod support_node;
-
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,8 +17,8 @@ use futures_util::future::BoxFuture;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Payload, TransportType};
 use serde_json::json;
-use support_node::Server;
 use target_server::Config;
+use testkit::Target;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -54,7 +52,7 @@ async fn ack(client: &Client, event: &str, data: impl Into<Payload>) -> Payload 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_with_ack_and_events() {
-    let server = Server::start(Config::default()).await;
+    let server = Target::start(Config::default());
     for (name, transport) in [
         ("polling then websocket", TransportType::Any),
         ("polling", TransportType::Polling),
@@ -112,7 +110,7 @@ async fn echo_over(url: &str, transport: TransportType) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_and_broadcast_reach_every_member() {
-    let server = Server::start(Config::default()).await;
+    let server = Target::start(Config::default());
     let url = format!("{}/", server.http_url());
     let room = "rust-socketio-room";
     let mut clients = Vec::new();

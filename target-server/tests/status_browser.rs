@@ -11,28 +11,20 @@
 //! Skipped, with a message, only when `node` is missing and `CI` is not set; a missing Chromium is a failure
 //! (the README's test command installs it).
 
-mod support_node;
-
-use std::path::Path;
 use std::time::Duration;
 
-use support_node::{Server, node_ready, run_script};
 use target_server::Config;
+use testkit::{CHROMIUM, Target, browser_ready, run_node_script_async};
 
 /// The element of the status page that shows the total number of connections.
 const COUNT_SELECTOR: &str = "#connections";
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_page_counts_a_new_connection() {
-    if !node_ready("status_page_counts_a_new_connection") {
+    if !browser_ready("status_page_counts_a_new_connection", &["socket.io-client"]) {
         return;
     }
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does it with apt-get)"
-    );
-    let server = Server::start(Config::default()).await;
+    let server = Target::start(Config::default());
     let shots = tempfile::Builder::new()
         .prefix("swarmbench-status-page-")
         .tempdir()
@@ -40,7 +32,7 @@ async fn status_page_counts_a_new_connection() {
         .keep();
     let shot = shots.join("status-page.png");
     let url = format!("{}/", server.http_url());
-    let run = run_script(
+    let run = run_node_script_async(
         "status-page.mjs",
         &[
             &url,
@@ -58,9 +50,7 @@ async fn status_page_counts_a_new_connection() {
     .await;
 
     let done = run
-        .lines
-        .iter()
-        .find(|l| l["done"] == true)
+        .done()
         .unwrap_or_else(|| panic!("no final line\n{}", run.transcript()));
     assert_eq!(
         done["console_errors"],
@@ -74,7 +64,7 @@ async fn status_page_counts_a_new_connection() {
         "{}",
         run.transcript()
     );
-    assert!(run.status.success(), "{}", run.transcript());
+    assert!(run.success(), "{}", run.transcript());
 
     let loaded = run.line("step", "loaded").expect("loaded line");
     assert_eq!(loaded["status"], 200, "{}", run.transcript());
@@ -95,16 +85,12 @@ async fn status_page_counts_a_new_connection() {
 /// polling needs no CORS), on polling, websocket and polling -> websocket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_socketio_client_round_trips() {
-    if !node_ready("browser_socketio_client_round_trips") {
+    if !browser_ready("browser_socketio_client_round_trips", &["socket.io-client"]) {
         return;
     }
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does it with apt-get)"
-    );
-    let server = Server::start(Config::default()).await;
+    let server = Target::start(Config::default());
     let url = format!("{}/", server.http_url());
-    let run = run_script(
+    let run = run_node_script_async(
         "browser-sio-check.mjs",
         &[&url, "--chromium", CHROMIUM],
         Duration::from_secs(120),
@@ -121,16 +107,12 @@ async fn browser_socketio_client_round_trips() {
             run.transcript()
         );
     }
-    let done = run
-        .lines
-        .iter()
-        .find(|l| l["done"] == true)
-        .expect("final line");
+    let done = run.done().expect("final line");
     assert_eq!(
         done["console_errors"],
         serde_json::json!([]),
         "{}",
         run.transcript()
     );
-    assert!(run.status.success(), "{}", run.transcript());
+    assert!(run.success(), "{}", run.transcript());
 }

@@ -1,5 +1,6 @@
-//! Shared helpers of the swarm's end-to-end tests: a target-server on 127.0.0.1:0 on its
-//! own runtime thread, plans from command lines, and the bounded in-process run.
+//! The swarm's side of the end-to-end tests: how a `swarm` command line runs in-process
+//! (testkit's [`testkit::Swarm`], so [`E2e`] is testkit's server + temp dir + run scaffold
+//! with harness's run), and assertions several tests share.
 
 #![allow(dead_code)]
 
@@ -8,39 +9,32 @@ use std::time::Duration;
 
 use clap::Parser;
 use harness::cli::Cli;
-use harness::embedded::Embedded;
 use harness::plan::{self, Plan};
 use harness::run::{self, Finished};
 use tokio::sync::mpsc;
 
-/// A test dependency (Node.js, Chromium, Python) is missing. With the environment variable
-/// `CI` set (non-empty) the test fails with `why`: a CI run never passes by skipping.
-/// Otherwise prints `SKIPPED <test>: <why>` and the caller returns.
-pub fn missing_dependency(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!("{test}: {why}; CI is set, so a missing test dependency fails the test");
+/// A reference server, a temp dir and in-process swarm runs (testkit's scaffold).
+pub type E2e = testkit::EmbeddedRun<InProcess>;
+
+/// Runs a command line through `harness::run::execute` in this test's process.
+pub struct InProcess;
+
+impl testkit::Swarm for InProcess {
+    type Finished = Finished;
+    async fn run(argv: Vec<String>) -> Finished {
+        run(plan_from(argv)).await
     }
-    eprintln!("SKIPPED {test}: {why}");
 }
 
-/// A reference server for one test (stops when dropped).
-pub fn server(config: target_server::Config) -> Embedded {
-    Embedded::start(config).expect("start target-server")
+/// The plan an argv (`swarm ...`) describes.
+fn plan_from(argv: Vec<String>) -> Plan {
+    let cli = Cli::try_parse_from(argv).expect("valid command line");
+    plan::from_command(&cli.command).expect("valid plan")
 }
 
 /// The plan `argv` describes, with `--quiet --out <dir>` added.
 pub fn plan_for(args: &[&str], out: &Path) -> Plan {
-    let mut argv: Vec<String> = std::iter::once("swarm")
-        .chain(args.iter().copied())
-        .map(String::from)
-        .collect();
-    argv.extend([
-        "--quiet".to_string(),
-        "--out".to_string(),
-        out.display().to_string(),
-    ]);
-    let cli = Cli::try_parse_from(argv).expect("valid command line");
-    plan::from_command(&cli.command).expect("valid plan")
+    plan_from(testkit::swarm_argv(args, out))
 }
 
 /// Runs `plan` in-process, bounded to a minute.
