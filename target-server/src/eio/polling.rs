@@ -15,8 +15,8 @@ use base64::Engine as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::session::{Frame, Out, Session, Step, Transport};
-use super::{EioError, Engine, with_cors};
+use super::session::{Session, Step, Transport};
+use super::{EioError, Engine, Frame, Out, with_cors};
 use crate::stats::{CloseCause, Limit};
 
 /// Most packets one GET body carries (the rest wait for the next GET).

@@ -10,8 +10,8 @@ use protocol::EioPacket;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Query;
+use super::Text;
 use super::polling::decode_body;
-use super::session::Text;
 
 fn config() -> ProptestConfig {
     let mut c = ProptestConfig {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use super::testkit::{Client, Got, TestServer, WAIT, http, polling_sid};
 use crate::Config;
 use crate::config::Delay;
 use crate::stats::{CloseCause, Proto};
+use crate::testkit::{Client, Got, TestServer, WAIT, http, polling_sid};
 
 /// Polls `cond` every 10 ms for up to `limit`.
 async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::session::{Frame, Inbound, Out, Session, Step, Text, Transport};
-use super::{EioError, Engine};
+use super::session::{Session, Step, Transport};
+use super::{EioError, Engine, Frame, Inbound, Out, Text};
 use crate::stats::{CloseCause, Stats};
 use crate::upgrade::{self, WsStream};
 

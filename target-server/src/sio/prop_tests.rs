@@ -170,7 +170,7 @@ proptest! {
         let session = Session::open(
             1,
             "s".into(),
-            true,
+            super::LABELS,
             Transport::Websocket,
             64,
             None,

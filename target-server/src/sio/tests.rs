@@ -8,8 +8,8 @@ use tokio::time::{Instant, sleep};
 
 use crate::Config;
 use crate::config::{Stall, Tick};
-use crate::eio::testkit::{Client, Got, TestServer, WAIT};
 use crate::stats::{CloseCause, Proto};
+use crate::testkit::{Client, Got, TestServer, WAIT};
 
 async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
