@@ -305,4 +305,110 @@ mod unit_tests {
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
     }
+
+    /// An application that records what it is given, and how.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        got: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn record(&self, how: &str, msg: Inbound) {
+            let text = match msg {
+                Inbound::Text(t) => t.as_str().to_string(),
+                Inbound::Binary(b) => format!("{} bytes", b.len()),
+            };
+            self.got.lock().unwrap().push(format!("{how}:{text}"));
+        }
+
+        fn got(&self) -> Vec<String> {
+            self.got.lock().unwrap().clone()
+        }
+    }
+
+    impl InlineApp for Recorder {
+        fn handle(&self, _session: &Session, msg: Inbound) -> bool {
+            self.record("inline", msg);
+            true
+        }
+    }
+
+    impl Application for Recorder {
+        fn labels(&self) -> Labels {
+            Labels {
+                polling: crate::stats::Proto::RawWs,
+                websocket: crate::stats::Proto::RawWs,
+            }
+        }
+
+        fn start_inline(
+            self: Arc<Self>,
+            _session: &Arc<Session>,
+        ) -> (Arc<dyn InlineApp>, Option<Task>) {
+            (self, None)
+        }
+
+        fn start_queued(
+            self: Arc<Self>,
+            _session: &Arc<Session>,
+            mut inbound: mpsc::Receiver<Inbound>,
+        ) -> Task {
+            Box::pin(async move {
+                while let Some(msg) = inbound.recv().await {
+                    self.record("queued", msg);
+                }
+            })
+        }
+    }
+
+    async fn body_text(resp: Response<Body>) -> String {
+        use http_body_util::BodyExt as _;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Opens a polling session on `engine` and posts two messages; returns the sid.
+    async fn handshake_and_post(engine: &Arc<Engine>) -> String {
+        let get = Request::get("/x/?EIO=4&transport=polling")
+            .body(Body::empty())
+            .unwrap();
+        let open = body_text(engine.handle(get).await).await;
+        let handshake: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+        let sid = handshake["sid"].as_str().unwrap().to_string();
+        let post = Request::post(format!("/x/?EIO=4&transport=polling&sid={sid}"))
+            .body(Body::from("4one\x1e4two"))
+            .unwrap();
+        assert_eq!(body_text(engine.handle(post).await).await, "ok");
+        sid
+    }
+
+    /// Engine.IO serves whatever application it is given: its labels count the sessions,
+    /// and its messages arrive in order, inline by default and through the application's
+    /// own task with `--stall`.
+    #[tokio::test]
+    async fn any_application_is_attached_inline_or_queued() {
+        let shared = Shared::new(crate::Config::default());
+        let app = Arc::new(Recorder::default());
+        let engine = Arc::new(Engine::new(shared.clone(), app.clone()));
+        handshake_and_post(&engine).await;
+        assert_eq!(app.got(), ["inline:one", "inline:two"]);
+        assert_eq!(shared.stats.connections(crate::stats::Proto::RawWs), 1);
+
+        let shared = Shared::new(crate::Config {
+            stall: Some(crate::config::Stall {
+                every: std::time::Duration::from_secs(3600),
+                for_: std::time::Duration::from_millis(1),
+            }),
+            ..crate::Config::default()
+        });
+        let app = Arc::new(Recorder::default());
+        let engine = Arc::new(Engine::new(shared.clone(), app.clone()));
+        handshake_and_post(&engine).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while app.got().len() < 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(app.got(), ["queued:one", "queued:two"]);
+        shared.shutdown.cancel();
+    }
 }
