@@ -1,4 +1,5 @@
-//! The HTTP long-polling transport (docs/ARCHITECTURE.md#long-polling): handshake, GET (long poll), POST.
+//! The HTTP long-polling transport (docs/ARCHITECTURE.md#long-polling): handshake, GET
+//! (long poll), POST.
 //!
 //! Receives: polling requests already matched to a session (or a handshake GET).
 //! Emits: `0{...}` handshakes; GET bodies with every queued packet (`\x1e`-separated,

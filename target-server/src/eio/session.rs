@@ -3,9 +3,9 @@
 //!
 //! Receives: frames to send (from heartbeats, the application, broadcasters in other
 //! tasks), decoded Engine.IO packets from whichever transport currently carries the session.
-//! Emits: [`Out`] items into its [`Outbox`] (a refused push closes the session as a slow
-//! consumer), [`Inbound`] messages to the application (its task's queue, or at once to an
-//! [`InlineApp`] in the caller's task), one `Stats::closed` per session with its
+//! Emits: [`Out`] items into its outbox (`outbox.rs`; a refused push closes the session as
+//! a slow consumer), [`Inbound`] messages to the application (its task's queue, or at once
+//! to an [`InlineApp`] in the caller's task), one `Stats::closed` per session with its
 //! [`CloseCause`].
 //! Must not: block or await while pushing, or do any I/O itself.
 
@@ -326,7 +326,8 @@ impl Session {
     }
 
     /// Hands a message to the application without waiting (an inline application handles
-    /// it here and now): `Err(msg)` back when the application task is behind (the caller holds it and stops reading), `Ok(false)` when it is gone.
+    /// it here and now): `Err(msg)` back when the application task is behind (the caller
+    /// holds it and stops reading), `Ok(false)` when it is gone.
     pub(crate) fn try_to_app(&self, msg: Inbound) -> Result<bool, Inbound> {
         if let Some(app) = self.inline.get() {
             return Ok(app.handle(self, msg));

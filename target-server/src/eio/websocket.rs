@@ -1,5 +1,6 @@
 //! The websocket transport: websocket-only sessions, the polling -> websocket upgrade
-//! (docs/ARCHITECTURE.md#the-upgrade-dance), and the one task per connection that reads and writes its socket.
+//! (docs/ARCHITECTURE.md#the-upgrade-dance), and the one task per connection that reads
+//! and writes its socket.
 //!
 //! Receives: upgrade requests (`transport=websocket`, with or without `sid`), then frames.
 //! Emits: the open packet as the first frame of a websocket-only session; `3probe`; the

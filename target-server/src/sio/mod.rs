@@ -1,6 +1,7 @@
-//! Socket.IO v5 server on top of `eio` (docs/ARCHITECTURE.md#socketio-v5): namespaces, the reference
-//! server's events, rooms, connection state recovery, the `--tick` publisher. [`Server`] is
-//! the [`eio::Application`] that `lib.rs::router` mounts at `/socket.io/`.
+//! Socket.IO v5 server on top of `eio` (docs/ARCHITECTURE.md#socketio-v5): namespaces, the
+//! reference server's events, rooms, connection state recovery, the `--tick` publisher.
+//! [`Server`] is the [`eio::Application`](crate::eio::Application) that `lib.rs::router`
+//! mounts at `/socket.io/`.
 //!
 //! Receives: each Engine.IO session's messages, in order: in the transport's task (no
 //! `--stall`), or in one application task per session (`--stall`, events may wait).

@@ -2,7 +2,7 @@
 //! sender from its own room deliveries).
 //!
 //! Receives: upgrade requests routed here. Emits: one connection task per socket
-//! ([`conn`]) with its writer ([`writer`]); room membership in `stats` as `ws:{name}`.
+//! (`conn.rs`) with its writer (`writer.rs`); room membership in `stats` as `ws:{name}`.
 //! Must not: copy a room message per recipient (every member gets the same `Bytes`), or
 //! let any connection's outbound queue grow past `max_queue`.
 
