@@ -1,6 +1,9 @@
 //! End-to-end tests of the Engine.IO transports against a real server on 127.0.0.1:0:
 //! shutdown, slow consumers, the upgrade's buffered packets and timeout, `--delay`.
 //! (The official-suite cases live in `tests/conformance_*.rs`.)
+//!
+//! Receives: a server from `crate::testkit` per test. Emits: test results only.
+//! Must not: wait without a bound or use any address but 127.0.0.1.
 
 use std::time::Duration;
 
