@@ -1,9 +1,12 @@
-//! Fault injection for calibrating the swarm: drop, delay, stall.
+//! Fault injection for calibrating the swarm: drop, delay, stall. One implementation for
+//! every endpoint: Engine.IO echo, Socket.IO and raw WebSocket deliveries all pass here.
 //!
-//! Receives: the message key and recipient of each application delivery; the clock.
-//! Emits: drop decisions (counted exactly in [`Stats`]), delays, and a stall gate.
+//! Receives: each application delivery (a message, its key, its [`Recipient`]); the clock.
+//! Emits: the delivery into the recipient's queue, delayed by `--delay`, or nothing when
+//! `--drop-rate` drops it (counted exactly in [`Stats`]); a stall gate and stall windows
+//! for `--stall`.
 //! Must not: touch handshakes, namespace connects, join/leave acks or control frames
-//! (callers only ask about application data).
+//! (callers only hand it application data), or know which protocol a recipient speaks.
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -14,6 +17,24 @@ use tokio::time::Instant;
 
 use crate::config::{Config, Delay, Stall};
 use crate::stats::Stats;
+
+/// Where fault-injected deliveries go: an Engine.IO session, a raw WebSocket connection.
+pub trait Recipient {
+    /// What its queue holds.
+    type Item;
+    /// The id drop decisions are made for (stable for the connection's life).
+    fn recipient_id(&self) -> u64;
+    /// Queues `item`, to be written not before `due`. False when it was not queued (the
+    /// connection is closing, or was just closed as a slow consumer).
+    fn queue(&self, item: Self::Item, due: Option<Instant>) -> bool;
+}
+
+/// A message whose encoded bytes key its drop decisions (the same key for every
+/// recipient of one broadcast).
+pub trait Keyed {
+    /// The bytes hashed into the key (for a message in several parts: the first).
+    fn key_bytes(&self) -> &[u8];
+}
 
 /// Fault settings plus the server's start instant (stall windows are counted from it).
 #[derive(Debug)]
@@ -54,6 +75,38 @@ impl Faults {
         let mut h = std::hash::DefaultHasher::new();
         h.write(bytes);
         h.finish()
+    }
+
+    /// The drop key of `msg` when deliveries may be dropped (`None` otherwise: nothing to
+    /// hash). Compute it once per message and pass it to [`Faults::deliver_keyed`].
+    pub fn drop_key(&self, msg: &impl Keyed) -> Option<u64> {
+        self.dropping().then(|| Self::message_key(msg.key_bytes()))
+    }
+
+    /// Delivers one application message to one recipient: maybe dropped (counted), maybe
+    /// delayed. Returns false if dropped or not queued.
+    pub fn deliver<R>(&self, to: &R, item: R::Item) -> bool
+    where
+        R: Recipient + ?Sized,
+        R::Item: Keyed,
+    {
+        let key = self.drop_key(&item);
+        self.deliver_keyed(to, item, key)
+    }
+
+    /// Like [`Faults::deliver`] with the key computed once by the caller ([`Faults::drop_key`]):
+    /// a broadcast hashes its message once, not once per member.
+    pub fn deliver_keyed<R>(&self, to: &R, item: R::Item, key: Option<u64>) -> bool
+    where
+        R: Recipient + ?Sized,
+    {
+        if let Some(key) = key
+            && self.should_drop(key, to.recipient_id())
+        {
+            return false;
+        }
+        let due = self.delay().map(|d| Instant::now() + d);
+        to.queue(item, due)
     }
 
     /// Decides whether the delivery of message `key` to connection `recipient` is dropped:
@@ -146,6 +199,58 @@ mod tests {
     fn zero_and_one() {
         assert!(!faults(0.0).should_drop(1, 2));
         assert!(faults(1.0).should_drop(1, 2));
+    }
+
+    /// A recipient that keeps what it is given.
+    #[derive(Default)]
+    struct Inbox {
+        got: std::sync::Mutex<Vec<(&'static str, Option<Instant>)>>,
+    }
+
+    impl Recipient for Inbox {
+        type Item = &'static str;
+        fn recipient_id(&self) -> u64 {
+            3
+        }
+        fn queue(&self, item: &'static str, due: Option<Instant>) -> bool {
+            self.got.lock().unwrap().push((item, due));
+            true
+        }
+    }
+
+    impl Keyed for &'static str {
+        fn key_bytes(&self) -> &[u8] {
+            self.as_bytes()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deliveries_are_dropped_by_key_or_queued_with_their_delay() {
+        let inbox = Inbox::default();
+        let none = faults(0.0);
+        assert_eq!(none.drop_key(&"a"), None, "no hashing when nothing drops");
+        assert!(none.deliver(&inbox, "a"));
+        let all = faults(1.0);
+        assert!(!all.deliver(&inbox, "b"));
+        assert_eq!(all.stats.dropped_by_injection.load(Relaxed), 1);
+        let key = Faults::message_key(b"c");
+        assert_eq!(all.drop_key(&"c"), Some(key));
+        let delayed = Faults::new(
+            &Config {
+                delay: Some(Delay {
+                    base: Duration::from_millis(40),
+                    jitter: Duration::ZERO,
+                }),
+                ..Config::default()
+            },
+            Arc::new(Stats::new()),
+        );
+        let now = Instant::now();
+        assert!(delayed.deliver(&inbox, "d"));
+        assert_eq!(
+            *inbox.got.lock().unwrap(),
+            vec![("a", None), ("d", Some(now + Duration::from_millis(40)))]
+        );
     }
 
     #[tokio::test(start_paused = true)]

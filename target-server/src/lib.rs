@@ -1,17 +1,21 @@
 //! `target-server`: the reference emit/broadcast server of swarmbench.
 //!
-//! One port serves everything (docs/ARCHITECTURE.md#the-reference-server):
+//! Receives: a bound listener, a [`Config`] and a shutdown future ([`serve`]), or state the
+//! caller keeps a handle to ([`serve_shared`]).
+//! Emits: every endpoint below on one port; counters in [`Stats`]; a graceful close of
+//! every connection at shutdown.
+//! Must not: let a transport module know which application runs on it: [`router`] is the
+//! one place that pairs them (docs/ARCHITECTURE.md#the-reference-server).
 //!
 //! ```text
 //! TcpListener --listener--> hyper http1 (+ upgrades) --router-->
-//!   /socket.io/   eio (Engine.IO v4 transports) -> sio (Socket.IO v5 namespaces, rooms, recovery)
-//!   /engine.io/   eio in echo mode
+//!   /socket.io/   eio (Engine.IO v4 transports) serving sio::Server (Socket.IO v5
+//!                 namespaces, rooms, recovery) as its eio::Application
+//!   /engine.io/   eio serving eio::echo::Echo
 //!   /ws/echo, /ws/room/{name}   ws (raw WebSocket)
 //!   /, /ws/stats  status (live page)      /metrics  metrics (Prometheus text)
 //! every module counts into stats::Stats; application deliveries pass faults::Faults
 //! ```
-//!
-//! Entry point: [`serve`] with a bound listener, a [`Config`] and a shutdown future.
 
 pub mod background;
 pub mod config;
@@ -23,6 +27,8 @@ pub mod net;
 pub mod sio;
 pub mod stats;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod upgrade;
 pub mod ws;
 
@@ -66,10 +72,15 @@ impl Shared {
     }
 }
 
-/// The HTTP routes of one server.
+/// The HTTP routes of one server. This is where applications meet transports: each
+/// Engine.IO endpoint is given the application it serves. Starts the Socket.IO server's
+/// background tasks (ticks, recovery sweeps) when called inside a runtime.
 pub fn router(shared: Arc<Shared>) -> axum::Router {
+    let socketio = sio::Server::start(shared.clone());
+    let echo = Arc::new(eio::echo::Echo::new(shared.clone()));
     axum::Router::new()
-        .merge(eio::routes(shared.clone()))
+        .merge(eio::routes(shared.clone(), "/socket.io", socketio))
+        .merge(eio::routes(shared.clone(), "/engine.io", echo))
         .merge(ws::routes(shared.clone()))
         .merge(status::routes(shared.clone()))
         .merge(metrics::routes(shared))

@@ -80,8 +80,10 @@ impl StatsCollector {
     }
 }
 
-impl Collector for StatsCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+impl StatsCollector {
+    /// The families with labels: connections by protocol and transport, closes by cause,
+    /// limit hits by limit.
+    fn encode_labelled(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.stats;
         let gauge_type = ConstGauge::new(0i64).metric_type();
         let counter_type = ConstCounter::new(0u64).metric_type();
@@ -128,81 +130,90 @@ impl Collector for StatsCollector {
             ConstCounter::new(s.limit_hits(l))
                 .encode(family.encode_family(&[("limit", l.label())])?)?;
         }
-
-        let e = &mut encoder;
-        Self::counter(
-            e,
-            "messages_in",
-            "Application messages received",
-            s.messages_in.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "messages_out",
-            "Application messages written, one per recipient",
-            s.messages_out.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "bytes_in",
-            "Bytes of application messages received",
-            s.bytes_in.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "bytes_out",
-            "Bytes of application messages written",
-            s.bytes_out.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "dropped_by_injection",
-            "Application deliveries dropped by --drop-rate",
-            s.dropped_by_injection.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "refused_connections",
-            "Connections refused by --max-connections",
-            s.refused_connections.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "slow_consumers",
-            "Connections closed because their outbound queue was full",
-            s.closes(CloseCause::SlowConsumer),
-        )?;
-        Self::counter(
-            e,
-            "heartbeat_timeouts",
-            "Connections closed for a missing pong or silence after a ping",
-            s.closes(CloseCause::PingTimeout),
-        )?;
-        Self::counter(
-            e,
-            "recovered_sessions",
-            "Socket.IO sessions restored by connection state recovery",
-            s.recovered_sessions.load(Relaxed),
-        )?;
-        Self::counter(
-            e,
-            "replayed_packets",
-            "Packets replayed by connection state recovery",
-            s.replayed_packets.load(Relaxed),
-        )?;
-        Self::gauge(
-            e,
-            "rooms",
-            "Rooms with at least one member",
-            s.rooms().len() as i64,
-        )?;
-        Self::gauge(
-            e,
-            "outbound_queue_peak",
-            "Deepest outbound queue seen on any connection (messages)",
-            s.outbound_queue_peak.load(Relaxed) as i64,
-        )?;
         Ok(())
+    }
+
+    /// The single counters and gauges, in a fixed order.
+    fn encode_plain(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        let counters = [
+            (
+                "messages_in",
+                "Application messages received",
+                s.messages_in.load(Relaxed),
+            ),
+            (
+                "messages_out",
+                "Application messages written, one per recipient",
+                s.messages_out.load(Relaxed),
+            ),
+            (
+                "bytes_in",
+                "Bytes of application messages received",
+                s.bytes_in.load(Relaxed),
+            ),
+            (
+                "bytes_out",
+                "Bytes of application messages written",
+                s.bytes_out.load(Relaxed),
+            ),
+            (
+                "dropped_by_injection",
+                "Application deliveries dropped by --drop-rate",
+                s.dropped_by_injection.load(Relaxed),
+            ),
+            (
+                "refused_connections",
+                "Connections refused by --max-connections",
+                s.refused_connections.load(Relaxed),
+            ),
+            (
+                "slow_consumers",
+                "Connections closed because their outbound queue was full",
+                s.closes(CloseCause::SlowConsumer),
+            ),
+            (
+                "heartbeat_timeouts",
+                "Connections closed for a missing pong or silence after a ping",
+                s.closes(CloseCause::PingTimeout),
+            ),
+            (
+                "recovered_sessions",
+                "Socket.IO sessions restored by connection state recovery",
+                s.recovered_sessions.load(Relaxed),
+            ),
+            (
+                "replayed_packets",
+                "Packets replayed by connection state recovery",
+                s.replayed_packets.load(Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            Self::counter(encoder, name, help, value)?;
+        }
+        let gauges = [
+            (
+                "rooms",
+                "Rooms with at least one member",
+                s.rooms().len() as i64,
+            ),
+            (
+                "outbound_queue_peak",
+                "Deepest outbound queue seen on any connection (messages)",
+                s.outbound_queue_peak.load(Relaxed) as i64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            Self::gauge(encoder, name, help, value)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for StatsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.encode_labelled(&mut encoder)?;
+        self.encode_plain(&mut encoder)
     }
 }
 

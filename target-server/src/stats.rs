@@ -1,8 +1,8 @@
 //! Live counters and gauges of the server, shared by every module.
 //!
 //! Receives: increments from the transports, rooms and fault injection.
-//! Emits: a [`Snapshot`] (status page, `/ws/stats`) and the same numbers as Prometheus text
-//! (`/metrics`, see `metrics.rs`).
+//! Emits: a [`Snapshot`](crate::status::Snapshot) (status page, `/ws/stats`) and the same
+//! numbers as Prometheus text (`/metrics`, see `metrics.rs`).
 //! Must not: block, allocate per message, or do I/O.
 
 use std::collections::HashMap;

@@ -1,5 +1,6 @@
-//! The `/engine.io/` application: every Engine.IO message echoed back to its sender, text
-//! as text, binary as binary (the engine.io-protocol suite's reference server).
+//! The bare Engine.IO echo application (the router mounts it at `/engine.io/`): every
+//! Engine.IO message echoed back to its sender, text as text, binary as binary (the
+//! engine.io-protocol suite's reference server).
 //!
 //! Receives: a session's messages in arrival order (in the transport's task, or in an
 //! application task with `--stall`). Emits: one echo per message through fault injection
@@ -11,16 +12,49 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::session::{Frame, Inbound, InlineApp, Session};
+use super::app::{Application, Inbound, InlineApp, Labels, Task};
+use super::outbox::Frame;
+use super::session::Session;
 use crate::Shared;
-use crate::faults::Faults;
+
+/// The echo application of one endpoint.
+#[derive(Debug)]
+pub struct Echo {
+    /// Stateless per session: one handler serves every session of the endpoint.
+    inline: Arc<Inline>,
+}
+
+impl Echo {
+    pub fn new(shared: Arc<Shared>) -> Echo {
+        Echo {
+            inline: Arc::new(Inline { shared }),
+        }
+    }
+}
+
+impl Application for Echo {
+    fn labels(&self) -> Labels {
+        Labels::ENGINEIO
+    }
+
+    fn start_inline(
+        self: Arc<Self>,
+        _session: &Arc<Session>,
+    ) -> (Arc<dyn InlineApp>, Option<Task>) {
+        (self.inline.clone(), None)
+    }
+
+    fn start_queued(
+        self: Arc<Self>,
+        session: &Arc<Session>,
+        inbound: mpsc::Receiver<Inbound>,
+    ) -> Task {
+        Box::pin(run(self.inline.shared.clone(), session.clone(), inbound))
+    }
+}
 
 /// Runs until the session closes, echoing the messages of `inbound` (with `--stall`).
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    session: Arc<Session>,
-    mut inbound: mpsc::Receiver<Inbound>,
-) {
+async fn run(shared: Arc<Shared>, session: Arc<Session>, mut inbound: mpsc::Receiver<Inbound>) {
     let closed = session.closed();
     tokio::pin!(closed);
     loop {
@@ -39,14 +73,8 @@ pub(crate) async fn run(
 
 /// The echo application handling each message in the transport's task (no `--stall`).
 #[derive(Debug)]
-pub(crate) struct Inline {
+struct Inline {
     shared: Arc<Shared>,
-}
-
-impl Inline {
-    pub(crate) fn new(shared: Arc<Shared>) -> Inline {
-        Inline { shared }
-    }
 }
 
 impl InlineApp for Inline {
@@ -71,31 +99,5 @@ fn echo(shared: &Shared, session: &Session, msg: Inbound) {
             Frame::Binary(data)
         }
     };
-    deliver(&shared.faults, session, frame);
-}
-
-/// Delivers one application frame to one session through fault injection: maybe dropped
-/// (counted by `Faults`), maybe delayed. Returns false if dropped or the session is gone.
-pub(crate) fn deliver(faults: &Faults, to: &Session, frame: Frame) -> bool {
-    let key = faults.dropping().then(|| frame_key(&frame));
-    deliver_keyed(faults, to, frame, key)
-}
-
-/// Like [`deliver`] with the message key computed once by the caller (broadcasts).
-pub(crate) fn deliver_keyed(faults: &Faults, to: &Session, frame: Frame, key: Option<u64>) -> bool {
-    if let Some(key) = key
-        && faults.should_drop(key, to.conn_id)
-    {
-        return false;
-    }
-    let due = faults.delay().map(|d| tokio::time::Instant::now() + d);
-    to.push(frame, due)
-}
-
-/// The fault-injection key of a frame: the hash of its (first) encoded bytes.
-pub(crate) fn frame_key(frame: &Frame) -> u64 {
-    match frame {
-        Frame::Text(t) | Frame::WithAttachments(t, _) => Faults::message_key(t.as_bytes()),
-        Frame::Binary(b) => Faults::message_key(b),
-    }
+    shared.faults.deliver(session, frame);
 }

@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::session::{Frame, Session};
+use super::Frame;
+use super::session::Session;
 use crate::stats::CloseCause;
 
 const PING: Frame = Frame::text_static("2");
@@ -60,6 +61,7 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::eio::Labels;
     use crate::eio::session::{Registry, Transport};
     use crate::stats::Stats;
     use tokio::sync::mpsc;
@@ -70,7 +72,7 @@ mod tests {
         let s = Session::open(
             1,
             "s".into(),
-            false,
+            Labels::ENGINEIO,
             Transport::Websocket,
             16,
             Some(itx),

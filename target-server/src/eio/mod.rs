@@ -1,29 +1,32 @@
 //! Engine.IO v4 server: long-polling and websocket transports, the upgrade dance, the
-//! heartbeat (docs/ARCHITECTURE.md#engineio-v4), mounted at `/socket.io/` (carrying Socket.IO, see `sio`)
-//! and at `/engine.io/` (bare Engine.IO echo).
+//! heartbeat (docs/ARCHITECTURE.md#engineio-v4), for whatever [`Application`] the router
+//! mounts on an endpoint (`lib.rs::router`: the Socket.IO server at `/socket.io/`, the
+//! [`echo::Echo`] application at `/engine.io/`).
 //!
-//! Receives: HTTP requests on those paths (handshakes, polls, posts, websocket upgrades).
-//! Emits: responses and websocket frames; one session per client with an application task
-//! (`sio::client` or [`echo`]), a heartbeat task and, on websocket, a connection task, all
-//! registered in `shared.tasks`; counts into `Stats`.
-//! Must not: interpret Socket.IO packets (that is `sio`) or apply fault injection to
-//! anything but application data.
+//! Receives: HTTP requests on an endpoint's path (handshakes, polls, posts, websocket
+//! upgrades).
+//! Emits: responses and websocket frames; one session per client, attached to the
+//! endpoint's application (inline, or with its own task under `--stall`), with a heartbeat
+//! task and, on websocket, a connection task, all registered in `shared.tasks`; counts
+//! into `Stats`.
+//! Must not: interpret what the application's messages mean, or apply fault injection to
+//! anything but application data (the application's business).
 //!
 //! ```text
 //! request --query check--> polling::{handshake, get, post} | websocket::{open, upgrade}
-//! session: outbox (bounded) <- heartbeat, app task, broadcasters
+//! session: outbox (bounded) <- heartbeat, application, broadcasters
 //!          outbox -> pending GET body | websocket writer
-//!          client packets -> Session::on_packet -> app task (in order)
+//!          client packets -> Session::on_packet -> application (in order)
 //! ```
 
-mod echo;
+pub mod app;
+pub mod echo;
 mod heartbeat;
+pub mod outbox;
 mod polling;
 #[cfg(test)]
 mod prop_tests;
 pub mod session;
-#[cfg(test)]
-pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 mod websocket;
@@ -38,9 +41,10 @@ use base64::Engine as _;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tokio::sync::mpsc;
 
-pub(crate) use echo::{deliver, deliver_keyed, frame_key};
+pub use app::{Application, Inbound, InlineApp, Labels, Task, Text};
+pub use outbox::{Frame, Out};
 use session::Registry;
-pub use session::{Frame, Inbound, Out, Session, Text, Transport};
+pub use session::{Session, Transport};
 
 use crate::Shared;
 
@@ -48,36 +52,22 @@ use crate::Shared;
 /// waits (backpressure on the client instead of unbounded memory).
 const INBOUND_QUEUE: usize = 1024;
 
-/// What runs on top of an endpoint's sessions.
-#[derive(Debug)]
-pub(crate) enum App {
-    /// `/engine.io/`: every message echoed back.
-    Echo,
-    /// `/socket.io/`: the Socket.IO server.
-    SocketIo(Arc<crate::sio::Server>),
-}
-
 /// One Engine.IO endpoint: its sessions by sid and what runs on them.
 #[derive(Debug)]
 pub(crate) struct Engine {
     pub shared: Arc<Shared>,
-    pub app: App,
+    app: Arc<dyn Application>,
     registry: Arc<Registry>,
     next_conn: AtomicU64,
 }
 
-/// The Engine.IO / Socket.IO routes: `/socket.io/` (and `/socket.io`) and `/engine.io/`
-/// (and `/engine.io`). Starts the Socket.IO server's background tasks (ticks, recovery
-/// sweeps) when called inside a runtime.
-pub fn routes(shared: Arc<Shared>) -> axum::Router {
-    let sio = crate::sio::Server::start(shared.clone());
-    let socketio = Arc::new(Engine::new(shared.clone(), App::SocketIo(sio)));
-    let engineio = Arc::new(Engine::new(shared, App::Echo));
+/// The routes of one Engine.IO endpoint serving `app`: `{path}/` and `{path}` (`path`
+/// without its trailing slash, e.g. `/engine.io`).
+pub fn routes(shared: Arc<Shared>, path: &str, app: Arc<dyn Application>) -> axum::Router {
+    let engine = Arc::new(Engine::new(shared, app));
     axum::Router::new()
-        .route("/socket.io/", any(handle).with_state(socketio.clone()))
-        .route("/socket.io", any(handle).with_state(socketio))
-        .route("/engine.io/", any(handle).with_state(engineio.clone()))
-        .route("/engine.io", any(handle).with_state(engineio))
+        .route(&format!("{path}/"), any(handle).with_state(engine.clone()))
+        .route(path, any(handle).with_state(engine))
 }
 
 async fn handle(State(engine): State<Arc<Engine>>, req: Request<Body>) -> Response<Body> {
@@ -152,17 +142,13 @@ pub(crate) fn with_cors(resp: Result<Response<Body>, http::Error>) -> Response<B
 }
 
 impl Engine {
-    fn new(shared: Arc<Shared>, app: App) -> Engine {
+    fn new(shared: Arc<Shared>, app: Arc<dyn Application>) -> Engine {
         Engine {
             shared,
             app,
             registry: Arc::new(Registry::default()),
             next_conn: AtomicU64::new(1),
         }
-    }
-
-    fn socketio(&self) -> bool {
-        matches!(self.app, App::SocketIo(_))
     }
 
     async fn handle(self: &Arc<Self>, mut req: Request<Body>) -> Response<Body> {
@@ -208,7 +194,7 @@ impl Engine {
         session::lock(&self.registry).get(sid).cloned()
     }
 
-    /// Creates a session and starts its application and heartbeat tasks. Call right after
+    /// Creates a session, starts its heartbeat task and attaches the application. Call right after
     /// the open packet is decided: the heartbeat's first ping is due pingInterval later.
     fn new_session(self: &Arc<Self>, transport: Transport) -> Arc<Session> {
         let config = &self.shared.config;
@@ -227,7 +213,7 @@ impl Engine {
         let session = Session::open(
             conn_id,
             random_id().into(),
-            self.socketio(),
+            self.app.labels(),
             transport,
             config.max_queue,
             inbound_tx,
@@ -242,23 +228,17 @@ impl Engine {
             config.ping_timeout,
             self.shared.shutdown.clone(),
         ));
-        match (&self.app, inbound_rx) {
-            (App::Echo, None) => {
-                session.set_inline(Arc::new(echo::Inline::new(self.shared.clone())));
+        let app_task = match inbound_rx {
+            None => {
+                let (inline, task) = self.app.clone().start_inline(&session);
+                session.set_inline(inline);
+                task
             }
-            (App::Echo, Some(rx)) => {
-                tasks.spawn(echo::run(self.shared.clone(), session.clone(), rx));
-            }
-            (App::SocketIo(server), None) => {
-                tasks.spawn(crate::sio::start_inline_client(
-                    server.clone(),
-                    session.clone(),
-                ));
-            }
-            (App::SocketIo(server), Some(rx)) => {
-                tasks.spawn(crate::sio::run_client(server.clone(), session.clone(), rx));
-            }
+            Some(rx) => Some(self.app.clone().start_queued(&session, rx)),
         };
+        if let Some(task) = app_task {
+            tasks.spawn(task);
+        }
         session
     }
 
@@ -324,5 +304,111 @@ mod unit_tests {
         let r = EioError::UnknownSid.response();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    /// An application that records what it is given, and how.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        got: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Recorder {
+        fn record(&self, how: &str, msg: Inbound) {
+            let text = match msg {
+                Inbound::Text(t) => t.as_str().to_string(),
+                Inbound::Binary(b) => format!("{} bytes", b.len()),
+            };
+            self.got.lock().unwrap().push(format!("{how}:{text}"));
+        }
+
+        fn got(&self) -> Vec<String> {
+            self.got.lock().unwrap().clone()
+        }
+    }
+
+    impl InlineApp for Recorder {
+        fn handle(&self, _session: &Session, msg: Inbound) -> bool {
+            self.record("inline", msg);
+            true
+        }
+    }
+
+    impl Application for Recorder {
+        fn labels(&self) -> Labels {
+            Labels {
+                polling: crate::stats::Proto::RawWs,
+                websocket: crate::stats::Proto::RawWs,
+            }
+        }
+
+        fn start_inline(
+            self: Arc<Self>,
+            _session: &Arc<Session>,
+        ) -> (Arc<dyn InlineApp>, Option<Task>) {
+            (self, None)
+        }
+
+        fn start_queued(
+            self: Arc<Self>,
+            _session: &Arc<Session>,
+            mut inbound: mpsc::Receiver<Inbound>,
+        ) -> Task {
+            Box::pin(async move {
+                while let Some(msg) = inbound.recv().await {
+                    self.record("queued", msg);
+                }
+            })
+        }
+    }
+
+    async fn body_text(resp: Response<Body>) -> String {
+        use http_body_util::BodyExt as _;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Opens a polling session on `engine` and posts two messages; returns the sid.
+    async fn handshake_and_post(engine: &Arc<Engine>) -> String {
+        let get = Request::get("/x/?EIO=4&transport=polling")
+            .body(Body::empty())
+            .unwrap();
+        let open = body_text(engine.handle(get).await).await;
+        let handshake: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+        let sid = handshake["sid"].as_str().unwrap().to_string();
+        let post = Request::post(format!("/x/?EIO=4&transport=polling&sid={sid}"))
+            .body(Body::from("4one\x1e4two"))
+            .unwrap();
+        assert_eq!(body_text(engine.handle(post).await).await, "ok");
+        sid
+    }
+
+    /// Engine.IO serves whatever application it is given: its labels count the sessions,
+    /// and its messages arrive in order, inline by default and through the application's
+    /// own task with `--stall`.
+    #[tokio::test]
+    async fn any_application_is_attached_inline_or_queued() {
+        let shared = Shared::new(crate::Config::default());
+        let app = Arc::new(Recorder::default());
+        let engine = Arc::new(Engine::new(shared.clone(), app.clone()));
+        handshake_and_post(&engine).await;
+        assert_eq!(app.got(), ["inline:one", "inline:two"]);
+        assert_eq!(shared.stats.connections(crate::stats::Proto::RawWs), 1);
+
+        let shared = Shared::new(crate::Config {
+            stall: Some(crate::config::Stall {
+                every: std::time::Duration::from_secs(3600),
+                for_: std::time::Duration::from_millis(1),
+            }),
+            ..crate::Config::default()
+        });
+        let app = Arc::new(Recorder::default());
+        let engine = Arc::new(Engine::new(shared.clone(), app.clone()));
+        handshake_and_post(&engine).await;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+        while app.got().len() < 2 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(app.got(), ["queued:one", "queued:two"]);
+        shared.shutdown.cancel();
     }
 }

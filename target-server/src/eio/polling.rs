@@ -1,4 +1,5 @@
-//! The HTTP long-polling transport (docs/ARCHITECTURE.md#long-polling): handshake, GET (long poll), POST.
+//! The HTTP long-polling transport (docs/ARCHITECTURE.md#long-polling): handshake, GET
+//! (long poll), POST.
 //!
 //! Receives: polling requests already matched to a session (or a handshake GET).
 //! Emits: `0{...}` handshakes; GET bodies with every queued packet (`\x1e`-separated,
@@ -15,8 +16,8 @@ use base64::Engine as _;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::session::{Frame, Out, Session, Step, Transport};
-use super::{EioError, Engine, with_cors};
+use super::session::{Session, Step, Transport};
+use super::{EioError, Engine, Frame, Out, with_cors};
 use crate::stats::{CloseCause, Limit};
 
 /// Most packets one GET body carries (the rest wait for the next GET).

@@ -2,6 +2,8 @@
 //! request query, the slicing of a websocket text. Never a panic, and agreement with the
 //! reference codec of `protocol` (its encoder, its decoder).
 //!
+//! Receives: generated client bytes. Emits: test results only.
+//!
 //! Cases: 128 per property by default; `PROPTEST_CASES=N` for long runs. Failures are not
 //! persisted to files (tests write only to temp dirs).
 
@@ -10,8 +12,8 @@ use protocol::EioPacket;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Query;
+use super::Text;
 use super::polling::decode_body;
-use super::session::Text;
 
 fn config() -> ProptestConfig {
     let mut c = ProptestConfig {

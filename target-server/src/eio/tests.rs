@@ -1,15 +1,18 @@
 //! End-to-end tests of the Engine.IO transports against a real server on 127.0.0.1:0:
 //! shutdown, slow consumers, the upgrade's buffered packets and timeout, `--delay`.
 //! (The official-suite cases live in `tests/conformance_*.rs`.)
+//!
+//! Receives: a server from `crate::testkit` per test. Emits: test results only.
+//! Must not: wait without a bound or use any address but 127.0.0.1.
 
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep};
 
-use super::testkit::{Client, Got, TestServer, WAIT, http, polling_sid};
 use crate::Config;
 use crate::config::Delay;
 use crate::stats::{CloseCause, Proto};
+use crate::testkit::{Client, Got, TestServer, WAIT, http, polling_sid};
 
 /// Polls `cond` every 10 ms for up to `limit`.
 async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -1,5 +1,6 @@
 //! The websocket transport: websocket-only sessions, the polling -> websocket upgrade
-//! (docs/ARCHITECTURE.md#the-upgrade-dance), and the one task per connection that reads and writes its socket.
+//! (docs/ARCHITECTURE.md#the-upgrade-dance), and the one task per connection that reads
+//! and writes its socket.
 //!
 //! Receives: upgrade requests (`transport=websocket`, with or without `sid`), then frames.
 //! Emits: the open packet as the first frame of a websocket-only session; `3probe`; the
@@ -23,8 +24,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::session::{Frame, Inbound, Out, Session, Step, Text, Transport};
-use super::{EioError, Engine};
+use super::session::{Session, Step, Transport};
+use super::{EioError, Engine, Frame, Inbound, Out, Text};
 use crate::stats::{CloseCause, Stats};
 use crate::upgrade::{self, WsStream};
 

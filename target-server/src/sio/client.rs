@@ -1,5 +1,6 @@
 //! The Socket.IO side of one Engine.IO session: its sockets (one per connected namespace),
-//! packet decoding, CONNECT / DISCONNECT, and the in-order event loop.
+//! packet decoding, CONNECT / DISCONNECT, and each event's hand-over to the handlers
+//! (driven in order by [`attach`](super::attach)).
 //!
 //! Receives: the session's Engine.IO messages in arrival order (text and binary).
 //! Emits: CONNECT replies (`40{"sid":..}`, plus `"pid"` with recovery), `44` for unknown
@@ -9,14 +10,14 @@
 //! a protocol violation pass: a bad packet, a packet before its namespace's CONNECT, or no
 //! CONNECT within `connect_timeout` closes the Engine.IO session.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use protocol::socketio::{BinaryAssembler, write_header};
 use protocol::{SioPacket, SioPacketType};
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -24,7 +25,6 @@ use super::Server;
 use super::raw::{self, EventText};
 use super::recovery::Saved;
 use super::rooms::Namespace;
-use crate::eio::session::{InlineApp, lock};
 use crate::eio::{Frame, Inbound, Session, Text, random_id};
 use crate::stats::{CloseCause, Limit};
 
@@ -63,115 +63,7 @@ pub(super) struct Client {
     pending_since: Option<Instant>,
     /// Signalled when a binary packet starts waiting for attachments: the session's task
     /// arms the `--attachment-timeout` deadline.
-    pending_started: Arc<Notify>,
-}
-
-/// Runs the Socket.IO layer of `session` until it closes, handling its messages from
-/// `inbound` in this task (used when events may have to wait: `--stall`).
-pub(crate) async fn run(
-    server: Arc<Server>,
-    session: Arc<Session>,
-    mut inbound: mpsc::Receiver<Inbound>,
-) {
-    let connect_timeout = tokio::time::sleep(server.shared.config.connect_timeout);
-    tokio::pin!(connect_timeout);
-    let mut waiting_connect = true;
-    let mut client = Client::new(server, session.clone());
-    let closed = session.closed();
-    tokio::pin!(closed);
-    let far = Instant::now() + std::time::Duration::from_secs(86_400 * 365);
-    loop {
-        let deadline = client.attachment_deadline();
-        let msg = tokio::select! {
-            biased;
-            () = &mut closed => break,
-            () = tokio::time::sleep_until(deadline.unwrap_or(far)), if deadline.is_some() => {
-                client.check_attachments();
-                continue;
-            }
-            () = &mut connect_timeout, if waiting_connect => {
-                // As the reference: checked once; a client with no namespace then is closed.
-                waiting_connect = false;
-                client.check_connected();
-                continue;
-            }
-            msg = inbound.recv() => match msg {
-                Some(m) => m,
-                None => break,
-            },
-        };
-        if !client.on_inbound(msg).await {
-            break;
-        }
-    }
-    client.finish();
-}
-
-/// The Socket.IO layer of one session when its messages are handled in the transport's
-/// task (no `--stall`): the transport calls [`InlineApp::handle`] per message, in order.
-#[derive(Debug)]
-pub(crate) struct InlineClient {
-    /// `None` once the session has finished: later messages are ignored.
-    client: Mutex<Option<Client>>,
-}
-
-impl InlineApp for InlineClient {
-    fn handle(&self, _session: &Session, msg: Inbound) -> bool {
-        match lock(&self.client).as_mut() {
-            Some(client) => client.on_inbound_now(msg),
-            None => false,
-        }
-    }
-}
-
-/// Creates the inline Socket.IO layer of `session`, routes the session's messages to it,
-/// and returns the task that watches the connect timeout and finishes the client when the
-/// session closes.
-pub(crate) fn start_inline(
-    server: Arc<Server>,
-    session: Arc<Session>,
-) -> impl Future<Output = ()> + Send + 'static {
-    let connect_timeout = server.shared.config.connect_timeout;
-    let attachment_timeout = server.shared.config.attachment_timeout;
-    let client = Client::new(server, session.clone());
-    let pending_started = client.pending_started.clone();
-    let inline = Arc::new(InlineClient {
-        client: Mutex::new(Some(client)),
-    });
-    session.set_inline(inline.clone());
-    async move {
-        let connect = tokio::time::sleep(connect_timeout);
-        let attachments = tokio::time::sleep(connect_timeout);
-        tokio::pin!(connect, attachments);
-        let (mut connect_armed, mut attachments_armed) = (true, false);
-        loop {
-            tokio::select! {
-                biased;
-                () = session.closed() => break,
-                () = &mut connect, if connect_armed => {
-                    connect_armed = false;
-                    if let Some(client) = lock(&inline.client).as_ref() {
-                        client.check_connected();
-                    }
-                }
-                () = pending_started.notified() => {
-                    attachments.as_mut().reset(Instant::now() + attachment_timeout);
-                    attachments_armed = true;
-                }
-                () = &mut attachments, if attachments_armed => {
-                    attachments_armed = false;
-                    if let Some(client) = lock(&inline.client).as_ref() {
-                        client.check_attachments();
-                    }
-                }
-            }
-        }
-        // Taking the client out also breaks the cycle session -> inline -> client -> session.
-        let client = lock(&inline.client).take();
-        if let Some(mut client) = client {
-            client.finish();
-        }
-    }
+    pub(super) pending_started: Arc<Notify>,
 }
 
 /// What one message from the client leads to.
@@ -213,13 +105,13 @@ impl Client {
     }
 
     /// When the attachments being collected are overdue, if any are.
-    fn attachment_deadline(&self) -> Option<Instant> {
+    pub(super) fn attachment_deadline(&self) -> Option<Instant> {
         let timeout = self.server.shared.config.attachment_timeout;
         self.pending_since.map(|t| t + timeout)
     }
 
     /// Closes the session if the attachments being collected are overdue.
-    fn check_attachments(&self) {
+    pub(super) fn check_attachments(&self) {
         if self.assembler.is_pending()
             && self
                 .attachment_deadline()
@@ -237,7 +129,7 @@ impl Client {
     }
 
     /// The connect timeout passed: a client with no namespace is closed.
-    fn check_connected(&self) {
+    pub(super) fn check_connected(&self) {
         if self.sockets.is_empty() {
             self.session.close(CloseCause::ConnectTimeout);
         }
@@ -250,7 +142,7 @@ impl Client {
     }
 
     /// Handles one message, events after the `--stall` gate. False: the session is over.
-    async fn on_inbound(&mut self, msg: Inbound) -> bool {
+    pub(super) async fn on_inbound(&mut self, msg: Inbound) -> bool {
         match self.take(msg) {
             Next::Done(alive) => alive && !self.session.is_closed(),
             Next::Event(event) => {
@@ -445,7 +337,7 @@ impl Client {
 
     /// The session ended: every socket leaves its rooms; with recovery on and a recoverable
     /// cause, each socket is saved for `maxDisconnectionDuration`.
-    fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         let recoverable = matches!(
             self.session.cause(),
             Some(

@@ -16,7 +16,7 @@ use protocol::SioPacket;
 
 use super::client::{Client, Event, EventKind};
 use super::raw::{self, EventText};
-use crate::eio::{self, Frame};
+use crate::eio::Frame;
 use crate::stats::Limit;
 
 impl Client {
@@ -177,6 +177,6 @@ impl Client {
 
     /// Application data to this session, through fault injection.
     fn send_app(&self, frame: Frame) {
-        eio::deliver(&self.server.shared.faults, &self.session, frame);
+        self.server.shared.faults.deliver(&*self.session, frame);
     }
 }

@@ -1,5 +1,7 @@
-//! Socket.IO v5 server on top of `eio` (docs/ARCHITECTURE.md#socketio-v5): namespaces, the reference
-//! server's events, rooms, connection state recovery, the `--tick` publisher.
+//! Socket.IO v5 server on top of `eio` (docs/ARCHITECTURE.md#socketio-v5): namespaces, the
+//! reference server's events, rooms, connection state recovery, the `--tick` publisher.
+//! [`Server`] is the [`eio::Application`](crate::eio::Application) that `lib.rs::router`
+//! mounts at `/socket.io/`.
 //!
 //! Receives: each Engine.IO session's messages, in order: in the transport's task (no
 //! `--stall`), or in one application task per session (`--stall`, events may wait).
@@ -8,11 +10,13 @@
 //! Must not: do transport I/O (that is `eio`), or handle a session's events out of order.
 //!
 //! ```text
-//! eio session --Inbound--> client (decode, CONNECT/DISCONNECT, stall gate) --> handlers
+//! eio session --Inbound--> attach (session task | inline) --> client (decode,
+//!   CONNECT/DISCONNECT, stall gate) --> handlers
 //! handlers --> Namespace::{emit_to, broadcast} --(recovery: offset + log)--> member queues
 //! tick --> Namespace::broadcast
 //! ```
 
+mod attach;
 mod client;
 mod handlers;
 #[cfg(test)]
@@ -28,12 +32,17 @@ mod tick;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-
 pub use rooms::Namespace;
 
 use crate::Shared;
-use crate::eio::{Inbound, Session};
+use crate::eio::Labels;
+use crate::stats::Proto;
+
+/// How `Stats` labels Socket.IO sessions.
+pub(crate) const LABELS: Labels = Labels {
+    polling: Proto::SocketioPolling,
+    websocket: Proto::SocketioWebsocket,
+};
 
 /// The Socket.IO server: its namespaces (fixed at start: `/` plus `config.namespaces`).
 #[derive(Debug)]
@@ -84,24 +93,4 @@ impl Server {
     pub fn namespace(&self, name: &str) -> Option<&Arc<Namespace>> {
         self.namespaces.get(name)
     }
-}
-
-/// Runs the Socket.IO layer of one Engine.IO session (its application task), handling
-/// its messages from `inbound` (used with `--stall`: events may have to wait).
-pub(crate) async fn run_client(
-    server: Arc<Server>,
-    session: Arc<Session>,
-    inbound: mpsc::Receiver<Inbound>,
-) {
-    client::run(server, session, inbound).await
-}
-
-/// Sets up the Socket.IO layer of one Engine.IO session to handle its messages in the
-/// transport's task (when nothing may make an event wait), and returns the session's
-/// application task: it enforces the connect timeout and cleans up when the session ends.
-pub(crate) fn start_inline_client(
-    server: Arc<Server>,
-    session: Arc<Session>,
-) -> impl Future<Output = ()> + Send + 'static {
-    client::start_inline(server, session)
 }

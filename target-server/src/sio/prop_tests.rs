@@ -3,6 +3,8 @@
 //! the whole inbound path of a session ([`Client`]). Never a panic, and agreement with the
 //! reference decoders (`serde_json::Value`, `protocol::SioPacket::decode`).
 //!
+//! Receives: generated client bytes and message sequences. Emits: test results only.
+//!
 //! Cases: 128 per property by default; `PROPTEST_CASES=N` for long runs. Failures are not
 //! persisted to files (tests write only to temp dirs).
 
@@ -170,7 +172,7 @@ proptest! {
         let session = Session::open(
             1,
             "s".into(),
-            true,
+            super::LABELS,
             Transport::Websocket,
             64,
             None,

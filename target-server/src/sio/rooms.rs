@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::raw::{self, EventText};
 use super::recovery::{Recovery, Target};
 use crate::Shared;
-use crate::eio::{self, Frame, Session};
+use crate::eio::{Frame, Session};
 
 /// Members of one room by connection id.
 type Members = HashMap<u64, Arc<Session>>;
@@ -116,7 +116,7 @@ impl Namespace {
     ) {
         let send = |frame: Frame| {
             if faults {
-                eio::deliver(&self.shared.faults, to, frame);
+                self.shared.faults.deliver(to, frame);
             } else {
                 to.push(frame, due);
             }
@@ -133,9 +133,9 @@ impl Namespace {
             return 0;
         };
         let faults = &self.shared.faults;
-        let key = faults.dropping().then(|| eio::frame_key(&frame));
+        let key = faults.drop_key(&frame);
         for member in members.values() {
-            eio::deliver_keyed(faults, member, frame.clone(), key);
+            faults.deliver_keyed(&**member, frame.clone(), key);
         }
         members.len()
     }
@@ -154,7 +154,7 @@ mod tests {
         Session::open(
             id,
             format!("s{id}").into(),
-            true,
+            super::super::LABELS,
             Transport::Websocket,
             8,
             Some(itx),

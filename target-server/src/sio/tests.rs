@@ -1,5 +1,8 @@
 //! End-to-end tests of the Socket.IO layer against a real server on 127.0.0.1:0:
 //! connection state recovery on the wire, ticks, namespaces, `--stall` with heartbeats.
+//!
+//! Receives: a server from `crate::testkit` per test. Emits: test results only.
+//! Must not: wait without a bound or use any address but 127.0.0.1.
 
 use std::time::Duration;
 
@@ -8,8 +11,8 @@ use tokio::time::{Instant, sleep};
 
 use crate::Config;
 use crate::config::{Stall, Tick};
-use crate::eio::testkit::{Client, Got, TestServer, WAIT};
 use crate::stats::{CloseCause, Proto};
+use crate::testkit::{Client, Got, TestServer, WAIT};
 
 async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

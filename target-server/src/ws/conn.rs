@@ -23,9 +23,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::outbox::{Outbox, Push};
 use super::writer::{self, Out};
-use super::{Member, Mode, Room, WsState};
+use super::{Member, Mode, Room, WsState, payload};
 use crate::Shared;
-use crate::faults::Faults;
+use crate::config::Config;
 use crate::stats::{CloseCause, Limit, Proto};
 use crate::upgrade::WsStream;
 
@@ -157,14 +157,70 @@ struct Heartbeat {
 }
 
 impl Heartbeat {
+    /// `--ws-ping-interval`, else `--ws-idle-timeout`; none when both are off (zero).
+    fn from_config(config: &Config) -> Option<Heartbeat> {
+        let interval = config.ws_ping_interval.filter(|d| !d.is_zero());
+        let idle = Some(config.ws_idle_timeout).filter(|d| interval.is_none() && !d.is_zero());
+        interval.or(idle).map(|every| Heartbeat {
+            every,
+            idle: interval.is_none(),
+            timeout: config.ws_ping_timeout,
+            next_ping: Instant::now() + every,
+            unanswered_since: None,
+        })
+    }
+
     fn due(&self) -> Instant {
         match self.unanswered_since {
             Some(t) => self.next_ping.min(t + self.timeout),
             None => self.next_ping,
         }
     }
+
+    /// The timer fired: ends a peer silent past the timeout (unless we are the ones not
+    /// reading: `stalled`, then the peer gets a new window), and queues a ping when due.
+    fn on_timer(&mut self, shared: &Shared, me: &Member, stalled: bool) -> Result<(), End> {
+        let now = Instant::now();
+        if let Some(t) = self.unanswered_since
+            && now >= t + self.timeout
+        {
+            if !stalled {
+                if self.idle {
+                    shared.stats.limit_hit(Limit::IdleTimeout);
+                }
+                return Err(End::silent(CloseCause::PingTimeout));
+            }
+            self.unanswered_since = Some(now);
+        }
+        if now >= self.next_ping {
+            if !enqueue(me, Out::now(Message::Ping(timestamp_payload()))) {
+                return Err(End::silent(CloseCause::SlowConsumer));
+            }
+            self.unanswered_since.get_or_insert(now);
+            self.next_ping = now + self.every;
+        }
+        Ok(())
+    }
+
+    /// Any frame from the peer answers the heartbeat (and, in idle mode, moves the next ping).
+    fn on_frame(&mut self) {
+        self.unanswered_since = None;
+        if self.idle {
+            self.next_ping = Instant::now() + self.every;
+        }
+    }
 }
 
+/// The end of a connection that the outbox's kill signal decided (a slow consumer).
+fn killed(shared: &Shared, me: &Member) -> End {
+    if let Some(limit) = me.outbox.kill_reason() {
+        shared.stats.limit_hit(limit);
+    }
+    End::silent(CloseCause::SlowConsumer)
+}
+
+/// Reads the peer's frames until the connection ends: handles data frames (holding one
+/// while `--stall` stalls the handlers), keeps the heartbeat, and says how it ended.
 async fn read_loop(
     shared: &Shared,
     me: &Member,
@@ -172,21 +228,12 @@ async fn read_loop(
     stream: &mut SplitStream<WsStream>,
 ) -> End {
     let far = Instant::now() + Duration::from_secs(86_400 * 365);
-    let config = &shared.config;
-    let interval = config.ws_ping_interval.filter(|d| !d.is_zero());
-    let idle = Some(config.ws_idle_timeout).filter(|d| interval.is_none() && !d.is_zero());
-    let mut heartbeat = interval.or(idle).map(|every| Heartbeat {
-        every,
-        idle: interval.is_none(),
-        timeout: config.ws_ping_timeout,
-        next_ping: Instant::now() + every,
-        unanswered_since: None,
-    });
+    let mut heartbeat = Heartbeat::from_config(&shared.config);
     let timer = tokio::time::sleep_until(heartbeat.as_ref().map_or(far, Heartbeat::due));
     let stall = tokio::time::sleep_until(far);
     let shutdown = shared.shutdown.cancelled();
-    let killed = me.outbox.kill.cancelled();
-    tokio::pin!(timer, stall, shutdown, killed);
+    let killed_signal = me.outbox.kill.cancelled();
+    tokio::pin!(timer, stall, shutdown, killed_signal);
     let stalls = shared.config.stall.is_some();
     // A data frame held while the application handlers are stalled.
     let mut held: Option<Message> = None;
@@ -198,33 +245,11 @@ async fn read_loop(
             () = &mut shutdown => {
                 return End::close(CloseCause::Shutdown, CloseCode::Away, "server shutting down");
             }
-            () = &mut killed => {
-                if let Some(limit) = me.outbox.kill_reason() {
-                    shared.stats.limit_hit(limit);
-                }
-                return End::silent(CloseCause::SlowConsumer);
-            }
+            () = &mut killed_signal => return killed(shared, me),
             () = &mut timer, if heartbeat.is_some() => {
                 let Some(hb) = heartbeat.as_mut() else { continue };
-                let now = Instant::now();
-                if let Some(t) = hb.unanswered_since
-                    && now >= t + hb.timeout
-                {
-                    if held.is_none() {
-                        if hb.idle {
-                            shared.stats.limit_hit(Limit::IdleTimeout);
-                        }
-                        return End::silent(CloseCause::PingTimeout);
-                    }
-                    // Stalled: we are the ones not reading, so the peer gets a new window.
-                    hb.unanswered_since = Some(now);
-                }
-                if now >= hb.next_ping {
-                    if !enqueue(me, Out::now(Message::Ping(timestamp_payload()))) {
-                        return End::silent(CloseCause::SlowConsumer);
-                    }
-                    hb.unanswered_since.get_or_insert(now);
-                    hb.next_ping = now + hb.every;
+                if let Err(end) = hb.on_timer(shared, me, held.is_some()) {
+                    return end;
                 }
                 timer.as_mut().reset(hb.due());
             }
@@ -243,10 +268,7 @@ async fn read_loop(
                     Some(Ok(msg)) => msg,
                 };
                 if let Some(hb) = heartbeat.as_mut() {
-                    hb.unanswered_since = None;
-                    if hb.idle {
-                        hb.next_ping = Instant::now() + hb.every;
-                    }
+                    hb.on_frame();
                 }
                 match msg {
                     Message::Text(_) | Message::Binary(_) => {
@@ -298,55 +320,29 @@ fn classify(e: WsError) -> End {
 
 /// Handles one application message: echo to the sender or deliver to every room member.
 fn handle(shared: &Shared, me: &Member, target: &Target, msg: Message) {
-    let payload = payload(&msg);
-    shared.stats.message_in(payload.len());
+    shared.stats.message_in(payload(&msg).len());
     let faults = &shared.faults;
-    let key = if faults.dropping() {
-        Faults::message_key(payload)
-    } else {
-        0
-    };
+    let key = faults.drop_key(&msg);
     match target {
-        Target::Echo => deliver(faults, me, &msg, key),
+        Target::Echo => {
+            faults.deliver_keyed(me, msg, key);
+        }
         Target::Room { room, include_self } => {
             let members = room.members.read().unwrap_or_else(|e| e.into_inner());
             for m in members.iter() {
                 if *include_self || m.id != me.id {
-                    deliver(faults, m, &msg, key);
+                    // A cheap clone: the payload `Bytes` is shared.
+                    faults.deliver_keyed(m, msg.clone(), key);
                 }
             }
         }
     }
 }
 
-/// Queues `msg` (a cheap clone: the payload `Bytes` is shared) for one recipient, unless
-/// fault injection drops it.
-fn deliver(faults: &Faults, to: &Member, msg: &Message, key: u64) {
-    if faults.dropping() && faults.should_drop(key, to.id) {
-        return;
-    }
-    let not_before = faults.delay().map(|d| Instant::now() + d);
-    enqueue(
-        to,
-        Out {
-            msg: msg.clone(),
-            not_before,
-        },
-    );
-}
-
 /// Queues one frame for `to`; a full queue disconnects `to` as a slow consumer. Returns
 /// false when the frame was not queued.
 fn enqueue(to: &Member, out: Out) -> bool {
     to.outbox.push(out) == Push::Queued
-}
-
-fn payload(msg: &Message) -> &[u8] {
-    match msg {
-        Message::Text(t) => t.as_bytes(),
-        Message::Binary(b) => b,
-        _ => &[],
-    }
 }
 
 /// 8-byte big-endian wall-clock timestamp (ns since the Unix epoch) for server pings: the

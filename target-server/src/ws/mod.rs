@@ -2,7 +2,7 @@
 //! sender from its own room deliveries).
 //!
 //! Receives: upgrade requests routed here. Emits: one connection task per socket
-//! ([`conn`]) with its writer ([`writer`]); room membership in `stats` as `ws:{name}`.
+//! (`conn.rs`) with its writer (`writer.rs`); room membership in `stats` as `ws:{name}`.
 //! Must not: copy a room message per recipient (every member gets the same `Bytes`), or
 //! let any connection's outbound queue grow past `max_queue`.
 
@@ -19,8 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
 
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
 use crate::Shared;
+use crate::faults::{Keyed, Recipient};
 use crate::upgrade;
+use writer::Out;
 
 /// Bytes the WebSocket writer gathers before it writes to the socket (a flush writes the
 /// rest): many small frames leave in one `write()`.
@@ -65,6 +70,38 @@ pub(crate) struct Room {
 pub(crate) struct Member {
     pub(crate) id: u64,
     pub(crate) outbox: Arc<outbox::Outbox>,
+}
+
+/// Application data reaches a member through fault injection.
+impl Recipient for Member {
+    type Item = Message;
+
+    fn recipient_id(&self) -> u64 {
+        self.id
+    }
+
+    fn queue(&self, msg: Message, due: Option<Instant>) -> bool {
+        self.outbox.push(Out {
+            msg,
+            not_before: due,
+        }) == outbox::Push::Queued
+    }
+}
+
+/// Drop decisions are keyed on the payload (the same key for every member of a room).
+impl Keyed for Message {
+    fn key_bytes(&self) -> &[u8] {
+        payload(self)
+    }
+}
+
+/// The application payload of a data frame (empty for control frames).
+fn payload(msg: &Message) -> &[u8] {
+    match msg {
+        Message::Text(t) => t.as_bytes(),
+        Message::Binary(b) => b,
+        _ => &[],
+    }
 }
 
 async fn echo(State(st): State<Arc<WsState>>, req: Request) -> Response {

@@ -1,5 +1,6 @@
-//! Test support for the in-module end-to-end tests of `eio` and `sio`: a server on
-//! 127.0.0.1:0 with its `Shared` in reach, a raw websocket client and raw HTTP requests.
+//! Test support for the in-crate end-to-end tests (`eio/tests.rs`, `sio/tests.rs`): the
+//! whole server on 127.0.0.1:0 with its `Shared` in reach, a raw websocket client and raw
+//! HTTP requests.
 //!
 //! Receives: a `Config`. Emits: frames and responses exactly as they came off the wire.
 //! Must not: wait without a bound (every wait takes a timeout and panics clearly), or
