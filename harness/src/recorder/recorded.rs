@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use reports::distribution::new_histogram;
 use reports::{
     ConnectPhaseTimes, ConnectStats, Distribution, EchoStats, Health, HealthPoint, OutageStats,
-    PhaseResult, RunFile, RunMeta, SCHEMA_VERSION, SecondPoint, Section, summarize_health,
+    PhaseResult, RunFile, RunMeta, SCHEMA_VERSION, SecondPoint, Section,
 };
 
 use super::PhaseInfo;

@@ -644,7 +644,6 @@ async fn in_flight_sends_of_a_dead_client_are_written_off() {
             error: ErrorKind::ForcedDrop,
         },
     );
-    drop(send);
     drop(tx);
     let r = rec.finish().await;
     let one = r.phases[0].stats.echo.clone().expect("phase one echo");
