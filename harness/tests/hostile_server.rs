@@ -170,23 +170,23 @@ async fn oversized_websocket_messages_end_the_connection_as_message_too_large() 
     }
 }
 
-/// Regression (issue 11, items 6 and 8): a server that accepts the connection and never
-/// reads again. The client's writes fill the socket buffers and then block; without a
-/// write timeout it sat blocked until the run's end bound (and was force-dropped). Now the
-/// connection ends `--write-timeout` after its writes stop making progress.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_stops_reading_ends_the_connection_as_write_timeout() {
+/// Echo from one client at 64 KiB x 400/s (26 MB/s: loopback's socket buffers, a few MB,
+/// fill within a second) against a server that accepts the WebSocket and never reads
+/// again, for `duration`, with `--write-timeout write_timeout` and `--timeout timeout`.
+async fn against_a_server_that_stops_reading(
+    duration: &str,
+    write_timeout: &str,
+    timeout: &str,
+) -> Finished {
     let (l, addr) = listener().await;
     let (held_tx, mut held_rx) = mpsc::channel::<TcpStream>(1);
     let peer = tokio::spawn(async move {
         let s = accept_ws(&l).await;
-        // Never read again: hold the socket open for the test.
+        // Never read again: hold the socket open until the run is over.
         let _ = held_tx.send(s).await;
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("ws://{addr}/");
-    let t0 = std::time::Instant::now();
-    // 64 KiB x 400/s = 26 MB/s: loopback's socket buffers (a few MB) fill within a second.
     let f = swarm(
         &[
             "echo",
@@ -194,21 +194,34 @@ async fn a_server_that_stops_reading_ends_the_connection_as_write_timeout() {
             "-c",
             "1",
             "-d",
-            "8s",
+            duration,
             "--rate",
             "400/s",
             "--payload-size",
             "65536",
             "--write-timeout",
-            "1s",
+            write_timeout,
             "--timeout",
-            "2s",
+            timeout,
             "--grace",
             "200ms",
         ],
         dir.path(),
     )
     .await;
+    drop(held_rx.try_recv());
+    peer.abort();
+    f
+}
+
+/// Regression (issue 11, items 6 and 8): a server that accepts the connection and never
+/// reads again. The client's writes fill the socket buffers and then block; without a
+/// write timeout it sat blocked until the run's end bound (and was force-dropped). Now the
+/// connection ends `--write-timeout` after its writes stop making progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_reading_ends_the_connection_as_write_timeout() {
+    let t0 = std::time::Instant::now();
+    let f = against_a_server_that_stops_reading("8s", "1s", "2s").await;
     let s = section(&f);
     assert_eq!(
         s.disconnects.get("write_timeout"),
@@ -226,8 +239,6 @@ async fn a_server_that_stops_reading_ends_the_connection_as_write_timeout() {
         "the run ended at its schedule, not at a hang: {:?}",
         t0.elapsed()
     );
-    drop(held_rx.try_recv());
-    peer.abort();
 }
 
 /// Regression (issue 11, items 2 and 6): with `--write-timeout off`, the client blocked on
@@ -237,43 +248,12 @@ async fn a_server_that_stops_reading_ends_the_connection_as_write_timeout() {
 /// `received + timeouts + unanswered_at_stop`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_force_dropped_client_keeps_the_accounting_exact() {
-    let (l, addr) = listener().await;
-    let (held_tx, mut held_rx) = mpsc::channel::<TcpStream>(1);
-    let peer = tokio::spawn(async move {
-        let s = accept_ws(&l).await;
-        let _ = held_tx.send(s).await;
-    });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("ws://{addr}/");
-    let f = swarm(
-        &[
-            "echo",
-            &url,
-            "-c",
-            "1",
-            "-d",
-            "3s",
-            "--rate",
-            "400/s",
-            "--payload-size",
-            "65536",
-            "--write-timeout",
-            "off",
-            "--timeout",
-            "1s",
-            "--grace",
-            "200ms",
-        ],
-        dir.path(),
-    )
-    .await;
+    let f = against_a_server_that_stops_reading("3s", "off", "1s").await;
     let s = section(&f);
     assert_eq!(s.errors.get("forced_drop"), Some(&1), "{:?}", s.errors);
     let echo = s.echo.clone().expect("echo");
     assert!(echo.sent > 0, "{echo:?}");
     assert_accounting(&f);
-    drop(held_rx.try_recv());
-    peer.abort();
 }
 
 /// Regression (issue 11, item 8): a polling handshake answered with an endless body. The

@@ -542,39 +542,31 @@ fn recorder_rate() {
 /// Issue 11, item 8: the sample channel is bounded. With the recorder task unable to run
 /// (a current-thread runtime that the test does not yield), sends past the capacity are
 /// dropped and counted, never queued without bound; the run file says so (swarm
-/// saturated by `recorder`, `samples_dropped`).
+/// saturated by `recorder`, `samples_dropped`). With room to spare nothing is dropped or
+/// said.
 #[tokio::test(flavor = "current_thread")]
 async fn a_full_sample_channel_drops_and_counts() {
-    let (tx, rec) = spawn_with_capacity(config(&[("steady", "echo")]), None, 8);
-    let t0 = now();
-    for c in 0..20u32 {
-        tx.send(sample(c, 0, t0, Event::Sent { intended: t0 }))
-            .expect("the recorder is running");
+    for (capacity, kept) in [(8usize, 8u64), (64, 20)] {
+        let (tx, rec) = spawn_with_capacity(config(&[("steady", "echo")]), None, capacity);
+        let t0 = now();
+        for c in 0..20u32 {
+            tx.send(sample(c, 0, t0, Event::Sent { intended: t0 }))
+                .expect("the recorder is running");
+        }
+        drop(tx);
+        let r = rec.finish().await;
+        assert_eq!(r.samples, kept, "capacity {capacity}");
+        let sm = &r.health.summary;
+        assert_eq!(sm.samples_dropped, 20 - kept);
+        assert_eq!(sm.saturated, kept < 20);
+        let by: Vec<String> = if kept < 20 {
+            vec!["recorder".into()]
+        } else {
+            vec![]
+        };
+        assert_eq!(sm.saturated_by, by);
+        assert_eq!(r.run.echo.map(|e| e.sent), Some(kept));
     }
-    drop(tx);
-    let r = rec.finish().await;
-    assert_eq!(r.samples, 8, "the channel held 8");
-    let sm = &r.health.summary;
-    assert_eq!(sm.samples_dropped, 12);
-    assert!(sm.saturated);
-    assert_eq!(sm.saturated_by, vec!["recorder".to_string()]);
-    assert_eq!(r.run.echo.map(|e| e.sent), Some(8));
-}
-
-/// Room to spare: nothing dropped, nothing said.
-#[tokio::test(flavor = "current_thread")]
-async fn a_sample_channel_with_room_drops_nothing() {
-    let (tx, rec) = spawn_with_capacity(config(&[("steady", "echo")]), None, 64);
-    let t0 = now();
-    for c in 0..20u32 {
-        tx.send(sample(c, 0, t0, Event::Sent { intended: t0 }))
-            .expect("the recorder is running");
-    }
-    drop(tx);
-    let r = rec.finish().await;
-    assert_eq!(r.samples, 20);
-    assert_eq!(r.health.summary.samples_dropped, 0);
-    assert!(!r.health.summary.saturated);
 }
 
 /// Issue 11, item 2/6: a client whose task dies (panic caught, or forced drop at the end
