@@ -19,6 +19,7 @@ pub mod cli;
 pub mod commands;
 pub mod driver;
 pub mod embedded;
+pub mod model;
 pub mod payload;
 pub mod plan;
 pub mod preflight;

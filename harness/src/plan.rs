@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{Arrival, Command, OutputArgs, ParserKind, Protocol, ScenarioArgs, Transport};
+use crate::cli::{Command, OutputArgs, ScenarioArgs};
+use crate::model::{Arrival, ParserKind, Protocol, Transport};
 use crate::payload::MIN_PAYLOAD_SIZE;
 
 mod endpoint;
@@ -195,7 +196,7 @@ pub struct RawPlan {
     pub reconnect: bool,
     pub reconnect_delay: Option<String>,
     pub reconnect_max_delay: Option<String>,
-    pub reconnect_jitter: Option<crate::cli::Jitter>,
+    pub reconnect_jitter: Option<crate::model::Jitter>,
     pub reconnect_max_attempts: Option<u32>,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
@@ -445,7 +446,7 @@ pub fn from_raw(
 pub(crate) fn count_value(v: &toml::Value, what: &str) -> Result<u32, String> {
     match v {
         toml::Value::Integer(n) => u32::try_from(*n).map_err(|_| format!("{what} must be 0..4e9")),
-        toml::Value::String(s) => crate::cli::parse_count(s),
+        toml::Value::String(s) => crate::model::parse_count(s),
         _ => Err(format!("{what} must be a number or a count like \"10k\"")),
     }
 }
@@ -456,7 +457,7 @@ pub(crate) fn opt_duration(
     errs: &mut Vec<String>,
 ) -> Option<Duration> {
     v.as_deref().and_then(|s| {
-        crate::cli::parse_duration(s)
+        crate::model::parse_duration(s)
             .map_err(|e| errs.push(format!("{what}: {e}")))
             .ok()
     })
@@ -464,7 +465,7 @@ pub(crate) fn opt_duration(
 
 pub(crate) fn opt_rate(v: &Option<String>, what: &str, errs: &mut Vec<String>) -> Option<f64> {
     v.as_deref().and_then(|s| {
-        crate::cli::parse_rate(s)
+        crate::model::parse_rate(s)
             .map_err(|e| errs.push(format!("{what}: {e}")))
             .ok()
     })

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::broadcast::{Board, Layout};
-use crate::cli::Protocol;
 use crate::driver::{self, Ctx, WallClock, net};
 use crate::embedded::Embedded;
+use crate::model::Protocol;
 use crate::plan::{Endpoint, Plan};
 use crate::preflight::{self, PreflightError};
 use crate::recorder::{self, PhaseInfo, RecorderConfig};
@@ -520,8 +520,8 @@ fn meta(
         options.insert("reply_event".into(), serde_json::json!(t.reply_event));
         options.insert("path".into(), serde_json::json!(t.eio_path));
         let parser = match t.parser {
-            crate::cli::ParserKind::Default => "default",
-            crate::cli::ParserKind::Msgpack => "msgpack",
+            crate::model::ParserKind::Default => "default",
+            crate::model::ParserKind::Msgpack => "msgpack",
         };
         options.insert("parser".into(), serde_json::json!(parser));
     }
@@ -603,7 +603,7 @@ fn meta(
             Protocol::Socketio => "socketio".into(),
         },
         transport: match (t.protocol, t.transport) {
-            (Protocol::Socketio, crate::cli::Transport::Polling) => "polling".into(),
+            (Protocol::Socketio, crate::model::Transport::Polling) => "polling".into(),
             _ => "websocket".into(),
         },
         plan: plan_phases,

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::cli::Arrival;
+use crate::model::Arrival;
 use crate::plan::{Phase, Plan};
 
 /// One phase on the clock.
@@ -217,15 +217,15 @@ mod tests {
             name: "t".into(),
             target: Target {
                 endpoint: None,
-                protocol: crate::cli::Protocol::Ws,
-                transport: crate::cli::Transport::Websocket,
+                protocol: crate::model::Protocol::Ws,
+                transport: crate::model::Transport::Websocket,
                 eio_path: "/socket.io/".into(),
                 event: "echo".into(),
                 reply_event: None,
                 auth: None,
                 headers: vec![],
                 query: vec![],
-                parser: crate::cli::ParserKind::Default,
+                parser: crate::model::ParserKind::Default,
                 insecure: false,
                 source: Default::default(),
                 max_message_size: crate::driver::net::MAX_MESSAGE_BYTES,

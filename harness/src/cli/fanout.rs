@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Arrival, OutputArgs, TargetArgs, parse_count, parse_duration, parse_rate};
+use super::{Arrival, Jitter, OutputArgs, TargetArgs, parse_count, parse_duration, parse_rate};
 
 /// `swarm broadcast` (and the broadcast part of `swarm churn`).
 #[derive(Debug, Args, Clone)]
@@ -135,29 +135,6 @@ pub struct ReconnectArgs {
     /// phase ends; counted in `outage.clients_not_restored`). 0 = keep trying. [default: 0]
     #[arg(long, value_name = "N")]
     pub reconnect_max_attempts: Option<u32>,
-}
-
-/// Randomisation of reconnect delays (`--reconnect-jitter`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Jitter {
-    /// Uniform in [0, D].
-    #[default]
-    Full,
-    /// Uniform in [D/2, D].
-    Equal,
-    /// Exactly D.
-    None,
-}
-
-impl Jitter {
-    pub fn name(self) -> &'static str {
-        match self {
-            Jitter::Full => "full",
-            Jitter::Equal => "equal",
-            Jitter::None => "none",
-        }
-    }
 }
 
 /// `swarm heartbeat`.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::cli::Jitter;
+use crate::model::Jitter;
 use crate::plan::FanTarget;
 use crate::schedule::splitmix64;
 

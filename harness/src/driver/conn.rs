@@ -19,7 +19,7 @@ use super::inflight::{InFlight, Settled};
 use super::session::{Incoming, Session};
 use super::{Carry, Ctx, End};
 use crate::broadcast::Role;
-use crate::cli::Protocol;
+use crate::model::Protocol;
 use crate::payload::Found;
 use crate::plan::Phase;
 use crate::sample::{DisconnectReason, ErrorKind, Event, Sample, SampleTx};

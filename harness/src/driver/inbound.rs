@@ -15,7 +15,7 @@ use protocol::socketio::Header;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::session::{CONTROL_ID_BASE, Frames, Incoming, Session, disconnect_reason};
-use crate::cli::Protocol;
+use crate::model::Protocol;
 use crate::payload;
 use crate::sample::{DisconnectReason, ErrorKind};
 

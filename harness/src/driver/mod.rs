@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use crate::broadcast::{Board, Receiver, Role};
-use crate::cli::Protocol;
+use crate::model::Protocol;
 use crate::plan::{Plan, Scenario};
 use crate::sample::{ConnectPhases, ErrorKind, Event, Sample, SampleTx};
 use crate::schedule::{Schedule, Segment, SendClock};

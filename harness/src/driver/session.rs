@@ -15,9 +15,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use crate::cli::{ParserKind, Protocol, Transport};
 use crate::driver::Ctx;
 use crate::driver::net::WsStream;
+use crate::model::{ParserKind, Protocol, Transport};
 use crate::payload;
 use crate::plan::{Endpoint, Plan};
 use crate::sample::{ConnectPhases, DisconnectReason, ErrorKind};

@@ -380,7 +380,7 @@ where
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::cli::{Protocol, Transport};
+    use crate::model::{Protocol, Transport};
     use crate::template::Template;
 
     pub(crate) fn frames(nsp_part: &str) -> Frames {

@@ -4,7 +4,7 @@
 //! raw WS broadcast template). Emits an [`Endpoint`] and the protocol the scheme implies.
 //! Must not: resolve or connect.
 
-use crate::cli::Protocol;
+use crate::model::Protocol;
 
 /// Where the target is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::{
     Endpoint, PlanError, RawPhase, RawPlan, Scenario, count_value, opt_duration, opt_rate,
 };
-use crate::cli::{BroadcastArgs, HeartbeatArgs, Jitter, Protocol};
+use crate::cli::{BroadcastArgs, HeartbeatArgs};
+use crate::model::{Jitter, Protocol};
 use crate::template::{Template, room_name_ok};
 
 /// Broadcast roles of one phase.
@@ -237,7 +238,7 @@ pub fn parse_mute(s: &str) -> Result<Mute, String> {
         return Err(format!("{s:?}: the fraction must be between 0 and 1"));
     }
     let at = match at {
-        Some(t) => crate::cli::parse_duration(t)?,
+        Some(t) => crate::model::parse_duration(t)?,
         None => Duration::ZERO,
     };
     Ok(Mute { fraction, at })

@@ -141,7 +141,7 @@ pub(super) fn validate(
     let max_message_size = max_message_size(raw.max_message_size.as_deref(), &phases, &mut errors);
     let write_timeout = match raw.write_timeout.as_deref() {
         None => Some(crate::driver::net::WRITE_TIMEOUT),
-        Some(s) => crate::cli::parse_write_timeout(s).unwrap_or_else(|e| {
+        Some(s) => crate::model::parse_write_timeout(s).unwrap_or_else(|e| {
             errors.push(format!("write-timeout: {e}"));
             None
         }),
@@ -215,7 +215,7 @@ fn max_message_size(s: Option<&str>, phases: &[Phase], errors: &mut Vec<String>)
     let Some(s) = s else {
         return crate::driver::net::MAX_MESSAGE_BYTES;
     };
-    let n = match crate::cli::parse_size(s) {
+    let n = match crate::model::parse_size(s) {
         Ok(n) => n,
         Err(e) => {
             errors.push(format!("max-message-size: {e}"));
@@ -240,7 +240,7 @@ fn parse_opt_duration(
 ) -> Duration {
     match s {
         None => default,
-        Some(s) => crate::cli::parse_duration(s).unwrap_or_else(|e| {
+        Some(s) => crate::model::parse_duration(s).unwrap_or_else(|e| {
             errors.push(format!("{what}: {e}"));
             default
         }),

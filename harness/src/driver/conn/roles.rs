@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::{Carry, Conn, Session, Timers};
 use crate::broadcast::Role;
-use crate::cli::{Arrival, Protocol};
 use crate::driver::session::CONTROL_ID_BASE;
+use crate::model::{Arrival, Protocol};
 use crate::plan::{Phase, Scenario};
 use crate::sample::{DisconnectReason, Event, Sample};
 use crate::schedule::SendClock;
