@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::outbox::{Outbox, Push};
+use super::outbox::Push;
 use super::writer::{self, Out};
 use super::{Member, Mode, Room, WsState, payload};
 use crate::Shared;
@@ -60,30 +60,26 @@ impl End {
     }
 }
 
-/// Serves one upgraded connection until it closes.
-pub(crate) async fn run(st: Arc<WsState>, ws: WsStream, mode: Mode) {
+/// Serves one upgraded connection until it closes. `me` (its id and outbound queue) was
+/// made, and joined to `room` in room mode, when the handshake was accepted.
+pub(crate) async fn run(
+    st: Arc<WsState>,
+    ws: WsStream,
+    mode: Mode,
+    me: Member,
+    room: Option<Arc<Room>>,
+) {
     let shared = st.shared.clone();
     shared.stats.opened(Proto::RawWs);
-    let id = st.next_id();
+    let id = me.id;
     let (sink, mut stream) = ws.split();
-    let outbox = Arc::new(Outbox::new(
-        shared.config.max_queue,
-        shared.config.max_queue_bytes,
-    ));
-    let me = Member {
-        id,
-        outbox: outbox.clone(),
-    };
+    let outbox = me.outbox.clone();
     let mut writer = {
         let shared = shared.clone();
         shared
             .tasks
             .clone()
             .spawn(async move { writer::run(sink, &outbox, &shared.stats).await })
-    };
-    let room = match &mode {
-        Mode::Room { name, .. } => Some(st.join(name, me.clone())),
-        Mode::Echo => None,
     };
     let target = match (&mode, room) {
         (Mode::Room { include_self, .. }, Some(room)) => Target::Room {

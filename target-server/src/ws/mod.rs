@@ -140,10 +140,29 @@ fn start(st: Arc<WsState>, mut req: Request, mode: Mode) -> Response {
     match upgrade::accept(&mut req, config) {
         Err(response) => response,
         Ok((response, upgraded)) => {
+            let me = Member {
+                id: st.next_id(),
+                outbox: Arc::new(outbox::Outbox::new(
+                    st.shared.config.max_queue,
+                    st.shared.config.max_queue_bytes,
+                )),
+            };
+            // Membership starts when the handshake is accepted, before the 101 leaves: a
+            // peer that has its 101 gets every room message sent after it (queued until
+            // the connection's writer runs), not only those after its task has started.
+            let room = match &mode {
+                Mode::Room { name, .. } => Some(st.join(name, me.clone())),
+                Mode::Echo => None,
+            };
             let tasks = st.shared.tasks.clone();
             tasks.spawn(async move {
-                if let Some(ws) = upgraded.await {
-                    conn::run(st, ws, mode).await;
+                match upgraded.await {
+                    Some(ws) => conn::run(st, ws, mode, me, room).await,
+                    None => {
+                        if let Mode::Room { name, .. } = &mode {
+                            st.leave(name, me.id);
+                        }
+                    }
                 }
             });
             response
