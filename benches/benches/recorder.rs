@@ -71,6 +71,41 @@ fn recorder_per_sample(c: &mut Criterion) {
     g.finish();
 }
 
+/// A task that empties channel receiver `$rx` in batches of 256, as the recorder does, and
+/// returns how many samples it took (a macro: tokio's bounded and unbounded receivers share
+/// `recv_many` but no trait).
+macro_rules! drain_in_batches {
+    ($rx:ident) => {
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(256);
+            let mut n = 0u64;
+            while $rx.recv_many(&mut batch, 256).await > 0 {
+                n += batch.len() as u64;
+                batch.clear();
+            }
+            n
+        })
+    };
+}
+
+/// Sends `iters` samples on `tx` with `send`, closes the channel (drops `tx`), and returns
+/// the time until `drain` has taken them all.
+async fn time_sends<T>(
+    iters: u64,
+    tx: T,
+    send: impl Fn(&T, Sample),
+    drain: tokio::task::JoinHandle<u64>,
+    sample: impl Fn(u64) -> Sample,
+) -> Duration {
+    let t = Instant::now();
+    for i in 0..iters {
+        send(&tx, sample(i));
+    }
+    drop(tx);
+    black_box(drain.await.unwrap_or(0));
+    t.elapsed()
+}
+
 /// The sample channel alone, side by side: tokio's unbounded channel (what the drivers used
 /// until the channel was bounded) against [`harness::sample::SampleTx`] (a bounded channel of
 /// 2^20 samples whose `send` drops and counts on overflow). One producer, one consumer
@@ -96,23 +131,17 @@ fn sample_channel(c: &mut Criterion) {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Sample>();
-                let drain = tokio::spawn(async move {
-                    let mut batch = Vec::with_capacity(256);
-                    let mut n = 0u64;
-                    while rx.recv_many(&mut batch, 256).await > 0 {
-                        n += batch.len() as u64;
-                        batch.clear();
-                    }
-                    n
-                });
-                let t = Instant::now();
-                for i in 0..iters {
-                    let _ = tx.send(sample(i));
-                }
-                drop(tx);
-                let n = drain.await.unwrap_or(0);
-                black_box(n);
-                t.elapsed()
+                let drain = drain_in_batches!(rx);
+                time_sends(
+                    iters,
+                    tx,
+                    |tx, s| {
+                        let _ = tx.send(s);
+                    },
+                    drain,
+                    sample,
+                )
+                .await
             })
         })
     });
@@ -121,23 +150,19 @@ fn sample_channel(c: &mut Criterion) {
             rt.block_on(async {
                 let (tx, mut rx, dropped) =
                     harness::sample::sample_channel(harness::sample::SAMPLE_CHANNEL_CAPACITY);
-                let drain = tokio::spawn(async move {
-                    let mut batch = Vec::with_capacity(256);
-                    let mut n = 0u64;
-                    while rx.recv_many(&mut batch, 256).await > 0 {
-                        n += batch.len() as u64;
-                        batch.clear();
-                    }
-                    n
-                });
-                let t = Instant::now();
-                for i in 0..iters {
-                    let _ = tx.send(sample(i));
-                }
-                drop(tx);
-                let n = drain.await.unwrap_or(0);
-                black_box((n, dropped.load(std::sync::atomic::Ordering::Relaxed)));
-                t.elapsed()
+                let drain = drain_in_batches!(rx);
+                let t = time_sends(
+                    iters,
+                    tx,
+                    |tx, s| {
+                        let _ = tx.send(s);
+                    },
+                    drain,
+                    sample,
+                );
+                let elapsed = t.await;
+                black_box(dropped.load(std::sync::atomic::Ordering::Relaxed));
+                elapsed
             })
         })
     });
