@@ -9,13 +9,12 @@
 //! Pipeline: preflight -> embedded target (if no URL) -> resolve and probe the target ->
 //! recorder -> swarm (clients) -> recorded -> RunFile + thresholds -> outputs.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reports::{RunFile, RunMeta, RunStatus};
+use reports::{RunFile, RunStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +26,9 @@ use crate::plan::{Endpoint, Plan};
 use crate::preflight::{self, PreflightError};
 use crate::recorder::{self, PhaseInfo, RecorderConfig};
 use crate::schedule::Schedule;
+
+mod meta;
+use meta::meta;
 
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -483,203 +485,6 @@ fn tls(
         tokio_rustls::TlsConnector::from(net::tls_config(insecure)),
         name,
     ))
-}
-
-fn meta(
-    plan: &Plan,
-    url: &str,
-    embedded: bool,
-    run_id: u32,
-    args: Vec<String>,
-    started: SystemTime,
-    interrupted: bool,
-) -> RunMeta {
-    let ms = |t: SystemTime| {
-        t.duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    };
-    let mut scenarios: Vec<String> = Vec::new();
-    for p in &plan.phases {
-        if !scenarios.iter().any(|s| s == p.scenario.name()) {
-            scenarios.push(p.scenario.name().to_string());
-        }
-    }
-    let mut options = BTreeMap::new();
-    let t = &plan.target;
-    options.insert(
-        "timeout_ms".into(),
-        serde_json::json!(plan.timeout.as_millis() as u64),
-    );
-    options.insert(
-        "grace_ms".into(),
-        serde_json::json!(plan.grace.as_millis() as u64),
-    );
-    if t.protocol == Protocol::Socketio {
-        options.insert("event".into(), serde_json::json!(t.event));
-        options.insert("reply_event".into(), serde_json::json!(t.reply_event));
-        options.insert("path".into(), serde_json::json!(t.eio_path));
-        let parser = match t.parser {
-            crate::model::ParserKind::Default => "default",
-            crate::model::ParserKind::Msgpack => "msgpack",
-        };
-        options.insert("parser".into(), serde_json::json!(parser));
-    }
-    options.insert("insecure".into(), serde_json::json!(t.insecure));
-    options.insert(
-        "threads".into(),
-        serde_json::json!(tokio::runtime::Handle::current().metrics().num_workers()),
-    );
-    if plan.phases.iter().any(|p| p.scenario.fans_out()) {
-        let f = &t.fan;
-        if t.protocol == Protocol::Socketio {
-            options.insert("join_event".into(), serde_json::json!(f.join_event));
-            options.insert("join_args".into(), serde_json::json!(f.join_args.text));
-            options.insert("publish_event".into(), serde_json::json!(f.publish_event));
-            options.insert(
-                "publish_args".into(),
-                serde_json::json!(f.publish_args.text),
-            );
-            options.insert(
-                "subscribe_event".into(),
-                serde_json::json!(f.subscribe_event),
-            );
-        }
-    }
-    if t.fan.reconnect || plan.phases.iter().any(|p| p.churn.is_some()) {
-        options.insert(
-            "reconnect_delay_ms".into(),
-            serde_json::json!(t.fan.reconnect_delay.as_millis() as u64),
-        );
-    }
-    if t.fan.reconnect {
-        options.insert(
-            "reconnect_max_delay_ms".into(),
-            serde_json::json!(t.fan.reconnect_max_delay.as_millis() as u64),
-        );
-        options.insert(
-            "reconnect_jitter".into(),
-            serde_json::json!(t.fan.reconnect_jitter.name()),
-        );
-        options.insert(
-            "reconnect_max_attempts".into(),
-            serde_json::json!(t.fan.reconnect_max_attempts),
-        );
-    }
-    options.insert("reconnect".into(), serde_json::json!(t.fan.reconnect));
-    let mut prev = 0;
-    let plan_phases = plan
-        .phases
-        .iter()
-        .map(|p| {
-            let new = p.clients.saturating_sub(prev);
-            prev = p.clients;
-            let echo = p.scenario == crate::plan::Scenario::Echo || p.scenario.fans_out();
-            reports::PlanPhase {
-                name: p.name.clone(),
-                scenario: p.scenario.name().to_string(),
-                clients: u64::from(p.clients),
-                duration_ms: (p.ramp + p.duration).as_millis() as u64,
-                ramp_ms: Some(p.ramp.as_millis() as u64),
-                connect_rate_per_s: (new > 0 && !p.ramp.is_zero())
-                    .then(|| f64::from(new) / p.ramp.as_secs_f64()),
-                rate_per_s: echo.then_some(p.rate_per_s),
-                payload_size_bytes: echo.then_some(p.payload_size as u64),
-                arrival: echo.then(|| format!("{:?}", p.arrival).to_lowercase()),
-                max_in_flight: (p.scenario == crate::plan::Scenario::Echo)
-                    .then_some(p.max_in_flight),
-                settings: phase_settings(p),
-            }
-        })
-        .collect();
-    RunMeta {
-        swarm_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: run_id.to_string(),
-        scenarios,
-        target_url: reports::redact::redact_url(url),
-        embedded_target: embedded,
-        protocol: match t.protocol {
-            Protocol::Ws => "ws".into(),
-            Protocol::Socketio => "socketio".into(),
-        },
-        transport: match (t.protocol, t.transport) {
-            (Protocol::Socketio, crate::model::Transport::Polling) => "polling".into(),
-            _ => "websocket".into(),
-        },
-        plan: plan_phases,
-        options,
-        args: reports::redact::redact_args(&args),
-        machine: machine(),
-        started_at_unix_ms: ms(started),
-        ended_at_unix_ms: ms(SystemTime::now()),
-        interrupted,
-        status: if interrupted {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Completed
-        },
-        status_detail: interrupted
-            .then(|| "stopped by a signal; everything recorded until then is here".to_string()),
-        shards: 1,
-    }
-}
-
-/// The part-2 settings of a phase, for the run file (`room_size` is the largest planned
-/// room; reports label broadcast phases with it).
-fn phase_settings(p: &crate::plan::Phase) -> BTreeMap<String, serde_json::Value> {
-    use serde_json::json;
-    let mut s = BTreeMap::new();
-    if let Some(f) = &p.fanout {
-        s.insert("subscribers".into(), json!(f.subscribers));
-        s.insert("publishers".into(), json!(f.publishers));
-        s.insert("rooms".into(), json!(f.rooms));
-        let largest = match f.room_size {
-            Some(m) => m.min(f.subscribers),
-            None => f.subscribers.div_ceil(f.rooms.max(1)),
-        };
-        s.insert("room_size".into(), json!(largest));
-        if let Some(r) = &f.server_publisher {
-            s.insert("server_publisher".into(), json!(r));
-        }
-    }
-    if let Some(c) = &p.churn {
-        s.insert("churn_rate_per_s".into(), json!(c.rate_per_s));
-    }
-    let hb = &p.heartbeat;
-    if hb.clients > 0 {
-        s.insert("heartbeat_clients".into(), json!(hb.clients));
-    }
-    if let Some(m) = hb.mute {
-        s.insert("mute_fraction".into(), json!(m.fraction));
-        s.insert("mute_at_ms".into(), json!(m.at.as_millis() as u64));
-    }
-    if let Some(d) = hb.client_ping_interval {
-        s.insert(
-            "client_ping_interval_ms".into(),
-            json!(d.as_millis() as u64),
-        );
-    }
-    s
-}
-
-fn machine() -> reports::Machine {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    };
-    let memory_bytes = read("/proc/meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024);
-    reports::Machine {
-        hostname: read("/proc/sys/kernel/hostname"),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        memory_bytes,
-        os: std::env::consts::OS.to_string(),
-        os_version: read("/proc/sys/kernel/osrelease"),
-    }
 }
 
 #[cfg(test)]
