@@ -15,169 +15,11 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use reports::SecondPoint;
-use reports::distribution::{HIGHEST_US, new_histogram};
 
+use super::counts::{Counts, PhaseAgg};
+use super::metric::{Hist, METRICS, Metric};
 use crate::health::HealthReading;
-use crate::sample::{ConnectPhases, DisconnectReason, ErrorKind, Event, Sample};
-
-/// Metrics with a histogram; the index into every histogram array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    Tcp,
-    Tls,
-    WsUpgrade,
-    EioOpen,
-    Upgrade,
-    SioConnect,
-    ConnectTotal,
-    EchoLatency,
-    EchoService,
-    BroadcastLatency,
-    BroadcastService,
-    PingInterval,
-    PingDeviation,
-    PongRtt,
-    MutedCloseDelay,
-    MutedAfterPong,
-    Reconnect,
-    Restore,
-    /// The swarm's own lateness: actual send instant minus intended, echo and publish.
-    SendLag,
-}
-
-/// Number of [`Metric`]s.
-pub const METRICS: usize = 19;
-
-impl Metric {
-    pub const ALL: [Metric; METRICS] = [
-        Metric::Tcp,
-        Metric::Tls,
-        Metric::WsUpgrade,
-        Metric::EioOpen,
-        Metric::Upgrade,
-        Metric::SioConnect,
-        Metric::ConnectTotal,
-        Metric::EchoLatency,
-        Metric::EchoService,
-        Metric::BroadcastLatency,
-        Metric::BroadcastService,
-        Metric::PingInterval,
-        Metric::PingDeviation,
-        Metric::PongRtt,
-        Metric::MutedCloseDelay,
-        Metric::MutedAfterPong,
-        Metric::Reconnect,
-        Metric::Restore,
-        Metric::SendLag,
-    ];
-
-    /// The `.hlog` tag, also the threshold name of the metric.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Metric::Tcp => "connect.tcp",
-            Metric::Tls => "connect.tls",
-            Metric::WsUpgrade => "connect.ws_upgrade",
-            Metric::EioOpen => "connect.eio_open",
-            Metric::Upgrade => "connect.upgrade",
-            Metric::SioConnect => "connect.sio_connect",
-            Metric::ConnectTotal => "connect.total",
-            Metric::EchoLatency => "echo.latency",
-            Metric::EchoService => "echo.service",
-            Metric::BroadcastLatency => "broadcast.latency",
-            Metric::BroadcastService => "broadcast.service",
-            Metric::PingInterval => "heartbeat.ping_interval",
-            Metric::PingDeviation => "heartbeat.ping_interval_deviation",
-            Metric::PongRtt => "heartbeat.pong_rtt",
-            Metric::MutedCloseDelay => "heartbeat.muted_close_delay",
-            Metric::MutedAfterPong => "heartbeat.muted_close_after_last_pong",
-            Metric::Reconnect => "churn.reconnect",
-            Metric::Restore => "outage.restore",
-            Metric::SendLag => "swarm.send_lag",
-        }
-    }
-}
-
-/// A lazily allocated histogram of µs that clamps values above its range and counts them.
-#[derive(Default)]
-pub struct Hist {
-    pub h: Option<Histogram<u64>>,
-    pub out_of_range: u64,
-}
-
-impl Hist {
-    #[inline]
-    pub fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        let h = self.h.get_or_insert_with(new_histogram);
-        if us > HIGHEST_US {
-            self.out_of_range += 1;
-            h.saturating_record(HIGHEST_US);
-        } else {
-            h.saturating_record(us);
-        }
-    }
-
-    pub(super) fn reset(&mut self) {
-        if let Some(h) = self.h.as_mut() {
-            h.reset();
-        }
-        self.out_of_range = 0;
-    }
-
-    pub(super) fn percentile(&self, p: f64) -> Option<u64> {
-        self.h
-            .as_ref()
-            .filter(|h| !h.is_empty())
-            .map(|h| h.value_at_percentile(p))
-    }
-}
-
-/// Counters of one span (a phase, or one interval).
-#[derive(Debug, Default, Clone)]
-pub struct Counts {
-    pub attempted: u64,
-    pub connected: u64,
-    pub failed: u64,
-    pub sent: u64,
-    pub received: u64,
-    pub timeouts: u64,
-    pub late: u64,
-    pub unanswered: u64,
-    pub errors: u64,
-    pub disconnects: u64,
-    /// Echo sends meant while the client had no connection.
-    pub skipped: u64,
-    /// Lost connections and reconnects ([`reports::OutageStats`]).
-    pub lost: u64,
-    pub reconnect_attempts: u64,
-    pub reconnect_failures: u64,
-    pub restored: u64,
-    pub not_restored: u64,
-    /// Any echo event happened in the span.
-    pub echo_seen: bool,
-    /// Broadcast, heartbeat and churn counters.
-    pub fan: super::fanout::FanCounts,
-}
-
-/// Everything recorded for one plan phase.
-#[derive(Default)]
-pub struct PhaseAgg {
-    pub hists: [Hist; METRICS],
-    pub counts: Counts,
-    pub failed_by_kind: HashMap<ErrorKind, u64>,
-    pub errors: HashMap<ErrorKind, u64>,
-    pub disconnects: HashMap<DisconnectReason, u64>,
-    pub peak_connected: u64,
-    pub first_at: Option<Instant>,
-    pub last_at: Option<Instant>,
-    /// First connection lost and last one restored in the span.
-    pub first_loss: Option<Instant>,
-    pub last_restore: Option<Instant>,
-    /// Most clients away at once (end of an interval) while the span had samples.
-    pub peak_away: u64,
-    /// Broadcast counts and latency per planned room size.
-    pub classes: Vec<super::fanout::ClassAgg>,
-}
+use crate::sample::{ConnectPhases, ErrorKind, Event, Sample};
 
 /// The whole aggregation state.
 pub struct Aggregator {
@@ -310,20 +152,14 @@ impl Aggregator {
     pub fn record(&mut self, s: &Sample) {
         self.samples += 1;
         if let Some((phase, n)) = self.track_outstanding(s) {
-            let idx = usize::from(phase);
-            if idx >= self.phases.len() {
-                self.phases.resize_with(idx + 1, PhaseAgg::default);
-            }
-            self.phases[idx].counts.unanswered += u64::from(n);
+            self.phase_mut(phase).counts.unanswered += u64::from(n);
             self.totals.unanswered += u64::from(n);
         }
-        let idx = usize::from(s.phase);
-        if idx >= self.phases.len() {
-            self.phases.resize_with(idx + 1, PhaseAgg::default);
-        }
-        let ph = &mut self.phases[idx];
+        let ph = self.phase_mut(s.phase);
         ph.first_at = Some(ph.first_at.map_or(s.at, |f| f.min(s.at)));
         ph.last_at = Some(ph.last_at.map_or(s.at, |l| l.max(s.at)));
+        let idx = usize::from(s.phase);
+        let ph = &mut self.phases[idx];
         ph.peak_connected = ph.peak_connected.max(self.connected);
         let ic = &mut self.interval_counts;
         let ih = &mut self.interval_hists;
@@ -333,87 +169,61 @@ impl Aggregator {
             ph.hists[Metric::SendLag as usize].record(lag);
             ih[Metric::SendLag as usize].record(lag);
         }
+        if !echo(ph, ic, ih, t, s) {
+            self.connection(idx, s);
+        }
+        // A phase's peak is the most clients connected while it had samples (before and
+        // after each), whichever phase connected them.
+        let ph = &mut self.phases[idx];
+        ph.peak_connected = ph.peak_connected.max(self.connected);
+    }
+
+    /// The phase at `index`, added (with any before it) if samples name it first.
+    fn phase_mut(&mut self, index: u16) -> &mut PhaseAgg {
+        let idx = usize::from(index);
+        if idx >= self.phases.len() {
+            self.phases.resize_with(idx + 1, PhaseAgg::default);
+        }
+        &mut self.phases[idx]
+    }
+
+    /// Connection, error and outage events of phase `idx` (which exists), and the
+    /// broadcast, heartbeat and churn events ([`super::fanout`]).
+    fn connection(&mut self, idx: usize, s: &Sample) {
+        let ph = &mut self.phases[idx];
+        let ic = &mut self.interval_counts;
+        let ih = &mut self.interval_hists;
+        let t = &mut self.totals;
         match &s.event {
             Event::Connected { phases, .. } => {
-                ph.counts.attempted += 1;
-                ph.counts.connected += 1;
-                ic.attempted += 1;
-                ic.connected += 1;
-                t.attempted += 1;
-                t.connected += 1;
+                each(&mut ph.counts, ic, t, |c| {
+                    c.attempted += 1;
+                    c.connected += 1;
+                });
                 record_phases(&mut ph.hists, ih, phases, true);
                 self.connected += 1;
                 self.peak_connected = self.peak_connected.max(self.connected);
             }
             Event::ConnectFailed { phases, error, .. } => {
-                ph.counts.attempted += 1;
-                ph.counts.failed += 1;
-                ic.attempted += 1;
-                ic.failed += 1;
-                t.attempted += 1;
-                t.failed += 1;
+                each(&mut ph.counts, ic, t, |c| {
+                    c.attempted += 1;
+                    c.failed += 1;
+                });
                 record_phases(&mut ph.hists, ih, phases, false);
                 bump(&mut ph.failed_by_kind, error);
             }
-            Event::Sent { .. } => {
-                ph.counts.echo_seen = true;
-                ph.counts.sent += 1;
-                ic.sent += 1;
-                t.sent += 1;
-            }
-            Event::Reply { intended, sent } => {
-                ph.counts.echo_seen = true;
-                ph.counts.received += 1;
-                ic.received += 1;
-                t.received += 1;
-                let latency = s.at.saturating_duration_since(*intended);
-                let service = s.at.saturating_duration_since(*sent);
-                ph.hists[Metric::EchoLatency as usize].record(latency);
-                ph.hists[Metric::EchoService as usize].record(service);
-                ih[Metric::EchoLatency as usize].record(latency);
-                ih[Metric::EchoService as usize].record(service);
-            }
-            Event::Timeout { .. } => {
-                ph.counts.echo_seen = true;
-                ph.counts.timeouts += 1;
-                ic.timeouts += 1;
-                t.timeouts += 1;
-            }
-            Event::Late { .. } => {
-                ph.counts.echo_seen = true;
-                ph.counts.late += 1;
-                ic.late += 1;
-                t.late += 1;
-            }
-            Event::Unanswered { count } => {
-                ph.counts.echo_seen = true;
-                ph.counts.unanswered += u64::from(*count);
-                t.unanswered += u64::from(*count);
-            }
             Event::Disconnected { reason } => {
                 super::fanout::disconnected(ph, reason);
-                ph.counts.disconnects += 1;
-                ic.disconnects += 1;
-                t.disconnects += 1;
+                each(&mut ph.counts, ic, t, |c| c.disconnects += 1);
                 bump(&mut ph.disconnects, reason);
                 self.connected = self.connected.saturating_sub(1);
             }
             Event::Error { error } => {
-                ph.counts.errors += 1;
-                ic.errors += 1;
-                t.errors += 1;
+                each(&mut ph.counts, ic, t, |c| c.errors += 1);
                 bump(&mut ph.errors, error);
             }
-            Event::SkippedDisconnected { count } => {
-                ph.counts.echo_seen = true;
-                ph.counts.skipped += u64::from(*count);
-                ic.skipped += u64::from(*count);
-                t.skipped += u64::from(*count);
-            }
             Event::ConnectionLost => {
-                ph.counts.lost += 1;
-                ic.lost += 1;
-                t.lost += 1;
+                each(&mut ph.counts, ic, t, |c| c.lost += 1);
                 ph.first_loss.get_or_insert(s.at);
                 self.away += 1;
                 self.peak_away = self.peak_away.max(self.away);
@@ -425,9 +235,7 @@ impl Aggregator {
                 t.reconnect_attempts += 1;
             }
             Event::Restored { took } => {
-                ph.counts.restored += 1;
-                ic.restored += 1;
-                t.restored += 1;
+                each(&mut ph.counts, ic, t, |c| c.restored += 1);
                 ph.last_restore = Some(ph.last_restore.map_or(s.at, |l| l.max(s.at)));
                 ph.hists[Metric::Restore as usize].record(*took);
                 ih[Metric::Restore as usize].record(*took);
@@ -440,9 +248,6 @@ impl Aggregator {
             }
             other => super::fanout::record(ph, ih, ic, t, s.at, other),
         }
-        // A phase's peak is the most clients connected while it had samples (before and
-        // after each), whichever phase connected them.
-        ph.peak_connected = ph.peak_connected.max(self.connected);
     }
 
     /// Keeps a health reading.
@@ -510,6 +315,49 @@ impl Aggregator {
         // Just pushed, so the series is not empty.
         &self.series[self.series.len() - 1]
     }
+}
+
+/// Applies one counter change to a phase's counts, the open interval's and the totals.
+#[inline]
+fn each(phase: &mut Counts, interval: &mut Counts, totals: &mut Counts, f: impl Fn(&mut Counts)) {
+    f(phase);
+    f(interval);
+    f(totals);
+}
+
+/// Records an echo event (sent, reply, timeout, late, unanswered, skipped); false for any
+/// other event.
+fn echo(
+    ph: &mut PhaseAgg,
+    ic: &mut Counts,
+    ih: &mut [Hist; METRICS],
+    t: &mut Counts,
+    s: &Sample,
+) -> bool {
+    match &s.event {
+        Event::Sent { .. } => each(&mut ph.counts, ic, t, |c| c.sent += 1),
+        Event::Reply { intended, sent } => {
+            each(&mut ph.counts, ic, t, |c| c.received += 1);
+            let latency = s.at.saturating_duration_since(*intended);
+            let service = s.at.saturating_duration_since(*sent);
+            for hists in [&mut ph.hists, ih] {
+                hists[Metric::EchoLatency as usize].record(latency);
+                hists[Metric::EchoService as usize].record(service);
+            }
+        }
+        Event::Timeout { .. } => each(&mut ph.counts, ic, t, |c| c.timeouts += 1),
+        Event::Late { .. } => each(&mut ph.counts, ic, t, |c| c.late += 1),
+        Event::Unanswered { count } => {
+            ph.counts.unanswered += u64::from(*count);
+            t.unanswered += u64::from(*count);
+        }
+        Event::SkippedDisconnected { count } => {
+            each(&mut ph.counts, ic, t, |c| c.skipped += u64::from(*count));
+        }
+        _ => return false,
+    }
+    ph.counts.echo_seen = true;
+    true
 }
 
 #[inline]

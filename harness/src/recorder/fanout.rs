@@ -1,5 +1,5 @@
-//! The recorder's part-2 aggregation: broadcast deliveries and tallies, heartbeats,
-//! churn; and their sections in the run file.
+//! The recorder's broadcast, heartbeat and churn accounting: deliveries and tallies,
+//! pings and mutes, reconnects; and their sections in the run file.
 //!
 //! Receives the broadcast / heartbeat / churn [`Event`]s of one phase (the aggregator
 //! routes them here) with the phase's histograms. Emits counters, per-room-size
@@ -12,120 +12,42 @@ use std::time::{Duration, Instant};
 
 use reports::{BroadcastStats, ChurnStats, Distribution, HeartbeatStats, RoomSizeStats};
 
-use super::aggregate::{Counts, Hist, METRICS, Metric, PhaseAgg};
+use super::counts::{Counts, PhaseAgg, class_of};
+use super::metric::{Hist, METRICS, Metric};
 use crate::sample::{DisconnectReason, Event};
-
-/// Broadcast, heartbeat and churn counters of one span.
-#[derive(Debug, Default, Clone)]
-pub struct FanCounts {
-    pub broadcast_seen: bool,
-    pub published: u64,
-    pub foreign: u64,
-    pub duplicates: u64,
-    pub reordered: u64,
-    pub recovered: u64,
-    /// First arrivals (samples), for the per-second series.
-    pub delivered_arrivals: u64,
-    pub expected: u64,
-    pub delivered: u64,
-    pub missed: u64,
-    pub lost: u64,
-    pub outside: u64,
-    pub heartbeat_seen: bool,
-    pub pings: u64,
-    pub muted: u64,
-    pub muted_closes: u64,
-    pub muted_never_closed: u64,
-    pub false_timeouts: u64,
-    pub client_timeouts: u64,
-    pub advertised: Option<(Duration, Duration)>,
-    pub churn_seen: bool,
-    pub drops: u64,
-    pub reconnects: u64,
-    pub reconnect_failures: u64,
-    pub recovered_sessions: u64,
-    pub away: u64,
-    pub away_max: u64,
-}
-
-impl FanCounts {
-    /// Adds `o` (whole run = sum of phases).
-    pub fn add(&mut self, o: &FanCounts) {
-        self.broadcast_seen |= o.broadcast_seen;
-        self.heartbeat_seen |= o.heartbeat_seen;
-        self.churn_seen |= o.churn_seen;
-        for (a, b) in [
-            (&mut self.published, o.published),
-            (&mut self.foreign, o.foreign),
-            (&mut self.duplicates, o.duplicates),
-            (&mut self.reordered, o.reordered),
-            (&mut self.recovered, o.recovered),
-            (&mut self.delivered_arrivals, o.delivered_arrivals),
-            (&mut self.expected, o.expected),
-            (&mut self.delivered, o.delivered),
-            (&mut self.missed, o.missed),
-            (&mut self.lost, o.lost),
-            (&mut self.outside, o.outside),
-            (&mut self.pings, o.pings),
-            (&mut self.muted, o.muted),
-            (&mut self.muted_closes, o.muted_closes),
-            (&mut self.muted_never_closed, o.muted_never_closed),
-            (&mut self.false_timeouts, o.false_timeouts),
-            (&mut self.client_timeouts, o.client_timeouts),
-            (&mut self.drops, o.drops),
-            (&mut self.reconnects, o.reconnects),
-            (&mut self.reconnect_failures, o.reconnect_failures),
-            (&mut self.recovered_sessions, o.recovered_sessions),
-            (&mut self.away, o.away),
-        ] {
-            *a += b;
-        }
-        self.away_max = self.away_max.max(o.away_max);
-        self.advertised = self.advertised.or(o.advertised);
-    }
-}
-
-/// Broadcast counts of the rooms of one planned size.
-#[derive(Default)]
-pub struct ClassAgg {
-    pub class: u32,
-    pub expected: u64,
-    pub delivered: u64,
-    pub recovered: u64,
-    pub missed: u64,
-    pub lost: u64,
-    pub duplicates: u64,
-    pub reordered: u64,
-    pub outside: u64,
-    pub latency: Hist,
-}
-
-fn class_of(classes: &mut Vec<ClassAgg>, class: u32) -> &mut ClassAgg {
-    let i = match classes.iter().position(|c| c.class == class) {
-        Some(i) => i,
-        None => {
-            classes.push(ClassAgg {
-                class,
-                ..ClassAgg::default()
-            });
-            classes.len() - 1
-        }
-    };
-    &mut classes[i]
-}
 
 fn ns(d: u64) -> Duration {
     Duration::from_nanos(d)
 }
 
-/// Records one part-2 event of phase `ph`; `ih` / `ic` are the open interval's
-/// histograms and counters, `t` the running totals.
+/// Records one broadcast, heartbeat or churn event of phase `ph`; `ih` / `ic` are the
+/// open interval's histograms and counters, `t` the running totals.
 pub fn record(
     ph: &mut PhaseAgg,
     ih: &mut [Hist; METRICS],
     ic: &mut Counts,
     t: &mut Counts,
     _at: Instant,
+    event: &Event,
+) {
+    match event {
+        Event::Published { .. }
+        | Event::Delivered { .. }
+        | Event::Duplicate { .. }
+        | Event::Reordered { .. }
+        | Event::Foreign
+        | Event::Tally(_) => broadcast(ph, ih, ic, t, event),
+        Event::Reconnected { .. } | Event::ReconnectFailed => churn(ph, ih, event),
+        _ => heartbeat(ph, ih, event),
+    }
+}
+
+/// Publishes, deliveries (latency by room size), duplicates, reorders, tallies.
+fn broadcast(
+    ph: &mut PhaseAgg,
+    ih: &mut [Hist; METRICS],
+    ic: &mut Counts,
+    t: &mut Counts,
     event: &Event,
 ) {
     let f = &mut ph.counts.fan;
@@ -188,6 +110,14 @@ pub fn record(
             c.lost += x.lost;
             c.outside += x.outside;
         }
+        _ => {}
+    }
+}
+
+/// Pings (interval and its deviation from the advertised one), pong round trips, mutes.
+fn heartbeat(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+    let f = &mut ph.counts.fan;
+    match event {
         Event::Ping {
             interval,
             advertised,
@@ -234,6 +164,14 @@ pub fn record(
             f.heartbeat_seen = true;
             f.false_timeouts += 1;
         }
+        _ => {}
+    }
+}
+
+/// Reconnects after a drop, and how many messages a client missed while away.
+fn churn(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+    let f = &mut ph.counts.fan;
+    match event {
         Event::Reconnected {
             took,
             recovered_session,
@@ -255,7 +193,7 @@ pub fn record(
     }
 }
 
-/// The part-2 meaning of a disconnect: client deadlines and churn drops.
+/// What a disconnect means for heartbeat and churn: client deadlines and churn drops.
 pub fn disconnected(ph: &mut PhaseAgg, reason: &DisconnectReason) {
     let f = &mut ph.counts.fan;
     match reason {
@@ -271,32 +209,7 @@ pub fn disconnected(ph: &mut PhaseAgg, reason: &DisconnectReason) {
     }
 }
 
-/// Adds the room size classes of `from` into `into` (whole run).
-pub fn add_classes(into: &mut Vec<ClassAgg>, from: &[ClassAgg]) {
-    for c in from {
-        let d = class_of(into, c.class);
-        d.expected += c.expected;
-        d.delivered += c.delivered;
-        d.recovered += c.recovered;
-        d.missed += c.missed;
-        d.lost += c.lost;
-        d.duplicates += c.duplicates;
-        d.reordered += c.reordered;
-        d.outside += c.outside;
-        if let Some(h) = c.latency.h.as_ref() {
-            let target = d
-                .latency
-                .h
-                .get_or_insert_with(reports::distribution::new_histogram);
-            if let Err(e) = target.add(h) {
-                tracing::error!("cannot add broadcast class histograms: {e:?}");
-            }
-            d.latency.out_of_range += c.latency.out_of_range;
-        }
-    }
-}
-
-/// The part-2 sections of a span.
+/// The broadcast, heartbeat and churn sections of a span.
 pub struct Sections {
     pub broadcast: Option<BroadcastStats>,
     pub heartbeat: Option<HeartbeatStats>,

@@ -8,8 +8,10 @@
 //! returns only after every sender is gone and the channel is empty.
 
 mod aggregate;
+mod counts;
 mod fanout;
 mod hlog;
+mod metric;
 mod recorded;
 
 use std::path::PathBuf;
@@ -19,8 +21,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
-pub use aggregate::{METRICS, Metric};
 pub use hlog::HlogWriter;
+pub use metric::{METRICS, Metric};
 pub use recorded::Recorded;
 
 use crate::health::{self, HealthRx};

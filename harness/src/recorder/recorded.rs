@@ -18,7 +18,9 @@ use reports::{
 };
 
 use super::PhaseInfo;
-use super::aggregate::{Aggregator, Hist, METRICS, Metric, PhaseAgg};
+use super::aggregate::Aggregator;
+use super::counts::{PhaseAgg, add_classes};
+use super::metric::{Hist, METRICS, Metric};
 
 /// Everything a run recorded, aggregated.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,7 +166,7 @@ fn whole_run(agg: &Aggregator) -> (PhaseAgg, [Hist; METRICS]) {
         a.not_restored += c.not_restored;
         a.echo_seen |= c.echo_seen;
         a.fan.add(&c.fan);
-        super::fanout::add_classes(&mut all.classes, &p.classes);
+        add_classes(&mut all.classes, &p.classes);
         for (k, v) in &p.failed_by_kind {
             *all.failed_by_kind.entry(k.clone()).or_default() += v;
         }
