@@ -264,6 +264,35 @@ struct Intake {
     dropped: Arc<AtomicU64>,
 }
 
+/// The interval log's writer, or why there is none (an unwritable path is reported in the
+/// run file, not fatal).
+fn open_hlog(
+    config: &RecorderConfig,
+    started_at: SystemTime,
+) -> (Option<HlogWriter>, Option<String>) {
+    match &config.hlog_path {
+        None => (None, None),
+        Some(p) => match HlogWriter::create(p, started_at) {
+            Ok(w) => (Some(w), None),
+            Err(e) => {
+                tracing::warn!("cannot create {}: {e}", p.display());
+                (None, Some(format!("{}: {e}", p.display())))
+            }
+        },
+    }
+}
+
+/// A checkpoint is due `every` after the last one in the run's first 10 s, `every` x 15
+/// after that, and only when the writer has room for it.
+fn checkpoint_due(c: &Checkpoints, start: std::time::Instant, last: std::time::Instant) -> bool {
+    let period = if now().saturating_duration_since(start) < EARLY_CHECKPOINTS {
+        c.every
+    } else {
+        c.every * 15
+    };
+    now().saturating_duration_since(last) >= period && c.tx.capacity() > 0
+}
+
 async fn run(
     config: RecorderConfig,
     start: std::time::Instant,
@@ -278,16 +307,7 @@ async fn run(
     } else {
         config.interval
     };
-    let (hlog, hlog_error) = match &config.hlog_path {
-        None => (None, None),
-        Some(p) => match HlogWriter::create(p, started_at) {
-            Ok(w) => (Some(w), None),
-            Err(e) => {
-                tracing::warn!("cannot create {}: {e}", p.display());
-                (None, Some(format!("{}: {e}", p.display())))
-            }
-        },
-    };
+    let (hlog, hlog_error) = open_hlog(&config, started_at);
     let mut st = State {
         agg: Aggregator::new(start, config.phases.len(), interval),
         hlog,
@@ -321,13 +341,7 @@ async fn run(
                 // this task, which a saturated swarm feels (measured in the closing note of
                 // stop 9: every 2 s throughout moved the default run's echo p50 1.3 -> 4.3 ms).
                 if let Some(c) = &checkpoints
-                    && now().saturating_duration_since(last_checkpoint)
-                        >= if now().saturating_duration_since(start) < EARLY_CHECKPOINTS {
-                            c.every
-                        } else {
-                            c.every * 15
-                        }
-                    && c.tx.capacity() > 0
+                    && checkpoint_due(c, start, last_checkpoint)
                 {
                     last_checkpoint = now();
                     st.agg.samples_dropped = dropped.load(Relaxed);

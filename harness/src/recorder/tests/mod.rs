@@ -56,53 +56,57 @@ fn phases_ms(tcp: u64, ws: u64, total: u64) -> ConnectPhases {
     }
 }
 
+/// One client of `accounting_is_exact`: connected, 10 sends (7 replies, 2 timeouts, 1 still
+/// out at the stop) and one late reply.
+fn echo_client(tx: &SampleTx, c: u32, t0: std::time::Instant) {
+    let ms = |n: u64| Duration::from_millis(n);
+    tx.send(sample(
+        c,
+        0,
+        t0 + ms(3),
+        Event::Connected {
+            intended: t0,
+            phases: phases_ms(1, 2, 3),
+        },
+    ))
+    .expect("send");
+    for k in 0..10u64 {
+        let intended = t0 + ms(10 + k);
+        let sent = intended + ms(1);
+        tx.send(sample(c, 0, sent, Event::Sent { intended }))
+            .expect("send");
+        let done = intended + ms(5);
+        let ev = match k {
+            0..=6 => Event::Reply { intended, sent },
+            7 | 8 => Event::Timeout { intended, sent },
+            _ => continue,
+        };
+        tx.send(sample(c, 0, done, ev)).expect("send");
+    }
+    // One message per client is still out at the stop, and one timed-out reply came late.
+    tx.send(sample(c, 0, t0 + ms(30), Event::Unanswered { count: 1 }))
+        .expect("send");
+    tx.send(sample(
+        c,
+        0,
+        t0 + ms(30),
+        Event::Late {
+            intended: t0,
+            sent: t0,
+        },
+    ))
+    .expect("send");
+}
+
 #[tokio::test(start_paused = true)]
 async fn accounting_is_exact() {
     let (tx, rec) = spawn_with_health(config(&[("steady", "echo")]), None);
     let t0 = now();
     let ms = |n: u64| Duration::from_millis(n);
     for c in 0..100u32 {
-        tx.send(sample(
-            c,
-            0,
-            t0 + ms(3),
-            Event::Connected {
-                intended: t0,
-                phases: phases_ms(1, 2, 3),
-            },
-        ))
-        .expect("send");
-        for k in 0..10u64 {
-            let intended = t0 + ms(10 + k);
-            let sent = intended + ms(1);
-            tx.send(sample(c, 0, sent, Event::Sent { intended }))
-                .expect("send");
-            let done = intended + ms(5);
-            let ev = match k {
-                0..=6 => Event::Reply { intended, sent },
-                7 | 8 => Event::Timeout { intended, sent },
-                _ => continue,
-            };
-            tx.send(sample(c, 0, done, ev)).expect("send");
-        }
-        // One message per client is still out at the stop, and one timed-out reply came late.
-        tx.send(sample(c, 0, t0 + ms(30), Event::Unanswered { count: 1 }))
-            .expect("send");
-        tx.send(sample(
-            c,
-            0,
-            t0 + ms(30),
-            Event::Late {
-                intended: t0,
-                sent: t0,
-            },
-        ))
-        .expect("send");
+        echo_client(&tx, c, t0);
     }
-    tx.send(sample(
-        0,
-        0,
-        t0,
+    let failures = [
         Event::ConnectFailed {
             intended: t0,
             phases: ConnectPhases {
@@ -111,35 +115,19 @@ async fn accounting_is_exact() {
             },
             error: ErrorKind::HttpStatus(404),
         },
-    ))
-    .expect("send");
-    tx.send(sample(
-        0,
-        0,
-        t0,
         Event::Error {
             error: ErrorKind::Unmatched,
         },
-    ))
-    .expect("send");
-    tx.send(sample(
-        0,
-        0,
-        t0,
         Event::Error {
             error: ErrorKind::Unmatched,
         },
-    ))
-    .expect("send");
-    tx.send(sample(
-        0,
-        0,
-        t0,
         Event::Disconnected {
             reason: DisconnectReason::WsClose { code: 1006 },
         },
-    ))
-    .expect("send");
+    ];
+    for ev in failures {
+        tx.send(sample(0, 0, t0, ev)).expect("send");
+    }
     drop(tx);
     let r = rec.finish().await;
 
