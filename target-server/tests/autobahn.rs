@@ -7,9 +7,8 @@
 //! `wstest` comes from `interop/autobahn/.venv` (Python 2.7, installed by scripts/test.sh),
 //! or from `$WSTEST`. Missing, the test fails (with or without `CI`) and says how to install it.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,16 +16,6 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_target-server");
 /// Upper bound of the whole fuzzing run (it takes well under a minute on a quiet machine).
 const RUN_LIMIT: Duration = Duration::from_secs(600);
-
-/// Kills (by PID) and reaps the child when dropped.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn wstest() -> PathBuf {
     if let Some(p) = std::env::var_os("WSTEST") {
@@ -50,33 +39,11 @@ fn wstest() -> PathBuf {
     );
 }
 
-/// Starts `target-server --bind 127.0.0.1:0` and returns it with its address.
-fn start_server() -> (ChildGuard, String) {
-    let child = Command::new(BIN)
-        .args(["--bind", "127.0.0.1:0", "--log", "warn"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn target-server");
-    let mut child = ChildGuard(child);
-    let stdout = child.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line of target-server");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
-}
-
 #[test]
 fn autobahn_fuzzingclient_against_ws_echo() {
     let wstest = wstest();
-    let (_server, addr) = start_server();
+    let server = testkit::target_server_process(BIN, &["--log", "warn"]);
+    let addr = format!("127.0.0.1:{}", server.port);
     let dir = tempfile::tempdir().expect("temp dir");
     let outdir = dir.path().join("reports");
     let spec = serde_json::json!({
@@ -89,32 +56,18 @@ fn autobahn_fuzzingclient_against_ws_echo() {
     let spec_path = dir.path().join("spec.json");
     std::fs::write(&spec_path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
 
-    let log = std::fs::File::create(dir.path().join("wstest.log")).unwrap();
     let started = Instant::now();
-    let child = Command::new(&wstest)
-        .args(["-m", "fuzzingclient", "-s"])
+    let mut cmd = Command::new(&wstest);
+    cmd.args(["-m", "fuzzingclient", "-s"])
         .arg(&spec_path)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", wstest.display()));
-    let mut child = ChildGuard(child);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > RUN_LIMIT {
-            let log = std::fs::read_to_string(dir.path().join("wstest.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(10).collect();
-            panic!("wstest did not finish within {RUN_LIMIT:?}; last lines: {tail:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        .current_dir(dir.path());
+    let run = testkit::run_to_end(cmd, RUN_LIMIT);
     let took = started.elapsed();
-    let log = std::fs::read_to_string(dir.path().join("wstest.log")).unwrap_or_default();
-    assert!(status.success(), "wstest exited with {status}:\n{log}");
+    let log = run.transcript();
+    assert!(
+        run.success(),
+        "wstest failed or passed {RUN_LIMIT:?}:\n{log}"
+    );
 
     let index = std::fs::read(outdir.join("index.json")).unwrap_or_else(|e| {
         panic!("no index.json in {}: {e}\n{log}", outdir.display());

@@ -12,12 +12,9 @@
 //! Must not: leave processes running (both are killed by PID on drop). Skipped, with a
 //! message, only when `node` is missing and `CI` is unset.
 
-mod support_bin;
-
 use std::time::Duration;
 
 use serde_json::Value;
-use support_bin::ServerProcess;
 
 /// Rounds of the six cases: a coalescing race shows up within a few.
 const ROUNDS: &str = "5";
@@ -30,7 +27,8 @@ async fn official_suite_connect_and_disconnect_cases_with_ws_8_5() {
     ) {
         return;
     }
-    let server = ServerProcess::start(&["--conformance"]);
+    let server =
+        testkit::target_server_process(env!("CARGO_BIN_EXE_target-server"), &["--conformance"]);
     let run = testkit::run_node_script_async(
         "sio-suite-check.mjs",
         &[&server.http_url(), "--rounds", ROUNDS],

@@ -2,14 +2,14 @@
 //! 127.0.0.1:0: content types, the favicon, that the numbers equal `Stats` after traffic,
 //! and that the push channel's snapshots follow connections as they come and go.
 
-mod net_support;
+mod common;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use common::*;
 use futures_util::{SinkExt, StreamExt};
-use net_support::*;
 use serde_json::Value;
 use target_server::Config;
 use target_server::stats::{CloseCause, Proto};
@@ -33,7 +33,7 @@ fn sample(m: &HashMap<String, f64>, key: &str) -> u64 {
 }
 
 /// Reads `/ws/stats` snapshots until `pred` holds (bounded).
-async fn snapshot_where(ws: &mut Ws, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn snapshot_where(ws: &mut WsStream, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let end = Instant::now() + Duration::from_secs(10);
     loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -60,7 +60,7 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
         seed: 3,
         ..Config::default()
     };
-    let server = TestServer::start(config).await;
+    let server = Server::start(config).await;
     let mut echo = ws_connect(server.addr, "/ws/echo").await;
     let mut member = ws_connect(server.addr, "/ws/room/m").await;
     for i in 0..40 {
@@ -91,7 +91,7 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
     })
     .await;
 
-    let got = get(server.addr, "/metrics").await;
+    let got = get_ok(server.addr, "/metrics").await;
     assert_eq!(got.status, 200);
     assert_eq!(
         got.header("content-type"),
@@ -166,7 +166,7 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
     }
 
     // /stats.json reports the same numbers.
-    let json = get(server.addr, "/stats.json").await;
+    let json = get_ok(server.addr, "/stats.json").await;
     assert_eq!(json.header("content-type"), "application/json");
     let v = json.json();
     assert_eq!(
@@ -186,8 +186,8 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
 
 #[tokio::test]
 async fn status_page_is_html_with_an_inline_favicon() {
-    let server = TestServer::start(Config::default()).await;
-    let got = get(server.addr, "/").await;
+    let server = Server::start(Config::default()).await;
+    let got = get_ok(server.addr, "/").await;
     assert_eq!(got.status, 200);
     assert!(
         got.header("content-type").starts_with("text/html"),
@@ -209,12 +209,12 @@ async fn status_page_is_html_with_an_inline_favicon() {
         "the connection count element"
     );
     assert!(!html.contains("<script src"), "no external script");
-    assert_eq!(get(server.addr, "/no-such-page").await.status, 404);
+    assert_eq!(get_ok(server.addr, "/no-such-page").await.status, 404);
 }
 
 #[tokio::test]
 async fn ws_stats_pushes_snapshots_that_follow_connections() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut viewer = ws_connect(server.addr, "/ws/stats").await;
     let first = snapshot_where(&mut viewer, "any snapshot", |_| true).await;
     assert_eq!(
@@ -257,8 +257,8 @@ async fn ws_stats_pushes_snapshots_that_follow_connections() {
 
 #[tokio::test]
 async fn stats_json_has_every_field_of_the_status_page() {
-    let server = TestServer::start(Config::default()).await;
-    let v = get(server.addr, "/stats.json").await.json();
+    let server = Server::start(Config::default()).await;
+    let v = get_ok(server.addr, "/stats.json").await.json();
     for key in [
         "uptime_s",
         "connections_open",
@@ -304,7 +304,7 @@ async fn stats_json_has_every_field_of_the_status_page() {
 
 #[tokio::test]
 async fn ws_stats_closes_with_1001_on_shutdown() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut viewer = ws_connect(server.addr, "/ws/stats").await;
     snapshot_where(&mut viewer, "any snapshot", |_| true).await;
     let stopping = tokio::spawn(server.stop());

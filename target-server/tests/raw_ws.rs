@@ -3,14 +3,14 @@
 //! silent peer, client pings, the RFC close codes for bad input (1007, 1009, 1002), slow
 //! consumers, fault injection on deliveries, `--max-connections`, and 1001 on shutdown.
 
-mod net_support;
+mod common;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use common::*;
 use futures_util::{SinkExt, StreamExt};
-use net_support::*;
 use target_server::Config;
 use target_server::stats::{CloseCause, Proto};
 use tokio::time::{Instant, timeout};
@@ -19,14 +19,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 /// Reads until the server's close frame and returns its code.
-async fn close_code(ws: &mut Ws) -> CloseCode {
+async fn close_code(ws: &mut WsStream) -> CloseCode {
     match next_data(ws).await {
         Message::Close(Some(frame)) => frame.code,
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
 
-fn members(server: &TestServer, room: &str) -> i64 {
+fn members(server: &Server, room: &str) -> i64 {
     server
         .stats()
         .rooms()
@@ -37,7 +37,7 @@ fn members(server: &TestServer, room: &str) -> i64 {
 
 #[tokio::test]
 async fn echo_returns_text_and_binary_unchanged() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut ws = ws_connect(server.addr, "/ws/echo").await;
     let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7) as u8).collect();
     let sent = [
@@ -70,7 +70,7 @@ async fn echo_returns_text_and_binary_unchanged() {
 
 #[tokio::test]
 async fn room_delivers_to_every_member_and_self_0_excludes_the_sender() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut a = ws_connect(server.addr, "/ws/room/r1").await;
     let mut b = ws_connect(server.addr, "/ws/room/r1").await;
     let mut c = ws_connect(server.addr, "/ws/room/r1?self=0").await;
@@ -108,7 +108,7 @@ async fn server_pings_and_closes_a_silent_peer() {
         ws_ping_timeout: Duration::from_millis(300),
         ..Config::default()
     };
-    let server = TestServer::start(config).await;
+    let server = Server::start(config).await;
     // A frozen client: never reads, so it never answers pings.
     let frozen = ws_connect(server.addr, "/ws/echo").await;
     // A live client: reads (tungstenite answers every ping while reading).
@@ -162,7 +162,7 @@ async fn server_pings_and_closes_a_silent_peer() {
 
 #[tokio::test]
 async fn client_ping_is_answered() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut ws = ws_connect(server.addr, "/ws/echo").await;
     ws.send(Message::Ping(Bytes::from_static(b"are you there")))
         .await
@@ -175,7 +175,7 @@ async fn client_ping_is_answered() {
 
 #[tokio::test]
 async fn invalid_utf8_gets_1007() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut ws = ws_connect(server.addr, "/ws/echo").await;
     let frame = Frame::message(vec![b'o', b'k', 0xff, 0xfe], OpCode::Data(Data::Text), true);
     ws.send(Message::Frame(frame)).await.unwrap();
@@ -194,7 +194,7 @@ async fn invalid_utf8_gets_1007() {
 
 #[tokio::test]
 async fn oversize_message_gets_1009() {
-    let server = TestServer::start(Config {
+    let server = Server::start(Config {
         max_message_size: 1024,
         ..Config::default()
     })
@@ -212,7 +212,7 @@ async fn oversize_message_gets_1009() {
 
 #[tokio::test]
 async fn fragmented_oversize_message_gets_1009() {
-    let server = TestServer::start(Config {
+    let server = Server::start(Config {
         max_message_size: 1024,
         ..Config::default()
     })
@@ -227,7 +227,7 @@ async fn fragmented_oversize_message_gets_1009() {
 
 #[tokio::test]
 async fn reserved_opcode_gets_1002() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut ws = ws_connect(server.addr, "/ws/echo").await;
     let frame = Frame::message(vec![1u8, 2, 3], OpCode::Data(Data::Reserved(3)), true);
     ws.send(Message::Frame(frame)).await.unwrap();
@@ -237,7 +237,7 @@ async fn reserved_opcode_gets_1002() {
 #[tokio::test]
 async fn slow_consumer_is_disconnected_and_counted_with_a_bounded_queue() {
     let max_queue = 8;
-    let server = TestServer::start(Config {
+    let server = Server::start(Config {
         max_queue,
         ..Config::default()
     })
@@ -334,7 +334,7 @@ async fn drops_are_per_recipient_and_counted_exactly() {
         seed: 11,
         ..Config::default()
     };
-    let server = TestServer::start(config).await;
+    let server = Server::start(config).await;
     let mut a = ws_connect(server.addr, "/ws/room/lossy").await;
     let mut b = ws_connect(server.addr, "/ws/room/lossy").await;
     let mut publisher = ws_connect(server.addr, "/ws/room/lossy?self=0").await;
@@ -376,7 +376,7 @@ async fn delay_holds_echoes_back_in_order() {
         }),
         ..Config::default()
     };
-    let server = TestServer::start(config).await;
+    let server = Server::start(config).await;
     let mut ws = ws_connect(server.addr, "/ws/echo").await;
     let t0 = Instant::now();
     for i in 0..20 {
@@ -397,7 +397,7 @@ async fn delay_holds_echoes_back_in_order() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_refused_and_counted() {
-    let server = TestServer::start(Config {
+    let server = Server::start(Config {
         max_connections: 2,
         ..Config::default()
     })
@@ -429,7 +429,7 @@ async fn connections_beyond_the_limit_are_refused_and_counted() {
 
 #[tokio::test]
 async fn shutdown_closes_raw_websockets_with_1001() {
-    let server = TestServer::start(Config::default()).await;
+    let server = Server::start(Config::default()).await;
     let mut echo = ws_connect(server.addr, "/ws/echo").await;
     let mut member = ws_connect(server.addr, "/ws/room/x").await;
     let shared = server.shared.clone();
@@ -456,7 +456,7 @@ async fn stall_holds_handlers_while_heartbeats_go_on() {
         ws_ping_timeout: Duration::from_secs(5),
         ..Config::default()
     };
-    let server = TestServer::start(config).await;
+    let server = Server::start(config).await;
     let mut ws = ws_connect(server.addr, "/ws/echo").await;
     // Wait for the start of a stall window with at least 300 ms left.
     let faults = &server.shared.faults;

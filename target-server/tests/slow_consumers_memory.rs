@@ -17,14 +17,12 @@
 //! server running (killed by PID on drop).
 
 mod common;
-mod support_bin;
 
 use std::time::Duration;
 
 use common::*;
 use futures_util::future::join_all;
 use serde_json::json;
-use support_bin::ServerProcess;
 use tokio::time::Instant;
 
 const CONSUMERS: usize = 1000;
@@ -55,8 +53,11 @@ async fn slow_closed(addr: std::net::SocketAddr) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_slow_consumers_are_closed_and_rss_stays_bounded() {
     let _ = target_server::net::raise_fd_limit();
-    let server = ServerProcess::start(&["--max-payload", "2MB"]);
-    let addr = server.addr;
+    let server = testkit::target_server_process(
+        env!("CARGO_BIN_EXE_target-server"),
+        &["--max-payload", "2MB"],
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
     let started = Instant::now();
     let (rss0, _) = server.rss_kib();
 

@@ -2,15 +2,15 @@
 //! a client trusting exactly that certificate: WSS echo on `/ws/echo`, HTTPS `/stats.json`,
 //! and a plaintext client that fails its handshake without harming the server.
 
-mod net_support;
+mod common;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use common::*;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use net_support::*;
 use target_server::Config;
 use target_server::config::TlsFiles;
 use target_server::stats::Proto;
@@ -23,7 +23,7 @@ use tokio_rustls::rustls::{self, RootCertStore};
 use tokio_tungstenite::tungstenite::Message;
 
 struct TlsServer {
-    server: TestServer,
+    server: Server,
     connector: TlsConnector,
     _dir: tempfile::TempDir,
 }
@@ -38,7 +38,7 @@ async fn tls_server() -> TlsServer {
     let key = dir.path().join("key.pem");
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let server = TestServer::start(Config {
+    let server = Server::start(Config {
         tls: Some(TlsFiles { cert, key }),
         ..Config::default()
     })

@@ -96,7 +96,13 @@ impl Peer {
     /// Starts `cmd` and waits at most [`READY_WITHIN`] for a stdout line
     /// `{"listening":PORT}`; lines before it are ignored. Panics (after killing the child)
     /// with its stderr when none comes.
-    pub fn start(mut cmd: Command) -> Peer {
+    pub fn start(cmd: Command) -> Peer {
+        Peer::start_on(cmd, "{\"listening\":PORT}", listening_port)
+    }
+
+    /// Like [`Peer::start`], ready on the first stdout line that `port_of` reads a port
+    /// from; `ready` names that line in the panic message.
+    pub fn start_on(mut cmd: Command, ready: &str, port_of: fn(&str) -> Option<u16>) -> Peer {
         let what = format!("{cmd:?}");
         let mut child = cmd
             .stdin(Stdio::null())
@@ -119,7 +125,7 @@ impl Peer {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(port) = listening_port(&line) {
+                    if let Some(port) = port_of(&line) {
                         break Some(port);
                     }
                 }
@@ -135,7 +141,7 @@ impl Peer {
                 .is_ok()
             {}
             panic!(
-                "{what} did not print {{\"listening\":PORT}} within {READY_WITHIN:?}\nstderr:\n{}",
+                "{what} did not print {ready} within {READY_WITHIN:?}\nstderr:\n{}",
                 read_sink(&stderr)
             );
         };
@@ -168,6 +174,24 @@ impl Peer {
     /// `ws://127.0.0.1:PORT/`.
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `VmRSS` and `VmHWM` (peak RSS) of the process, in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in /proc/PID/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// What the peer wrote to stderr so far (up to [`KEEP_BYTES`]).

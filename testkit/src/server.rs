@@ -49,3 +49,39 @@ impl Target {
             .load(Ordering::SeqCst)
     }
 }
+
+/// Starts the `target-server` binary at `bin` (a test's `env!("CARGO_BIN_EXE_target-server")`)
+/// as `bin --bind 127.0.0.1:0 ARGS...`, ready on its `listening on http://ADDR` line; for
+/// tests that need the server in a process of its own (its RSS, its CLI presets). Killed by
+/// its PID when the handle drops.
+pub fn target_server_process(bin: &str, args: &[&str]) -> crate::Peer {
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["--bind", "127.0.0.1:0"]).args(args);
+    crate::Peer::start_on(cmd, "listening on http://ADDR", listening_on)
+}
+
+/// The port of target-server's first line, `listening on http://127.0.0.1:PORT`.
+fn listening_on(line: &str) -> Option<u16> {
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on http://")?
+        .parse()
+        .ok()?;
+    addr.ip().is_loopback().then_some(addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening_on;
+
+    #[test]
+    fn the_servers_listening_line_is_read_strictly() {
+        assert_eq!(
+            listening_on("listening on http://127.0.0.1:4000\n"),
+            Some(4000)
+        );
+        assert_eq!(listening_on("listening on http://10.0.0.1:4000"), None);
+        assert_eq!(listening_on("listening on http://127.0.0.1"), None);
+        assert_eq!(listening_on("ready 4000"), None);
+    }
+}
