@@ -166,7 +166,14 @@ fn target_dies_and_returns() {
     let detail = run.meta.status_detail.clone().unwrap_or_default();
     assert!(detail.contains("lost"), "{detail}");
 
-    // Every client lost its connection once and got it back.
+    check_outage(&run, restarted_at);
+    let echo = check_accounting(&run);
+    check_series(&run, &echo);
+    check_outputs(&stdout, out.path());
+}
+
+/// Every client lost its connection once and got it back, within the outage's bounds.
+fn check_outage(run: &RunFile, restarted_at: Duration) {
     let o = run.run.outage.clone().expect("outage section");
     assert_eq!(o.connections_lost, CLIENTS, "{o:?}");
     assert_eq!(o.restored, CLIENTS, "{o:?}");
@@ -202,8 +209,11 @@ fn target_dies_and_returns() {
         last_restore > first_loss + 1_000,
         "{first_loss} .. {last_restore}"
     );
+}
 
-    // Accounting.
+/// `sent = received + timeouts + unanswered` and `planned = sent + skipped`, for the run
+/// and each phase; about the outage's worth of sends skipped.
+fn check_accounting(run: &RunFile) -> reports::EchoStats {
     let e = run.run.echo.clone().expect("echo stats");
     assert_eq!(
         e.sent,
@@ -233,9 +243,12 @@ fn target_dies_and_returns() {
             assert_eq!(pe.planned, pe.sent + pe.skipped_disconnected);
         }
     }
+    e
+}
 
-    // The series shows the outage: seconds with every client away and nothing sent, between
-    // seconds of normal sending; skipped sends only around the outage.
+/// The series shows the outage: seconds with every client away and nothing sent, between
+/// seconds of normal sending; skipped sends only around the outage.
+fn check_series(run: &RunFile, e: &reports::EchoStats) {
     let s = &run.series;
     let away_seconds: Vec<u64> = s
         .iter()
@@ -273,8 +286,10 @@ fn target_dies_and_returns() {
             .all(|p| p.sent > 0 && p.connected == CLIENTS),
         "clients send again after the restart"
     );
+}
 
-    // The terminal table has the disconnect column and the status.
+/// The terminal table has the disconnect column and the status; the report shows the outage.
+fn check_outputs(stdout: &str, out: &Path) {
     assert!(stdout.contains("status degraded"), "{stdout}");
     let header = stdout
         .lines()
@@ -283,8 +298,7 @@ fn target_dies_and_returns() {
     assert!(header.contains("disconn"), "{header}");
     assert!(stdout.contains("outage:"), "{stdout}");
 
-    // The report shows the outage.
-    let html = std::fs::read_to_string(out.path().join("report.html")).expect("report.html");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
     assert!(
         html.contains("outage-over-time"),
         "outage chart in the report"
