@@ -53,14 +53,10 @@ async fn snapshot_where(ws: &mut WsStream, what: &str, pred: impl Fn(&Value) -> 
     }
 }
 
-#[tokio::test]
-async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
-    let config = Config {
-        drop_rate: 0.5,
-        seed: 3,
-        ..Config::default()
-    };
-    let server = Server::start(config).await;
+/// 40 echo messages and 40 room messages (about half dropped by injection), a connection
+/// opened and closed; returns the deliveries dropped once every counter has settled, and
+/// the two connections (they stay open while the test reads the metrics).
+async fn traffic(server: &Server) -> (u64, [WsStream; 2]) {
     let mut echo = ws_connect(server.addr, "/ws/echo").await;
     let mut member = ws_connect(server.addr, "/ws/room/m").await;
     for i in 0..40 {
@@ -90,6 +86,19 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
         stats.connections(Proto::RawWs) == 2
     })
     .await;
+    (dropped, [echo, member])
+}
+
+#[tokio::test]
+async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
+    let config = Config {
+        drop_rate: 0.5,
+        seed: 3,
+        ..Config::default()
+    };
+    let server = Server::start(config).await;
+    let (dropped, _open) = traffic(&server).await;
+    let stats = server.stats();
 
     let got = get_ok(server.addr, "/metrics").await;
     assert_eq!(got.status, 200);
@@ -122,26 +131,19 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
         ),
         0
     );
-    assert_eq!(
-        sample(&m, "target_server_messages_in_total"),
-        stats.messages_in.load(Relaxed)
-    );
-    assert_eq!(
-        sample(&m, "target_server_messages_out_total"),
-        stats.messages_out.load(Relaxed)
-    );
-    assert_eq!(
-        sample(&m, "target_server_bytes_in_total"),
-        stats.bytes_in.load(Relaxed)
-    );
-    assert_eq!(
-        sample(&m, "target_server_bytes_out_total"),
-        stats.bytes_out.load(Relaxed)
-    );
-    assert_eq!(
-        sample(&m, "target_server_dropped_by_injection_total"),
-        dropped
-    );
+    for (name, value) in [
+        ("messages_in_total", stats.messages_in.load(Relaxed)),
+        ("messages_out_total", stats.messages_out.load(Relaxed)),
+        ("bytes_in_total", stats.bytes_in.load(Relaxed)),
+        ("bytes_out_total", stats.bytes_out.load(Relaxed)),
+        ("dropped_by_injection_total", dropped),
+    ] {
+        assert_eq!(
+            sample(&m, &format!("target_server_{name}")),
+            value,
+            "{name}"
+        );
+    }
     assert!(
         dropped > 0 && dropped < 80,
         "about half of 80 deliveries dropped: {dropped}"
@@ -165,17 +167,21 @@ async fn metrics_have_the_openmetrics_content_type_and_equal_stats() {
         assert_eq!(sample(&m, &format!("target_server_{name}")), 0, "{name}");
     }
 
-    // /stats.json reports the same numbers.
-    let json = get_ok(server.addr, "/stats.json").await;
+    stats_json_agrees(server.addr, &m, dropped).await;
+}
+
+/// /stats.json reports the same numbers as /metrics (`m`).
+async fn stats_json_agrees(addr: std::net::SocketAddr, m: &HashMap<String, f64>, dropped: u64) {
+    let json = get_ok(addr, "/stats.json").await;
     assert_eq!(json.header("content-type"), "application/json");
     let v = json.json();
     assert_eq!(
         v["messages_in"],
-        sample(&m, "target_server_messages_in_total")
+        sample(m, "target_server_messages_in_total")
     );
     assert_eq!(
         v["messages_out"],
-        sample(&m, "target_server_messages_out_total")
+        sample(m, "target_server_messages_out_total")
     );
     assert_eq!(v["dropped_by_injection"], dropped);
     assert_eq!(v["connections_open"], 2);
