@@ -14,7 +14,7 @@
 
 use super::board::Board;
 use super::ranges::RangeSet;
-use super::stream::{Arrival, Stream};
+use super::stream::{Order, ReceivedSeqs};
 use crate::payload::Found;
 use crate::sample::{Event, Tally};
 
@@ -28,7 +28,7 @@ const MAX_IN_FLIGHT_NS: u64 = 1_000_000_000;
 #[derive(Debug)]
 struct StreamState {
     publisher: u32,
-    stream: Stream,
+    stream: ReceivedSeqs,
     member: RangeSet,
     member_open: Option<u64>,
     windows: RangeSet,
@@ -63,7 +63,7 @@ impl StreamState {
     fn new(publisher: u32) -> StreamState {
         StreamState {
             publisher,
-            stream: Stream::new(),
+            stream: ReceivedSeqs::new(),
             member: RangeSet::new(),
             member_open: None,
             windows: RangeSet::new(),
@@ -306,9 +306,9 @@ impl Receiver {
             settle(st, board, room, lo, hi);
         }
         match arrival {
-            Arrival::Duplicate => emit(phase, Event::Duplicate { class }),
-            Arrival::New | Arrival::Reordered => {
-                if arrival == Arrival::Reordered {
+            Order::Duplicate => emit(phase, Event::Duplicate { class }),
+            Order::New | Order::Reordered => {
+                if arrival == Order::Reordered {
                     emit(phase, Event::Reordered { class });
                 }
                 let point = if publisher == SERVER {

@@ -16,9 +16,9 @@ use super::ranges::RangeSet;
 /// Gaps remembered per stream before the oldest is settled.
 pub const MAX_GAPS: usize = 256;
 
-/// What one arrival was.
+/// Where one arrival stood in its stream's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrival {
+pub enum Order {
     /// First arrival of this seq, in order.
     New,
     /// First arrival, after a higher seq of the stream had arrived.
@@ -29,7 +29,7 @@ pub enum Arrival {
 
 /// The received set of one stream.
 #[derive(Debug, Clone, Default)]
-pub struct Stream {
+pub struct ReceivedSeqs {
     /// Nothing received yet.
     any: bool,
     /// Lowest seq received.
@@ -42,33 +42,33 @@ pub struct Stream {
     settled: u64,
 }
 
-impl Stream {
-    pub fn new() -> Stream {
-        Stream::default()
+impl ReceivedSeqs {
+    pub fn new() -> ReceivedSeqs {
+        ReceivedSeqs::default()
     }
 
     /// Records the arrival of `seq`. When a gap had to be forgotten, it is returned
     /// (`[lo, hi)`) for the caller to settle.
-    pub fn arrive(&mut self, seq: u64) -> (Arrival, Option<(u64, u64)>) {
+    pub fn arrive(&mut self, seq: u64) -> (Order, Option<(u64, u64)>) {
         if !self.any {
             self.any = true;
             self.first = seq;
             self.hi = seq + 1;
-            return (Arrival::New, None);
+            return (Order::New, None);
         }
         if seq >= self.hi {
             if seq > self.hi {
                 self.gaps.push((self.hi, seq));
             }
             self.hi = seq + 1;
-            return (Arrival::New, self.bound());
+            return (Order::New, self.bound());
         }
         if seq < self.first {
             if seq + 1 < self.first {
                 self.gaps.insert(0, (seq + 1, self.first));
             }
             self.first = seq;
-            return (Arrival::Reordered, self.bound());
+            return (Order::Reordered, self.bound());
         }
         // first <= seq < hi: fills a gap, or was already here.
         let i = self.gaps.partition_point(|&(_, h)| h <= seq);
@@ -85,9 +85,9 @@ impl Stream {
                         self.gaps.insert(i + 1, (seq + 1, h));
                     }
                 }
-                (Arrival::Reordered, None)
+                (Order::Reordered, None)
             }
-            _ => (Arrival::Duplicate, None),
+            _ => (Order::Duplicate, None),
         }
     }
 
@@ -137,15 +137,15 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Arrival::*;
+    use Order::*;
 
-    fn feed(s: &mut Stream, seqs: &[u64]) -> Vec<Arrival> {
+    fn feed(s: &mut ReceivedSeqs, seqs: &[u64]) -> Vec<Order> {
         seqs.iter().map(|&q| s.arrive(q).0).collect()
     }
 
     #[test]
     fn in_order_stream_is_a_single_range() {
-        let mut s = Stream::new();
+        let mut s = ReceivedSeqs::new();
         for q in 10..1010 {
             assert_eq!(s.arrive(q), (New, None));
         }
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn duplicates_and_reordering() {
-        let mut s = Stream::new();
+        let mut s = ReceivedSeqs::new();
         let got = feed(&mut s, &[0, 1, 3, 2, 2, 5, 4, 3, 7, 0, 6]);
         assert_eq!(
             got,
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn gaps_split_and_below_first() {
-        let mut s = Stream::new();
+        let mut s = ReceivedSeqs::new();
         feed(&mut s, &[5, 10]);
         assert_eq!(s.gaps, vec![(6, 10)]);
         assert_eq!(s.arrive(8).0, Reordered);
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn memory_stays_bounded_and_settled_gaps_are_returned() {
-        let mut s = Stream::new();
+        let mut s = ReceivedSeqs::new();
         let mut settled = Vec::new();
         // Every other seq lost: one gap per message.
         for q in (0..2 * (MAX_GAPS as u64 + 10)).step_by(2) {
