@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use clap::ValueEnum;
+use protocol::units;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -62,34 +63,21 @@ impl Jitter {
     }
 }
 
-/// `10k` -> 10,000; `1.5k` -> 1,500; `2m` -> 2,000,000; `250` -> 250.
+/// `10k` -> 10,000; `1.5k` -> 1,500; `2m` -> 2,000,000; `250` -> 250
+/// ([`protocol::units::parse_count`]), up to 4 billion.
 pub fn parse_count(s: &str) -> Result<u32, String> {
-    let t = s.trim().to_ascii_lowercase().replace('_', "");
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1_000.0),
-        Some('m') => (&t[..t.len() - 1], 1_000_000.0),
-        _ => (t.as_str(), 1.0),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid count {s:?}: write e.g. 500, 10k, 1.5k"))?;
-    let v = n * mult;
-    if !v.is_finite() || v < 0.0 || v > f64::from(u32::MAX) || v.fract() != 0.0 {
-        return Err(format!(
-            "invalid count {s:?}: a whole number up to 4 billion"
-        ));
-    }
-    Ok(v as u32)
+    let n = units::parse_count(s).map_err(|e| e.to_string())?;
+    u32::try_from(n).map_err(|_| format!("invalid count {s:?}: a whole number up to 4 billion"))
 }
 
 /// `100/s`, `30/m` -> events per second.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
-    target_server::config::parse_rate(s).map_err(|e| e.to_string())
+    units::parse_rate(s).map_err(|e| e.to_string())
 }
 
-/// `16MiB`, `64KiB`, `1MB`, `65536` -> bytes (the rules of target-server's byte flags).
+/// `16MiB`, `64KiB`, `1MB`, `65536` -> bytes ([`protocol::units::parse_bytes`]).
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let n = target_server::config::parse_bytes(s).map_err(|e| e.to_string())?;
+    let n = units::parse_bytes(s).map_err(|e| e.to_string())?;
     usize::try_from(n).map_err(|_| format!("invalid size {s:?}: too large"))
 }
 
@@ -107,5 +95,5 @@ pub fn parse_write_timeout(s: &str) -> Result<Option<Duration>, String> {
 
 /// `500ms`, `10s`, `1m30s`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    target_server::config::parse_duration(s).map_err(|e| e.to_string())
+    units::parse_duration(s).map_err(|e| e.to_string())
 }

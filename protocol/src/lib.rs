@@ -1,4 +1,5 @@
-//! Engine.IO v4 and Socket.IO v5 packet codec, shared by `target-server` and the swarm.
+//! Engine.IO v4 and Socket.IO v5 packet codec, and the syntax of values on command lines,
+//! shared by `target-server` and the swarm.
 //!
 //! Pure: receives strings and bytes, returns packets (and the reverse). No I/O, no tokio,
 //! no clocks. Layers:
@@ -9,6 +10,8 @@
 //!   `<type>[<n>-][<nsp>,][<id>][<json>]`, plus binary attachment reassembly. The header
 //!   before the JSON is read by [`socketio::Header::scan`], without allocating; the server's
 //!   and the swarm's fast paths use it too.
+//! - [`units`]: durations, rates, byte sizes and counts as people write them, one set of
+//!   rules for both binaries' flags and the swarm's plan files.
 //! - [`msgpack`]: the same Socket.IO packets in the form of the `socket.io-msgpack-parser`
 //!   npm package (one msgpack map per binary Engine.IO message, binary values inline).
 //!
@@ -18,6 +21,7 @@ pub mod engineio;
 mod json;
 pub mod msgpack;
 pub mod socketio;
+pub mod units;
 
 pub use engineio::{Handshake, Packet as EioPacket};
 pub use socketio::{Packet as SioPacket, PacketType as SioPacketType};

@@ -163,69 +163,7 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// A command-line value that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ValueError {
-    #[error("invalid duration {0:?}: write it as people do, e.g. 500ms, 25s, 2m")]
-    Duration(String),
-    #[error("invalid rate {0:?}: write it as COUNT/s, e.g. 100/s (or /m, /h)")]
-    Rate(String),
-    #[error("invalid {what} {value:?}: {why}")]
-    Other {
-        what: &'static str,
-        value: String,
-        why: String,
-    },
-}
-
-/// Parses `500ms`, `25s`, `1m30s`, `2h` (humantime).
-pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
-    humantime::parse_duration(s.trim()).map_err(|_| ValueError::Duration(s.to_string()))
-}
-
-/// Parses byte sizes such as `1000000`, `64KiB`, `1MB`, `16MiB`, `512k`.
-pub fn parse_bytes(s: &str) -> Result<u64, ValueError> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "kib" => 1024.0,
-        "m" | "mb" => 1e6,
-        "mib" => 1024.0 * 1024.0,
-        "g" | "gb" => 1e9,
-        "gib" => 1024.0 * 1024.0 * 1024.0,
-        _ => f64::NAN,
-    };
-    match num.parse::<f64>() {
-        Ok(n) if (n * mult).is_finite() && n * mult >= 1.0 => Ok((n * mult).round() as u64),
-        _ => Err(ValueError::Other {
-            what: "size",
-            value: s.to_string(),
-            why: "write bytes, e.g. 1000000, 64KiB or 1MB".into(),
-        }),
-    }
-}
-
-/// Parses a rate `100/s`, `6000/m`, `1.5/s` into events per second.
-pub fn parse_rate(s: &str) -> Result<f64, ValueError> {
-    let bad = || ValueError::Rate(s.to_string());
-    let (n, unit) = s.trim().split_once('/').ok_or_else(bad)?;
-    let n: f64 = n.trim().parse().map_err(|_| bad())?;
-    let per = match unit.trim() {
-        "s" | "sec" | "1s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(bad()),
-    };
-    if !n.is_finite() || n < 0.0 {
-        return Err(bad());
-    }
-    Ok(n / per)
-}
+pub use protocol::units::{ValueError, parse_bytes, parse_count, parse_duration, parse_rate};
 
 /// Parses `--delay D[±J]` (also `D+-J`).
 pub fn parse_delay(s: &str) -> Result<Delay, ValueError> {

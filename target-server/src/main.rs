@@ -270,21 +270,14 @@ fn parse_namespace(s: &str) -> Result<String, String> {
     }
 }
 
-/// Counts such as `5000`, `10k`, `1m`.
+/// Counts such as `5000`, `10k`, `1m` ([`protocol::units::parse_count`]), at least 1.
 fn parse_count(s: &str) -> Result<usize, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let (num, mult) = match t.strip_suffix('k') {
-        Some(n) => (n, 1_000.0),
-        None => match t.strip_suffix('m') {
-            Some(n) => (n, 1_000_000.0),
-            None => (t.as_str(), 1.0),
-        },
-    };
-    match num.parse::<f64>() {
-        Ok(n) if n.is_finite() && n >= 1.0 / mult => Ok((n * mult).round() as usize),
-        _ => Err(format!(
+    match config::parse_count(s) {
+        Ok(0) => Err(format!(
             "invalid count {s:?}: write a positive number, e.g. 5000 or 10k"
         )),
+        Ok(n) => usize::try_from(n).map_err(|_| format!("invalid count {s:?}: too large")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
