@@ -3,7 +3,7 @@
 use super::*;
 
 fn toml_plan(text: &str) -> Result<Plan, PlanError> {
-    from_toml(text, "t", None, &OutputArgs::default())
+    from_toml(text, "t", None, &RawOutput::default())
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn fanout_errors() {
         assert!(all.contains(needle), "missing {needle:?} in {all}");
     }
     // Raw WS broadcasts need a {room} URL template.
-    let out = OutputArgs {
+    let out = RawOutput {
         quiet: true,
         ..Default::default()
     };
@@ -233,34 +233,6 @@ fn source_addrs_key_and_option() {
     );
     let err = toml_plan(&format!("source-addrs = \"127.0.0.9-2\"\n{phase}")).unwrap_err();
     assert!(err.to_string().contains("ends before it starts"), "{err}");
-    use clap::Parser;
-    let cli = crate::cli::Cli::try_parse_from([
-        "swarm",
-        "echo",
-        "--source-addrs",
-        "none",
-        "ws://127.0.0.1:9/ws/echo",
-    ])
-    .unwrap();
-    let plan = from_command(&cli.command).unwrap();
-    assert_eq!(plan.target.source, crate::source::SourceSpec::Off);
-    assert!(crate::cli::Cli::try_parse_from(["swarm", "echo", "--source-addrs", "x"]).is_err());
-}
-
-#[test]
-fn threads_option_is_global_and_bounded() {
-    use clap::Parser;
-    let parse = |args: &[&str]| crate::cli::Cli::try_parse_from(args);
-    assert_eq!(
-        parse(&["swarm", "echo", "--threads", "1"]).unwrap().threads,
-        Some(1)
-    );
-    assert_eq!(
-        parse(&["swarm", "--threads", "3", "run"]).unwrap().threads,
-        Some(3)
-    );
-    assert_eq!(parse(&["swarm", "connect"]).unwrap().threads, None);
-    assert!(parse(&["swarm", "echo", "--threads", "0"]).is_err());
 }
 
 /// Issue 11, item 7: plan errors never echo secrets. A malformed `--auth`, a header or

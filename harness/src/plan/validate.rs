@@ -2,7 +2,8 @@
 //! together, every error collected.
 //!
 //! Receives the raw plan, its phases (already checked one by one), the URL and the output
-//! options. Emits the [`Plan`] or every problem at once as a [`PlanError`].
+//! options. Emits the [`Plan`], with its thresholds parsed and every default decided (the
+//! embedded target's heartbeat included), or every problem at once as a [`PlanError`].
 //! Must not: open anything.
 
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub(super) fn validate(
     raw: RawPlan,
     phases: Vec<Phase>,
     url: Option<&str>,
-    output: &OutputArgs,
+    output: &RawOutput,
     mut errors: Vec<String>,
 ) -> Result<Plan, PlanError> {
     let mut endpoint = None;
@@ -50,19 +51,17 @@ pub(super) fn validate(
             Err(e) => errors.push(e),
         }
     }
-    let fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
-    let timeout = parse_opt_duration(
-        raw.timeout.as_deref(),
-        "timeout",
-        Duration::from_secs(10),
-        &mut errors,
-    );
-    let grace = parse_opt_duration(
-        raw.grace.as_deref(),
-        "grace",
-        Duration::from_secs(2),
-        &mut errors,
-    );
+    let mut fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
+    // The embedded target-server of a heartbeat plan pings at EMBEDDED_HEARTBEAT: raw WS
+    // clients expect that period unless the plan says otherwise.
+    if endpoint.is_none()
+        && fan.ws_ping_interval.is_none()
+        && phases.iter().any(|p| p.scenario == Scenario::Heartbeat)
+    {
+        fan.ws_ping_interval = Some(EMBEDDED_HEARTBEAT.0);
+    }
+    let timeout = take(&raw.timeout, "timeout", &mut errors).unwrap_or(Duration::from_secs(10));
+    let grace = take(&raw.grace, "grace", &mut errors).unwrap_or(Duration::from_secs(2));
     if timeout.is_zero() {
         errors.push("timeout must be above zero".into());
     }
@@ -131,20 +130,11 @@ pub(super) fn validate(
                 .into(),
         );
     }
-    let source = match raw.source_addrs.as_deref() {
-        None => crate::source::SourceSpec::Auto,
-        Some(s) => crate::source::SourceSpec::parse(s).unwrap_or_else(|e| {
-            errors.push(e);
-            crate::source::SourceSpec::Auto
-        }),
-    };
-    let max_message_size = max_message_size(raw.max_message_size.as_deref(), &phases, &mut errors);
-    let write_timeout = match raw.write_timeout.as_deref() {
+    let source = take_bare(&raw.source_addrs, &mut errors).unwrap_or_default();
+    let max_message_size = max_message_size(&raw.max_message_size, &phases, &mut errors);
+    let write_timeout = match &raw.write_timeout {
         None => Some(crate::driver::net::WRITE_TIMEOUT),
-        Some(s) => crate::model::parse_write_timeout(s).unwrap_or_else(|e| {
-            errors.push(format!("write-timeout: {e}"));
-            None
-        }),
+        Some(_) => take(&raw.write_timeout, "write-timeout", &mut errors).flatten(),
     };
     if protocol == Protocol::Socketio
         && let Some(e) = &endpoint
@@ -167,9 +157,11 @@ pub(super) fn validate(
     if phases.len() > usize::from(u16::MAX) {
         errors.push("too many phases".into());
     }
+    let mut parsed_thresholds = Vec::with_capacity(output.thresholds.len());
     for t in &output.thresholds {
-        if let Err(e) = reports::threshold::parse(t) {
-            errors.push(format!("threshold {t:?}: {e}"));
+        match reports::threshold::parse(t) {
+            Ok(parsed) => parsed_thresholds.push(parsed),
+            Err(e) => errors.push(format!("threshold {t:?}: {e}")),
         }
     }
     if !errors.is_empty() {
@@ -202,6 +194,7 @@ pub(super) fn validate(
             json: output.json,
             quiet: output.quiet,
             thresholds: output.thresholds.clone(),
+            parsed_thresholds,
         },
     })
 }
@@ -211,16 +204,17 @@ const FRAMING_BYTES: usize = 1024;
 
 /// `max-message-size`: default 16 MiB; at least 1 KiB and the largest payload plus
 /// framing (a smaller one would end every connection at its first reply).
-fn max_message_size(s: Option<&str>, phases: &[Phase], errors: &mut Vec<String>) -> usize {
-    let Some(s) = s else {
+fn max_message_size(
+    v: &Option<Checked<ByteSize>>,
+    phases: &[Phase],
+    errors: &mut Vec<String>,
+) -> usize {
+    let Some(ByteSize {
+        bytes: n,
+        written: s,
+    }) = take(v, "max-message-size", errors)
+    else {
         return crate::driver::net::MAX_MESSAGE_BYTES;
-    };
-    let n = match crate::model::parse_size(s) {
-        Ok(n) => n,
-        Err(e) => {
-            errors.push(format!("max-message-size: {e}"));
-            return crate::driver::net::MAX_MESSAGE_BYTES;
-        }
     };
     let largest = phases.iter().map(|p| p.payload_size).max().unwrap_or(0);
     if n < FRAMING_BYTES || n < largest.saturating_add(FRAMING_BYTES) {
@@ -230,19 +224,4 @@ fn max_message_size(s: Option<&str>, phases: &[Phase], errors: &mut Vec<String>)
         ));
     }
     n
-}
-
-fn parse_opt_duration(
-    s: Option<&str>,
-    what: &str,
-    default: Duration,
-    errors: &mut Vec<String>,
-) -> Duration {
-    match s {
-        None => default,
-        Some(s) => crate::model::parse_duration(s).unwrap_or_else(|e| {
-            errors.push(format!("{what}: {e}"));
-            default
-        }),
-    }
 }
