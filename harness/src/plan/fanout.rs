@@ -177,20 +177,7 @@ pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<Strin
         (None, Some(k)) => k,
         (None, None) => 1,
     };
-    let churn = if scenario == Scenario::Churn {
-        let rate = take(&rp.churn_rate, "churn-rate", errs).unwrap_or(1.0);
-        if !(rate > 0.0 && rate <= 100_000.0) {
-            errs.push(format!(
-                "churn-rate {rate}/s must be above 0 and at most 100000"
-            ));
-        }
-        Some(ChurnOpts { rate_per_s: rate })
-    } else {
-        if rp.churn_rate.is_some() {
-            errs.push("churn-rate is for churn phases".into());
-        }
-        None
-    };
+    let churn = churn_opts(rp, scenario, errs);
     let implied = publishers
         .checked_add(subscribers)
         .and_then(|n| n.checked_add(hb_clients));
@@ -209,6 +196,81 @@ pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<Strin
         churn,
         implied_clients: implied,
     }
+}
+
+/// The churn of a broadcast or churn phase (`None` for a broadcast).
+fn churn_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> Option<ChurnOpts> {
+    if scenario != Scenario::Churn {
+        if rp.churn_rate.is_some() {
+            errs.push("churn-rate is for churn phases".into());
+        }
+        return None;
+    }
+    let rate = take(&rp.churn_rate, "churn-rate", errs).unwrap_or(1.0);
+    if !(rate > 0.0 && rate <= 100_000.0) {
+        errs.push(format!(
+            "churn-rate {rate}/s must be above 0 and at most 100000"
+        ));
+    }
+    Some(ChurnOpts { rate_per_s: rate })
+}
+
+/// A raw WS broadcast needs a `{room}` URL and no server publisher; every broadcast phase
+/// of a plan uses the same server publisher (or none).
+fn broadcast_rules(
+    protocol: Protocol,
+    phases: &[super::Phase],
+    endpoint: Option<&Endpoint>,
+    server_publisher: bool,
+    errors: &mut Vec<String>,
+) {
+    let fans_out = phases.iter().any(|p| p.scenario.fans_out());
+    if fans_out && protocol == Protocol::Ws {
+        if let Some(e) = endpoint
+            && !e.path.contains("{room}")
+            && !e.query.as_deref().is_some_and(|q| q.contains("{room}"))
+        {
+            errors.push(format!(
+                "a raw WebSocket broadcast URL is a template with {{room}}, e.g. ws://host/ws/room/{{room}} (got path {:?})",
+                e.path
+            ));
+        }
+        if server_publisher {
+            errors.push("server-publisher is for Socket.IO (target-server's --tick)".into());
+        }
+    }
+    let servers: std::collections::BTreeSet<_> = phases
+        .iter()
+        .filter_map(|p| p.fanout.as_ref().map(|f| f.server_publisher.clone()))
+        .collect();
+    if servers.len() > 1 {
+        errors.push(
+            "every broadcast phase of a plan must use the same server-publisher (or none)".into(),
+        );
+    }
+}
+
+/// The first reconnect delay and the cap, checked against each other.
+fn reconnect_delays(
+    raw: &RawPlan,
+    d: &FanTarget,
+    errors: &mut Vec<String>,
+) -> (Duration, Duration) {
+    let reconnect_delay =
+        take(&raw.reconnect_delay, "reconnect-delay", errors).unwrap_or(d.reconnect_delay);
+    let reconnect_max_delay = take(&raw.reconnect_max_delay, "reconnect-max-delay", errors)
+        .unwrap_or(d.reconnect_max_delay.max(reconnect_delay));
+    if reconnect_max_delay < reconnect_delay {
+        errors.push(format!(
+            "reconnect-max-delay ({} ms) must be at least reconnect-delay ({} ms)",
+            reconnect_max_delay.as_millis(),
+            reconnect_delay.as_millis()
+        ));
+    }
+    if reconnect_max_delay > Duration::from_secs(3600) {
+        errors.push("reconnect-max-delay must be at most 1h".into());
+    }
+    (reconnect_delay, reconnect_max_delay)
 }
 
 /// `0.1`, `10%`, `0.25@5s`.
@@ -282,44 +344,14 @@ pub(super) fn target(
                 None
             }
         });
-    let fans_out = phases.iter().any(|p| p.scenario.fans_out());
-    if fans_out && protocol == Protocol::Ws {
-        if let Some(e) = endpoint
-            && !e.path.contains("{room}")
-            && !e.query.as_deref().is_some_and(|q| q.contains("{room}"))
-        {
-            errors.push(format!(
-                "a raw WebSocket broadcast URL is a template with {{room}}, e.g. ws://host/ws/room/{{room}} (got path {:?})",
-                e.path
-            ));
-        }
-        if server_publisher.is_some() {
-            errors.push("server-publisher is for Socket.IO (target-server's --tick)".into());
-        }
-    }
-    let servers: std::collections::BTreeSet<_> = phases
-        .iter()
-        .filter_map(|p| p.fanout.as_ref().map(|f| f.server_publisher.clone()))
-        .collect();
-    if servers.len() > 1 {
-        errors.push(
-            "every broadcast phase of a plan must use the same server-publisher (or none)".into(),
-        );
-    }
-    let reconnect_delay =
-        take(&raw.reconnect_delay, "reconnect-delay", errors).unwrap_or(d.reconnect_delay);
-    let reconnect_max_delay = take(&raw.reconnect_max_delay, "reconnect-max-delay", errors)
-        .unwrap_or(d.reconnect_max_delay.max(reconnect_delay));
-    if reconnect_max_delay < reconnect_delay {
-        errors.push(format!(
-            "reconnect-max-delay ({} ms) must be at least reconnect-delay ({} ms)",
-            reconnect_max_delay.as_millis(),
-            reconnect_delay.as_millis()
-        ));
-    }
-    if reconnect_max_delay > Duration::from_secs(3600) {
-        errors.push("reconnect-max-delay must be at most 1h".into());
-    }
+    broadcast_rules(
+        protocol,
+        phases,
+        endpoint,
+        server_publisher.is_some(),
+        errors,
+    );
+    let (reconnect_delay, reconnect_max_delay) = reconnect_delays(raw, &d, errors);
     FanTarget {
         join_event: name(&raw.join_event, &d.join_event, "join-event", errors),
         join_args: template(&raw.join_args, &d.join_args, false, "join-args", errors),
