@@ -185,7 +185,7 @@ pub enum Request {
     /// A one-phase command (`connect`, `echo`, `broadcast`, `churn`, `heartbeat`) written
     /// as a raw plan.
     Command {
-        raw: RawPlan,
+        raw: Box<RawPlan>,
         output: RawOutput,
         /// Phase errors carry the phase's name (`phase "broadcast": ...`); off for
         /// `connect` and `echo`, whose flags are not phase keys.
@@ -228,7 +228,7 @@ pub fn from_request(request: Request) -> Result<Plan, PlanError> {
             raw,
             output,
             label_errors,
-        } => build(raw, None, &output, label_errors),
+        } => build(*raw, None, &output, label_errors),
     }
 }
 

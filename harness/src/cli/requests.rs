@@ -32,7 +32,7 @@ impl TryFrom<&Command> for plan::Request {
 
     fn try_from(command: &Command) -> Result<plan::Request, PlanError> {
         let one_phase = |raw: RawPlan, output: &OutputArgs, label_errors| plan::Request::Command {
-            raw,
+            raw: Box::new(raw),
             output: output.into(),
             label_errors,
         };
