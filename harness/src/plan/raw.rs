@@ -157,7 +157,7 @@ impl RawPlan {
 }
 
 /// The value of a key, or `None` (its problem, prefixed with the key, goes to `errs`).
-pub(crate) fn take<T: Clone>(
+pub(super) fn take<T: Clone>(
     v: &Option<Checked<T>>,
     what: &str,
     errs: &mut Vec<String>,
@@ -173,7 +173,7 @@ pub(crate) fn take<T: Clone>(
 }
 
 /// [`take`] for values whose message already says which key it is about.
-pub(crate) fn take_bare<T: Clone>(v: &Option<Checked<T>>, errs: &mut Vec<String>) -> Option<T> {
+pub(super) fn take_bare<T: Clone>(v: &Option<Checked<T>>, errs: &mut Vec<String>) -> Option<T> {
     match v {
         None => None,
         Some(Ok(v)) => Some(v.clone()),
