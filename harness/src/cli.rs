@@ -1,8 +1,10 @@
 //! The command line of `swarm` (clap derive): the raw, unvalidated form of a run.
 //!
-//! Receives: `argv`. Emits: [`Cli`], handed to [`crate::plan`] which turns it (or a TOML
-//! plan file) into a validated [`crate::plan::Plan`].
+//! Receives: `argv`. Emits: [`Cli`], whose [`Command`] converts (`cli/requests.rs`) into a
+//! [`crate::plan::Request`] (a typed raw plan, or a plan file) that [`crate::plan`] turns into
+//! a validated [`crate::plan::Plan`], or into a [`crate::commands::Request`].
 //! Must not: check cross-field rules, open files other than through clap, or touch sockets.
+//! Only the binary (`main.rs`) imports this module.
 //! Typed values (counts, rates, durations) are parsed here so a typo fails with clap's
 //! usage message.
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 mod fanout;
+mod requests;
 pub use crate::model::{
     Arrival, Jitter, ParserKind, Protocol, Transport, parse_count, parse_duration, parse_rate,
     parse_size, parse_write_timeout,
@@ -319,54 +322,5 @@ pub struct OutputArgs {
     pub thresholds: Vec<String>,
 }
 
-/// The text [`parse_write_timeout`] reads back (plans carry it as text).
-pub fn write_timeout_text(t: WriteTimeout) -> String {
-    t.0.map_or_else(|| "off".to_string(), |d| format!("{}ms", d.as_millis()))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts() {
-        assert_eq!(parse_count("10k"), Ok(10_000));
-        assert_eq!(parse_count("1.5k"), Ok(1_500));
-        assert_eq!(parse_count("2M"), Ok(2_000_000));
-        assert_eq!(parse_count("250"), Ok(250));
-        assert!(parse_count("1.5").is_err());
-        assert!(parse_count("ten").is_err());
-        assert!(parse_count("-3").is_err());
-    }
-
-    #[test]
-    fn parses_echo() {
-        let cli = Cli::try_parse_from([
-            "swarm",
-            "echo",
-            "ws://127.0.0.1:1/ws/echo",
-            "--clients",
-            "2k",
-            "--rate",
-            "5/s",
-            "--threshold",
-            "echo.latency.p99 < 5ms",
-            "--threshold",
-            "connect.failed == 0",
-        ])
-        .unwrap();
-        let Command::Echo(a) = cli.command else {
-            panic!("not echo")
-        };
-        assert_eq!(a.load.clients, 2000);
-        assert_eq!(a.load.rate, 5.0);
-        assert_eq!(a.output.thresholds.len(), 2);
-        assert_eq!(a.target.timeout, Duration::from_secs(10));
-    }
-
-    #[test]
-    fn ramp_and_rate_conflict() {
-        let r = Cli::try_parse_from(["swarm", "connect", "--ramp", "1s", "--connect-rate", "5/s"]);
-        assert!(r.is_err());
-    }
-}
+mod tests;

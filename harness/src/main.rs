@@ -27,8 +27,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Some(result) = harness::commands::dispatch(&cli.command) {
-        return match result {
+    if let Some(request) = cli.command.tool() {
+        return match harness::commands::run(&request) {
             Ok(out) => {
                 if let Some(text) = out.stdout {
                     print!("{text}");

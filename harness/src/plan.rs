@@ -1,32 +1,42 @@
-//! Raw CLI arguments or a TOML plan file -> a validated [`Plan`].
+//! A [`Request`] (a command line's values, or a TOML plan file) -> a validated [`Plan`].
 //!
-//! Receives: a parsed [`crate::cli::Command`] (and the plan file's text for `swarm run`).
-//! Emits: a [`Plan`] in which every value has been checked (URL, protocol options, phases,
-//! payload size, thresholds), or a [`PlanError`] listing every problem at once.
-//! Must not: open sockets or files other than the plan file, or start anything: a plan
-//! error means nothing was opened (exit code 2).
+//! Receives: a [`Request`] (the CLI converts its commands into one; `swarm run` names the plan
+//! file, read here). Emits: a [`Plan`] in which every value has been checked (URL, protocol
+//! options, phases, payload size, thresholds) and every default decided, or a [`PlanError`]
+//! listing every problem at once.
+//! Must not: import the CLI, open sockets or files other than the plan file, or start
+//! anything: a plan error means nothing was opened (exit code 2).
 //!
-//! Every CLI scenario is a one-phase plan; `swarm run` without a file runs [`DEFAULT_PLAN`].
+//! Every CLI scenario is a one-phase [`RawPlan`] and takes the route of a plan file;
+//! `swarm run` without a file runs [`DEFAULT_PLAN`].
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{Command, OutputArgs, ScenarioArgs};
 use crate::model::{Arrival, ParserKind, Protocol, Transport};
 use crate::payload::MIN_PAYLOAD_SIZE;
 
 mod endpoint;
 mod fanout;
+mod raw;
 mod validate;
 pub use endpoint::Endpoint;
-pub use fanout::{ChurnOpts, FanTarget, Fanout, HeartbeatOpts, Mute};
+pub use fanout::{ChurnOpts, FanTarget, Fanout, HeartbeatOpts, Mute, parse_mute};
+pub use raw::{ByteSize, Checked, RawOutput, RawPhase, RawPlan, ReconnectOverride};
+use raw::{take, take_bare};
 use validate::validate;
 
 /// The built-in plan of `swarm run` without a file: connect ramp, steady echo, short
 /// spike. At most 2,000 clients, about a minute.
 pub const DEFAULT_PLAN: &str = include_str!("../plans/default.toml");
+
+/// Ping interval and timeout of the embedded target-server in a plan with a heartbeat
+/// phase: short enough that a demo run sees pings (the run file records the advertised
+/// values). Raw WS clients of such a plan expect pings at this interval.
+pub const EMBEDDED_HEARTBEAT: (Duration, Duration) =
+    (Duration::from_secs(2), Duration::from_secs(1));
 
 /// Connect attempts per second when neither `connect-rate` nor `ramp` is given.
 pub const DEFAULT_CONNECT_RATE: f64 = 1000.0;
@@ -122,7 +132,10 @@ pub struct Output {
     pub out: Option<PathBuf>,
     pub json: bool,
     pub quiet: bool,
+    /// Pass/fail rules as written (the plan file's, then the command line's).
     pub thresholds: Vec<String>,
+    /// The same rules, parsed (once, during validation); the run evaluates these.
+    pub parsed_thresholds: Vec<reports::threshold::Threshold>,
 }
 
 /// A validated run.
@@ -158,82 +171,47 @@ pub enum PlanError {
     Invalid(Vec<String>),
 }
 
-/// The plan file, as written (keys as the CLI options, in kebab-case).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawPlan {
-    pub name: Option<String>,
-    pub url: Option<String>,
-    pub protocol: Option<Protocol>,
-    pub transport: Option<Transport>,
-    pub path: Option<String>,
-    pub event: Option<String>,
-    pub reply_event: Option<String>,
-    pub auth: Option<String>,
-    #[serde(default)]
-    pub headers: Vec<String>,
-    #[serde(default)]
-    pub query: Vec<String>,
-    pub timeout: Option<String>,
-    pub grace: Option<String>,
-    pub parser: Option<ParserKind>,
-    #[serde(default)]
-    pub insecure: bool,
-    pub source_addrs: Option<String>,
-    pub max_message_size: Option<String>,
-    pub write_timeout: Option<String>,
-    #[serde(default)]
-    pub thresholds: Vec<String>,
-    pub join_event: Option<String>,
-    pub join_args: Option<String>,
-    pub leave_event: Option<String>,
-    pub publish_event: Option<String>,
-    pub publish_args: Option<String>,
-    pub subscribe_event: Option<String>,
-    pub publish_url: Option<String>,
-    pub ping_interval: Option<String>,
-    #[serde(default)]
-    pub reconnect: bool,
-    pub reconnect_delay: Option<String>,
-    pub reconnect_max_delay: Option<String>,
-    pub reconnect_jitter: Option<crate::model::Jitter>,
-    pub reconnect_max_attempts: Option<u32>,
-    #[serde(default, rename = "phase")]
-    pub phases: Vec<RawPhase>,
+/// What a command asks the plan layer for (the CLI converts its commands into this).
+#[derive(Debug)]
+pub enum Request {
+    /// `swarm run [FILE]`: a TOML plan file (`None`: [`DEFAULT_PLAN`]), with the command
+    /// line's URL and reconnect options over the file's keys.
+    File {
+        path: Option<PathBuf>,
+        url: Option<String>,
+        reconnect: ReconnectOverride,
+        output: RawOutput,
+    },
+    /// A one-phase command (`connect`, `echo`, `broadcast`, `churn`, `heartbeat`) written
+    /// as a raw plan.
+    Command {
+        raw: Box<RawPlan>,
+        output: RawOutput,
+        /// Phase errors carry the phase's name (`phase "broadcast": ...`); off for
+        /// `connect` and `echo`, whose flags are not phase keys.
+        label_errors: bool,
+    },
 }
 
-/// One `[[phase]]` as written.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawPhase {
-    pub name: Option<String>,
-    pub scenario: Option<Scenario>,
-    pub clients: Option<toml::Value>,
-    pub connect_rate: Option<String>,
-    pub ramp: Option<String>,
-    pub duration: Option<String>,
-    pub rate: Option<String>,
-    pub payload_size: Option<usize>,
-    pub arrival: Option<Arrival>,
-    pub max_in_flight: Option<u32>,
-    pub subscribers: Option<toml::Value>,
-    pub publishers: Option<u32>,
-    pub rooms: Option<u32>,
-    pub room_size: Option<u32>,
-    pub server_publisher: Option<String>,
-    pub heartbeat_clients: Option<toml::Value>,
-    pub mute: Option<String>,
-    pub client_ping_interval: Option<String>,
-    pub churn_rate: Option<String>,
+/// Builds the plan of a command, given as anything that converts into a [`Request`] (the
+/// binary passes `&cli::Command`; `swarm report|compare` convert into an error).
+pub fn from_command<C>(command: C) -> Result<Plan, PlanError>
+where
+    C: TryInto<Request, Error = PlanError>,
+{
+    from_request(command.try_into()?)
 }
 
-/// Builds the plan of any subcommand. `swarm run PLAN` reads the file here.
-pub fn from_command(command: &Command) -> Result<Plan, PlanError> {
-    match command {
-        Command::Connect(args) => from_scenario(Scenario::Connect, args),
-        Command::Echo(args) => from_scenario(Scenario::Echo, args),
-        Command::Run(args) => {
-            let (text, name) = match &args.plan {
+/// Builds the plan a [`Request`] describes. `swarm run FILE` reads the file here.
+pub fn from_request(request: Request) -> Result<Plan, PlanError> {
+    match request {
+        Request::File {
+            path,
+            url,
+            reconnect,
+            output,
+        } => {
+            let (text, name) = match &path {
                 Some(path) => {
                     let text = std::fs::read_to_string(path).map_err(|e| PlanError::Read {
                         path: path.display().to_string(),
@@ -244,69 +222,14 @@ pub fn from_command(command: &Command) -> Result<Plan, PlanError> {
                 }
                 None => (DEFAULT_PLAN.to_string(), "default".to_string()),
             };
-            from_toml_with(
-                &text,
-                &name,
-                args.url.as_deref(),
-                &args.reconnect,
-                &args.output,
-            )
+            from_toml_with(&text, &name, url.as_deref(), &reconnect, &output)
         }
-        Command::Broadcast(args) => fanout::from_broadcast(Scenario::Broadcast, args, None),
-        Command::Churn(args) => {
-            fanout::from_broadcast(Scenario::Churn, &args.broadcast, Some(args.churn_rate))
-        }
-        Command::Heartbeat(args) => fanout::from_heartbeat(args),
-        Command::Report(_) | Command::Compare(_) => Err(PlanError::Invalid(vec![
-            "`swarm report` and `swarm compare` read results files; they run no plan".into(),
-        ])),
+        Request::Command {
+            raw,
+            output,
+            label_errors,
+        } => build(*raw, None, &output, label_errors),
     }
-}
-
-/// A one-phase plan from `swarm connect` / `swarm echo`.
-pub fn from_scenario(scenario: Scenario, args: &ScenarioArgs) -> Result<Plan, PlanError> {
-    let t = &args.target;
-    let l = &args.load;
-    let raw = RawPlan {
-        name: Some(scenario.name().to_string()),
-        url: args.url.clone(),
-        protocol: t.protocol,
-        transport: Some(t.transport),
-        path: Some(t.path.clone()),
-        event: Some(t.event.clone()),
-        reply_event: t.reply_event.clone(),
-        auth: t.auth.clone(),
-        headers: t.headers.clone(),
-        query: t.query.clone(),
-        timeout: Some(format!("{}ms", t.timeout.as_millis())),
-        grace: Some(format!("{}ms", t.grace.as_millis())),
-        parser: Some(t.parser),
-        insecure: t.insecure,
-        source_addrs: Some(t.source_addrs.to_string()),
-        max_message_size: Some(t.max_message_size.to_string()),
-        write_timeout: Some(crate::cli::write_timeout_text(t.write_timeout)),
-        ..RawPlan::default()
-    };
-    let raw = reconnect_over(raw, &args.reconnect);
-    let phase = Phase {
-        name: scenario.name().to_string(),
-        scenario,
-        clients: l.clients,
-        ramp: Duration::ZERO,
-        duration: l.duration,
-        rate_per_s: l.rate,
-        payload_size: l.payload_size,
-        arrival: l.arrival,
-        max_in_flight: l.max_in_flight,
-        fanout: None,
-        heartbeat: HeartbeatOpts::default(),
-        churn: None,
-    };
-    let mut errors = Vec::new();
-    let ramp = ramp_of(l.clients, l.connect_rate, l.ramp, &mut errors);
-    let phase = Phase { ramp, ..phase };
-    check_phase(&phase, &mut errors);
-    validate(raw, vec![phase], args.url.as_deref(), &args.output, errors)
 }
 
 /// A plan from TOML text; `url` (from `--url`) overrides the file's.
@@ -314,15 +237,9 @@ pub fn from_toml(
     text: &str,
     name: &str,
     url: Option<&str>,
-    output: &OutputArgs,
+    output: &RawOutput,
 ) -> Result<Plan, PlanError> {
-    from_toml_with(
-        text,
-        name,
-        url,
-        &crate::cli::ReconnectArgs::default(),
-        output,
-    )
+    from_toml_with(text, name, url, &ReconnectOverride::default(), output)
 }
 
 /// [`from_toml`], with the reconnect options of the command line over the file's.
@@ -330,42 +247,29 @@ pub fn from_toml_with(
     text: &str,
     name: &str,
     url: Option<&str>,
-    reconnect: &crate::cli::ReconnectArgs,
-    output: &OutputArgs,
+    reconnect: &ReconnectOverride,
+    output: &RawOutput,
 ) -> Result<Plan, PlanError> {
     let mut raw: RawPlan =
         toml::from_str(text).map_err(|e| PlanError::Invalid(vec![e.to_string()]))?;
     if raw.name.is_none() {
         raw.name = Some(name.to_string());
     }
-    from_raw(reconnect_over(raw, reconnect), url, output)
-}
-
-/// The `--reconnect*` options given on the command line, over the raw plan's keys.
-pub(crate) fn reconnect_over(mut raw: RawPlan, a: &crate::cli::ReconnectArgs) -> RawPlan {
-    let ms = |d: Duration| format!("{}ms", d.as_millis());
-    raw.reconnect |= a.reconnect;
-    if let Some(d) = a.reconnect_delay {
-        raw.reconnect_delay = Some(ms(d));
-    }
-    if let Some(d) = a.reconnect_max_delay {
-        raw.reconnect_max_delay = Some(ms(d));
-    }
-    if let Some(j) = a.reconnect_jitter {
-        raw.reconnect_jitter = Some(j);
-    }
-    if let Some(n) = a.reconnect_max_attempts {
-        raw.reconnect_max_attempts = Some(n);
-    }
-    raw
+    from_raw(raw.with_reconnect(reconnect), url, output)
 }
 
 /// A plan from its raw form (a TOML file, or a command line written as one); `url`
 /// overrides the raw one.
-pub fn from_raw(
+pub fn from_raw(raw: RawPlan, url: Option<&str>, output: &RawOutput) -> Result<Plan, PlanError> {
+    build(raw, url, output, true)
+}
+
+/// The one route from a raw plan to a [`Plan`]: phases one by one, then the run-wide rules.
+fn build(
     mut raw: RawPlan,
     url: Option<&str>,
-    output: &OutputArgs,
+    output: &RawOutput,
+    label_errors: bool,
 ) -> Result<Plan, PlanError> {
     let mut errors = Vec::new();
     let mut phases = Vec::new();
@@ -376,55 +280,13 @@ pub fn from_raw(
     for (i, rp) in raw.phases.iter().enumerate() {
         let label = rp.name.clone().unwrap_or_else(|| format!("phase{}", i + 1));
         let mut errs = Vec::new();
-        let scenario = rp.scenario.unwrap_or(Scenario::Connect);
-        let opts = fanout::phase_opts(rp, scenario, &mut errs);
-        let clients = match (&rp.clients, opts.implied_clients) {
-            (None, Some(n)) => Ok(n),
-            (Some(v), _) => count_value(v, "clients"),
-            (None, None) => Err("clients is required".to_string()),
+        let phase = phase(rp, label.clone(), prev_clients, &mut errs);
+        if label_errors {
+            errors.extend(errs.into_iter().map(|e| format!("phase {label:?}: {e}")));
+        } else {
+            errors.extend(errs);
         }
-        .unwrap_or_else(|e| {
-            errs.push(e);
-            0
-        });
-        if let (Some(_), Some(n)) = (&rp.clients, opts.implied_clients)
-            && n != clients
-        {
-            errs.push(format!(
-                "clients = {clients} but publishers + subscribers + heartbeat-clients = {n} (leave clients out)"
-            ));
-        }
-        let connect_rate = opt_rate(&rp.connect_rate, "connect-rate", &mut errs);
-        let ramp_given = opt_duration(&rp.ramp, "ramp", &mut errs);
-        if rp.connect_rate.is_some() && rp.ramp.is_some() {
-            errs.push("give connect-rate or ramp, not both".into());
-        }
-        let duration = opt_duration(&rp.duration, "duration", &mut errs).unwrap_or_else(|| {
-            if rp.duration.is_none() {
-                errs.push("duration is required".into());
-            }
-            Duration::ZERO
-        });
-        let new_clients = clients.saturating_sub(prev_clients);
-        let ramp = ramp_of(new_clients, connect_rate, ramp_given, &mut errs);
-        let default_rate = if scenario.fans_out() { 10.0 } else { 1.0 };
-        let phase = Phase {
-            name: label.clone(),
-            scenario,
-            clients,
-            ramp,
-            duration,
-            rate_per_s: opt_rate(&rp.rate, "rate", &mut errs).unwrap_or(default_rate),
-            payload_size: rp.payload_size.unwrap_or(MIN_PAYLOAD_SIZE),
-            arrival: rp.arrival.unwrap_or(Arrival::Constant),
-            max_in_flight: rp.max_in_flight.unwrap_or(0),
-            fanout: opts.fanout,
-            heartbeat: opts.heartbeat,
-            churn: opts.churn,
-        };
-        check_phase(&phase, &mut errs);
-        errors.extend(errs.into_iter().map(|e| format!("phase {label:?}: {e}")));
-        prev_clients = clients;
+        prev_clients = phase.clients;
         phases.push(phase);
     }
     let mut seen = std::collections::HashSet::new();
@@ -442,33 +304,57 @@ pub fn from_raw(
     validate(raw, phases, url.as_deref(), &output, errors)
 }
 
-/// A count written as a TOML integer or a string like `"10k"`.
-pub(crate) fn count_value(v: &toml::Value, what: &str) -> Result<u32, String> {
-    match v {
-        toml::Value::Integer(n) => u32::try_from(*n).map_err(|_| format!("{what} must be 0..4e9")),
-        toml::Value::String(s) => crate::model::parse_count(s),
-        _ => Err(format!("{what} must be a number or a count like \"10k\"")),
+/// One raw phase, checked; `prev_clients` were connected by the phase before. Problems go
+/// to `errs`.
+fn phase(rp: &RawPhase, name: String, prev_clients: u32, errs: &mut Vec<String>) -> Phase {
+    let scenario = rp.scenario.unwrap_or(Scenario::Connect);
+    let opts = fanout::phase_opts(rp, scenario, errs);
+    let clients = match (&rp.clients, opts.implied_clients) {
+        (None, Some(n)) => Some(n),
+        (Some(_), _) => take_bare(&rp.clients, errs),
+        (None, None) => {
+            errs.push("clients is required".to_string());
+            None
+        }
     }
-}
-
-pub(crate) fn opt_duration(
-    v: &Option<String>,
-    what: &str,
-    errs: &mut Vec<String>,
-) -> Option<Duration> {
-    v.as_deref().and_then(|s| {
-        crate::model::parse_duration(s)
-            .map_err(|e| errs.push(format!("{what}: {e}")))
-            .ok()
-    })
-}
-
-pub(crate) fn opt_rate(v: &Option<String>, what: &str, errs: &mut Vec<String>) -> Option<f64> {
-    v.as_deref().and_then(|s| {
-        crate::model::parse_rate(s)
-            .map_err(|e| errs.push(format!("{what}: {e}")))
-            .ok()
-    })
+    .unwrap_or(0);
+    if let (Some(_), Some(n)) = (&rp.clients, opts.implied_clients)
+        && n != clients
+    {
+        errs.push(format!(
+            "clients = {clients} but publishers + subscribers + heartbeat-clients = {n} (leave clients out)"
+        ));
+    }
+    let connect_rate = take(&rp.connect_rate, "connect-rate", errs);
+    let ramp_given = take(&rp.ramp, "ramp", errs);
+    if rp.connect_rate.is_some() && rp.ramp.is_some() {
+        errs.push("give connect-rate or ramp, not both".into());
+    }
+    let duration = take(&rp.duration, "duration", errs).unwrap_or_else(|| {
+        if rp.duration.is_none() {
+            errs.push("duration is required".into());
+        }
+        Duration::ZERO
+    });
+    let new_clients = clients.saturating_sub(prev_clients);
+    let ramp = ramp_of(new_clients, connect_rate, ramp_given, errs);
+    let default_rate = if scenario.fans_out() { 10.0 } else { 1.0 };
+    let phase = Phase {
+        name,
+        scenario,
+        clients,
+        ramp,
+        duration,
+        rate_per_s: take(&rp.rate, "rate", errs).unwrap_or(default_rate),
+        payload_size: rp.payload_size.unwrap_or(MIN_PAYLOAD_SIZE),
+        arrival: rp.arrival.unwrap_or(Arrival::Constant),
+        max_in_flight: rp.max_in_flight.unwrap_or(0),
+        fanout: opts.fanout,
+        heartbeat: opts.heartbeat,
+        churn: opts.churn,
+    };
+    check_phase(&phase, errs);
+    phase
 }
 
 fn ramp_of(

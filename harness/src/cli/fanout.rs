@@ -1,7 +1,7 @@
 //! Command-line arguments of `swarm broadcast`, `swarm churn` and `swarm heartbeat`.
 //!
-//! Receives `argv` (through clap). Emits the raw argument structs that
-//! [`crate::plan`] turns into a one-phase plan.
+//! Receives `argv` (through clap). Emits the argument structs that `cli/requests.rs`
+//! converts into a one-phase [`crate::plan::RawPlan`].
 //! Must not: check cross-field rules (the plan does) or touch sockets.
 
 use std::time::Duration;

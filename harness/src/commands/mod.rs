@@ -1,10 +1,10 @@
 //! `swarm report` and `swarm compare`: commands that read results files instead of running
 //! a plan.
 //!
-//! Receives a parsed [`Command`]; for these two commands emits an [`Outcome`] (what to print
-//! on stdout, lines for stderr, the exit code) or a [`CommandError`]; for every other
-//! command, `None` (the binary then runs the plan).
-//! Must not: print (the binary does), or open a socket.
+//! Receives a [`Request`] (the binary converts `swarm report|compare` into one); emits an
+//! [`Outcome`] (what to print on stdout, lines for stderr, the exit code) or a
+//! [`CommandError`].
+//! Must not: import the CLI, print (the binary does), or open a socket.
 
 pub mod compare;
 pub mod report;
@@ -13,7 +13,12 @@ use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 
-use crate::cli::Command;
+/// A command that reads results files.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Report(report::ReportArgs),
+    Compare(compare::CompareArgs),
+}
 
 /// What a finished command wants shown, and its exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,12 +95,11 @@ pub fn deliver(text: String, dest: &Destination, what: &str) -> Result<Outcome, 
     }
 }
 
-/// Runs `report` or `compare`; `None` for commands that run a plan.
-pub fn dispatch(command: &Command) -> Option<Result<Outcome, CommandError>> {
-    match command {
-        Command::Report(args) => Some(report::run(args)),
-        Command::Compare(args) => Some(compare::run(args)),
-        _ => None,
+/// Runs `report` or `compare`.
+pub fn run(request: &Request) -> Result<Outcome, CommandError> {
+    match request {
+        Request::Report(args) => report::run(args),
+        Request::Compare(args) => compare::run(args),
     }
 }
 

@@ -1,7 +1,8 @@
-//! A target URL, parsed: scheme (and so the protocol), host, port, path, query.
+//! A target URL, parsed: scheme (and so the protocol), host, port, path, query; and back.
 //!
 //! Receives a `ws://`, `wss://`, `http://` or `https://` URL, possibly with `{room}` in it (a
-//! raw WS broadcast template). Emits an [`Endpoint`] and the protocol the scheme implies.
+//! raw WS broadcast template). Emits an [`Endpoint`] and the protocol the scheme implies;
+//! [`Endpoint::url`] writes an endpoint as a URL again (the run file's `target`).
 //! Must not: resolve or connect.
 
 use crate::model::Protocol;
@@ -63,6 +64,28 @@ impl Endpoint {
             },
             protocol,
         ))
+    }
+
+    /// The URL of this endpoint spoken with `protocol` (the inverse of [`Endpoint::parse`],
+    /// with the port always written). Not redacted: callers redact before showing it.
+    pub fn url(&self, protocol: Protocol) -> String {
+        let scheme = match (protocol, self.tls) {
+            (Protocol::Ws, false) => "ws",
+            (Protocol::Ws, true) => "wss",
+            (Protocol::Socketio, false) => "http",
+            (Protocol::Socketio, true) => "https",
+        };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let query = self
+            .query
+            .as_ref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        format!("{scheme}://{host}:{}{}{query}", self.port, self.path)
     }
 }
 

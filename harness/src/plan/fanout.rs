@@ -2,17 +2,14 @@
 //! options (heartbeat-only clients, muting, client pings), churn, and the run-wide event
 //! names, argument templates and reconnect settings.
 //!
-//! Receives the raw plan (TOML keys, or `swarm broadcast|churn|heartbeat` flags written as
-//! one). Emits the validated [`Fanout`], [`HeartbeatOpts`], [`ChurnOpts`], [`FanTarget`]
+//! Receives the raw plan (TOML keys, or `swarm broadcast|churn|heartbeat` flags converted
+//! into one by the CLI). Emits the validated [`Fanout`], [`HeartbeatOpts`], [`ChurnOpts`], [`FanTarget`]
 //! and every problem found, as plan errors.
 //! Must not: open anything; an error here means nothing was opened.
 
 use std::time::Duration;
 
-use super::{
-    Endpoint, PlanError, RawPhase, RawPlan, Scenario, count_value, opt_duration, opt_rate,
-};
-use crate::cli::{BroadcastArgs, HeartbeatArgs};
+use super::{Endpoint, RawPhase, RawPlan, Scenario, take, take_bare};
 use crate::model::{Jitter, Protocol};
 use crate::template::{Template, room_name_ok};
 
@@ -111,20 +108,12 @@ pub(super) struct PhaseOpts {
 
 /// Parses and checks the part-2 keys of one phase.
 pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> PhaseOpts {
-    let count = |v: &Option<toml::Value>, what: &str, errs: &mut Vec<String>| {
-        v.as_ref()
-            .and_then(|v| count_value(v, what).map_err(|e| errs.push(e)).ok())
-    };
-    let hb_clients = count(&rp.heartbeat_clients, "heartbeat-clients", errs).unwrap_or(0);
-    let mute = rp.mute.as_deref().and_then(|m| {
-        parse_mute(m)
-            .map_err(|e| errs.push(format!("mute: {e}")))
-            .ok()
-    });
+    let hb_clients = take_bare(&rp.heartbeat_clients, errs).unwrap_or(0);
+    let mute = take(&rp.mute, "mute", errs);
     let heartbeat = HeartbeatOpts {
         clients: hb_clients,
         mute,
-        client_ping_interval: opt_duration(&rp.client_ping_interval, "client-ping-interval", errs),
+        client_ping_interval: take(&rp.client_ping_interval, "client-ping-interval", errs),
     };
     if heartbeat.client_ping_interval.is_some_and(|d| d.is_zero()) {
         errs.push("client-ping-interval must be above zero".into());
@@ -151,7 +140,7 @@ pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<Strin
             implied_clients: None,
         };
     }
-    let subscribers = count(&rp.subscribers, "subscribers", errs).unwrap_or(100);
+    let subscribers = take_bare(&rp.subscribers, errs).unwrap_or(100);
     let server_publisher = rp.server_publisher.clone();
     let publishers = rp
         .publishers
@@ -188,20 +177,7 @@ pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<Strin
         (None, Some(k)) => k,
         (None, None) => 1,
     };
-    let churn = if scenario == Scenario::Churn {
-        let rate = opt_rate(&rp.churn_rate, "churn-rate", errs).unwrap_or(1.0);
-        if !(rate > 0.0 && rate <= 100_000.0) {
-            errs.push(format!(
-                "churn-rate {rate}/s must be above 0 and at most 100000"
-            ));
-        }
-        Some(ChurnOpts { rate_per_s: rate })
-    } else {
-        if rp.churn_rate.is_some() {
-            errs.push("churn-rate is for churn phases".into());
-        }
-        None
-    };
+    let churn = churn_opts(rp, scenario, errs);
     let implied = publishers
         .checked_add(subscribers)
         .and_then(|n| n.checked_add(hb_clients));
@@ -220,6 +196,81 @@ pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<Strin
         churn,
         implied_clients: implied,
     }
+}
+
+/// The churn of a broadcast or churn phase (`None` for a broadcast).
+fn churn_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> Option<ChurnOpts> {
+    if scenario != Scenario::Churn {
+        if rp.churn_rate.is_some() {
+            errs.push("churn-rate is for churn phases".into());
+        }
+        return None;
+    }
+    let rate = take(&rp.churn_rate, "churn-rate", errs).unwrap_or(1.0);
+    if !(rate > 0.0 && rate <= 100_000.0) {
+        errs.push(format!(
+            "churn-rate {rate}/s must be above 0 and at most 100000"
+        ));
+    }
+    Some(ChurnOpts { rate_per_s: rate })
+}
+
+/// A raw WS broadcast needs a `{room}` URL and no server publisher; every broadcast phase
+/// of a plan uses the same server publisher (or none).
+fn broadcast_rules(
+    protocol: Protocol,
+    phases: &[super::Phase],
+    endpoint: Option<&Endpoint>,
+    server_publisher: bool,
+    errors: &mut Vec<String>,
+) {
+    let fans_out = phases.iter().any(|p| p.scenario.fans_out());
+    if fans_out && protocol == Protocol::Ws {
+        if let Some(e) = endpoint
+            && !e.path.contains("{room}")
+            && !e.query.as_deref().is_some_and(|q| q.contains("{room}"))
+        {
+            errors.push(format!(
+                "a raw WebSocket broadcast URL is a template with {{room}}, e.g. ws://host/ws/room/{{room}} (got path {:?})",
+                e.path
+            ));
+        }
+        if server_publisher {
+            errors.push("server-publisher is for Socket.IO (target-server's --tick)".into());
+        }
+    }
+    let servers: std::collections::BTreeSet<_> = phases
+        .iter()
+        .filter_map(|p| p.fanout.as_ref().map(|f| f.server_publisher.clone()))
+        .collect();
+    if servers.len() > 1 {
+        errors.push(
+            "every broadcast phase of a plan must use the same server-publisher (or none)".into(),
+        );
+    }
+}
+
+/// The first reconnect delay and the cap, checked against each other.
+fn reconnect_delays(
+    raw: &RawPlan,
+    d: &FanTarget,
+    errors: &mut Vec<String>,
+) -> (Duration, Duration) {
+    let reconnect_delay =
+        take(&raw.reconnect_delay, "reconnect-delay", errors).unwrap_or(d.reconnect_delay);
+    let reconnect_max_delay = take(&raw.reconnect_max_delay, "reconnect-max-delay", errors)
+        .unwrap_or(d.reconnect_max_delay.max(reconnect_delay));
+    if reconnect_max_delay < reconnect_delay {
+        errors.push(format!(
+            "reconnect-max-delay ({} ms) must be at least reconnect-delay ({} ms)",
+            reconnect_max_delay.as_millis(),
+            reconnect_delay.as_millis()
+        ));
+    }
+    if reconnect_max_delay > Duration::from_secs(3600) {
+        errors.push("reconnect-max-delay must be at most 1h".into());
+    }
+    (reconnect_delay, reconnect_max_delay)
 }
 
 /// `0.1`, `10%`, `0.25@5s`.
@@ -293,44 +344,14 @@ pub(super) fn target(
                 None
             }
         });
-    let fans_out = phases.iter().any(|p| p.scenario.fans_out());
-    if fans_out && protocol == Protocol::Ws {
-        if let Some(e) = endpoint
-            && !e.path.contains("{room}")
-            && !e.query.as_deref().is_some_and(|q| q.contains("{room}"))
-        {
-            errors.push(format!(
-                "a raw WebSocket broadcast URL is a template with {{room}}, e.g. ws://host/ws/room/{{room}} (got path {:?})",
-                e.path
-            ));
-        }
-        if server_publisher.is_some() {
-            errors.push("server-publisher is for Socket.IO (target-server's --tick)".into());
-        }
-    }
-    let servers: std::collections::BTreeSet<_> = phases
-        .iter()
-        .filter_map(|p| p.fanout.as_ref().map(|f| f.server_publisher.clone()))
-        .collect();
-    if servers.len() > 1 {
-        errors.push(
-            "every broadcast phase of a plan must use the same server-publisher (or none)".into(),
-        );
-    }
-    let reconnect_delay =
-        opt_duration(&raw.reconnect_delay, "reconnect-delay", errors).unwrap_or(d.reconnect_delay);
-    let reconnect_max_delay = opt_duration(&raw.reconnect_max_delay, "reconnect-max-delay", errors)
-        .unwrap_or(d.reconnect_max_delay.max(reconnect_delay));
-    if reconnect_max_delay < reconnect_delay {
-        errors.push(format!(
-            "reconnect-max-delay ({} ms) must be at least reconnect-delay ({} ms)",
-            reconnect_max_delay.as_millis(),
-            reconnect_delay.as_millis()
-        ));
-    }
-    if reconnect_max_delay > Duration::from_secs(3600) {
-        errors.push("reconnect-max-delay must be at most 1h".into());
-    }
+    broadcast_rules(
+        protocol,
+        phases,
+        endpoint,
+        server_publisher.is_some(),
+        errors,
+    );
+    let (reconnect_delay, reconnect_max_delay) = reconnect_delays(raw, &d, errors);
     FanTarget {
         join_event: name(&raw.join_event, &d.join_event, "join-event", errors),
         join_args: template(&raw.join_args, &d.join_args, false, "join-args", errors),
@@ -355,7 +376,7 @@ pub(super) fn target(
             errors,
         ),
         publish_url,
-        ws_ping_interval: opt_duration(&raw.ping_interval, "ping-interval", errors),
+        ws_ping_interval: take(&raw.ping_interval, "ping-interval", errors),
         reconnect: raw.reconnect,
         reconnect_delay,
         reconnect_max_delay,
@@ -364,115 +385,6 @@ pub(super) fn target(
             .reconnect_max_attempts
             .unwrap_or(d.reconnect_max_attempts),
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{}ms", d.as_millis())
-}
-
-/// `swarm broadcast` / `swarm churn` as a one-phase plan.
-pub(super) fn from_broadcast(
-    scenario: Scenario,
-    a: &BroadcastArgs,
-    churn_rate: Option<f64>,
-) -> Result<super::Plan, PlanError> {
-    let t = &a.target;
-    let f = &a.fanout;
-    let raw = RawPlan {
-        name: Some(scenario.name().to_string()),
-        url: a.url.clone(),
-        protocol: t.protocol,
-        transport: Some(t.transport),
-        path: Some(t.path.clone()),
-        auth: t.auth.clone(),
-        headers: t.headers.clone(),
-        query: t.query.clone(),
-        timeout: Some(ms(t.timeout)),
-        grace: Some(ms(t.grace)),
-        parser: Some(t.parser),
-        insecure: t.insecure,
-        source_addrs: Some(t.source_addrs.to_string()),
-        max_message_size: Some(t.max_message_size.to_string()),
-        write_timeout: Some(crate::cli::write_timeout_text(t.write_timeout)),
-        join_event: Some(f.join_event.clone()),
-        join_args: Some(f.join_args.clone()),
-        leave_event: Some(f.leave_event.clone()),
-        publish_event: Some(f.publish_event.clone()),
-        publish_args: Some(f.publish_args.clone()),
-        subscribe_event: f.subscribe_event.clone(),
-        publish_url: f.publish_url.clone(),
-        ..RawPlan::default()
-    };
-    let raw = super::reconnect_over(raw, &a.reconnect);
-    let phase = RawPhase {
-        name: Some(scenario.name().to_string()),
-        scenario: Some(scenario),
-        connect_rate: a.pacing.connect_rate.map(|r| format!("{r}/s")),
-        ramp: a.pacing.ramp.map(ms),
-        duration: Some(ms(a.pacing.duration)),
-        rate: Some(format!("{}/s", f.rate)),
-        payload_size: Some(f.payload_size),
-        arrival: Some(f.arrival),
-        subscribers: Some(toml::Value::Integer(i64::from(f.subscribers))),
-        publishers: f.publishers,
-        rooms: f.rooms,
-        room_size: f.room_size,
-        server_publisher: f.server_publisher.clone(),
-        churn_rate: churn_rate.map(|r| format!("{r}/s")),
-        ..RawPhase::default()
-    };
-    super::from_raw(
-        RawPlan {
-            phases: vec![phase],
-            ..raw
-        },
-        None,
-        &a.output,
-    )
-}
-
-/// `swarm heartbeat` as a one-phase plan.
-pub(super) fn from_heartbeat(a: &HeartbeatArgs) -> Result<super::Plan, PlanError> {
-    let t = &a.target;
-    let raw = RawPlan {
-        name: Some("heartbeat".into()),
-        url: a.url.clone(),
-        protocol: t.protocol,
-        transport: Some(t.transport),
-        path: Some(t.path.clone()),
-        auth: t.auth.clone(),
-        headers: t.headers.clone(),
-        query: t.query.clone(),
-        timeout: Some(ms(t.timeout)),
-        grace: Some(ms(t.grace)),
-        parser: Some(t.parser),
-        insecure: t.insecure,
-        source_addrs: Some(t.source_addrs.to_string()),
-        max_message_size: Some(t.max_message_size.to_string()),
-        write_timeout: Some(crate::cli::write_timeout_text(t.write_timeout)),
-        ping_interval: a.ping_interval.map(ms),
-        ..RawPlan::default()
-    };
-    let raw = super::reconnect_over(raw, &a.reconnect);
-    let phase = RawPhase {
-        name: Some("heartbeat".into()),
-        scenario: Some(Scenario::Heartbeat),
-        clients: Some(toml::Value::Integer(i64::from(a.clients))),
-        connect_rate: a.pacing.connect_rate.map(|r| format!("{r}/s")),
-        ramp: a.pacing.ramp.map(ms),
-        duration: Some(ms(a.pacing.duration)),
-        mute: a.mute.clone(),
-        client_ping_interval: a.client_ping_interval.map(ms),
-        ..RawPhase::default()
-    };
-    super::from_raw(
-        RawPlan {
-            phases: vec![phase],
-            ..raw
-        },
-        None,
-        &a.output,
-    )
 }
 
 #[cfg(test)]

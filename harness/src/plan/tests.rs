@@ -3,7 +3,7 @@
 use super::*;
 
 fn toml_plan(text: &str) -> Result<Plan, PlanError> {
-    from_toml(text, "t", None, &OutputArgs::default())
+    from_toml(text, "t", None, &RawOutput::default())
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn fanout_errors() {
         assert!(all.contains(needle), "missing {needle:?} in {all}");
     }
     // Raw WS broadcasts need a {room} URL template.
-    let out = OutputArgs {
+    let out = RawOutput {
         quiet: true,
         ..Default::default()
     };
@@ -233,34 +233,6 @@ fn source_addrs_key_and_option() {
     );
     let err = toml_plan(&format!("source-addrs = \"127.0.0.9-2\"\n{phase}")).unwrap_err();
     assert!(err.to_string().contains("ends before it starts"), "{err}");
-    use clap::Parser;
-    let cli = crate::cli::Cli::try_parse_from([
-        "swarm",
-        "echo",
-        "--source-addrs",
-        "none",
-        "ws://127.0.0.1:9/ws/echo",
-    ])
-    .unwrap();
-    let plan = from_command(&cli.command).unwrap();
-    assert_eq!(plan.target.source, crate::source::SourceSpec::Off);
-    assert!(crate::cli::Cli::try_parse_from(["swarm", "echo", "--source-addrs", "x"]).is_err());
-}
-
-#[test]
-fn threads_option_is_global_and_bounded() {
-    use clap::Parser;
-    let parse = |args: &[&str]| crate::cli::Cli::try_parse_from(args);
-    assert_eq!(
-        parse(&["swarm", "echo", "--threads", "1"]).unwrap().threads,
-        Some(1)
-    );
-    assert_eq!(
-        parse(&["swarm", "--threads", "3", "run"]).unwrap().threads,
-        Some(3)
-    );
-    assert_eq!(parse(&["swarm", "connect"]).unwrap().threads, None);
-    assert!(parse(&["swarm", "echo", "--threads", "0"]).is_err());
 }
 
 /// Issue 11, item 7: plan errors never echo secrets. A malformed `--auth`, a header or
@@ -307,4 +279,112 @@ fn overlong_namespace_is_refused() {
     let ok = "n".repeat(100);
     let text = text.replace(&long, &ok);
     assert!(toml_plan(&text).is_ok());
+}
+
+/// `Endpoint::url` is the inverse of `Endpoint::parse` (port always written, IPv6 hosts
+/// bracketed, `{room}` templates and queries kept).
+#[test]
+fn endpoint_url_round_trips() {
+    for url in [
+        "ws://127.0.0.1:3000/ws/echo",
+        "wss://example.test:8443/ws/room/{room}?self=0&x=1",
+        "http://[::1]:3000/",
+        "https://localhost:443/chat",
+    ] {
+        let (e, p) = Endpoint::parse(url).unwrap();
+        assert_eq!(e.url(p), url);
+        assert_eq!(Endpoint::parse(&e.url(p)).unwrap(), (e, p));
+    }
+    let (e, p) = Endpoint::parse("http://127.0.0.1").unwrap();
+    assert_eq!(e.url(p), "http://127.0.0.1:80/");
+}
+
+/// Thresholds are parsed once, during validation, file rules first; the plan carries them.
+#[test]
+fn thresholds_are_parsed_into_the_plan() {
+    let out = RawOutput {
+        thresholds: vec!["connect.failed == 0".into()],
+        ..Default::default()
+    };
+    let text = "thresholds = [\"echo.latency.p99 < 50ms\"]\n\
+                [[phase]]\nscenario = \"echo\"\nclients = 1\nduration = \"1s\"\n";
+    let plan = from_toml(text, "t", None, &out).unwrap();
+    assert_eq!(
+        plan.output.thresholds,
+        ["echo.latency.p99 < 50ms", "connect.failed == 0"]
+    );
+    let parsed: Vec<_> = plan
+        .output
+        .thresholds
+        .iter()
+        .map(|t| reports::threshold::parse(t).unwrap())
+        .collect();
+    assert_eq!(plan.output.parsed_thresholds, parsed);
+}
+
+/// The embedded target's heartbeat is decided by the plan: a heartbeat plan without a URL
+/// expects the embedded server's ping period; with a URL, or a `ping-interval`, it does not
+/// change, and a plan without heartbeat phases expects none.
+#[test]
+fn embedded_heartbeat_ping_is_decided_in_the_plan() {
+    let hb = "[[phase]]\nscenario = \"heartbeat\"\nclients = 2\nduration = \"1s\"\n";
+    let plan = toml_plan(hb).unwrap();
+    assert_eq!(plan.target.fan.ws_ping_interval, Some(EMBEDDED_HEARTBEAT.0));
+    let given = toml_plan(&format!("ping-interval = \"7s\"\n{hb}")).unwrap();
+    assert_eq!(
+        given.target.fan.ws_ping_interval,
+        Some(Duration::from_secs(7))
+    );
+    let remote = from_toml(
+        hb,
+        "t",
+        Some("ws://127.0.0.1:1/ws/echo"),
+        &RawOutput::default(),
+    );
+    assert_eq!(remote.unwrap().target.fan.ws_ping_interval, None);
+    let echo = toml_plan("[[phase]]\nscenario = \"echo\"\nclients = 2\nduration = \"1s\"\n");
+    assert_eq!(echo.unwrap().target.fan.ws_ping_interval, None);
+}
+
+/// Typed keys: a bad value still names its key (and every bad value is reported), a
+/// value of the wrong TOML type fails the file, and good values arrive parsed.
+#[test]
+fn typed_keys_name_their_bad_values() {
+    let e = toml_plan(
+        r#"
+        timeout = "soon"
+        write-timeout = "never"
+        max-message-size = "lots"
+        reconnect-delay = "x"
+        [[phase]]
+        clients = "many"
+        duration = "1s"
+        rate = "fast"
+        mute = "all"
+        "#,
+    )
+    .unwrap_err()
+    .to_string();
+    for needle in [
+        "timeout: invalid duration",
+        "write-timeout: invalid duration",
+        "max-message-size: invalid size",
+        "reconnect-delay: invalid duration",
+        "invalid count \"many\"",
+        "rate: ",
+        "mute: \"all\"",
+    ] {
+        assert!(e.contains(needle), "missing {needle:?} in {e}");
+    }
+    let e = toml_plan("timeout = 5\n[[phase]]\nclients = 1\nduration = \"1s\"\n").unwrap_err();
+    assert!(e.to_string().contains("timeout"), "{e}");
+    let plan = toml_plan(
+        "max-message-size = \"64KiB\"\nwrite-timeout = \"off\"\n\
+         [[phase]]\nclients = \"2k\"\nduration = \"1m30s\"\n",
+    )
+    .unwrap();
+    assert_eq!(plan.target.max_message_size, 64 << 10);
+    assert_eq!(plan.target.write_timeout, None);
+    assert_eq!(plan.phases[0].clients, 2000);
+    assert_eq!(plan.phases[0].duration, Duration::from_secs(90));
 }

@@ -21,5 +21,5 @@ pub fn broadcast_plan(
         None if rooms > 0 => text.push_str(&format!("rooms = {rooms}\n")),
         None => {}
     }
-    from_toml(&text, "t", None, &OutputArgs::default()).expect("valid test plan")
+    from_toml(&text, "t", None, &RawOutput::default()).expect("valid test plan")
 }

@@ -2,7 +2,8 @@
 //! together, every error collected.
 //!
 //! Receives the raw plan, its phases (already checked one by one), the URL and the output
-//! options. Emits the [`Plan`] or every problem at once as a [`PlanError`].
+//! options. Emits the [`Plan`], with its thresholds parsed and every default decided (the
+//! embedded target's heartbeat included), or every problem at once as a [`PlanError`].
 //! Must not: open anything.
 
 use std::time::Duration;
@@ -36,37 +37,110 @@ pub(super) fn validate(
     raw: RawPlan,
     phases: Vec<Phase>,
     url: Option<&str>,
-    output: &OutputArgs,
+    output: &RawOutput,
     mut errors: Vec<String>,
 ) -> Result<Plan, PlanError> {
-    let mut endpoint = None;
-    let mut protocol = raw.protocol.unwrap_or(Protocol::Socketio);
-    if let Some(url) = url {
-        match Endpoint::parse(url) {
-            Ok((e, p)) => {
-                endpoint = Some(e);
-                protocol = raw.protocol.unwrap_or(p);
-            }
-            Err(e) => errors.push(e),
-        }
+    let (endpoint, protocol) = endpoint(url, raw.protocol, &mut errors);
+    let mut fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
+    // The embedded target-server of a heartbeat plan pings at EMBEDDED_HEARTBEAT: raw WS
+    // clients expect that period unless the plan says otherwise.
+    if endpoint.is_none()
+        && fan.ws_ping_interval.is_none()
+        && phases.iter().any(|p| p.scenario == Scenario::Heartbeat)
+    {
+        fan.ws_ping_interval = Some(EMBEDDED_HEARTBEAT.0);
     }
-    let fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
-    let timeout = parse_opt_duration(
-        raw.timeout.as_deref(),
-        "timeout",
-        Duration::from_secs(10),
-        &mut errors,
-    );
-    let grace = parse_opt_duration(
-        raw.grace.as_deref(),
-        "grace",
-        Duration::from_secs(2),
-        &mut errors,
-    );
+    let timeout = take(&raw.timeout, "timeout", &mut errors).unwrap_or(Duration::from_secs(10));
+    let grace = take(&raw.grace, "grace", &mut errors).unwrap_or(Duration::from_secs(2));
     if timeout.is_zero() {
         errors.push("timeout must be above zero".into());
     }
-    let mut eio_path = raw.path.unwrap_or_else(|| "/socket.io/".into());
+    let hs = handshake(&raw, &mut errors);
+    let parser = raw.parser.unwrap_or(ParserKind::Default);
+    if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
+        errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
+    } else if parser == ParserKind::Msgpack && endpoint.is_none() {
+        errors.push(
+            "--parser msgpack needs a URL: the embedded target-server speaks the default \
+             JSON parser only"
+                .into(),
+        );
+    }
+    let source = take_bare(&raw.source_addrs, &mut errors).unwrap_or_default();
+    let max_message_size = max_message_size(&raw.max_message_size, &phases, &mut errors);
+    let write_timeout = match &raw.write_timeout {
+        None => Some(crate::driver::net::WRITE_TIMEOUT),
+        Some(_) => take(&raw.write_timeout, "write-timeout", &mut errors).flatten(),
+    };
+    let transport = raw.transport.unwrap_or(Transport::Websocket);
+    run_wide_rules(protocol, transport, endpoint.as_ref(), &phases, &mut errors);
+    let parsed_thresholds = thresholds(&output.thresholds, &mut errors);
+    if !errors.is_empty() {
+        return Err(PlanError::Invalid(errors));
+    }
+    Ok(Plan {
+        name: raw.name.unwrap_or_else(|| "plan".into()),
+        target: Target {
+            endpoint,
+            protocol,
+            transport,
+            eio_path: hs.eio_path,
+            event: hs.event,
+            reply_event: raw.reply_event,
+            auth: hs.auth,
+            headers: hs.headers,
+            query: hs.query,
+            parser,
+            insecure: raw.insecure,
+            source,
+            max_message_size,
+            write_timeout,
+            fan,
+        },
+        phases,
+        timeout,
+        grace,
+        output: Output {
+            out: output.out.clone(),
+            json: output.json,
+            quiet: output.quiet,
+            thresholds: output.thresholds.clone(),
+            parsed_thresholds,
+        },
+    })
+}
+
+/// The URL's endpoint (`None`: the embedded target) and the protocol: the plan's, else the
+/// one the URL's scheme implies, else Socket.IO.
+fn endpoint(
+    url: Option<&str>,
+    given: Option<Protocol>,
+    errors: &mut Vec<String>,
+) -> (Option<Endpoint>, Protocol) {
+    let default = given.unwrap_or(Protocol::Socketio);
+    match url.map(Endpoint::parse) {
+        None => (None, default),
+        Some(Ok((e, p))) => (Some(e), given.unwrap_or(p)),
+        Some(Err(e)) => {
+            errors.push(e);
+            (None, default)
+        }
+    }
+}
+
+/// What every handshake and emit carries, checked.
+struct Handshake {
+    eio_path: String,
+    auth: Option<String>,
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    event: String,
+}
+
+/// Engine.IO path, auth, headers, query and event names. Secrets (auth, header and query
+/// values) never appear in the messages.
+fn handshake(raw: &RawPlan, errors: &mut Vec<String>) -> Handshake {
+    let mut eio_path = raw.path.clone().unwrap_or_else(|| "/socket.io/".into());
     if !eio_path.starts_with('/') {
         eio_path.insert(0, '/');
     }
@@ -75,7 +149,8 @@ pub(super) fn validate(
     }
     let auth = raw
         .auth
-        .map(|a| match serde_json::from_str::<serde_json::Value>(&a) {
+        .as_ref()
+        .map(|a| match serde_json::from_str::<serde_json::Value>(a) {
             Ok(v) if v.is_object() => v.to_string(),
             _ => {
                 // Not shown: auth payloads carry secrets.
@@ -87,7 +162,7 @@ pub(super) fn validate(
                 String::new()
             }
         });
-    let headers = split_pairs(&raw.headers, ':', "header", &mut errors);
+    let headers = split_pairs(&raw.headers, ':', "header", errors);
     for (k, v) in &headers {
         if http::HeaderName::from_bytes(k.as_bytes()).is_err()
             || http::HeaderValue::from_str(v).is_err()
@@ -95,7 +170,7 @@ pub(super) fn validate(
             errors.push(format!("header {k:?} is not a valid HTTP header"));
         }
     }
-    let query = split_pairs(&raw.query, '=', "query", &mut errors);
+    let query = split_pairs(&raw.query, '=', "query", errors);
     for (k, v) in &query {
         let bad = |s: &str| {
             s.chars()
@@ -121,33 +196,25 @@ pub(super) fn validate(
             "reply-event name {r:?} must be non-empty, without quotes or backslashes"
         ));
     }
-    let parser = raw.parser.unwrap_or(ParserKind::Default);
-    if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
-        errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
-    } else if parser == ParserKind::Msgpack && endpoint.is_none() {
-        errors.push(
-            "--parser msgpack needs a URL: the embedded target-server speaks the default \
-             JSON parser only"
-                .into(),
-        );
+    Handshake {
+        eio_path,
+        auth,
+        headers,
+        query,
+        event,
     }
-    let source = match raw.source_addrs.as_deref() {
-        None => crate::source::SourceSpec::Auto,
-        Some(s) => crate::source::SourceSpec::parse(s).unwrap_or_else(|e| {
-            errors.push(e);
-            crate::source::SourceSpec::Auto
-        }),
-    };
-    let max_message_size = max_message_size(raw.max_message_size.as_deref(), &phases, &mut errors);
-    let write_timeout = match raw.write_timeout.as_deref() {
-        None => Some(crate::driver::net::WRITE_TIMEOUT),
-        Some(s) => crate::model::parse_write_timeout(s).unwrap_or_else(|e| {
-            errors.push(format!("write-timeout: {e}"));
-            None
-        }),
-    };
+}
+
+/// Namespace length, transport, client and phase counts.
+fn run_wide_rules(
+    protocol: Protocol,
+    transport: Transport,
+    endpoint: Option<&Endpoint>,
+    phases: &[Phase],
+    errors: &mut Vec<String>,
+) {
     if protocol == Protocol::Socketio
-        && let Some(e) = &endpoint
+        && let Some(e) = endpoint
         && e.path.len() > protocol::socketio::MAX_NAMESPACE_BYTES
     {
         errors.push(format!(
@@ -157,7 +224,6 @@ pub(super) fn validate(
             protocol::socketio::MAX_NAMESPACE_BYTES
         ));
     }
-    let transport = raw.transport.unwrap_or(Transport::Websocket);
     if protocol == Protocol::Ws && transport == Transport::Polling {
         errors.push("--transport polling is for Socket.IO; raw WebSocket has no polling".into());
     }
@@ -167,43 +233,18 @@ pub(super) fn validate(
     if phases.len() > usize::from(u16::MAX) {
         errors.push("too many phases".into());
     }
-    for t in &output.thresholds {
-        if let Err(e) = reports::threshold::parse(t) {
-            errors.push(format!("threshold {t:?}: {e}"));
+}
+
+/// The pass/fail rules, parsed once (the run evaluates these).
+fn thresholds(written: &[String], errors: &mut Vec<String>) -> Vec<reports::threshold::Threshold> {
+    let mut parsed = Vec::with_capacity(written.len());
+    for t in written {
+        match reports::threshold::parse(t) {
+            Ok(p) => parsed.push(p),
+            Err(e) => errors.push(format!("threshold {t:?}: {e}")),
         }
     }
-    if !errors.is_empty() {
-        return Err(PlanError::Invalid(errors));
-    }
-    Ok(Plan {
-        name: raw.name.unwrap_or_else(|| "plan".into()),
-        target: Target {
-            endpoint,
-            protocol,
-            transport,
-            eio_path,
-            event,
-            reply_event: raw.reply_event,
-            auth,
-            headers,
-            query,
-            parser,
-            insecure: raw.insecure,
-            source,
-            max_message_size,
-            write_timeout,
-            fan,
-        },
-        phases,
-        timeout,
-        grace,
-        output: Output {
-            out: output.out.clone(),
-            json: output.json,
-            quiet: output.quiet,
-            thresholds: output.thresholds.clone(),
-        },
-    })
+    parsed
 }
 
 /// Room for Socket.IO / Engine.IO framing around a payload in one message.
@@ -211,16 +252,17 @@ const FRAMING_BYTES: usize = 1024;
 
 /// `max-message-size`: default 16 MiB; at least 1 KiB and the largest payload plus
 /// framing (a smaller one would end every connection at its first reply).
-fn max_message_size(s: Option<&str>, phases: &[Phase], errors: &mut Vec<String>) -> usize {
-    let Some(s) = s else {
+fn max_message_size(
+    v: &Option<Checked<ByteSize>>,
+    phases: &[Phase],
+    errors: &mut Vec<String>,
+) -> usize {
+    let Some(ByteSize {
+        bytes: n,
+        written: s,
+    }) = take(v, "max-message-size", errors)
+    else {
         return crate::driver::net::MAX_MESSAGE_BYTES;
-    };
-    let n = match crate::model::parse_size(s) {
-        Ok(n) => n,
-        Err(e) => {
-            errors.push(format!("max-message-size: {e}"));
-            return crate::driver::net::MAX_MESSAGE_BYTES;
-        }
     };
     let largest = phases.iter().map(|p| p.payload_size).max().unwrap_or(0);
     if n < FRAMING_BYTES || n < largest.saturating_add(FRAMING_BYTES) {
@@ -230,19 +272,4 @@ fn max_message_size(s: Option<&str>, phases: &[Phase], errors: &mut Vec<String>)
         ));
     }
     n
-}
-
-fn parse_opt_duration(
-    s: Option<&str>,
-    what: &str,
-    default: Duration,
-    errors: &mut Vec<String>,
-) -> Duration {
-    match s {
-        None => default,
-        Some(s) => crate::model::parse_duration(s).unwrap_or_else(|e| {
-            errors.push(format!("{what}: {e}"));
-            default
-        }),
-    }
 }

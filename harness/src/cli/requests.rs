@@ -1,0 +1,205 @@
+//! The command line, converted into what the rest of the crate takes: a [`plan::Request`]
+//! (a typed raw plan, or a plan file) for the commands that run a plan, a
+//! [`commands::Request`] for `report` and `compare`.
+//!
+//! Receives parsed arguments (clap has already parsed counts, rates, durations, sizes).
+//! Emits the same values, typed, in the raw plan's fields: nothing is printed to be parsed
+//! again. Must not: check cross-field rules (the plan does).
+
+use crate::commands;
+use crate::plan::{
+    self, ByteSize, PlanError, RawOutput, RawPhase, RawPlan, ReconnectOverride, Scenario,
+};
+
+use super::{
+    BroadcastArgs, Command, HeartbeatArgs, OutputArgs, PacingArgs, ReconnectArgs, ScenarioArgs,
+    TargetArgs,
+};
+
+impl Command {
+    /// `report` and `compare`, which read results files instead of running a plan.
+    pub fn tool(&self) -> Option<commands::Request> {
+        match self {
+            Command::Report(a) => Some(commands::Request::Report(a.clone())),
+            Command::Compare(a) => Some(commands::Request::Compare(a.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<&Command> for plan::Request {
+    type Error = PlanError;
+
+    fn try_from(command: &Command) -> Result<plan::Request, PlanError> {
+        let one_phase = |raw: RawPlan, output: &OutputArgs, label_errors| plan::Request::Command {
+            raw: Box::new(raw),
+            output: output.into(),
+            label_errors,
+        };
+        Ok(match command {
+            Command::Connect(a) => one_phase(a.raw_plan(Scenario::Connect), &a.output, false),
+            Command::Echo(a) => one_phase(a.raw_plan(Scenario::Echo), &a.output, false),
+            Command::Broadcast(a) => {
+                one_phase(a.raw_plan(Scenario::Broadcast, None), &a.output, true)
+            }
+            Command::Churn(a) => one_phase(
+                a.broadcast.raw_plan(Scenario::Churn, Some(a.churn_rate)),
+                &a.broadcast.output,
+                true,
+            ),
+            Command::Heartbeat(a) => one_phase(a.raw_plan(), &a.output, true),
+            Command::Run(a) => plan::Request::File {
+                path: a.plan.clone(),
+                url: a.url.clone(),
+                reconnect: (&a.reconnect).into(),
+                output: (&a.output).into(),
+            },
+            Command::Report(_) | Command::Compare(_) => {
+                return Err(PlanError::Invalid(vec![
+                    "`swarm report` and `swarm compare` read results files; they run no plan"
+                        .into(),
+                ]));
+            }
+        })
+    }
+}
+
+impl From<&OutputArgs> for RawOutput {
+    fn from(o: &OutputArgs) -> RawOutput {
+        RawOutput {
+            out: o.out.clone(),
+            json: o.json,
+            quiet: o.quiet,
+            thresholds: o.thresholds.clone(),
+        }
+    }
+}
+
+impl From<&ReconnectArgs> for ReconnectOverride {
+    fn from(a: &ReconnectArgs) -> ReconnectOverride {
+        ReconnectOverride {
+            reconnect: a.reconnect,
+            delay: a.reconnect_delay,
+            max_delay: a.reconnect_max_delay,
+            jitter: a.reconnect_jitter,
+            max_attempts: a.reconnect_max_attempts,
+        }
+    }
+}
+
+impl TargetArgs {
+    /// The run-wide keys every command shares, named `name`, aimed at `url`.
+    fn raw_plan(&self, name: &str, url: &Option<String>) -> RawPlan {
+        RawPlan {
+            name: Some(name.to_string()),
+            url: url.clone(),
+            protocol: self.protocol,
+            transport: Some(self.transport),
+            path: Some(self.path.clone()),
+            auth: self.auth.clone(),
+            headers: self.headers.clone(),
+            query: self.query.clone(),
+            timeout: Some(Ok(self.timeout)),
+            grace: Some(Ok(self.grace)),
+            parser: Some(self.parser),
+            insecure: self.insecure,
+            source_addrs: Some(Ok(self.source_addrs.clone())),
+            max_message_size: Some(Ok(ByteSize {
+                bytes: self.max_message_size,
+                written: self.max_message_size.to_string(),
+            })),
+            write_timeout: Some(Ok(self.write_timeout.0)),
+            ..RawPlan::default()
+        }
+    }
+}
+
+impl PacingArgs {
+    /// A phase named after `scenario`, paced by these flags.
+    fn raw_phase(&self, scenario: Scenario) -> RawPhase {
+        RawPhase {
+            name: Some(scenario.name().to_string()),
+            scenario: Some(scenario),
+            connect_rate: self.connect_rate.map(Ok),
+            ramp: self.ramp.map(Ok),
+            duration: Some(Ok(self.duration)),
+            ..RawPhase::default()
+        }
+    }
+}
+
+impl ScenarioArgs {
+    /// `swarm connect` / `swarm echo` as a one-phase raw plan.
+    fn raw_plan(&self, scenario: Scenario) -> RawPlan {
+        let l = &self.load;
+        let pacing = PacingArgs {
+            connect_rate: l.connect_rate,
+            ramp: l.ramp,
+            duration: l.duration,
+        };
+        let phase = RawPhase {
+            clients: Some(Ok(l.clients)),
+            rate: Some(Ok(l.rate)),
+            payload_size: Some(l.payload_size),
+            arrival: Some(l.arrival),
+            max_in_flight: Some(l.max_in_flight),
+            ..pacing.raw_phase(scenario)
+        };
+        RawPlan {
+            event: Some(self.target.event.clone()),
+            reply_event: self.target.reply_event.clone(),
+            phases: vec![phase],
+            ..self.target.raw_plan(scenario.name(), &self.url)
+        }
+        .with_reconnect(&(&self.reconnect).into())
+    }
+}
+
+impl BroadcastArgs {
+    /// `swarm broadcast` (`swarm churn` with `churn_rate`) as a one-phase raw plan.
+    fn raw_plan(&self, scenario: Scenario, churn_rate: Option<f64>) -> RawPlan {
+        let f = &self.fanout;
+        let phase = RawPhase {
+            rate: Some(Ok(f.rate)),
+            payload_size: Some(f.payload_size),
+            arrival: Some(f.arrival),
+            subscribers: Some(Ok(f.subscribers)),
+            publishers: f.publishers,
+            rooms: f.rooms,
+            room_size: f.room_size,
+            server_publisher: f.server_publisher.clone(),
+            churn_rate: churn_rate.map(Ok),
+            ..self.pacing.raw_phase(scenario)
+        };
+        RawPlan {
+            join_event: Some(f.join_event.clone()),
+            join_args: Some(f.join_args.clone()),
+            leave_event: Some(f.leave_event.clone()),
+            publish_event: Some(f.publish_event.clone()),
+            publish_args: Some(f.publish_args.clone()),
+            subscribe_event: f.subscribe_event.clone(),
+            publish_url: f.publish_url.clone(),
+            phases: vec![phase],
+            ..self.target.raw_plan(scenario.name(), &self.url)
+        }
+        .with_reconnect(&(&self.reconnect).into())
+    }
+}
+
+impl HeartbeatArgs {
+    /// `swarm heartbeat` as a one-phase raw plan.
+    fn raw_plan(&self) -> RawPlan {
+        let phase = RawPhase {
+            clients: Some(Ok(self.clients)),
+            mute: self.mute.as_deref().map(plan::parse_mute),
+            client_ping_interval: self.client_ping_interval.map(Ok),
+            ..self.pacing.raw_phase(Scenario::Heartbeat)
+        };
+        RawPlan {
+            ping_interval: self.ping_interval.map(Ok),
+            phases: vec![phase],
+            ..self.target.raw_plan("heartbeat", &self.url)
+        }
+        .with_reconnect(&(&self.reconnect).into())
+    }
+}

@@ -1,0 +1,272 @@
+//! The command line: flags, their conversion into plans, and that every command takes the
+//! plan file's route (a command line and the TOML it stands for give the same plan).
+
+use super::*;
+use crate::plan::{self, Plan, PlanError, RawOutput};
+
+fn parse(args: &[&str]) -> Cli {
+    Cli::try_parse_from(args).expect("valid command line")
+}
+
+fn plan_of(args: &[&str]) -> Result<Plan, PlanError> {
+    plan::from_command(&parse(args).command)
+}
+
+fn toml_plan(text: &str) -> Plan {
+    plan::from_toml(text, "t", None, &RawOutput::default()).expect("valid plan")
+}
+
+#[test]
+fn counts() {
+    assert_eq!(parse_count("10k"), Ok(10_000));
+    assert_eq!(parse_count("1.5k"), Ok(1_500));
+    assert_eq!(parse_count("2M"), Ok(2_000_000));
+    assert_eq!(parse_count("250"), Ok(250));
+    assert!(parse_count("1.5").is_err());
+    assert!(parse_count("ten").is_err());
+    assert!(parse_count("-3").is_err());
+}
+
+#[test]
+fn parses_echo() {
+    let cli = parse(&[
+        "swarm",
+        "echo",
+        "ws://127.0.0.1:1/ws/echo",
+        "--clients",
+        "2k",
+        "--rate",
+        "5/s",
+        "--threshold",
+        "echo.latency.p99 < 5ms",
+        "--threshold",
+        "connect.failed == 0",
+    ]);
+    let Command::Echo(a) = cli.command else {
+        panic!("not echo")
+    };
+    assert_eq!(a.load.clients, 2000);
+    assert_eq!(a.load.rate, 5.0);
+    assert_eq!(a.output.thresholds.len(), 2);
+    assert_eq!(a.target.timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn ramp_and_rate_conflict() {
+    let r = Cli::try_parse_from(["swarm", "connect", "--ramp", "1s", "--connect-rate", "5/s"]);
+    assert!(r.is_err());
+}
+
+#[test]
+fn source_addrs_option() {
+    let plan = plan_of(&[
+        "swarm",
+        "echo",
+        "--source-addrs",
+        "none",
+        "ws://127.0.0.1:9/ws/echo",
+    ])
+    .unwrap();
+    assert_eq!(plan.target.source, crate::source::SourceSpec::Off);
+    assert!(Cli::try_parse_from(["swarm", "echo", "--source-addrs", "x"]).is_err());
+}
+
+#[test]
+fn threads_option_is_global_and_bounded() {
+    let parse = |args: &[&str]| Cli::try_parse_from(args);
+    assert_eq!(
+        parse(&["swarm", "echo", "--threads", "1"]).unwrap().threads,
+        Some(1)
+    );
+    assert_eq!(
+        parse(&["swarm", "--threads", "3", "run"]).unwrap().threads,
+        Some(3)
+    );
+    assert_eq!(parse(&["swarm", "connect"]).unwrap().threads, None);
+    assert!(parse(&["swarm", "echo", "--threads", "0"]).is_err());
+}
+
+/// `swarm echo` with flags and the TOML plan those flags stand for give one plan (so the
+/// command line takes the plan file's route, values typed all the way: 1500µs stays
+/// 1500µs, where a detour through "{ms}ms" text would have cut it to 1ms).
+#[test]
+fn echo_flags_and_their_plan_file_agree() {
+    let flags = plan_of(&[
+        "swarm",
+        "echo",
+        "ws://127.0.0.1:9/ws/echo",
+        "--clients",
+        "1.5k",
+        "--connect-rate",
+        "300/s",
+        "--duration",
+        "1500us",
+        "--rate",
+        "7/s",
+        "--payload-size",
+        "256",
+        "--timeout",
+        "3s",
+        "--max-message-size",
+        "1MiB",
+        "--write-timeout",
+        "off",
+        "--reconnect",
+        "--reconnect-delay",
+        "250ms",
+    ])
+    .unwrap();
+    let file = toml_plan(
+        r#"
+        name = "echo"
+        url = "ws://127.0.0.1:9/ws/echo"
+        timeout = "3s"
+        max-message-size = "1MiB"
+        write-timeout = "off"
+        reconnect = true
+        reconnect-delay = "250ms"
+        [[phase]]
+        name = "echo"
+        scenario = "echo"
+        clients = "1.5k"
+        connect-rate = "300/s"
+        duration = "1500us"
+        rate = "7/s"
+        payload-size = 256
+        "#,
+    );
+    assert_eq!(flags, file);
+    assert_eq!(flags.phases[0].duration, Duration::from_micros(1500));
+    assert_eq!(flags.phases[0].ramp, Duration::from_secs(5));
+}
+
+/// Broadcast, churn and heartbeat command lines give the plans of their TOML forms.
+#[test]
+fn fanout_flags_and_their_plan_files_agree() {
+    let broadcast = plan_of(&[
+        "swarm",
+        "churn",
+        "--subscribers",
+        "40",
+        "--room-size",
+        "10",
+        "--publishers",
+        "2",
+        "--rate",
+        "20/s",
+        "--churn-rate",
+        "4/s",
+        "--ramp",
+        "2s",
+        "--duration",
+        "3s",
+    ])
+    .unwrap();
+    let file = toml_plan(
+        r#"
+        name = "churn"
+        join-event = "join"
+        [[phase]]
+        name = "churn"
+        scenario = "churn"
+        subscribers = 40
+        room-size = 10
+        publishers = 2
+        rate = "20/s"
+        churn-rate = "4/s"
+        ramp = "2s"
+        duration = "3s"
+        "#,
+    );
+    assert_eq!(broadcast, file);
+
+    let heartbeat = plan_of(&[
+        "swarm",
+        "heartbeat",
+        "ws://127.0.0.1:9/ws/echo",
+        "--clients",
+        "30",
+        "--mute",
+        "10%@1s",
+        "--ping-interval",
+        "5s",
+        "--client-ping-interval",
+        "700ms",
+    ])
+    .unwrap();
+    let file = toml_plan(
+        r#"
+        name = "heartbeat"
+        url = "ws://127.0.0.1:9/ws/echo"
+        ping-interval = "5s"
+        [[phase]]
+        name = "heartbeat"
+        scenario = "heartbeat"
+        clients = 30
+        duration = "10s"
+        mute = "10%@1s"
+        client-ping-interval = "700ms"
+        "#,
+    );
+    assert_eq!(heartbeat, file);
+}
+
+/// Errors keep their forms: `connect`/`echo` flags without a phase label, broadcast and
+/// heartbeat ones with it, a bad `--mute` named.
+#[test]
+fn command_errors_keep_their_labels() {
+    let e = plan_of(&["swarm", "echo", "--payload-size", "20"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\n  - payload-size 20 is below the minimum"),
+        "{e}"
+    );
+    let e = plan_of(&["swarm", "broadcast", "--payload-size", "20"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("phase \"broadcast\": payload-size 20"), "{e}");
+    let e = plan_of(&["swarm", "heartbeat", "--mute", "2@1s"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("phase \"heartbeat\": mute: \"2@1s\""), "{e}");
+}
+
+/// `swarm run` takes the file's keys, with `--url` and `--reconnect*` over them; report and
+/// compare convert into no plan.
+#[test]
+fn run_overrides_and_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        "url = \"http://127.0.0.1:1\"\nreconnect-delay = \"2s\"\n[[phase]]\nclients = 1\nduration = \"1s\"\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let plan = plan_of(&["swarm", "run", p]).unwrap();
+    assert_eq!(plan.name, "p");
+    assert_eq!(plan.target.fan.reconnect_delay, Duration::from_secs(2));
+    assert!(!plan.target.fan.reconnect);
+    let plan = plan_of(&[
+        "swarm",
+        "run",
+        p,
+        "--url",
+        "ws://127.0.0.1:2/ws/echo",
+        "--reconnect",
+        "--reconnect-delay",
+        "300ms",
+    ])
+    .unwrap();
+    assert_eq!(plan.target.endpoint.map(|e| e.port), Some(2));
+    assert!(plan.target.fan.reconnect);
+    assert_eq!(plan.target.fan.reconnect_delay, Duration::from_millis(300));
+    let report = parse(&["swarm", "report", "r.json"]).command;
+    assert!(matches!(
+        report.tool(),
+        Some(crate::commands::Request::Report(_))
+    ));
+    assert!(plan::from_command(&report).is_err());
+    assert!(parse(&["swarm", "echo"]).command.tool().is_none());
+}

@@ -1,0 +1,250 @@
+//! The raw, unvalidated form of a plan: a TOML file as written, or a command line written
+//! as one (the CLI converts its arguments into these types).
+//!
+//! Receives: TOML text (through serde) or values set by the CLI. Emits: a [`RawPlan`] whose
+//! durations, rates, counts and sizes are already parsed ([`Checked`]): a bad value keeps its
+//! message, so that [`super::from_raw`] reports every problem of a file at once.
+//! Must not: check cross-field rules (validation does) or open anything.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::Scenario;
+use super::fanout::{Mute, parse_mute};
+use crate::model::{Arrival, Jitter, ParserKind, Protocol, Transport};
+use crate::source::SourceSpec;
+
+/// A value parsed when it was read; `Err` holds what is wrong with it, reported (with the
+/// key's name) when the plan is validated.
+pub type Checked<T> = Result<T, String>;
+
+/// A byte size and how it was written (`16MiB`), for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByteSize {
+    pub bytes: usize,
+    pub written: String,
+}
+
+/// The plan file, as written (keys as the CLI options, in kebab-case).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPlan {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub transport: Option<Transport>,
+    pub path: Option<String>,
+    pub event: Option<String>,
+    pub reply_event: Option<String>,
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub headers: Vec<String>,
+    #[serde(default)]
+    pub query: Vec<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Checked<Duration>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub grace: Option<Checked<Duration>>,
+    pub parser: Option<ParserKind>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default, deserialize_with = "source_addrs")]
+    pub source_addrs: Option<Checked<SourceSpec>>,
+    #[serde(default, deserialize_with = "size")]
+    pub max_message_size: Option<Checked<ByteSize>>,
+    /// `None` inside: `off`.
+    #[serde(default, deserialize_with = "write_timeout")]
+    pub write_timeout: Option<Checked<Option<Duration>>>,
+    #[serde(default)]
+    pub thresholds: Vec<String>,
+    pub join_event: Option<String>,
+    pub join_args: Option<String>,
+    pub leave_event: Option<String>,
+    pub publish_event: Option<String>,
+    pub publish_args: Option<String>,
+    pub subscribe_event: Option<String>,
+    pub publish_url: Option<String>,
+    #[serde(default, deserialize_with = "duration")]
+    pub ping_interval: Option<Checked<Duration>>,
+    #[serde(default)]
+    pub reconnect: bool,
+    #[serde(default, deserialize_with = "duration")]
+    pub reconnect_delay: Option<Checked<Duration>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub reconnect_max_delay: Option<Checked<Duration>>,
+    pub reconnect_jitter: Option<Jitter>,
+    pub reconnect_max_attempts: Option<u32>,
+    #[serde(default, rename = "phase")]
+    pub phases: Vec<RawPhase>,
+}
+
+/// One `[[phase]]` as written.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPhase {
+    pub name: Option<String>,
+    pub scenario: Option<Scenario>,
+    /// A TOML integer or a count like `"10k"`.
+    #[serde(default, deserialize_with = "clients")]
+    pub clients: Option<Checked<u32>>,
+    #[serde(default, deserialize_with = "rate")]
+    pub connect_rate: Option<Checked<f64>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub ramp: Option<Checked<Duration>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub duration: Option<Checked<Duration>>,
+    #[serde(default, deserialize_with = "rate")]
+    pub rate: Option<Checked<f64>>,
+    pub payload_size: Option<usize>,
+    pub arrival: Option<Arrival>,
+    pub max_in_flight: Option<u32>,
+    #[serde(default, deserialize_with = "subscribers")]
+    pub subscribers: Option<Checked<u32>>,
+    pub publishers: Option<u32>,
+    pub rooms: Option<u32>,
+    pub room_size: Option<u32>,
+    pub server_publisher: Option<String>,
+    #[serde(default, deserialize_with = "heartbeat_clients")]
+    pub heartbeat_clients: Option<Checked<u32>>,
+    #[serde(default, deserialize_with = "mute")]
+    pub mute: Option<Checked<Mute>>,
+    #[serde(default, deserialize_with = "duration")]
+    pub client_ping_interval: Option<Checked<Duration>>,
+    #[serde(default, deserialize_with = "rate")]
+    pub churn_rate: Option<Checked<f64>>,
+}
+
+/// The output options of a command line (thresholds unparsed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RawOutput {
+    pub out: Option<PathBuf>,
+    pub json: bool,
+    pub quiet: bool,
+    pub thresholds: Vec<String>,
+}
+
+/// The `--reconnect*` options of a command line: each one given goes over the plan's key.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReconnectOverride {
+    /// `--reconnect` (turns reconnects on; never off).
+    pub reconnect: bool,
+    pub delay: Option<Duration>,
+    pub max_delay: Option<Duration>,
+    pub jitter: Option<Jitter>,
+    pub max_attempts: Option<u32>,
+}
+
+impl RawPlan {
+    /// This plan with the command line's `--reconnect*` options over its own keys.
+    pub fn with_reconnect(mut self, o: &ReconnectOverride) -> RawPlan {
+        self.reconnect |= o.reconnect;
+        if let Some(d) = o.delay {
+            self.reconnect_delay = Some(Ok(d));
+        }
+        if let Some(d) = o.max_delay {
+            self.reconnect_max_delay = Some(Ok(d));
+        }
+        if let Some(j) = o.jitter {
+            self.reconnect_jitter = Some(j);
+        }
+        if let Some(n) = o.max_attempts {
+            self.reconnect_max_attempts = Some(n);
+        }
+        self
+    }
+}
+
+/// The value of a key, or `None` (its problem, prefixed with the key, goes to `errs`).
+pub(super) fn take<T: Clone>(
+    v: &Option<Checked<T>>,
+    what: &str,
+    errs: &mut Vec<String>,
+) -> Option<T> {
+    match v {
+        None => None,
+        Some(Ok(v)) => Some(v.clone()),
+        Some(Err(e)) => {
+            errs.push(format!("{what}: {e}"));
+            None
+        }
+    }
+}
+
+/// [`take`] for values whose message already says which key it is about.
+pub(super) fn take_bare<T: Clone>(v: &Option<Checked<T>>, errs: &mut Vec<String>) -> Option<T> {
+    match v {
+        None => None,
+        Some(Ok(v)) => Some(v.clone()),
+        Some(Err(e)) => {
+            errs.push(e.clone());
+            None
+        }
+    }
+}
+
+/// A string key read with `parse`; a value of another TOML type fails the whole file.
+fn text<'de, D, T>(
+    d: D,
+    parse: impl FnOnce(&str) -> Checked<T>,
+) -> Result<Option<Checked<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let s = String::deserialize(d)?;
+    Ok(Some(parse(&s)))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<Duration>>, D::Error> {
+    text(d, crate::model::parse_duration)
+}
+
+fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<f64>>, D::Error> {
+    text(d, crate::model::parse_rate)
+}
+
+fn write_timeout<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Checked<Option<Duration>>>, D::Error> {
+    text(d, crate::model::parse_write_timeout)
+}
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<ByteSize>>, D::Error> {
+    text(d, |s| {
+        crate::model::parse_size(s).map(|bytes| ByteSize {
+            bytes,
+            written: s.to_string(),
+        })
+    })
+}
+
+fn source_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<SourceSpec>>, D::Error> {
+    text(d, SourceSpec::parse)
+}
+
+fn mute<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<Mute>>, D::Error> {
+    text(d, parse_mute)
+}
+
+/// A count written as a TOML integer or a string like `"10k"`; the message names `what`.
+fn count<'de, D: Deserializer<'de>>(d: D, what: &str) -> Result<Option<Checked<u32>>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    Ok(Some(match v {
+        toml::Value::Integer(n) => u32::try_from(n).map_err(|_| format!("{what} must be 0..4e9")),
+        toml::Value::String(s) => crate::model::parse_count(&s),
+        _ => Err(format!("{what} must be a number or a count like \"10k\"")),
+    }))
+}
+
+fn clients<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<u32>>, D::Error> {
+    count(d, "clients")
+}
+
+fn subscribers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<u32>>, D::Error> {
+    count(d, "subscribers")
+}
+
+fn heartbeat_clients<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<u32>>, D::Error> {
+    count(d, "heartbeat-clients")
+}

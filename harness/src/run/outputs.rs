@@ -1,0 +1,117 @@
+//! What a run leaves on disk: the output folder (prepared before anything opens), the
+//! `running` checkpoints while it runs, and the final results file with its status and
+//! threshold verdicts.
+//!
+//! Receives the plan, the recorder's checkpoints and final records, the run's metadata.
+//! Emits the [`RunFile`] as written, or a [`RunError`] (the folder cannot be used: exit 2;
+//! the results cannot be written: exit 3).
+//! Must not: open sockets.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use reports::{RunFile, RunStatus};
+
+use super::{RunError, mark_degraded};
+use crate::plan::Plan;
+use crate::recorder;
+
+/// How often a running swarm rewrites results.json (status `running`) in the run's first
+/// 10 s; 15 times that after (recorder::EARLY_CHECKPOINTS).
+pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+
+/// The run's output folder, fresh: an earlier run's files are cleared (said on stderr),
+/// anything else in the folder refuses the run before any socket opens.
+pub(super) fn prepare(plan: &Plan) -> Result<PathBuf, RunError> {
+    let out_dir = plan
+        .output
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&plan.name));
+    match crate::output::prepare_out_dir(&out_dir) {
+        Ok(crate::output::Prepared::Fresh) => {}
+        Ok(crate::output::Prepared::Cleared(names)) => eprintln!(
+            "note: {} held an earlier run's files; cleared: {}",
+            out_dir.display(),
+            names.join(", ")
+        ),
+        Err(why) => {
+            return Err(RunError::Output {
+                path: out_dir.display().to_string(),
+                why,
+            });
+        }
+    }
+    Ok(out_dir)
+}
+
+/// `./swarm-results/<name>-<UTC timestamp>/`.
+pub fn default_out_dir(name: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(['-', ':'], "");
+    Path::new("swarm-results").join(format!("{name}-{stamp}"))
+}
+
+/// Writes each checkpoint the recorder sends as results.json (atomically, on a blocking
+/// thread), until the recorder finishes and closes the channel. A failed write is logged
+/// and the run goes on: the final write reports its own errors.
+pub(super) async fn write_checkpoints(
+    mut rx: tokio::sync::mpsc::Receiver<recorder::Recorded>,
+    meta: reports::RunMeta,
+    path: PathBuf,
+) {
+    while let Some(so_far) = rx.recv().await {
+        // `ended_at` becomes the checkpoint's instant (the records reach that far).
+        let mut m = meta.clone();
+        m.ended_at_unix_ms = 0;
+        let run = so_far.into_run_file(m);
+        let path = path.clone();
+        let written = tokio::task::spawn_blocking(move || run.write(&path)).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!("checkpoint not written: {e}");
+        }
+    }
+}
+
+/// What the clients stage hands to [`finish`].
+pub(super) struct Ran {
+    pub recorded: recorder::Recorded,
+    pub interrupted: bool,
+}
+
+/// The final results file: the records under `meta` (with the source addresses used), the
+/// run's status (`failed` when nothing connected, `degraded` when connections were lost),
+/// the plan's thresholds evaluated; written with the reports into `out_dir`.
+pub(super) fn finish(
+    plan: &Plan,
+    out_dir: &Path,
+    ran: Ran,
+    mut meta: reports::RunMeta,
+    sources: &[IpAddr],
+) -> Result<RunFile, RunError> {
+    let Ran {
+        recorded,
+        interrupted,
+    } = ran;
+    meta.options.insert(
+        "source_addrs".into(),
+        serde_json::json!(sources.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
+    );
+    let mut run = recorded.into_run_file(meta);
+    if !interrupted && run.run.connect.connected == 0 {
+        run.meta.status = RunStatus::Failed;
+        run.meta.status_detail = Some(format!(
+            "no connection succeeded ({} attempted, failures: {:?})",
+            run.run.connect.attempted, run.run.connect.failed_by_kind
+        ));
+    }
+    mark_degraded(&mut run);
+    run.thresholds = reports::threshold::evaluate(&plan.output.parsed_thresholds, &run);
+    crate::output::write_outputs(out_dir, &run).map_err(|e| RunError::Write {
+        path: out_dir.display().to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(run)
+}
