@@ -111,16 +111,7 @@ async fn run_file_carries_meta_and_reads_back() {
     let t0 = now();
     tx.send(sample(0, 0, t0, Event::Sent { intended: t0 }))
         .expect("send");
-    tx.send(sample(
-        0,
-        0,
-        t0,
-        Event::Reply {
-            intended: t0,
-            sent: t0,
-        },
-    ))
-    .expect("send");
+    tx.send(sample(0, 0, t0, reply(t0))).expect("send");
     drop(tx);
     let run = rec.finish().await.into_run_file(reports::RunMeta {
         target_url: "ws://x".into(),

@@ -82,14 +82,7 @@ async fn in_flight_sends_of_a_dead_client_are_written_off() {
     for _ in 0..5 {
         send(3, 0, Event::Sent { intended: t0 });
     }
-    send(
-        3,
-        0,
-        Event::Reply {
-            intended: t0,
-            sent: t0,
-        },
-    );
+    send(3, 0, reply(t0));
     send(
         3,
         0,
@@ -98,43 +91,18 @@ async fn in_flight_sends_of_a_dead_client_are_written_off() {
             sent: t0,
         },
     );
-    send(
-        3,
-        1,
-        Event::Error {
-            error: ErrorKind::ClientPanic,
-        },
-    );
+    send(3, 1, error(ErrorKind::ClientPanic));
     // Client 4: 2 sent, both answered, then force-dropped: nothing to write off.
     for _ in 0..2 {
         send(4, 1, Event::Sent { intended: t0 });
-        send(
-            4,
-            1,
-            Event::Reply {
-                intended: t0,
-                sent: t0,
-            },
-        );
+        send(4, 1, reply(t0));
     }
-    send(
-        4,
-        1,
-        Event::Error {
-            error: ErrorKind::ForcedDrop,
-        },
-    );
+    send(4, 1, error(ErrorKind::ForcedDrop));
     // Client 5: 3 sent, then force-dropped with all 3 in flight.
     for _ in 0..3 {
         send(5, 1, Event::Sent { intended: t0 });
     }
-    send(
-        5,
-        1,
-        Event::Error {
-            error: ErrorKind::ForcedDrop,
-        },
-    );
+    send(5, 1, error(ErrorKind::ForcedDrop));
     drop(tx);
     let r = rec.finish().await;
     let one = r.phases[0].stats.echo.clone().expect("phase one echo");

@@ -33,6 +33,19 @@ fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
+/// An echo reply to a message meant and sent at `t`.
+fn reply(t: std::time::Instant) -> Event {
+    Event::Reply {
+        intended: t,
+        sent: t,
+    }
+}
+
+/// A client-side error.
+fn error(error: ErrorKind) -> Event {
+    Event::Error { error }
+}
+
 /// Equal within the histogram's 3 significant digits.
 fn near(observed: u64, expected: u64) -> bool {
     observed.abs_diff(expected) * 1000 <= expected
@@ -115,12 +128,8 @@ async fn accounting_is_exact() {
             },
             error: ErrorKind::HttpStatus(404),
         },
-        Event::Error {
-            error: ErrorKind::Unmatched,
-        },
-        Event::Error {
-            error: ErrorKind::Unmatched,
-        },
+        error(ErrorKind::Unmatched),
+        error(ErrorKind::Unmatched),
         Event::Disconnected {
             reason: DisconnectReason::WsClose { code: 1006 },
         },
@@ -264,16 +273,8 @@ async fn phases_are_split_and_summed() {
         .expect("send");
         tx.send(sample(c, 1, t0, Event::Sent { intended: t0 }))
             .expect("send");
-        tx.send(sample(
-            c,
-            1,
-            t0 + Duration::from_millis(1),
-            Event::Reply {
-                intended: t0,
-                sent: t0,
-            },
-        ))
-        .expect("send");
+        tx.send(sample(c, 1, t0 + Duration::from_millis(1), reply(t0)))
+            .expect("send");
     }
     // A phase index the config does not name still counts.
     tx.send(sample(
@@ -311,26 +312,8 @@ async fn out_of_range_values_are_clamped_and_counted() {
     let (tx, rec) = spawn_with_health(config(&[("p", "echo")]), None);
     let t0 = now();
     let at = t0 + Duration::from_secs(2 * 3600);
-    tx.send(sample(
-        0,
-        0,
-        at,
-        Event::Reply {
-            intended: t0,
-            sent: t0,
-        },
-    ))
-    .expect("send");
-    tx.send(sample(
-        0,
-        0,
-        t0,
-        Event::Reply {
-            intended: t0,
-            sent: t0,
-        },
-    ))
-    .expect("send");
+    tx.send(sample(0, 0, at, reply(t0))).expect("send");
+    tx.send(sample(0, 0, t0, reply(t0))).expect("send");
     drop(tx);
     let r = rec.finish().await;
     let lat = &r.run.echo.as_ref().expect("echo").latency;
