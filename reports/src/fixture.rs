@@ -147,7 +147,7 @@ pub fn example_run(clients: u64) -> RunFile {
                     duration_ms: 4_000,
                     rate_per_s: Some(10.0),
                     payload_size_bytes: Some(128),
-                    arrival: Some("constant".into()),
+                    arrival: Some(Arrival::Constant),
                     ..Default::default()
                 },
             ],
@@ -315,9 +315,10 @@ pub fn example_full_run(clients: u64) -> RunFile {
             scenario: scenario.into(),
             clients,
             duration_ms: 4_000,
-            settings: room
-                .map(|r| BTreeMap::from([("room_size".to_string(), serde_json::json!(r))]))
-                .unwrap_or_default(),
+            settings: PhaseSettings {
+                room_size: room,
+                ..Default::default()
+            },
             ..Default::default()
         });
     }

@@ -6,6 +6,10 @@
 //! Per-second percentiles cannot be merged exactly from summaries: the merged value is the
 //! worst shard's (an upper bound); exact ones come from merging the `.hlog` files.
 //! Must not: drop counts, or keep threshold results (they must be re-evaluated).
+//!
+//! No command calls this yet: it is the exact merge a scale-out run (several swarm
+//! processes, one plan; issue 13's `swarm merge`) will use. Until then only tests
+//! (harness/tests/calibration_merge.rs) and the recorder bench run it.
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::schema::{RunFile, Section};
+use crate::schema::{RunFile, Scenario, Section};
 
 /// A duration in µs for humans: `850us`, `4.10ms`, `1.20s`.
 pub fn format_us(us: u64) -> String {
@@ -113,7 +113,7 @@ pub fn summary_table(run: &RunFile) -> String {
     let _ = writeln!(
         out,
         "{} {} ({}/{}), {:.1}s, status {}",
-        m.scenarios.join("+"),
+        Scenario::join(&m.scenarios, "+"),
         m.target_url,
         m.protocol,
         m.transport,

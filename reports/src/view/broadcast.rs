@@ -17,13 +17,7 @@ use crate::schema::{BroadcastStats, RoomSizeStats, RunFile};
 
 fn room_size(run: &RunFile, phase: &str) -> Option<String> {
     let p = run.meta.plan.iter().find(|p| p.name == phase)?;
-    ["room_size", "room-size", "room_clients"]
-        .iter()
-        .find_map(|k| p.settings.get(*k))
-        .map(|v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+    p.settings.room_size.map(|n| n.to_string())
 }
 
 pub fn section(run: &RunFile) -> Option<Section> {

@@ -7,7 +7,7 @@
 use super::Section;
 use super::common::Table;
 use crate::format::{self, count, format_bytes, format_us, unix_ms_to_utc};
-use crate::schema::RunFile;
+use crate::schema::{RunFile, Scenario};
 
 pub fn section(run: &RunFile) -> Section {
     let m = &run.meta;
@@ -22,7 +22,7 @@ pub fn section(run: &RunFile) -> Section {
         },
     );
     facts.pair("protocol", format!("{} over {}", m.protocol, m.transport));
-    facts.pair("scenarios", m.scenarios.join(", "));
+    facts.pair("scenarios", Scenario::join(&m.scenarios, ", "));
     facts.pair(
         "started",
         format!(
@@ -108,7 +108,7 @@ pub fn section(run: &RunFile) -> Section {
         for p in &m.plan {
             plan.push(vec![
                 p.name.clone(),
-                p.scenario.clone(),
+                p.scenario.to_string(),
                 count(p.clients),
                 format_us(p.duration_ms.saturating_mul(1000)),
                 opt(p
@@ -118,9 +118,10 @@ pub fn section(run: &RunFile) -> Section {
                 opt(p.connect_rate_per_s.map(format::rate)),
                 opt(p.rate_per_s.map(format::rate)),
                 opt(p.payload_size_bytes.map(|b| format!("{} B", count(b)))),
-                opt(p.arrival.clone()),
+                opt(p.arrival.as_ref().map(ToString::to_string)),
                 opt((!p.settings.is_empty()).then(|| {
                     p.settings
+                        .pairs()
                         .iter()
                         .map(|(k, v)| format!("{k}={v}"))
                         .collect::<Vec<_>>()

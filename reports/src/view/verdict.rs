@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::common::{connect_kind, phases_with, sum};
 use crate::format::{self, count, format_us, plural};
 use crate::saturation::{CPU_SATURATION_SHARE, LAG_SATURATION_US};
-use crate::schema::{RunFile, RunStatus, Section};
+use crate::schema::{RunFile, RunStatus, Scenario, Section};
 
 /// Did it pass?
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -211,8 +211,8 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
     let r = &run.run;
     let mut lines = Vec::new();
     for sc in &run.meta.scenarios {
-        let line = match sc.as_str() {
-            "connect" => {
+        let line = match sc {
+            Scenario::Connect => {
                 let c = &r.connect;
                 let p99 = c
                     .phases
@@ -229,7 +229,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(c.peak_connected)
                 ))
             }
-            "echo" => r.echo.as_ref().map(|e| {
+            Scenario::Echo => r.echo.as_ref().map(|e| {
                 let lost = e.timeouts.saturating_add(e.unanswered_at_stop);
                 format!(
                     "echo: {} clients, {} msg/s, p99 {}, {} lost",
@@ -241,7 +241,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(lost)
                 )
             }),
-            "broadcast" => r.broadcast.as_ref().map(|b| {
+            Scenario::Broadcast => r.broadcast.as_ref().map(|b| {
                 format!(
                     "broadcast: {} published, {} deliveries/s, reach {}, p99 {}, {} lost, {} missed while disconnected",
                     count(b.published),
@@ -254,7 +254,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(b.missed_while_disconnected)
                 )
             }),
-            "heartbeat" => r.heartbeat.as_ref().map(|h| {
+            Scenario::Heartbeat => r.heartbeat.as_ref().map(|h| {
                 format!(
                     "heartbeat: {} pings, interval deviation p99 {}, {} false timeouts, {} muted clients closed",
                     count(h.pings),
@@ -263,7 +263,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(h.muted_closes)
                 )
             }),
-            "churn" => r.churn.as_ref().map(|c| {
+            Scenario::Churn => r.churn.as_ref().map(|c| {
                 format!(
                     "churn: {} drops, {} reconnected ({} failed), reconnect p99 {}",
                     count(c.drops),
@@ -272,7 +272,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     format_us(c.reconnect.p99_us)
                 )
             }),
-            _ => None,
+            Scenario::Other(_) => None,
         };
         lines.push(line.unwrap_or_else(|| format!("{sc}: no data recorded")));
     }

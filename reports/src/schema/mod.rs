@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::distribution::Distribution;
 
+mod vocab;
+
+pub use vocab::{Arrival, PhaseSettings, Protocol, Scenario, Transport};
+
 /// Version of the run file format written by this crate.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -42,15 +46,15 @@ pub struct RunMeta {
     #[serde(default)]
     pub run_id: String,
     /// Scenarios that ran, in plan order, without repeats (e.g. `["connect", "echo"]`).
-    pub scenarios: Vec<String>,
+    pub scenarios: Vec<Scenario>,
     pub target_url: String,
     /// True when the swarm started its own embedded target-server.
     #[serde(default)]
     pub embedded_target: bool,
     /// `ws` or `socketio`.
-    pub protocol: String,
+    pub protocol: Protocol,
     /// `websocket` or `polling` (Socket.IO); `websocket` for raw WS.
-    pub transport: String,
+    pub transport: Transport,
     /// The plan, phase by phase, with its settings.
     pub plan: Vec<PlanPhase>,
     /// Run-wide settings (e.g. `timeout_ms`, `grace_ms`, `event`, `parser`).
@@ -104,8 +108,7 @@ pub enum RunStatus {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PlanPhase {
     pub name: String,
-    /// `connect`, `echo` (part 2: `broadcast`, `heartbeat`, `churn`).
-    pub scenario: String,
+    pub scenario: Scenario,
     /// Clients connected at the end of the phase's ramp.
     pub clients: u64,
     /// Planned length of the phase, ramp included.
@@ -119,14 +122,13 @@ pub struct PlanPhase {
     pub rate_per_s: Option<f64>,
     #[serde(default)]
     pub payload_size_bytes: Option<u64>,
-    /// `constant` or `poisson`.
     #[serde(default)]
-    pub arrival: Option<String>,
+    pub arrival: Option<Arrival>,
     #[serde(default)]
     pub max_in_flight: Option<u32>,
-    /// Any other setting of the phase.
+    /// The phase's other settings (fan-out, churn, heartbeat).
     #[serde(default)]
-    pub settings: BTreeMap<String, serde_json::Value>,
+    pub settings: PhaseSettings,
 }
 
 /// The machine the swarm ran on.
