@@ -1,5 +1,5 @@
 //! Recorder and run-file benches: what one sample costs the swarm's aggregator, and what
-//! merging two run files costs (`swarm merge`, one file per shard).
+//! merging two run files costs (`reports::merge`, one file per shard).
 //!
 //! Receives: synthetic samples and the example run file of `reports::fixture`. Emits:
 //! criterion results. Must not: touch the network or write files.
@@ -170,8 +170,8 @@ fn sample_channel(c: &mut Criterion) {
 }
 
 /// Merging run files: `reports::merge` of two example runs (1,000 clients each; every
-/// histogram decoded, added and re-encoded), and the same starting from their JSON text as
-/// `swarm merge` reads them from disk.
+/// histogram decoded, added and re-encoded), and the same starting from their JSON text, as
+/// a merge of files read from disk would.
 fn merge_run_files(c: &mut Criterion) {
     let a = reports::fixture::example_run(1000);
     let mut b = reports::fixture::example_run(1000);

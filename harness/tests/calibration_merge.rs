@@ -1,8 +1,8 @@
 //! Merge calibration: one run's samples, recorded whole by one recorder and split by client
 //! into three shards recorded by three recorders, give run files whose merge
-//! (`reports::merge`, what `swarm merge` does) has identical histogram counts at every
-//! value and summed counters. This is what makes sharded runs (several swarm processes or
-//! machines) exact.
+//! (`reports::merge`) has identical histogram counts at every value and summed counters.
+//! This is what will make sharded runs (several swarm processes or machines) exact; no
+//! command merges files yet (see reports/src/merge.rs).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

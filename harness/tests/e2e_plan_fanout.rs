@@ -66,5 +66,5 @@ async fn heartbeat_clients_beside_echo_then_a_broadcast() {
     assert_eq!(b.by_room_size.keys().collect::<Vec<_>>(), vec!["9"]);
     assert!(load.broadcast.is_none(), "no broadcast in the echo phase");
     let plan = &finished.run.meta.plan[1];
-    assert_eq!(plan.settings.get("room_size"), Some(&serde_json::json!(9)));
+    assert_eq!(plan.settings.room_size, Some(9));
 }

@@ -85,7 +85,45 @@ pub fn example_run(clients: u64) -> RunFile {
     run.start_offset_ms = 0;
     run.duration_ms = 6_000;
     run.connect = ramp.connect.clone();
-    let series = (0..6u64)
+    let series = example_series(clients);
+    let health_series: Vec<HealthPoint> = (0..6u64)
+        .map(|s| HealthPoint {
+            second: s,
+            cpu_percent: 20.0 + s as f64 * 5.0,
+            rss_bytes: 20_000_000 + s * 1_000_000,
+            sched_lag_max_us: 300 + s * 20,
+            sched_lag_mean_us: 40 + s,
+        })
+        .collect();
+    RunFile {
+        schema_version: SCHEMA_VERSION,
+        meta: example_meta(clients),
+        run,
+        phases: vec![
+            PhaseResult {
+                name: "ramp".into(),
+                scenario: "connect".into(),
+                stats: ramp,
+            },
+            PhaseResult {
+                name: "steady".into(),
+                scenario: "echo".into(),
+                stats: steady,
+            },
+        ],
+        series,
+        health: Health {
+            cores: 2,
+            summary: summarize_health(&health_series, 2),
+            series: health_series,
+        },
+        thresholds: Vec::new(),
+    }
+}
+
+/// The example run's seconds: connects over the first two, echo after, a few failures.
+fn example_series(clients: u64) -> Vec<SecondPoint> {
+    (0..6u64)
         .map(|s| SecondPoint {
             second: s,
             connected: if s < 2 {
@@ -111,82 +149,54 @@ pub fn example_run(clients: u64) -> RunFile {
             latency_max_us: (s >= 2).then_some(4_100 + s * 10),
             ..Default::default()
         })
-        .collect();
-    let health_series: Vec<HealthPoint> = (0..6u64)
-        .map(|s| HealthPoint {
-            second: s,
-            cpu_percent: 20.0 + s as f64 * 5.0,
-            rss_bytes: 20_000_000 + s * 1_000_000,
-            sched_lag_max_us: 300 + s * 20,
-            sched_lag_mean_us: 40 + s,
-        })
-        .collect();
-    RunFile {
-        schema_version: SCHEMA_VERSION,
-        meta: RunMeta {
-            swarm_version: "0.1.0".into(),
-            run_id: "example".into(),
-            scenarios: vec!["connect".into(), "echo".into()],
-            target_url: "http://127.0.0.1:3000/".into(),
-            embedded_target: true,
-            protocol: "socketio".into(),
-            transport: "websocket".into(),
-            plan: vec![
-                PlanPhase {
-                    name: "ramp".into(),
-                    scenario: "connect".into(),
-                    clients,
-                    duration_ms: 2_000,
-                    ramp_ms: Some(2_000),
-                    ..Default::default()
-                },
-                PlanPhase {
-                    name: "steady".into(),
-                    scenario: "echo".into(),
-                    clients,
-                    duration_ms: 4_000,
-                    rate_per_s: Some(10.0),
-                    payload_size_bytes: Some(128),
-                    arrival: Some("constant".into()),
-                    ..Default::default()
-                },
-            ],
-            options: BTreeMap::from([("timeout_ms".to_string(), serde_json::json!(10_000))]),
-            args: vec!["run".into()],
-            machine: Machine {
-                hostname: "example-host".into(),
-                cores: 2,
-                memory_bytes: 24 << 30,
-                os: "linux".into(),
-                os_version: "6.1".into(),
-            },
-            started_at_unix_ms: 1_700_000_000_000,
-            ended_at_unix_ms: 1_700_000_006_500,
-            interrupted: false,
-            status: RunStatus::Completed,
-            status_detail: None,
-            shards: 1,
-        },
-        run,
-        phases: vec![
-            PhaseResult {
+        .collect()
+}
+
+/// The example run's `meta`: two phases, Socket.IO over WebSocket, an embedded target.
+fn example_meta(clients: u64) -> RunMeta {
+    RunMeta {
+        swarm_version: "0.1.0".into(),
+        run_id: "example".into(),
+        scenarios: vec![Scenario::Connect, Scenario::Echo],
+        target_url: "http://127.0.0.1:3000/".into(),
+        embedded_target: true,
+        protocol: Protocol::Socketio,
+        transport: Transport::Websocket,
+        plan: vec![
+            PlanPhase {
                 name: "ramp".into(),
-                scenario: "connect".into(),
-                stats: ramp,
+                scenario: Scenario::Connect,
+                clients,
+                duration_ms: 2_000,
+                ramp_ms: Some(2_000),
+                ..Default::default()
             },
-            PhaseResult {
+            PlanPhase {
                 name: "steady".into(),
-                scenario: "echo".into(),
-                stats: steady,
+                scenario: Scenario::Echo,
+                clients,
+                duration_ms: 4_000,
+                rate_per_s: Some(10.0),
+                payload_size_bytes: Some(128),
+                arrival: Some(Arrival::Constant),
+                ..Default::default()
             },
         ],
-        series,
-        health: Health {
+        options: BTreeMap::from([("timeout_ms".to_string(), serde_json::json!(10_000))]),
+        args: vec!["run".into()],
+        machine: Machine {
+            hostname: "example-host".into(),
             cores: 2,
-            summary: summarize_health(&health_series, 2),
-            series: health_series,
+            memory_bytes: 24 << 30,
+            os: "linux".into(),
+            os_version: "6.1".into(),
         },
-        thresholds: Vec::new(),
+        started_at_unix_ms: 1_700_000_000_000,
+        ended_at_unix_ms: 1_700_000_006_500,
+        interrupted: false,
+        status: RunStatus::Completed,
+        status_detail: None,
+        shards: 1,
     }
 }
 
@@ -221,32 +231,8 @@ pub fn example_full_run(clients: u64) -> RunFile {
     let mut run = example_run(clients);
     let b10 = broadcast(400, 10, 300, 0, 0);
     let b100 = broadcast(200, 100, 900, 12, 40);
-    let hb = HeartbeatStats {
-        pings: clients * 4,
-        ping_interval_deviation: dist((0..clients * 4).map(|i| 50 + (i * 131) % 2_500)),
-        pong_rtt: None,
-        muted_closes: 10,
-        muted_close_delay: Some(dist((0..10).map(|i| 45_000_000 + i * 150_000))),
-        false_timeouts: 2,
-        client_timeouts: 1,
-        ping_interval: Some(dist(
-            (0..clients * 4).map(|i| 25_000_000 + (i * 131) % 2_500),
-        )),
-        advertised_ping_interval_ms: Some(25_000),
-        advertised_ping_timeout_ms: Some(20_000),
-        muted: 11,
-        muted_never_closed: 1,
-        muted_close_after_last_pong: Some(dist((0..10).map(|i| 45_000_000 + i * 40_000))),
-    };
-    let churn = ChurnStats {
-        drops: 50,
-        reconnects: 48,
-        reconnect_failures: 2,
-        reconnect: dist((0..48).map(|i| 2_000 + i * 300)),
-        recovered_sessions: 40,
-        away_messages: 120,
-        away_messages_max: 9,
-    };
+    let hb = example_heartbeat(clients);
+    let churn = example_churn();
     let phase = |name: &str, scenario: &str, start_ms: u64, stats: Section| PhaseResult {
         name: name.into(),
         scenario: scenario.into(),
@@ -305,39 +291,91 @@ pub fn example_full_run(clients: u64) -> RunFile {
         },
     ));
     for (name, scenario, room) in [
-        ("fanout-10", "broadcast", Some(10)),
-        ("fanout-100", "broadcast", Some(100)),
-        ("heartbeat", "heartbeat", None),
-        ("churn", "churn", None),
+        ("fanout-10", Scenario::Broadcast, Some(10)),
+        ("fanout-100", Scenario::Broadcast, Some(100)),
+        ("heartbeat", Scenario::Heartbeat, None),
+        ("churn", Scenario::Churn, None),
     ] {
         run.meta.plan.push(PlanPhase {
             name: name.into(),
-            scenario: scenario.into(),
+            scenario,
             clients,
             duration_ms: 4_000,
-            settings: room
-                .map(|r| BTreeMap::from([("room_size".to_string(), serde_json::json!(r))]))
-                .unwrap_or_default(),
+            settings: PhaseSettings {
+                room_size: room,
+                ..Default::default()
+            },
             ..Default::default()
         });
     }
-    for sc in ["broadcast", "heartbeat", "churn"] {
-        run.meta.scenarios.push(sc.into());
+    run.meta
+        .scenarios
+        .extend([Scenario::Broadcast, Scenario::Heartbeat, Scenario::Churn]);
+    let whole = whole_broadcast(&b10, &b100);
+    run.run.broadcast = Some(whole);
+    run.run.heartbeat = Some(hb);
+    run.run.churn = Some(churn);
+    run.run.end_offset_ms = 22_000;
+    run.run.duration_ms = 22_000;
+    run.run.errors.insert("protocol".into(), 3);
+    for (k, v) in [("sio_disconnect", 10), ("eio_close", 2), ("reset", 50)] {
+        run.run.disconnects.insert(k.into(), v);
     }
-    let all_b = [&b10, &b100];
+    extend_series(&mut run, clients);
+    run.health.summary = summarize_health(&run.health.series, run.health.cores);
+    run.meta.ended_at_unix_ms = run.meta.started_at_unix_ms + 22_500;
+    run
+}
+
+/// Heartbeat figures of the full example: 11 muted clients (one never closed), two false
+/// timeouts.
+fn example_heartbeat(clients: u64) -> HeartbeatStats {
+    HeartbeatStats {
+        pings: clients * 4,
+        ping_interval_deviation: dist((0..clients * 4).map(|i| 50 + (i * 131) % 2_500)),
+        pong_rtt: None,
+        muted_closes: 10,
+        muted_close_delay: Some(dist((0..10).map(|i| 45_000_000 + i * 150_000))),
+        false_timeouts: 2,
+        client_timeouts: 1,
+        ping_interval: Some(dist(
+            (0..clients * 4).map(|i| 25_000_000 + (i * 131) % 2_500),
+        )),
+        advertised_ping_interval_ms: Some(25_000),
+        advertised_ping_timeout_ms: Some(20_000),
+        muted: 11,
+        muted_never_closed: 1,
+        muted_close_after_last_pong: Some(dist((0..10).map(|i| 45_000_000 + i * 40_000))),
+    }
+}
+
+/// Churn figures of the full example: 50 drops, 48 reconnects.
+fn example_churn() -> ChurnStats {
+    ChurnStats {
+        drops: 50,
+        reconnects: 48,
+        reconnect_failures: 2,
+        reconnect: dist((0..48).map(|i| 2_000 + i * 300)),
+        recovered_sessions: 40,
+        away_messages: 120,
+        away_messages_max: 9,
+    }
+}
+
+/// The whole run's broadcast: the two fan-out phases added, with their room sizes.
+fn whole_broadcast(b10: &BroadcastStats, b100: &BroadcastStats) -> BroadcastStats {
     let mut whole = b10.clone();
-    for b in &all_b[1..] {
-        whole.published += b.published;
-        whole.expected += b.expected;
-        whole.delivered += b.delivered;
-        whole.recovered += b.recovered;
-        whole.missed_while_disconnected += b.missed_while_disconnected;
-        whole.lost += b.lost;
-        whole.duplicates += b.duplicates;
-        whole.reordered += b.reordered;
-        whole.latency = whole.latency.merged(&b.latency).unwrap_or_default();
-    }
-    for (size, b) in [("10", &b10), ("100", &b100)] {
+    let b = b100;
+    whole.published += b.published;
+    whole.expected += b.expected;
+    whole.delivered += b.delivered;
+    whole.recovered += b.recovered;
+    whole.missed_while_disconnected += b.missed_while_disconnected;
+    whole.lost += b.lost;
+    whole.duplicates += b.duplicates;
+    whole.reordered += b.reordered;
+    whole.latency = whole.latency.merged(&b.latency).unwrap_or_default();
+    for (size, b) in [("10", b10), ("100", b100)] {
         whole.by_room_size.insert(
             size.to_string(),
             RoomSizeStats {
@@ -353,15 +391,11 @@ pub fn example_full_run(clients: u64) -> RunFile {
             },
         );
     }
-    run.run.broadcast = Some(whole);
-    run.run.heartbeat = Some(hb);
-    run.run.churn = Some(churn);
-    run.run.end_offset_ms = 22_000;
-    run.run.duration_ms = 22_000;
-    run.run.errors.insert("protocol".into(), 3);
-    for (k, v) in [("sio_disconnect", 10), ("eio_close", 2), ("reset", 50)] {
-        run.run.disconnects.insert(k.into(), v);
-    }
+    whole
+}
+
+/// Seconds 6 to 21 of the full example: deliveries, a churn dip, errors; and their health.
+fn extend_series(run: &mut RunFile, clients: u64) {
     for s in 6..22u64 {
         run.series.push(SecondPoint {
             second: s,
@@ -392,7 +426,4 @@ pub fn example_full_run(clients: u64) -> RunFile {
             sched_lag_mean_us: 60,
         });
     }
-    run.health.summary = summarize_health(&run.health.series, run.health.cores);
-    run.meta.ended_at_unix_ms = run.meta.started_at_unix_ms + 22_500;
-    run
 }

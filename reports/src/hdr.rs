@@ -177,7 +177,7 @@ pub fn check_header(plain: &[u8]) -> Result<Header, HdrRejected> {
 /// Length of the counts array a histogram of this range and precision has (the same
 /// arithmetic as `hdrhistogram`'s constructor), without allocating it.
 pub fn counts_len(low: u64, high: u64, digits: u8) -> Result<u64, HdrRejected> {
-    if low < 1 || low > u64::MAX / 2 || high < 2 * low || digits > 5 {
+    if !(1..=u64::MAX / 2).contains(&low) || high < 2 * low || digits > 5 {
         return Err(HdrRejected::Range(format!(
             "lowest {low}, highest {high}, {digits} digits"
         )));
@@ -326,7 +326,8 @@ mod tests {
             b[at..at + v.len()].copy_from_slice(v);
             b
         };
-        let cases: Vec<(Vec<u8>, fn(&HdrRejected) -> bool)> = vec![
+        type IsExpected = fn(&HdrRejected) -> bool;
+        let cases: Vec<(Vec<u8>, IsExpected)> = vec![
             (set(4, &u32::MAX.to_be_bytes()), |e| {
                 matches!(e, HdrRejected::PayloadTooLong(_))
             }),

@@ -6,6 +6,10 @@
 //! Per-second percentiles cannot be merged exactly from summaries: the merged value is the
 //! worst shard's (an upper bound); exact ones come from merging the `.hlog` files.
 //! Must not: drop counts, or keep threshold results (they must be re-evaluated).
+//!
+//! No command calls this yet: it is the exact merge a scale-out run (several swarm
+//! processes, one plan; issue 13's `swarm merge`) will use. Until then only tests
+//! (harness/tests/calibration_merge.rs) and the recorder bench run it.
 
 use std::collections::BTreeMap;
 
@@ -226,104 +230,114 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
     })?;
     add_map(&mut out.errors, &b.errors);
     add_map(&mut out.disconnects, &b.disconnects);
-    out.echo = merge_with(&a.echo, &b.echo, |x, y| {
-        Ok(EchoStats {
-            planned: x.planned + y.planned,
-            skipped_disconnected: x.skipped_disconnected + y.skipped_disconnected,
-            sent: x.sent + y.sent,
-            received: x.received + y.received,
-            timeouts: x.timeouts + y.timeouts,
-            late: x.late + y.late,
-            unanswered_at_stop: x.unanswered_at_stop + y.unanswered_at_stop,
-            latency: x.latency.merged(&y.latency).map_err(ctx("echo.latency"))?,
-            service: x.service.merged(&y.service).map_err(ctx("echo.service"))?,
-        })
-    })?;
-    out.broadcast = merge_with(&a.broadcast, &b.broadcast, |x, y| {
-        Ok(BroadcastStats {
-            published: x.published + y.published,
-            expected: x.expected + y.expected,
-            delivered: x.delivered + y.delivered,
-            recovered: x.recovered + y.recovered,
-            missed_while_disconnected: x.missed_while_disconnected + y.missed_while_disconnected,
-            lost: x.lost + y.lost,
-            duplicates: x.duplicates + y.duplicates,
-            reordered: x.reordered + y.reordered,
-            latency: x
-                .latency
-                .merged(&y.latency)
-                .map_err(ctx("broadcast.latency"))?,
-            foreign: x.foreign + y.foreign,
-            outside_membership: x.outside_membership + y.outside_membership,
-            service: merge_opt(&x.service, &y.service).map_err(ctx("broadcast.service"))?,
-            by_room_size: merge_room_sizes(&x.by_room_size, &y.by_room_size)?,
-        })
-    })?;
-    out.heartbeat = merge_with(&a.heartbeat, &b.heartbeat, |x, y| {
-        Ok(HeartbeatStats {
-            pings: x.pings + y.pings,
-            ping_interval_deviation: x
-                .ping_interval_deviation
-                .merged(&y.ping_interval_deviation)
-                .map_err(ctx("heartbeat.ping_interval_deviation"))?,
-            pong_rtt: merge_opt(&x.pong_rtt, &y.pong_rtt).map_err(ctx("heartbeat.pong_rtt"))?,
-            muted_closes: x.muted_closes + y.muted_closes,
-            muted_close_delay: merge_opt(&x.muted_close_delay, &y.muted_close_delay)
-                .map_err(ctx("heartbeat.muted_close_delay"))?,
-            false_timeouts: x.false_timeouts + y.false_timeouts,
-            client_timeouts: x.client_timeouts + y.client_timeouts,
-            ping_interval: merge_opt(&x.ping_interval, &y.ping_interval)
-                .map_err(ctx("heartbeat.ping_interval"))?,
-            advertised_ping_interval_ms: x
-                .advertised_ping_interval_ms
-                .or(y.advertised_ping_interval_ms),
-            advertised_ping_timeout_ms: x
-                .advertised_ping_timeout_ms
-                .or(y.advertised_ping_timeout_ms),
-            muted: x.muted + y.muted,
-            muted_never_closed: x.muted_never_closed + y.muted_never_closed,
-            muted_close_after_last_pong: merge_opt(
-                &x.muted_close_after_last_pong,
-                &y.muted_close_after_last_pong,
-            )
-            .map_err(ctx("heartbeat.muted_close_after_last_pong"))?,
-        })
-    })?;
-    out.churn = merge_with(&a.churn, &b.churn, |x, y| {
-        Ok(ChurnStats {
-            drops: x.drops + y.drops,
-            reconnects: x.reconnects + y.reconnects,
-            reconnect_failures: x.reconnect_failures + y.reconnect_failures,
-            reconnect: x
-                .reconnect
-                .merged(&y.reconnect)
-                .map_err(ctx("churn.reconnect"))?,
-            recovered_sessions: x.recovered_sessions + y.recovered_sessions,
-            away_messages: x.away_messages + y.away_messages,
-            away_messages_max: x.away_messages_max.max(y.away_messages_max),
-        })
-    })?;
-    out.outage = merge_with(&a.outage, &b.outage, |x, y| {
-        Ok(OutageStats {
-            connections_lost: x.connections_lost + y.connections_lost,
-            reconnect_attempts: x.reconnect_attempts + y.reconnect_attempts,
-            reconnect_failures: x.reconnect_failures + y.reconnect_failures,
-            restored: x.restored + y.restored,
-            clients_not_restored: x.clients_not_restored + y.clients_not_restored,
-            // Shards lose clients at about the same time; the sum is an upper bound.
-            peak_clients_away: x.peak_clients_away + y.peak_clients_away,
-            restore: x
-                .restore
-                .merged(&y.restore)
-                .map_err(ctx("outage.restore"))?,
-            first_loss_offset_ms: match (x.first_loss_offset_ms, y.first_loss_offset_ms) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            last_restore_offset_ms: x.last_restore_offset_ms.max(y.last_restore_offset_ms),
-        })
-    })?;
+    out.echo = merge_with(&a.echo, &b.echo, merge_echo)?;
+    out.broadcast = merge_with(&a.broadcast, &b.broadcast, merge_broadcast)?;
+    out.heartbeat = merge_with(&a.heartbeat, &b.heartbeat, merge_heartbeat)?;
+    out.churn = merge_with(&a.churn, &b.churn, merge_churn)?;
+    out.outage = merge_with(&a.outage, &b.outage, merge_outage)?;
     Ok(out)
+}
+
+fn merge_echo(x: &EchoStats, y: &EchoStats) -> Result<EchoStats, MergeError> {
+    Ok(EchoStats {
+        planned: x.planned + y.planned,
+        skipped_disconnected: x.skipped_disconnected + y.skipped_disconnected,
+        sent: x.sent + y.sent,
+        received: x.received + y.received,
+        timeouts: x.timeouts + y.timeouts,
+        late: x.late + y.late,
+        unanswered_at_stop: x.unanswered_at_stop + y.unanswered_at_stop,
+        latency: x.latency.merged(&y.latency).map_err(ctx("echo.latency"))?,
+        service: x.service.merged(&y.service).map_err(ctx("echo.service"))?,
+    })
+}
+
+fn merge_broadcast(x: &BroadcastStats, y: &BroadcastStats) -> Result<BroadcastStats, MergeError> {
+    Ok(BroadcastStats {
+        published: x.published + y.published,
+        expected: x.expected + y.expected,
+        delivered: x.delivered + y.delivered,
+        recovered: x.recovered + y.recovered,
+        missed_while_disconnected: x.missed_while_disconnected + y.missed_while_disconnected,
+        lost: x.lost + y.lost,
+        duplicates: x.duplicates + y.duplicates,
+        reordered: x.reordered + y.reordered,
+        latency: x
+            .latency
+            .merged(&y.latency)
+            .map_err(ctx("broadcast.latency"))?,
+        foreign: x.foreign + y.foreign,
+        outside_membership: x.outside_membership + y.outside_membership,
+        service: merge_opt(&x.service, &y.service).map_err(ctx("broadcast.service"))?,
+        by_room_size: merge_room_sizes(&x.by_room_size, &y.by_room_size)?,
+    })
+}
+
+fn merge_heartbeat(x: &HeartbeatStats, y: &HeartbeatStats) -> Result<HeartbeatStats, MergeError> {
+    Ok(HeartbeatStats {
+        pings: x.pings + y.pings,
+        ping_interval_deviation: x
+            .ping_interval_deviation
+            .merged(&y.ping_interval_deviation)
+            .map_err(ctx("heartbeat.ping_interval_deviation"))?,
+        pong_rtt: merge_opt(&x.pong_rtt, &y.pong_rtt).map_err(ctx("heartbeat.pong_rtt"))?,
+        muted_closes: x.muted_closes + y.muted_closes,
+        muted_close_delay: merge_opt(&x.muted_close_delay, &y.muted_close_delay)
+            .map_err(ctx("heartbeat.muted_close_delay"))?,
+        false_timeouts: x.false_timeouts + y.false_timeouts,
+        client_timeouts: x.client_timeouts + y.client_timeouts,
+        ping_interval: merge_opt(&x.ping_interval, &y.ping_interval)
+            .map_err(ctx("heartbeat.ping_interval"))?,
+        advertised_ping_interval_ms: x
+            .advertised_ping_interval_ms
+            .or(y.advertised_ping_interval_ms),
+        advertised_ping_timeout_ms: x
+            .advertised_ping_timeout_ms
+            .or(y.advertised_ping_timeout_ms),
+        muted: x.muted + y.muted,
+        muted_never_closed: x.muted_never_closed + y.muted_never_closed,
+        muted_close_after_last_pong: merge_opt(
+            &x.muted_close_after_last_pong,
+            &y.muted_close_after_last_pong,
+        )
+        .map_err(ctx("heartbeat.muted_close_after_last_pong"))?,
+    })
+}
+
+fn merge_churn(x: &ChurnStats, y: &ChurnStats) -> Result<ChurnStats, MergeError> {
+    Ok(ChurnStats {
+        drops: x.drops + y.drops,
+        reconnects: x.reconnects + y.reconnects,
+        reconnect_failures: x.reconnect_failures + y.reconnect_failures,
+        reconnect: x
+            .reconnect
+            .merged(&y.reconnect)
+            .map_err(ctx("churn.reconnect"))?,
+        recovered_sessions: x.recovered_sessions + y.recovered_sessions,
+        away_messages: x.away_messages + y.away_messages,
+        away_messages_max: x.away_messages_max.max(y.away_messages_max),
+    })
+}
+
+fn merge_outage(x: &OutageStats, y: &OutageStats) -> Result<OutageStats, MergeError> {
+    Ok(OutageStats {
+        connections_lost: x.connections_lost + y.connections_lost,
+        reconnect_attempts: x.reconnect_attempts + y.reconnect_attempts,
+        reconnect_failures: x.reconnect_failures + y.reconnect_failures,
+        restored: x.restored + y.restored,
+        clients_not_restored: x.clients_not_restored + y.clients_not_restored,
+        // Shards lose clients at about the same time; the sum is an upper bound.
+        peak_clients_away: x.peak_clients_away + y.peak_clients_away,
+        restore: x
+            .restore
+            .merged(&y.restore)
+            .map_err(ctx("outage.restore"))?,
+        first_loss_offset_ms: match (x.first_loss_offset_ms, y.first_loss_offset_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        last_restore_offset_ms: x.last_restore_offset_ms.max(y.last_restore_offset_ms),
+    })
 }
 
 fn merge_room_sizes(

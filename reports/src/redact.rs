@@ -69,10 +69,13 @@ fn redact_pair(s: &str, sep: char) -> String {
     }
 }
 
+/// How the value of a secret-bearing flag is masked.
+type Masker = fn(&str) -> String;
+
 /// The command line with every secret value masked (see the module docs).
 pub fn redact_args(args: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
-    let mut next: Option<fn(&str) -> String> = None;
+    let mut next: Option<Masker> = None;
     for a in args {
         if let Some(f) = next.take() {
             out.push(f(a));
@@ -81,8 +84,8 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
         let mask_all = |_: &str| MASK.to_string();
         let header = |v: &str| redact_pair(v, ':');
         let query = |v: &str| redact_pair(v, '=');
-        let flag_value: Option<(&str, fn(&str) -> String)> = [
-            ("--auth", mask_all as fn(&str) -> String),
+        let flag_value: Option<(&str, Masker)> = [
+            ("--auth", mask_all as Masker),
             ("--header", header),
             ("--query", query),
         ]

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 
 use reports::{RunMeta, RunStatus};
 
-use crate::model::Protocol;
-use crate::plan::Plan;
+use crate::model::{Arrival, Protocol, Transport};
+use crate::plan::{Plan, Scenario};
 
 pub(super) fn meta(
     plan: &Plan,
@@ -26,10 +26,11 @@ pub(super) fn meta(
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     };
-    let mut scenarios: Vec<String> = Vec::new();
+    let mut scenarios: Vec<reports::Scenario> = Vec::new();
     for p in &plan.phases {
-        if !scenarios.iter().any(|s| s == p.scenario.name()) {
-            scenarios.push(p.scenario.name().to_string());
+        let s = scenario(p.scenario);
+        if !scenarios.contains(&s) {
+            scenarios.push(s);
         }
     }
     let mut options = BTreeMap::new();
@@ -101,10 +102,10 @@ pub(super) fn meta(
         .map(|p| {
             let new = p.clients.saturating_sub(prev);
             prev = p.clients;
-            let echo = p.scenario == crate::plan::Scenario::Echo || p.scenario.fans_out();
+            let echo = p.scenario == Scenario::Echo || p.scenario.fans_out();
             reports::PlanPhase {
                 name: p.name.clone(),
-                scenario: p.scenario.name().to_string(),
+                scenario: scenario(p.scenario),
                 clients: u64::from(p.clients),
                 duration_ms: (p.ramp + p.duration).as_millis() as u64,
                 ramp_ms: Some(p.ramp.as_millis() as u64),
@@ -112,9 +113,11 @@ pub(super) fn meta(
                     .then(|| f64::from(new) / p.ramp.as_secs_f64()),
                 rate_per_s: echo.then_some(p.rate_per_s),
                 payload_size_bytes: echo.then_some(p.payload_size as u64),
-                arrival: echo.then(|| format!("{:?}", p.arrival).to_lowercase()),
-                max_in_flight: (p.scenario == crate::plan::Scenario::Echo)
-                    .then_some(p.max_in_flight),
+                arrival: echo.then_some(match p.arrival {
+                    Arrival::Constant => reports::Arrival::Constant,
+                    Arrival::Poisson => reports::Arrival::Poisson,
+                }),
+                max_in_flight: (p.scenario == Scenario::Echo).then_some(p.max_in_flight),
                 settings: phase_settings(p),
             }
         })
@@ -126,12 +129,12 @@ pub(super) fn meta(
         target_url: reports::redact::redact_url(url),
         embedded_target: embedded,
         protocol: match t.protocol {
-            Protocol::Ws => "ws".into(),
-            Protocol::Socketio => "socketio".into(),
+            Protocol::Ws => reports::Protocol::Ws,
+            Protocol::Socketio => reports::Protocol::Socketio,
         },
         transport: match (t.protocol, t.transport) {
-            (Protocol::Socketio, crate::model::Transport::Polling) => "polling".into(),
-            _ => "websocket".into(),
+            (Protocol::Socketio, Transport::Polling) => reports::Transport::Polling,
+            _ => reports::Transport::Websocket,
         },
         plan: plan_phases,
         options,
@@ -151,41 +154,40 @@ pub(super) fn meta(
     }
 }
 
+/// The run file's name for a scenario.
+fn scenario(s: Scenario) -> reports::Scenario {
+    match s {
+        Scenario::Connect => reports::Scenario::Connect,
+        Scenario::Echo => reports::Scenario::Echo,
+        Scenario::Broadcast => reports::Scenario::Broadcast,
+        Scenario::Heartbeat => reports::Scenario::Heartbeat,
+        Scenario::Churn => reports::Scenario::Churn,
+    }
+}
+
 /// The part-2 settings of a phase, for the run file (`room_size` is the largest planned
 /// room; reports label broadcast phases with it).
-fn phase_settings(p: &crate::plan::Phase) -> BTreeMap<String, serde_json::Value> {
-    use serde_json::json;
-    let mut s = BTreeMap::new();
+fn phase_settings(p: &crate::plan::Phase) -> reports::PhaseSettings {
+    let mut s = reports::PhaseSettings::default();
     if let Some(f) = &p.fanout {
-        s.insert("subscribers".into(), json!(f.subscribers));
-        s.insert("publishers".into(), json!(f.publishers));
-        s.insert("rooms".into(), json!(f.rooms));
+        s.subscribers = Some(u64::from(f.subscribers));
+        s.publishers = Some(u64::from(f.publishers));
+        s.rooms = Some(u64::from(f.rooms));
         let largest = match f.room_size {
             Some(m) => m.min(f.subscribers),
             None => f.subscribers.div_ceil(f.rooms.max(1)),
         };
-        s.insert("room_size".into(), json!(largest));
-        if let Some(r) = &f.server_publisher {
-            s.insert("server_publisher".into(), json!(r));
-        }
+        s.room_size = Some(u64::from(largest));
+        s.server_publisher = f.server_publisher.clone();
     }
-    if let Some(c) = &p.churn {
-        s.insert("churn_rate_per_s".into(), json!(c.rate_per_s));
-    }
+    s.churn_rate_per_s = p.churn.as_ref().map(|c| c.rate_per_s);
     let hb = &p.heartbeat;
-    if hb.clients > 0 {
-        s.insert("heartbeat_clients".into(), json!(hb.clients));
-    }
+    s.heartbeat_clients = (hb.clients > 0).then_some(u64::from(hb.clients));
     if let Some(m) = hb.mute {
-        s.insert("mute_fraction".into(), json!(m.fraction));
-        s.insert("mute_at_ms".into(), json!(m.at.as_millis() as u64));
+        s.mute_fraction = Some(m.fraction);
+        s.mute_at_ms = Some(m.at.as_millis() as u64);
     }
-    if let Some(d) = hb.client_ping_interval {
-        s.insert(
-            "client_ping_interval_ms".into(),
-            json!(d.as_millis() as u64),
-        );
-    }
+    s.client_ping_interval_ms = hb.client_ping_interval.map(|d| d.as_millis() as u64);
     s
 }
 

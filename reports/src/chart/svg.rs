@@ -18,7 +18,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
 
-use super::{Axis, Body, Chart, Scale, Ticks, Unit, transform, untransform};
+use super::{
+    Axis, BarSeries, Bin, Body, Chart, Scale, Series, Ticks, Unit, transform, untransform,
+};
 
 /// Size of every chart in SVG user units (the page scales it to its column).
 pub const SIZE: (u32, u32) = (720, 300);
@@ -213,6 +215,23 @@ fn draw(chart: &Chart, xt: &Ticks, yt: &Ticks, buf: &mut String) -> Result<Vec<H
         .axis_desc_style(("sans-serif", 14))
         .draw()
         .map_err(|x| e(&x))?;
+    draw_guides(&mut cc, chart, xt, yt)?;
+    let hits = match &chart.body {
+        Body::Lines { series } => draw_lines(&mut cc, chart, xt, yt, series)?,
+        Body::Bars { categories, series } => draw_bars(&mut cc, chart, yt, categories, series)?,
+        Body::Histogram { name, bins } => draw_histogram(&mut cc, chart, xt, yt, name, bins)?,
+    };
+    drop(cc);
+    root.present().map_err(|x| e(&x))?;
+    Ok(hits)
+}
+
+/// The chart's coordinate system: both axes ticked by [`Ticks`].
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<TickedAxis, TickedAxis>>;
+
+/// Phase markers (vertical, grey) and guides (horizontal, orange), each with its label.
+fn draw_guides(cc: &mut Plot<'_, '_>, chart: &Chart, xt: &Ticks, yt: &Ticks) -> Result<(), String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
     let grey = RGBColor(110, 110, 110);
     for m in &chart.markers {
         let x = place(chart.x.scale, xt, m.at);
@@ -253,112 +272,143 @@ fn draw(chart: &Chart, xt: &Ticks, yt: &Ticks, buf: &mut String) -> Result<Vec<H
         )))
         .map_err(|x| e(&x))?;
     }
+    Ok(())
+}
+
+/// Lines (dashed when asked, dotted points when few), with a hover target per point.
+fn draw_lines(
+    cc: &mut Plot<'_, '_>,
+    chart: &Chart,
+    xt: &Ticks,
+    yt: &Ticks,
+    series: &[Series],
+) -> Result<Vec<Hit>, String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let px = |cc: &Plot<'_, '_>, x: f64, y: f64| cc.backend_coord(&(x, y));
     let mut hits = Vec::new();
-    let px = |cc: &ChartContext<'_, _, _>, x: f64, y: f64| cc.backend_coord(&(x, y));
-    match &chart.body {
-        Body::Lines { series } => {
-            for s in series {
-                let c = color(s.color);
-                let pts: Vec<(f64, f64)> = s
-                    .points
-                    .iter()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite())
-                    .map(|&(x, y)| (place(chart.x.scale, xt, x), place(chart.y.scale, yt, y)))
-                    .collect();
-                if s.dashed {
-                    cc.draw_series(DashedLineSeries::new(pts.clone(), 8, 5, c.stroke_width(2)))
-                        .map_err(|x| e(&x))?;
-                } else {
-                    cc.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                        .map_err(|x| e(&x))?;
-                }
-                if pts.len() <= DOTS_UP_TO {
-                    cc.draw_series(pts.iter().map(|p| Circle::new(*p, 2, c.filled())))
-                        .map_err(|x| e(&x))?;
-                }
-                for (&(x, y), &(tx, ty)) in s
-                    .points
-                    .iter()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite())
-                    .zip(&pts)
-                {
-                    let (cx, cy) = px(&cc, tx, ty);
-                    hits.push(Hit {
-                        x: cx,
-                        y: cy,
-                        r: 5,
-                        w: 0,
-                        h: 0,
-                        title: format!(
-                            "{}: {} ({} {})",
-                            s.name,
-                            chart.y.text(y),
-                            chart.x.label,
-                            chart.x.text(x)
-                        ),
-                    });
-                }
-            }
-        }
-        Body::Bars { categories, series } => {
-            let n = series.len().max(1) as f64;
-            let width = 0.8 / n;
-            for (g, s) in series.iter().enumerate() {
-                let c = color(s.color);
-                for (i, v) in s.values.iter().enumerate() {
-                    let Some(v) = v.filter(|v| v.is_finite()) else {
-                        continue;
-                    };
-                    let x0 = i as f64 + 0.1 + width * g as f64;
-                    let x1 = x0 + width;
-                    let y1 = place(chart.y.scale, yt, v);
-                    let y0 = yt.lo.max(place(chart.y.scale, yt, 0.0).min(y1));
-                    cc.draw_series(std::iter::once(Rectangle::new(
-                        [(x0, y0), (x1, y1)],
-                        c.filled(),
-                    )))
-                    .map_err(|x| e(&x))?;
-                    hits.push(rect_hit(
-                        px(&cc, x0, y1),
-                        px(&cc, x1, y0),
-                        format!(
-                            "{} · {}: {}",
-                            categories.get(i).map(String::as_str).unwrap_or(""),
-                            s.name,
-                            chart.y.text(v)
-                        ),
-                    ));
-                }
-            }
-        }
-        Body::Histogram { name, bins } => {
-            let c = color(super::PALETTE[0]);
-            for b in bins {
-                let x0 = place(chart.x.scale, xt, b.lo);
-                let x1 = place(chart.x.scale, xt, b.hi);
-                let y1 = place(chart.y.scale, yt, b.count as f64);
-                let y0 = yt.lo;
-                cc.draw_series(std::iter::once(Rectangle::new(
-                    [(x0, y0), (x1, y1)],
-                    c.mix(0.85).filled(),
-                )))
+    for s in series {
+        let c = color(s.color);
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .map(|&(x, y)| (place(chart.x.scale, xt, x), place(chart.y.scale, yt, y)))
+            .collect();
+        if s.dashed {
+            cc.draw_series(DashedLineSeries::new(pts.clone(), 8, 5, c.stroke_width(2)))
                 .map_err(|x| e(&x))?;
-                hits.push(rect_hit(
-                    px(&cc, x0, y1),
-                    px(&cc, x1, y0),
-                    format!(
-                        "{} – {}: {} {}",
-                        chart.x.text(b.lo),
-                        chart.x.text(b.hi),
-                        crate::format::count(b.count),
-                        name
-                    ),
-                ));
-            }
+        } else {
+            cc.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(|x| e(&x))?;
+        }
+        if pts.len() <= DOTS_UP_TO {
+            cc.draw_series(pts.iter().map(|p| Circle::new(*p, 2, c.filled())))
+                .map_err(|x| e(&x))?;
+        }
+        for (&(x, y), &(tx, ty)) in s
+            .points
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .zip(&pts)
+        {
+            let (cx, cy) = px(cc, tx, ty);
+            hits.push(Hit {
+                x: cx,
+                y: cy,
+                r: 5,
+                w: 0,
+                h: 0,
+                title: format!(
+                    "{}: {} ({} {})",
+                    s.name,
+                    chart.y.text(y),
+                    chart.x.label,
+                    chart.x.text(x)
+                ),
+            });
         }
     }
-    drop(cc);
-    root.present().map_err(|x| e(&x))?;
+    Ok(hits)
+}
+
+/// Grouped bars, one group per category, with a hover target per bar.
+fn draw_bars(
+    cc: &mut Plot<'_, '_>,
+    chart: &Chart,
+    yt: &Ticks,
+    categories: &[String],
+    series: &[BarSeries],
+) -> Result<Vec<Hit>, String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let px = |cc: &Plot<'_, '_>, x: f64, y: f64| cc.backend_coord(&(x, y));
+    let mut hits = Vec::new();
+    let n = series.len().max(1) as f64;
+    let width = 0.8 / n;
+    for (g, s) in series.iter().enumerate() {
+        let c = color(s.color);
+        for (i, v) in s.values.iter().enumerate() {
+            let Some(v) = v.filter(|v| v.is_finite()) else {
+                continue;
+            };
+            let x0 = i as f64 + 0.1 + width * g as f64;
+            let x1 = x0 + width;
+            let y1 = place(chart.y.scale, yt, v);
+            let y0 = yt.lo.max(place(chart.y.scale, yt, 0.0).min(y1));
+            cc.draw_series(std::iter::once(Rectangle::new(
+                [(x0, y0), (x1, y1)],
+                c.filled(),
+            )))
+            .map_err(|x| e(&x))?;
+            hits.push(rect_hit(
+                px(cc, x0, y1),
+                px(cc, x1, y0),
+                format!(
+                    "{} · {}: {}",
+                    categories.get(i).map(String::as_str).unwrap_or(""),
+                    s.name,
+                    chart.y.text(v)
+                ),
+            ));
+        }
+    }
+    Ok(hits)
+}
+
+/// Histogram bins as adjacent bars, with a hover target per bin.
+fn draw_histogram(
+    cc: &mut Plot<'_, '_>,
+    chart: &Chart,
+    xt: &Ticks,
+    yt: &Ticks,
+    name: &str,
+    bins: &[Bin],
+) -> Result<Vec<Hit>, String> {
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let px = |cc: &Plot<'_, '_>, x: f64, y: f64| cc.backend_coord(&(x, y));
+    let mut hits = Vec::new();
+    let c = color(super::PALETTE[0]);
+    for b in bins {
+        let x0 = place(chart.x.scale, xt, b.lo);
+        let x1 = place(chart.x.scale, xt, b.hi);
+        let y1 = place(chart.y.scale, yt, b.count as f64);
+        let y0 = yt.lo;
+        cc.draw_series(std::iter::once(Rectangle::new(
+            [(x0, y0), (x1, y1)],
+            c.mix(0.85).filled(),
+        )))
+        .map_err(|x| e(&x))?;
+        hits.push(rect_hit(
+            px(cc, x0, y1),
+            px(cc, x1, y0),
+            format!(
+                "{} – {}: {} {}",
+                chart.x.text(b.lo),
+                chart.x.text(b.hi),
+                crate::format::count(b.count),
+                name
+            ),
+        ));
+    }
     Ok(hits)
 }
 

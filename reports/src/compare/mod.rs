@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::chart::{Axis, Body, Chart, Scale, Series, Unit, derive};
 use crate::format;
-use crate::schema::RunFile;
+use crate::schema::{RunFile, Scenario};
 use crate::threshold::{Direction, Kind};
 use metrics::{MetricSpec, Reading};
 
@@ -213,7 +213,7 @@ fn label(role: &'static str, path: &str, run: &RunFile) -> RunLabel {
     RunLabel {
         role,
         path: path.to_string(),
-        scenarios: m.scenarios.join(", "),
+        scenarios: Scenario::join(&m.scenarios, ", "),
         target: format!("{} ({} over {})", m.target_url, m.protocol, m.transport),
         started: format::unix_ms_to_utc(m.started_at_unix_ms),
         swarm_version: m.swarm_version.clone(),

@@ -8,7 +8,7 @@
 
 use super::{Kind, MetricPath, Stat, Threshold, Unit};
 use crate::distribution::Distribution;
-use crate::schema::{RunFile, Section, ThresholdResult};
+use crate::schema::{BroadcastStats, HeartbeatStats, RunFile, Section, ThresholdResult};
 
 /// Evaluates every threshold against `run`.
 pub fn evaluate(thresholds: &[Threshold], run: &RunFile) -> Vec<ThresholdResult> {
@@ -146,45 +146,8 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 other => Err(format!("unknown echo metric `{other}`")),
             }
         }
-        "broadcast" => {
-            let b = s.broadcast.as_ref().ok_or_else(|| absent(p))?;
-            match p.metric.as_str() {
-                "published" => n(b.published),
-                "expected" => n(b.expected),
-                "delivered" => n(b.delivered),
-                "reach" if b.expected == 0 => {
-                    Err("no deliveries were expected, so reach is undefined".into())
-                }
-                "reach" => Ok(b.delivered as f64 / b.expected as f64),
-                "recovered" => n(b.recovered),
-                "missed_while_disconnected" => n(b.missed_while_disconnected),
-                "lost" => n(b.lost),
-                "duplicates" => n(b.duplicates),
-                "reordered" => n(b.reordered),
-                "latency" => stat_of(p, Some(&b.latency)),
-                "service" => stat_of(p, b.service.as_ref()),
-                "foreign" => n(b.foreign),
-                "outside_membership" => n(b.outside_membership),
-                other => Err(format!("unknown broadcast metric `{other}`")),
-            }
-        }
-        "heartbeat" => {
-            let h = s.heartbeat.as_ref().ok_or_else(|| absent(p))?;
-            match p.metric.as_str() {
-                "pings" => n(h.pings),
-                "ping_interval_deviation" => stat_of(p, Some(&h.ping_interval_deviation)),
-                "muted_closes" => n(h.muted_closes),
-                "false_timeouts" => n(h.false_timeouts),
-                "client_timeouts" => n(h.client_timeouts),
-                "ping_interval" => stat_of(p, h.ping_interval.as_ref()),
-                "pong_rtt" => stat_of(p, h.pong_rtt.as_ref()),
-                "muted" => n(h.muted),
-                "muted_never_closed" => n(h.muted_never_closed),
-                "muted_close_delay" => stat_of(p, h.muted_close_delay.as_ref()),
-                "muted_close_after_last_pong" => stat_of(p, h.muted_close_after_last_pong.as_ref()),
-                other => Err(format!("unknown heartbeat metric `{other}`")),
-            }
-        }
+        "broadcast" => observe_broadcast(p, s.broadcast.as_ref().ok_or_else(|| absent(p))?),
+        "heartbeat" => observe_heartbeat(p, s.heartbeat.as_ref().ok_or_else(|| absent(p))?),
         "churn" => {
             let c = s.churn.as_ref().ok_or_else(|| absent(p))?;
             match p.metric.as_str() {
@@ -212,6 +175,47 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
             key => n(s.disconnects.get(key).copied().unwrap_or(0)),
         },
         other => Err(format!("unknown scenario `{other}`")),
+    }
+}
+
+fn observe_broadcast(p: &MetricPath, b: &BroadcastStats) -> Result<f64, String> {
+    let n = |v: u64| Ok(v as f64);
+    match p.metric.as_str() {
+        "published" => n(b.published),
+        "expected" => n(b.expected),
+        "delivered" => n(b.delivered),
+        "reach" if b.expected == 0 => {
+            Err("no deliveries were expected, so reach is undefined".into())
+        }
+        "reach" => Ok(b.delivered as f64 / b.expected as f64),
+        "recovered" => n(b.recovered),
+        "missed_while_disconnected" => n(b.missed_while_disconnected),
+        "lost" => n(b.lost),
+        "duplicates" => n(b.duplicates),
+        "reordered" => n(b.reordered),
+        "latency" => stat_of(p, Some(&b.latency)),
+        "service" => stat_of(p, b.service.as_ref()),
+        "foreign" => n(b.foreign),
+        "outside_membership" => n(b.outside_membership),
+        other => Err(format!("unknown broadcast metric `{other}`")),
+    }
+}
+
+fn observe_heartbeat(p: &MetricPath, h: &HeartbeatStats) -> Result<f64, String> {
+    let n = |v: u64| Ok(v as f64);
+    match p.metric.as_str() {
+        "pings" => n(h.pings),
+        "ping_interval_deviation" => stat_of(p, Some(&h.ping_interval_deviation)),
+        "muted_closes" => n(h.muted_closes),
+        "false_timeouts" => n(h.false_timeouts),
+        "client_timeouts" => n(h.client_timeouts),
+        "ping_interval" => stat_of(p, h.ping_interval.as_ref()),
+        "pong_rtt" => stat_of(p, h.pong_rtt.as_ref()),
+        "muted" => n(h.muted),
+        "muted_never_closed" => n(h.muted_never_closed),
+        "muted_close_delay" => stat_of(p, h.muted_close_delay.as_ref()),
+        "muted_close_after_last_pong" => stat_of(p, h.muted_close_after_last_pong.as_ref()),
+        other => Err(format!("unknown heartbeat metric `{other}`")),
     }
 }
 

@@ -17,54 +17,99 @@ use crate::schema::{BroadcastStats, RoomSizeStats, RunFile};
 
 fn room_size(run: &RunFile, phase: &str) -> Option<String> {
     let p = run.meta.plan.iter().find(|p| p.name == phase)?;
-    ["room_size", "room-size", "room_clients"]
-        .iter()
-        .find_map(|k| p.settings.get(*k))
-        .map(|v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
+    p.settings.room_size.map(|n| n.to_string())
+}
+
+/// What every part of the section is built from.
+struct Scopes<'a> {
+    /// The whole run's broadcast counts.
+    whole: &'a BroadcastStats,
+    /// Phases with broadcast data, in run order.
+    phases: Vec<(&'a str, &'a BroadcastStats)>,
+    /// `rooms of N`, smallest first (empty when the run has no room sizes).
+    rooms: Vec<(String, &'a RoomSizeStats)>,
+    /// The phases labelled with their room size, or the whole run when no phase has data.
+    labelled: Vec<(String, &'a BroadcastStats)>,
+}
+
+impl<'a> Scopes<'a> {
+    fn new(run: &'a RunFile, whole: &'a BroadcastStats) -> Scopes<'a> {
+        let phases: Vec<(&str, &BroadcastStats)> = phases_with(run, |s| s.broadcast.is_some())
+            .filter_map(|(n, st)| st.broadcast.as_ref().map(|b| (n, b)))
+            .collect();
+        let labelled = if phases.is_empty() {
+            vec![("whole run".to_string(), whole)]
+        } else {
+            phases
+                .iter()
+                .map(|(n, b)| {
+                    let label = match room_size(run, n) {
+                        Some(size) => format!("{n} (rooms of {size})"),
+                        None => n.to_string(),
+                    };
+                    (label, *b)
+                })
+                .collect()
+        };
+        Scopes {
+            whole,
+            phases,
+            rooms: room_sizes(whole),
+            labelled,
+        }
+    }
 }
 
 pub fn section(run: &RunFile) -> Option<Section> {
     let b = run.run.broadcast.as_ref()?;
     let mut s = Section::new("broadcast", "Broadcast");
-    s.lead.push(format!(
-        "{} of {} expected deliveries arrived (reach {}). Lost: {}; missed while the receiver \
-         was disconnected: {}; recovered after a reconnect: {}; duplicates: {}; reordered: {}.",
-        count(b.delivered),
-        count(b.expected),
-        format::share(b.delivered, b.expected),
-        count(b.lost),
-        count(b.missed_while_disconnected),
-        count(b.recovered),
-        count(b.duplicates),
-        count(b.reordered)
-    ));
-    s.lead.push(format!(
-        "One-way latency per delivery: {} at the median, {} at p99, {} at most.",
-        format_us(b.latency.p50_us),
-        format_us(b.latency.p99_us),
-        format_us(b.latency.max_us)
-    ));
-    let phases: Vec<(&str, &BroadcastStats)> = phases_with(run, |s| s.broadcast.is_some())
-        .filter_map(|(n, st)| st.broadcast.as_ref().map(|b| (n, b)))
-        .collect();
-    let rooms = room_sizes(b);
-    let scopes: Vec<(String, &BroadcastStats)> = if phases.is_empty() {
-        vec![("whole run".to_string(), b)]
-    } else {
-        phases
-            .iter()
-            .map(|(n, b)| {
-                let label = match room_size(run, n) {
-                    Some(size) => format!("{n} (rooms of {size})"),
-                    None => n.to_string(),
-                };
-                (label, *b)
-            })
-            .collect()
-    };
+    s.lead = lead(b);
+    let sc = Scopes::new(run, b);
+    cdf_chart(&mut s, &sc);
+    problems_chart(&mut s, &sc);
+    if run.series.iter().any(|p| p.delivered > 0) {
+        s.charts.push(over_time_chart(run));
+    }
+    tables(&mut s, &sc);
+    if b.foreign > 0 || b.outside_membership > 0 {
+        s.notes.push(format!(
+            "Not counted as deliveries: {} messages on the broadcast path that this run did not \
+             send, {} received before the receiver's join ack.",
+            count(b.foreign),
+            count(b.outside_membership)
+        ));
+    }
+    Some(s)
+}
+
+fn lead(b: &BroadcastStats) -> Vec<String> {
+    vec![
+        format!(
+            "{} of {} expected deliveries arrived (reach {}). Lost: {}; missed while the \
+             receiver was disconnected: {}; recovered after a reconnect: {}; duplicates: {}; \
+             reordered: {}.",
+            count(b.delivered),
+            count(b.expected),
+            format::share(b.delivered, b.expected),
+            count(b.lost),
+            count(b.missed_while_disconnected),
+            count(b.recovered),
+            count(b.duplicates),
+            count(b.reordered)
+        ),
+        format!(
+            "One-way latency per delivery: {} at the median, {} at p99, {} at most.",
+            format_us(b.latency.p50_us),
+            format_us(b.latency.p99_us),
+            format_us(b.latency.max_us)
+        ),
+    ]
+}
+
+/// Fan-out latency CDF, one curve per room size (per phase when there are none).
+fn cdf_chart(s: &mut Section, sc: &Scopes) {
+    let rooms = &sc.rooms;
+    let scopes = &sc.labelled;
     let mut curves = Vec::new();
     let latencies: Vec<(String, &crate::Distribution)> = if rooms.is_empty() {
         scopes
@@ -105,6 +150,11 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
+}
+
+/// Delivery problems as shares of the expected deliveries, per room size (or phase).
+fn problems_chart(s: &mut Section, sc: &Scopes) {
+    let (rooms, scopes, phases) = (&sc.rooms, &sc.labelled, &sc.phases);
     let kinds: [Pick<BroadcastStats>; 5] = [
         ("lost", |b| b.lost),
         ("missed while disconnected", |b| b.missed_while_disconnected),
@@ -188,30 +238,36 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
-    if run.series.iter().any(|p| p.delivered > 0) {
-        s.charts.push(Chart {
-            id: "broadcast-over-time".into(),
-            title: "Deliveries over time".into(),
-            caption: "Broadcast deliveries (first arrivals) per second, all receivers together."
-                .into(),
-            x: time_axis(),
-            y: Axis::new("deliveries per second", Unit::Rate, Scale::Linear),
-            body: Body::Lines {
-                series: vec![Series {
-                    name: "delivered".into(),
-                    color: color(2),
-                    points: run
-                        .series
-                        .iter()
-                        .map(|p| (p.second as f64, p.delivered as f64))
-                        .collect(),
-                    dashed: false,
-                }],
-            },
-            markers: phase_markers(run),
-            guides: Vec::new(),
-        });
+}
+
+/// Broadcast deliveries per second through the run.
+fn over_time_chart(run: &RunFile) -> Chart {
+    Chart {
+        id: "broadcast-over-time".into(),
+        title: "Deliveries over time".into(),
+        caption: "Broadcast deliveries (first arrivals) per second, all receivers together.".into(),
+        x: time_axis(),
+        y: Axis::new("deliveries per second", Unit::Rate, Scale::Linear),
+        body: Body::Lines {
+            series: vec![Series {
+                name: "delivered".into(),
+                color: color(2),
+                points: run
+                    .series
+                    .iter()
+                    .map(|p| (p.second as f64, p.delivered as f64))
+                    .collect(),
+                dashed: false,
+            }],
+        },
+        markers: phase_markers(run),
+        guides: Vec::new(),
     }
+}
+
+/// The deliveries table (per phase), by room size, and one-way latency.
+fn tables(s: &mut Section, sc: &Scopes) {
+    let (rooms, b, scopes, phases) = (&sc.rooms, sc.whole, &sc.labelled, &sc.phases);
     let mut t = Table::new(
         "Deliveries",
         &[
@@ -248,51 +304,47 @@ pub fn section(run: &RunFile) -> Option<Section> {
     }
     s.tables.push(t);
     if !rooms.is_empty() {
-        let mut r = Table::new(
-            "By room size",
-            &[
-                "room size",
-                "expected",
-                "delivered",
-                "reach",
-                "lost",
-                "missed while disconnected",
-                "recovered",
-                "duplicates",
-                "reordered",
-                "outside membership",
-            ],
-        );
-        for (label, st) in &rooms {
-            r.push(vec![
-                label.clone(),
-                count(st.expected),
-                count(st.delivered),
-                format::share(st.delivered, st.expected),
-                count(st.lost),
-                count(st.missed_while_disconnected),
-                count(st.recovered),
-                count(st.duplicates),
-                count(st.reordered),
-                count(st.outside_membership),
-            ]);
-            d.push(dist_row(label, &st.latency));
-        }
-        s.tables.push(r);
+        s.tables.push(room_table(rooms, &mut d));
     }
     if let Some(sv) = &b.service {
         d.push(dist_row("whole run, from the actual send (service)", sv));
     }
     s.tables.push(d);
-    if b.foreign > 0 || b.outside_membership > 0 {
-        s.notes.push(format!(
-            "Not counted as deliveries: {} messages on the broadcast path that this run did not \
-             send, {} received before the receiver's join ack.",
-            count(b.foreign),
-            count(b.outside_membership)
-        ));
+}
+
+/// The by-room-size table; adds each size's latency row to `d`.
+fn room_table(rooms: &[(String, &RoomSizeStats)], d: &mut Table) -> Table {
+    let mut r = Table::new(
+        "By room size",
+        &[
+            "room size",
+            "expected",
+            "delivered",
+            "reach",
+            "lost",
+            "missed while disconnected",
+            "recovered",
+            "duplicates",
+            "reordered",
+            "outside membership",
+        ],
+    );
+    for (label, st) in rooms {
+        r.push(vec![
+            label.clone(),
+            count(st.expected),
+            count(st.delivered),
+            format::share(st.delivered, st.expected),
+            count(st.lost),
+            count(st.missed_while_disconnected),
+            count(st.recovered),
+            count(st.duplicates),
+            count(st.reordered),
+            count(st.outside_membership),
+        ]);
+        d.push(dist_row(label, &st.latency));
     }
-    Some(s)
+    r
 }
 
 /// Room sizes of the whole run, smallest first, labelled `rooms of N`.

@@ -11,7 +11,7 @@ use super::common::{
 };
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
 use crate::format::{self, count, format_us};
-use crate::schema::{ConnectPhaseTimes, RunFile};
+use crate::schema::{ConnectPhaseTimes, ConnectStats, RunFile};
 
 pub fn section(run: &RunFile) -> Option<Section> {
     let c = &run.run.connect;
@@ -39,42 +39,54 @@ pub fn section(run: &RunFile) -> Option<Section> {
             .unwrap_or_default()
     ));
     if !run.series.is_empty() {
-        let connected = run
-            .series
-            .iter()
-            .map(|p| (p.second.saturating_add(1) as f64, p.connected as f64))
-            .collect();
-        let mut series = vec![Series {
-            name: "connected".into(),
-            color: color(0),
-            points: connected,
-            dashed: false,
-        }];
-        let plan = planned_clients(run);
-        if plan.len() > 1 {
-            series.insert(
-                0,
-                Series {
-                    name: "target (plan)".into(),
-                    color: color(7),
-                    points: plan,
-                    dashed: true,
-                },
-            );
-        }
-        s.charts.push(Chart {
-            id: "connections-over-time".into(),
-            title: "Connected clients over time".into(),
-            caption: "Clients connected at the end of each second, against the number the plan \
-                      intended (dashed)."
-                .into(),
-            x: time_axis(),
-            y: Axis::new("clients", Unit::Count, Scale::Linear),
-            body: Body::Lines { series },
-            markers: phase_markers(run),
-            guides: Vec::new(),
-        });
+        s.charts.push(over_time_chart(run));
     }
+    connect_phases(&mut s, c);
+    s.tables.push(counts_table(run));
+    Some(s)
+}
+
+/// Connected clients per second against the plan's target.
+fn over_time_chart(run: &RunFile) -> Chart {
+    let connected = run
+        .series
+        .iter()
+        .map(|p| (p.second.saturating_add(1) as f64, p.connected as f64))
+        .collect();
+    let mut series = vec![Series {
+        name: "connected".into(),
+        color: color(0),
+        points: connected,
+        dashed: false,
+    }];
+    let plan = planned_clients(run);
+    if plan.len() > 1 {
+        series.insert(
+            0,
+            Series {
+                name: "target (plan)".into(),
+                color: color(7),
+                points: plan,
+                dashed: true,
+            },
+        );
+    }
+    Chart {
+        id: "connections-over-time".into(),
+        title: "Connected clients over time".into(),
+        caption: "Clients connected at the end of each second, against the number the plan \
+                      intended (dashed)."
+            .into(),
+        x: time_axis(),
+        y: Axis::new("clients", Unit::Count, Scale::Linear),
+        body: Body::Lines { series },
+        markers: phase_markers(run),
+        guides: Vec::new(),
+    }
+}
+
+/// Percentiles of each recorded connect phase, as a chart and a table.
+fn connect_phases(s: &mut Section, c: &ConnectStats) {
     let present: Vec<(&str, &crate::Distribution)> = ConnectPhaseTimes::NAMES
         .iter()
         .filter_map(|n| c.phases.get(n).filter(|d| d.count > 0).map(|d| (*n, d)))
@@ -115,6 +127,10 @@ pub fn section(run: &RunFile) -> Option<Section> {
         }
         s.tables.push(t);
     }
+}
+
+/// Connects per plan phase and for the whole run.
+fn counts_table(run: &RunFile) -> Table {
     let mut counts = Table::new(
         "Connects by phase",
         &[
@@ -146,6 +162,5 @@ pub fn section(run: &RunFile) -> Option<Section> {
                 .join(", "),
         ]);
     }
-    s.tables.push(counts);
-    Some(s)
+    counts
 }

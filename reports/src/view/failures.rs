@@ -12,7 +12,7 @@ use super::common::{
 };
 use crate::chart::{Axis, BarSeries, Body, Chart, Scale, Series, Unit};
 use crate::format::{self, count};
-use crate::schema::{OutageStats, RunFile, SecondPoint};
+use crate::schema::{ChurnStats, OutageStats, RunFile, SecondPoint, Section as Span};
 
 fn bars(
     id: &str,
@@ -67,27 +67,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
             .map(|(k, v)| (connect_kind(k), *v))
             .chain(r.errors.iter().map(|(k, v)| (k.clone(), *v))),
     );
-    let per_second: [Pick<SecondPoint>; 4] = [
-        ("connect failures", |p| p.connect_failed),
-        ("timeouts", |p| p.timeouts),
-        ("errors", |p| p.errors),
-        ("disconnects", |p| p.disconnects),
-    ];
-    let over_time: Vec<Series> = per_second
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, f))| run.series.iter().any(|p| f(p) > 0))
-        .map(|(i, (name, f))| Series {
-            name: name.to_string(),
-            color: color(i + 1),
-            points: run
-                .series
-                .iter()
-                .map(|p| (p.second as f64, f(p) as f64))
-                .collect(),
-            dashed: false,
-        })
-        .collect();
+    let over_time = failure_series(run);
     let only_orderly = abnormal.is_empty()
         && errors.is_empty()
         && r.connect.failed == 0
@@ -101,43 +81,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         return None;
     }
     let mut s = Section::new("failures", "Disconnects and errors");
-    let total_abnormal = sum(abnormal.iter().map(|(_, v)| v));
-    let total_errors = sum(errors.iter().map(|(_, v)| v));
-    s.lead.push(format!(
-        "{} ended other than by the swarm's own close{}; {} by the swarm's own orderly close.",
-        format::plural(total_abnormal, "connection", "connections"),
-        if abnormal.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({})",
-                abnormal
-                    .iter()
-                    .take(4)
-                    .map(|(k, v)| format!("{k} {}", count(*v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        },
-        format::plural(orderly, "connection ended", "connections ended")
-    ));
-    s.lead.push(format!(
-        "{} (connect failures included){}.",
-        format::plural(total_errors, "error", "errors"),
-        if errors.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ": {}",
-                errors
-                    .iter()
-                    .take(4)
-                    .map(|(k, v)| format!("{k} {}", count(*v)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
-    ));
+    lead(&mut s, &abnormal, &errors, orderly);
     if !abnormal.is_empty() {
         s.charts.push(bars(
             "disconnects-by-reason",
@@ -176,6 +120,81 @@ pub fn section(run: &RunFile) -> Option<Section> {
     if let Some(o) = &r.outage {
         outage(&mut s, run, o);
     }
+    reason_tables(&mut s, r, &errors);
+    if let Some(c) = &r.churn {
+        churn_tables(&mut s, c);
+    }
+    Some(s)
+}
+
+/// Per-second failure counts, the kinds that happened at all.
+fn failure_series(run: &RunFile) -> Vec<Series> {
+    let per_second: [Pick<SecondPoint>; 4] = [
+        ("connect failures", |p| p.connect_failed),
+        ("timeouts", |p| p.timeouts),
+        ("errors", |p| p.errors),
+        ("disconnects", |p| p.disconnects),
+    ];
+    per_second
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, f))| run.series.iter().any(|p| f(p) > 0))
+        .map(|(i, (name, f))| Series {
+            name: name.to_string(),
+            color: color(i + 1),
+            points: run
+                .series
+                .iter()
+                .map(|p| (p.second as f64, f(p) as f64))
+                .collect(),
+            dashed: false,
+        })
+        .collect()
+}
+
+/// How many connections ended abnormally and orderly, and how many errors, by top kinds.
+fn lead(s: &mut Section, abnormal: &[(String, u64)], errors: &[(String, u64)], orderly: u64) {
+    let total_abnormal = sum(abnormal.iter().map(|(_, v)| v));
+    let total_errors = sum(errors.iter().map(|(_, v)| v));
+    s.lead.push(format!(
+        "{} ended other than by the swarm's own close{}; {} by the swarm's own orderly close.",
+        format::plural(total_abnormal, "connection", "connections"),
+        if abnormal.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                abnormal
+                    .iter()
+                    .take(4)
+                    .map(|(k, v)| format!("{k} {}", count(*v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        format::plural(orderly, "connection ended", "connections ended")
+    ));
+    s.lead.push(format!(
+        "{} (connect failures included){}.",
+        format::plural(total_errors, "error", "errors"),
+        if errors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {}",
+                errors
+                    .iter()
+                    .take(4)
+                    .map(|(k, v)| format!("{k} {}", count(*v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    ));
+}
+
+/// Every disconnect reason (orderly ones named as such) and every error kind.
+fn reason_tables(s: &mut Section, r: &Span, errors: &[(String, u64)]) {
     let all_ended = sum(r.disconnects.values());
     let mut t = Table::new("Disconnects by reason", &["reason", "connections", "share"]);
     let mut reasons: Vec<(String, u64)> =
@@ -196,45 +215,46 @@ pub fn section(run: &RunFile) -> Option<Section> {
     }
     if !errors.is_empty() {
         let mut t = Table::new("Errors by kind", &["kind", "count"]);
-        for (k, v) in &errors {
+        for (k, v) in errors {
             t.push(vec![k.clone(), count(*v)]);
         }
         s.tables.push(t);
     }
-    if let Some(c) = &r.churn {
-        let mut t = Table::new(
-            "Churn",
-            &[
-                "drops",
-                "reconnects",
-                "reconnect failures",
-                "sessions recovered",
-                "messages sent while away",
-                "most while one client was away",
-            ],
-        );
-        t.push(vec![
-            count(c.drops),
-            format!(
-                "{} ({})",
-                count(c.reconnects),
-                format::share(c.reconnects, c.drops)
-            ),
-            count(c.reconnect_failures),
-            format!(
-                "{} ({})",
-                count(c.recovered_sessions),
-                format::share(c.recovered_sessions, c.reconnects)
-            ),
-            count(c.away_messages),
-            count(c.away_messages_max),
-        ]);
-        s.tables.push(t);
-        let mut d = Table::new("Reconnect time (drop to re-join ack)", &DIST_HEAD);
-        d.push(dist_row("reconnect", &c.reconnect));
-        s.tables.push(d);
-    }
-    Some(s)
+}
+
+/// Drops, reconnects and reconnect time.
+fn churn_tables(s: &mut Section, c: &ChurnStats) {
+    let mut t = Table::new(
+        "Churn",
+        &[
+            "drops",
+            "reconnects",
+            "reconnect failures",
+            "sessions recovered",
+            "messages sent while away",
+            "most while one client was away",
+        ],
+    );
+    t.push(vec![
+        count(c.drops),
+        format!(
+            "{} ({})",
+            count(c.reconnects),
+            format::share(c.reconnects, c.drops)
+        ),
+        count(c.reconnect_failures),
+        format!(
+            "{} ({})",
+            count(c.recovered_sessions),
+            format::share(c.recovered_sessions, c.reconnects)
+        ),
+        count(c.away_messages),
+        count(c.away_messages_max),
+    ]);
+    s.tables.push(t);
+    let mut d = Table::new("Reconnect time (drop to re-join ack)", &DIST_HEAD);
+    d.push(dist_row("reconnect", &c.reconnect));
+    s.tables.push(d);
 }
 
 /// The outage: clients away over time (with losses, restores and the echo sends skipped

@@ -42,6 +42,14 @@ pub fn section(run: &RunFile) -> Option<Section> {
             "It was never the bottleneck.".to_string()
         }
     ));
+    charts(&mut s, run, cores);
+    facts(&mut s, run);
+    Some(s)
+}
+
+/// CPU, scheduler lag and memory per second, with the saturation lines.
+fn charts(s: &mut Section, run: &RunFile, cores: u32) {
+    let h = &run.health;
     let secs = |f: fn(&crate::HealthPoint) -> f64| -> Vec<(f64, f64)> {
         h.series.iter().map(|p| (p.second as f64, f(p))).collect()
     };
@@ -119,6 +127,11 @@ pub fn section(run: &RunFile) -> Option<Section> {
         markers: phase_markers(run),
         guides: Vec::new(),
     });
+}
+
+/// The health summary as name/value pairs (send lag and dropped samples when any).
+fn facts(s: &mut Section, run: &RunFile) {
+    let sm = &run.health.summary;
     let mut t = Table::new("", &[]);
     t.pair(
         "CPU",
@@ -173,5 +186,4 @@ pub fn section(run: &RunFile) -> Option<Section> {
         );
     }
     s.tables.push(t);
-    Some(s)
 }

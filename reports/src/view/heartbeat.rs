@@ -11,7 +11,7 @@ use super::common::{DIST_HEAD, Table, color, dist_row};
 use crate::chart::{Axis, BarSeries, Body, Chart, Marker, Scale, Unit, derive};
 use crate::distribution::Distribution;
 use crate::format::{count, format_us, plural, seconds};
-use crate::schema::RunFile;
+use crate::schema::{HeartbeatStats, RunFile};
 
 /// Most bins of a histogram (fewer for few values: about the square root of the count).
 const MAX_BINS: usize = 24;
@@ -53,6 +53,42 @@ fn histogram(s: &mut Section, h: Hist<'_>, d: &Distribution) {
 pub fn section(run: &RunFile) -> Option<Section> {
     let h = run.run.heartbeat.as_ref()?;
     let mut s = Section::new("heartbeat", "Heartbeat");
+    lead(&mut s, h);
+    let dev = &h.ping_interval_deviation;
+    histogram(
+        &mut s,
+        Hist {
+            id: "heartbeat-deviation",
+            title: "Ping interval deviation",
+            caption: "How far each ping-to-ping interval was from the advertised ping interval.",
+            what: "|interval − advertised|",
+            unit: "pings",
+            markers: Vec::new(),
+        },
+        dev,
+    );
+    s.charts.push(timeouts_chart(h));
+    close_delay_chart(&mut s, h);
+    let mut t = Table::new("Heartbeat timings", &DIST_HEAD);
+    if let Some(d) = &h.ping_interval {
+        t.push(dist_row("ping interval", d));
+    }
+    t.push(dist_row("ping interval deviation", dev));
+    if let Some(d) = &h.pong_rtt {
+        t.push(dist_row("pong round trip", d));
+    }
+    if let Some(d) = &h.muted_close_delay {
+        t.push(dist_row("muted close delay (from muting)", d));
+    }
+    if let Some(d) = &h.muted_close_after_last_pong {
+        t.push(dist_row("muted close delay (from last pong)", d));
+    }
+    s.tables.push(t);
+    Some(s)
+}
+
+/// Pings and their deviation; what happened to muted and healthy clients.
+fn lead(s: &mut Section, h: &HeartbeatStats) {
     let dev = &h.ping_interval_deviation;
     let advertised = match (h.advertised_ping_interval_ms, h.advertised_ping_timeout_ms) {
         (Some(i), Some(t)) => format!(
@@ -99,18 +135,10 @@ pub fn section(run: &RunFile) -> Option<Section> {
         count(h.false_timeouts),
         count(h.client_timeouts)
     ));
-    histogram(
-        &mut s,
-        Hist {
-            id: "heartbeat-deviation",
-            title: "Ping interval deviation",
-            caption: "How far each ping-to-ping interval was from the advertised ping interval.",
-            what: "|interval − advertised|",
-            unit: "pings",
-            markers: Vec::new(),
-        },
-        dev,
-    );
+}
+
+/// Muted clients closed (and never closed) beside false timeouts and client deadlines.
+fn timeouts_chart(h: &HeartbeatStats) -> Chart {
     let mut categories = vec!["muted, closed".to_string()];
     let mut values = vec![Some(h.muted_closes as f64)];
     if h.muted_never_closed > 0 {
@@ -122,7 +150,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         Some(h.false_timeouts as f64),
         Some(h.client_timeouts as f64),
     ]);
-    s.charts.push(Chart {
+    Chart {
         id: "heartbeat-timeouts".into(),
         title: "Timeouts".into(),
         caption: "Muted clients closed by the server (expected) beside healthy clients closed \
@@ -140,7 +168,11 @@ pub fn section(run: &RunFile) -> Option<Section> {
         },
         markers: Vec::new(),
         guides: Vec::new(),
-    });
+    }
+}
+
+/// How long the server took to close muted clients (from the last pong when known).
+fn close_delay_chart(s: &mut Section, h: &HeartbeatStats) {
     let expected_close = match (h.advertised_ping_interval_ms, h.advertised_ping_timeout_ms) {
         (Some(i), Some(t)) => vec![Marker {
             at: i.saturating_add(t).saturating_mul(1000) as f64,
@@ -154,7 +186,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         .filter(|d| d.count > 0)
     {
         histogram(
-            &mut s,
+            s,
             Hist {
                 id: "heartbeat-close-delay",
                 title: "Close delay of muted clients",
@@ -169,7 +201,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         );
     } else if let Some(d) = h.muted_close_delay.as_ref().filter(|d| d.count > 0) {
         histogram(
-            &mut s,
+            s,
             Hist {
                 id: "heartbeat-close-delay",
                 title: "Close delay of muted clients",
@@ -181,20 +213,4 @@ pub fn section(run: &RunFile) -> Option<Section> {
             d,
         );
     }
-    let mut t = Table::new("Heartbeat timings", &DIST_HEAD);
-    if let Some(d) = &h.ping_interval {
-        t.push(dist_row("ping interval", d));
-    }
-    t.push(dist_row("ping interval deviation", dev));
-    if let Some(d) = &h.pong_rtt {
-        t.push(dist_row("pong round trip", d));
-    }
-    if let Some(d) = &h.muted_close_delay {
-        t.push(dist_row("muted close delay (from muting)", d));
-    }
-    if let Some(d) = &h.muted_close_after_last_pong {
-        t.push(dist_row("muted close delay (from last pong)", d));
-    }
-    s.tables.push(t);
-    Some(s)
 }

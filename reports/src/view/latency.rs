@@ -12,7 +12,7 @@ use super::common::{
 };
 use crate::chart::{Axis, Body, Chart, Scale, Series, Unit, derive};
 use crate::format::{self, count, format_us};
-use crate::schema::RunFile;
+use crate::schema::{EchoStats, RunFile};
 
 pub fn section(run: &RunFile) -> Option<Section> {
     let e = run.run.echo.as_ref()?;
@@ -34,6 +34,15 @@ pub fn section(run: &RunFile) -> Option<Section> {
         count(e.unanswered_at_stop),
         count(e.late)
     ));
+    spectrum_chart(&mut s, e);
+    percentiles_chart(&mut s, run);
+    throughput_chart(&mut s, run);
+    tables(&mut s, run);
+    Some(s)
+}
+
+/// Every percentile of `latency` beside `service`.
+fn spectrum_chart(s: &mut Section, e: &EchoStats) {
     let mut spectra = Vec::new();
     for (i, (name, d)) in [("latency", &e.latency), ("service", &e.service)]
         .into_iter()
@@ -65,6 +74,10 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
+}
+
+/// Per-second percentiles of `latency` (log axis when they span a wide range).
+fn percentiles_chart(s: &mut Section, run: &RunFile) {
     let stats: [Pick<crate::SecondPoint, Option<u64>>; 4] = [
         ("p50", |p| p.latency_p50_us),
         ("p90", |p| p.latency_p90_us),
@@ -114,6 +127,10 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
+}
+
+/// Sent, received (and timeouts) per second.
+fn throughput_chart(s: &mut Section, run: &RunFile) {
     if run.series.iter().any(|p| p.sent > 0 || p.received > 0) {
         let mut series = vec![
             Series {
@@ -162,6 +179,10 @@ pub fn section(run: &RunFile) -> Option<Section> {
             guides: Vec::new(),
         });
     }
+}
+
+/// Round-trip percentiles and message counts, per echo phase and for the whole run.
+fn tables(s: &mut Section, run: &RunFile) {
     let mut dist = Table::new("Round trips", &DIST_HEAD);
     let mut counts = Table::new(
         "Messages",
@@ -205,5 +226,4 @@ pub fn section(run: &RunFile) -> Option<Section> {
     }
     s.tables.push(dist);
     s.tables.push(counts);
-    Some(s)
 }

@@ -31,7 +31,7 @@ pub const MAX_MARKERS: usize = 40;
 pub const MAX_BARS: usize = 24;
 /// Most rows of a table.
 pub const MAX_ROWS: usize = 200;
-use crate::schema::RunFile;
+use crate::schema::{RunFile, Scenario};
 
 pub use common::Table;
 pub use verdict::{Banner, Figure, ThresholdRow, Verdict};
@@ -86,7 +86,7 @@ impl ReportModel {
             if m.scenarios.is_empty() {
                 "run".to_string()
             } else {
-                m.scenarios.join(" + ")
+                Scenario::join(&m.scenarios, " + ")
             },
             m.target_url
         );

@@ -7,7 +7,7 @@
 use super::Section;
 use super::common::Table;
 use crate::format::{self, count, format_bytes, format_us, unix_ms_to_utc};
-use crate::schema::RunFile;
+use crate::schema::{RunFile, RunMeta, Scenario};
 
 pub fn section(run: &RunFile) -> Section {
     let m = &run.meta;
@@ -22,7 +22,7 @@ pub fn section(run: &RunFile) -> Section {
         },
     );
     facts.pair("protocol", format!("{} over {}", m.protocol, m.transport));
-    facts.pair("scenarios", m.scenarios.join(", "));
+    facts.pair("scenarios", Scenario::join(&m.scenarios, ", "));
     facts.pair(
         "started",
         format!(
@@ -89,46 +89,52 @@ pub fn section(run: &RunFile) -> Section {
     }
     s.tables.push(facts);
     if !m.plan.is_empty() {
-        let mut plan = Table::new(
-            "Plan",
-            &[
-                "phase",
-                "scenario",
-                "clients",
-                "duration",
-                "ramp",
-                "connect rate",
-                "rate per client",
-                "payload",
-                "arrival",
-                "other settings",
-            ],
-        );
-        let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-        for p in &m.plan {
-            plan.push(vec![
-                p.name.clone(),
-                p.scenario.clone(),
-                count(p.clients),
-                format_us(p.duration_ms.saturating_mul(1000)),
-                opt(p
-                    .ramp_ms
-                    .filter(|r| *r > 0)
-                    .map(|r| format_us(r.saturating_mul(1000)))),
-                opt(p.connect_rate_per_s.map(format::rate)),
-                opt(p.rate_per_s.map(format::rate)),
-                opt(p.payload_size_bytes.map(|b| format!("{} B", count(b)))),
-                opt(p.arrival.clone()),
-                opt((!p.settings.is_empty()).then(|| {
-                    p.settings
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })),
-            ]);
-        }
-        s.tables.push(plan);
+        s.tables.push(plan_table(m));
     }
     s
+}
+
+/// The plan, phase by phase.
+fn plan_table(m: &RunMeta) -> Table {
+    let mut plan = Table::new(
+        "Plan",
+        &[
+            "phase",
+            "scenario",
+            "clients",
+            "duration",
+            "ramp",
+            "connect rate",
+            "rate per client",
+            "payload",
+            "arrival",
+            "other settings",
+        ],
+    );
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for p in &m.plan {
+        plan.push(vec![
+            p.name.clone(),
+            p.scenario.to_string(),
+            count(p.clients),
+            format_us(p.duration_ms.saturating_mul(1000)),
+            opt(p
+                .ramp_ms
+                .filter(|r| *r > 0)
+                .map(|r| format_us(r.saturating_mul(1000)))),
+            opt(p.connect_rate_per_s.map(format::rate)),
+            opt(p.rate_per_s.map(format::rate)),
+            opt(p.payload_size_bytes.map(|b| format!("{} B", count(b)))),
+            opt(p.arrival.as_ref().map(ToString::to_string)),
+            opt((!p.settings.is_empty()).then(|| {
+                p.settings
+                    .pairs()
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })),
+        ]);
+    }
+    plan
 }

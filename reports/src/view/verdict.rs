@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::common::{connect_kind, phases_with, sum};
 use crate::format::{self, count, format_us, plural};
 use crate::saturation::{CPU_SATURATION_SHARE, LAG_SATURATION_US};
-use crate::schema::{RunFile, RunStatus, Section};
+use crate::schema::{EchoStats, RunFile, RunStatus, Scenario, Section};
 
 /// Did it pass?
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -211,8 +211,8 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
     let r = &run.run;
     let mut lines = Vec::new();
     for sc in &run.meta.scenarios {
-        let line = match sc.as_str() {
-            "connect" => {
+        let line = match sc {
+            Scenario::Connect => {
                 let c = &r.connect;
                 let p99 = c
                     .phases
@@ -229,7 +229,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(c.peak_connected)
                 ))
             }
-            "echo" => r.echo.as_ref().map(|e| {
+            Scenario::Echo => r.echo.as_ref().map(|e| {
                 let lost = e.timeouts.saturating_add(e.unanswered_at_stop);
                 format!(
                     "echo: {} clients, {} msg/s, p99 {}, {} lost",
@@ -241,7 +241,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(lost)
                 )
             }),
-            "broadcast" => r.broadcast.as_ref().map(|b| {
+            Scenario::Broadcast => r.broadcast.as_ref().map(|b| {
                 format!(
                     "broadcast: {} published, {} deliveries/s, reach {}, p99 {}, {} lost, {} missed while disconnected",
                     count(b.published),
@@ -254,7 +254,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(b.missed_while_disconnected)
                 )
             }),
-            "heartbeat" => r.heartbeat.as_ref().map(|h| {
+            Scenario::Heartbeat => r.heartbeat.as_ref().map(|h| {
                 format!(
                     "heartbeat: {} pings, interval deviation p99 {}, {} false timeouts, {} muted clients closed",
                     count(h.pings),
@@ -263,7 +263,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     count(h.muted_closes)
                 )
             }),
-            "churn" => r.churn.as_ref().map(|c| {
+            Scenario::Churn => r.churn.as_ref().map(|c| {
                 format!(
                     "churn: {} drops, {} reconnected ({} failed), reconnect p99 {}",
                     count(c.drops),
@@ -272,7 +272,7 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     format_us(c.reconnect.p99_us)
                 )
             }),
-            _ => None,
+            Scenario::Other(_) => None,
         };
         lines.push(line.unwrap_or_else(|| format!("{sc}: no data recorded")));
     }
@@ -327,41 +327,7 @@ pub fn figures(run: &RunFile) -> Vec<Figure> {
         },
     }];
     if let Some(e) = &r.echo {
-        out.push(Figure {
-            label: "Echo throughput".into(),
-            value: format::rate(per_second(
-                run,
-                |s| s.echo.is_some(),
-                |s| s.echo.as_ref().map_or(0, |e| e.received),
-            )),
-            detail: format!("{} replies in time", count(e.received)),
-            tone: "neutral",
-        });
-        out.push(Figure {
-            label: "Echo latency p99".into(),
-            value: format_us(e.latency.p99_us),
-            detail: format!(
-                "p50 {} · max {} · service p99 {}",
-                format_us(e.latency.p50_us),
-                format_us(e.latency.max_us),
-                format_us(e.service.p99_us)
-            ),
-            tone: "neutral",
-        });
-        let lost = e.timeouts.saturating_add(e.unanswered_at_stop);
-        out.push(Figure {
-            label: "Echo lost".into(),
-            value: count(lost),
-            detail: format!(
-                "{} of {} sent ({} timeouts, {} unanswered, {} late)",
-                format::share(lost, e.sent),
-                count(e.sent),
-                count(e.timeouts),
-                count(e.unanswered_at_stop),
-                count(e.late)
-            ),
-            tone: if lost > 0 { "bad" } else { "good" },
-        });
+        out.extend(echo_figures(run, e));
     }
     if let Some(b) = &r.broadcast {
         out.push(Figure {
@@ -387,9 +353,56 @@ pub fn figures(run: &RunFile) -> Vec<Figure> {
             tone: "neutral",
         });
     }
+    out.push(broke_figure(run));
+    out.extend(swarm_figure(run));
+    out
+}
+
+/// Echo throughput, p99 latency and messages lost.
+fn echo_figures(run: &RunFile, e: &EchoStats) -> [Figure; 3] {
+    let throughput = Figure {
+        label: "Echo throughput".into(),
+        value: format::rate(per_second(
+            run,
+            |s| s.echo.is_some(),
+            |s| s.echo.as_ref().map_or(0, |e| e.received),
+        )),
+        detail: format!("{} replies in time", count(e.received)),
+        tone: "neutral",
+    };
+    let latency = Figure {
+        label: "Echo latency p99".into(),
+        value: format_us(e.latency.p99_us),
+        detail: format!(
+            "p50 {} · max {} · service p99 {}",
+            format_us(e.latency.p50_us),
+            format_us(e.latency.max_us),
+            format_us(e.service.p99_us)
+        ),
+        tone: "neutral",
+    };
+    let lost = e.timeouts.saturating_add(e.unanswered_at_stop);
+    let lost_figure = Figure {
+        label: "Echo lost".into(),
+        value: count(lost),
+        detail: format!(
+            "{} of {} sent ({} timeouts, {} unanswered, {} late)",
+            format::share(lost, e.sent),
+            count(e.sent),
+            count(e.timeouts),
+            count(e.unanswered_at_stop),
+            count(e.late)
+        ),
+        tone: if lost > 0 { "bad" } else { "good" },
+    };
+    [throughput, latency, lost_figure]
+}
+
+/// What broke: failures by kind, the top three named.
+fn broke_figure(run: &RunFile) -> Figure {
     let broke = failures(run);
     let total = sum(broke.iter().map(|(_, v)| v));
-    out.push(Figure {
+    Figure {
         label: "What broke".into(),
         value: if total == 0 {
             "nothing".into()
@@ -407,26 +420,27 @@ pub fn figures(run: &RunFile) -> Vec<Figure> {
                 .join(" · ")
         },
         tone: if total > 0 { "bad" } else { "good" },
-    });
-    let h = &run.health.summary;
-    if !run.health.series.is_empty() || h.saturated {
-        out.push(Figure {
-            label: "Swarm".into(),
-            value: if h.saturated {
-                "saturated"
-            } else {
-                "not the limit"
-            }
-            .into(),
-            detail: format!(
-                "CPU max {} of {} · lag max {} · RSS {}",
-                format::percent(h.cpu_percent_max),
-                format::percent(f64::from(run.health.cores.max(1)) * 100.0),
-                format_us(h.sched_lag_max_us),
-                format::format_bytes(h.rss_bytes_max)
-            ),
-            tone: if h.saturated { "warn" } else { "good" },
-        });
     }
-    out
+}
+
+/// The swarm's own health: saturated or not, and its peaks.
+fn swarm_figure(run: &RunFile) -> Option<Figure> {
+    let h = &run.health.summary;
+    (!run.health.series.is_empty() || h.saturated).then(|| Figure {
+        label: "Swarm".into(),
+        value: if h.saturated {
+            "saturated"
+        } else {
+            "not the limit"
+        }
+        .into(),
+        detail: format!(
+            "CPU max {} of {} · lag max {} · RSS {}",
+            format::percent(h.cpu_percent_max),
+            format::percent(f64::from(run.health.cores.max(1)) * 100.0),
+            format_us(h.sched_lag_max_us),
+            format::format_bytes(h.rss_bytes_max)
+        ),
+        tone: if h.saturated { "warn" } else { "good" },
+    })
 }

@@ -22,6 +22,7 @@ pub fn hostile_run() -> RunFile {
     run.meta.plan[0].name = "<svg onload=alert(3)>".into();
     run.meta.plan[0]
         .settings
+        .other
         .insert("<i>".into(), serde_json::json!(SCRIPT));
     run.phases[0].name = "<svg onload=alert(3)>".into();
     run.phases[1].name = "\"><img src=x onerror=alert(1)>".into();

@@ -1,120 +1,11 @@
-//! Every metric name that thresholds and comparisons can use, with its kind and direction.
+//! The metric table: every fixed metric name, its kind, direction and one line of docs.
 //!
-//! Receives nothing; emits the static catalog that the parser validates against, the
-//! evaluator resolves, and `docs/results-format.md` lists (a test keeps the doc in step).
-//! Must not: name a metric that the evaluator cannot resolve.
+//! Receives nothing; emits [`METRICS`], the data [`super`] looks names up in. A data table:
+//! one entry per metric, nothing else.
+//! Must not: name a metric that the evaluator (threshold/eval.rs) cannot resolve.
 
-/// Which way is better for a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    LowerIsBetter,
-    HigherIsBetter,
-}
-
-impl Direction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::LowerIsBetter => "lower",
-            Direction::HigherIsBetter => "higher",
-        }
-    }
-}
-
-/// What a metric's value is, which decides the units a threshold may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A distribution of durations in µs; needs a statistic (`p99`, `max`...).
-    Distribution,
-    /// A plain count; `%` makes it a percentage of `percent_of`.
-    Count,
-    /// A ratio in 0..=1; `%` compares in percent.
-    Ratio,
-    /// Already a percentage (CPU: 100 = one core).
-    Percent,
-    /// Events per second.
-    PerSecond,
-    /// Bytes; accepts B, KiB, MiB, GiB, kB, MB, GB.
-    Bytes,
-    /// A duration in µs; needs a duration unit.
-    Duration,
-    /// 0 or 1.
-    Flag,
-}
-
-/// A known metric of a scenario.
-#[derive(Debug, Clone, Copy)]
-pub struct Metric {
-    pub scenario: &'static str,
-    pub name: &'static str,
-    pub kind: Kind,
-    pub direction: Direction,
-    /// For counts: the metric that `%` refers to (e.g. timeouts as % of `sent`).
-    pub percent_of: Option<&'static str>,
-    /// Statistics accepted after the name, for metrics that are not distributions
-    /// (e.g. `swarm.cpu_percent.max`); empty means none.
-    pub stats: &'static [&'static str],
-    /// One line for the docs.
-    pub doc: &'static str,
-}
-
-use Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower};
-
-const fn m(
-    scenario: &'static str,
-    name: &'static str,
-    kind: Kind,
-    direction: Direction,
-    percent_of: Option<&'static str>,
-    doc: &'static str,
-) -> Metric {
-    Metric {
-        scenario,
-        name,
-        kind,
-        direction,
-        percent_of,
-        stats: &[],
-        doc,
-    }
-}
-
-const fn ms(
-    scenario: &'static str,
-    name: &'static str,
-    kind: Kind,
-    stats: &'static [&'static str],
-    doc: &'static str,
-) -> Metric {
-    Metric {
-        scenario,
-        name,
-        kind,
-        direction: Lower,
-        percent_of: None,
-        stats,
-        doc,
-    }
-}
-
-/// Scenario names (first segment of a metric name, after the optional phase).
-pub const SCENARIOS: [&str; 8] = [
-    "connect",
-    "echo",
-    "broadcast",
-    "heartbeat",
-    "churn",
-    "errors",
-    "disconnects",
-    "swarm",
-];
-
-/// Statistics of a distribution (any `pNN` also works: `p95`, `p999` = 99.9, `p9999` = 99.99).
-pub const DISTRIBUTION_STATS: [&str; 9] = [
-    "count", "min", "mean", "max", "p50", "p90", "p95", "p99", "p999",
-];
-
-/// Scenarios whose metric names are open-ended keys (`errors.io`, `disconnects.eof`).
-pub const KEYED_SCENARIOS: [&str; 2] = ["errors", "disconnects"];
+use super::Direction::{HigherIsBetter as Higher, LowerIsBetter as Lower};
+use super::{Kind, Metric, m, ms};
 
 /// Every fixed metric name.
 pub const METRICS: &[Metric] = &[
@@ -580,19 +471,3 @@ pub const METRICS: &[Metric] = &[
         "seconds in which the swarm was saturated",
     ),
 ];
-
-/// The catalog entry for `scenario.name`.
-pub fn find(scenario: &str, name: &str) -> Option<&'static Metric> {
-    METRICS
-        .iter()
-        .find(|x| x.scenario == scenario && x.name == name)
-}
-
-/// Metric names of one scenario, for error messages.
-pub fn names_of(scenario: &str) -> Vec<&'static str> {
-    METRICS
-        .iter()
-        .filter(|x| x.scenario == scenario)
-        .map(|x| x.name)
-        .collect()
-}
