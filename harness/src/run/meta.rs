@@ -33,6 +33,41 @@ pub(super) fn meta(
             scenarios.push(s);
         }
     }
+    let t = &plan.target;
+    RunMeta {
+        swarm_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: run_id.to_string(),
+        scenarios,
+        target_url: reports::redact::redact_url(url),
+        embedded_target: embedded,
+        protocol: match t.protocol {
+            Protocol::Ws => reports::Protocol::Ws,
+            Protocol::Socketio => reports::Protocol::Socketio,
+        },
+        transport: match (t.protocol, t.transport) {
+            (Protocol::Socketio, Transport::Polling) => reports::Transport::Polling,
+            _ => reports::Transport::Websocket,
+        },
+        plan: plan_phases(plan),
+        options: options(plan),
+        args: reports::redact::redact_args(&args),
+        machine: machine(),
+        started_at_unix_ms: ms(started),
+        ended_at_unix_ms: ms(SystemTime::now()),
+        interrupted,
+        status: if interrupted {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Completed
+        },
+        status_detail: interrupted
+            .then(|| "stopped by a signal; everything recorded until then is here".to_string()),
+        shards: 1,
+    }
+}
+
+/// `meta.options`: the run-wide settings that shaped the run (docs/results-format.md).
+fn options(plan: &Plan) -> BTreeMap<String, serde_json::Value> {
     let mut options = BTreeMap::new();
     let t = &plan.target;
     options.insert(
@@ -95,9 +130,13 @@ pub(super) fn meta(
         );
     }
     options.insert("reconnect".into(), serde_json::json!(t.fan.reconnect));
+    options
+}
+
+/// `meta.plan`: each phase as planned, with the new clients' connect rate.
+fn plan_phases(plan: &Plan) -> Vec<reports::PlanPhase> {
     let mut prev = 0;
-    let plan_phases = plan
-        .phases
+    plan.phases
         .iter()
         .map(|p| {
             let new = p.clients.saturating_sub(prev);
@@ -121,37 +160,7 @@ pub(super) fn meta(
                 settings: phase_settings(p),
             }
         })
-        .collect();
-    RunMeta {
-        swarm_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: run_id.to_string(),
-        scenarios,
-        target_url: reports::redact::redact_url(url),
-        embedded_target: embedded,
-        protocol: match t.protocol {
-            Protocol::Ws => reports::Protocol::Ws,
-            Protocol::Socketio => reports::Protocol::Socketio,
-        },
-        transport: match (t.protocol, t.transport) {
-            (Protocol::Socketio, Transport::Polling) => reports::Transport::Polling,
-            _ => reports::Transport::Websocket,
-        },
-        plan: plan_phases,
-        options,
-        args: reports::redact::redact_args(&args),
-        machine: machine(),
-        started_at_unix_ms: ms(started),
-        ended_at_unix_ms: ms(SystemTime::now()),
-        interrupted,
-        status: if interrupted {
-            RunStatus::Interrupted
-        } else {
-            RunStatus::Completed
-        },
-        status_detail: interrupted
-            .then(|| "stopped by a signal; everything recorded until then is here".to_string()),
-        shards: 1,
-    }
+        .collect()
 }
 
 /// The run file's name for a scenario.
