@@ -317,7 +317,9 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
     let mut cancelled = false;
     let mut cancel_fut = pin!(ctx.cancel.cancelled());
     let mut wake_at = c.window_end();
-    let mut sleep = pin!(tokio::time::sleep_until(wake_at.into()));
+    // The shared microsecond timer, not tokio's 1 ms wheel: a send is due at its intended
+    // instant to within tens of microseconds (docs/PERFORMANCE.md#send-timing).
+    let mut sleep = pin!(finetime::sleep_until(wake_at));
     loop {
         let now = Instant::now();
         let mut expired = Vec::new();
@@ -413,7 +415,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         let wake = next_wake(c, drain_until, carry);
         if wake != wake_at {
             wake_at = wake;
-            sleep.as_mut().reset(wake.into());
+            sleep.as_mut().reset(wake);
         }
         let incoming = tokio::select! {
             biased;
@@ -431,8 +433,14 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         let Some(mut incoming) = incoming else {
             continue;
         };
-        let now = Instant::now();
+        // Each frame is stamped when the read that completed it returned (not when this
+        // task got to it): net::Stream's poll_read takes the stamp. An end of the
+        // connection is stamped when it is seen (an EOF or reset returns no bytes).
         for n in 1..=BURST {
+            let now = match incoming {
+                Incoming::Closed(_) => Instant::now(),
+                _ => session.received_at(),
+            };
             if let Some(end) = c.handle(incoming, session, carry, now) {
                 return end;
             }
