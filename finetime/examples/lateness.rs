@@ -57,7 +57,14 @@ fn measure(name: &str, kind: Kind, tasks: u64, rate: f64, secs: u64) {
     let until = Instant::now() + Duration::from_secs(secs);
     let mut all: Vec<u32> = rt.block_on(async {
         let hs: Vec<_> = (0..tasks)
-            .map(|i| tokio::spawn(one(kind, rate, until, i.wrapping_mul(0x9E37_79B9_7F4A_7C15))))
+            .map(|i| {
+                tokio::spawn(one(
+                    kind,
+                    rate,
+                    until,
+                    i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ))
+            })
             .collect();
         let mut all = Vec::new();
         for h in hs {
@@ -80,7 +87,10 @@ fn measure(name: &str, kind: Kind, tasks: u64, rate: f64, secs: u64) {
 }
 
 fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let tasks = args.first().copied().unwrap_or(1000);
     let rate = args.get(1).copied().unwrap_or(20) as f64;
     let secs = args.get(2).copied().unwrap_or(3);
@@ -88,6 +98,12 @@ fn main() {
     measure("tokio sleep_until", Kind::Tokio, tasks, rate, secs);
     for spin in [0u64, 20, 50, 100] {
         let t = finetime::Timer::start(Duration::from_micros(spin));
-        measure(&format!("finetime spin {spin} µs"), Kind::Fine(t), tasks, rate, secs);
+        measure(
+            &format!("finetime spin {spin} µs"),
+            Kind::Fine(t),
+            tasks,
+            rate,
+            secs,
+        );
     }
 }

@@ -254,7 +254,8 @@ impl Future for Sleep {
         if !this.registered {
             this.registered = true;
             let generation = entry.generation.fetch_add(1, AcqRel) + 1;
-            this.timer.push(this.deadline, generation, Arc::clone(entry));
+            this.timer
+                .push(this.deadline, generation, Arc::clone(entry));
         }
         Poll::Pending
     }
