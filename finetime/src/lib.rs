@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 use futures_util::task::AtomicWaker;
 
-/// Spin before a deadline of the [`Timer::global`] timer: what a futex wake-up on a busy
-/// machine is late by, most of the time (docs/PERFORMANCE.md#send-timing has the
-/// measurements this was chosen from).
-pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+/// Spin before a deadline of the [`global`] timer: it takes a little off the lateness of a
+/// futex wake-up and costs CPU on every wake-up (docs/PERFORMANCE.md#send-timing has the
+/// measurements this was chosen from: 50 µs cost 10-20 µs of CPU per reply more than 20 µs).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(20);
 
 /// Environment variable that sets the spin of the [`global`] timer, in microseconds
 /// (default [`DEFAULT_SPIN`]; 0 turns spinning off).
