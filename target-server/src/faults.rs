@@ -7,6 +7,10 @@
 //! for `--stall`.
 //! Must not: touch handshakes, namespace connects, join/leave acks or control frames
 //! (callers only hand it application data), or know which protocol a recipient speaks.
+//!
+//! A delayed delivery is held until its instant by [`hold_until`] / [`Hold`], on a
+//! microsecond timer of its own (the `finetime` crate), not on tokio's 1 ms wheel: `--delay 2ms` is
+//! 2 ms plus tens of microseconds, not up to 3 ms (docs/PERFORMANCE.md#send-timing).
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -154,6 +158,28 @@ impl Faults {
         let stall_from = every - s.for_.as_nanos();
         (pos >= stall_from).then(|| now + Duration::from_nanos((every - pos) as u64))
     }
+}
+
+/// A timer that holds delayed deliveries (re-armed with [`Hold::reset`]); ready at once
+/// until first reset.
+pub type Hold = finetime::Sleep;
+
+/// Spin of the timer that holds delayed deliveries: longer than the swarm's (20 µs), since a
+/// calibration delay's precision matters more here than the CPU per message
+/// (docs/PERFORMANCE.md#send-timing: 50 µs read 30-50 µs closer to the delay).
+const HOLD_SPIN: Duration = Duration::from_micros(50);
+
+/// A [`Hold`] until `due`.
+pub fn hold(due: Instant) -> Hold {
+    static TIMER: std::sync::OnceLock<&'static finetime::Timer> = std::sync::OnceLock::new();
+    TIMER
+        .get_or_init(|| finetime::Timer::start(HOLD_SPIN))
+        .sleep_until(due.into_std())
+}
+
+/// Waits until a delayed delivery is due (`--delay`), to within tens of microseconds.
+pub async fn hold_until(due: Instant) {
+    hold(due).await;
 }
 
 /// splitmix64 finaliser: a fast, well-mixed 64-bit hash step.

@@ -317,14 +317,12 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
     let mut cancelled = false;
     let mut cancel_fut = pin!(ctx.cancel.cancelled());
     let mut wake_at = c.window_end();
-    let mut sleep = pin!(tokio::time::sleep_until(wake_at.into()));
+    // The shared microsecond timer, not tokio's 1 ms wheel: a send is due at its intended
+    // instant to within tens of microseconds (docs/PERFORMANCE.md#send-timing).
+    let mut sleep = pin!(finetime::sleep_until(wake_at));
     loop {
         let now = Instant::now();
-        let mut expired = Vec::new();
-        c.inflight.expire(now, |p, ev| expired.push((p, ev)));
-        for (p, ev) in expired {
-            c.emit(p, now, ev);
-        }
+        c.expire(now);
         while drain_until.is_none() && now >= c.window_end() {
             if c.phase < c.seg.last_phase {
                 if let Err(reason) = Box::pin(c.enter(c.phase + 1, session, carry, false)).await {
@@ -340,48 +338,8 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
                 carry.churn = None;
             }
         }
-        if let Some(m) = c.timers.as_ref().and_then(|t| t.mute_at)
-            && now >= m
-            && !c.beat.muted()
-        {
-            session.muted = true;
-            c.beat.mute(now);
-            c.emit(c.phase, now, Event::Muted);
-        }
-        if let Some((_, clock)) = carry.churn.as_mut()
-            && clock.next() <= now
-        {
-            while clock.next() <= now {
-                clock.advance();
-            }
-            // A churn drop is a drop and a reconnect: none that could not reconnect in time.
-            let back =
-                now + ctx.plan.target.fan.reconnect_delay + ctx.plan.timeout.min(ctx.drain());
-            // ... and none before the broadcast reached the client (nothing to miss yet, and
-            // no offset to recover from).
-            if drain_until.is_none()
-                && c.joined.is_some()
-                && c.pending.is_empty()
-                && carry.receiver.deliveries() > 0
-                && back < c.seg.end
-            {
-                c.lost(now, carry, DisconnectReason::ClientDrop);
-                carry.away_since = Some(now);
-                return End::Lost {
-                    reconnect: true,
-                    unplanned: false,
-                };
-            }
-        }
-        if let Some(deadline) = c.beat.deadline()
-            && now >= deadline
-        {
-            c.lost(now, carry, DisconnectReason::ClientDeadline);
-            carry.away_since = Some(now);
-            return End::Lost {
-                reconnect: ctx.plan.target.fan.reconnect,
-                unplanned: true,
-            };
+        if let Some(end) = c.clocks_due(session, carry, now, drain_until) {
+            return end;
         }
         if let Some(t) = c.timers.as_mut()
             && let Some((next, every)) = t.ping_every
@@ -413,7 +371,7 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         let wake = next_wake(c, drain_until, carry);
         if wake != wake_at {
             wake_at = wake;
-            sleep.as_mut().reset(wake.into());
+            sleep.as_mut().reset(wake);
         }
         let incoming = tokio::select! {
             biased;
@@ -428,22 +386,11 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             incoming = session.recv(&ctx.frames) => Some(incoming),
             () = &mut sleep => None,
         };
-        let Some(mut incoming) = incoming else {
+        let Some(incoming) = incoming else {
             continue;
         };
-        let now = Instant::now();
-        for n in 1..=BURST {
-            if let Some(end) = c.handle(incoming, session, carry, now) {
-                return end;
-            }
-            // A frame taken from the session must be handled: stop asking at the limit.
-            if n == BURST {
-                break;
-            }
-            match session.recv(&ctx.frames).now_or_never() {
-                Some(next) => incoming = next,
-                None => break,
-            }
+        if let Some(end) = take_burst(c, session, carry, incoming) {
+            return end;
         }
         // Boxed (pongs and acks are rare): the future would size every idle client's task.
         if session.control_due()
@@ -452,6 +399,37 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             return closed(c, reason, carry);
         }
     }
+}
+
+/// Handles `incoming` and every further frame already readable (up to [`BURST`]) in one
+/// wake-up. `Some` when the connection ended.
+fn take_burst(
+    c: &mut Conn<'_>,
+    session: &mut Session,
+    carry: &mut Carry,
+    mut incoming: Incoming,
+) -> Option<End> {
+    // Each frame is stamped when the read that completed it returned (not when this
+    // task got to it): net::Stream's poll_read takes the stamp. An end of the
+    // connection is stamped when it is seen (an EOF or reset returns no bytes).
+    for n in 1..=BURST {
+        let now = match incoming {
+            Incoming::Closed(_) => Instant::now(),
+            _ => session.received_at(),
+        };
+        if let Some(end) = c.handle(incoming, session, carry, now) {
+            return Some(end);
+        }
+        // A frame taken from the session must be handled: stop asking at the limit.
+        if n == BURST {
+            break;
+        }
+        match session.recv(&c.ctx.frames).now_or_never() {
+            Some(next) => incoming = next,
+            None => break,
+        }
+    }
+    None
 }
 
 fn closed(c: &mut Conn<'_>, reason: DisconnectReason, carry: &mut Carry) -> End {

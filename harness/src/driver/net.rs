@@ -77,6 +77,9 @@ pub struct Stream {
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
     /// True while writes are blocked (the timer is armed).
     stalled: bool,
+    /// When the last read that returned bytes returned: the receive stamp of every frame
+    /// those bytes completed (docs/PERFORMANCE.md#receive-stamps).
+    read_at: Option<Instant>,
 }
 
 enum Io {
@@ -273,7 +276,13 @@ impl Stream {
             write_timeout,
             stall: None,
             stalled: false,
+            read_at: None,
         }
+    }
+
+    /// When the last read that returned bytes returned (`None` before any).
+    pub fn read_at(&self) -> Option<Instant> {
+        self.read_at
     }
 
     /// What a write (or flush) that returned `r` means under the write timeout: progress
@@ -335,10 +344,18 @@ impl AsyncRead for Stream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = match &mut this.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        };
+        // Stamped as the read returns, before tungstenite parses the frame and the loop
+        // looks at it.
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            this.read_at = Some(Instant::now());
         }
+        r
     }
 }
 

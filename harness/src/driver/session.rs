@@ -331,6 +331,15 @@ impl Session {
             .map_err(|e| disconnect_reason(&e))
     }
 
+    /// When the bytes of the frame [`Session::recv`] last returned were read: when the
+    /// read that completed it returned (now if nothing was read yet).
+    pub fn received_at(&self) -> std::time::Instant {
+        self.ws
+            .get_ref()
+            .read_at()
+            .unwrap_or_else(std::time::Instant::now)
+    }
+
     /// True when the session owes the server a frame (pong, ack).
     pub fn control_due(&self) -> bool {
         self.pong_due || self.ack_due.is_some()

@@ -155,7 +155,7 @@ pub(crate) async fn get(engine: &Arc<Engine>, session: Arc<Session>) -> Response
         session.taken(&out);
         if let Some(due) = out.due {
             // `--delay`: hold the poll until the message is due (FIFO order kept).
-            tokio::time::sleep_until(due).await;
+            crate::faults::hold_until(due).await;
         }
         if out.app {
             app += 1;

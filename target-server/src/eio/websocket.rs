@@ -165,7 +165,7 @@ pub(crate) async fn drive(
     // A client message the application task had no room for: reading pauses (TCP
     // backpressure) until it fits, while writing goes on.
     let mut waiting_in: Option<Inbound> = None;
-    let delay = sleep(Duration::ZERO);
+    let delay = crate::faults::hold(Instant::now());
     tokio::pin!(delay);
     let closed = closing(&session);
     tokio::pin!(closed);
@@ -214,7 +214,7 @@ pub(crate) async fn drive(
             break;
         }
         if let Some(due) = held.as_ref().and_then(|o| o.due) {
-            delay.as_mut().reset(due);
+            delay.as_mut().reset(due.into_std());
         }
     }
     // Every exit above has closed the session; make sure of it (a no-op then).

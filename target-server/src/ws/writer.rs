@@ -82,7 +82,7 @@ async fn write_all(
             {
                 // Send what is ready before waiting; FIFO order is kept.
                 sink.flush().await?;
-                tokio::time::sleep_until(at).await;
+                crate::faults::hold_until(at).await;
             }
             let (is_close, len) = match &out.msg {
                 Message::Text(t) => (false, Some(t.len())),

@@ -3,12 +3,13 @@
 //!
 //! Receives: the phase entered, the session, the client's carry. Emits: join / leave emits,
 //! echo requests and publishes whose intended instant has come (with their samples), and the
-//! next instant the loop must wake at.
+//! next instant the loop must wake at; the clocks that are not sends (mute, churn drop,
+//! heartbeat deadline) and timeouts.
 //! Must not: read frames (the loop does), or move an intended instant because of the server.
 
 use std::time::Instant;
 
-use super::{Carry, Conn, Session, Timers};
+use super::{Carry, Conn, End, Session, Timers};
 use crate::broadcast::Role;
 use crate::driver::session::CONTROL_ID_BASE;
 use crate::model::{Arrival, Protocol};
@@ -303,4 +304,71 @@ pub(super) fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carr
     at(carry.churn.as_ref().map(|(_, k)| k.next()));
     at(c.beat.deadline());
     wake
+}
+
+impl Conn<'_> {
+    /// Times out what has waited past `--timeout`.
+    pub(super) fn expire(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        self.inflight.expire(now, |p, ev| expired.push((p, ev)));
+        for (p, ev) in expired {
+            self.emit(p, now, ev);
+        }
+    }
+
+    /// The role's clocks that are not sends: mute, churn drop, the heartbeat deadline.
+    /// `Some` when the connection ends here.
+    pub(super) fn clocks_due(
+        &mut self,
+        session: &mut Session,
+        carry: &mut Carry,
+        now: Instant,
+        drain_until: Option<Instant>,
+    ) -> Option<End> {
+        if let Some(m) = self.timers.as_ref().and_then(|t| t.mute_at)
+            && now >= m
+            && !self.beat.muted()
+        {
+            session.muted = true;
+            self.beat.mute(now);
+            self.emit(self.phase, now, Event::Muted);
+        }
+        if let Some((_, clock)) = carry.churn.as_mut()
+            && clock.next() <= now
+        {
+            while clock.next() <= now {
+                clock.advance();
+            }
+            // A churn drop is a drop and a reconnect: none that could not reconnect in time.
+            let back = now
+                + self.ctx.plan.target.fan.reconnect_delay
+                + self.ctx.plan.timeout.min(self.ctx.drain());
+            // ... and none before the broadcast reached the client (nothing to miss yet, and
+            // no offset to recover from).
+            if drain_until.is_none()
+                && self.joined.is_some()
+                && self.pending.is_empty()
+                && carry.receiver.deliveries() > 0
+                && back < self.seg.end
+            {
+                self.lost(now, carry, DisconnectReason::ClientDrop);
+                carry.away_since = Some(now);
+                return Some(End::Lost {
+                    reconnect: true,
+                    unplanned: false,
+                });
+            }
+        }
+        if let Some(deadline) = self.beat.deadline()
+            && now >= deadline
+        {
+            self.lost(now, carry, DisconnectReason::ClientDeadline);
+            carry.away_since = Some(now);
+            return Some(End::Lost {
+                reconnect: self.ctx.plan.target.fan.reconnect,
+                unplanned: true,
+            });
+        }
+        None
+    }
 }
