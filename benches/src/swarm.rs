@@ -15,7 +15,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use clap::Parser as _;
 use harness::cli::Cli;
-use harness::driver::session::{Frames, Incoming, Session};
+use harness::driver::session::{FrameTemplates, Incoming, Session};
 use harness::driver::{Ctx, WallClock, net};
 use harness::payload::Fields;
 use harness::sample::{ConnectPhases, DisconnectReason, ErrorKind};
@@ -51,7 +51,7 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
         .map_err(|_| SwarmError::Usage("the host must be an IP address".into()))?;
     let schedule = Schedule::new(&plan, Instant::now());
     let wall = WallClock::now();
-    let board = harness::broadcast::Board::new(
+    let board = harness::broadcast::PublishLog::new(
         harness::broadcast::Layout::new(&plan),
         schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
         wall.ns(schedule.end),
@@ -59,7 +59,7 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
     Ok(Arc::new(Ctx {
         schedule,
         board,
-        conn: net::Conn {
+        dialer: net::Dialer {
             endpoint: endpoint.clone(),
             addr,
             tls: None,
@@ -69,7 +69,7 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
             write_timeout: plan.target.write_timeout,
             sources: Default::default(),
         },
-        frames: Frames::new(&plan, &endpoint),
+        frames: FrameTemplates::new(&plan, &endpoint),
         run_id: 7,
         seed: 1,
         wall,

@@ -69,7 +69,8 @@ pub fn write(out: &mut impl BufMut, f: &Fields, size: usize) -> usize {
     n + pad + 2
 }
 
-fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+/// `v` in decimal, written into the end of `buf` (no allocation).
+pub(crate) fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

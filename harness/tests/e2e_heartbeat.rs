@@ -1,7 +1,7 @@
 //! `swarm heartbeat` end to end against target-server in-process (ping interval 1 s,
 //! timeout 500 ms): the observed cadence, muted clients closed pingInterval + pingTimeout
 //! after their last answered ping (checked against the server's own count of ping
-//! timeouts), no false timeouts without load; raw WS pings, client pings and a frozen
+//! timeouts), no false timeouts without load; raw WS pings, client pings and a muted
 //! client; the client-side deadline against a server that stops pinging.
 
 mod common;
@@ -75,7 +75,7 @@ async fn socketio_cadence_and_muted_clients() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn raw_ws_pings_client_pings_and_a_frozen_client() {
+async fn raw_ws_pings_client_pings_and_a_muted_client() {
     let e2e = E2e::start(target_server::Config {
         ws_ping_interval: Some(Duration::from_millis(500)),
         ws_ping_timeout: Duration::from_millis(500),
@@ -105,7 +105,7 @@ async fn raw_ws_pings_client_pings_and_a_frozen_client() {
     );
     let rtt = h.pong_rtt.expect("client ping round trips");
     assert!(rtt.count >= 60, "{rtt:?}");
-    // A frozen client stops answering: the server closes it (silently: EOF).
+    // A muted client stops answering: the server closes it (silently: EOF).
     assert_eq!((h.muted, h.muted_closes, h.muted_never_closed), (2, 2, 0));
     assert_eq!(e2e.server.shared.stats.closes(CloseCause::PingTimeout), 2);
     assert_eq!(h.false_timeouts, 0);

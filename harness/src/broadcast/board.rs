@@ -92,7 +92,7 @@ const MAX_EPOCHS: usize = 64;
 
 /// The publish log of a run.
 #[derive(Debug)]
-pub struct Board {
+pub struct PublishLog {
     pub layout: Layout,
     logs: Vec<Log>,
     ticks: Mutex<Ticks>,
@@ -104,8 +104,8 @@ pub struct Board {
     joins: Box<[AtomicU32]>,
 }
 
-impl Board {
-    pub fn new(layout: Layout, phase_starts_ns: Vec<u64>, end_ns: u64) -> Board {
+impl PublishLog {
+    pub fn new(layout: Layout, phase_starts_ns: Vec<u64>, end_ns: u64) -> PublishLog {
         let phases = usize::from(layout.phases());
         let joins = (0..phases * layout.rooms() as usize)
             .map(|_| AtomicU32::new(0))
@@ -118,7 +118,7 @@ impl Board {
                 void: Mutex::new(Vec::new()),
             })
             .collect();
-        Board {
+        PublishLog {
             layout,
             logs,
             ticks: Mutex::new(Ticks::default()),
@@ -317,7 +317,7 @@ impl Board {
         e.base.saturating_add(seq)
     }
 
-    /// A receiver saw tick `seq` (run-wide, from [`Board::tick_seq`]) meant for
+    /// A receiver saw tick `seq` (run-wide, from [`PublishLog::tick_seq`]) meant for
     /// `intended_ns`.
     pub fn observe_tick(&self, seq: u64, intended_ns: u64) {
         let Ok(mut t) = self.ticks.lock() else { return };
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn counters_cuts_and_recent_instants() {
         let plan = crate::plan::tests_support::broadcast_plan(1, 4, 1, None);
-        let b = Board::new(Layout::new(&plan), vec![0], u64::MAX);
+        let b = PublishLog::new(Layout::new(&plan), vec![0], u64::MAX);
         b.enter_phase(0, 0);
         for i in 0..10u64 {
             assert_eq!(b.commit(0, 1000 + i * 10), i as u32);
@@ -402,7 +402,7 @@ mod tests {
     #[test]
     fn tick_clock_from_observations() {
         let plan = crate::plan::tests_support::broadcast_plan(0, 4, 1, None);
-        let b = Board::new(Layout::new(&plan), vec![0, 10_000], u64::MAX);
+        let b = PublishLog::new(Layout::new(&plan), vec![0, 10_000], u64::MAX);
         assert_eq!(b.tick_at(5), None);
         // Period 100 ns, tick 3 meant at 1300.
         b.observe_tick(3, 1300);

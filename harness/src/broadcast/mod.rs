@@ -18,6 +18,6 @@ pub mod ranges;
 pub mod receiver;
 pub mod stream;
 
-pub use board::Board;
+pub use board::PublishLog;
 pub use layout::{Layout, Role};
 pub use receiver::Receiver;

@@ -12,7 +12,7 @@
 //! counter when the event happened); for the server publisher (`--tick`) in wall-clock ns,
 //! turned into tick seqs at the end with the tick clock the board learned.
 
-use super::board::Board;
+use super::board::PublishLog;
 use super::ranges::RangeSet;
 use super::stream::{Order, ReceivedSeqs};
 use crate::payload::Found;
@@ -72,7 +72,7 @@ impl StreamState {
         }
     }
 
-    fn point_now(&self, board: &Board, now_ns: u64) -> u64 {
+    fn point_now(&self, board: &PublishLog, now_ns: u64) -> u64 {
         if self.publisher == SERVER {
             now_ns
         } else {
@@ -80,7 +80,7 @@ impl StreamState {
         }
     }
 
-    fn point_at(&self, board: &Board, wall_ns: u64) -> u64 {
+    fn point_at(&self, board: &PublishLog, wall_ns: u64) -> u64 {
         if self.publisher == SERVER {
             wall_ns
         } else {
@@ -89,7 +89,7 @@ impl StreamState {
     }
 
     /// `set` (points) as seqs.
-    fn to_seqs(&self, board: &Board, set: &RangeSet) -> RangeSet {
+    fn to_seqs(&self, board: &PublishLog, set: &RangeSet) -> RangeSet {
         if self.publisher != SERVER {
             return set.clone();
         }
@@ -106,7 +106,7 @@ impl StreamState {
     }
 
     /// Expected seqs by phase, with open intervals taken as still open.
-    fn expected(&self, board: &Board, room: u32) -> Vec<(u16, RangeSet)> {
+    fn expected(&self, board: &PublishLog, room: u32) -> Vec<(u16, RangeSet)> {
         let mut member = self.member.clone();
         if let Some(open) = self.member_open {
             member.insert(open, u64::MAX);
@@ -125,7 +125,7 @@ impl StreamState {
             .collect()
     }
 
-    fn away(&self, board: &Board) -> RangeSet {
+    fn away(&self, board: &PublishLog) -> RangeSet {
         let mut w = self.windows.clone();
         if let Some(open) = self.window_open {
             w.insert(open, u64::MAX);
@@ -133,7 +133,7 @@ impl StreamState {
         self.to_seqs(board, &w)
     }
 
-    fn phase_of(&self, board: &Board, f: &Found) -> u16 {
+    fn phase_of(&self, board: &PublishLog, f: &Found) -> u16 {
         if self.publisher == SERVER {
             board.tick_phase(f.intended_ns)
         } else {
@@ -159,7 +159,7 @@ impl Receiver {
 
     /// The join of `room` was acknowledged at `now_ns`: membership starts (or goes on), and
     /// an away window of that room ends. Returns the messages sent while away.
-    pub fn joined(&mut self, board: &Board, room: u32, now_ns: u64) -> u64 {
+    pub fn joined(&mut self, board: &PublishLog, room: u32, now_ns: u64) -> u64 {
         if !self.rooms.iter().any(|j| j.room == room) {
             let streams = if board.layout.server_publisher {
                 vec![StreamState::new(SERVER)]
@@ -187,7 +187,7 @@ impl Receiver {
     }
 
     /// The client sent `leave` for `room` at `now_ns`: membership ends.
-    pub fn left(&mut self, board: &Board, room: u32, now_ns: u64) {
+    pub fn left(&mut self, board: &PublishLog, room: u32, now_ns: u64) {
         for j in self.rooms.iter_mut().filter(|j| j.room == room) {
             for st in &mut j.streams {
                 let now = st.point_now(board, now_ns);
@@ -201,7 +201,7 @@ impl Receiver {
 
     /// The connection dropped at `now_ns`: an away window opens in every room still joined,
     /// widened backwards by the one-way latency seen lately.
-    pub fn dropped(&mut self, board: &Board, now_ns: u64) {
+    pub fn dropped(&mut self, board: &PublishLog, now_ns: u64) {
         let widen = self.lat_cur_ns.max(self.lat_prev_ns).max(MIN_WIDEN_NS);
         for j in &mut self.rooms {
             for st in j.streams.iter_mut().filter(|s| s.member_open.is_some()) {
@@ -226,7 +226,7 @@ impl Receiver {
     /// A reconnect's namespace CONNECT was acknowledged. With `recovered` (connection state
     /// recovery restored the session and its rooms) the away windows end now; otherwise
     /// they end at the re-join acks. Returns the messages sent while away (when ended).
-    pub fn reconnected(&mut self, board: &Board, now_ns: u64, recovered: bool) -> u64 {
+    pub fn reconnected(&mut self, board: &PublishLog, now_ns: u64, recovered: bool) -> u64 {
         self.recovered_session = recovered;
         if !recovered {
             return 0;
@@ -253,7 +253,7 @@ impl Receiver {
     /// One payload arrived (or `None`: an event with no payload of this run).
     pub fn delivery(
         &mut self,
-        board: &Board,
+        board: &PublishLog,
         run_id: u32,
         found: Option<Found>,
         now_ns: u64,
@@ -333,7 +333,7 @@ impl Receiver {
 
     /// The end of the client's stretch (after the drain): closes every interval at `now_ns`
     /// and returns the tallies, one per (phase, room size class), and resets.
-    pub fn finish(&mut self, board: &Board, now_ns: u64) -> Vec<(u16, Tally)> {
+    pub fn finish(&mut self, board: &PublishLog, now_ns: u64) -> Vec<(u16, Tally)> {
         let mut out: Vec<(u16, Tally)> = Vec::new();
         let mut add = |phase: u16, t: Tally| match out
             .iter_mut()
@@ -412,7 +412,7 @@ impl Receiver {
 }
 
 /// Ends the open away window of `st` at `now`; returns the seqs it spans.
-fn close_window(st: &mut StreamState, board: &Board, now: u64) -> u64 {
+fn close_window(st: &mut StreamState, board: &PublishLog, now: u64) -> u64 {
     let Some(open) = st.window_open.take() else {
         return 0;
     };
@@ -421,7 +421,7 @@ fn close_window(st: &mut StreamState, board: &Board, now: u64) -> u64 {
 }
 
 /// Counts a forgotten gap `[lo, hi)` as missed or lost now, by phase.
-fn settle(st: &mut StreamState, board: &Board, room: u32, lo: u64, hi: u64) {
+fn settle(st: &mut StreamState, board: &PublishLog, room: u32, lo: u64, hi: u64) {
     let away = st.away(board);
     for (k, e) in st.expected(board, room) {
         let gap = e.clip(lo, hi);

@@ -14,7 +14,7 @@ use protocol::SioPacketType;
 use protocol::socketio::Header;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::session::{CONTROL_ID_BASE, Frames, Incoming, Session, disconnect_reason};
+use super::session::{CONTROL_ID_BASE, FrameTemplates, Incoming, Session, disconnect_reason};
 use crate::model::Protocol;
 use crate::payload;
 use crate::sample::{DisconnectReason, ErrorKind};
@@ -24,10 +24,10 @@ const NO_REPLY: u32 = u32::MAX;
 
 impl Session {
     /// Waits for the next frame and says what it meant. Cancel-safe.
-    pub async fn recv(&mut self, f: &Frames) -> Incoming {
+    pub async fn recv(&mut self, f: &FrameTemplates) -> Incoming {
         if self.muted && f.protocol == Protocol::Ws {
-            // Boxed: only frozen clients pay for this future.
-            return Box::pin(self.read_frozen()).await;
+            // Boxed: only muted clients pay for this future.
+            return Box::pin(self.read_muted()).await;
         }
         if let Some(text) = self.early.pop_front() {
             return self.eio_text(f, &text);
@@ -61,7 +61,7 @@ impl Session {
         }
     }
 
-    fn eio_text(&mut self, f: &Frames, text: &str) -> Incoming {
+    fn eio_text(&mut self, f: &FrameTemplates, text: &str) -> Incoming {
         match text.as_bytes().first() {
             Some(b'2') => {
                 self.pong_due = !self.muted;
@@ -74,7 +74,7 @@ impl Session {
         }
     }
 
-    fn sio(&mut self, f: &Frames, s: &str) -> Incoming {
+    fn sio(&mut self, f: &FrameTemplates, s: &str) -> Incoming {
         // The one header reader (docs/ARCHITECTURE.md#socketio-v5): no allocation, and
         // a malformed header (`4é`, `45+1-`, an ack id beyond u64...) is an error here as
         // it is for the full decoder.
@@ -160,7 +160,7 @@ impl Session {
         Incoming::Nothing
     }
 
-    fn attachment(&mut self, f: &Frames) -> Incoming {
+    fn attachment(&mut self, f: &FrameTemplates) -> Incoming {
         let Some((id, left)) = self.bin.as_mut() else {
             return Incoming::Error(ErrorKind::Protocol);
         };
@@ -180,7 +180,7 @@ impl Session {
 
 /// The namespace of the run's Socket.IO packets, as `Header::scan` reads it: `/` when the
 /// frames carry none (`nsp_part` is `"/admin,"` or empty).
-pub(super) fn namespace(f: &Frames) -> &str {
+pub(super) fn namespace(f: &FrameTemplates) -> &str {
     f.nsp_part.strip_suffix(',').unwrap_or("/")
 }
 
@@ -192,7 +192,7 @@ fn is_event(body: &[u8], head: &[u8]) -> bool {
 /// A muted raw WS client's own frame reader: skips every frame, reports a close frame's
 /// code. Server frames are unmasked (RFC 6455 §5.1).
 #[derive(Debug, Default)]
-pub struct Frozen {
+pub struct MutedReader {
     /// Header bytes gathered so far.
     head: Vec<u8>,
     /// Payload bytes of the current frame still to skip.
@@ -201,7 +201,7 @@ pub struct Frozen {
     close: Option<Vec<u8>>,
 }
 
-impl Frozen {
+impl MutedReader {
     /// Feeds raw bytes; returns a close code once a close frame was seen (1005 when it
     /// had none).
     pub fn feed(&mut self, mut data: &[u8]) -> Option<u16> {
@@ -266,8 +266,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frozen_reader_skips_frames_and_finds_the_close() {
-        let mut f = Frozen::default();
+    fn muted_reader_skips_frames_and_finds_the_close() {
+        let mut f = MutedReader::default();
         // A ping with 4 bytes, a text frame of 130 bytes (16-bit length), then close 1011.
         let mut bytes = vec![0x89, 4, 1, 2, 3, 4, 0x81, 126, 0, 130];
         bytes.extend(std::iter::repeat_n(b'x', 130));
@@ -280,7 +280,7 @@ mod tests {
             }
         }
         assert_eq!(got, Some(1011));
-        assert_eq!(Frozen::default().feed(&[0x88, 0]), Some(1005));
+        assert_eq!(MutedReader::default().feed(&[0x88, 0]), Some(1005));
     }
 
     /// Regression: `4é` (a non-ASCII byte after the Engine.IO type) used to panic the
@@ -347,7 +347,7 @@ mod tests {
         fn check(
             wrong: &mut Vec<String>,
             session: &mut Session,
-            f: &Frames,
+            f: &FrameTemplates,
             text: &str,
             ok: fn(&Incoming) -> bool,
         ) {
@@ -455,11 +455,11 @@ mod tests {
     proptest::proptest! {
         /// A muted raw WS client's frame reader on any bytes, in any pieces.
         #[test]
-        fn frozen_reader_never_panics(
+        fn muted_reader_never_panics(
             bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
             cut in 1usize..40,
         ) {
-            let mut f = Frozen::default();
+            let mut f = MutedReader::default();
             for chunk in bytes.chunks(cut) {
                 let _ = f.feed(chunk);
             }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::broadcast::{Board, Receiver, Role};
+use crate::broadcast::{PublishLog, Receiver, Role};
 use crate::model::Protocol;
 use crate::plan::{Plan, Scenario};
 use crate::sample::{ConnectPhases, ErrorKind, Event, Sample, SampleTx};
@@ -71,15 +71,15 @@ impl WallClock {
 pub struct Ctx {
     pub plan: Plan,
     pub schedule: Schedule,
-    pub conn: net::Conn,
-    pub frames: session::Frames,
+    pub dialer: net::Dialer,
+    pub frames: session::FrameTemplates,
     pub run_id: u32,
     pub seed: u64,
     pub wall: WallClock,
     /// Stop sending, drain, close.
     pub cancel: CancellationToken,
     /// Roles, rooms and the publish log.
-    pub board: Board,
+    pub board: PublishLog,
 }
 
 impl Ctx {

@@ -1,7 +1,7 @@
 //! Client transport: TCP (TCP_NODELAY on), optional TLS (rustls), and the WebSocket
 //! client handshake, each timed as a connect phase.
 //!
-//! Receives: the resolved [`Endpoint`](Conn) of the run and a request path. Emits: a
+//! Receives: the resolved [`Endpoint`](Dialer) of the run and a request path. Emits: a
 //! [`Stream`] or a [`WsStream`], with `tcp` / `tls` / `ws_upgrade` written into the
 //! caller's [`ConnectPhases`], or the stable [`ErrorKind`] of what failed.
 //! Must not: know about Engine.IO / Socket.IO, or retry.
@@ -39,7 +39,7 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub type WsStream = WebSocketStream<Stream>;
 
 /// How to reach the target; built once per run, shared by every client.
-pub struct Conn {
+pub struct Dialer {
     pub endpoint: Endpoint,
     /// Resolved once at start (no DNS per client).
     pub addr: SocketAddr,
@@ -57,9 +57,9 @@ pub struct Conn {
     pub sources: crate::source::Sources,
 }
 
-impl std::fmt::Debug for Conn {
+impl std::fmt::Debug for Dialer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
+        f.debug_struct("Dialer")
             .field("endpoint", &self.endpoint)
             .field("addr", &self.addr)
             .field("sources", &self.sources.addrs())
@@ -87,7 +87,7 @@ enum Io {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-impl Conn {
+impl Dialer {
     /// `host:port` for the Host header.
     pub fn authority(&self) -> String {
         let e = &self.endpoint;

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use crate::driver::Ctx;
 use crate::driver::net::WsStream;
 use crate::model::{ParserKind, Protocol, Transport};
-use crate::payload;
+use crate::payload::{self, itoa};
 use crate::plan::{Endpoint, Plan};
 use crate::sample::{ConnectPhases, DisconnectReason, ErrorKind};
 use crate::template::Template;
@@ -28,7 +28,7 @@ pub const CONTROL_ID_BASE: u32 = 0x8000_0000;
 
 /// Per-run frame templates (built once, shared by every client).
 #[derive(Debug, Clone)]
-pub struct Frames {
+pub struct FrameTemplates {
     pub protocol: Protocol,
     pub transport: Transport,
     /// Raw WS: path and query of the upgrade request (`{room}` still in it for rooms).
@@ -65,8 +65,8 @@ pub struct Frames {
     pub publish_template: Template,
 }
 
-impl Frames {
-    pub fn new(plan: &Plan, endpoint: &Endpoint) -> Frames {
+impl FrameTemplates {
+    pub fn new(plan: &Plan, endpoint: &Endpoint) -> FrameTemplates {
         let t = &plan.target;
         let mut query: Vec<String> = Vec::new();
         if let Some(q) = &endpoint.query {
@@ -103,7 +103,7 @@ impl Frames {
         };
         let connect = format!("40{nsp_part}{}", t.auth.as_deref().unwrap_or(""));
         let head = |name: &str| format!("[\"{name}\"").into_bytes();
-        Frames {
+        FrameTemplates {
             protocol: t.protocol,
             transport: t.transport,
             ws_path,
@@ -188,7 +188,7 @@ pub struct Session {
     /// The last offset (last string argument of an event) when `pid` is known.
     pub offset: Option<String>,
     /// Raw frame reader of a muted raw WS client.
-    pub(super) frozen: Option<super::inbound::Frozen>,
+    pub(super) muted_reader: Option<super::inbound::MutedReader>,
     /// Engine.IO texts received before the CONNECT reply, handed to the loop first.
     pub(super) early: std::collections::VecDeque<String>,
 }
@@ -204,7 +204,7 @@ impl Session {
             handshake: None,
             pid: None,
             offset: None,
-            frozen: None,
+            muted_reader: None,
             early: std::collections::VecDeque::new(),
         }
     }
@@ -219,8 +219,8 @@ impl Session {
     ) -> Result<Session, ErrorKind> {
         match (ctx.frames.protocol, ctx.frames.transport) {
             (Protocol::Ws, _) => {
-                let stream = ctx.conn.open(phases).await?;
-                let ws = ctx.conn.websocket(stream, ws_path, phases).await?;
+                let stream = ctx.dialer.open(phases).await?;
+                let ws = ctx.dialer.websocket(stream, ws_path, phases).await?;
                 Ok(Session::new(ws))
             }
             (Protocol::Socketio, Transport::Websocket) => {
@@ -232,7 +232,11 @@ impl Session {
         }
     }
 
-    async fn send_buf(&mut self, f: &Frames, buf: &mut BytesMut) -> Result<(), DisconnectReason> {
+    async fn send_buf(
+        &mut self,
+        f: &FrameTemplates,
+        buf: &mut BytesMut,
+    ) -> Result<(), DisconnectReason> {
         let text =
             Utf8Bytes::try_from(buf.split().freeze()).map_err(|_| DisconnectReason::Reset)?;
         self.ws
@@ -244,7 +248,7 @@ impl Session {
     /// Sends one echo request carrying `fields`, padded to `size`.
     pub async fn send_echo(
         &mut self,
-        f: &Frames,
+        f: &FrameTemplates,
         buf: &mut BytesMut,
         fields: &payload::Fields,
         size: usize,
@@ -268,7 +272,7 @@ impl Session {
     /// Sends one broadcast publish into `room` (raw WS: the payload object alone).
     pub async fn send_publish(
         &mut self,
-        f: &Frames,
+        f: &FrameTemplates,
         buf: &mut BytesMut,
         room: &str,
         fields: &payload::Fields,
@@ -293,7 +297,7 @@ impl Session {
     /// Socket.IO: emits join (`join = true`) or leave for `room`, asking for an ack `id`.
     pub async fn send_membership(
         &mut self,
-        f: &Frames,
+        f: &FrameTemplates,
         buf: &mut BytesMut,
         room: &str,
         join: bool,
@@ -346,7 +350,7 @@ impl Session {
     }
 
     /// Sends what the session owes the server.
-    pub async fn flush_control(&mut self, f: &Frames) -> Result<(), DisconnectReason> {
+    pub async fn flush_control(&mut self, f: &FrameTemplates) -> Result<(), DisconnectReason> {
         if std::mem::take(&mut self.pong_due) && !self.muted {
             self.ws
                 .send(Message::text("3"))
@@ -364,8 +368,8 @@ impl Session {
     }
 
     /// Orderly close: Socket.IO DISCONNECT, then the WebSocket closing handshake (bounded).
-    pub async fn close(mut self, f: &Frames) {
-        if self.frozen.is_some() {
+    pub async fn close(mut self, f: &FrameTemplates) {
+        if self.muted_reader.is_some() {
             return;
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -394,10 +398,10 @@ impl Session {
 
     /// Raw WS, muted: reads raw bytes without answering anything; resolves when the
     /// server's close frame or the end of the connection arrives.
-    pub(super) async fn read_frozen(&mut self) -> Incoming {
-        let frozen = self
-            .frozen
-            .get_or_insert_with(super::inbound::Frozen::default);
+    pub(super) async fn read_muted(&mut self) -> Incoming {
+        let reader = self
+            .muted_reader
+            .get_or_insert_with(super::inbound::MutedReader::default);
         // On the heap: a buffer in this future would size every client's task.
         let mut chunk = vec![0u8; 512];
         loop {
@@ -408,7 +412,7 @@ impl Session {
                 }
                 Err(_) => return Incoming::Closed(DisconnectReason::Reset),
                 Ok(n) => {
-                    if let Some(code) = frozen.feed(&chunk[..n]) {
+                    if let Some(code) = reader.feed(&chunk[..n]) {
                         return Incoming::Closed(DisconnectReason::WsClose { code });
                     }
                 }
@@ -428,17 +432,4 @@ pub fn disconnect_reason(e: &WsError) -> DisconnectReason {
         WsError::Capacity(_) => DisconnectReason::MessageTooLarge,
         _ => DisconnectReason::Reset,
     }
-}
-
-pub(crate) fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }

@@ -17,7 +17,7 @@ use protocol::SioPacketType as Kind;
 use protocol::msgpack;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::session::Frames;
+use super::session::FrameTemplates;
 use crate::sample::{DisconnectReason, ErrorKind};
 
 /// The msgpack bytes of an Engine.IO message text `4<packet>`; `None` for any other
@@ -34,7 +34,7 @@ fn encode(text: &str) -> Option<Result<Vec<u8>, ()>> {
 
 /// The WebSocket message carrying `text`: itself with the default parser, a binary
 /// msgpack frame for a Socket.IO packet with the msgpack parser.
-pub(super) fn ws_message(f: &Frames, text: Utf8Bytes) -> Result<Message, DisconnectReason> {
+pub(super) fn ws_message(f: &FrameTemplates, text: Utf8Bytes) -> Result<Message, DisconnectReason> {
     if !f.msgpack {
         return Ok(Message::Text(text));
     }
@@ -47,7 +47,7 @@ pub(super) fn ws_message(f: &Frames, text: Utf8Bytes) -> Result<Message, Disconn
 
 /// A polling POST body carrying `text` (one Engine.IO packet): with the msgpack parser a
 /// Socket.IO packet goes as `b`+base64 of its msgpack form.
-pub(super) fn polling_body(f: &Frames, text: &str) -> Result<String, ErrorKind> {
+pub(super) fn polling_body(f: &FrameTemplates, text: &str) -> Result<String, ErrorKind> {
     if !f.msgpack {
         return Ok(text.to_string());
     }

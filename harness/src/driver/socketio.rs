@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::driver::Ctx;
 use crate::driver::net::WsStream;
-use crate::driver::session::{Frames, Session};
+use crate::driver::session::{FrameTemplates, Session};
 use crate::sample::{ConnectPhases, ErrorKind};
 
 /// Websocket transport from the first request.
@@ -30,9 +30,9 @@ pub async fn connect_websocket(
     phases: &mut ConnectPhases,
     connect: &str,
 ) -> Result<Session, ErrorKind> {
-    let stream = ctx.conn.open(phases).await?;
+    let stream = ctx.dialer.open(phases).await?;
     let mut ws = ctx
-        .conn
+        .dialer
         .websocket(stream, &ctx.frames.eio_ws_path, phases)
         .await?;
     let t = Instant::now();
@@ -78,14 +78,14 @@ pub async fn connect_polling(
     connect: &str,
 ) -> Result<Session, ErrorKind> {
     let f = &ctx.frames;
-    let stream = ctx.conn.open(phases).await?;
+    let stream = ctx.dialer.open(phases).await?;
     let (mut http, conn) =
         hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
             .await
             .map_err(|_| ErrorKind::Io)?;
     let mut conn = std::pin::pin!(conn);
-    let authority = ctx.conn.authority();
-    let headers = &ctx.conn.headers;
+    let authority = ctx.dialer.authority();
+    let headers = &ctx.dialer.headers;
     let request = |method: http::Method, uri: String, body: &'static str| {
         let mut b = http::Request::builder()
             .method(method)
@@ -114,7 +114,7 @@ pub async fn connect_polling(
     };
 
     // 1. Handshake.
-    let limit = ctx.conn.max_message;
+    let limit = ctx.dialer.max_message;
     let t = Instant::now();
     let body = drive(
         &mut conn,
@@ -153,9 +153,9 @@ pub async fn connect_polling(
     let ws_path = format!("{}&sid={}", f.eio_ws_path, handshake.sid);
     let mut probe_phases = ConnectPhases::default();
     let probe = async {
-        let stream = ctx.conn.open(&mut probe_phases).await?;
+        let stream = ctx.dialer.open(&mut probe_phases).await?;
         let mut ws = ctx
-            .conn
+            .dialer
             .websocket(stream, &ws_path, &mut probe_phases)
             .await?;
         send(&mut ws, "2probe").await?;
@@ -233,7 +233,7 @@ struct Released {
 
 /// Reads the body of the GET the upgrade released: a close or a CONNECT_ERROR fails the
 /// connect.
-fn released_poll(f: &Frames, body: &str) -> Result<Released, ErrorKind> {
+fn released_poll(f: &FrameTemplates, body: &str) -> Result<Released, ErrorKind> {
     let mut r = Released {
         connected: None,
         pong_due: false,
@@ -264,7 +264,7 @@ fn released_poll(f: &Frames, body: &str) -> Result<Released, ErrorKind> {
 /// `Some(Ok(pid))` for `0<nsp,>{...}` of our namespace (with the recovery `pid` when the
 /// server sent one), `Some(Err)` for `4<nsp,>...`, `None` for anything else. `m` is the
 /// Engine.IO message text (without the leading `4`).
-fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<Option<String>, ErrorKind>> {
+fn sio_connect_reply(f: &FrameTemplates, m: &str) -> Option<Result<Option<String>, ErrorKind>> {
     // The one header reader: no panic on any text (a non-ASCII type byte once did here).
     let h = Header::scan(m).ok()?;
     if h.nsp != super::inbound::namespace(f) {
@@ -289,7 +289,7 @@ fn sio_connect_reply(f: &Frames, m: &str) -> Option<Result<Option<String>, Error
 /// the CONNECT, as socket.io-client buffers them.
 async fn wait_connected(
     ws: &mut WsStream,
-    f: &Frames,
+    f: &FrameTemplates,
     early: &mut Vec<String>,
 ) -> Result<Option<String>, ErrorKind> {
     loop {
@@ -325,7 +325,7 @@ async fn next_text(ws: &mut WsStream, msgpack: bool) -> Result<String, ErrorKind
 }
 
 /// Sends a Socket.IO packet (`4...`) in the parser's form.
-async fn send_sio(ws: &mut WsStream, f: &Frames, text: &str) -> Result<(), ErrorKind> {
+async fn send_sio(ws: &mut WsStream, f: &FrameTemplates, text: &str) -> Result<(), ErrorKind> {
     let msg = super::sio_msgpack::ws_message(f, text.into()).map_err(|_| ErrorKind::Protocol)?;
     ws.send(msg).await.map_err(|_| ErrorKind::Io)
 }
@@ -383,9 +383,9 @@ pub(crate) mod tests {
     use crate::model::{Protocol, Transport};
     use crate::template::Template;
 
-    pub(crate) fn frames(nsp_part: &str) -> Frames {
+    pub(crate) fn frames(nsp_part: &str) -> FrameTemplates {
         let empty = Template::parse("[]", false).expect("empty template");
-        Frames {
+        FrameTemplates {
             protocol: Protocol::Socketio,
             transport: Transport::Websocket,
             ws_path: "/".into(),

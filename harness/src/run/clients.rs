@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::outputs::{CHECKPOINT_EVERY, Ran, write_checkpoints};
 use super::target::Resolved;
-use crate::broadcast::{Board, Layout};
+use crate::broadcast::{Layout, PublishLog};
 use crate::driver::{self, Ctx, WallClock};
 use crate::plan::Plan;
 use crate::recorder::{self, PhaseInfo, RecorderConfig};
@@ -84,7 +84,7 @@ pub(super) async fn run(
 fn context(plan: &Plan, target: &Resolved, run_id: u32) -> Ctx {
     let schedule = Schedule::new(plan, Instant::now() + Duration::from_millis(50));
     let wall = WallClock::now();
-    let board = Board::new(
+    let board = PublishLog::new(
         Layout::new(plan),
         schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
         wall.ns(schedule.end),
@@ -92,8 +92,8 @@ fn context(plan: &Plan, target: &Resolved, run_id: u32) -> Ctx {
     Ctx {
         schedule,
         board,
-        conn: target.conn(plan),
-        frames: driver::session::Frames::new(plan, &target.endpoint),
+        dialer: target.dialer(plan),
+        frames: driver::session::FrameTemplates::new(plan, &target.endpoint),
         run_id,
         seed: rand::random(),
         wall,

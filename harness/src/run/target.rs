@@ -73,8 +73,8 @@ pub(super) async fn resolve(plan: &Plan) -> Result<Resolved, RunError> {
 
 impl Resolved {
     /// The clients' connection settings for `plan` against this target.
-    pub fn conn(&self, plan: &Plan) -> net::Conn {
-        net::Conn {
+    pub fn dialer(&self, plan: &Plan) -> net::Dialer {
+        net::Dialer {
             tls: self.tls.clone(),
             headers: plan
                 .target

@@ -2,19 +2,19 @@
 //! join boundaries, away windows with and without recovery, foreign payloads, server ticks.
 
 use super::*;
-use crate::broadcast::{Board, Layout};
+use crate::broadcast::{Layout, PublishLog};
 use crate::plan::tests_support::broadcast_plan;
 
 const RUN: u32 = 77;
 const MS: u64 = 1_000_000;
 
-fn board(publishers: u32) -> Board {
+fn board(publishers: u32) -> PublishLog {
     let plan = broadcast_plan(publishers, 4, 1, None);
-    Board::new(Layout::new(&plan), vec![0], u64::MAX)
+    PublishLog::new(Layout::new(&plan), vec![0], u64::MAX)
 }
 
 /// Publisher 0 commits `n` messages, the i-th sent at `t0 + i * 10 ms`.
-fn commit(b: &Board, from: u64, n: u64) {
+fn commit(b: &PublishLog, from: u64, n: u64) {
     for i in from..from + n {
         b.commit(0, 1_000 * MS + i * 10 * MS);
     }
@@ -41,7 +41,7 @@ struct Seen {
     foreign: u64,
 }
 
-fn deliver(r: &mut Receiver, b: &Board, seqs: &[u32], seen: &mut Seen) {
+fn deliver(r: &mut Receiver, b: &PublishLog, seqs: &[u32], seen: &mut Seen) {
     for &s in seqs {
         let f = found(s);
         r.delivery(b, RUN, Some(f), f.sent_ns + 2 * MS, |_, e| match e {
@@ -184,7 +184,7 @@ fn foreign_and_stray_payloads() {
 fn server_ticks_from_the_learned_clock() {
     let plan = broadcast_plan(0, 4, 1, None);
     // Ticks every 100 ms from t = 10 s; the phase ends at 12 s.
-    let b = Board::new(Layout::new(&plan), vec![0], 12_000 * MS);
+    let b = PublishLog::new(Layout::new(&plan), vec![0], 12_000 * MS);
     let tick = |s: u32| Found {
         run: 0,
         server: true,
@@ -223,7 +223,7 @@ fn server_ticks_from_the_learned_clock() {
 fn restarted_tick_server_counts_on() {
     let plan = broadcast_plan(0, 4, 1, None);
     // The phase ends at 15 s.
-    let b = Board::new(Layout::new(&plan), vec![0], 15_000 * MS);
+    let b = PublishLog::new(Layout::new(&plan), vec![0], 15_000 * MS);
     // Life 1 ticks every 20 ms from 10 s; life 2 (restarted) from 14 s, seq 0 again.
     let tick = |start_ms: u64, s: u32| Found {
         run: 0,
