@@ -29,8 +29,22 @@ impl Conn<'_> {
         let ctx = self.ctx;
         self.phase = phase;
         self.role = ctx.board.layout.role(phase, self.client);
-        let w = &ctx.schedule.windows[usize::from(phase)];
         let now = Instant::now();
+        let t = self.clocks(phase, carry, now);
+        let any = t.echo.is_some()
+            || t.publish.is_some()
+            || t.gate.is_some()
+            || t.ping_every.is_some()
+            || t.mute_at.is_some();
+        self.timers = any.then(|| Box::new(t));
+        self.subscribe(session, carry, now, first).await
+    }
+
+    /// The clocks of the role in `phase`: echo sends (carried over a reconnect), publishes
+    /// and their gate, churn drops (kept in `carry`), client pings, the mute instant.
+    fn clocks(&mut self, phase: u16, carry: &mut Carry, now: Instant) -> Timers {
+        let ctx = self.ctx;
+        let w = &ctx.schedule.windows[usize::from(phase)];
         let p = self.spec().clone();
         let seed = ctx.seed ^ u64::from(phase);
         // After a reconnect, the clock of the phase goes on where it was (the sends meant
@@ -95,12 +109,18 @@ impl Conn<'_> {
             }
             _ => None,
         };
-        let any = t.echo.is_some()
-            || t.publish.is_some()
-            || t.gate.is_some()
-            || t.ping_every.is_some()
-            || t.mute_at.is_some();
-        self.timers = any.then(|| Box::new(t));
+        t
+    }
+
+    /// Joins the room of the role (leaving the one before), or notes a join already made.
+    async fn subscribe(
+        &mut self,
+        session: &mut Session,
+        carry: &mut Carry,
+        now: Instant,
+        first: bool,
+    ) -> Result<(), DisconnectReason> {
+        let ctx = self.ctx;
         let want = match self.role {
             Role::Subscriber { room } => Some(room),
             _ => None,
