@@ -17,6 +17,7 @@
 
 pub mod backoff;
 pub mod beat;
+mod client;
 pub mod conn;
 pub mod handshake;
 pub mod inbound;
@@ -24,9 +25,10 @@ pub mod inflight;
 pub mod net;
 pub mod session;
 mod sio_msgpack;
+
+pub use client::run_client;
 pub mod socketio;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -34,9 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::broadcast::{PublishLog, Receiver, Role};
 use crate::model::Protocol;
 use crate::plan::{Plan, Scenario};
-use crate::sample::{ConnectPhases, ErrorKind, Event, Sample, SampleTx};
 use crate::schedule::{Schedule, Segment, SendClock};
-use session::Session;
 
 /// Maps monotonic instants to wall-clock nanoseconds (the payload's `ti` / `ts`).
 #[derive(Debug, Clone, Copy)]
@@ -196,217 +196,6 @@ pub enum End {
     Lost { reconnect: bool, unplanned: bool },
 }
 
-/// One client, from its first intended connect to its last close.
-pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
-    let emit = |phase: u16, at: Instant, event: Event| {
-        let _ = tx.send(Sample {
-            client,
-            phase,
-            at,
-            event,
-        });
-    };
-    let fan = &ctx.plan.target.fan;
-    let mut rng = ctx.seed ^ (u64::from(client) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    for seg in ctx.schedule.segments(client) {
-        if ctx.cancel.is_cancelled() {
-            return;
-        }
-        tokio::select! {
-            () = tokio::time::sleep_until(seg.connect_at.into()) => {}
-            () = ctx.cancel.cancelled() => return,
-        }
-        // Boxed: what a client carries across reconnects would size every client's task.
-        let mut carry = Box::<Carry>::default();
-        let mut intended = seg.connect_at;
-        let mut cancelled = false;
-        // Failed connect attempts in a row.
-        let mut failed: u32 = 0;
-        // Set while an established connection was lost and none replaced it yet.
-        let mut lost_at: Option<Instant> = None;
-        let mut connected_once = false;
-        let phase_now = |at: Instant| {
-            ctx.schedule
-                .phase_at(at)
-                .clamp(seg.first_phase, seg.last_phase)
-        };
-        let skip = |carry: &mut Carry, until: Instant| {
-            carry.skip_until(&ctx, client, &seg, until, |p, count| {
-                emit(
-                    p,
-                    until.min(Instant::now()),
-                    Event::SkippedDisconnected { count },
-                );
-            });
-        };
-        loop {
-            let phase = phase_now(Instant::now());
-            let role = ctx.board.layout.role(phase, client);
-            let mut phases = ConnectPhases::default();
-            let started = Instant::now();
-            // In a block: the path and the CONNECT frame are dropped once connected, not
-            // kept (on the heap) for the whole connection.
-            let result = {
-                let ws_path = ctx.ws_path(role);
-                let connect = match carry.away_since {
-                    Some(_) => ctx
-                        .frames
-                        .connect_frame(carry.pid.as_deref(), carry.offset.as_deref()),
-                    None => ctx.frames.connect.clone(),
-                };
-                tokio::select! {
-                // Boxed: the handshake futures are large and live only while connecting;
-                // inline they would size every idle client's task.
-                r = tokio::time::timeout(
-                    ctx.plan.timeout,
-                    // The session goes to the heap as soon as it exists: moved by value
-                    // through the futures below, it would be stored in them several times.
-                    Box::pin(async {
-                        Session::connect(&ctx, &mut phases, &ws_path, &connect)
-                            .await
-                            .map(Box::new)
-                    }),
-                ) => r.unwrap_or(Err(ErrorKind::ConnectTimeout)),
-                () = ctx.cancel.cancelled() => { cancelled = true; break }
-                }
-            };
-            let now = Instant::now();
-            if lost_at.is_some() {
-                emit(phase, now, Event::ReconnectAttempt { ok: result.is_ok() });
-            }
-            let end = match result {
-                Err(error) => {
-                    emit(
-                        phase,
-                        now,
-                        Event::ConnectFailed {
-                            intended,
-                            phases,
-                            error,
-                        },
-                    );
-                    failed = failed.saturating_add(1);
-                    if carry.away_since.is_some() {
-                        emit(phase, now, Event::ReconnectFailed);
-                        End::Lost {
-                            reconnect: true,
-                            unplanned: false,
-                        }
-                    } else {
-                        End::Lost {
-                            reconnect: fan.reconnect,
-                            unplanned: false,
-                        }
-                    }
-                }
-                Ok(session) => {
-                    // The first connect of a stretch starts the schedule; after a loss or
-                    // failed attempts, the sends meant meanwhile are skipped.
-                    let retried = failed > 0 || connected_once;
-                    failed = 0;
-                    connected_once = true;
-                    phases.total = Some(started.elapsed());
-                    emit(phase, now, Event::Connected { intended, phases });
-                    if let Some(since) = lost_at.take() {
-                        emit(
-                            phase,
-                            now,
-                            Event::Restored {
-                                took: now.saturating_duration_since(since),
-                            },
-                        );
-                    }
-                    // Sends meant while away are skipped: the schedule does not move.
-                    if retried {
-                        skip(&mut carry, now);
-                    } else {
-                        carry.accounted = Some(now);
-                    }
-                    conn::run(&ctx, client, &tx, seg, session, &mut carry).await
-                }
-            };
-            match end {
-                End::Done => break,
-                End::Cancelled => {
-                    cancelled = true;
-                    break;
-                }
-                End::Lost {
-                    reconnect,
-                    unplanned,
-                } => {
-                    let now = Instant::now();
-                    if unplanned && lost_at.is_none() {
-                        lost_at = Some(now);
-                        emit(phase_now(now), now, Event::ConnectionLost);
-                    }
-                    // A churn drop waits exactly the reconnect delay; anything else backs off.
-                    let wait = if !unplanned && failed == 0 && carry.away_since.is_some() {
-                        fan.reconnect_delay
-                    } else {
-                        backoff::delay(fan, failed, &mut rng)
-                    };
-                    let at = now + wait;
-                    let retry = reconnect && backoff::may_retry(fan, failed);
-                    if !retry || at >= seg.end {
-                        // Away until the stretch ends: still a member (that is "missed").
-                        // Boxed: waits are rare; inline they would size every client's task.
-                        cancelled = Box::pin(away_until(&ctx, seg.end, &mut carry, &skip)).await;
-                        if !cancelled {
-                            if lost_at.take().is_some() {
-                                emit(phase_now(seg.end), Instant::now(), Event::NotRestored);
-                            }
-                            let until = seg.end + ctx.drain();
-                            tokio::select! {
-                                () = tokio::time::sleep_until(until.into()) => {}
-                                () = ctx.cancel.cancelled() => cancelled = true,
-                            }
-                        }
-                        break;
-                    }
-                    if connected_once {
-                        carry.away_since.get_or_insert(now);
-                    }
-                    intended = at;
-                    if Box::pin(away_until(&ctx, at, &mut carry, &skip)).await {
-                        cancelled = true;
-                        break;
-                    }
-                }
-            }
-        }
-        let now = Instant::now();
-        for (phase, tally) in carry.receiver.finish(&ctx.board, ctx.wall.ns(now)) {
-            emit(phase, now, Event::Tally(tally));
-        }
-        if cancelled {
-            return;
-        }
-    }
-}
-
-/// Waits, without a connection, until `until`, counting the echo sends meant meanwhile
-/// as skipped (at least once a second, so that the series shows them when they happen).
-/// Returns true when the run was cancelled.
-async fn away_until(
-    ctx: &Ctx,
-    until: Instant,
-    carry: &mut Carry,
-    skip: &impl Fn(&mut Carry, Instant),
-) -> bool {
-    loop {
-        let step = (Instant::now() + Duration::from_secs(1)).min(until);
-        tokio::select! {
-            () = tokio::time::sleep_until(step.into()) => {}
-            () = ctx.cancel.cancelled() => return true,
-        }
-        skip(carry, step);
-        if step >= until {
-            return false;
-        }
-    }
-}
-
 /// True if the protocol of the run is Socket.IO.
 pub fn is_socketio(plan: &Plan) -> bool {
     plan.target.protocol == Protocol::Socketio
@@ -415,6 +204,8 @@ pub fn is_socketio(plan: &Plan) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sample::ErrorKind;
+    use session::Session;
 
     fn future_size<F: std::future::Future, A, B, C>(_: &impl Fn(A, B, C) -> F) -> usize {
         std::mem::size_of::<F>()
