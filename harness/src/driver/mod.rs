@@ -7,11 +7,11 @@
 //! Must not: compute statistics, spawn tasks (the swarm does), or let an intended instant
 //! depend on what the server did.
 //!
-//! [`run_client`] walks the client's stretches (segments) of the schedule and, within
+//! [`run_client`] (`client.rs`) walks the client's stretches (segments) of the schedule and, within
 //! one, its connections: a dropped or closed connection is followed by a reconnect when
 //! the plan asks for one (exponential backoff with jitter, [`backoff`]). While a client has
 //! no connection, the echo sends its schedule meant are counted as skipped
-//! ([`Event::SkippedDisconnected`]), so that `planned = sent + skipped_disconnected`. [`conn`] is the loop of one connection, parameterised by the
+//! ([`crate::sample::Event::SkippedDisconnected`]), so that `planned = sent + skipped_disconnected`. [`conn`] is the loop of one connection, parameterised by the
 //! client's role in each phase; what differs between raw WebSocket and Socket.IO lives in
 //! [`session`] / [`inbound`] (framing) and [`socketio`] (handshakes).
 
