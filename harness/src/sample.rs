@@ -63,6 +63,17 @@ impl SampleTx {
             Err(mpsc::error::TrySendError::Closed(_)) => Err(RecorderGone),
         }
     }
+
+    /// [`SampleTx::send`] of one event of `client` in `phase` at `at`; a stopped recorder
+    /// is not the client's concern (the run is over).
+    pub fn emit(&self, client: u32, phase: u16, at: Instant, event: Event) {
+        let _ = self.send(Sample {
+            client,
+            phase,
+            at,
+            event,
+        });
+    }
 }
 
 /// One thing that happened to one client.

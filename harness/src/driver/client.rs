@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::session::Session;
 use super::{Carry, Ctx, End, backoff, conn};
-use crate::sample::{ConnectPhases, ErrorKind, Event, Sample, SampleTx};
+use crate::sample::{ConnectPhases, ErrorKind, Event, SampleTx};
 use crate::schedule::Segment;
 
 /// One client, from its first intended connect to its last close.
@@ -77,12 +77,7 @@ enum Next {
 
 impl Stretch<'_> {
     fn emit(&self, phase: u16, at: Instant, event: Event) {
-        let _ = self.tx.send(Sample {
-            client: self.client,
-            phase,
-            at,
-            event,
-        });
+        self.tx.emit(self.client, phase, at, event);
     }
 
     fn phase_now(&self, at: Instant) -> u16 {
@@ -96,12 +91,8 @@ impl Stretch<'_> {
     fn skip(&mut self, until: Instant) {
         let (ctx, client, tx, seg) = (self.ctx, self.client, self.tx, self.seg);
         self.carry.skip_until(ctx, client, &seg, until, |p, count| {
-            let _ = tx.send(Sample {
-                client,
-                phase: p,
-                at: until.min(Instant::now()),
-                event: Event::SkippedDisconnected { count },
-            });
+            let at = until.min(Instant::now());
+            tx.emit(client, p, at, Event::SkippedDisconnected { count });
         });
     }
 

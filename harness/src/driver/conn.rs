@@ -22,7 +22,7 @@ use crate::broadcast::Role;
 use crate::model::Protocol;
 use crate::payload::Found;
 use crate::plan::Phase;
-use crate::sample::{DisconnectReason, ErrorKind, Event, Sample, SampleTx};
+use crate::sample::{DisconnectReason, ErrorKind, Event, SampleTx};
 use crate::schedule::{Segment, SendClock};
 
 mod roles;
@@ -77,12 +77,7 @@ impl Timers {
 
 impl Conn<'_> {
     fn emit(&self, phase: u16, at: Instant, event: Event) {
-        let _ = self.tx.send(Sample {
-            client: self.client,
-            phase,
-            at,
-            event,
-        });
+        self.tx.emit(self.client, phase, at, event);
     }
 
     fn spec(&self) -> &Phase {
