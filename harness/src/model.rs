@@ -4,7 +4,7 @@
 //! its flags with the same rules, `target_server::config`).
 //!
 //! Receives: strings (flags, plan keys). Emits: typed values or a message saying what is
-//! wrong. Must not: import the CLI (`crate::cli` re-exports these for clap), or touch I/O.
+//! wrong. Must not: import the CLI (the CLI re-exports these for clap), or touch I/O.
 
 use std::time::Duration;
 
@@ -62,6 +62,13 @@ impl Jitter {
         }
     }
 }
+
+/// Default largest message (WebSocket message or frame, polling body) a client accepts
+/// (`--max-message-size`): a hostile server must not make each client hold tungstenite's
+/// default 64 MiB. A larger one ends the connection (`message_too_large`).
+pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+/// Default `--write-timeout`.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `10k` -> 10,000; `1.5k` -> 1,500; `2m` -> 2,000,000; `250` -> 250
 /// ([`protocol::units::parse_count`]), up to 4 billion.

@@ -228,7 +228,7 @@ mod tests {
                 parser: crate::model::ParserKind::Default,
                 insecure: false,
                 source: Default::default(),
-                max_message_size: crate::driver::net::MAX_MESSAGE_BYTES,
+                max_message_size: crate::model::MAX_MESSAGE_BYTES,
                 write_timeout: None,
                 fan: Default::default(),
             },

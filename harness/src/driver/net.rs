@@ -28,12 +28,7 @@ use crate::sample::{ConnectPhases, ErrorKind};
 pub const READ_BUFFER_BYTES: usize = 1024;
 /// Read buffer of runs with broadcast phases: one read takes many deliveries at once.
 pub const FANOUT_READ_BUFFER_BYTES: usize = 8192;
-/// Default largest message (WebSocket message or frame, polling body) a client accepts
-/// (`--max-message-size`): a hostile server must not make each client hold tungstenite's
-/// default 64 MiB. A larger one ends the connection (`message_too_large`).
-pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
-/// Default `--write-timeout`.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::model::{MAX_MESSAGE_BYTES, WRITE_TIMEOUT};
 
 /// A client WebSocket over plain TCP or TLS.
 pub type WsStream = WebSocketStream<Stream>;

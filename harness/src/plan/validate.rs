@@ -69,7 +69,7 @@ pub(super) fn validate(
     let source = take_bare(&raw.source_addrs, &mut errors).unwrap_or_default();
     let max_message_size = max_message_size(&raw.max_message_size, &phases, &mut errors);
     let write_timeout = match &raw.write_timeout {
-        None => Some(crate::driver::net::WRITE_TIMEOUT),
+        None => Some(crate::model::WRITE_TIMEOUT),
         Some(_) => take(&raw.write_timeout, "write-timeout", &mut errors).flatten(),
     };
     let transport = raw.transport.unwrap_or(Transport::Websocket);
@@ -262,7 +262,7 @@ fn max_message_size(
         written: s,
     }) = take(v, "max-message-size", errors)
     else {
-        return crate::driver::net::MAX_MESSAGE_BYTES;
+        return crate::model::MAX_MESSAGE_BYTES;
     };
     let largest = phases.iter().map(|p| p.payload_size).max().unwrap_or(0);
     if n < FRAMING_BYTES || n < largest.saturating_add(FRAMING_BYTES) {
