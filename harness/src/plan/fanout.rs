@@ -1,6 +1,7 @@
-//! The plan parts of part 2: broadcast roles (publishers, subscribers, rooms), heartbeat
-//! options (heartbeat-only clients, muting, client pings), churn, and the run-wide event
-//! names, argument templates and reconnect settings.
+//! The plan options of the broadcast, heartbeat and churn scenarios: broadcast roles
+//! (publishers, subscribers, rooms), heartbeat options (heartbeat-only clients, muting,
+//! client pings), churn, and the run-wide event names, argument templates and reconnect
+//! settings.
 //!
 //! Receives the raw plan (TOML keys, or `swarm broadcast|churn|heartbeat` flags converted
 //! into one by the CLI). Emits the validated [`Fanout`], [`HeartbeatOpts`], [`ChurnOpts`], [`FanTarget`]
@@ -106,7 +107,7 @@ pub(super) struct PhaseOpts {
     pub implied_clients: Option<u32>,
 }
 
-/// Parses and checks the part-2 keys of one phase.
+/// Parses and checks the broadcast, heartbeat and churn keys of one phase.
 pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> PhaseOpts {
     let hb_clients = take_bare(&rp.heartbeat_clients, errs).unwrap_or(0);
     let mute = take(&rp.mute, "mute", errs);
@@ -295,7 +296,7 @@ pub fn parse_mute(s: &str) -> Result<Mute, String> {
     Ok(Mute { fraction, at })
 }
 
-/// Checks the run-wide part-2 settings.
+/// Checks the run-wide broadcast, heartbeat and reconnect settings.
 pub(super) fn target(
     raw: &RawPlan,
     protocol: Protocol,

@@ -39,7 +39,7 @@ pub struct EchoStats {
     pub service: Distribution,
 }
 
-/// Broadcast delivery (filled by part 2). Always
+/// Broadcast delivery (broadcast and churn phases). Always
 /// `delivered + missed_while_disconnected + lost = expected`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct BroadcastStats {
@@ -85,7 +85,7 @@ pub struct RoomSizeStats {
     pub latency: Distribution,
 }
 
-/// Heartbeat behaviour (filled by part 2).
+/// Heartbeat behaviour (phases with heartbeat clients).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct HeartbeatStats {
     /// Server pings received.
@@ -124,7 +124,7 @@ pub struct HeartbeatStats {
     pub muted_close_after_last_pong: Option<Distribution>,
 }
 
-/// Disconnect / reconnect churn (filled by part 2).
+/// Disconnect / reconnect churn (churn phases, and room re-joins after a drop).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ChurnStats {
     pub drops: u64,
