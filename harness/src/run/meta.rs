@@ -174,8 +174,8 @@ fn scenario(s: Scenario) -> reports::Scenario {
     }
 }
 
-/// The broadcast, heartbeat and churn settings of a phase, for the run file (`room_size` is the largest planned
-/// room; reports label broadcast phases with it).
+/// The broadcast, heartbeat and churn settings of a phase, for the run file (`room_size`
+/// is the largest planned room; reports label broadcast phases with it).
 fn phase_settings(p: &crate::plan::Phase) -> reports::PhaseSettings {
     let mut s = reports::PhaseSettings::default();
     if let Some(f) = &p.fanout {
