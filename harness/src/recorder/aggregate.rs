@@ -188,7 +188,7 @@ impl Aggregator {
     }
 
     /// Connection, error and outage events of phase `idx` (which exists), and the
-    /// broadcast, heartbeat and churn events ([`super::fanout`]).
+    /// broadcast, heartbeat and churn events ([`super::scenarios`]).
     fn connection(&mut self, idx: usize, s: &Sample) {
         let ph = &mut self.phases[idx];
         let ic = &mut self.interval_counts;
@@ -213,7 +213,7 @@ impl Aggregator {
                 bump(&mut ph.failed_by_kind, error);
             }
             Event::Disconnected { reason } => {
-                super::fanout::disconnected(ph, reason);
+                super::scenarios::disconnected(ph, reason);
                 each(&mut ph.counts, ic, t, |c| c.disconnects += 1);
                 bump(&mut ph.disconnects, reason);
                 self.connected = self.connected.saturating_sub(1);
@@ -246,7 +246,7 @@ impl Aggregator {
                 t.not_restored += 1;
                 self.away = self.away.saturating_sub(1);
             }
-            other => super::fanout::record(ph, ih, ic, t, s.at, other),
+            other => super::scenarios::record(ph, ih, ic, t, s.at, other),
         }
     }
 

@@ -2,7 +2,7 @@
 //! and everything kept for one plan phase.
 //!
 //! Receives nothing by itself: the aggregator ([`super::aggregate`]) and the broadcast,
-//! heartbeat and churn accounting ([`super::fanout`]) add to these. Emits the totals that
+//! heartbeat and churn accounting ([`super::scenarios`]) add to these. Emits the totals that
 //! [`super::recorded`] turns into the run file.
 //! Must not: import the modules that fill it (they import it; no cycle).
 

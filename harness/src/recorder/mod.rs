@@ -8,11 +8,14 @@
 //! returns only after every sender is gone and the channel is empty.
 
 mod aggregate;
+mod broadcast;
+mod churn;
 mod counts;
-mod fanout;
+mod heartbeat;
 mod hlog;
 mod metric;
 mod recorded;
+mod scenarios;
 
 use std::path::PathBuf;
 use std::sync::Arc;

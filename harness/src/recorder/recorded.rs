@@ -78,7 +78,7 @@ fn ms_since(start: Instant, at: Option<Instant>) -> u64 {
 
 fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&str]) -> Section {
     let h = |m: Metric| encode(hists[m as usize].h.as_ref(), hists[m as usize].out_of_range);
-    let fan = super::fanout::sections(
+    let fan = super::scenarios::sections(
         p,
         scenarios,
         &h,

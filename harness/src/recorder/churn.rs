@@ -1,0 +1,56 @@
+//! The churn scenario in the recorder: drops, reconnects (how long they took, recovered
+//! sessions) and the messages a client missed while away; and the run file's `churn`
+//! section.
+//!
+//! Receives the churn [`Event`]s of one phase from [`super::scenarios`]. Emits counts and
+//! histograms of the phase, and the section at the end.
+//! Must not: allocate per sample.
+
+use reports::{ChurnStats, Distribution};
+
+use super::counts::PhaseAgg;
+use super::metric::{Hist, METRICS, Metric};
+use crate::sample::Event;
+
+/// Reconnects after a drop, and how many messages a client missed while away.
+pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+    let f = &mut ph.counts.fan;
+    match event {
+        Event::Reconnected {
+            took,
+            recovered_session,
+            away,
+        } => {
+            f.churn_seen = true;
+            f.reconnects += 1;
+            f.recovered_sessions += u64::from(*recovered_session);
+            f.away += away;
+            f.away_max = f.away_max.max(*away);
+            ph.hists[Metric::Reconnect as usize].record(*took);
+            ih[Metric::Reconnect as usize].record(*took);
+        }
+        Event::ReconnectFailed => {
+            f.churn_seen = true;
+            f.reconnect_failures += 1;
+        }
+        _ => {}
+    }
+}
+
+/// The `churn` section of a span.
+pub(super) fn section(
+    p: &PhaseAgg,
+    h: &dyn Fn(Metric) -> Option<Distribution>,
+    empty: &dyn Fn() -> Distribution,
+) -> ChurnStats {
+    let f = &p.counts.fan;
+    ChurnStats {
+        drops: f.drops,
+        reconnects: f.reconnects,
+        reconnect_failures: f.reconnect_failures,
+        reconnect: h(Metric::Reconnect).unwrap_or_else(empty),
+        recovered_sessions: f.recovered_sessions,
+        away_messages: f.away,
+        away_messages_max: f.away_max,
+    }
+}

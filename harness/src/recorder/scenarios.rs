@@ -1,0 +1,89 @@
+//! Where the recorder sends what belongs to one scenario: broadcast, heartbeat and churn
+//! events go to [`super::broadcast`], [`super::heartbeat`] and [`super::churn`], and their
+//! run-file sections are built there; a disconnect's meaning for heartbeat and churn is
+//! decided here.
+//!
+//! Receives the events the aggregator does not count itself (connect, echo and outage
+//! events stay in [`super::aggregate`]). Emits the per-scenario counts and sections.
+//! Must not: allocate per sample.
+
+use std::time::Instant;
+
+use reports::{BroadcastStats, ChurnStats, Distribution, HeartbeatStats};
+
+use super::counts::{Counts, PhaseAgg};
+use super::metric::{Hist, METRICS, Metric};
+use crate::sample::{DisconnectReason, Event};
+
+/// Records one broadcast, heartbeat or churn event of phase `ph`; `ih` / `ic` are the
+/// open interval's histograms and counters, `t` the running totals.
+pub fn record(
+    ph: &mut PhaseAgg,
+    ih: &mut [Hist; METRICS],
+    ic: &mut Counts,
+    t: &mut Counts,
+    _at: Instant,
+    event: &Event,
+) {
+    match event {
+        Event::Published { .. }
+        | Event::Delivered { .. }
+        | Event::Duplicate { .. }
+        | Event::Reordered { .. }
+        | Event::Foreign
+        | Event::Tally(_) => super::broadcast::record(ph, ih, ic, t, event),
+        Event::Reconnected { .. } | Event::ReconnectFailed => super::churn::record(ph, ih, event),
+        _ => super::heartbeat::record(ph, ih, event),
+    }
+}
+
+/// What a disconnect means for heartbeat and churn: client deadlines and churn drops.
+pub fn disconnected(ph: &mut PhaseAgg, reason: &DisconnectReason) {
+    let f = &mut ph.counts.fan;
+    match reason {
+        DisconnectReason::ClientDeadline => {
+            f.heartbeat_seen = true;
+            f.client_timeouts += 1;
+        }
+        DisconnectReason::ClientDrop => {
+            f.churn_seen = true;
+            f.drops += 1;
+        }
+        _ => {}
+    }
+}
+
+/// The broadcast, heartbeat and churn sections of a span.
+pub struct Sections {
+    pub broadcast: Option<BroadcastStats>,
+    pub heartbeat: Option<HeartbeatStats>,
+    pub churn: Option<ChurnStats>,
+}
+
+/// Builds the sections from a span's counters, histograms and classes. `h` encodes one
+/// histogram (absent when never recorded).
+/// `scenarios`: the scenarios of the span (their sections appear even when empty).
+pub fn sections(
+    p: &PhaseAgg,
+    scenarios: &[&str],
+    h: &dyn Fn(Metric) -> Option<Distribution>,
+    encode: &dyn Fn(&Hist) -> Option<Distribution>,
+    empty: &dyn Fn() -> Distribution,
+) -> Sections {
+    let f = &p.counts.fan;
+    let ran = |s: &str| scenarios.contains(&s);
+    let broadcast_seen = f.broadcast_seen || ran("broadcast") || ran("churn");
+    let broadcast = broadcast_seen.then(|| super::broadcast::section(p, h, encode, empty));
+    let heartbeat =
+        (f.heartbeat_seen || ran("heartbeat")).then(|| super::heartbeat::section(p, h, empty));
+    // Reconnects of echo and connect clients are in the `outage` section; churn is about
+    // drops, and re-joins of rooms (broadcast, heartbeat with --reconnect).
+    let churn_here = f.drops > 0 || ran("churn") || ran("broadcast") || ran("heartbeat");
+    let churn =
+        ((f.churn_seen && churn_here) || ran("churn")).then(|| super::churn::section(p, h, empty));
+    Sections {
+        broadcast,
+        heartbeat,
+        churn,
+    }
+}
