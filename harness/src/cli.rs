@@ -89,6 +89,46 @@ pub enum Command {
     /// beyond --max-regression.
     #[command(after_help = crate::commands::compare::COMPARE_HELP)]
     Compare(crate::commands::compare::CompareArgs),
+    /// Merge the results of runs started apart into one results folder (exact totals and
+    /// histograms; exact per-second percentiles when their histograms.hlog files are there).
+    #[command(after_help = crate::commands::merge::MERGE_HELP)]
+    Merge(crate::commands::merge::MergeArgs),
+    /// Run one shard of a coordinator's run (`swarm run|echo|... --procs N` starts these
+    /// itself; on other machines or pods: `swarm worker --join HOST:PORT`).
+    #[command(hide = true, after_help = WORKER_HELP)]
+    Worker(WorkerArgs),
+}
+
+const WORKER_HELP: &str = "\
+Examples:
+  SWARM_TOKEN=... swarm worker --join coordinator.example:7700
+  swarm worker --join 10.0.0.5:7700 --token \"$T\" --index 3
+
+The coordinator (`swarm run PLAN --procs 0 --listen 0.0.0.0:7700 --expect-workers N`)
+sends the plan, the target and the start instant; the worker runs its share of the
+clients, streams its figures every second, and exits when the run is merged or when its
+coordinator goes away. In a Kubernetes Indexed Job the shard is JOB_COMPLETION_INDEX.
+See docs/DISTRIBUTED.md.
+
+Exit codes: 0 results delivered, 2 refused / bad plan / coordinator unreachable,
+3 the run failed here or the coordinator went away.";
+
+/// `swarm worker` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    /// The coordinator's control address, HOST:PORT.
+    #[arg(long)]
+    pub join: String,
+    /// The run's secret (the coordinator's --token).
+    #[arg(long, env = "SWARM_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The shard to run (0-based). Default: JOB_COMPLETION_INDEX when set, else the
+    /// coordinator assigns one.
+    #[arg(long, env = "JOB_COMPLETION_INDEX")]
+    pub index: Option<u32>,
+    /// How long to keep trying to reach the coordinator.
+    #[arg(long, default_value = "120s", value_parser = crate::model::parse_duration)]
+    pub wait: Duration,
 }
 
 const CONNECT_HELP: &str = "\
@@ -320,6 +360,33 @@ pub struct OutputArgs {
     /// Pass/fail rule, e.g. 'echo.latency.p99 < 50ms' (repeatable; exit 1 if one fails).
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
+    #[command(flatten)]
+    pub scale: ScaleArgs,
+}
+
+/// More than one process (docs/DISTRIBUTED.md).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "More than one process (docs/DISTRIBUTED.md)")]
+pub struct ScaleArgs {
+    /// Worker processes that run the clients: `auto` starts one per 15,000 clients (a
+    /// process's open-file limit), so up to 15,000 clients run in this process as before;
+    /// N starts N local workers (the same binary) and merges their results exactly into
+    /// one results folder. 0 with --expect-workers: remote workers only. [default: auto]
+    #[arg(long, value_parser = crate::share::Procs::parse)]
+    pub procs: Option<crate::share::Procs>,
+    /// Address of the control port workers connect to (default 127.0.0.1, a free port).
+    /// Give a routable address (e.g. 0.0.0.0:7700) for workers on other machines.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Remote workers to wait for (`swarm worker --join HOST:PORT` on other machines or
+    /// pods) before the run starts, besides the local --procs.
+    #[arg(long, default_value_t = 0)]
+    pub expect_workers: u32,
+    /// The run's secret: a worker without it is refused. Default: the environment variable
+    /// SWARM_TOKEN, else a random one (local workers get it themselves). Required with a
+    /// non-loopback --listen.
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 pub mod broadcast;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod driver;
 pub mod embedded;
@@ -27,6 +28,7 @@ pub mod progress;
 pub mod run;
 pub mod sample;
 pub mod schedule;
+pub mod share;
 pub mod source;
 pub mod swarm;
 pub mod template;

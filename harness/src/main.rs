@@ -44,6 +44,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let harness::cli::Command::Worker(w) = &cli.command {
+        return worker(w, cli.threads);
+    }
     let plan = match harness::plan::from_command(&cli.command) {
         Ok(plan) => plan,
         Err(e) => {
@@ -64,10 +67,15 @@ fn main() -> ExitCode {
         }
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let threads = cli.threads;
     let result = runtime.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
-        run::execute(plan, args, rx).await
+        if plan.scale.distributed(plan.max_clients()) {
+            harness::cluster::coordinator::run(plan, args, rx, threads).await
+        } else {
+            run::execute(plan, args, rx).await
+        }
     });
     // Clients that were dropped mid-close must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -93,6 +101,37 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit().code())
         }
     }
+}
+
+/// `swarm worker`: one shard of a coordinator's run, the plan rebuilt from the
+/// coordinator's arguments by this binary's own parser.
+fn worker(args: &harness::cli::WorkerArgs, threads: Option<u16>) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = match builder.enable_all().thread_name("swarm-worker").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("swarm worker: cannot start the runtime: {e}");
+            return ExitCode::from(Exit::CouldNotRun.code());
+        }
+    };
+    let cfg = harness::cluster::worker::WorkerConfig {
+        join: args.join.clone(),
+        token: args.token.clone(),
+        index: args.index,
+        wait: args.wait,
+    };
+    let build = |argv: &[String], text: Option<String>| {
+        let argv = std::iter::once("swarm".to_string()).chain(argv.iter().cloned());
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let request = harness::plan::Request::try_from(&cli.command).map_err(|e| e.to_string())?;
+        harness::plan::from_request_text(request, text).map_err(|e| e.to_string())
+    };
+    let code = runtime.block_on(harness::cluster::worker::run(cfg, &build));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    ExitCode::from(code)
 }
 
 /// One `()` per Ctrl-C or SIGTERM.

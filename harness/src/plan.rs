@@ -138,6 +138,33 @@ pub struct Output {
     pub parsed_thresholds: Vec<reports::threshold::Threshold>,
 }
 
+/// How many processes run the clients, and how workers reach the coordinator.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Scale {
+    pub procs: crate::share::Procs,
+    /// The coordinator's control address (`--listen`; default 127.0.0.1, any port).
+    pub listen: Option<std::net::SocketAddr>,
+    /// Remote workers to wait for (`--expect-workers`).
+    pub expect_workers: u32,
+    /// The run's token (`--token`; else the environment's `SWARM_TOKEN`; else a random one
+    /// for local workers).
+    pub token: Option<String>,
+}
+
+impl Scale {
+    /// Workers of a run whose peak is `clients` clients: local ones plus the expected remote
+    /// ones. 0 or 1 local and none remote: the run stays in this process.
+    pub fn workers(&self, clients: u32) -> (u32, u32) {
+        (self.procs.local_workers(clients), self.expect_workers)
+    }
+
+    /// Whether the run needs a coordinator and workers.
+    pub fn distributed(&self, clients: u32) -> bool {
+        let (local, remote) = self.workers(clients);
+        remote > 0 || local > 1
+    }
+}
+
 /// A validated run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -148,6 +175,11 @@ pub struct Plan {
     pub timeout: Duration,
     pub grace: Duration,
     pub output: Output,
+    /// Processes and workers (more than one process: `cluster/`).
+    pub scale: Scale,
+    /// The plan file's text, when the plan came from a file (workers build the same plan
+    /// from it).
+    pub source_text: Option<String>,
 }
 
 impl Plan {
@@ -204,6 +236,12 @@ where
 
 /// Builds the plan a [`Request`] describes. `swarm run FILE` reads the file here.
 pub fn from_request(request: Request) -> Result<Plan, PlanError> {
+    from_request_text(request, None)
+}
+
+/// [`from_request`], with the plan file's text given (a worker gets it from its
+/// coordinator: the file is on the coordinator's machine); `None`: read the file.
+pub fn from_request_text(request: Request, file_text: Option<String>) -> Result<Plan, PlanError> {
     match request {
         Request::File {
             path,
@@ -213,16 +251,21 @@ pub fn from_request(request: Request) -> Result<Plan, PlanError> {
         } => {
             let (text, name) = match &path {
                 Some(path) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| PlanError::Read {
-                        path: path.display().to_string(),
-                        why: e.to_string(),
-                    })?;
+                    let text = match file_text {
+                        Some(t) => t,
+                        None => std::fs::read_to_string(path).map_err(|e| PlanError::Read {
+                            path: path.display().to_string(),
+                            why: e.to_string(),
+                        })?,
+                    };
                     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
                     (text, stem.unwrap_or_else(|| "plan".into()))
                 }
                 None => (DEFAULT_PLAN.to_string(), "default".to_string()),
             };
-            from_toml_with(&text, &name, url.as_deref(), &reconnect, &output)
+            let mut plan = from_toml_with(&text, &name, url.as_deref(), &reconnect, &output)?;
+            plan.source_text = path.is_some().then_some(text);
+            Ok(plan)
         }
         Request::Command {
             raw,

@@ -58,8 +58,12 @@ fn line(s: &LiveSnapshot, target: u32) -> String {
     } else {
         String::new()
     };
+    let workers = match s.workers {
+        Some((up, all)) => format!("  workers {up}/{all}"),
+        None => String::new(),
+    };
     format!(
-        "{:>4}s  conn {}/{}  sent {:.0}/s  recv {:.0}/s{delivered}  p50 {}  p99 {}  err {}  timeouts {}",
+        "{:>4}s{workers}  conn {}/{}  sent {:.0}/s  recv {:.0}/s{delivered}  p50 {}  p99 {}  err {}  timeouts {}",
         s.elapsed.as_secs(),
         s.connected,
         target,

@@ -236,6 +236,8 @@ mod tests {
             timeout: Duration::from_secs(1),
             grace: Duration::from_secs(1),
             output: Output::default(),
+            scale: Default::default(),
+            source_text: None,
         }
     }
 

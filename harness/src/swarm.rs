@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::driver::{self, Ctx};
+use crate::share::{Owners, Shard};
 use crate::sample::{ErrorKind, Event, Sample, SampleTx};
 
 /// How the swarm ended.
@@ -37,12 +38,14 @@ pub struct SwarmOutcome {
 /// connect happens at its instant rather than after a spawn.
 const SPAWN_LEAD: Duration = Duration::from_millis(20);
 
-/// Runs every client of `ctx.schedule`; returns when all have finished. `interrupts`
-/// yields one `()` per Ctrl-C / SIGTERM (the second one drops clients at once).
+/// Runs every client of `ctx.schedule` (of a worker's shard: only the clients it owns);
+/// returns when all have finished. `interrupts` yields one `()` per Ctrl-C / SIGTERM (the
+/// second one drops clients at once).
 pub async fn run(
     ctx: Arc<Ctx>,
     tx: SampleTx,
     mut interrupts: mpsc::UnboundedReceiver<()>,
+    shard: Option<(Owners, Shard)>,
 ) -> SwarmOutcome {
     let tracker = TaskTracker::new();
     let kill = CancellationToken::new();
@@ -53,6 +56,9 @@ pub async fn run(
         let kill = kill.clone();
         async move {
             for client in 0..clients {
+                if !crate::share::owns(shard.as_ref(), client) {
+                    continue;
+                }
                 let Some(at) = ctx.schedule.first_connect(client) else {
                     continue;
                 };

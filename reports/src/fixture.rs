@@ -118,6 +118,7 @@ pub fn example_run(clients: u64) -> RunFile {
             series: health_series,
         },
         thresholds: Vec::new(),
+        workers: Vec::new(),
     }
 }
 

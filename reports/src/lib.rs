@@ -15,6 +15,7 @@ pub mod format;
 pub mod hdr;
 pub mod hlog;
 pub mod html;
+pub mod intervals;
 pub mod markdown;
 pub mod merge;
 pub mod redact;

@@ -54,9 +54,11 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
         series: Vec::new(),
         health: Health::default(),
         thresholds: Vec::new(),
+        workers: Vec::new(),
     };
     let mut series: BTreeMap<u64, SecondPoint> = BTreeMap::new();
     let mut health: BTreeMap<u64, HealthPoint> = BTreeMap::new();
+    let mut core_hosts: Vec<String> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let shift_ms = f.meta.started_at_unix_ms.saturating_sub(start_ms);
         let shift_s = (shift_ms + 500) / 1000;
@@ -92,7 +94,11 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
             e.sched_lag_max_us = e.sched_lag_max_us.max(p.sched_lag_max_us);
             e.sched_lag_mean_us = e.sched_lag_mean_us.max(p.sched_lag_mean_us);
         }
-        out.health.cores += f.health.cores;
+        // Shards on one machine share its cores.
+        if !core_hosts.contains(&f.meta.machine.hostname) {
+            core_hosts.push(f.meta.machine.hostname.clone());
+            out.health.cores += f.health.cores;
+        }
     }
     out.series = series.into_values().collect();
     out.health.series = health.into_values().collect();

@@ -22,6 +22,7 @@ impl Command {
         match self {
             Command::Report(a) => Some(commands::Request::Report(a.clone())),
             Command::Compare(a) => Some(commands::Request::Compare(a.clone())),
+            Command::Merge(a) => Some(commands::Request::Merge(a.clone())),
             _ => None,
         }
     }
@@ -54,10 +55,16 @@ impl TryFrom<&Command> for plan::Request {
                 reconnect: (&a.reconnect).into(),
                 output: (&a.output).into(),
             },
-            Command::Report(_) | Command::Compare(_) => {
+            Command::Report(_) | Command::Compare(_) | Command::Merge(_) => {
                 return Err(PlanError::Invalid(vec![
-                    "`swarm report` and `swarm compare` read results files; they run no plan"
+                    "`swarm report`, `swarm compare` and `swarm merge` read results files; \
+                     they run no plan"
                         .into(),
+                ]));
+            }
+            Command::Worker(_) => {
+                return Err(PlanError::Invalid(vec![
+                    "`swarm worker` runs the plan its coordinator sends".into(),
                 ]));
             }
         })
@@ -71,6 +78,10 @@ impl From<&OutputArgs> for RawOutput {
             json: o.json,
             quiet: o.quiet,
             thresholds: o.thresholds.clone(),
+            procs: o.scale.procs,
+            listen: o.scale.listen,
+            expect_workers: o.scale.expect_workers,
+            token: o.scale.token.clone(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `swarm report` and `swarm compare`: commands that read results files instead of running
+//! `swarm report`, `swarm compare` and `swarm merge`: commands that read results files instead of running
 //! a plan.
 //!
 //! Receives a [`Request`] (the binary converts `swarm report|compare` into one); emits an
@@ -7,6 +7,7 @@
 //! Must not: import the CLI, print (the binary does), or open a socket.
 
 pub mod compare;
+pub mod merge;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use clap::ValueEnum;
 pub enum Request {
     Report(report::ReportArgs),
     Compare(compare::CompareArgs),
+    Merge(merge::MergeArgs),
 }
 
 /// What a finished command wants shown, and its exit code.
@@ -38,6 +40,8 @@ pub enum CommandError {
     Read(#[from] reports::RunFileError),
     #[error(transparent)]
     Render(#[from] reports::RenderError),
+    #[error("{0}")]
+    Invalid(String),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -100,6 +104,7 @@ pub fn run(request: &Request) -> Result<Outcome, CommandError> {
     match request {
         Request::Report(args) => report::run(args),
         Request::Compare(args) => compare::run(args),
+        Request::Merge(args) => merge::run(args),
     }
 }
 

@@ -76,6 +76,9 @@ pub struct RawPlan {
     pub reconnect_max_delay: Option<Checked<Duration>>,
     pub reconnect_jitter: Option<Jitter>,
     pub reconnect_max_attempts: Option<u32>,
+    /// `auto` or a number of worker processes (`--procs`).
+    #[serde(default, deserialize_with = "procs")]
+    pub procs: Option<Checked<crate::share::Procs>>,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
 }
@@ -123,6 +126,12 @@ pub struct RawOutput {
     pub json: bool,
     pub quiet: bool,
     pub thresholds: Vec<String>,
+    /// `--procs`, over the plan's `procs`.
+    pub procs: Option<crate::share::Procs>,
+    /// `--listen`, `--expect-workers`, `--token` (more than one process).
+    pub listen: Option<std::net::SocketAddr>,
+    pub expect_workers: u32,
+    pub token: Option<String>,
 }
 
 /// The `--reconnect*` options of a command line: each one given goes over the plan's key.
@@ -247,4 +256,16 @@ fn subscribers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<u32>>, 
 
 fn heartbeat_clients<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<u32>>, D::Error> {
     count(d, "heartbeat-clients")
+}
+
+/// `procs`: a TOML integer or `"auto"` (or a number as a string).
+fn procs<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Checked<crate::share::Procs>>, D::Error> {
+    let v = toml::Value::deserialize(d)?;
+    Ok(Some(match v {
+        toml::Value::Integer(n) => crate::share::Procs::parse(&n.to_string()),
+        toml::Value::String(s) => crate::share::Procs::parse(&s),
+        _ => Err("procs must be `auto` or a number of processes".to_string()),
+    }))
 }

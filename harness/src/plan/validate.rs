@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::share::Procs;
 
 fn split_pairs(
     items: &[String],
@@ -75,6 +76,7 @@ pub(super) fn validate(
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     run_wide_rules(protocol, transport, endpoint.as_ref(), &phases, &mut errors);
     let parsed_thresholds = thresholds(&output.thresholds, &mut errors);
+    let scale = scale(&raw, output, &mut errors);
     if !errors.is_empty() {
         return Err(PlanError::Invalid(errors));
     }
@@ -107,7 +109,35 @@ pub(super) fn validate(
             thresholds: output.thresholds.clone(),
             parsed_thresholds,
         },
+        scale,
+        source_text: None,
     })
+}
+
+/// Processes and workers: the command line's over the plan's `procs`.
+fn scale(raw: &RawPlan, output: &RawOutput, errors: &mut Vec<String>) -> Scale {
+    let procs = match output.procs {
+        Some(p) => p,
+        None => take(&raw.procs, "procs", errors).unwrap_or_default(),
+    };
+    if procs == Procs::Exactly(0) && output.expect_workers == 0 {
+        errors.push(
+            "--procs 0 runs no client in this process: give --expect-workers N for remote \
+             workers, or --procs 1 or more"
+                .into(),
+        );
+    }
+    if let Some(t) = &output.token
+        && (t.len() < 16 || t.len() > 256 || !t.chars().all(|c| c.is_ascii_graphic()))
+    {
+        errors.push("--token must be 16 to 256 printable ASCII characters".into());
+    }
+    Scale {
+        procs,
+        listen: output.listen,
+        expect_workers: output.expect_workers,
+        token: output.token.clone(),
+    }
 }
 
 /// The URL's endpoint (`None`: the embedded target) and the protocol: the plan's, else the

@@ -56,8 +56,9 @@ pub struct RecorderConfig {
     pub interval: Duration,
 }
 
-/// The live view's figures, updated at every interval.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The live view's figures, updated at every interval (workers send them to their
+/// coordinator: shard/wire.rs).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LiveSnapshot {
     pub elapsed: Duration,
     pub connected: u64,
@@ -72,6 +73,9 @@ pub struct LiveSnapshot {
     pub timeouts: u64,
     /// Broadcast first arrivals per second in the last interval.
     pub delivered_per_s: f64,
+    /// A coordinator's merged view: workers up, of all (cluster/collect.rs).
+    #[serde(default)]
+    pub workers: Option<(u32, u32)>,
 }
 
 /// The running recorder.
@@ -233,6 +237,7 @@ impl State {
                 errors: t.errors,
                 timeouts: t.timeouts,
                 delivered_per_s: point.delivered as f64 / secs,
+                workers: None,
             };
             self.live.send_replace(snapshot);
         }

@@ -301,6 +301,7 @@ impl Recorded {
             series: self.series,
             health: self.health,
             thresholds: Vec::new(),
+            workers: Vec::new(),
         }
     }
 }

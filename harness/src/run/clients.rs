@@ -9,12 +9,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::outputs::{CHECKPOINT_EVERY, Ran, write_checkpoints};
+use super::Sharding;
 use super::target::Resolved;
 use crate::broadcast::{Layout, PublishLog};
 use crate::driver::{self, Ctx, WallClock};
@@ -30,7 +31,16 @@ pub(super) async fn run(
     out_dir: &Path,
     checkpoint_meta: reports::RunMeta,
     interrupts: mpsc::UnboundedReceiver<()>,
+    sharding: Option<Sharding>,
 ) -> Ran {
+    // A worker's recorder starts as a one-process run's does, 50 ms before the schedule:
+    // every worker's seconds then cover the same wall-clock seconds, and merge exactly.
+    if let Some(s) = &sharding {
+        let at = start_instant(s.start).checked_sub(Duration::from_millis(50));
+        if let Some(at) = at.filter(|at| *at > Instant::now()) {
+            tokio::time::sleep_until(at.into()).await;
+        }
+    }
     let phases = plan.phases.iter().map(|p| PhaseInfo {
         name: p.name.clone(),
         scenario: p.scenario.name().to_string(),
@@ -55,7 +65,15 @@ pub(super) async fn run(
         checkpoint_meta,
         out_dir.join("results.json"),
     ));
-    let ctx = Arc::new(context(plan, target, run_id));
+    let (seed, start) = match &sharding {
+        Some(s) => (s.seed, start_instant(s.start)),
+        None => (rand::random(), Instant::now() + Duration::from_millis(50)),
+    };
+    let ctx = Arc::new(context(plan, target, run_id, seed, start));
+    let shard = sharding.map(|s| {
+        tokio::spawn(forward_live(recorder.live.clone(), s.live));
+        (s.owners, s.shard)
+    });
     let progress_stop = CancellationToken::new();
     let progress = crate::progress::enabled(plan.output.quiet).then(|| {
         tokio::spawn(crate::progress::show(
@@ -65,7 +83,7 @@ pub(super) async fn run(
             progress_stop.clone(),
         ))
     });
-    let outcome = crate::swarm::run(ctx.clone(), tx, interrupts).await;
+    let outcome = crate::swarm::run(ctx.clone(), tx, interrupts, shard).await;
     let recorded = recorder.finish().await;
     // The last checkpoint is on disk (or abandoned) before the final file replaces it.
     let _ = checkpointer.await;
@@ -79,10 +97,33 @@ pub(super) async fn run(
     }
 }
 
-/// What every client shares: the schedule (starting 50 ms from now), the broadcast board,
-/// the connection settings, the frames, the run's ids and clocks.
-fn context(plan: &Plan, target: &Resolved, run_id: u32) -> Ctx {
-    let schedule = Schedule::new(plan, Instant::now() + Duration::from_millis(50));
+/// The instant on this process's monotonic clock of `at` on its wall clock (now, if past).
+fn start_instant(at: SystemTime) -> Instant {
+    let now = Instant::now();
+    match at.duration_since(SystemTime::now()) {
+        Ok(ahead) => now + ahead,
+        Err(_) => now,
+    }
+}
+
+/// Sends each live snapshot of the recorder to a worker's coordinator link, until either
+/// side closes.
+async fn forward_live(
+    mut live: tokio::sync::watch::Receiver<recorder::LiveSnapshot>,
+    to: mpsc::UnboundedSender<recorder::LiveSnapshot>,
+) {
+    while live.changed().await.is_ok() {
+        let s = live.borrow_and_update().clone();
+        if to.send(s).is_err() {
+            return;
+        }
+    }
+}
+
+/// What every client shares: the schedule (starting at `start`), the broadcast board, the
+/// connection settings, the frames, the run's ids, seed and clocks.
+fn context(plan: &Plan, target: &Resolved, run_id: u32, seed: u64, start: Instant) -> Ctx {
+    let schedule = Schedule::new(plan, start);
     let wall = WallClock::now();
     let board = PublishLog::new(
         Layout::new(plan),
@@ -95,7 +136,7 @@ fn context(plan: &Plan, target: &Resolved, run_id: u32) -> Ctx {
         dialer: target.dialer(plan),
         frames: driver::session::FrameTemplates::new(plan, &target.endpoint),
         run_id,
-        seed: rand::random(),
+        seed,
         wall,
         cancel: CancellationToken::new(),
         plan: plan.clone(),

@@ -12,7 +12,7 @@ use reports::{RunMeta, RunStatus};
 use crate::model::{Arrival, Protocol, Transport};
 use crate::plan::{Plan, Scenario};
 
-pub(super) fn meta(
+pub fn meta(
     plan: &Plan,
     url: &str,
     embedded: bool,

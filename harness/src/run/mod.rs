@@ -18,13 +18,16 @@ use tokio::sync::mpsc;
 
 use crate::plan::Plan;
 use crate::preflight::{self, PreflightError};
+use crate::recorder::LiveSnapshot;
+use crate::share::{Owners, Shard};
 
 mod clients;
 mod meta;
 mod outputs;
 mod target;
-use meta::meta;
-pub use outputs::default_out_dir;
+pub use meta::meta;
+pub use outputs::{default_out_dir, finish_merged, prepare as prepare_out_dir};
+pub use target::{Resolved, resolve as resolve_target};
 
 /// Process exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,15 +65,22 @@ pub enum RunError {
     Unreachable { target: String, why: String },
     #[error("cannot write the results to {path}: {why}")]
     Write { path: String, why: String },
+    /// The plan cannot be run by these workers (it cannot be split, or a worker refused it).
+    #[error("{0}")]
+    Split(String),
+    /// The workers could not be started or reached.
+    #[error("{0}")]
+    Workers(String),
 }
 
 impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
-            RunError::Preflight(_) | RunError::Output { .. } => Exit::Usage,
-            RunError::Embedded(_) | RunError::Unreachable { .. } | RunError::Write { .. } => {
-                Exit::CouldNotRun
-            }
+            RunError::Preflight(_) | RunError::Output { .. } | RunError::Split(_) => Exit::Usage,
+            RunError::Embedded(_)
+            | RunError::Unreachable { .. }
+            | RunError::Write { .. }
+            | RunError::Workers(_) => Exit::CouldNotRun,
         }
     }
 }
@@ -128,18 +138,52 @@ pub fn mark_degraded(run: &mut RunFile) {
     ));
 }
 
+/// A worker's part of a run of several processes (cluster/worker.rs): which clients it runs,
+/// the run's ids and the common start instant.
+#[derive(Debug)]
+pub struct Sharding {
+    pub owners: Owners,
+    pub shard: Shard,
+    pub run_id: u32,
+    /// Seeds every client's send clock, as in a one-process run with this seed.
+    pub seed: u64,
+    /// When the schedule starts, on this machine's wall clock.
+    pub start: SystemTime,
+    /// Receives the recorder's live figures each second.
+    pub live: mpsc::UnboundedSender<LiveSnapshot>,
+}
+
 /// Runs `plan`. `interrupts` yields one `()` per Ctrl-C / SIGTERM.
 pub async fn execute(
     plan: Plan,
     args: Vec<String>,
     interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<Finished, RunError> {
+    execute_with(plan, args, interrupts, None).await
+}
+
+/// [`execute`], of one worker's shard when `sharding` says so.
+pub async fn execute_with(
+    plan: Plan,
+    args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+    sharding: Option<Sharding>,
+) -> Result<Finished, RunError> {
     let embedded_needed = plan.target.endpoint.is_none();
-    preflight::check_fds(plan.max_clients(), embedded_needed)?;
+    let clients = match &sharding {
+        Some(s) => s
+            .owners
+            .per_worker_peak()
+            .get(s.shard.index as usize)
+            .copied()
+            .unwrap_or(0),
+        None => plan.max_clients(),
+    };
+    preflight::check_fds(clients, embedded_needed)?;
     let out_dir = outputs::prepare(&plan)?;
     let mut target = target::resolve(&plan).await?;
-    let started_wall = SystemTime::now();
-    let run_id: u32 = rand::random();
+    let started_wall = sharding.as_ref().map_or_else(SystemTime::now, |s| s.start);
+    let run_id: u32 = sharding.as_ref().map_or_else(rand::random, |s| s.run_id);
     let checkpoint_meta = {
         let mut m = meta(
             &plan,
@@ -160,6 +204,7 @@ pub async fn execute(
         &out_dir,
         checkpoint_meta,
         interrupts,
+        sharding,
     )
     .await;
     target.stop();

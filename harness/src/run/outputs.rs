@@ -23,7 +23,7 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// The run's output folder, fresh: an earlier run's files are cleared (said on stderr),
 /// anything else in the folder refuses the run before any socket opens.
-pub(super) fn prepare(plan: &Plan) -> Result<PathBuf, RunError> {
+pub fn prepare(plan: &Plan) -> Result<PathBuf, RunError> {
     let out_dir = plan
         .output
         .out
@@ -104,6 +104,27 @@ pub(super) fn finish(
         run.meta.status = RunStatus::Failed;
         run.meta.status_detail = Some(format!(
             "no connection succeeded ({} attempted, failures: {:?})",
+            run.run.connect.attempted, run.run.connect.failed_by_kind
+        ));
+    }
+    mark_degraded(&mut run);
+    run.thresholds = reports::threshold::evaluate(&plan.output.parsed_thresholds, &run);
+    crate::output::write_outputs(out_dir, &run).map_err(|e| RunError::Write {
+        path: out_dir.display().to_string(),
+        why: e.to_string(),
+    })?;
+    Ok(run)
+}
+
+/// The final results of a run of several processes: `run`, merged from the workers' files
+/// (cluster/merge.rs), with the run's status (`failed` when nothing connected, `degraded`
+/// when connections or a worker were lost) and the plan's thresholds evaluated on the
+/// merged figures; written with the reports into `out_dir`.
+pub fn finish_merged(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunFile, RunError> {
+    if run.meta.status == RunStatus::Completed && run.run.connect.connected == 0 {
+        run.meta.status = RunStatus::Failed;
+        run.meta.status_detail = Some(format!(
+            "no connection succeeded in any worker ({} attempted, failures: {:?})",
             run.run.connect.attempted, run.run.connect.failed_by_kind
         ));
     }

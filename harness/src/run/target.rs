@@ -21,7 +21,7 @@ type Tls = (
 );
 
 /// Where the clients connect.
-pub(super) struct Resolved {
+pub struct Resolved {
     /// The embedded target-server, when the plan has no URL (stopped by [`Resolved::stop`]).
     embedded: Option<Embedded>,
     pub endpoint: Endpoint,
@@ -35,7 +35,7 @@ pub(super) struct Resolved {
 }
 
 /// Starts the embedded target if the plan has no URL, then resolves and probes the target.
-pub(super) async fn resolve(plan: &Plan) -> Result<Resolved, RunError> {
+pub async fn resolve(plan: &Plan) -> Result<Resolved, RunError> {
     let embedded = match plan.target.endpoint {
         Some(_) => None,
         None => Some(Embedded::start(embedded_config(plan)).map_err(RunError::Embedded)?),

@@ -39,6 +39,39 @@ pub struct RunFile {
     /// Thresholds evaluated at the end of the run (empty when none were given).
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// The worker processes of a run of several (`meta.shards` > 1); empty (and absent
+    /// from the file) for a run in one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<WorkerResult>,
+}
+
+/// One worker process of a run of several processes (docs/DISTRIBUTED.md).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WorkerResult {
+    /// The worker's shard index (`0..meta.shards`).
+    pub index: u32,
+    pub host: String,
+    pub pid: u32,
+    /// Clients this worker owned at most at once (its share of the plan).
+    pub clients: u64,
+    /// Successful connects, and errors of any kind, it recorded.
+    pub connects: u64,
+    pub errors: u64,
+    /// CPU time the worker process used (user + system), and its peak resident memory.
+    pub cpu_seconds: f64,
+    pub peak_rss_bytes: u64,
+    /// Its largest scheduler lag, and whether it was saturated (its own health verdict).
+    pub sched_lag_max_us: u64,
+    pub saturated: bool,
+    /// Estimated offset of the worker's wall clock from the coordinator's (worker minus
+    /// coordinator), and the bound of that estimate (half the best round trip), in µs.
+    pub clock_offset_us: f64,
+    pub clock_offset_bound_us: f64,
+    /// `completed`, or `lost` (the worker died or stopped reporting; what it had sent
+    /// before is in the merged figures).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_reason: Option<String>,
 }
 
 /// What ran, against what, where and when.

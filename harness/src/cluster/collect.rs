@@ -1,0 +1,230 @@
+//! The coordinator during the run: every worker's messages gathered, live figures merged,
+//! clocks re-measured, a lost worker said at once, Ctrl-C passed on as `stop`.
+//!
+//! Receives the started workers (one reader task each feeds [`Event`]s in) and the
+//! interrupts. Emits the [`WorkerRecord`]s once every worker has sent its final results or
+//! is lost; merged live snapshots on a watch channel for the progress line.
+//! Must not: wait without bound: a worker that sends nothing for [`SILENT_LIMIT`], or that
+//! has not finished well after the plan's end, is lost.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio::io::BufReader;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use super::admit::ClockOffset;
+use super::merge::WorkerRecord;
+use super::wire::{self, ToCoordinator, ToWorker};
+use crate::recorder::LiveSnapshot;
+
+/// A worker that sent nothing (not even its live figures, sent every second) for this long
+/// is lost.
+pub const SILENT_LIMIT: Duration = Duration::from_secs(15);
+
+/// Clock pings during the run, one per worker this often.
+const CLOCK_EVERY: Duration = Duration::from_secs(5);
+
+/// What a worker's reader task reports.
+#[derive(Debug)]
+pub enum Event {
+    Msg(u32, Box<ToCoordinator>),
+    /// The control connection ended or failed (before or after the final results).
+    Closed(u32, String),
+}
+
+/// A started worker: its record so far, and its outbox.
+pub struct Live {
+    pub record: WorkerRecord,
+    pub to: mpsc::UnboundedSender<ToWorker>,
+    pub last_heard: Instant,
+    pub snapshot: LiveSnapshot,
+    pub pings: BTreeMap<u32, u64>,
+    pub clock: ClockOffset,
+}
+
+/// Spawns the reader and writer tasks of one worker's connection.
+pub fn attach(
+    index: u32,
+    mut read: BufReader<OwnedReadHalf>,
+    mut write: OwnedWriteHalf,
+    events: mpsc::UnboundedSender<Event>,
+) -> mpsc::UnboundedSender<ToWorker> {
+    let (to, mut rx) = mpsc::unbounded_channel::<ToWorker>();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if wire::write(&mut write, &m).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        loop {
+            match wire::read::<ToCoordinator, _>(&mut read).await {
+                Ok(m) => {
+                    if events.send(Event::Msg(index, Box::new(m))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = events.send(Event::Closed(index, e.to_string()));
+                    return;
+                }
+            }
+        }
+    });
+    to
+}
+
+/// Gathers until every worker finished or is lost. `end` is the plan's end on the
+/// coordinator's clock (a worker not done well after it is lost). Returns the records and
+/// whether the run was interrupted.
+pub async fn collect(
+    mut workers: Vec<Live>,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    mut interrupts: mpsc::UnboundedReceiver<()>,
+    end: Instant,
+    live: watch::Sender<LiveSnapshot>,
+) -> (Vec<WorkerRecord>, bool) {
+    let mut interrupted = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut next_clock = Instant::now() + CLOCK_EVERY;
+    let mut ping_id = 1000u32;
+    while workers.iter().any(|w| open(w)) {
+        tokio::select! {
+            e = events.recv() => match e {
+                Some(Event::Msg(i, m)) => on_message(&mut workers, i, *m, &live),
+                Some(Event::Closed(i, why)) => on_closed(&mut workers, i, &why),
+                None => break,
+            },
+            i = interrupts.recv(), if !interrupts.is_closed() => {
+                if i.is_some() {
+                    interrupted = true;
+                    eprintln!("swarm: stopping {} worker(s)...", workers.iter().filter(|w| open(w)).count());
+                    for w in workers.iter().filter(|w| open(w)) {
+                        let _ = w.to.send(ToWorker::Stop);
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let late = now > end + SILENT_LIMIT * 2;
+                for w in workers.iter_mut().filter(|w| open(w)) {
+                    if now.duration_since(w.last_heard) > SILENT_LIMIT {
+                        lose(w, format!("sent nothing for {} s", SILENT_LIMIT.as_secs()));
+                    } else if late && !interrupted {
+                        lose(w, "not finished long after the plan's end".into());
+                    }
+                }
+                if now >= next_clock {
+                    next_clock = now + CLOCK_EVERY;
+                    ping_id = ping_id.wrapping_add(1);
+                    for w in workers.iter_mut().filter(|w| open(w)) {
+                        let t0 = wire::unix_ns();
+                        w.pings.insert(ping_id, t0);
+                        let _ = w.to.send(ToWorker::Ping { id: ping_id, coordinator_ns: t0 });
+                    }
+                }
+            }
+        }
+    }
+    for w in &workers {
+        let _ = w.to.send(ToWorker::Bye);
+    }
+    let records = workers
+        .into_iter()
+        .map(|mut w| {
+            w.record.clock_offset_ns = w.clock.offset_ns;
+            w.record.clock_bound_ns = w.clock.bound_ns;
+            w.record
+        })
+        .collect();
+    (records, interrupted)
+}
+
+fn open(w: &Live) -> bool {
+    !w.record.finished && w.record.lost.is_none()
+}
+
+fn lose(w: &mut Live, why: String) {
+    if w.record.lost.is_none() && !w.record.finished {
+        eprintln!(
+            "swarm: worker {} (pid {} on {}) lost: {why}; the other workers go on",
+            w.record.index, w.record.pid, w.record.host
+        );
+        w.record.lost = Some(why);
+    }
+}
+
+fn on_closed(workers: &mut [Live], i: u32, why: &str) {
+    if let Some(w) = workers.iter_mut().find(|w| w.record.index == i) {
+        lose(w, format!("its control connection ended: {why}"));
+    }
+}
+
+fn on_message(workers: &mut [Live], i: u32, m: ToCoordinator, live: &watch::Sender<LiveSnapshot>) {
+    let Some(w) = workers.iter_mut().find(|w| w.record.index == i) else {
+        return;
+    };
+    w.last_heard = Instant::now();
+    if w.record.finished {
+        return;
+    }
+    match m {
+        ToCoordinator::Live { snapshot } => {
+            w.snapshot = snapshot;
+            let _ = live.send(sum(workers));
+        }
+        ToCoordinator::Intervals { lines } => w.record.hlog.push_str(&lines),
+        ToCoordinator::Checkpoint { results } => w.record.results = Some(results),
+        ToCoordinator::Final {
+            results,
+            lines,
+            cpu_seconds,
+            peak_rss_bytes,
+        } => {
+            w.record.hlog.push_str(&lines);
+            w.record.results = Some(results);
+            w.record.finished = true;
+            w.record.cpu_seconds = cpu_seconds;
+            w.record.peak_rss_bytes = peak_rss_bytes;
+        }
+        ToCoordinator::Failed { why } => lose(w, format!("it failed: {why}")),
+        ToCoordinator::Pong { id, worker_ns } => {
+            if let Some(t0) = w.pings.remove(&id) {
+                let e = ClockOffset::from_exchange(t0, worker_ns, wire::unix_ns());
+                // The latest estimate unless it is much looser than the one we have.
+                if e.bound_ns <= w.clock.bound_ns.saturating_mul(4).max(1_000_000) {
+                    w.clock = e;
+                }
+            }
+        }
+        ToCoordinator::Hello { .. } | ToCoordinator::Ready => {}
+    }
+}
+
+/// The workers' live figures added (latency percentiles: the worst worker's, a bound; the
+/// results file has the exact ones).
+fn sum(workers: &[Live]) -> LiveSnapshot {
+    let mut s = LiveSnapshot::default();
+    for w in workers {
+        let x = &w.snapshot;
+        s.elapsed = s.elapsed.max(x.elapsed);
+        s.connected += x.connected;
+        s.attempted += x.attempted;
+        s.failed += x.failed;
+        s.sent_per_s += x.sent_per_s;
+        s.received_per_s += x.received_per_s;
+        s.p50_us = s.p50_us.max(x.p50_us);
+        s.p99_us = s.p99_us.max(x.p99_us);
+        s.errors += x.errors;
+        s.timeouts += x.timeouts;
+        s.delivered_per_s += x.delivered_per_s;
+    }
+    s.workers = Some((
+        workers.iter().filter(|w| w.record.lost.is_none()).count() as u32,
+        workers.len() as u32,
+    ));
+    s
+}

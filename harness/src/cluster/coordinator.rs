@@ -1,0 +1,329 @@
+//! The coordinator: the process the user started, when the run needs workers.
+//!
+//! Receives the validated [`Plan`] (its `scale` says how many local and remote workers),
+//! the command line and the interrupts. Emits [`Finished`]: one results folder merged from
+//! every worker, the exit code (non-zero when a worker was lost).
+//! Must not: start the clients before every worker is connected, ready and told one common
+//! start instant; bind its control port beyond loopback unless `--listen` says so (and then
+//! only with a token the user gave); leave a local worker running after it returns.
+//!
+//! Stages: split (which worker owns which client) -> output folder -> target (the embedded
+//! server runs here) -> control port, local workers started -> admission (hello, token,
+//! shard, plan, ready) -> clocks -> start -> collect ([`super::collect`]) -> merge
+//! ([`super::merge`]) -> results, thresholds, reports.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use super::admit::{self, Admitted, Offer, Refusal};
+use super::collect::{self, Event, Live};
+use super::wire::{self, ToWorker};
+use crate::plan::Plan;
+use crate::run::{self, Exit, Finished, RunError};
+use crate::share::Owners;
+
+/// Time from the last worker's clock exchange to the common start.
+const START_LEAD: Duration = Duration::from_millis(500);
+
+/// Runs `plan` over workers and merges their results.
+pub async fn run(
+    plan: Plan,
+    args: Vec<String>,
+    mut interrupts: mpsc::UnboundedReceiver<()>,
+    threads: Option<u16>,
+) -> Result<Finished, RunError> {
+    let (local, remote) = plan.scale.workers(plan.max_clients());
+    let count = local + remote;
+    let owners = Owners::new(&plan, count).map_err(RunError::Split)?;
+    let token = token(&plan)?;
+    let out_dir = run::prepare_out_dir(&plan)?;
+    let mut target = run::resolve_target(&plan).await?;
+    let listen = plan
+        .scale
+        .listen
+        .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| RunError::Workers(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| RunError::Workers(e.to_string()))?;
+    let offer = Offer {
+        count,
+        token: token.clone(),
+        argv: worker_argv(&args),
+        plan_text: plan.source_text.clone(),
+        url: target.endpoint.url(plan.target.protocol),
+        run_id: rand::random(),
+        seed: rand::random(),
+    };
+    let mut children = spawn_local(local, addr, &token, threads)?;
+    if remote > 0 {
+        eprintln!(
+            "swarm: waiting for {remote} remote worker(s): swarm worker --join {addr} (token \
+             from --token or SWARM_TOKEN)"
+        );
+    }
+    let admitted = gather(&listener, &offer, local, &mut interrupts, &mut children).await;
+    let mut admitted = match admitted {
+        Ok(a) => a,
+        Err(e) => {
+            target.stop();
+            stop_children(&mut children).await;
+            return Err(e);
+        }
+    };
+    let peaks = owners.per_worker_peak();
+    let (workers, events, started_wall, end) =
+        start(&mut admitted, &peaks, plan.total() + START_LEAD).await?;
+    drop(listener);
+    let (live_tx, live_rx) = watch::channel(Default::default());
+    let progress_stop = tokio_util::sync::CancellationToken::new();
+    let progress = crate::progress::enabled(plan.output.quiet).then(|| {
+        tokio::spawn(crate::progress::show(
+            live_rx,
+            plan.total(),
+            plan.max_clients(),
+            progress_stop.clone(),
+        ))
+    });
+    let (mut records, interrupted) =
+        collect::collect(workers, events, interrupts, end, live_tx).await;
+    progress_stop.cancel();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    target.stop();
+    stop_children(&mut children).await;
+    let meta = run::meta(
+        &plan,
+        &target.url,
+        plan.target.endpoint.is_none(),
+        offer.run_id,
+        args,
+        started_wall,
+        interrupted,
+    );
+    let merged = super::merge::merge(&mut records, meta, &out_dir.join("histograms.hlog"))
+        .map_err(|why| RunError::Write {
+            path: out_dir.display().to_string(),
+            why: format!("the workers' results could not be merged: {why}"),
+        })?;
+    for w in &merged.warnings {
+        eprintln!("swarm: {w}");
+    }
+    let run = run::finish_merged(&plan, &out_dir, merged.run)?;
+    let mut exit = run::exit_for(&run);
+    if exit == Exit::Ok && records.iter().any(|r| r.lost.is_some()) {
+        exit = Exit::Degraded;
+    }
+    Ok(Finished { run, out_dir, exit })
+}
+
+/// The run's token: `--token`, else `SWARM_TOKEN`, else (loopback only) a random one.
+fn token(plan: &Plan) -> Result<String, RunError> {
+    let given = plan
+        .scale
+        .token
+        .clone()
+        .or_else(|| std::env::var(wire::TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+    let loopback = plan.scale.listen.is_none_or(|a| a.ip().is_loopback());
+    match given {
+        Some(t) => Ok(t),
+        None if loopback => Ok(wire::new_token()),
+        None => Err(RunError::Split(format!(
+            "--listen {} accepts workers from other machines: give the run a secret with \
+             --token or {} (16+ characters), and the same to each worker",
+            plan.scale.listen.map_or_else(String::new, |a| a.to_string()),
+            wire::TOKEN_ENV
+        ))),
+    }
+}
+
+/// The coordinator's arguments as a worker rebuilds the plan from them: the scale-out
+/// options dropped (a worker runs its shard in its own process).
+fn worker_argv(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+            continue;
+        }
+        let flag = a.split('=').next().unwrap_or("");
+        if matches!(flag, "--procs" | "--listen" | "--expect-workers" | "--token" | "--threads") {
+            skip = !a.contains('=');
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
+}
+
+/// Starts `n` local workers (this binary, `swarm worker`), each asking for its shard.
+fn spawn_local(
+    n: u32,
+    addr: SocketAddr,
+    token: &str,
+    threads: Option<u16>,
+) -> Result<Vec<tokio::process::Child>, RunError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| RunError::Workers(format!("cannot find this program to start workers: {e}")))?;
+    let mut children = Vec::new();
+    for i in 0..n {
+        let mut cmd = tokio::process::Command::new(&exe);
+        if let Some(t) = threads {
+            cmd.arg("--threads").arg(t.to_string());
+        }
+        cmd.args(["worker", "--join", &addr.to_string(), "--index", &i.to_string()])
+            .env(wire::TOKEN_ENV, token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        match cmd.spawn() {
+            Ok(c) => children.push(c),
+            Err(e) => {
+                return Err(RunError::Workers(format!("cannot start worker {i}: {e}")));
+            }
+        }
+    }
+    Ok(children)
+}
+
+/// Waits (bounded) for local workers to exit after the run, then kills the rest.
+async fn stop_children(children: &mut [tokio::process::Child]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for c in children.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, c.wait()).await.is_err() {
+            let _ = c.kill().await;
+        }
+    }
+}
+
+/// Admits workers until all `offer.count` shards are taken. Local workers that exit before
+/// they are admitted, a worker that cannot run the plan, or Ctrl-C end the wait.
+async fn gather(
+    listener: &TcpListener,
+    offer: &Offer,
+    local: u32,
+    interrupts: &mut mpsc::UnboundedReceiver<()>,
+    children: &mut [tokio::process::Child],
+) -> Result<Vec<Admitted>, RunError> {
+    let taken = std::sync::Arc::new(std::sync::Mutex::new(vec![false; offer.count as usize]));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Result<Admitted, Refusal>>();
+    let mut admitted: Vec<Admitted> = Vec::new();
+    let local_deadline = Instant::now() + admit::READY_WITHIN + admit::HELLO_WITHIN;
+    let mut said = Instant::now();
+    while admitted.len() < offer.count as usize {
+        tokio::select! {
+            c = listener.accept() => {
+                let Ok((stream, _)) = c else { continue };
+                let (tx, offer, taken) = (tx.clone(), offer.clone(), taken.clone());
+                tokio::spawn(async move {
+                    let r = admit::admit(stream, &offer, |asked| claim(&taken, asked)).await;
+                    let _ = tx.send(r);
+                });
+            }
+            Some(r) = rx.recv() => match r {
+                Ok(a) => admitted.push(a),
+                Err(Refusal::Refused(why)) => eprintln!("swarm: a worker was refused: {why}"),
+                Err(Refusal::Failed { index, why }) => {
+                    return Err(RunError::Split(format!("worker {index} cannot run the plan: {why}")));
+                }
+            },
+            Some(()) = interrupts.recv() => {
+                return Err(RunError::Workers("interrupted while waiting for workers".into()));
+            }
+            () = tokio::time::sleep(Duration::from_millis(500)) => {
+                for (i, c) in children.iter_mut().enumerate() {
+                    if let Ok(Some(status)) = c.try_wait() && !admitted.iter().any(|a| a.index == i as u32) {
+                        return Err(RunError::Workers(format!("local worker {i} exited before it was ready ({status})")));
+                    }
+                }
+                let locals = admitted.iter().filter(|a| a.index < local).count() as u32;
+                if locals < local && Instant::now() > local_deadline {
+                    return Err(RunError::Workers(format!("only {locals} of {local} local workers were ready within {} s", (admit::READY_WITHIN + admit::HELLO_WITHIN).as_secs())));
+                }
+                if said.elapsed() >= Duration::from_secs(10) {
+                    said = Instant::now();
+                    eprintln!("swarm: {} of {} worker(s) ready", admitted.len(), offer.count);
+                }
+            }
+        }
+    }
+    admitted.sort_by_key(|a| a.index);
+    Ok(admitted)
+}
+
+/// Takes the shard `asked` for (or the lowest free one) if it is free.
+fn claim(taken: &std::sync::Mutex<Vec<bool>>, asked: Option<u32>) -> Option<u32> {
+    let mut t = taken.lock().ok()?;
+    let i = match asked {
+        Some(i) => i as usize,
+        None => t.iter().position(|x| !x)?,
+    };
+    match t.get_mut(i) {
+        Some(slot) if !*slot => {
+            *slot = true;
+            Some(i as u32)
+        }
+        _ => None,
+    }
+}
+
+type Started = (
+    Vec<Live>,
+    mpsc::UnboundedReceiver<Event>,
+    SystemTime,
+    Instant,
+);
+
+/// Measures every worker's clock, tells each the common start in its own clock, and
+/// attaches their connections. Returns the workers, their events, the start (wall clock)
+/// and the plan's end (this process's clock).
+async fn start(
+    admitted: &mut Vec<Admitted>,
+    peaks: &[u32],
+    total: Duration,
+) -> Result<Started, RunError> {
+    let mut clocks = Vec::with_capacity(admitted.len());
+    for a in admitted.iter_mut() {
+        let c = admit::measure_clock(a, 5)
+            .await
+            .map_err(|why| RunError::Workers(format!("worker {}: {why}", a.index)))?;
+        clocks.push(c);
+    }
+    let start_wall = SystemTime::now() + START_LEAD;
+    let start_ns = wire::unix_ns() + START_LEAD.as_nanos() as u64;
+    let end = Instant::now() + START_LEAD + total;
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let mut live = Vec::with_capacity(admitted.len());
+    for (a, clock) in admitted.drain(..).zip(clocks) {
+        let at = (i128::from(start_ns) + i128::from(clock.offset_ns)).max(0) as u64;
+        let mut write = a.write;
+        wire::write(&mut write, &ToWorker::Start { at_unix_ns: at })
+            .await
+            .map_err(|e| RunError::Workers(format!("worker {}: {e}", a.index)))?;
+        let to = collect::attach(a.index, a.read, write, ev_tx.clone());
+        live.push(Live {
+            record: super::merge::WorkerRecord {
+                index: a.index,
+                host: a.host,
+                pid: a.pid,
+                clients: peaks.get(a.index as usize).copied().unwrap_or(0),
+                ..Default::default()
+            },
+            to,
+            last_heard: Instant::now(),
+            snapshot: Default::default(),
+            pings: Default::default(),
+            clock,
+        });
+    }
+    Ok((live, ev_rx, start_wall, end))
+}

@@ -1,0 +1,199 @@
+//! The control protocol between a coordinator and its workers: length-prefixed JSON
+//! messages over one TCP connection per worker.
+//!
+//! Receives and emits [`ToWorker`] / [`ToCoordinator`] messages, each a 4-byte big-endian
+//! length and that many bytes of JSON. The worker speaks first ([`ToCoordinator::Hello`],
+//! with [`VERSION`] and the run's token).
+//! Must not: read a length above [`MAX_MESSAGE`] (the connection is refused as hostile), or
+//! trust anything a peer sends: every message is validated where it is used.
+//!
+//! The conversation (docs/DISTRIBUTED.md, "Control protocol"):
+//! hello -> welcome (shard, plan, target) -> ready -> clock pings -> start (instant in the
+//! worker's clock) -> each second: live counters and interval histograms, checkpoints ->
+//! final results -> bye. The coordinator may send `stop` (Ctrl-C) at any time; a worker whose
+//! control connection closes stops its clients and exits.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::share::Shard;
+use crate::recorder::LiveSnapshot;
+
+/// Protocol version: a worker of another version is refused.
+pub const VERSION: u32 = 1;
+
+/// Largest message either side accepts (a final results file with its histograms).
+pub const MAX_MESSAGE: usize = 256 << 20;
+
+/// Environment variable holding the run's token (local workers get it this way).
+pub const TOKEN_ENV: &str = "SWARM_TOKEN";
+
+/// What a worker sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToCoordinator {
+    /// First message: who is asking, and the run's token.
+    Hello {
+        version: u32,
+        token: String,
+        /// The shard the worker asks for (`--index`, `JOB_COMPLETION_INDEX`); `None`: any.
+        index: Option<u32>,
+        host: String,
+        pid: u32,
+        cores: u32,
+    },
+    /// The plan is built and the output prepared: the worker can start.
+    Ready,
+    /// The plan could not be built or run here.
+    Failed { why: String },
+    /// Answer to [`ToWorker::Ping`]: `worker_ns` is the worker's wall clock when it answered.
+    Pong { id: u32, worker_ns: u64 },
+    /// The last second's live figures.
+    Live { snapshot: LiveSnapshot },
+    /// New complete lines of the worker's `histograms.hlog`.
+    Intervals { lines: String },
+    /// A `running` results file (the worker's checkpoint).
+    Checkpoint { results: String },
+    /// The worker's final results file and the rest of its interval log.
+    Final {
+        results: String,
+        lines: String,
+        cpu_seconds: f64,
+        peak_rss_bytes: u64,
+    },
+}
+
+/// What the coordinator sends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// The worker is not admitted (wrong token or version, shard taken, run full).
+    Refused { why: String },
+    /// The worker's shard and the plan, as the coordinator's command line gave it.
+    Welcome {
+        shard: Shard,
+        /// The coordinator's arguments (without the program name).
+        argv: Vec<String>,
+        /// The plan file's text, when the plan came from a file.
+        plan_text: Option<String>,
+        /// The target every worker aims at (the coordinator resolved it, or started it).
+        url: String,
+        run_id: u32,
+        seed: u64,
+    },
+    /// Clock exchange: `coordinator_ns` is the coordinator's wall clock when it sent it.
+    Ping { id: u32, coordinator_ns: u64 },
+    /// Start the schedule at this wall-clock instant, in the worker's own clock.
+    Start { at_unix_ns: u64 },
+    /// Stop (Ctrl-C at the coordinator): drain, close, send the final results.
+    Stop,
+    /// The run is merged: the worker may exit.
+    Bye,
+}
+
+/// Why a message could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("connection closed")]
+    Closed,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("message of {0} bytes is above the limit of {MAX_MESSAGE}")]
+    TooLarge(usize),
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Reads one message; [`WireError::Closed`] on a clean end of stream before a length.
+pub async fn read<T, R>(r: &mut R) -> Result<T, WireError>
+where
+    T: for<'de> Deserialize<'de>,
+    R: AsyncRead + Unpin,
+{
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(WireError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        return Err(WireError::TooLarge(len));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf).await?;
+    serde_json::from_slice(&buf).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Writes one message.
+pub async fn write<T, W>(w: &mut W, msg: &T) -> Result<(), WireError>
+where
+    T: Serialize,
+    W: AsyncWrite + Unpin,
+{
+    let body = serde_json::to_vec(msg).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if body.len() > MAX_MESSAGE {
+        return Err(WireError::TooLarge(body.len()));
+    }
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    w.write_all(&frame).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Nanoseconds since the Unix epoch, now (0 before 1970).
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A fresh random token (128 bits, hex).
+pub fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Compares tokens in time independent of where they differ.
+pub fn token_matches(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_round_trip_and_hostile_frames_are_refused() {
+        let mut buf = Vec::new();
+        write(&mut buf, &ToWorker::Start { at_unix_ns: 42 }).await.unwrap();
+        write(&mut buf, &ToCoordinator::Ready).await.unwrap();
+        let mut r = buf.as_slice();
+        assert!(matches!(
+            read::<ToWorker, _>(&mut r).await,
+            Ok(ToWorker::Start { at_unix_ns: 42 })
+        ));
+        assert!(matches!(read::<ToCoordinator, _>(&mut r).await, Ok(ToCoordinator::Ready)));
+        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::Closed)));
+
+        // A length above the limit is refused before anything is allocated.
+        let huge = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
+        let mut r = huge.as_slice();
+        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::TooLarge(_))));
+        // A body cut short, and a body that is not a message.
+        let mut cut = 100u32.to_be_bytes().to_vec();
+        cut.extend_from_slice(b"{\"type\"");
+        let mut r = cut.as_slice();
+        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::Io(_))));
+        let mut bad = 4u32.to_be_bytes().to_vec();
+        bad.extend_from_slice(b"\xff\xfe{}");
+        let mut r = bad.as_slice();
+        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::Malformed(_))));
+    }
+}

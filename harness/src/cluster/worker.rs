@@ -1,0 +1,377 @@
+//! `swarm worker`: one shard of a coordinator's run.
+//!
+//! Receives the coordinator's address, the run's token and, when given, the shard index it
+//! asks for (`--index`, or `JOB_COMPLETION_INDEX` in a Kubernetes Indexed Job). Emits, over
+//! the control connection ([`super::wire`]): hello, ready, answers to clock pings, each
+//! second its live figures and new interval-log lines, its checkpoints, and at the end its
+//! results file, CPU time and peak memory. Exit code 0 when its results were delivered.
+//! Must not: outlive its coordinator (the control connection closing stops the clients and
+//! ends the process), run before the common start instant, or write anywhere but its own
+//! temporary folder (removed at the end).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+
+use super::wire::{self, ToCoordinator, ToWorker};
+use crate::plan::{Endpoint, Plan};
+use crate::run::{self, Sharding};
+use crate::share::{Owners, Shard};
+
+/// Builds the plan a coordinator's arguments describe (the binary passes its CLI parser):
+/// the arguments without the program name, and the plan file's text when there was one.
+pub type PlanBuilder = dyn Fn(&[String], Option<String>) -> Result<Plan, String> + Send + Sync;
+
+/// How to reach the coordinator.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `HOST:PORT` of the coordinator's control port.
+    pub join: String,
+    pub token: String,
+    /// The shard asked for; `None`: the coordinator assigns one.
+    pub index: Option<u32>,
+    /// How long to keep trying to reach the coordinator.
+    pub wait: Duration,
+}
+
+/// Exit codes of `swarm worker`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Refused, bad plan, or the coordinator could not be reached.
+    pub const USAGE: u8 = 2;
+    /// The run could not happen here, or the coordinator went away.
+    pub const FAILED: u8 = 3;
+}
+
+/// Runs one worker to its end; returns the process exit code.
+pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
+    let stream = match connect(&cfg).await {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("swarm worker: cannot reach the coordinator at {}: {why}", cfg.join);
+            return exit::USAGE;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    let hello = ToCoordinator::Hello {
+        version: wire::VERSION,
+        token: cfg.token.clone(),
+        index: cfg.index,
+        host: hostname(),
+        pid: std::process::id(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+    };
+    if let Err(e) = wire::write(&mut write, &hello).await {
+        eprintln!("swarm worker: the coordinator closed the connection: {e}");
+        return exit::FAILED;
+    }
+    let welcome = match wire::read::<ToWorker, _>(&mut read).await {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("swarm worker: no welcome from the coordinator: {e}");
+            return exit::FAILED;
+        }
+    };
+    let (shard, argv, plan_text, url, run_id, seed) = match welcome {
+        ToWorker::Welcome {
+            shard,
+            argv,
+            plan_text,
+            url,
+            run_id,
+            seed,
+        } => (shard, argv, plan_text, url, run_id, seed),
+        ToWorker::Refused { why } => {
+            eprintln!("swarm worker: refused by the coordinator: {why}");
+            return exit::USAGE;
+        }
+        other => {
+            eprintln!("swarm worker: unexpected first message {other:?}");
+            return exit::FAILED;
+        }
+    };
+    let out_dir = std::env::temp_dir().join(format!(
+        "swarm-worker-{}-{run_id:08x}-{}",
+        std::process::id(),
+        shard.index
+    ));
+    let prepared = prepare(build, &argv, plan_text, &url, &out_dir, shard);
+    let (plan, owners) = match prepared {
+        Ok(p) => p,
+        Err(why) => {
+            let _ = wire::write(&mut write, &ToCoordinator::Failed { why: why.clone() }).await;
+            eprintln!("swarm worker: {why}");
+            return exit::USAGE;
+        }
+    };
+    let code = serve(
+        read,
+        write,
+        plan,
+        argv,
+        Sharded {
+            owners,
+            shard,
+            run_id,
+            seed,
+        },
+        &out_dir,
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&out_dir);
+    code
+}
+
+/// Connects, retrying until `cfg.wait` has passed (the coordinator may start later).
+async fn connect(cfg: &WorkerConfig) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + cfg.wait;
+    let mut said = Instant::now();
+    loop {
+        match TcpStream::connect(&cfg.join).await {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() >= deadline => return Err(e.to_string()),
+            Err(e) => {
+                if said.elapsed() >= Duration::from_secs(5) {
+                    eprintln!("swarm worker: waiting for the coordinator at {}: {e}", cfg.join);
+                    said = Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The worker's plan: the coordinator's, aimed at its target, quiet, written to `out_dir`,
+/// with no thresholds (the coordinator judges the merged run).
+fn prepare(
+    build: &PlanBuilder,
+    argv: &[String],
+    plan_text: Option<String>,
+    url: &str,
+    out_dir: &Path,
+    shard: Shard,
+) -> Result<(Plan, Owners), String> {
+    let mut plan = build(argv, plan_text).map_err(|e| format!("the coordinator's plan: {e}"))?;
+    let (endpoint, _) = Endpoint::parse(url).map_err(|e| format!("target {url:?}: {e}"))?;
+    plan.target.endpoint = Some(endpoint);
+    plan.output.out = Some(out_dir.to_path_buf());
+    plan.output.quiet = true;
+    plan.output.json = false;
+    plan.output.thresholds.clear();
+    plan.output.parsed_thresholds.clear();
+    if shard.count == 0 || shard.index >= shard.count {
+        return Err(format!("shard {} of {} does not exist", shard.index, shard.count));
+    }
+    let owners = Owners::new(&plan, shard.count)?;
+    Ok((plan, owners))
+}
+
+struct Sharded {
+    owners: Owners,
+    shard: Shard,
+    run_id: u32,
+    seed: u64,
+}
+
+/// From ready to the final results: answers pings, waits for the start, runs its shard
+/// while streaming, sends the final file.
+async fn serve(
+    mut read: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    write: OwnedWriteHalf,
+    plan: Plan,
+    argv: Vec<String>,
+    s: Sharded,
+    out_dir: &Path,
+) -> u8 {
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<ToCoordinator>();
+    let writer = tokio::spawn(write_all(write, out_rx));
+    let _ = out_tx.send(ToCoordinator::Ready);
+    // Before the start: pings, then the start instant (or a stop, or the end).
+    let start = loop {
+        match wire::read::<ToWorker, _>(&mut read).await {
+            Ok(ToWorker::Ping { id, .. }) => {
+                let _ = out_tx.send(ToCoordinator::Pong {
+                    id,
+                    worker_ns: wire::unix_ns(),
+                });
+            }
+            Ok(ToWorker::Start { at_unix_ns }) => break UNIX_EPOCH + Duration::from_nanos(at_unix_ns),
+            Ok(ToWorker::Stop | ToWorker::Bye) | Err(_) => {
+                drop(out_tx);
+                let _ = writer.await;
+                return exit::FAILED;
+            }
+            Ok(_) => {}
+        }
+    };
+    let (int_tx, int_rx) = mpsc::unbounded_channel();
+    let (live_tx, mut live_rx) = mpsc::unbounded_channel();
+    // The control connection: pings answered, stop forwarded as an interrupt; its end (the
+    // coordinator is gone) stops the clients, and ends the process if they do not stop.
+    let control = {
+        let (out_tx, int_tx) = (out_tx.clone(), int_tx.clone());
+        let drain = plan.timeout.min(plan.grace) + Duration::from_secs(10);
+        tokio::spawn(async move {
+            loop {
+                match wire::read::<ToWorker, _>(&mut read).await {
+                    Ok(ToWorker::Ping { id, .. }) => {
+                        let _ = out_tx.send(ToCoordinator::Pong {
+                            id,
+                            worker_ns: wire::unix_ns(),
+                        });
+                    }
+                    Ok(ToWorker::Stop) => {
+                        let _ = int_tx.send(());
+                    }
+                    Ok(ToWorker::Bye) => return true,
+                    Ok(_) => {}
+                    Err(_) => {
+                        eprintln!("swarm worker: the coordinator is gone; stopping");
+                        let _ = int_tx.send(());
+                        tokio::time::sleep(drain).await;
+                        std::process::exit(i32::from(exit::FAILED));
+                    }
+                }
+            }
+        })
+    };
+    let streamer = {
+        let (out_tx, dir) = (out_tx.clone(), out_dir.to_path_buf());
+        tokio::spawn(async move {
+            let mut tail = Tail::new(&dir);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    s = live_rx.recv() => match s {
+                        Some(snapshot) => { let _ = out_tx.send(ToCoordinator::Live { snapshot }); }
+                        None => break,
+                    },
+                    _ = tick.tick() => tail.send_new(&out_tx, false),
+                }
+            }
+            tail
+        })
+    };
+    let sharding = Sharding {
+        owners: s.owners,
+        shard: s.shard,
+        run_id: s.run_id,
+        seed: s.seed,
+        start,
+        live: live_tx,
+    };
+    let mut args = vec!["worker".to_string()];
+    args.extend(argv);
+    let finished = run::execute_with(plan, args, int_rx, Some(sharding)).await;
+    drop(int_tx);
+    let mut tail = streamer.await.unwrap_or_else(|_| Tail::new(out_dir));
+    let code = match finished {
+        Ok(f) => {
+            tail.send_new(&out_tx, true);
+            let results = std::fs::read_to_string(f.out_dir.join("results.json")).unwrap_or_default();
+            let (cpu_seconds, peak_rss_bytes) = usage();
+            let _ = out_tx.send(ToCoordinator::Final {
+                results,
+                lines: String::new(),
+                cpu_seconds,
+                peak_rss_bytes,
+            });
+            exit::OK
+        }
+        Err(e) => {
+            let _ = out_tx.send(ToCoordinator::Failed { why: e.to_string() });
+            eprintln!("swarm worker: {e}");
+            exit::FAILED
+        }
+    };
+    // Wait (bounded) for the coordinator's bye, so the final message is read before we go.
+    let _ = tokio::time::timeout(Duration::from_secs(60), control).await;
+    drop(out_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    code
+}
+
+/// Sends every queued message, in order, until the queue closes or the link fails.
+async fn write_all(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<ToCoordinator>) {
+    while let Some(msg) = rx.recv().await {
+        if wire::write(&mut w, &msg).await.is_err() {
+            return;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// What of the worker's files has been sent: the interval log's offset, the checkpoint's
+/// modification time.
+struct Tail {
+    hlog: PathBuf,
+    results: PathBuf,
+    offset: u64,
+    checkpoint: Option<SystemTime>,
+}
+
+impl Tail {
+    fn new(dir: &Path) -> Tail {
+        Tail {
+            hlog: dir.join("histograms.hlog"),
+            results: dir.join("results.json"),
+            offset: 0,
+            checkpoint: None,
+        }
+    }
+
+    /// Sends the interval log's new complete lines and, unless `last`, a changed checkpoint.
+    fn send_new(&mut self, out: &mpsc::UnboundedSender<ToCoordinator>, last: bool) {
+        if let Some(lines) = self.new_lines() {
+            let _ = out.send(ToCoordinator::Intervals { lines });
+        }
+        if last {
+            return;
+        }
+        let modified = std::fs::metadata(&self.results).and_then(|m| m.modified()).ok();
+        if modified.is_some() && modified != self.checkpoint {
+            self.checkpoint = modified;
+            if let Ok(results) = std::fs::read_to_string(&self.results) {
+                let _ = out.send(ToCoordinator::Checkpoint { results });
+            }
+        }
+    }
+
+    fn new_lines(&mut self) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&self.hlog).ok()?;
+        f.seek(SeekFrom::Start(self.offset)).ok()?;
+        let mut buf = Vec::new();
+        f.take(wire::MAX_MESSAGE as u64 / 2).read_to_end(&mut buf).ok()?;
+        let end = buf.iter().rposition(|&b| b == b'\n')? + 1;
+        buf.truncate(end);
+        self.offset += end as u64;
+        String::from_utf8(buf).ok()
+    }
+}
+
+/// CPU seconds (user + system) and peak resident memory (`VmHWM`) of this process.
+fn usage() -> (f64, u64) {
+    let cpu = crate::health::process_cpu_time().map_or(0.0, |d| d.as_secs_f64());
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb.saturating_mul(1024));
+    (cpu, peak)
+}
+
+/// This machine's name, for the coordinator's `workers` section.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().chars().take(255).collect())
+        .unwrap_or_default()
+}

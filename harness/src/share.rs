@@ -1,0 +1,140 @@
+//! Which clients each process of a run owns, and how many processes a plan gets.
+//!
+//! Receives a validated [`Plan`] and the number of processes. Emits, for every client, the
+//! worker that owns it ([`Owners`]), or why the plan cannot be split that way.
+//! Must not: split a room across workers (broadcast accounting needs every publish into a
+//! room and every member of it in one process), or change any client's schedule: a worker
+//! runs the whole plan's schedule and layout and only skips the clients it does not own,
+//! so client ids, rooms, send instants and seeds are those of a one-process run.
+//!
+//! The processes themselves (coordinator, workers, their protocol, the merge) are in
+//! `cluster/`; docs/DISTRIBUTED.md describes them.
+
+use crate::broadcast::{Layout, Role};
+use crate::plan::Plan;
+
+/// Clients one process runs when `procs` is `auto`: one worker per this many clients.
+pub const CLIENTS_PER_PROC: u32 = 15_000;
+
+/// One worker's share of a run: it owns the clients [`Owners::owner`] gives `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+/// How many processes a run asks for (`--procs`, plan key `procs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Procs {
+    /// One process per [`CLIENTS_PER_PROC`] clients (at least one).
+    #[default]
+    Auto,
+    /// Exactly this many local workers; 0 with `--expect-workers`: remote ones only.
+    Exactly(u32),
+}
+
+impl Procs {
+    /// `auto` or a number of processes.
+    pub fn parse(s: &str) -> Result<Procs, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Procs::Auto);
+        }
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 1024)
+            .map(Procs::Exactly)
+            .ok_or_else(|| format!("procs {s:?} must be `auto` or a number from 0 to 1024"))
+    }
+
+    /// The number of local worker processes for `clients` at most at once; 1 means "run in
+    /// this process, no workers".
+    pub fn local_workers(self, clients: u32) -> u32 {
+        match self {
+            Procs::Auto => clients.div_ceil(CLIENTS_PER_PROC).max(1),
+            Procs::Exactly(n) => n,
+        }
+    }
+}
+
+/// Which worker owns each client of a plan.
+#[derive(Debug, Clone)]
+pub struct Owners {
+    count: u32,
+    layout: Layout,
+    schedule_phases: Vec<u32>,
+}
+
+impl Owners {
+    /// The owners of `plan`'s clients over `count` workers, or why the plan cannot be split
+    /// that way (a client that changes rooms between phases into a room another worker owns).
+    pub fn new(plan: &Plan, count: u32) -> Result<Owners, String> {
+        let owners = Owners {
+            count: count.max(1),
+            layout: Layout::new(plan),
+            schedule_phases: plan.phases.iter().map(|p| p.clients).collect(),
+        };
+        owners.check()?;
+        Ok(owners)
+    }
+
+    /// The worker that runs `client`: the owner of its room when it is a publisher or a
+    /// subscriber in the first phase it lives in (rooms are dealt round robin), else
+    /// `client % count`.
+    pub fn owner(&self, client: u32) -> u32 {
+        let first = self.schedule_phases.iter().position(|&n| client < n);
+        match first.map(|p| self.layout.role(p as u16, client)) {
+            Some(Role::Publisher { room } | Role::Subscriber { room }) => room % self.count,
+            _ => client % self.count,
+        }
+    }
+
+    /// Clients each worker owns at most at once (for the file limit and the balance).
+    pub fn per_worker_peak(&self) -> Vec<u32> {
+        let mut peak = vec![0u32; self.count as usize];
+        for &n in &self.schedule_phases {
+            let mut now = vec![0u32; self.count as usize];
+            for c in 0..n {
+                now[self.owner(c) as usize] += 1;
+            }
+            for (p, v) in peak.iter_mut().zip(now) {
+                *p = (*p).max(v);
+            }
+        }
+        peak
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.layout.server_publisher && self.count > 1 {
+            return Err("a server-publisher plan puts every subscriber in one room, which one \
+                        process must hold: run it with --procs 1"
+                .into());
+        }
+        for (p, &n) in self.schedule_phases.iter().enumerate() {
+            for c in 0..n {
+                if let Role::Publisher { room } | Role::Subscriber { room } =
+                    self.layout.role(p as u16, c)
+                    && room % self.count != self.owner(c)
+                {
+                    return Err(format!(
+                        "client {c} moves to room {room} in phase {}, which another worker \
+                         holds; a room's publishers and subscribers must stay in one process: \
+                         run this plan with --procs 1, or keep each client's room the same \
+                         in every phase",
+                        p + 1
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `client` belongs to `shard` (always, without sharding).
+pub fn owns(owners: Option<&(Owners, Shard)>, client: u32) -> bool {
+    owners.is_none_or(|(o, s)| o.owner(client) == s.index)
+}
+
+#[cfg(test)]
+#[path = "share_tests.rs"]
+mod tests;

@@ -1,0 +1,46 @@
+use super::*;
+use crate::plan::tests_support::broadcast_plan;
+
+/// Every room's publishers and subscribers land in one worker, rooms are dealt round
+/// robin, and every client has exactly one owner.
+#[test]
+fn rooms_stay_whole_and_every_client_has_one_owner() {
+    let plan = broadcast_plan(4, 40, 4, None);
+    let owners = Owners::new(&plan, 3).unwrap();
+    let layout = Layout::new(&plan);
+    for c in 0..plan.max_clients() {
+        let o = owners.owner(c);
+        assert!(o < 3);
+        if let Role::Publisher { room } | Role::Subscriber { room } = layout.role(0, c) {
+            assert_eq!(o, room % 3, "client {c} in room {room}");
+        }
+    }
+    let peaks = owners.per_worker_peak();
+    assert_eq!(peaks.iter().sum::<u32>(), plan.max_clients());
+    // Rooms 0 and 3 go to worker 0: 2 publishers + 20 subscribers; 1 and 2: 11 each.
+    assert_eq!(peaks, vec![22, 11, 11]);
+}
+
+#[test]
+fn one_worker_owns_everything() {
+    let plan = broadcast_plan(2, 10, 2, None);
+    let owners = Owners::new(&plan, 1).unwrap();
+    assert!((0..plan.max_clients()).all(|c| owners.owner(c) == 0));
+    let shard = (owners, Shard { index: 0, count: 1 });
+    assert!(owns(Some(&shard), 5));
+    assert!(owns(None, 5));
+}
+
+#[test]
+fn procs_parse_and_auto_sizes_by_clients() {
+    assert_eq!(Procs::parse("auto"), Ok(Procs::Auto));
+    assert_eq!(Procs::parse(" 3 "), Ok(Procs::Exactly(3)));
+    assert!(Procs::parse("-1").is_err());
+    assert!(Procs::parse("lots").is_err());
+    assert!(Procs::parse("5000").is_err());
+    assert_eq!(Procs::Auto.local_workers(1), 1);
+    assert_eq!(Procs::Auto.local_workers(CLIENTS_PER_PROC), 1);
+    assert_eq!(Procs::Auto.local_workers(CLIENTS_PER_PROC + 1), 2);
+    assert_eq!(Procs::Auto.local_workers(100_000), 7);
+    assert_eq!(Procs::Exactly(4).local_workers(10), 4);
+}
