@@ -49,6 +49,21 @@ pub fn write_outputs(dir: &Path, run: &RunFile) -> io::Result<Paths> {
 /// The files a run writes into its folder (and their temporary names while being written).
 const RUN_FILES: [&str; 3] = ["results.json", "histograms.hlog", "report.html"];
 
+/// A worker's own results of a run of several processes, kept beside the merged ones
+/// (`worker-<index>.results.json`, `worker-<index>.histograms.hlog`; cluster/coordinator.rs).
+pub fn is_worker_file(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("worker-") else {
+        return false;
+    };
+    let Some((index, kind)) = rest.split_once('.') else {
+        return false;
+    };
+    !index.is_empty()
+        && index.len() <= 4
+        && index.bytes().all(|b| b.is_ascii_digit())
+        && matches!(kind, "results.json" | "histograms.hlog")
+}
+
 /// What [`prepare_out_dir`] did with an existing folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prepared {
@@ -60,7 +75,7 @@ pub enum Prepared {
 
 /// Makes `dir` ready for a new run: creates it when missing; when it holds only an earlier
 /// run's files (`results.json`, `histograms.hlog`, `report.html` and their temporary
-/// `.NAME.tmp` forms), removes them, so no file of the old run can be read beside the new
+/// `.NAME.tmp` forms, and a run of several processes' `worker-N.*` files), removes them, so no file of the old run can be read beside the new
 /// one; when it holds anything else, refuses (nothing is removed) and names what is there.
 pub fn prepare_out_dir(dir: &Path) -> Result<Prepared, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -72,7 +87,8 @@ pub fn prepare_out_dir(dir: &Path) -> Result<Prepared, String> {
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
         let run_file = RUN_FILES
             .iter()
-            .any(|f| name == *f || name == format!(".{f}.tmp"));
+            .any(|f| name == *f || name == format!(".{f}.tmp"))
+            || is_worker_file(&name);
         if is_file && run_file {
             ours.push(name);
         } else {

@@ -78,14 +78,21 @@ impl Owners {
         Ok(owners)
     }
 
-    /// The worker that runs `client`: the owner of its room when it is a publisher or a
-    /// subscriber in the first phase it lives in (rooms are dealt round robin), else
-    /// `client % count`.
+    /// The worker that runs `client`: the owner of the first room it publishes into or
+    /// joins in any phase (rooms are dealt round robin), else `client % count`.
     pub fn owner(&self, client: u32) -> u32 {
-        let first = self.schedule_phases.iter().position(|&n| client < n);
-        match first.map(|p| self.layout.role(p as u16, client)) {
-            Some(Role::Publisher { room } | Role::Subscriber { room }) => room % self.count,
-            _ => client % self.count,
+        let room = self
+            .schedule_phases
+            .iter()
+            .enumerate()
+            .filter(|&(_, &n)| client < n)
+            .find_map(|(p, _)| match self.layout.role(p as u16, client) {
+                Role::Publisher { room } | Role::Subscriber { room } => Some(room),
+                _ => None,
+            });
+        match room {
+            Some(room) => room % self.count,
+            None => client % self.count,
         }
     }
 
@@ -106,9 +113,11 @@ impl Owners {
 
     fn check(&self) -> Result<(), String> {
         if self.layout.server_publisher && self.count > 1 {
-            return Err("a server-publisher plan puts every subscriber in one room, which one \
+            return Err(
+                "a server-publisher plan puts every subscriber in one room, which one \
                         process must hold: run it with --procs 1"
-                .into());
+                    .into(),
+            );
         }
         for (p, &n) in self.schedule_phases.iter().enumerate() {
             for c in 0..n {

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::driver::{self, Ctx};
-use crate::share::{Owners, Shard};
 use crate::sample::{ErrorKind, Event, Sample, SampleTx};
+use crate::share::{Owners, Shard};
 
 /// How the swarm ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,7 +61,11 @@ pub fn merge_logs<R: BufRead>(logs: Vec<(String, R)>) -> Result<MergedIntervals,
         .iter()
         .map(|(b, _)| *b)
         .fold(f64::INFINITY, f64::min);
-    let base_unix_s = if base_unix_s.is_finite() { base_unix_s } else { 0.0 };
+    let base_unix_s = if base_unix_s.is_finite() {
+        base_unix_s
+    } else {
+        0.0
+    };
     let mut by_second: BTreeMap<(u64, String), Histogram<u64>> = BTreeMap::new();
     for (base, intervals) in per_log {
         for (start_s, tag, h) in intervals {

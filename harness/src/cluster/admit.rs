@@ -88,7 +88,10 @@ pub async fn admit(
     let Some(index) = claim(index) else {
         let why = match index {
             Some(i) if i >= offer.count => {
-                format!("shard {i} does not exist: this run has {} shards", offer.count)
+                format!(
+                    "shard {i} does not exist: this run has {} shards",
+                    offer.count
+                )
             }
             Some(i) => format!("shard {i} is already taken"),
             None => "every shard is taken".into(),
@@ -150,7 +153,11 @@ impl ClockOffset {
 
     /// The better (tighter) of two estimates.
     pub fn best(self, other: ClockOffset) -> ClockOffset {
-        if other.bound_ns < self.bound_ns { other } else { self }
+        if other.bound_ns < self.bound_ns {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -160,9 +167,15 @@ pub async fn measure_clock(w: &mut Admitted, rounds: u32) -> Result<ClockOffset,
     let mut best: Option<ClockOffset> = None;
     for id in 0..rounds {
         let t0 = wire::unix_ns();
-        wire::write(&mut w.write, &ToWorker::Ping { id, coordinator_ns: t0 })
-            .await
-            .map_err(|e| e.to_string())?;
+        wire::write(
+            &mut w.write,
+            &ToWorker::Ping {
+                id,
+                coordinator_ns: t0,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let reply = tokio::time::timeout(HELLO_WITHIN, wire::read::<ToCoordinator, _>(&mut w.read))
             .await
             .map_err(|_| "no answer to a clock ping within 10 s".to_string())?

@@ -116,6 +116,7 @@ pub async fn run(
     for w in &merged.warnings {
         eprintln!("swarm: {w}");
     }
+    keep_worker_files(&out_dir, &records);
     let run = run::finish_merged(&plan, &out_dir, merged.run)?;
     let mut exit = run::exit_for(&run);
     if exit == Exit::Ok && records.iter().any(|r| r.lost.is_some()) {
@@ -126,11 +127,11 @@ pub async fn run(
 
 /// The run's token: `--token`, else `SWARM_TOKEN`, else (loopback only) a random one.
 fn token(plan: &Plan) -> Result<String, RunError> {
-    let given = plan
-        .scale
-        .token
-        .clone()
-        .or_else(|| std::env::var(wire::TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+    let given = plan.scale.token.clone().or_else(|| {
+        std::env::var(wire::TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
     let loopback = plan.scale.listen.is_none_or(|a| a.ip().is_loopback());
     match given {
         Some(t) => Ok(t),
@@ -138,7 +139,9 @@ fn token(plan: &Plan) -> Result<String, RunError> {
         None => Err(RunError::Split(format!(
             "--listen {} accepts workers from other machines: give the run a secret with \
              --token or {} (16+ characters), and the same to each worker",
-            plan.scale.listen.map_or_else(String::new, |a| a.to_string()),
+            plan.scale
+                .listen
+                .map_or_else(String::new, |a| a.to_string()),
             wire::TOKEN_ENV
         ))),
     }
@@ -155,7 +158,10 @@ fn worker_argv(args: &[String]) -> Vec<String> {
             continue;
         }
         let flag = a.split('=').next().unwrap_or("");
-        if matches!(flag, "--procs" | "--listen" | "--expect-workers" | "--token" | "--threads") {
+        if matches!(
+            flag,
+            "--procs" | "--listen" | "--expect-workers" | "--token" | "--threads"
+        ) {
             skip = !a.contains('=');
             continue;
         }
@@ -171,19 +177,26 @@ fn spawn_local(
     token: &str,
     threads: Option<u16>,
 ) -> Result<Vec<tokio::process::Child>, RunError> {
-    let exe = std::env::current_exe()
-        .map_err(|e| RunError::Workers(format!("cannot find this program to start workers: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        RunError::Workers(format!("cannot find this program to start workers: {e}"))
+    })?;
     let mut children = Vec::new();
     for i in 0..n {
         let mut cmd = tokio::process::Command::new(&exe);
         if let Some(t) = threads {
             cmd.arg("--threads").arg(t.to_string());
         }
-        cmd.args(["worker", "--join", &addr.to_string(), "--index", &i.to_string()])
-            .env(wire::TOKEN_ENV, token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .kill_on_drop(true);
+        cmd.args([
+            "worker",
+            "--join",
+            &addr.to_string(),
+            "--index",
+            &i.to_string(),
+        ])
+        .env(wire::TOKEN_ENV, token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true);
         match cmd.spawn() {
             Ok(c) => children.push(c),
             Err(e) => {
@@ -326,4 +339,30 @@ async fn start(
         });
     }
     Ok((live, ev_rx, start_wall, end))
+}
+
+/// Writes each worker's own results and interval log beside the merged ones
+/// (`worker-N.results.json`, `worker-N.histograms.hlog`), for checking a merge and for
+/// finding which worker saw what. A failed write is said, not fatal.
+fn keep_worker_files(out_dir: &std::path::Path, records: &[super::merge::WorkerRecord]) {
+    for r in records {
+        let files = [
+            (
+                format!("worker-{}.results.json", r.index),
+                r.results.as_deref(),
+            ),
+            (
+                format!("worker-{}.histograms.hlog", r.index),
+                Some(r.hlog.as_str()),
+            ),
+        ];
+        for (name, text) in files {
+            let Some(text) = text.filter(|t| !t.is_empty()) else {
+                continue;
+            };
+            if let Err(e) = reports::file::write_atomic(&out_dir.join(&name), text.as_bytes()) {
+                eprintln!("swarm: {name} not written: {e}");
+            }
+        }
+    }
 }

@@ -57,8 +57,12 @@ pub fn merge(
         match RunFile::from_slice(text.as_bytes(), format!("worker {}", w.index)) {
             Ok(f) => files.push((w.index, f)),
             Err(e) => {
-                warnings.push(format!("worker {}: its results were rejected: {e}", w.index));
-                w.lost.get_or_insert_with(|| format!("its results were rejected: {e}"));
+                warnings.push(format!(
+                    "worker {}: its results were rejected: {e}",
+                    w.index
+                ));
+                w.lost
+                    .get_or_insert_with(|| format!("its results were rejected: {e}"));
             }
         }
     }
@@ -129,7 +133,12 @@ fn worker_result(w: &WorkerRecord, file: Option<&(u32, RunFile)>) -> WorkerResul
         saturated: f.is_some_and(|f| f.health.summary.saturated),
         clock_offset_us: w.clock_offset_ns as f64 / 1000.0,
         clock_offset_bound_us: w.clock_bound_ns as f64 / 1000.0,
-        status: if w.lost.is_some() { "lost" } else { "completed" }.into(),
+        status: if w.lost.is_some() {
+            "lost"
+        } else {
+            "completed"
+        }
+        .into(),
         lost_reason: w.lost.clone(),
     }
 }
@@ -138,7 +147,11 @@ fn worker_result(w: &WorkerRecord, file: Option<&(u32, RunFile)>) -> WorkerResul
 fn mark_lost(run: &mut RunFile, workers: &[WorkerRecord]) {
     let lost: Vec<String> = workers
         .iter()
-        .filter_map(|w| w.lost.as_ref().map(|why| format!("worker {} ({why})", w.index)))
+        .filter_map(|w| {
+            w.lost
+                .as_ref()
+                .map(|why| format!("worker {} ({why})", w.index))
+        })
         .collect();
     if lost.is_empty() {
         return;
@@ -150,7 +163,10 @@ fn mark_lost(run: &mut RunFile, workers: &[WorkerRecord]) {
         workers.len(),
         lost.join("; ")
     );
-    if matches!(run.meta.status, RunStatus::Completed | RunStatus::Running | RunStatus::Degraded) {
+    if matches!(
+        run.meta.status,
+        RunStatus::Completed | RunStatus::Running | RunStatus::Degraded
+    ) {
         run.meta.status = RunStatus::Degraded;
     }
     run.meta.status_detail = Some(match run.meta.status_detail.take() {
@@ -160,7 +176,10 @@ fn mark_lost(run: &mut RunFile, workers: &[WorkerRecord]) {
 }
 
 /// Writes summed intervals as an interval log starting at their base time.
-pub fn write_intervals(path: &Path, iv: &reports::intervals::MergedIntervals) -> std::io::Result<()> {
+pub fn write_intervals(
+    path: &Path,
+    iv: &reports::intervals::MergedIntervals,
+) -> std::io::Result<()> {
     let base = UNIX_EPOCH + Duration::from_secs_f64(iv.base_unix_s.max(0.0));
     let mut w = HlogWriter::create(path, base.min(SystemTime::now()))?;
     for ((second, tag), h) in &iv.by_second {

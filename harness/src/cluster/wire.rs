@@ -16,8 +16,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::share::Shard;
 use crate::recorder::LiveSnapshot;
+use crate::share::Shard;
 
 /// Protocol version: a worker of another version is refused.
 pub const VERSION: u32 = 1;
@@ -172,28 +172,45 @@ mod tests {
     #[tokio::test]
     async fn messages_round_trip_and_hostile_frames_are_refused() {
         let mut buf = Vec::new();
-        write(&mut buf, &ToWorker::Start { at_unix_ns: 42 }).await.unwrap();
+        write(&mut buf, &ToWorker::Start { at_unix_ns: 42 })
+            .await
+            .unwrap();
         write(&mut buf, &ToCoordinator::Ready).await.unwrap();
         let mut r = buf.as_slice();
         assert!(matches!(
             read::<ToWorker, _>(&mut r).await,
             Ok(ToWorker::Start { at_unix_ns: 42 })
         ));
-        assert!(matches!(read::<ToCoordinator, _>(&mut r).await, Ok(ToCoordinator::Ready)));
-        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::Closed)));
+        assert!(matches!(
+            read::<ToCoordinator, _>(&mut r).await,
+            Ok(ToCoordinator::Ready)
+        ));
+        assert!(matches!(
+            read::<ToWorker, _>(&mut r).await,
+            Err(WireError::Closed)
+        ));
 
         // A length above the limit is refused before anything is allocated.
         let huge = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
         let mut r = huge.as_slice();
-        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::TooLarge(_))));
+        assert!(matches!(
+            read::<ToWorker, _>(&mut r).await,
+            Err(WireError::TooLarge(_))
+        ));
         // A body cut short, and a body that is not a message.
         let mut cut = 100u32.to_be_bytes().to_vec();
         cut.extend_from_slice(b"{\"type\"");
         let mut r = cut.as_slice();
-        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::Io(_))));
+        assert!(matches!(
+            read::<ToWorker, _>(&mut r).await,
+            Err(WireError::Io(_))
+        ));
         let mut bad = 4u32.to_be_bytes().to_vec();
         bad.extend_from_slice(b"\xff\xfe{}");
         let mut r = bad.as_slice();
-        assert!(matches!(read::<ToWorker, _>(&mut r).await, Err(WireError::Malformed(_))));
+        assert!(matches!(
+            read::<ToWorker, _>(&mut r).await,
+            Err(WireError::Malformed(_))
+        ));
     }
 }

@@ -52,7 +52,10 @@ pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
     let stream = match connect(&cfg).await {
         Ok(s) => s,
         Err(why) => {
-            eprintln!("swarm worker: cannot reach the coordinator at {}: {why}", cfg.join);
+            eprintln!(
+                "swarm worker: cannot reach the coordinator at {}: {why}",
+                cfg.join
+            );
             return exit::USAGE;
         }
     };
@@ -138,7 +141,10 @@ async fn connect(cfg: &WorkerConfig) -> Result<TcpStream, String> {
             Err(e) if Instant::now() >= deadline => return Err(e.to_string()),
             Err(e) => {
                 if said.elapsed() >= Duration::from_secs(5) {
-                    eprintln!("swarm worker: waiting for the coordinator at {}: {e}", cfg.join);
+                    eprintln!(
+                        "swarm worker: waiting for the coordinator at {}: {e}",
+                        cfg.join
+                    );
                     said = Instant::now();
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -166,7 +172,10 @@ fn prepare(
     plan.output.thresholds.clear();
     plan.output.parsed_thresholds.clear();
     if shard.count == 0 || shard.index >= shard.count {
-        return Err(format!("shard {} of {} does not exist", shard.index, shard.count));
+        return Err(format!(
+            "shard {} of {} does not exist",
+            shard.index, shard.count
+        ));
     }
     let owners = Owners::new(&plan, shard.count)?;
     Ok((plan, owners))
@@ -201,7 +210,9 @@ async fn serve(
                     worker_ns: wire::unix_ns(),
                 });
             }
-            Ok(ToWorker::Start { at_unix_ns }) => break UNIX_EPOCH + Duration::from_nanos(at_unix_ns),
+            Ok(ToWorker::Start { at_unix_ns }) => {
+                break UNIX_EPOCH + Duration::from_nanos(at_unix_ns);
+            }
             Ok(ToWorker::Stop | ToWorker::Bye) | Err(_) => {
                 drop(out_tx);
                 let _ = writer.await;
@@ -274,7 +285,8 @@ async fn serve(
     let code = match finished {
         Ok(f) => {
             tail.send_new(&out_tx, true);
-            let results = std::fs::read_to_string(f.out_dir.join("results.json")).unwrap_or_default();
+            let results =
+                std::fs::read_to_string(f.out_dir.join("results.json")).unwrap_or_default();
             let (cpu_seconds, peak_rss_bytes) = usage();
             let _ = out_tx.send(ToCoordinator::Final {
                 results,
@@ -334,7 +346,9 @@ impl Tail {
         if last {
             return;
         }
-        let modified = std::fs::metadata(&self.results).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(&self.results)
+            .and_then(|m| m.modified())
+            .ok();
         if modified.is_some() && modified != self.checkpoint {
             self.checkpoint = modified;
             if let Ok(results) = std::fs::read_to_string(&self.results) {
@@ -348,7 +362,9 @@ impl Tail {
         let mut f = std::fs::File::open(&self.hlog).ok()?;
         f.seek(SeekFrom::Start(self.offset)).ok()?;
         let mut buf = Vec::new();
-        f.take(wire::MAX_MESSAGE as u64 / 2).read_to_end(&mut buf).ok()?;
+        f.take(wire::MAX_MESSAGE as u64 / 2)
+            .read_to_end(&mut buf)
+            .ok()?;
         let end = buf.iter().rposition(|&b| b == b'\n')? + 1;
         buf.truncate(end);
         self.offset += end as u64;

@@ -45,7 +45,11 @@ pub fn run(args: &MergeArgs) -> Result<Outcome, CommandError> {
     let mut files = Vec::with_capacity(args.runs.len());
     let mut logs = Vec::new();
     for r in &args.runs {
-        let path = if r.is_dir() { r.join("results.json") } else { r.clone() };
+        let path = if r.is_dir() {
+            r.join("results.json")
+        } else {
+            r.clone()
+        };
         files.push(RunFile::read(&path)?);
         let hlog = path.with_file_name("histograms.hlog");
         if hlog.is_file() {
@@ -83,13 +87,16 @@ pub fn run(args: &MergeArgs) -> Result<Outcome, CommandError> {
             files.len()
         ));
     }
-    let paths = crate::output::write_outputs(&args.out, &merged).map_err(|source| {
-        CommandError::Write {
+    let paths =
+        crate::output::write_outputs(&args.out, &merged).map_err(|source| CommandError::Write {
             path: args.out.clone(),
             source,
-        }
-    })?;
-    stderr.push(format!("merged {} runs: {}", files.len(), paths.results.display()));
+        })?;
+    stderr.push(format!(
+        "merged {} runs: {}",
+        files.len(),
+        paths.results.display()
+    ));
     Ok(Outcome {
         stdout: None,
         stderr,

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::outputs::{CHECKPOINT_EVERY, Ran, write_checkpoints};
 use super::Sharding;
+use super::outputs::{CHECKPOINT_EVERY, Ran, write_checkpoints};
 use super::target::Resolved;
 use crate::broadcast::{Layout, PublishLog};
 use crate::driver::{self, Ctx, WallClock};
