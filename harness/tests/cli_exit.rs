@@ -164,12 +164,42 @@ fn bad_usage_and_plans_exit_2_before_connecting() {
         .args(["run", "/nonexistent/plan.toml"])
         .assert()
         .code(2);
-    // More clients than descriptors: refused up front, saying how many fit.
+    // More clients than one process's descriptors: refused up front, saying how many fit.
     assert_cmd_swarm()
-        .args(["connect", &url, "--clients", "1m", "--ramp", "10s"])
+        .args([
+            "connect",
+            &url,
+            "--clients",
+            "1m",
+            "--ramp",
+            "10s",
+            "--procs",
+            "1",
+        ])
         .assert()
         .code(2)
         .stderr(contains("clients fit"));
+    // Workers of more clients than descriptors each: refused up front too.
+    assert_cmd_swarm()
+        .args([
+            "connect",
+            &url,
+            "--clients",
+            "1m",
+            "--ramp",
+            "10s",
+            "--procs",
+            "2",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("clients fit"));
+    // Without a URL the embedded server holds every connection in this process.
+    assert_cmd_swarm()
+        .args(["connect", "--clients", "100k", "--ramp", "10s"])
+        .assert()
+        .code(2)
+        .stderr(contains("embedded"));
     assert_nothing_connected(&l);
 }
 

@@ -39,6 +39,8 @@ pub async fn run(
     let (local, remote) = plan.scale.workers(plan.max_clients());
     let count = local + remote;
     let owners = Owners::new(&plan, count).map_err(RunError::Split)?;
+    let peaks = owners.per_worker_peak();
+    check_descriptors(&plan, &peaks, local)?;
     let token = token(&plan)?;
     let out_dir = run::prepare_out_dir(&plan)?;
     let mut target = run::resolve_target(&plan).await?;
@@ -77,7 +79,6 @@ pub async fn run(
             return Err(e);
         }
     };
-    let peaks = owners.per_worker_peak();
     let (workers, events, started_wall, end) =
         start(&mut admitted, &peaks, plan.total() + START_LEAD).await?;
     drop(listener);
@@ -123,6 +124,33 @@ pub async fn run(
         exit = Exit::Degraded;
     }
     Ok(Finished { run, out_dir, exit })
+}
+
+/// Refuses, before anything opens, a run whose local workers would each hold more
+/// connections than a process may, or whose embedded target (in this process) would hold
+/// more than this process may.
+fn check_descriptors(plan: &Plan, peaks: &[u32], local: u32) -> Result<(), RunError> {
+    let busiest = peaks
+        .iter()
+        .take(local as usize)
+        .copied()
+        .max()
+        .unwrap_or(0);
+    crate::preflight::check_fds(busiest, false).map_err(|e| {
+        RunError::Split(format!(
+            "a local worker would hold {busiest} clients: {e}; give more --procs"
+        ))
+    })?;
+    if plan.target.endpoint.is_none() {
+        crate::preflight::check_fds(plan.max_clients(), false).map_err(|e| {
+            RunError::Split(format!(
+                "the embedded target-server runs in this process and holds the server side of \
+                 every client's connection: {e}. Start target-server apart (several processes \
+                 with --reuse-port) and give its URL"
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// The run's token: `--token`, else `SWARM_TOKEN`, else (loopback only) a random one.
