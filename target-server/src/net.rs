@@ -201,7 +201,7 @@ mod tests {
     async fn a_second_bind_without_reuse_port_names_the_flag() {
         let first = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = first.local_addr().unwrap();
-        let err = bind(addr).err().expect("the port is taken");
+        let err = bind(addr).expect_err("the port is taken");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         assert!(err.to_string().contains("--reuse-port"), "{err}");
     }
@@ -214,14 +214,11 @@ mod tests {
         let addr = first.local_addr().unwrap();
         let second = bind_with(addr, shared).expect("both set SO_REUSEPORT");
         assert_eq!(second.local_addr().unwrap(), addr);
-        let err = bind(addr)
-            .err()
-            .expect("a third without SO_REUSEPORT is refused");
+        let err = bind(addr).expect_err("a third without SO_REUSEPORT is refused");
         assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
         let alone = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let err = bind_with(alone.local_addr().unwrap(), shared)
-            .err()
-            .expect("the first did not set SO_REUSEPORT");
+            .expect_err("the first did not set SO_REUSEPORT");
         assert!(
             err.to_string().contains("every process sharing a port"),
             "{err}"
