@@ -26,6 +26,8 @@ Examples:
   target-server --ws-ping-interval 5s --ws-ping-timeout 10s
   target-server --tls-cert cert.pem --tls-key key.pem   serve HTTPS/WSS
   target-server --max-connections 20k --max-queue-bytes 2MiB --max-rooms-per-socket 64
+  target-server --bind 0.0.0.0:3000 --reuse-port  (start several: they share port 3000,
+                                                   each with its own rooms and counters)
 
 Endpoints: /socket.io/  /engine.io/  /ws/echo  /ws/room/{name}[?self=0]
            /  (status page)  /ws/stats  /stats.json  /metrics";
@@ -40,6 +42,15 @@ struct Cli {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
     bind: SocketAddr,
+
+    /// Share --bind's port with other target-server processes started with --reuse-port
+    /// (SO_REUSEPORT; same user): the kernel spreads new connections over them, so N
+    /// processes use N cores. Each process is its own server: its rooms, sessions, counters,
+    /// /stats.json and /metrics cover only the connections it accepted (a broadcast reaches
+    /// only that process's members; /stats.json names the process by `pid`). Without it, a
+    /// port in use is an error.
+    #[arg(long)]
+    reuse_port: bool,
 
     /// Start from the official test-suite preset (ping 300ms/200ms, connect timeout 1s,
     /// conformance handlers); other flags override it.
@@ -325,8 +336,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(n) => tracing::debug!("open-file limit {n}"),
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
-    let listener =
-        target_server::net::bind(cli.bind).with_context(|| format!("cannot bind {}", cli.bind))?;
+    let options = target_server::net::BindOptions {
+        reuse_port: cli.reuse_port,
+    };
+    let listener = target_server::net::bind_with(cli.bind, options)
+        .with_context(|| format!("cannot bind {}", cli.bind))?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() {
         "https"

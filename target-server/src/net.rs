@@ -22,12 +22,87 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 /// Binds `addr` with `SO_REUSEADDR` and a listen backlog of [`LISTEN_BACKLOG`]. Must be
 /// called inside a tokio runtime.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    bind_with(addr, BindOptions::default())
+}
+
+/// How [`bind_with`] sets up the listening socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// `SO_REUSEPORT` (`target-server --reuse-port`): several processes (or sockets) that
+    /// all set it, under the same user, may listen on one address and port; the kernel
+    /// spreads incoming connections over them (Linux: by a hash of the connection's
+    /// addresses and ports). Each process keeps its own state: rooms, sessions and counters
+    /// are per process (docs/DISTRIBUTED.md#several-targets-on-one-port).
+    pub reuse_port: bool,
+}
+
+/// Like [`bind`], with `options`. The errors say what to do: a port already in use names
+/// `--reuse-port` (without it) or who may share the port (with it); a platform without
+/// `SO_REUSEPORT` gets an [`io::ErrorKind::Unsupported`] error naming the flag. Must be
+/// called inside a tokio runtime.
+pub fn bind_with(addr: SocketAddr, options: BindOptions) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if options.reuse_port {
+        set_reuse_port(&socket)?;
+    }
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| explain_bind_error(e, options))?;
     socket.listen(LISTEN_BACKLOG)?;
     TcpListener::from_std(socket.into())
+}
+
+#[cfg(all(
+    unix,
+    not(any(
+        target_os = "solaris",
+        target_os = "illumos",
+        target_os = "cygwin",
+        target_os = "nuttx",
+        target_os = "wasi"
+    ))
+))]
+fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("--reuse-port: the kernel refused SO_REUSEPORT ({e}); run one target-server per port instead"),
+        )
+    })
+}
+
+#[cfg(not(all(
+    unix,
+    not(any(
+        target_os = "solaris",
+        target_os = "illumos",
+        target_os = "cygwin",
+        target_os = "nuttx",
+        target_os = "wasi"
+    ))
+)))]
+fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "--reuse-port: this platform has no SO_REUSEPORT; run one target-server per port instead",
+    ))
+}
+
+/// An "address in use" error from `bind`, said with what to do about it (the kind is kept).
+fn explain_bind_error(e: io::Error, options: BindOptions) -> io::Error {
+    if e.kind() != io::ErrorKind::AddrInUse {
+        return e;
+    }
+    let advice = if options.reuse_port {
+        "the address is already in use by a socket without SO_REUSEPORT or by another user \
+         (every process sharing a port must be started with --reuse-port, by the same user)"
+    } else {
+        "the address is already in use (another process listens there; to share one port \
+         among several target-server processes, start every one of them with --reuse-port)"
+    };
+    io::Error::new(io::ErrorKind::AddrInUse, advice)
 }
 
 /// Raises the soft open-file limit (`RLIMIT_NOFILE`) to the hard limit and returns the new
@@ -120,6 +195,34 @@ mod tests {
     async fn bind_port_zero_gives_a_port() {
         let l = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         assert_ne!(l.local_addr().unwrap().port(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_second_bind_without_reuse_port_names_the_flag() {
+        let first = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let err = bind(addr).expect_err("the port is taken");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains("--reuse-port"), "{err}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn reuse_port_lets_two_sockets_share_a_port_only_when_both_ask() {
+        let shared = BindOptions { reuse_port: true };
+        let first = bind_with("127.0.0.1:0".parse().unwrap(), shared).unwrap();
+        let addr = first.local_addr().unwrap();
+        let second = bind_with(addr, shared).expect("both set SO_REUSEPORT");
+        assert_eq!(second.local_addr().unwrap(), addr);
+        let err = bind(addr).expect_err("a third without SO_REUSEPORT is refused");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        let alone = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let err = bind_with(alone.local_addr().unwrap(), shared)
+            .expect_err("the first did not set SO_REUSEPORT");
+        assert!(
+            err.to_string().contains("every process sharing a port"),
+            "{err}"
+        );
     }
 
     #[test]

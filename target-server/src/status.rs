@@ -57,6 +57,9 @@ struct StatusState {
 /// `*_per_s` are rates over the last second or so.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// The server's process id: with `--reuse-port` several processes answer on one port,
+    /// each with its own counters, and this tells which one answered.
+    pub pid: u32,
     pub uptime_s: f64,
     /// Open connections over all protocols.
     pub connections_open: i64,
@@ -146,6 +149,7 @@ impl Snapshot {
             .collect();
         let rooms = stats.rooms();
         Snapshot {
+            pid: std::process::id(),
             uptime_s: uptime.as_secs_f64(),
             connections_open: connections.iter().map(|c| c.open).sum(),
             connections,
@@ -306,5 +310,6 @@ mod tests {
         assert_eq!(s.rooms, 1);
         assert_eq!(s.largest_rooms[0].members, 2);
         assert_eq!(s.uptime_s, 3.0);
+        assert_eq!(s.pid, std::process::id());
     }
 }

@@ -68,6 +68,8 @@ fn help_lists_flags_and_examples() {
         "[default: 8MiB]",
         "--tls-cert",
         "--conformance",
+        "--reuse-port",
+        "its own rooms and counters",
         "/ws/room/{name}",
         "/metrics",
     ] {
