@@ -7,9 +7,9 @@
 //! worst shard's (an upper bound); exact ones come from merging the `.hlog` files.
 //! Must not: drop counts, or keep threshold results (they must be re-evaluated).
 //!
-//! No command calls this yet: it is the exact merge a scale-out run (several swarm
-//! processes, one plan; issue 13's `swarm merge`) will use. Until then only tests
-//! (harness/tests/calibration_merge.rs) and the recorder bench run it.
+//! Callers: the coordinator of a run of several processes (harness/src/cluster/merge.rs)
+//! and `swarm merge`; both then set exact per-second percentiles from the shards' interval
+//! logs (crate::intervals).
 
 use std::collections::BTreeMap;
 
