@@ -14,11 +14,11 @@
 //!
 //! Without a URL, [`embedded`] starts a target-server on its own runtime threads.
 
-pub mod broadcast;
 pub mod cli;
 pub mod commands;
 pub mod driver;
 pub mod embedded;
+pub mod metric;
 pub mod model;
 pub mod payload;
 pub mod plan;
@@ -26,6 +26,7 @@ pub mod preflight;
 pub mod progress;
 pub mod run;
 pub mod sample;
+pub mod scenario;
 pub mod schedule;
 pub mod source;
 pub mod swarm;

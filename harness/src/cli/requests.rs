@@ -43,7 +43,8 @@ impl TryFrom<&Command> for plan::Request {
                 one_phase(a.raw_plan(Scenario::Broadcast, None), &a.output, true)
             }
             Command::Churn(a) => one_phase(
-                a.broadcast.raw_plan(Scenario::Churn, Some(a.churn_rate)),
+                a.broadcast
+                    .raw_plan(Scenario::Churn, Some(a.churn.churn_rate)),
                 &a.broadcast.output,
                 true,
             ),
@@ -191,12 +192,12 @@ impl HeartbeatArgs {
     fn raw_plan(&self) -> RawPlan {
         let phase = RawPhase {
             clients: Some(Ok(self.clients)),
-            mute: self.mute.as_deref().map(plan::parse_mute),
-            client_ping_interval: self.client_ping_interval.map(Ok),
+            mute: self.heartbeat.mute.as_deref().map(plan::parse_mute),
+            client_ping_interval: self.heartbeat.client_ping_interval.map(Ok),
             ..self.pacing.raw_phase(Scenario::Heartbeat)
         };
         RawPlan {
-            ping_interval: self.ping_interval.map(Ok),
+            ping_interval: self.heartbeat.ping_interval.map(Ok),
             phases: vec![phase],
             ..self.target.raw_plan("heartbeat", &self.url)
         }

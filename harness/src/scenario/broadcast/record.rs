@@ -1,7 +1,7 @@
 //! The broadcast scenario in the recorder: publishes, deliveries (latency per room size),
 //! duplicates, reorders and the receivers' tallies; and the run file's `broadcast` section.
 //!
-//! Receives the broadcast [`Event`]s of one phase from [`super::scenarios`]. Emits counts
+//! Receives the broadcast [`Event`]s of one phase from [`crate::scenario`]. Emits counts
 //! and histograms of the phase, and the section at the end.
 //! Must not: allocate per sample (room size classes are a short vector found by scan), or
 //! recompute what the receivers decided (tallies are summed as they come).
@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use reports::{BroadcastStats, Distribution, RoomSizeStats};
 
-use super::counts::{Counts, PhaseAgg, class_of};
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::{Counts, PhaseAgg, class_of};
+use crate::metric::{Hist, METRICS, Metric};
 use crate::sample::Event;
 
 fn ns(d: u64) -> Duration {
@@ -20,7 +20,7 @@ fn ns(d: u64) -> Duration {
 }
 
 /// Publishes, deliveries (latency by room size), duplicates, reorders, tallies.
-pub(super) fn record(
+pub(crate) fn record(
     ph: &mut PhaseAgg,
     ih: &mut [Hist; METRICS],
     ic: &mut Counts,
@@ -93,7 +93,7 @@ pub(super) fn record(
 
 /// The `broadcast` section of a span (`h` encodes one of its histograms, `encode` a room
 /// size's).
-pub(super) fn section(
+pub(crate) fn section(
     p: &PhaseAgg,
     h: &dyn Fn(Metric) -> Option<Distribution>,
     encode: &dyn Fn(&Hist) -> Option<Distribution>,

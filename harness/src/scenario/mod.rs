@@ -1,18 +1,34 @@
-//! Where the recorder sends what belongs to one scenario: broadcast, heartbeat and churn
-//! events go to [`super::broadcast`], [`super::heartbeat`] and [`super::churn`], and their
-//! run-file sections are built there; a disconnect's meaning for heartbeat and churn is
-//! decided here.
+//! The scenarios, one folder each: what a scenario adds to every layer above the plan.
+//! `broadcast/` (roles and rooms, the publish log, each subscriber's accounting, the
+//! `broadcast` section), `heartbeat/`, `churn/` (their events and sections), `echo/` and
+//! `connect/` (their command-line help; their events are the recorder's core counts); each
+//! folder also holds its command-line arguments (`args.rs`, plain clap structs that
+//! `cli/` assembles into commands) and its run-file phase settings.
+//!
+//! This file is the router the recorder calls: broadcast, heartbeat and churn events go to
+//! `broadcast/record.rs`, `heartbeat/record.rs` and `churn/record.rs`, their run-file
+//! sections are built there, and a disconnect's meaning for heartbeat and churn is decided
+//! here.
 //!
 //! Receives the events the aggregator does not count itself (connect, echo and outage
-//! events stay in [`super::aggregate`]). Emits the per-scenario counts and sections.
-//! Must not: allocate per sample.
+//! events stay in `recorder/aggregate.rs`). Emits the per-scenario counts and sections.
+//! Layering (docs/ARCHITECTURE.md#scenarios): above `plan`, `schedule`, `sample` and
+//! [`crate::metric`]; below `driver`, `recorder`, `run` and `cli`, which import it.
+//! Must not: import the recorder, the driver, `run` or `cli` (they import this; no cycle),
+//! or allocate per sample.
+
+pub mod broadcast;
+pub mod churn;
+pub mod connect;
+pub mod echo;
+pub mod heartbeat;
 
 use std::time::Instant;
 
 use reports::{BroadcastStats, ChurnStats, Distribution, HeartbeatStats};
 
-use super::counts::{Counts, PhaseAgg};
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::{Counts, PhaseAgg};
+use crate::metric::{Hist, METRICS, Metric};
 use crate::sample::{DisconnectReason, Event};
 
 /// Records one broadcast, heartbeat or churn event of phase `ph`; `ih` / `ic` are the
@@ -31,9 +47,9 @@ pub fn record(
         | Event::Duplicate { .. }
         | Event::Reordered { .. }
         | Event::Foreign
-        | Event::Tally(_) => super::broadcast::record(ph, ih, ic, t, event),
-        Event::Reconnected { .. } | Event::ReconnectFailed => super::churn::record(ph, ih, event),
-        _ => super::heartbeat::record(ph, ih, event),
+        | Event::Tally(_) => broadcast::record::record(ph, ih, ic, t, event),
+        Event::Reconnected { .. } | Event::ReconnectFailed => churn::record::record(ph, ih, event),
+        _ => heartbeat::record::record(ph, ih, event),
     }
 }
 
@@ -73,14 +89,14 @@ pub fn sections(
     let f = &p.counts.fan;
     let ran = |s: &str| scenarios.contains(&s);
     let broadcast_seen = f.broadcast_seen || ran("broadcast") || ran("churn");
-    let broadcast = broadcast_seen.then(|| super::broadcast::section(p, h, encode, empty));
+    let broadcast = broadcast_seen.then(|| broadcast::record::section(p, h, encode, empty));
     let heartbeat =
-        (f.heartbeat_seen || ran("heartbeat")).then(|| super::heartbeat::section(p, h, empty));
+        (f.heartbeat_seen || ran("heartbeat")).then(|| heartbeat::record::section(p, h, empty));
     // Reconnects of echo and connect clients are in the `outage` section; churn is about
     // drops, and re-joins of rooms (broadcast, heartbeat with --reconnect).
     let churn_here = f.drops > 0 || ran("churn") || ran("broadcast") || ran("heartbeat");
     let churn =
-        ((f.churn_seen && churn_here) || ran("churn")).then(|| super::churn::section(p, h, empty));
+        ((f.churn_seen && churn_here) || ran("churn")).then(|| churn::record::section(p, h, empty));
     Sections {
         broadcast,
         heartbeat,

@@ -2,18 +2,18 @@
 //! the advertised one), pong round trips, muted clients and how the server closed them;
 //! and the run file's `heartbeat` section.
 //!
-//! Receives the heartbeat [`Event`]s of one phase from [`super::scenarios`]. Emits counts
+//! Receives the heartbeat [`Event`]s of one phase from [`crate::scenario`]. Emits counts
 //! and histograms of the phase, and the section at the end.
 //! Must not: allocate per sample.
 
 use reports::{Distribution, HeartbeatStats};
 
-use super::counts::PhaseAgg;
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::PhaseAgg;
+use crate::metric::{Hist, METRICS, Metric};
 use crate::sample::Event;
 
 /// Pings (interval and its deviation from the advertised one), pong round trips, mutes.
-pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+pub(crate) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
     let f = &mut ph.counts.fan;
     match event {
         Event::Ping {
@@ -67,7 +67,7 @@ pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event)
 }
 
 /// The `heartbeat` section of a span.
-pub(super) fn section(
+pub(crate) fn section(
     p: &PhaseAgg,
     h: &dyn Fn(Metric) -> Option<Distribution>,
     empty: &dyn Fn() -> Distribution,

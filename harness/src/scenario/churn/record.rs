@@ -2,18 +2,18 @@
 //! sessions) and the messages a client missed while away; and the run file's `churn`
 //! section.
 //!
-//! Receives the churn [`Event`]s of one phase from [`super::scenarios`]. Emits counts and
+//! Receives the churn [`Event`]s of one phase from [`crate::scenario`]. Emits counts and
 //! histograms of the phase, and the section at the end.
 //! Must not: allocate per sample.
 
 use reports::{ChurnStats, Distribution};
 
-use super::counts::PhaseAgg;
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::PhaseAgg;
+use crate::metric::{Hist, METRICS, Metric};
 use crate::sample::Event;
 
 /// Reconnects after a drop, and how many messages a client missed while away.
-pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+pub(crate) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
     let f = &mut ph.counts.fan;
     match event {
         Event::Reconnected {
@@ -38,7 +38,7 @@ pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event)
 }
 
 /// The `churn` section of a span.
-pub(super) fn section(
+pub(crate) fn section(
     p: &PhaseAgg,
     h: &dyn Fn(Metric) -> Option<Distribution>,
     empty: &dyn Fn() -> Distribution,
