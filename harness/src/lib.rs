@@ -10,6 +10,8 @@
 //!   driver: ws | socketio (websocket | polling -> upgrade) --Sample--> recorder
 //! recorder --watch--> progress (live line)     recorder --> RunFile --> output
 //! run: glues the stages, evaluates thresholds, picks the exit code
+//! scenario/<name>: a scenario's arguments, roles and rooms, accounting, run-file section
+//!   (imported by cli, driver, recorder, run; imports plan and the metric leaf)
 //! ```
 //!
 //! Without a URL, [`embedded`] starts a target-server on its own runtime threads.

@@ -29,6 +29,7 @@ use reports::{BroadcastStats, ChurnStats, Distribution, HeartbeatStats};
 
 use crate::metric::counts::{Counts, PhaseAgg};
 use crate::metric::{Hist, METRICS, Metric};
+use crate::plan::Phase;
 use crate::sample::{DisconnectReason, Event};
 
 /// Records one broadcast, heartbeat or churn event of phase `ph`; `ih` / `ic` are the
@@ -67,6 +68,20 @@ pub fn disconnected(ph: &mut PhaseAgg, reason: &DisconnectReason) {
         }
         _ => {}
     }
+}
+
+/// The broadcast, heartbeat and churn settings of a phase, for the run file's
+/// `meta.phases[].settings`; each scenario writes its own.
+pub fn phase_settings(p: &Phase) -> reports::PhaseSettings {
+    let mut s = reports::PhaseSettings::default();
+    if let Some(f) = &p.fanout {
+        broadcast::record::settings(f, &mut s);
+    }
+    if let Some(c) = &p.churn {
+        churn::record::settings(c, &mut s);
+    }
+    heartbeat::record::settings(&p.heartbeat, &mut s);
+    s
 }
 
 /// The broadcast, heartbeat and churn sections of a span.

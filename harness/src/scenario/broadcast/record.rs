@@ -1,8 +1,9 @@
 //! The broadcast scenario in the recorder: publishes, deliveries (latency per room size),
 //! duplicates, reorders and the receivers' tallies; and the run file's `broadcast` section.
 //!
-//! Receives the broadcast [`Event`]s of one phase from [`crate::scenario`]. Emits counts
-//! and histograms of the phase, and the section at the end.
+//! Receives the broadcast [`Event`]s of one phase from [`crate::scenario`]. Emits counts and
+//! histograms of the phase, the section at the end, and (from the phase's plan options)
+//! its run-file settings (`meta.phases[].settings`).
 //! Must not: allocate per sample (room size classes are a short vector found by scan), or
 //! recompute what the receivers decided (tallies are summed as they come).
 
@@ -13,6 +14,7 @@ use reports::{BroadcastStats, Distribution, RoomSizeStats};
 
 use crate::metric::counts::{Counts, PhaseAgg, class_of};
 use crate::metric::{Hist, METRICS, Metric};
+use crate::plan::Fanout;
 use crate::sample::Event;
 
 fn ns(d: u64) -> Duration {
@@ -132,4 +134,18 @@ pub(crate) fn section(
         service: h(Metric::BroadcastService),
         by_room_size,
     }
+}
+
+/// The broadcast settings of a phase for the run file (`room_size` is the largest planned
+/// room; reports label broadcast phases with it).
+pub(crate) fn settings(f: &Fanout, s: &mut reports::PhaseSettings) {
+    s.subscribers = Some(u64::from(f.subscribers));
+    s.publishers = Some(u64::from(f.publishers));
+    s.rooms = Some(u64::from(f.rooms));
+    let largest = match f.room_size {
+        Some(m) => m.min(f.subscribers),
+        None => f.subscribers.div_ceil(f.rooms.max(1)),
+    };
+    s.room_size = Some(u64::from(largest));
+    s.server_publisher = f.server_publisher.clone();
 }

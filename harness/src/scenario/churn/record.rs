@@ -3,13 +3,15 @@
 //! section.
 //!
 //! Receives the churn [`Event`]s of one phase from [`crate::scenario`]. Emits counts and
-//! histograms of the phase, and the section at the end.
+//! histograms of the phase, the section at the end, and (from the phase's plan options)
+//! its run-file settings (`meta.phases[].settings`).
 //! Must not: allocate per sample.
 
 use reports::{ChurnStats, Distribution};
 
 use crate::metric::counts::PhaseAgg;
 use crate::metric::{Hist, METRICS, Metric};
+use crate::plan::ChurnOpts;
 use crate::sample::Event;
 
 /// Reconnects after a drop, and how many messages a client missed while away.
@@ -53,4 +55,9 @@ pub(crate) fn section(
         away_messages: f.away,
         away_messages_max: f.away_max,
     }
+}
+
+/// The churn settings of a phase for the run file.
+pub(crate) fn settings(c: &ChurnOpts, s: &mut reports::PhaseSettings) {
+    s.churn_rate_per_s = Some(c.rate_per_s);
 }
