@@ -3,13 +3,15 @@
 //! examples of `swarm broadcast --help`.
 //!
 //! Receives `argv` (through clap, flattened into the command that `cli/scenarios.rs`
-//! assembles). Emits [`FanoutArgs`], which `cli/requests.rs` writes into a one-phase raw plan.
+//! assembles). Emits [`FanoutArgs`] and, from it, the raw plan's broadcast keys
+//! ([`FanoutArgs::phase_keys`], [`FanoutArgs::plan_keys`]) for `cli/requests.rs`.
 //! Must not: import the CLI (the CLI imports this), check cross-field rules (the plan
 //! does) or touch sockets.
 
 use clap::Args;
 
 use crate::model::{Arrival, parse_count, parse_rate};
+use crate::plan::{RawPhase, RawPlan};
 
 /// Publishers, subscribers, rooms and the events they use.
 #[derive(Debug, Args, Clone)]
@@ -64,6 +66,37 @@ pub struct FanoutArgs {
     /// self=0, so a publisher does not receive its own messages).
     #[arg(long)]
     pub publish_url: Option<String>,
+}
+
+impl FanoutArgs {
+    /// `base` with this phase's broadcast keys: rate, payload size, arrival, roles, rooms.
+    pub fn phase_keys(&self, base: RawPhase) -> RawPhase {
+        RawPhase {
+            rate: Some(Ok(self.rate)),
+            payload_size: Some(self.payload_size),
+            arrival: Some(self.arrival),
+            subscribers: Some(Ok(self.subscribers)),
+            publishers: self.publishers,
+            rooms: self.rooms,
+            room_size: self.room_size,
+            server_publisher: self.server_publisher.clone(),
+            ..base
+        }
+    }
+
+    /// `base` with the run-wide broadcast keys: event names, argument templates, publish URL.
+    pub fn plan_keys(&self, base: RawPlan) -> RawPlan {
+        RawPlan {
+            join_event: Some(self.join_event.clone()),
+            join_args: Some(self.join_args.clone()),
+            leave_event: Some(self.leave_event.clone()),
+            publish_event: Some(self.publish_event.clone()),
+            publish_args: Some(self.publish_args.clone()),
+            subscribe_event: self.subscribe_event.clone(),
+            publish_url: self.publish_url.clone(),
+            ..base
+        }
+    }
 }
 
 pub const BROADCAST_HELP: &str = "\

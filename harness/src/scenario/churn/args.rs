@@ -2,13 +2,14 @@
 //! the drop rate), and the examples of `swarm churn --help`.
 //!
 //! Receives `argv` (through clap, flattened into the command that `cli/scenarios.rs`
-//! assembles). Emits [`ChurnRateArgs`].
+//! assembles). Emits [`ChurnRateArgs`] and, from it, the raw phase's `churn-rate` key.
 //! Must not: import the CLI (the CLI imports this), check cross-field rules (the plan
 //! does) or touch sockets.
 
 use clap::Args;
 
 use crate::model::parse_rate;
+use crate::plan::RawPhase;
 
 /// The churn of `swarm churn`.
 #[derive(Debug, Args, Clone)]
@@ -17,6 +18,16 @@ pub struct ChurnRateArgs {
     /// after --reconnect-delay), e.g. 20/s.
     #[arg(long, default_value = "5/s", value_parser = parse_rate)]
     pub churn_rate: f64,
+}
+
+impl ChurnRateArgs {
+    /// `base` with its `churn-rate` key.
+    pub fn phase_keys(&self, base: RawPhase) -> RawPhase {
+        RawPhase {
+            churn_rate: Some(Ok(self.churn_rate)),
+            ..base
+        }
+    }
 }
 
 pub const CHURN_HELP: &str = "\

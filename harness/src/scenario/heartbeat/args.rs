@@ -2,8 +2,9 @@
 //! pings and the raw WebSocket ping period; and the examples of `swarm heartbeat --help`.
 //!
 //! Receives `argv` (through clap, flattened into the command that `cli/scenarios.rs`
-//! assembles). Emits [`HeartbeatOptsArgs`], which `cli/requests.rs` writes into a one-phase
-//! raw plan.
+//! assembles). Emits [`HeartbeatOptsArgs`] and, from it, the raw plan's heartbeat keys
+//! ([`HeartbeatOptsArgs::phase_keys`], [`HeartbeatOptsArgs::plan_keys`]) for
+//! `cli/requests.rs`.
 //! Must not: import the CLI (the CLI imports this), check cross-field rules (the plan
 //! does) or touch sockets.
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::model::parse_duration;
+use crate::plan::{RawPhase, RawPlan, parse_mute};
 
 /// The heartbeat options of `swarm heartbeat`.
 #[derive(Debug, Args, Clone)]
@@ -26,6 +28,25 @@ pub struct HeartbeatOptsArgs {
     /// Raw WS: the server's ping period (Socket.IO servers advertise theirs).
     #[arg(long, value_parser = parse_duration)]
     pub ping_interval: Option<Duration>,
+}
+
+impl HeartbeatOptsArgs {
+    /// `base` with this phase's heartbeat keys: `mute`, `client-ping-interval`.
+    pub fn phase_keys(&self, base: RawPhase) -> RawPhase {
+        RawPhase {
+            mute: self.mute.as_deref().map(parse_mute),
+            client_ping_interval: self.client_ping_interval.map(Ok),
+            ..base
+        }
+    }
+
+    /// `base` with the run-wide `ping-interval` key (raw WebSocket).
+    pub fn plan_keys(&self, base: RawPlan) -> RawPlan {
+        RawPlan {
+            ping_interval: self.ping_interval.map(Ok),
+            ..base
+        }
+    }
 }
 
 pub const HEARTBEAT_HELP: &str = "\
