@@ -51,8 +51,8 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
         .map_err(|_| SwarmError::Usage("the host must be an IP address".into()))?;
     let schedule = Schedule::new(&plan, Instant::now());
     let wall = WallClock::now();
-    let board = harness::broadcast::PublishLog::new(
-        harness::broadcast::Layout::new(&plan),
+    let board = harness::scenario::broadcast::PublishLog::new(
+        harness::scenario::broadcast::Layout::new(&plan),
         schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
         wall.ns(schedule.end),
     );

@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-mod fanout;
 mod requests;
+mod scenarios;
 pub use crate::model::{
     Arrival, Jitter, ParserKind, Protocol, Transport, parse_count, parse_duration, parse_rate,
     parse_size, parse_write_timeout,
 };
-pub use fanout::{BroadcastArgs, ChurnArgs, FanoutArgs, HeartbeatArgs, PacingArgs, ReconnectArgs};
+pub use crate::scenario::broadcast::args::FanoutArgs;
+use crate::scenario::{broadcast, churn, connect, echo, heartbeat};
+pub use scenarios::{BroadcastArgs, ChurnArgs, HeartbeatArgs, PacingArgs, ReconnectArgs};
 
 /// `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
 /// what happened (connect phases, latency from the intended send instant, timeouts).
@@ -59,24 +61,24 @@ thresholds, they decide: 0 or 1), 130 interrupted.";
 pub enum Command {
     /// Open --clients connections at --connect-rate (or over --ramp), hold them for
     /// --duration, close them. Records every connect phase.
-    #[command(after_help = CONNECT_HELP)]
+    #[command(after_help = connect::args::CONNECT_HELP)]
     Connect(ScenarioArgs),
     /// Connect as `connect` does, then every client sends --rate messages per second and
     /// records each round trip (latency from the intended send instant, and service time
     /// from the actual send).
-    #[command(after_help = ECHO_HELP)]
+    #[command(after_help = echo::args::ECHO_HELP)]
     Echo(ScenarioArgs),
     /// Publishers send into rooms, subscribers receive: one-way latency of every delivery,
     /// and exact counts of delivered, lost, duplicated and reordered messages.
-    #[command(after_help = fanout::BROADCAST_HELP)]
+    #[command(after_help = broadcast::args::BROADCAST_HELP)]
     Broadcast(BroadcastArgs),
     /// Idle clients watch the server's heartbeat: ping cadence, muted clients' closes,
     /// false timeouts, client-side deadlines.
-    #[command(after_help = fanout::HEARTBEAT_HELP)]
+    #[command(after_help = heartbeat::args::HEARTBEAT_HELP)]
     Heartbeat(HeartbeatArgs),
     /// A broadcast during which subscribers drop and reconnect: reconnect time, messages
     /// missed while away, recovered by connection state recovery, lost.
-    #[command(after_help = fanout::CHURN_HELP)]
+    #[command(after_help = churn::args::CHURN_HELP)]
     Churn(ChurnArgs),
     /// Run a multi-phase plan (TOML). Without PLAN, runs the built-in default plan: a
     /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
@@ -130,25 +132,6 @@ pub struct WorkerArgs {
     #[arg(long, default_value = "120s", value_parser = crate::model::parse_duration)]
     pub wait: Duration,
 }
-
-const CONNECT_HELP: &str = "\
-Examples:
-  swarm connect                                              embedded server, Socket.IO
-  swarm connect http://127.0.0.1:3000 --clients 10k --connect-rate 2000/s --duration 30s
-  swarm connect ws://127.0.0.1:3000/ws/echo --clients 500 --ramp 5s
-  swarm connect https://localhost:3443 --insecure --transport polling";
-
-const ECHO_HELP: &str = "\
-Examples:
-  swarm echo                                                 embedded server, Socket.IO
-  swarm echo http://127.0.0.1:3000 --clients 1000 --rate 10/s --duration 20s
-  swarm echo ws://127.0.0.1:3000/ws/echo --clients 100 --rate 50/s --payload-size 512
-  swarm echo http://127.0.0.1:3000/custom --event echo --max-in-flight 1 \\
-        --threshold 'echo.latency.p99 < 50ms' --threshold 'echo.timeouts <= 0.1%'
-
-Sends follow the schedule whether or not replies came back (open model). With
---max-in-flight N a client waits when N messages are outstanding, but latency is still
-measured from the instant the schedule intended (coordinated omission shows).";
 
 const RUN_HELP: &str = "\
 Examples:

@@ -10,16 +10,18 @@
 //!   driver: ws | socketio (websocket | polling -> upgrade) --Sample--> recorder
 //! recorder --watch--> progress (live line)     recorder --> RunFile --> output
 //! run: glues the stages, evaluates thresholds, picks the exit code
+//! scenario/<name>: a scenario's arguments, roles and rooms, accounting, run-file section
+//!   (imported by cli, driver, recorder, run; imports plan and the metric leaf)
 //! ```
 //!
 //! Without a URL, [`embedded`] starts a target-server on its own runtime threads.
 
-pub mod broadcast;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod driver;
 pub mod embedded;
+pub mod metric;
 pub mod model;
 pub mod payload;
 pub mod plan;
@@ -27,6 +29,7 @@ pub mod preflight;
 pub mod progress;
 pub mod run;
 pub mod sample;
+pub mod scenario;
 pub mod schedule;
 pub mod share;
 pub mod source;

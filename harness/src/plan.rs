@@ -18,12 +18,16 @@ use serde::Deserialize;
 use crate::model::{Arrival, ParserKind, Protocol, Transport};
 use crate::payload::MIN_PAYLOAD_SIZE;
 
+mod broadcast;
+mod churn;
 mod endpoint;
-mod fanout;
+mod heartbeat;
 mod raw;
 mod validate;
+pub use broadcast::{FanTarget, Fanout};
+pub use churn::ChurnOpts;
 pub use endpoint::Endpoint;
-pub use fanout::{ChurnOpts, FanTarget, Fanout, HeartbeatOpts, Mute, parse_mute};
+pub use heartbeat::{HeartbeatOpts, Mute, parse_mute};
 pub use raw::{ByteSize, Checked, RawOutput, RawPhase, RawPlan, ReconnectOverride};
 use raw::{take, take_bare};
 use validate::validate;
@@ -351,7 +355,7 @@ fn build(
 /// to `errs`.
 fn phase(rp: &RawPhase, name: String, prev_clients: u32, errs: &mut Vec<String>) -> Phase {
     let scenario = rp.scenario.unwrap_or(Scenario::Connect);
-    let opts = fanout::phase_opts(rp, scenario, errs);
+    let opts = broadcast::phase_opts(rp, scenario, errs);
     let clients = match (&rp.clients, opts.implied_clients) {
         (None, Some(n)) => Some(n),
         (Some(_), _) => take_bare(&rp.clients, errs),

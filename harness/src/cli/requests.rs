@@ -10,6 +10,7 @@ use crate::commands;
 use crate::plan::{
     self, ByteSize, PlanError, RawOutput, RawPhase, RawPlan, ReconnectOverride, Scenario,
 };
+use crate::scenario::churn::args::ChurnRateArgs;
 
 use super::{
     BroadcastArgs, Command, HeartbeatArgs, OutputArgs, PacingArgs, ReconnectArgs, ScenarioArgs,
@@ -44,7 +45,7 @@ impl TryFrom<&Command> for plan::Request {
                 one_phase(a.raw_plan(Scenario::Broadcast, None), &a.output, true)
             }
             Command::Churn(a) => one_phase(
-                a.broadcast.raw_plan(Scenario::Churn, Some(a.churn_rate)),
+                a.broadcast.raw_plan(Scenario::Churn, Some(&a.churn)),
                 &a.broadcast.output,
                 true,
             ),
@@ -167,31 +168,18 @@ impl ScenarioArgs {
 }
 
 impl BroadcastArgs {
-    /// `swarm broadcast` (`swarm churn` with `churn_rate`) as a one-phase raw plan.
-    fn raw_plan(&self, scenario: Scenario, churn_rate: Option<f64>) -> RawPlan {
-        let f = &self.fanout;
-        let phase = RawPhase {
-            rate: Some(Ok(f.rate)),
-            payload_size: Some(f.payload_size),
-            arrival: Some(f.arrival),
-            subscribers: Some(Ok(f.subscribers)),
-            publishers: f.publishers,
-            rooms: f.rooms,
-            room_size: f.room_size,
-            server_publisher: f.server_publisher.clone(),
-            churn_rate: churn_rate.map(Ok),
-            ..self.pacing.raw_phase(scenario)
-        };
+    /// `swarm broadcast` (`swarm churn` with `churn`) as a one-phase raw plan: the
+    /// scenarios' own flags become plan keys in `scenario/*/args.rs`.
+    fn raw_plan(&self, scenario: Scenario, churn: Option<&ChurnRateArgs>) -> RawPlan {
+        let mut phase = self.fanout.phase_keys(self.pacing.raw_phase(scenario));
+        if let Some(c) = churn {
+            phase = c.phase_keys(phase);
+        }
         RawPlan {
-            join_event: Some(f.join_event.clone()),
-            join_args: Some(f.join_args.clone()),
-            leave_event: Some(f.leave_event.clone()),
-            publish_event: Some(f.publish_event.clone()),
-            publish_args: Some(f.publish_args.clone()),
-            subscribe_event: f.subscribe_event.clone(),
-            publish_url: f.publish_url.clone(),
             phases: vec![phase],
-            ..self.target.raw_plan(scenario.name(), &self.url)
+            ..self
+                .fanout
+                .plan_keys(self.target.raw_plan(scenario.name(), &self.url))
         }
         .with_reconnect(&(&self.reconnect).into())
     }
@@ -202,14 +190,15 @@ impl HeartbeatArgs {
     fn raw_plan(&self) -> RawPlan {
         let phase = RawPhase {
             clients: Some(Ok(self.clients)),
-            mute: self.mute.as_deref().map(plan::parse_mute),
-            client_ping_interval: self.client_ping_interval.map(Ok),
-            ..self.pacing.raw_phase(Scenario::Heartbeat)
+            ..self
+                .heartbeat
+                .phase_keys(self.pacing.raw_phase(Scenario::Heartbeat))
         };
         RawPlan {
-            ping_interval: self.ping_interval.map(Ok),
             phases: vec![phase],
-            ..self.target.raw_plan("heartbeat", &self.url)
+            ..self
+                .heartbeat
+                .plan_keys(self.target.raw_plan("heartbeat", &self.url))
         }
         .with_reconnect(&(&self.reconnect).into())
     }

@@ -18,11 +18,11 @@ use super::beat::{Beat, Verdict};
 use super::inflight::{InFlight, Settled};
 use super::session::{Incoming, Session};
 use super::{Carry, Ctx, End};
-use crate::broadcast::Role;
 use crate::model::Protocol;
 use crate::payload::Found;
 use crate::plan::Phase;
 use crate::sample::{DisconnectReason, ErrorKind, Event, SampleTx};
+use crate::scenario::broadcast::Role;
 use crate::schedule::{Segment, SendClock};
 
 mod roles;

@@ -33,9 +33,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::broadcast::{PublishLog, Receiver, Role};
 use crate::model::Protocol;
 use crate::plan::{Plan, Scenario};
+use crate::scenario::broadcast::{PublishLog, Receiver, Role};
 use crate::schedule::{Schedule, Segment, SendClock};
 
 /// Maps monotonic instants to wall-clock nanoseconds (the payload's `ti` / `ts`).

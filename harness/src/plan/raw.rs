@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use super::Scenario;
-use super::fanout::{Mute, parse_mute};
+use super::heartbeat::{Mute, parse_mute};
 use crate::model::{Arrival, Jitter, ParserKind, Protocol, Transport};
 use crate::source::SourceSpec;
 

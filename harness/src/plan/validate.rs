@@ -42,7 +42,7 @@ pub(super) fn validate(
     mut errors: Vec<String>,
 ) -> Result<Plan, PlanError> {
     let (endpoint, protocol) = endpoint(url, raw.protocol, &mut errors);
-    let mut fan = fanout::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
+    let mut fan = broadcast::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
     // The embedded target-server of a heartbeat plan pings at EMBEDDED_HEARTBEAT: raw WS
     // clients expect that period unless the plan says otherwise.
     if endpoint.is_none()

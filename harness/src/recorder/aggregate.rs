@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use reports::SecondPoint;
 
-use super::counts::{Counts, PhaseAgg};
-use super::metric::{Hist, METRICS, Metric};
 use crate::health::HealthReading;
+use crate::metric::counts::{Counts, PhaseAgg};
+use crate::metric::{Hist, METRICS, Metric};
 use crate::sample::{ConnectPhases, ErrorKind, Event, Sample};
 
 /// The whole aggregation state.
@@ -188,7 +188,7 @@ impl Aggregator {
     }
 
     /// Connection, error and outage events of phase `idx` (which exists), and the
-    /// broadcast, heartbeat and churn events ([`super::scenarios`]).
+    /// broadcast, heartbeat and churn events ([`crate::scenario`]).
     fn connection(&mut self, idx: usize, s: &Sample) {
         let ph = &mut self.phases[idx];
         let ic = &mut self.interval_counts;
@@ -213,7 +213,7 @@ impl Aggregator {
                 bump(&mut ph.failed_by_kind, error);
             }
             Event::Disconnected { reason } => {
-                super::scenarios::disconnected(ph, reason);
+                crate::scenario::disconnected(ph, reason);
                 each(&mut ph.counts, ic, t, |c| c.disconnects += 1);
                 bump(&mut ph.disconnects, reason);
                 self.connected = self.connected.saturating_sub(1);
@@ -246,7 +246,7 @@ impl Aggregator {
                 t.not_restored += 1;
                 self.away = self.away.saturating_sub(1);
             }
-            other => super::scenarios::record(ph, ih, ic, t, s.at, other),
+            other => crate::scenario::record(ph, ih, ic, t, s.at, other),
         }
     }
 

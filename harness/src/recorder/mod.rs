@@ -8,14 +8,8 @@
 //! returns only after every sender is gone and the channel is empty.
 
 mod aggregate;
-mod broadcast;
-mod churn;
-mod counts;
-mod heartbeat;
 mod hlog;
-mod metric;
 mod recorded;
-mod scenarios;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,8 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+pub use crate::metric::{METRICS, Metric};
 pub use hlog::HlogWriter;
-pub use metric::{METRICS, Metric};
 pub use recorded::Recorded;
 
 use crate::health::{self, HealthRx};

@@ -19,8 +19,8 @@ use reports::{
 
 use super::PhaseInfo;
 use super::aggregate::Aggregator;
-use super::counts::{PhaseAgg, add_classes};
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::{PhaseAgg, add_classes};
+use crate::metric::{Hist, METRICS, Metric};
 
 /// Everything a run recorded, aggregated.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ fn ms_since(start: Instant, at: Option<Instant>) -> u64 {
 
 fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&str]) -> Section {
     let h = |m: Metric| encode(hists[m as usize].h.as_ref(), hists[m as usize].out_of_range);
-    let fan = super::scenarios::sections(
+    let fan = crate::scenario::sections(
         p,
         scenarios,
         &h,

@@ -17,10 +17,10 @@ use tokio_util::sync::CancellationToken;
 use super::Sharding;
 use super::outputs::{CHECKPOINT_EVERY, Ran, write_checkpoints};
 use super::target::Resolved;
-use crate::broadcast::{Layout, PublishLog};
 use crate::driver::{self, Ctx, WallClock};
 use crate::plan::Plan;
 use crate::recorder::{self, PhaseInfo, RecorderConfig};
+use crate::scenario::broadcast::{Layout, PublishLog};
 use crate::schedule::Schedule;
 
 /// Runs the plan's clients against `target` and records them.

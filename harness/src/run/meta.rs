@@ -157,7 +157,7 @@ fn plan_phases(plan: &Plan) -> Vec<reports::PlanPhase> {
                     Arrival::Poisson => reports::Arrival::Poisson,
                 }),
                 max_in_flight: (p.scenario == Scenario::Echo).then_some(p.max_in_flight),
-                settings: phase_settings(p),
+                settings: crate::scenario::phase_settings(p),
             }
         })
         .collect()
@@ -172,32 +172,6 @@ fn scenario(s: Scenario) -> reports::Scenario {
         Scenario::Heartbeat => reports::Scenario::Heartbeat,
         Scenario::Churn => reports::Scenario::Churn,
     }
-}
-
-/// The broadcast, heartbeat and churn settings of a phase, for the run file (`room_size`
-/// is the largest planned room; reports label broadcast phases with it).
-fn phase_settings(p: &crate::plan::Phase) -> reports::PhaseSettings {
-    let mut s = reports::PhaseSettings::default();
-    if let Some(f) = &p.fanout {
-        s.subscribers = Some(u64::from(f.subscribers));
-        s.publishers = Some(u64::from(f.publishers));
-        s.rooms = Some(u64::from(f.rooms));
-        let largest = match f.room_size {
-            Some(m) => m.min(f.subscribers),
-            None => f.subscribers.div_ceil(f.rooms.max(1)),
-        };
-        s.room_size = Some(u64::from(largest));
-        s.server_publisher = f.server_publisher.clone();
-    }
-    s.churn_rate_per_s = p.churn.as_ref().map(|c| c.rate_per_s);
-    let hb = &p.heartbeat;
-    s.heartbeat_clients = (hb.clients > 0).then_some(u64::from(hb.clients));
-    if let Some(m) = hb.mute {
-        s.mute_fraction = Some(m.fraction);
-        s.mute_at_ms = Some(m.at.as_millis() as u64);
-    }
-    s.client_ping_interval_ms = hb.client_ping_interval.map(|d| d.as_millis() as u64);
-    s
 }
 
 fn machine() -> reports::Machine {

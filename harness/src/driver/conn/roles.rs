@@ -10,11 +10,11 @@
 use std::time::Instant;
 
 use super::{Carry, Conn, End, Session, Timers};
-use crate::broadcast::Role;
 use crate::driver::session::CONTROL_ID_BASE;
 use crate::model::{Arrival, Protocol};
 use crate::plan::{Phase, Scenario};
 use crate::sample::{DisconnectReason, Event, Sample};
+use crate::scenario::broadcast::Role;
 use crate::schedule::SendClock;
 
 impl Conn<'_> {

@@ -1,15 +1,17 @@
 //! The recorder's counters: what one span (a phase, one interval, the whole run) counted,
 //! and everything kept for one plan phase.
 //!
-//! Receives nothing by itself: the aggregator ([`super::aggregate`]) and the broadcast,
-//! heartbeat and churn accounting ([`super::scenarios`]) add to these. Emits the totals that
-//! [`super::recorded`] turns into the run file.
-//! Must not: import the modules that fill it (they import it; no cycle).
+//! Receives nothing by itself: the recorder's aggregator (`recorder/aggregate.rs`) and each
+//! scenario's accounting (`scenario/*/record.rs`, routed by `scenario/mod.rs`) add to these.
+//! Emits the totals that `recorder/recorded.rs` and the scenarios' sections turn into the
+//! run file.
+//! Must not: import the modules that fill it (they import it; no cycle): it imports only
+//! [`super`] and [`crate::sample`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::metric::{Hist, METRICS};
+use super::{Hist, METRICS};
 use crate::sample::{DisconnectReason, ErrorKind};
 
 /// Counters of one span (a phase, or one interval).
@@ -144,7 +146,7 @@ pub struct ClassAgg {
     pub latency: Hist,
 }
 
-pub(super) fn class_of(classes: &mut Vec<ClassAgg>, class: u32) -> &mut ClassAgg {
+pub fn class_of(classes: &mut Vec<ClassAgg>, class: u32) -> &mut ClassAgg {
     let i = match classes.iter().position(|c| c.class == class) {
         Some(i) => i,
         None => {

@@ -1,8 +1,9 @@
 //! The broadcast scenario in the recorder: publishes, deliveries (latency per room size),
 //! duplicates, reorders and the receivers' tallies; and the run file's `broadcast` section.
 //!
-//! Receives the broadcast [`Event`]s of one phase from [`super::scenarios`]. Emits counts
-//! and histograms of the phase, and the section at the end.
+//! Receives the broadcast [`Event`]s of one phase from [`crate::scenario`]. Emits counts and
+//! histograms of the phase, the section at the end, and (from the phase's plan options)
+//! its run-file settings (`meta.phases[].settings`).
 //! Must not: allocate per sample (room size classes are a short vector found by scan), or
 //! recompute what the receivers decided (tallies are summed as they come).
 
@@ -11,8 +12,9 @@ use std::time::Duration;
 
 use reports::{BroadcastStats, Distribution, RoomSizeStats};
 
-use super::counts::{Counts, PhaseAgg, class_of};
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::{Counts, PhaseAgg, class_of};
+use crate::metric::{Hist, METRICS, Metric};
+use crate::plan::Fanout;
 use crate::sample::Event;
 
 fn ns(d: u64) -> Duration {
@@ -20,7 +22,7 @@ fn ns(d: u64) -> Duration {
 }
 
 /// Publishes, deliveries (latency by room size), duplicates, reorders, tallies.
-pub(super) fn record(
+pub(crate) fn record(
     ph: &mut PhaseAgg,
     ih: &mut [Hist; METRICS],
     ic: &mut Counts,
@@ -93,7 +95,7 @@ pub(super) fn record(
 
 /// The `broadcast` section of a span (`h` encodes one of its histograms, `encode` a room
 /// size's).
-pub(super) fn section(
+pub(crate) fn section(
     p: &PhaseAgg,
     h: &dyn Fn(Metric) -> Option<Distribution>,
     encode: &dyn Fn(&Hist) -> Option<Distribution>,
@@ -132,4 +134,18 @@ pub(super) fn section(
         service: h(Metric::BroadcastService),
         by_room_size,
     }
+}
+
+/// The broadcast settings of a phase for the run file (`room_size` is the largest planned
+/// room; reports label broadcast phases with it).
+pub(crate) fn settings(f: &Fanout, s: &mut reports::PhaseSettings) {
+    s.subscribers = Some(u64::from(f.subscribers));
+    s.publishers = Some(u64::from(f.publishers));
+    s.rooms = Some(u64::from(f.rooms));
+    let largest = match f.room_size {
+        Some(m) => m.min(f.subscribers),
+        None => f.subscribers.div_ceil(f.rooms.max(1)),
+    };
+    s.room_size = Some(u64::from(largest));
+    s.server_publisher = f.server_publisher.clone();
 }

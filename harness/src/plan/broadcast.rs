@@ -1,15 +1,18 @@
-//! The plan options of the broadcast, heartbeat and churn scenarios: broadcast roles
-//! (publishers, subscribers, rooms), heartbeat options (heartbeat-only clients, muting,
-//! client pings), churn, and the run-wide event names, argument templates and reconnect
-//! settings.
+//! The plan options of the broadcast scenario: its roles (publishers, subscribers, rooms,
+//! server publisher), the run-wide event names, argument templates and reconnect settings
+//! ([`FanTarget`]); and the one pass over a phase's scenario keys ([`phase_opts`]), which
+//! takes the heartbeat options from `heartbeat.rs` and the churn from `churn.rs`.
 //!
 //! Receives the raw plan (TOML keys, or `swarm broadcast|churn|heartbeat` flags converted
-//! into one by the CLI). Emits the validated [`Fanout`], [`HeartbeatOpts`], [`ChurnOpts`], [`FanTarget`]
-//! and every problem found, as plan errors.
+//! into one by the CLI). Emits the validated [`Fanout`], [`FanTarget`] and, through
+//! [`PhaseOpts`], the phase's [`HeartbeatOpts`] and [`ChurnOpts`], and every problem found,
+//! as plan errors.
 //! Must not: open anything; an error here means nothing was opened.
 
 use std::time::Duration;
 
+use super::churn::{ChurnOpts, churn_opts};
+use super::heartbeat::{HeartbeatOpts, heartbeat_opts};
 use super::{Endpoint, RawPhase, RawPlan, Scenario, take, take_bare};
 use crate::model::{Jitter, Protocol};
 use crate::template::{Template, room_name_ok};
@@ -24,32 +27,6 @@ pub struct Fanout {
     pub room_size: Option<u32>,
     /// Measure target-server's own `--tick` emits into this room (no swarm publishers).
     pub server_publisher: Option<String>,
-}
-
-/// `--mute FRACTION[@T]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Mute {
-    pub fraction: f64,
-    /// From the start of the phase.
-    pub at: Duration,
-}
-
-/// Heartbeat options of one phase.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct HeartbeatOpts {
-    /// Clients that only hold their connection and watch heartbeats (the last ones of the
-    /// phase); every client of a `heartbeat` phase is one.
-    pub clients: u32,
-    pub mute: Option<Mute>,
-    /// Raw WS: send a ping this often and time its pong.
-    pub client_ping_interval: Option<Duration>,
-}
-
-/// Churn of one phase.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ChurnOpts {
-    /// Drops per second over all subscribers.
-    pub rate_per_s: f64,
 }
 
 /// Run-wide broadcast and reconnect settings.
@@ -109,16 +86,8 @@ pub(super) struct PhaseOpts {
 
 /// Parses and checks the broadcast, heartbeat and churn keys of one phase.
 pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> PhaseOpts {
-    let hb_clients = take_bare(&rp.heartbeat_clients, errs).unwrap_or(0);
-    let mute = take(&rp.mute, "mute", errs);
-    let heartbeat = HeartbeatOpts {
-        clients: hb_clients,
-        mute,
-        client_ping_interval: take(&rp.client_ping_interval, "client-ping-interval", errs),
-    };
-    if heartbeat.client_ping_interval.is_some_and(|d| d.is_zero()) {
-        errs.push("client-ping-interval must be above zero".into());
-    }
+    let heartbeat = heartbeat_opts(rp, errs);
+    let hb_clients = heartbeat.clients;
     let fanout_keys = rp.subscribers.is_some()
         || rp.publishers.is_some()
         || rp.rooms.is_some()
@@ -199,23 +168,6 @@ pub(super) fn phase_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<Strin
     }
 }
 
-/// The churn of a broadcast or churn phase (`None` for a broadcast).
-fn churn_opts(rp: &RawPhase, scenario: Scenario, errs: &mut Vec<String>) -> Option<ChurnOpts> {
-    if scenario != Scenario::Churn {
-        if rp.churn_rate.is_some() {
-            errs.push("churn-rate is for churn phases".into());
-        }
-        return None;
-    }
-    let rate = take(&rp.churn_rate, "churn-rate", errs).unwrap_or(1.0);
-    if !(rate > 0.0 && rate <= 100_000.0) {
-        errs.push(format!(
-            "churn-rate {rate}/s must be above 0 and at most 100000"
-        ));
-    }
-    Some(ChurnOpts { rate_per_s: rate })
-}
-
 /// A raw WS broadcast needs a `{room}` URL and no server publisher; every broadcast phase
 /// of a plan uses the same server publisher (or none).
 fn broadcast_rules(
@@ -272,28 +224,6 @@ fn reconnect_delays(
         errors.push("reconnect-max-delay must be at most 1h".into());
     }
     (reconnect_delay, reconnect_max_delay)
-}
-
-/// `0.1`, `10%`, `0.25@5s`.
-pub fn parse_mute(s: &str) -> Result<Mute, String> {
-    let (f, at) = match s.split_once('@') {
-        Some((f, at)) => (f, Some(at)),
-        None => (s, None),
-    };
-    let f = f.trim();
-    let fraction = match f.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
-        None => f.parse::<f64>(),
-    }
-    .map_err(|_| format!("{s:?}: write FRACTION[@T], e.g. 0.1@5s or 10%@5s"))?;
-    if !(0.0..=1.0).contains(&fraction) {
-        return Err(format!("{s:?}: the fraction must be between 0 and 1"));
-    }
-    let at = match at {
-        Some(t) => crate::model::parse_duration(t)?,
-        None => Duration::ZERO,
-    };
-    Ok(Mute { fraction, at })
 }
 
 /// Checks the run-wide broadcast, heartbeat and reconnect settings.
@@ -385,24 +315,5 @@ pub(super) fn target(
         reconnect_max_attempts: raw
             .reconnect_max_attempts
             .unwrap_or(d.reconnect_max_attempts),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mute_forms() {
-        assert_eq!(
-            parse_mute("0.25@5s").unwrap(),
-            Mute {
-                fraction: 0.25,
-                at: Duration::from_secs(5)
-            }
-        );
-        assert_eq!(parse_mute("10%").unwrap().fraction, 0.1);
-        assert!(parse_mute("2").is_err());
-        assert!(parse_mute("x@1s").is_err());
     }
 }

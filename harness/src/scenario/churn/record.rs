@@ -2,18 +2,20 @@
 //! sessions) and the messages a client missed while away; and the run file's `churn`
 //! section.
 //!
-//! Receives the churn [`Event`]s of one phase from [`super::scenarios`]. Emits counts and
-//! histograms of the phase, and the section at the end.
+//! Receives the churn [`Event`]s of one phase from [`crate::scenario`]. Emits counts and
+//! histograms of the phase, the section at the end, and (from the phase's plan options)
+//! its run-file settings (`meta.phases[].settings`).
 //! Must not: allocate per sample.
 
 use reports::{ChurnStats, Distribution};
 
-use super::counts::PhaseAgg;
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::PhaseAgg;
+use crate::metric::{Hist, METRICS, Metric};
+use crate::plan::ChurnOpts;
 use crate::sample::Event;
 
 /// Reconnects after a drop, and how many messages a client missed while away.
-pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+pub(crate) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
     let f = &mut ph.counts.fan;
     match event {
         Event::Reconnected {
@@ -38,7 +40,7 @@ pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event)
 }
 
 /// The `churn` section of a span.
-pub(super) fn section(
+pub(crate) fn section(
     p: &PhaseAgg,
     h: &dyn Fn(Metric) -> Option<Distribution>,
     empty: &dyn Fn() -> Distribution,
@@ -53,4 +55,9 @@ pub(super) fn section(
         away_messages: f.away,
         away_messages_max: f.away_max,
     }
+}
+
+/// The churn settings of a phase for the run file.
+pub(crate) fn settings(c: &ChurnOpts, s: &mut reports::PhaseSettings) {
+    s.churn_rate_per_s = Some(c.rate_per_s);
 }

@@ -2,18 +2,20 @@
 //! the advertised one), pong round trips, muted clients and how the server closed them;
 //! and the run file's `heartbeat` section.
 //!
-//! Receives the heartbeat [`Event`]s of one phase from [`super::scenarios`]. Emits counts
-//! and histograms of the phase, and the section at the end.
+//! Receives the heartbeat [`Event`]s of one phase from [`crate::scenario`]. Emits counts and
+//! histograms of the phase, the section at the end, and (from the phase's plan options)
+//! its run-file settings (`meta.phases[].settings`).
 //! Must not: allocate per sample.
 
 use reports::{Distribution, HeartbeatStats};
 
-use super::counts::PhaseAgg;
-use super::metric::{Hist, METRICS, Metric};
+use crate::metric::counts::PhaseAgg;
+use crate::metric::{Hist, METRICS, Metric};
+use crate::plan::HeartbeatOpts;
 use crate::sample::Event;
 
 /// Pings (interval and its deviation from the advertised one), pong round trips, mutes.
-pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
+pub(crate) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event) {
     let f = &mut ph.counts.fan;
     match event {
         Event::Ping {
@@ -67,7 +69,7 @@ pub(super) fn record(ph: &mut PhaseAgg, ih: &mut [Hist; METRICS], event: &Event)
 }
 
 /// The `heartbeat` section of a span.
-pub(super) fn section(
+pub(crate) fn section(
     p: &PhaseAgg,
     h: &dyn Fn(Metric) -> Option<Distribution>,
     empty: &dyn Fn() -> Distribution,
@@ -91,4 +93,15 @@ pub(super) fn section(
         muted_never_closed: f.muted_never_closed,
         muted_close_after_last_pong: h(Metric::MutedAfterPong),
     }
+}
+
+/// The heartbeat settings of a phase for the run file (none when it has no heartbeat
+/// clients and no mute or client ping).
+pub(crate) fn settings(hb: &HeartbeatOpts, s: &mut reports::PhaseSettings) {
+    s.heartbeat_clients = (hb.clients > 0).then_some(u64::from(hb.clients));
+    if let Some(m) = hb.mute {
+        s.mute_fraction = Some(m.fraction);
+        s.mute_at_ms = Some(m.at.as_millis() as u64);
+    }
+    s.client_ping_interval_ms = hb.client_ping_interval.map(|d| d.as_millis() as u64);
 }

@@ -10,12 +10,17 @@
 //!
 //! [`layout`] says who publishes and who subscribes where; [`board`] is the publish log
 //! (atomics) that receivers read; [`receiver`] keeps one subscriber's streams
-//! ([`stream`]) and turns them into counts with [`ranges`] arithmetic.
+//! ([`stream`]) and turns them into counts with [`ranges`] arithmetic; [`record`] is the
+//! recorder's side (counts, latency by room size, the run file's `broadcast` section).
+//! The connection's part of the role (joins, publishes, deliveries) is the driver's
+//! (`driver/conn/roles.rs`), which reads [`Role`] from here.
 
+pub mod args;
 pub mod board;
 pub mod layout;
 pub mod ranges;
 pub mod receiver;
+pub mod record;
 pub mod stream;
 
 pub use board::PublishLog;

@@ -2,8 +2,8 @@
 //! join boundaries, away windows with and without recovery, foreign payloads, server ticks.
 
 use super::*;
-use crate::broadcast::{Layout, PublishLog};
 use crate::plan::tests_support::broadcast_plan;
+use crate::scenario::broadcast::{Layout, PublishLog};
 
 const RUN: u32 = 77;
 const MS: u64 = 1_000_000;

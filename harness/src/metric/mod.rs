@@ -1,10 +1,15 @@
 //! What the recorder measures: the [`Metric`]s with a histogram (their `.hlog` tags, which
-//! are also their threshold names) and [`Hist`], one lazily allocated µs histogram.
+//! are also their threshold names), [`Hist`], one lazily allocated µs histogram, and the
+//! counters of a span ([`counts`]).
 //!
-//! Receives durations; emits histograms for the aggregator, the `.hlog` writer and the run
-//! file. A leaf: it imports nothing of the recorder.
+//! Receives durations; emits histograms and counters for the recorder, the scenarios'
+//! accounting (`scenario/*/record.rs`), the `.hlog` writer and the run file. A leaf below
+//! both the recorder and the scenarios: it imports nothing of either (only
+//! [`crate::sample`]'s error and reason kinds), so both can use it without a cycle.
 //! Must not: allocate per sample (a histogram is allocated on its first value) or panic on
 //! a value out of range (clamped and counted).
+
+pub mod counts;
 
 use std::time::Duration;
 
