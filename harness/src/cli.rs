@@ -355,8 +355,8 @@ pub struct ScaleArgs {
     /// process's open-file limit), so up to 15,000 clients run in this process as before;
     /// N starts N local workers (the same binary) and merges their results exactly into
     /// one results folder. 0 with --expect-workers: remote workers only. [default: auto]
-    #[arg(long, value_parser = crate::share::Procs::parse)]
-    pub procs: Option<crate::share::Procs>,
+    #[arg(long, value_parser = crate::model::Procs::parse)]
+    pub procs: Option<crate::model::Procs>,
     /// Address of the control port workers connect to (default 127.0.0.1, a free port).
     /// Give a routable address (e.g. 0.0.0.0:7700) for workers on other machines.
     #[arg(long)]

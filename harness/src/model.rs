@@ -104,3 +104,40 @@ pub fn parse_write_timeout(s: &str) -> Result<Option<Duration>, String> {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     units::parse_duration(s).map_err(|e| e.to_string())
 }
+
+/// Clients one process runs when `procs` is `auto`: one worker per this many clients.
+pub const CLIENTS_PER_PROC: u32 = 15_000;
+
+/// How many processes a run asks for (`--procs`, plan key `procs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Procs {
+    /// One process per [`CLIENTS_PER_PROC`] clients (at least one).
+    #[default]
+    Auto,
+    /// Exactly this many local workers; 0 with `--expect-workers`: remote ones only.
+    Exactly(u32),
+}
+
+impl Procs {
+    /// `auto` or a number of processes.
+    pub fn parse(s: &str) -> Result<Procs, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Procs::Auto);
+        }
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 1024)
+            .map(Procs::Exactly)
+            .ok_or_else(|| format!("procs {s:?} must be `auto` or a number from 0 to 1024"))
+    }
+
+    /// The number of local worker processes for `clients` at most at once; 1 means "run in
+    /// this process, no workers".
+    pub fn local_workers(self, clients: u32) -> u32 {
+        match self {
+            Procs::Auto => clients.div_ceil(CLIENTS_PER_PROC).max(1),
+            Procs::Exactly(n) => n,
+        }
+    }
+}

@@ -145,7 +145,7 @@ pub struct Output {
 /// How many processes run the clients, and how workers reach the coordinator.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Scale {
-    pub procs: crate::share::Procs,
+    pub procs: crate::model::Procs,
     /// The coordinator's control address (`--listen`; default 127.0.0.1, any port).
     pub listen: Option<std::net::SocketAddr>,
     /// Remote workers to wait for (`--expect-workers`).

@@ -10,51 +10,15 @@
 //! The processes themselves (coordinator, workers, their protocol, the merge) are in
 //! `cluster/`; docs/DISTRIBUTED.md describes them.
 
-use crate::broadcast::{Layout, Role};
+pub use crate::model::{CLIENTS_PER_PROC, Procs};
 use crate::plan::Plan;
-
-/// Clients one process runs when `procs` is `auto`: one worker per this many clients.
-pub const CLIENTS_PER_PROC: u32 = 15_000;
+use crate::scenario::broadcast::{Layout, Role};
 
 /// One worker's share of a run: it owns the clients [`Owners::owner`] gives `index`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     pub index: u32,
     pub count: u32,
-}
-
-/// How many processes a run asks for (`--procs`, plan key `procs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Procs {
-    /// One process per [`CLIENTS_PER_PROC`] clients (at least one).
-    #[default]
-    Auto,
-    /// Exactly this many local workers; 0 with `--expect-workers`: remote ones only.
-    Exactly(u32),
-}
-
-impl Procs {
-    /// `auto` or a number of processes.
-    pub fn parse(s: &str) -> Result<Procs, String> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("auto") {
-            return Ok(Procs::Auto);
-        }
-        s.parse::<u32>()
-            .ok()
-            .filter(|n| *n <= 1024)
-            .map(Procs::Exactly)
-            .ok_or_else(|| format!("procs {s:?} must be `auto` or a number from 0 to 1024"))
-    }
-
-    /// The number of local worker processes for `clients` at most at once; 1 means "run in
-    /// this process, no workers".
-    pub fn local_workers(self, clients: u32) -> u32 {
-        match self {
-            Procs::Auto => clients.div_ceil(CLIENTS_PER_PROC).max(1),
-            Procs::Exactly(n) => n,
-        }
-    }
 }
 
 /// Which worker owns each client of a plan.

@@ -78,7 +78,7 @@ pub struct RawPlan {
     pub reconnect_max_attempts: Option<u32>,
     /// `auto` or a number of worker processes (`--procs`).
     #[serde(default, deserialize_with = "procs")]
-    pub procs: Option<Checked<crate::share::Procs>>,
+    pub procs: Option<Checked<crate::model::Procs>>,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
 }
@@ -127,7 +127,7 @@ pub struct RawOutput {
     pub quiet: bool,
     pub thresholds: Vec<String>,
     /// `--procs`, over the plan's `procs`.
-    pub procs: Option<crate::share::Procs>,
+    pub procs: Option<crate::model::Procs>,
     /// `--listen`, `--expect-workers`, `--token` (more than one process).
     pub listen: Option<std::net::SocketAddr>,
     pub expect_workers: u32,
@@ -261,11 +261,11 @@ fn heartbeat_clients<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Checked<u
 /// `procs`: a TOML integer or `"auto"` (or a number as a string).
 fn procs<'de, D: Deserializer<'de>>(
     d: D,
-) -> Result<Option<Checked<crate::share::Procs>>, D::Error> {
+) -> Result<Option<Checked<crate::model::Procs>>, D::Error> {
     let v = toml::Value::deserialize(d)?;
     Ok(Some(match v {
-        toml::Value::Integer(n) => crate::share::Procs::parse(&n.to_string()),
-        toml::Value::String(s) => crate::share::Procs::parse(&s),
+        toml::Value::Integer(n) => crate::model::Procs::parse(&n.to_string()),
+        toml::Value::String(s) => crate::model::Procs::parse(&s),
         _ => Err("procs must be `auto` or a number of processes".to_string()),
     }))
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::share::Procs;
+use crate::model::Procs;
 
 fn split_pairs(
     items: &[String],
