@@ -100,13 +100,25 @@ pub(super) fn finish(
         serde_json::json!(sources.iter().map(|a| a.to_string()).collect::<Vec<_>>()),
     );
     let mut run = recorded.into_run_file(meta);
-    if !interrupted && run.run.connect.connected == 0 {
+    if !interrupted {
+        mark_failed(&mut run, "");
+    }
+    judge_and_write(plan, out_dir, run)
+}
+
+/// `failed` (saying why) when no connection succeeded (`whose`: where, e.g. " in any worker").
+fn mark_failed(run: &mut RunFile, whose: &str) {
+    if run.run.connect.connected == 0 {
         run.meta.status = RunStatus::Failed;
         run.meta.status_detail = Some(format!(
-            "no connection succeeded ({} attempted, failures: {:?})",
+            "no connection succeeded{whose} ({} attempted, failures: {:?})",
             run.run.connect.attempted, run.run.connect.failed_by_kind
         ));
     }
+}
+
+/// `degraded` when connections were lost, the thresholds evaluated, the files written.
+fn judge_and_write(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunFile, RunError> {
     mark_degraded(&mut run);
     run.thresholds = reports::threshold::evaluate(&plan.output.parsed_thresholds, &run);
     crate::output::write_outputs(out_dir, &run).map_err(|e| RunError::Write {
@@ -121,18 +133,8 @@ pub(super) fn finish(
 /// when connections or a worker were lost) and the plan's thresholds evaluated on the
 /// merged figures; written with the reports into `out_dir`.
 pub fn finish_merged(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunFile, RunError> {
-    if run.meta.status == RunStatus::Completed && run.run.connect.connected == 0 {
-        run.meta.status = RunStatus::Failed;
-        run.meta.status_detail = Some(format!(
-            "no connection succeeded in any worker ({} attempted, failures: {:?})",
-            run.run.connect.attempted, run.run.connect.failed_by_kind
-        ));
+    if run.meta.status == RunStatus::Completed {
+        mark_failed(&mut run, " in any worker");
     }
-    mark_degraded(&mut run);
-    run.thresholds = reports::threshold::evaluate(&plan.output.parsed_thresholds, &run);
-    crate::output::write_outputs(out_dir, &run).map_err(|e| RunError::Write {
-        path: out_dir.display().to_string(),
-        why: e.to_string(),
-    })?;
-    Ok(run)
+    judge_and_write(plan, out_dir, run)
 }
