@@ -71,7 +71,7 @@ struct Inner {
 }
 
 /// One registration: a deadline, the generation of the entry it was pushed for.
-struct Due {
+pub(crate) struct Due {
     at: Instant,
     generation: u64,
     entry: Arc<Entry>,
@@ -98,7 +98,7 @@ impl Ord for Due {
 /// What a [`Sleep`] shares with the heap: a heap item is live only while its generation is
 /// the entry's (a reset or a drop bumps it, so stale items are skipped when popped).
 #[derive(Default)]
-struct Entry {
+pub(crate) struct Entry {
     generation: AtomicU64,
     waker: AtomicWaker,
 }
@@ -275,6 +275,8 @@ impl std::fmt::Debug for Sleep {
             .finish()
     }
 }
+
+pub mod local;
 
 #[cfg(test)]
 mod tests;
