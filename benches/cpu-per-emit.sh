@@ -6,7 +6,7 @@
 #   VARIANT: `minimal` (benches/examples/minimal_load.rs: one task per Socket.IO connection
 #            on tokio's timer), or NAME[:ENV=VAL[,ENV=VAL...]]: `swarm echo` with those
 #            environment variables (e.g. thread:FINETIME_LOCAL=0, local,
-#            nogather:SWARM_SAMPLE_GATHER_US=0).
+#            spin20:FINETIME_LOCAL_SPIN_US=20).
 #   The variants run one after the other, ROUNDS times, same server.
 # Per run, one line: variant, acks/s (median of held seconds), CPU per acked emit in the
 # held seconds (swarm: the median of its health series' cpu_percent over the median acks/s;
@@ -72,7 +72,7 @@ held = [p for p in f["series"] if p["connected"] == n][1:-1]
 hs = {h["second"]: h for h in f["health"]["series"]}
 acks = statistics.median(p["received"] for p in held) if held else 0
 cpu = statistics.median(hs[p["second"]]["cpu_percent"] for p in held if p["second"] in hs) if held else 0
-lag = e.get("send_lag") or {}
+lag = f["run"].get("send_lag") or {}
 sv, lt = e["service"]["p50_us"], e["latency"]["p50_us"]
 print(f'{name} {acks:.0f} {cpu/100/max(acks,1)*1e6:.1f} {cs/a:.2f} {sc/a:.2f} {sv} {lt} {lt-sv} '
       f'{lag.get("p50_us")}/{lag.get("p99_us")} saturated={f["health"]["summary"].get("saturated")} '

@@ -27,56 +27,8 @@ pub struct SampleTx {
     dropped: Arc<AtomicU64>,
 }
 
-/// Receiver half, owned by the recorder. Its [`SampleRx::recv_many`] waits for the first
-/// sample, then lets more gather for [`GATHER`] before it returns, so that the recorder is
-/// woken about once per [`GATHER`] under load instead of once per sample: every wake-up of
-/// the recorder is a task poll, and often a second worker woken to take the task it
-/// displaced (docs/PERFORMANCE.md#send-timing).
-#[derive(Debug)]
-pub struct SampleRx {
-    rx: mpsc::Receiver<Sample>,
-    gather: Duration,
-}
-
-/// How long [`SampleRx::recv_many`] lets samples gather after the first one (the
-/// environment variable [`GATHER_ENV`] sets it in microseconds; 0 turns gathering off).
-pub const GATHER: Duration = Duration::from_millis(1);
-
-/// Environment variable that sets [`GATHER`] in microseconds (for side-by-side measurements).
-pub const GATHER_ENV: &str = "SWARM_SAMPLE_GATHER_US";
-
-fn gather() -> Duration {
-    std::env::var(GATHER_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(GATHER, |us| Duration::from_micros(us.min(100_000)))
-}
-
-impl SampleRx {
-    /// Waits for a sample, lets more gather (up to `limit` in all), appends them to `buf`
-    /// and returns how many it appended; 0 once every sender is gone and nothing is left.
-    /// Cancel-safe: what was taken is already in `buf`.
-    pub async fn recv_many(&mut self, buf: &mut Vec<Sample>, limit: usize) -> usize {
-        let before = buf.len();
-        let n = self.rx.recv_many(buf, limit).await;
-        if n == 0 || n >= limit || self.gather.is_zero() {
-            return n;
-        }
-        tokio::time::sleep(self.gather).await;
-        while buf.len() - before < limit {
-            match self.rx.try_recv() {
-                Ok(s) => buf.push(s),
-                Err(_) => break,
-            }
-        }
-        buf.len() - before
-    }
-
-    /// A sample already queued, without waiting.
-    pub fn try_recv(&mut self) -> Result<Sample, mpsc::error::TryRecvError> {
-        self.rx.try_recv()
-    }
-}
+/// Receiver half, owned by the recorder.
+pub type SampleRx = mpsc::Receiver<Sample>;
 
 /// The recorder is gone (the run is over); the sample was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -93,10 +45,7 @@ pub fn sample_channel(capacity: usize) -> (SampleTx, SampleRx, Arc<AtomicU64>) {
             tx,
             dropped: dropped.clone(),
         },
-        SampleRx {
-            rx,
-            gather: gather(),
-        },
+        rx,
         dropped,
     )
 }
