@@ -14,6 +14,11 @@
 //! before its deadline (a [`Sleep`] is ready only once `Instant::now() >= deadline`).
 //!
 //! tokio's paused test clock does not drive it: use it only where real time is meant.
+//!
+//! [`local`] is the same timer driven from inside the tokio runtime (a `timerfd` on the
+//! runtime's I/O driver per worker thread): no timing thread, no cross-thread wake-up per
+//! deadline. The swarm's connection loop uses it; [`Timer`] remains for code that wants a
+//! spin-backed thread (the server's `--delay`).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
