@@ -63,6 +63,8 @@ fn spin() -> Duration {
 
 thread_local! {
     static LOCAL: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// Scratch space of [`Shared::run_due`] (no allocation per pass).
+    static DUE: RefCell<Vec<Due>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A future that completes at `deadline` on the driver of the thread that polls it.
@@ -208,6 +210,31 @@ impl Shared {
         None
     }
 
+    /// The driver's pass run from a sleep's poll, when the heap is free and its earliest
+    /// deadline has passed: a busy worker polls its I/O driver (and so sees the `timerfd`)
+    /// only between batches of tasks, while the tasks it runs poll their sleeps all the time.
+    fn run_due(&self, now: Instant, due: &mut Vec<Due>) {
+        let Ok(mut inner) = self.inner.try_lock() else {
+            return;
+        };
+        if !inner.heap.peek().is_some_and(|d| d.at <= now) {
+            return;
+        }
+        let next = Shared::take_due(&mut inner, now, due);
+        if next != inner.armed {
+            inner.armed = next;
+            if let Some(n) = next {
+                self.arm(n);
+            }
+        }
+        drop(inner);
+        for d in due.drain(..) {
+            if d.entry.generation.load(Acquire) == d.generation {
+                d.entry.waker.wake();
+            }
+        }
+    }
+
     /// One pass after the `timerfd` fired: wake what is due, spin to deadlines closer than
     /// the spin, arm for the next one.
     fn fire(&self, due: &mut Vec<Due>) {
@@ -299,7 +326,8 @@ impl Future for Sleep {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Instant::now() >= this.deadline {
+        let now = Instant::now();
+        if now >= this.deadline {
             this.unregister();
             return Poll::Ready(());
         }
@@ -311,6 +339,14 @@ impl Future for Sleep {
         }
         let entry = this.entry.get_or_insert_with(Arc::default);
         entry.waker.register(cx.waker());
+        if let Some(shared) = &this.at {
+            // Deadlines of other tasks that passed while this worker was busy.
+            DUE.with(|due| {
+                if let Ok(mut due) = due.try_borrow_mut() {
+                    shared.run_due(now, &mut due);
+                }
+            });
+        }
         if this.at.is_none() {
             match Shared::local() {
                 Some(shared) => {

@@ -4,8 +4,17 @@ use futures_util::FutureExt;
 
 use super::*;
 
+/// The lateness measurements run one at a time: run in parallel, each would measure the
+/// others' CPU as much as its timer.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Lateness of `n` sleeps with deadlines spread over `spread`, run on `rt`.
 fn lateness(timer: &'static Timer, n: usize, spread: Duration) -> Vec<Duration> {
+    let _serial = serial();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -81,6 +90,7 @@ fn a_timer_without_spin_still_fires_every_sleep_on_time_or_late_never_early() {
 /// Lateness of `n` sleeps on the local drivers (`local::sleep_until`), deadlines spread
 /// over `spread`, on a 2-worker runtime.
 fn local_lateness(n: usize, spread: Duration) -> Vec<Duration> {
+    let _serial = serial();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
