@@ -36,10 +36,11 @@ use tokio::io::unix::AsyncFd;
 
 use crate::{Due, Entry};
 
-/// Environment variable that sets the spin of the local drivers, in microseconds (default
-/// [`crate::DEFAULT_SPIN`], 20 µs: the `timerfd` is armed that much early and the worker
-/// busy-waits the rest; 0: the `timerfd` alone, a few µs of CPU less per wake-up and a
-/// wake-up's latency later, docs/PERFORMANCE.md#the-local-driver-wake-ups-inside-the-runtime).
+/// Environment variable that sets the spin of the local drivers, in microseconds (default 0:
+/// the `timerfd` alone; a spin arms it that much early and busy-waits the rest on the
+/// worker: ~15 µs earlier sends for a few µs of CPU per wake-up, but with a 20 µs spin the
+/// one-client overhead bench showed a ~1 ms `service` p99 the default does not,
+/// docs/PERFORMANCE.md#the-local-driver-wake-ups-inside-the-runtime).
 pub const LOCAL_SPIN_ENV: &str = "FINETIME_LOCAL_SPIN_US";
 
 /// Environment variable that turns the local drivers off (`0`): every [`Sleep`] then waits
@@ -58,9 +59,7 @@ fn spin() -> Duration {
         std::env::var(LOCAL_SPIN_ENV)
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(crate::DEFAULT_SPIN, |us| {
-                Duration::from_micros(us.min(1_000))
-            })
+            .map_or(Duration::ZERO, |us| Duration::from_micros(us.min(1_000)))
     })
 }
 
