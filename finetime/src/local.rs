@@ -219,7 +219,7 @@ impl Shared {
         let Ok(mut inner) = self.inner.try_lock() else {
             return;
         };
-        if !inner.heap.peek().is_some_and(|d| d.at <= now) {
+        if inner.heap.peek().is_none_or(|d| d.at > now) {
             return;
         }
         let next = Shared::take_due(&mut inner, now, due);
