@@ -38,6 +38,27 @@ pub enum ClientError {
 /// TCP (TCP_NODELAY) + WebSocket handshake for `path` on `addr`.
 pub async fn ws_connect(addr: SocketAddr, path: &str) -> Result<Ws, ClientError> {
     let tcp = TcpStream::connect(addr).await?;
+    ws_over(tcp, addr, path).await
+}
+
+/// [`ws_connect`] from the local address `source` (port chosen by the kernel): many
+/// thousands of connections to one loopback port need several source addresses, as the
+/// swarm's `--source-addrs` (docs/PERFORMANCE.md).
+pub async fn ws_connect_from(
+    addr: SocketAddr,
+    source: std::net::IpAddr,
+    path: &str,
+) -> Result<Ws, ClientError> {
+    let sock = match source {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    sock.bind(SocketAddr::new(source, 0))?;
+    let tcp = sock.connect(addr).await?;
+    ws_over(tcp, addr, path).await
+}
+
+async fn ws_over(tcp: TcpStream, addr: SocketAddr, path: &str) -> Result<Ws, ClientError> {
     tcp.set_nodelay(true)?;
     let url = format!("ws://{addr}{path}");
     let (ws, _) = tokio_tungstenite::client_async_with_config(
@@ -103,6 +124,8 @@ impl RawEcho {
     }
 }
 
+const SIO_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
+
 /// Socket.IO client (websocket transport, namespace `/`) that emits `echo` with an ack.
 pub struct SioEcho {
     pub ws: Ws,
@@ -113,7 +136,18 @@ pub struct SioEcho {
 impl SioEcho {
     /// Engine.IO open, then namespace CONNECT until `40{sid}`.
     pub async fn connect(addr: SocketAddr) -> Result<SioEcho, ClientError> {
-        let mut ws = ws_connect(addr, "/socket.io/?EIO=4&transport=websocket").await?;
+        SioEcho::open(ws_connect(addr, SIO_PATH).await?).await
+    }
+
+    /// [`SioEcho::connect`] from the local address `source`.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        source: std::net::IpAddr,
+    ) -> Result<SioEcho, ClientError> {
+        SioEcho::open(ws_connect_from(addr, source, SIO_PATH).await?).await
+    }
+
+    async fn open(mut ws: Ws) -> Result<SioEcho, ClientError> {
         loop {
             let t = next_text(&mut ws).await?;
             match t.as_bytes().first() {

@@ -14,6 +14,11 @@
 //! before its deadline (a [`Sleep`] is ready only once `Instant::now() >= deadline`).
 //!
 //! tokio's paused test clock does not drive it: use it only where real time is meant.
+//!
+//! [`local`] is the same timer driven from inside the tokio runtime (a `timerfd` on the
+//! runtime's I/O driver per worker thread): no timing thread, no cross-thread wake-up per
+//! deadline. The swarm's connection loop uses it; [`Timer`] remains for code that wants a
+//! spin-backed thread (the server's `--delay`).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -71,7 +76,7 @@ struct Inner {
 }
 
 /// One registration: a deadline, the generation of the entry it was pushed for.
-struct Due {
+pub(crate) struct Due {
     at: Instant,
     generation: u64,
     entry: Arc<Entry>,
@@ -98,7 +103,7 @@ impl Ord for Due {
 /// What a [`Sleep`] shares with the heap: a heap item is live only while its generation is
 /// the entry's (a reset or a drop bumps it, so stale items are skipped when popped).
 #[derive(Default)]
-struct Entry {
+pub(crate) struct Entry {
     generation: AtomicU64,
     waker: AtomicWaker,
 }
@@ -275,6 +280,8 @@ impl std::fmt::Debug for Sleep {
             .finish()
     }
 }
+
+pub mod local;
 
 #[cfg(test)]
 mod tests;

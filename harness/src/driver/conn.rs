@@ -312,9 +312,10 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
     let mut cancelled = false;
     let mut cancel_fut = pin!(ctx.cancel.cancelled());
     let mut wake_at = c.window_end();
-    // The shared microsecond timer, not tokio's 1 ms wheel: a send is due at its intended
-    // instant to within tens of microseconds (docs/PERFORMANCE.md#send-timing).
-    let mut sleep = pin!(finetime::sleep_until(wake_at));
+    // The microsecond timer, not tokio's 1 ms wheel: a send is due at its intended instant
+    // to within tens of microseconds. Its local driver runs inside the worker threads, so a
+    // due send costs no cross-thread wake-up (docs/PERFORMANCE.md#send-timing).
+    let mut sleep = pin!(finetime::local::sleep_until(wake_at));
     loop {
         let now = Instant::now();
         c.expire(now);
