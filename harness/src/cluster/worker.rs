@@ -222,53 +222,10 @@ async fn serve(
         }
     };
     let (int_tx, int_rx) = mpsc::unbounded_channel();
-    let (live_tx, mut live_rx) = mpsc::unbounded_channel();
-    // The control connection: pings answered, stop forwarded as an interrupt; its end (the
-    // coordinator is gone) stops the clients, and ends the process if they do not stop.
-    let control = {
-        let (out_tx, int_tx) = (out_tx.clone(), int_tx.clone());
-        let drain = plan.timeout.min(plan.grace) + Duration::from_secs(10);
-        tokio::spawn(async move {
-            loop {
-                match wire::read::<ToWorker, _>(&mut read).await {
-                    Ok(ToWorker::Ping { id, .. }) => {
-                        let _ = out_tx.send(ToCoordinator::Pong {
-                            id,
-                            worker_ns: wire::unix_ns(),
-                        });
-                    }
-                    Ok(ToWorker::Stop) => {
-                        let _ = int_tx.send(());
-                    }
-                    Ok(ToWorker::Bye) => return true,
-                    Ok(_) => {}
-                    Err(_) => {
-                        eprintln!("swarm worker: the coordinator is gone; stopping");
-                        let _ = int_tx.send(());
-                        tokio::time::sleep(drain).await;
-                        std::process::exit(i32::from(exit::FAILED));
-                    }
-                }
-            }
-        })
-    };
-    let streamer = {
-        let (out_tx, dir) = (out_tx.clone(), out_dir.to_path_buf());
-        tokio::spawn(async move {
-            let mut tail = Tail::new(&dir);
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    s = live_rx.recv() => match s {
-                        Some(snapshot) => { let _ = out_tx.send(ToCoordinator::Live { snapshot }); }
-                        None => break,
-                    },
-                    _ = tick.tick() => tail.send_new(&out_tx, false),
-                }
-            }
-            tail
-        })
-    };
+    let (live_tx, live_rx) = mpsc::unbounded_channel();
+    let drain = plan.timeout.min(plan.grace) + Duration::from_secs(10);
+    let control = tokio::spawn(control(read, out_tx.clone(), int_tx.clone(), drain));
+    let streamer = tokio::spawn(stream(live_rx, out_tx.clone(), out_dir.to_path_buf()));
     let sharding = Sharding {
         owners: s.owners,
         shard: s.shard,
@@ -307,6 +264,59 @@ async fn serve(
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     code
+}
+
+/// The control connection during the run: pings answered, `stop` passed on as an
+/// interrupt, `bye` ends it (true). Its end without a bye (the coordinator is gone) stops
+/// the clients, and ends the process if they have not stopped after `drain`.
+async fn control(
+    mut read: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    out_tx: mpsc::UnboundedSender<ToCoordinator>,
+    int_tx: mpsc::UnboundedSender<()>,
+    drain: Duration,
+) -> bool {
+    loop {
+        match wire::read::<ToWorker, _>(&mut read).await {
+            Ok(ToWorker::Ping { id, .. }) => {
+                let _ = out_tx.send(ToCoordinator::Pong {
+                    id,
+                    worker_ns: wire::unix_ns(),
+                });
+            }
+            Ok(ToWorker::Stop) => {
+                let _ = int_tx.send(());
+            }
+            Ok(ToWorker::Bye) => return true,
+            Ok(_) => {}
+            Err(_) => {
+                eprintln!("swarm worker: the coordinator is gone; stopping");
+                let _ = int_tx.send(());
+                tokio::time::sleep(drain).await;
+                std::process::exit(i32::from(exit::FAILED));
+            }
+        }
+    }
+}
+
+/// Each live snapshot as it comes, and each second the interval log's new lines and a
+/// changed checkpoint; returns what was sent of the files when the live figures end.
+async fn stream(
+    mut live_rx: mpsc::UnboundedReceiver<crate::recorder::LiveSnapshot>,
+    out_tx: mpsc::UnboundedSender<ToCoordinator>,
+    dir: PathBuf,
+) -> Tail {
+    let mut tail = Tail::new(&dir);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            s = live_rx.recv() => match s {
+                Some(snapshot) => { let _ = out_tx.send(ToCoordinator::Live { snapshot }); }
+                None => break,
+            },
+            _ = tick.tick() => tail.send_new(&out_tx, false),
+        }
+    }
+    tail
 }
 
 /// Sends every queued message, in order, until the queue closes or the link fails.
