@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Scale-out benchmark (issue 13; results in docs/PERFORMANCE.md, "Scale-out"):
 #
-#   scripts/bench-scale-out.sh [--clients N] [--workers W] [--hold SECS] [--skip-ceiling]
+#   [RAMP_RATE=1000] scripts/bench-scale-out.sh [--clients N] [--workers W] [--hold SECS] [--skip-ceiling]
 #
 # A. N concurrent Socket.IO clients (default 100,000) on this one machine: W swarm worker
 #    processes (default 7, `--procs W`) against W `target-server --reuse-port` processes on one
-#    port, every client connected, held HOLD s (default 60) while the server pings every 5 s
+#    port, every client connected (at RAMP_RATE a second, default 2,000), held HOLD s (default 60) while the server pings every 5 s
 #    (5 s timeout) and every client emits + waits for its ack at 0.2/s. Reports false
 #    heartbeat timeouts (server-side ping-timeout closes), echo timeouts, connect and echo p99
 #    from the merged histograms, RSS per client over all workers, the coordinator's CPU per
@@ -98,7 +98,7 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # ---- A. N clients, held ----
 PORT=$(free_port)
 start_servers "$WORKERS" "$PORT" --ping-interval 5s --ping-timeout 5s --max-connections 1m
-RAMP_RATE=2000
+RAMP_RATE=${RAMP_RATE:-2000}
 cat >"$OUT/hold.toml" <<TOML
 source-addrs = "auto"
 timeout = "10s"
