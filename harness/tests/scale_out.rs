@@ -105,7 +105,7 @@ fn assert_sum(what: &str, whole: &reports::Distribution, parts: &[&reports::Dist
             "{what}: count at {at} us"
         );
     }
-    assert!(whole.len() > 0, "{what}: nothing recorded");
+    assert!(!whole.is_empty(), "{what}: nothing recorded");
 }
 
 #[test]

@@ -28,9 +28,12 @@ pub struct MergedIntervals {
     pub warnings: Vec<String>,
 }
 
+/// One log's intervals: its base time and (start s, tag, histogram) per interval line.
+type LogIntervals = (f64, Vec<(f64, String, Histogram<u64>)>);
+
 /// Reads every log (`name` for messages) and adds their intervals per second and tag.
 pub fn merge_logs<R: BufRead>(logs: Vec<(String, R)>) -> Result<MergedIntervals, HlogError> {
-    let mut per_log: Vec<(f64, Vec<(f64, String, Histogram<u64>)>)> = Vec::new();
+    let mut per_log: Vec<LogIntervals> = Vec::new();
     let mut warnings = Vec::new();
     for (name, log) in logs {
         let mut base = None;

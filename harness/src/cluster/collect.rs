@@ -91,7 +91,7 @@ pub async fn collect(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut next_clock = Instant::now() + CLOCK_EVERY;
     let mut ping_id = 1000u32;
-    while workers.iter().any(|w| open(w)) {
+    while workers.iter().any(open) {
         tokio::select! {
             e = events.recv() => match e {
                 Some(Event::Msg(i, m)) => on_message(&mut workers, i, *m, &live),
