@@ -44,7 +44,55 @@ pub fn section(run: &RunFile) -> Option<Section> {
     ));
     charts(&mut s, run, cores);
     facts(&mut s, run);
+    workers(&mut s, run);
     Some(s)
+}
+
+/// A run of several processes: one row per worker (its share, its own health, its clock).
+fn workers(s: &mut Section, run: &RunFile) {
+    if run.workers.is_empty() {
+        return;
+    }
+    let mut t = Table::new(
+        "Worker processes (their own figures; the run's are merged from them)",
+        &[
+            "worker",
+            "host",
+            "pid",
+            "clients",
+            "connects",
+            "errors",
+            "CPU",
+            "peak RSS",
+            "scheduler lag max",
+            "clock offset",
+            "saturated",
+            "status",
+        ],
+    );
+    for w in &run.workers {
+        t.rows.push(vec![
+            w.index.to_string(),
+            w.host.clone(),
+            w.pid.to_string(),
+            w.clients.to_string(),
+            w.connects.to_string(),
+            w.errors.to_string(),
+            format!("{:.1} s", w.cpu_seconds),
+            format_bytes(w.peak_rss_bytes),
+            format_us(w.sched_lag_max_us),
+            format!(
+                "{:+.0} µs ± {:.0} µs",
+                w.clock_offset_us, w.clock_offset_bound_us
+            ),
+            if w.saturated { "yes" } else { "no" }.to_string(),
+            match &w.lost_reason {
+                Some(why) => format!("{}: {why}", w.status),
+                None => w.status.clone(),
+            },
+        ]);
+    }
+    s.tables.push(t);
 }
 
 /// CPU, scheduler lag and memory per second, with the saturation lines.
@@ -186,4 +234,46 @@ fn facts(s: &mut Section, run: &RunFile) {
         );
     }
     s.tables.push(t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A merged run shows a row per worker, with its status and why it was lost.
+    #[test]
+    fn workers_get_a_table_of_their_own() {
+        let mut run = crate::fixture::example_run(20);
+        assert!(section(&run).is_some_and(|s| s.tables.len() == 1));
+        run.workers = vec![
+            crate::schema::WorkerResult {
+                index: 0,
+                host: "a".into(),
+                status: "completed".into(),
+                saturated: true,
+                ..Default::default()
+            },
+            crate::schema::WorkerResult {
+                index: 1,
+                host: "b".into(),
+                status: "lost".into(),
+                lost_reason: Some("sent nothing for 15 s".into()),
+                ..Default::default()
+            },
+        ];
+        let s = section(&run).expect("health section");
+        let t = s.tables.last().expect("workers table");
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(t.rows[0][10], "yes");
+        assert_eq!(t.rows[1][11], "lost: sent nothing for 15 s");
+        // The saturation banner names the saturated worker.
+        run.health.summary.saturated = true;
+        run.health.summary.saturated_by = vec!["cpu".into()];
+        let banner = super::super::verdict::saturation_banner(&run).expect("banner");
+        assert!(
+            banner.text.contains("Saturated worker(s): 0 on a."),
+            "{}",
+            banner.text
+        );
+    }
 }

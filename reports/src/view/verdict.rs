@@ -168,11 +168,22 @@ pub fn saturation_banner(run: &RunFile) -> Option<Banner> {
             format_us(h.sched_lag_max_us)
         ));
     }
+    let saturated: Vec<String> = run
+        .workers
+        .iter()
+        .filter(|w| w.saturated)
+        .map(|w| format!("{} on {}", w.index, w.host))
+        .collect();
+    let which = if saturated.is_empty() {
+        String::new()
+    } else {
+        format!(" Saturated worker(s): {}.", saturated.join(", "))
+    };
     Some(Banner {
         tone: "warn",
         text: format!(
             "The swarm itself was saturated for {} ({}): these numbers describe the swarm, not \
-             the server. Run fewer clients per swarm process, or more processes.",
+             the server. Run fewer clients per swarm process, or more processes.{which}",
             plural(h.saturated_seconds, "second", "seconds"),
             if why.is_empty() {
                 "see swarm health".to_string()
