@@ -40,7 +40,6 @@ pub enum ToCoordinator {
         index: Option<u32>,
         host: String,
         pid: u32,
-        cores: u32,
     },
     /// The plan is built and the output prepared: the worker can start.
     Ready,

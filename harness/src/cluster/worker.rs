@@ -68,7 +68,6 @@ pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
         index: cfg.index,
         host: hostname(),
         pid: std::process::id(),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
     };
     if let Err(e) = wire::write(&mut write, &hello).await {
         eprintln!("swarm worker: the coordinator closed the connection: {e}");
@@ -241,13 +240,13 @@ async fn serve(
     let mut tail = streamer.await.unwrap_or_else(|_| Tail::new(out_dir));
     let code = match finished {
         Ok(f) => {
-            tail.send_new(&out_tx, true);
+            let lines = tail.new_lines().unwrap_or_default();
             let results =
                 std::fs::read_to_string(f.out_dir.join("results.json")).unwrap_or_default();
             let (cpu_seconds, peak_rss_bytes) = usage();
             let _ = out_tx.send(ToCoordinator::Final {
                 results,
-                lines: String::new(),
+                lines,
                 cpu_seconds,
                 peak_rss_bytes,
             });
@@ -313,7 +312,7 @@ async fn stream(
                 Some(snapshot) => { let _ = out_tx.send(ToCoordinator::Live { snapshot }); }
                 None => break,
             },
-            _ = tick.tick() => tail.send_new(&out_tx, false),
+            _ = tick.tick() => tail.send_new(&out_tx),
         }
     }
     tail
@@ -348,13 +347,10 @@ impl Tail {
         }
     }
 
-    /// Sends the interval log's new complete lines and, unless `last`, a changed checkpoint.
-    fn send_new(&mut self, out: &mpsc::UnboundedSender<ToCoordinator>, last: bool) {
+    /// Sends the interval log's new complete lines and a changed checkpoint.
+    fn send_new(&mut self, out: &mpsc::UnboundedSender<ToCoordinator>) {
         if let Some(lines) = self.new_lines() {
             let _ = out.send(ToCoordinator::Intervals { lines });
-        }
-        if last {
-            return;
         }
         let modified = std::fs::metadata(&self.results)
             .and_then(|m| m.modified())
