@@ -204,8 +204,12 @@ See harness/plans/fanout.toml.";
 #[derive(Debug, Args, Clone)]
 pub struct ScenarioArgs {
     /// Target URL: ws:// or wss:// for raw WebSocket, http:// or https:// for Socket.IO
-    /// (the URL path is the namespace). None: an embedded target-server.
-    pub url: Option<String>,
+    /// (the URL path is the namespace). None: an embedded target-server. Several (e.g.
+    /// `swarm echo http://a:3000 http://b:3000`): clients spread round-robin over them, one
+    /// worker process per target at least, each result attributed to its target
+    /// (docs/DISTRIBUTED.md).
+    #[arg(value_name = "URL")]
+    pub url: Vec<String>,
     #[command(flatten)]
     pub load: LoadArgs,
     #[command(flatten)]
@@ -221,9 +225,11 @@ pub struct ScenarioArgs {
 pub struct RunArgs {
     /// Plan file (TOML). None: the built-in default plan.
     pub plan: Option<PathBuf>,
-    /// Target URL, overriding the plan's `url`.
+    /// Target URL, overriding the plan's `url`. Give it several times for several targets:
+    /// clients spread round-robin over them, one worker process per target at least
+    /// (docs/DISTRIBUTED.md).
     #[arg(long)]
-    pub url: Option<String>,
+    pub url: Vec<String>,
     /// Reconnect options, overriding the plan's `reconnect*` keys when given.
     #[command(flatten)]
     pub reconnect: ReconnectArgs,

@@ -28,7 +28,7 @@ pub use broadcast::{FanTarget, Fanout};
 pub use churn::ChurnOpts;
 pub use endpoint::Endpoint;
 pub use heartbeat::{HeartbeatOpts, Mute, parse_mute};
-pub use raw::{ByteSize, Checked, RawOutput, RawPhase, RawPlan, ReconnectOverride};
+pub use raw::{ByteSize, Checked, RawOutput, RawPhase, RawPlan, ReconnectOverride, Urls};
 use raw::{take, take_bare};
 use validate::validate;
 
@@ -83,6 +83,10 @@ impl Scenario {
 pub struct Target {
     /// `None`: start an embedded target-server and target it.
     pub endpoint: Option<Endpoint>,
+    /// Further targets (`url` given several times): the run spreads its clients
+    /// round-robin over `endpoint` and these, one worker process per target at least
+    /// (harness/src/cluster/, docs/DISTRIBUTED.md). Empty for one target.
+    pub more: Vec<Endpoint>,
     pub protocol: Protocol,
     pub transport: Transport,
     /// Engine.IO path (Socket.IO), with leading and trailing `/`.
@@ -153,13 +157,23 @@ pub struct Scale {
     /// The run's token (`--token`; else the environment's `SWARM_TOKEN`; else a random one
     /// for local workers).
     pub token: Option<String>,
+    /// Targets the clients spread over (1, or the number of URLs given); worker `i` drives
+    /// target `i % targets`.
+    pub targets: u32,
 }
 
 impl Scale {
     /// Workers of a run whose peak is `clients` clients: local ones plus the expected remote
     /// ones. 0 or 1 local and none remote: the run stays in this process.
     pub fn workers(&self, clients: u32) -> (u32, u32) {
-        (self.procs.local_workers(clients), self.expect_workers)
+        let local = self.procs.local_workers(clients);
+        let targets = self.targets.max(1);
+        // Auto with several targets: a whole number of workers per target.
+        let local = match self.procs {
+            crate::model::Procs::Auto if targets > 1 => local.div_ceil(targets) * targets,
+            _ => local,
+        };
+        (local, self.expect_workers)
     }
 
     /// Whether the run needs a coordinator and workers.
@@ -214,7 +228,8 @@ pub enum Request {
     /// line's URL and reconnect options over the file's keys.
     File {
         path: Option<PathBuf>,
-        url: Option<String>,
+        /// `--url`, once or several times (empty: the file's).
+        url: Vec<String>,
         reconnect: ReconnectOverride,
         output: RawOutput,
     },
@@ -267,7 +282,7 @@ pub fn from_request_text(request: Request, file_text: Option<String>) -> Result<
                 }
                 None => (DEFAULT_PLAN.to_string(), "default".to_string()),
             };
-            let mut plan = from_toml_with(&text, &name, url.as_deref(), &reconnect, &output)?;
+            let mut plan = from_toml_with(&text, &name, &url, &reconnect, &output)?;
             plan.source_text = path.is_some().then_some(text);
             Ok(plan)
         }
@@ -275,7 +290,7 @@ pub fn from_request_text(request: Request, file_text: Option<String>) -> Result<
             raw,
             output,
             label_errors,
-        } => build(*raw, None, &output, label_errors),
+        } => build(*raw, &[], &output, label_errors),
     }
 }
 
@@ -286,14 +301,16 @@ pub fn from_toml(
     url: Option<&str>,
     output: &RawOutput,
 ) -> Result<Plan, PlanError> {
-    from_toml_with(text, name, url, &ReconnectOverride::default(), output)
+    let urls: Vec<String> = url.map(str::to_string).into_iter().collect();
+    from_toml_with(text, name, &urls, &ReconnectOverride::default(), output)
 }
 
-/// [`from_toml`], with the reconnect options of the command line over the file's.
+/// [`from_toml`], with the URLs (`--url`, once or more; empty: the file's) and the
+/// reconnect options of the command line over the file's.
 pub fn from_toml_with(
     text: &str,
     name: &str,
-    url: Option<&str>,
+    url: &[String],
     reconnect: &ReconnectOverride,
     output: &RawOutput,
 ) -> Result<Plan, PlanError> {
@@ -302,19 +319,20 @@ pub fn from_toml_with(
     if raw.name.is_none() {
         raw.name = Some(name.to_string());
     }
-    from_raw(raw.with_reconnect(reconnect), url, output)
+    build(raw.with_reconnect(reconnect), url, output, true)
 }
 
 /// A plan from its raw form (a TOML file, or a command line written as one); `url`
 /// overrides the raw one.
 pub fn from_raw(raw: RawPlan, url: Option<&str>, output: &RawOutput) -> Result<Plan, PlanError> {
-    build(raw, url, output, true)
+    let urls: Vec<String> = url.map(str::to_string).into_iter().collect();
+    build(raw, &urls, output, true)
 }
 
 /// The one route from a raw plan to a [`Plan`]: phases one by one, then the run-wide rules.
 fn build(
     mut raw: RawPlan,
-    url: Option<&str>,
+    url: &[String],
     output: &RawOutput,
     label_errors: bool,
 ) -> Result<Plan, PlanError> {
@@ -342,13 +360,15 @@ fn build(
             errors.push(format!("phase name {:?} is used twice", p.name));
         }
     }
-    let file_url = raw.url.clone();
-    let url = url.map(str::to_string).or(file_url);
+    let urls = match url {
+        [] => raw.url.clone().map(Urls::into_vec).unwrap_or_default(),
+        given => given.to_vec(),
+    };
     let mut output = output.clone();
     output
         .thresholds
         .splice(0..0, std::mem::take(&mut raw.thresholds));
-    validate(raw, phases, url.as_deref(), &output, errors)
+    validate(raw, phases, &urls, &output, errors)
 }
 
 /// One raw phase, checked; `prev_clients` were connected by the phase before. Problems go

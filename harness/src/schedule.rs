@@ -217,6 +217,7 @@ mod tests {
             name: "t".into(),
             target: Target {
                 endpoint: None,
+                more: Vec::new(),
                 protocol: crate::model::Protocol::Ws,
                 transport: crate::model::Transport::Websocket,
                 eio_path: "/socket.io/".into(),

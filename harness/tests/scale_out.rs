@@ -192,6 +192,70 @@ fn one_and_three_processes_give_identical_totals_and_summed_histograms() {
     }
 }
 
+/// Two targets (`--url` given twice): one worker per target, the clients split by the
+/// worker rule (rooms whole), each target's figures from its own worker, each room whole on
+/// one server.
+#[test]
+fn several_targets_split_the_clients_and_each_result_is_attributed_to_its_target() {
+    let (a, b) = (
+        Target::start(target_server::Config::default()),
+        Target::start(target_server::Config::default()),
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = tmp.path().join("plan.toml");
+    std::fs::write(&plan, PLAN).expect("plan");
+    let out_dir = tmp.path().join("two");
+    let (ua, ub) = (a.http_url(), b.http_url());
+    let p = plan.to_str().expect("utf-8 path");
+    let out = swarm(&["run", p, "--url", &ua, "--url", &ub], &out_dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = read(&out_dir);
+    assert_eq!(r.meta.shards, 2, "auto: one worker per target");
+    assert_eq!(r.targets.len(), 2);
+    let ws: Vec<(u32, &str)> = r
+        .workers
+        .iter()
+        .map(|w| (w.index, w.target.as_str()))
+        .collect();
+    assert_eq!(
+        ws,
+        [
+            (0, r.targets[0].url.as_str()),
+            (1, r.targets[1].url.as_str())
+        ]
+    );
+    assert!(r.meta.target_url.contains(", "), "{}", r.meta.target_url);
+    let echo_sent: u64 = r
+        .targets
+        .iter()
+        .map(|t| t.run.echo.as_ref().unwrap().sent)
+        .sum();
+    assert_eq!(echo_sent, r.run.echo.as_ref().unwrap().sent);
+    // Rooms stay whole (rooms 0 and 2 on worker 0, room 1 on worker 1): 12 and 6 clients.
+    let clients: Vec<u64> = r.targets.iter().map(|t| t.clients).collect();
+    assert_eq!(clients, [12, 6]);
+    for (t, server) in r.targets.iter().zip([&a, &b]) {
+        // What the server saw is what the swarm attributes to it.
+        let seen = server
+            .shared
+            .stats
+            .connections_total(target_server::stats::Proto::SocketioWebsocket);
+        assert_eq!(seen, t.run.connect.connected, "{}", t.url);
+        assert!(t.run.connect.connected > 0);
+        let e = t.run.echo.as_ref().expect("echo");
+        assert_eq!((e.received, e.timeouts), (e.sent, 0), "{}", t.url);
+        // Rooms stay whole on one server: every expected delivery arrives.
+        let f = t.run.broadcast.as_ref().expect("broadcast");
+        assert!(
+            f.expected > 0 && f.delivered == f.expected,
+            "{}: {f:?}",
+            t.url
+        );
+    }
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report");
+    assert!(html.contains("Targets (each from the workers that drove it)"));
+}
+
 #[test]
 fn with_injected_drops_lost_is_the_servers_count_across_workers() {
     let server = Target::start(target_server::Config {

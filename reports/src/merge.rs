@@ -55,6 +55,7 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
         health: Health::default(),
         thresholds: Vec::new(),
         workers: Vec::new(),
+        targets: Vec::new(),
     };
     let mut series: BTreeMap<u64, SecondPoint> = BTreeMap::new();
     let mut health: BTreeMap<u64, HealthPoint> = BTreeMap::new();
@@ -115,6 +116,7 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
             }
         }
     }
+    out.targets = merge_targets(files, start_ms)?;
     let dropped: u64 = files.iter().map(|f| f.health.summary.samples_dropped).sum();
     if dropped > 0 {
         let sm = &mut out.health.summary;
@@ -123,6 +125,43 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
         if !sm.saturated_by.iter().any(|b| b == "recorder") {
             sm.saturated_by.push("recorder".into());
         }
+    }
+    Ok(out)
+}
+
+/// Each target's share, added by URL over the files: a file of several targets gives its
+/// `targets`, a file of one gives its whole run under its URL. Empty when every file
+/// targeted the same one URL.
+fn merge_targets(files: &[RunFile], start_ms: u64) -> Result<Vec<TargetResult>, MergeError> {
+    let mut out: Vec<TargetResult> = Vec::new();
+    for f in files {
+        let shift_ms = f.meta.started_at_unix_ms.saturating_sub(start_ms);
+        let own;
+        let targets = if f.targets.is_empty() {
+            own = [TargetResult {
+                url: f.meta.target_url.clone(),
+                workers: Vec::new(),
+                clients: f.run.connect.peak_connected,
+                run: f.run.clone(),
+            }];
+            &own[..]
+        } else {
+            &f.targets[..]
+        };
+        for t in targets {
+            let run = shift_section(&t.run, shift_ms);
+            match out.iter_mut().find(|o| o.url == t.url) {
+                Some(o) => {
+                    o.run = merge_section(&o.run, &run)?;
+                    o.clients += t.clients;
+                    o.workers.extend(&t.workers);
+                }
+                None => out.push(TargetResult { run, ..t.clone() }),
+            }
+        }
+    }
+    if out.len() < 2 {
+        out.clear();
     }
     Ok(out)
 }

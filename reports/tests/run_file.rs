@@ -181,6 +181,33 @@ fn merge_adds_histograms_and_counters_and_aligns_seconds() {
     assert_eq!(RunFile::read(&p).expect("read"), m);
 }
 
+/// Runs against different targets, merged: each target keeps its own share; runs against
+/// one target have no `targets`.
+#[test]
+fn merge_attributes_each_run_to_its_target() {
+    let a = example_run(100);
+    let mut b = example_run(50);
+    assert!(
+        merge(&[a.clone(), b.clone()])
+            .expect("merge")
+            .targets
+            .is_empty()
+    );
+    b.meta.target_url = "http://127.0.0.2:3000/".into();
+    let m = merge(&[a.clone(), b.clone()]).expect("merge");
+    let urls: Vec<&str> = m.targets.iter().map(|t| t.url.as_str()).collect();
+    assert_eq!(urls, [a.meta.target_url.as_str(), "http://127.0.0.2:3000/"]);
+    let sent = |s: &reports::Section| s.echo.as_ref().expect("echo").sent;
+    assert_eq!(sent(&m.targets[0].run), sent(&a.run));
+    assert_eq!(sent(&m.targets[1].run), sent(&b.run));
+    assert_eq!(m.targets[1].clients, b.run.connect.peak_connected);
+    // Merged again with a third run against the first target: that target adds up.
+    let c = example_run(10);
+    let m2 = merge(&[m.clone(), c.clone()]).expect("merge again");
+    assert_eq!(m2.targets.len(), 2);
+    assert_eq!(sent(&m2.targets[0].run), sent(&a.run) + sent(&c.run));
+}
+
 #[test]
 fn merge_of_nothing_is_an_error_and_of_one_is_identity() {
     assert!(merge(&[]).is_err());
@@ -214,6 +241,17 @@ fn docs_list_every_metric_and_field() {
     run.run.connect.phases.eio_open = Some(Default::default());
     run.run.connect.phases.upgrade = Some(Default::default());
     run.thresholds.push(Default::default());
+    run.workers.push(reports::WorkerResult {
+        lost_reason: Some("x".into()),
+        target: "x".into(),
+        ..Default::default()
+    });
+    run.targets.push(reports::TargetResult {
+        url: "x".into(),
+        workers: vec![0],
+        clients: 1,
+        run: Default::default(),
+    });
     let v = serde_json::to_value(run).expect("value");
     let mut keys = std::collections::BTreeSet::new();
     collect_keys(&v, &mut keys);

@@ -101,10 +101,10 @@ impl From<&ReconnectArgs> for ReconnectOverride {
 
 impl TargetArgs {
     /// The run-wide keys every command shares, named `name`, aimed at `url`.
-    fn raw_plan(&self, name: &str, url: &Option<String>) -> RawPlan {
+    fn raw_plan(&self, name: &str, url: &[String]) -> RawPlan {
         RawPlan {
             name: Some(name.to_string()),
-            url: url.clone(),
+            url: plan::Urls::given(url),
             protocol: self.protocol,
             transport: Some(self.transport),
             path: Some(self.path.clone()),

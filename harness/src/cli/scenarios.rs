@@ -21,8 +21,10 @@ use crate::scenario::heartbeat::args::HeartbeatOptsArgs;
 pub struct BroadcastArgs {
     /// Target URL: http(s):// for Socket.IO (path = namespace), or for raw WebSocket a
     /// template with {room}, e.g. ws://127.0.0.1:3000/ws/room/{room}. None: an embedded
-    /// target-server.
-    pub url: Option<String>,
+    /// target-server. Several: clients spread round-robin over them, one worker process
+    /// per target at least, each room on one target (docs/DISTRIBUTED.md).
+    #[arg(value_name = "URL")]
+    pub url: Vec<String>,
     #[command(flatten)]
     pub fanout: FanoutArgs,
     #[command(flatten)]
@@ -90,7 +92,9 @@ pub struct ReconnectArgs {
 #[derive(Debug, Args, Clone)]
 pub struct HeartbeatArgs {
     /// Target URL (ws:// raw WebSocket, http:// Socket.IO). None: an embedded target-server.
-    pub url: Option<String>,
+    /// Several: clients spread round-robin over them (docs/DISTRIBUTED.md).
+    #[arg(value_name = "URL")]
+    pub url: Vec<String>,
     /// Idle clients (accepts 10k).
     #[arg(long, short = 'c', default_value = "100", value_parser = parse_count)]
     pub clients: u32,

@@ -51,6 +51,29 @@ fn parses_echo() {
     assert_eq!(a.target.timeout, Duration::from_secs(10));
 }
 
+/// Several URLs on a scenario command: several targets, as a plan's `url = [...]`.
+#[test]
+fn several_urls_on_a_command_are_several_targets() {
+    let plan = plan_of(&[
+        "swarm",
+        "echo",
+        "http://127.0.0.1:3000",
+        "http://127.0.0.1:3001",
+        "--clients",
+        "10",
+    ])
+    .expect("two targets");
+    assert_eq!(plan.target.more.len(), 1);
+    assert_eq!(plan.scale.workers(10), (2, 0));
+    let heartbeat = plan_of(&[
+        "swarm",
+        "heartbeat",
+        "ws://127.0.0.1:1/",
+        "ws://127.0.0.1:2/",
+    ]);
+    assert_eq!(heartbeat.expect("two targets").target.more.len(), 1);
+}
+
 #[test]
 fn ramp_and_rate_conflict() {
     let r = Cli::try_parse_from(["swarm", "connect", "--ramp", "1s", "--connect-rate", "5/s"]);

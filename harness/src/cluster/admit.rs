@@ -26,7 +26,9 @@ pub struct Offer {
     pub token: String,
     pub argv: Vec<String>,
     pub plan_text: Option<String>,
-    pub url: String,
+    /// The targets' URLs (unredacted: workers connect to them); worker `i` gets
+    /// `urls[i % urls.len()]`.
+    pub urls: Vec<String>,
     pub run_id: u32,
     pub seed: u64,
 }
@@ -105,7 +107,11 @@ pub async fn admit(
         },
         argv: offer.argv.clone(),
         plan_text: offer.plan_text.clone(),
-        url: offer.url.clone(),
+        url: offer
+            .urls
+            .get(index as usize % offer.urls.len().max(1))
+            .cloned()
+            .unwrap_or_default(),
         run_id: offer.run_id,
         seed: offer.seed,
     };

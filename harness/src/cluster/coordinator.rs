@@ -44,6 +44,13 @@ pub async fn run(
     let token = token(&plan)?;
     let out_dir = run::prepare_out_dir(&plan)?;
     let mut target = run::resolve_target(&plan).await?;
+    let more = match resolve_more(&plan).await {
+        Ok(m) => m,
+        Err(e) => {
+            target.stop();
+            return Err(e);
+        }
+    };
     let listen = plan
         .scale
         .listen
@@ -59,7 +66,10 @@ pub async fn run(
         token: token.clone(),
         argv: worker_argv(&args),
         plan_text: plan.source_text.clone(),
-        url: target.endpoint.url(plan.target.protocol),
+        urls: std::iter::once(&target.endpoint)
+            .chain(&plan.target.more)
+            .map(|e| e.url(plan.target.protocol))
+            .collect(),
         run_id: rand::random(),
         seed: rand::random(),
     };
@@ -100,7 +110,7 @@ pub async fn run(
     }
     target.stop();
     stop_children(&mut children).await;
-    let meta = run::meta(
+    let mut meta = run::meta(
         &plan,
         &target.url,
         plan.target.endpoint.is_none(),
@@ -109,6 +119,13 @@ pub async fn run(
         started_wall,
         interrupted,
     );
+    let shown: Vec<String> = std::iter::once(target.url.clone()).chain(more).collect();
+    if shown.len() > 1 {
+        meta.target_url = shown.join(", ");
+    }
+    for r in &mut records {
+        r.target = shown[r.index as usize % shown.len()].clone();
+    }
     let merged = super::merge::merge(&mut records, meta, &out_dir.join("histograms.hlog"))
         .map_err(|why| RunError::Write {
             path: out_dir.display().to_string(),
@@ -124,6 +141,21 @@ pub async fn run(
         exit = Exit::Degraded;
     }
     Ok(Finished { run, out_dir, exit })
+}
+
+/// Probes the further targets (several URLs) as the first was, before any worker starts;
+/// returns their redacted URLs.
+async fn resolve_more(plan: &Plan) -> Result<Vec<String>, RunError> {
+    let mut shown = Vec::new();
+    for endpoint in &plan.target.more {
+        let mut one = plan.clone();
+        one.target.endpoint = Some(endpoint.clone());
+        one.target.more.clear();
+        let mut resolved = run::resolve_target(&one).await?;
+        resolved.stop();
+        shown.push(resolved.url.clone());
+    }
+    Ok(shown)
 }
 
 /// Refuses, before anything opens, a run whose local workers would each hold more

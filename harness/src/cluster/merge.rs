@@ -36,6 +36,8 @@ pub struct WorkerRecord {
     pub peak_rss_bytes: u64,
     pub clock_offset_ns: i64,
     pub clock_bound_ns: u64,
+    /// The target it drove (redacted URL).
+    pub target: String,
 }
 
 /// The merged run (not yet judged: the caller sets status, thresholds) and the warnings met.
@@ -77,6 +79,7 @@ pub fn merge(
             health: Default::default(),
             thresholds: Vec::new(),
             workers: Vec::new(),
+            targets: Vec::new(),
         }
     } else {
         reports::merge::merge(&runs).map_err(|e| e.to_string())?
@@ -104,8 +107,46 @@ pub fn merge(
         .iter()
         .map(|w| worker_result(w, files.iter().find(|(i, _)| *i == w.index)))
         .collect();
+    run.targets = by_target(workers, &files)?;
     mark_lost(&mut run, workers);
     Ok(Merged { run, warnings })
+}
+
+/// Each target's share of a run against several: its workers' files merged as the whole
+/// run's are. Empty when every worker drove the same target.
+fn by_target(
+    workers: &[WorkerRecord],
+    files: &[(u32, RunFile)],
+) -> Result<Vec<reports::TargetResult>, String> {
+    let mut urls: Vec<&str> = Vec::new();
+    for w in workers {
+        if !urls.contains(&w.target.as_str()) {
+            urls.push(&w.target);
+        }
+    }
+    if urls.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for url in urls {
+        let mine: Vec<&WorkerRecord> = workers.iter().filter(|w| w.target == url).collect();
+        let runs: Vec<RunFile> = files
+            .iter()
+            .filter(|(i, _)| mine.iter().any(|w| w.index == *i))
+            .map(|(_, f)| f.clone())
+            .collect();
+        let run = match runs.is_empty() {
+            true => Default::default(),
+            false => reports::merge::merge(&runs).map_err(|e| e.to_string())?.run,
+        };
+        out.push(reports::TargetResult {
+            url: url.to_string(),
+            workers: mine.iter().map(|w| w.index).collect(),
+            clients: mine.iter().map(|w| u64::from(w.clients)).sum(),
+            run,
+        });
+    }
+    Ok(out)
 }
 
 fn hosts(workers: &[WorkerRecord]) -> String {
@@ -140,6 +181,7 @@ fn worker_result(w: &WorkerRecord, file: Option<&(u32, RunFile)>) -> WorkerResul
         }
         .into(),
         lost_reason: w.lost.clone(),
+        target: w.target.clone(),
     }
 }
 

@@ -165,6 +165,8 @@ fn prepare(
     let mut plan = build(argv, plan_text).map_err(|e| format!("the coordinator's plan: {e}"))?;
     let (endpoint, _) = Endpoint::parse(url).map_err(|e| format!("target {url:?}: {e}"))?;
     plan.target.endpoint = Some(endpoint);
+    // Several targets: this worker drives the one it was given.
+    plan.target.more.clear();
     plan.output.out = Some(out_dir.to_path_buf());
     plan.output.quiet = true;
     plan.output.json = false;

@@ -27,12 +27,40 @@ pub struct ByteSize {
     pub written: String,
 }
 
+/// `url = "..."` or `url = ["...", "..."]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Urls {
+    /// The command line's URLs as a plan key (`None` when there are none).
+    pub fn given(urls: &[String]) -> Option<Urls> {
+        match urls {
+            [] => None,
+            [one] => Some(Urls::One(one.clone())),
+            many => Some(Urls::Many(many.to_vec())),
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            Urls::One(u) => vec![u],
+            Urls::Many(v) => v,
+        }
+    }
+}
+
 /// The plan file, as written (keys as the CLI options, in kebab-case).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawPlan {
     pub name: Option<String>,
-    pub url: Option<String>,
+    /// One URL, or a list of them: several targets (clients spread round-robin, one worker
+    /// process per target at least; docs/DISTRIBUTED.md).
+    pub url: Option<Urls>,
     pub protocol: Option<Protocol>,
     pub transport: Option<Transport>,
     pub path: Option<String>,

@@ -95,6 +95,54 @@ fn ramps_from_rate_and_new_clients_only() {
     assert_eq!(plan.total(), Duration::from_secs(9));
 }
 
+/// Several URLs: a list in the plan or `--url` given again; one protocol, no repeats, and
+/// a whole number of worker processes per target.
+#[test]
+fn several_targets() {
+    const PHASE: &str = "[[phase]]\nscenario = \"echo\"\nclients = 10\nduration = \"1s\"\n";
+    let list = format!("url = [\"http://127.0.0.1:3000\", \"http://127.0.0.2:3000\"]\n{PHASE}");
+    let plan = toml_plan(&list).expect("two targets");
+    assert_eq!(plan.target.more.len(), 1);
+    assert_eq!(plan.scale.targets, 2);
+    // Auto: at least one worker per target, a whole number per target.
+    assert_eq!(plan.scale.workers(10), (2, 0));
+    assert_eq!(plan.scale.workers(40_000), (4, 0));
+    assert!(plan.scale.distributed(10));
+    // `--url` given twice overrides the file's list.
+    let urls = [
+        "ws://127.0.0.3:9000/ws/echo".to_string(),
+        "ws://127.0.0.4:9000/ws/echo".into(),
+    ];
+    let plan = from_toml_with(
+        &list,
+        "t",
+        &urls,
+        &Default::default(),
+        &RawOutput::default(),
+    )
+    .expect("command-line targets");
+    assert_eq!(plan.target.protocol, Protocol::Ws);
+    assert_eq!(plan.target.endpoint.as_ref().map(|e| e.port), Some(9000));
+    // One URL stays one target, in one process.
+    let one = toml_plan(&format!("url = \"http://127.0.0.1:3000\"\n{PHASE}")).unwrap();
+    assert!(one.target.more.is_empty() && !one.scale.distributed(10));
+    let errors = |text: &str, output: &RawOutput| match from_toml(text, "t", None, output) {
+        Err(PlanError::Invalid(e)) => e.join("\n"),
+        other => panic!("expected errors, got {other:?}"),
+    };
+    let mixed = format!("url = [\"http://127.0.0.1:3000\", \"ws://127.0.0.1:9000/\"]\n{PHASE}");
+    let e = errors(&mixed, &RawOutput::default());
+    assert!(e.contains("several targets must speak one protocol"), "{e}");
+    let twice = format!("url = [\"http://127.0.0.1:3000\", \"http://127.0.0.1:3000\"]\n{PHASE}");
+    assert!(errors(&twice, &RawOutput::default()).contains("is given twice"));
+    let three = RawOutput {
+        procs: Some(crate::model::Procs::Exactly(3)),
+        ..Default::default()
+    };
+    let e = errors(&list, &three);
+    assert!(e.contains("must be a multiple of 2"), "{e}");
+}
+
 #[test]
 fn url_decides_protocol() {
     let (e, p) = Endpoint::parse("wss://example.test:8443/ws/echo?x=1").unwrap();

@@ -37,11 +37,18 @@ fn split_pairs(
 pub(super) fn validate(
     raw: RawPlan,
     phases: Vec<Phase>,
-    url: Option<&str>,
+    urls: &[String],
     output: &RawOutput,
     mut errors: Vec<String>,
 ) -> Result<Plan, PlanError> {
-    let (endpoint, protocol) = endpoint(url, raw.protocol, &mut errors);
+    let (endpoint, more, protocol) = endpoints(urls, raw.protocol, &mut errors);
+    if !more.is_empty() && raw.publish_url.is_some() {
+        errors.push(
+            "publish-url names one target's publish endpoint: it cannot be combined with \
+             several targets"
+                .into(),
+        );
+    }
     let mut fan = broadcast::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
     // The embedded target-server of a heartbeat plan pings at EMBEDDED_HEARTBEAT: raw WS
     // clients expect that period unless the plan says otherwise.
@@ -76,7 +83,7 @@ pub(super) fn validate(
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     run_wide_rules(protocol, transport, endpoint.as_ref(), &phases, &mut errors);
     let parsed_thresholds = thresholds(&output.thresholds, &mut errors);
-    let scale = scale(&raw, output, &mut errors);
+    let scale = scale(&raw, output, 1 + more.len() as u32, &mut errors);
     if !errors.is_empty() {
         return Err(PlanError::Invalid(errors));
     }
@@ -84,6 +91,7 @@ pub(super) fn validate(
         name: raw.name.unwrap_or_else(|| "plan".into()),
         target: Target {
             endpoint,
+            more,
             protocol,
             transport,
             eio_path: hs.eio_path,
@@ -115,7 +123,7 @@ pub(super) fn validate(
 }
 
 /// Processes and workers: the command line's over the plan's `procs`.
-fn scale(raw: &RawPlan, output: &RawOutput, errors: &mut Vec<String>) -> Scale {
+fn scale(raw: &RawPlan, output: &RawOutput, targets: u32, errors: &mut Vec<String>) -> Scale {
     let procs = match output.procs {
         Some(p) => p,
         None => take(&raw.procs, "procs", errors).unwrap_or_default(),
@@ -132,29 +140,74 @@ fn scale(raw: &RawPlan, output: &RawOutput, errors: &mut Vec<String>) -> Scale {
     {
         errors.push("--token must be 16 to 256 printable ASCII characters".into());
     }
+    if let Procs::Exactly(n) = procs
+        && targets > 1
+        && !(n + output.expect_workers).is_multiple_of(targets)
+    {
+        errors.push(format!(
+            "{targets} targets: each worker process drives one target, so the workers \
+             (--procs {n}{}) must be a multiple of {targets}; or leave --procs at auto",
+            match output.expect_workers {
+                0 => String::new(),
+                r => format!(" plus --expect-workers {r}"),
+            }
+        ));
+    }
     Scale {
         procs,
         listen: output.listen,
         expect_workers: output.expect_workers,
         token: output.token.clone(),
+        targets,
     }
 }
 
-/// The URL's endpoint (`None`: the embedded target) and the protocol: the plan's, else the
-/// one the URL's scheme implies, else Socket.IO.
-fn endpoint(
-    url: Option<&str>,
+/// The URLs' endpoints (none: the embedded target; the first, then the others) and the
+/// protocol: the plan's, else the one the first URL's scheme implies, else Socket.IO.
+/// Several URLs must speak one protocol and be distinct.
+fn endpoints(
+    urls: &[String],
     given: Option<Protocol>,
     errors: &mut Vec<String>,
-) -> (Option<Endpoint>, Protocol) {
-    let default = given.unwrap_or(Protocol::Socketio);
-    match url.map(Endpoint::parse) {
-        None => (None, default),
-        Some(Ok((e, p))) => (Some(e), given.unwrap_or(p)),
-        Some(Err(e)) => {
-            errors.push(e);
-            (None, default)
+) -> (Option<Endpoint>, Vec<Endpoint>, Protocol) {
+    let mut parsed = Vec::new();
+    let mut implied = None;
+    for (i, url) in urls.iter().enumerate() {
+        if urls[..i].contains(url) {
+            let shown = reports::redact::redact_url(url);
+            errors.push(format!("url {shown} is given twice"));
+            continue;
         }
+        match Endpoint::parse(url) {
+            Ok((e, p)) => {
+                match implied {
+                    None => implied = Some(p),
+                    Some(first) if given.is_none() && first != p => {
+                        let shown = reports::redact::redact_url(url);
+                        errors.push(format!(
+                            "url {shown} is {} but the first URL is {}: several targets \
+                             must speak one protocol",
+                            label(p),
+                            label(first)
+                        ));
+                    }
+                    Some(_) => {}
+                }
+                parsed.push(e);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    let protocol = given.or(implied).unwrap_or(Protocol::Socketio);
+    let mut parsed = parsed.into_iter();
+    let first = parsed.next();
+    (first, parsed.collect(), protocol)
+}
+
+fn label(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Ws => "raw WebSocket",
+        Protocol::Socketio => "Socket.IO",
     }
 }
 

@@ -43,6 +43,23 @@ pub struct RunFile {
     /// from the file) for a run in one process.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<WorkerResult>,
+    /// A run against several targets (`url` given more than once): each target's share of
+    /// the run, its workers' sections added exactly. Empty (and absent) for one target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<TargetResult>,
+}
+
+/// One target of a run against several (docs/DISTRIBUTED.md, "Several targets").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetResult {
+    /// The target's URL, redacted.
+    pub url: String,
+    /// The workers (shard indexes) that drove it.
+    pub workers: Vec<u32>,
+    /// Clients its workers owned at most at once, summed.
+    pub clients: u64,
+    /// Its workers' whole-run sections, added exactly (as `run` is for all targets).
+    pub run: Section,
 }
 
 /// One worker process of a run of several processes (docs/DISTRIBUTED.md).
@@ -72,6 +89,9 @@ pub struct WorkerResult {
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_reason: Option<String>,
+    /// The target it drove (redacted URL), when the run had several; else empty (absent).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
 }
 
 /// What ran, against what, where and when.

@@ -70,8 +70,12 @@ fn workers(s: &mut Section, run: &RunFile) {
             "status",
         ],
     );
+    let several = run.workers.iter().any(|w| !w.target.is_empty());
+    if several {
+        t.head.insert(1, "target".into());
+    }
     for w in &run.workers {
-        t.rows.push(vec![
+        let mut row = vec![
             w.index.to_string(),
             w.host.clone(),
             w.pid.to_string(),
@@ -90,7 +94,11 @@ fn workers(s: &mut Section, run: &RunFile) {
                 Some(why) => format!("{}: {why}", w.status),
                 None => w.status.clone(),
             },
-        ]);
+        ];
+        if several {
+            row.insert(1, w.target.clone());
+        }
+        t.rows.push(row);
     }
     s.tables.push(t);
 }
@@ -266,6 +274,34 @@ mod tests {
         assert_eq!(t.rows.len(), 2);
         assert_eq!(t.rows[0][10], "yes");
         assert_eq!(t.rows[1][11], "lost: sent nothing for 15 s");
+        assert!(!t.head.iter().any(|h| h == "target"));
+        // Several targets: a column names each worker's, and the run section lists them.
+        let mut several = run.clone();
+        several.workers[0].target = "http://127.0.0.1:1/".into();
+        several.workers[1].target = "http://127.0.0.2:1/".into();
+        several.targets = vec![crate::schema::TargetResult {
+            url: "http://127.0.0.1:1/".into(),
+            workers: vec![0],
+            clients: 3,
+            run: several.run.clone(),
+        }];
+        let t = section(&several)
+            .expect("health")
+            .tables
+            .pop()
+            .expect("workers");
+        assert_eq!(
+            (t.head[1].as_str(), t.rows[1][1].as_str()),
+            ("target", "http://127.0.0.2:1/")
+        );
+        let info = super::super::run_info::section(&several);
+        let targets = info.tables.last().expect("targets table");
+        assert!(
+            targets.caption.starts_with("Targets"),
+            "{}",
+            targets.caption
+        );
+        assert_eq!(targets.rows[0][..3], ["http://127.0.0.1:1/", "0", "3"]);
         // The saturation banner names the saturated worker.
         run.health.summary.saturated = true;
         run.health.summary.saturated_by = vec!["cpu".into()];

@@ -70,6 +70,15 @@ pub fn section(run: &RunFile) -> Section {
     if m.shards > 1 {
         facts.pair("merged from", format!("{} swarm processes", m.shards));
     }
+    if !run.targets.is_empty() {
+        facts.pair(
+            "targets",
+            format!(
+                "{} (clients spread round-robin; each worker drove one; see Targets below)",
+                run.targets.len()
+            ),
+        );
+    }
     if !m.run_id.is_empty() {
         facts.pair("run id", m.run_id.clone());
     }
@@ -91,7 +100,57 @@ pub fn section(run: &RunFile) -> Section {
     if !m.plan.is_empty() {
         s.tables.push(plan_table(m));
     }
+    if !run.targets.is_empty() {
+        s.tables.push(targets_table(run));
+    }
     s
+}
+
+/// A run against several targets: each target's share, from its own workers' figures.
+fn targets_table(run: &RunFile) -> Table {
+    let mut t = Table::new(
+        "Targets (each from the workers that drove it)",
+        &[
+            "target",
+            "workers",
+            "clients",
+            "connected",
+            "connect failed",
+            "echo sent / answered",
+            "echo timeouts",
+            "echo latency p50 / p99",
+            "broadcast delivered / expected",
+            "broadcast lost",
+        ],
+    );
+    let dash = || "-".to_string();
+    for x in &run.targets {
+        let r = &x.run;
+        let workers: Vec<String> = x.workers.iter().map(u32::to_string).collect();
+        t.push(vec![
+            x.url.clone(),
+            workers.join(", "),
+            count(x.clients),
+            count(r.connect.connected),
+            count(r.connect.failed),
+            r.echo.as_ref().map_or_else(dash, |e| {
+                format!("{} / {}", count(e.sent), count(e.received))
+            }),
+            r.echo.as_ref().map_or_else(dash, |e| count(e.timeouts)),
+            r.echo.as_ref().map_or_else(dash, |e| {
+                format!(
+                    "{} / {}",
+                    format_us(e.latency.p50_us),
+                    format_us(e.latency.p99_us)
+                )
+            }),
+            r.broadcast.as_ref().map_or_else(dash, |b| {
+                format!("{} / {}", count(b.delivered), count(b.expected))
+            }),
+            r.broadcast.as_ref().map_or_else(dash, |b| count(b.lost)),
+        ]);
+    }
+    t
 }
 
 /// The plan, phase by phase.
