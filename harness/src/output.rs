@@ -25,18 +25,25 @@ pub struct Paths {
 
 /// Creates `dir` and writes `results.json` and `report.html` into it.
 pub fn write_outputs(dir: &Path, run: &RunFile) -> io::Result<Paths> {
+    let paths = write_results(dir, run)?;
+    let html = reports::html::render_html(run).map_err(|e| {
+        io::Error::other(format!(
+            "{e} (results.json was written: {})",
+            paths.results.display()
+        ))
+    })?;
+    reports::file::write_atomic(&paths.report, html.as_bytes())?;
+    Ok(paths)
+}
+
+/// Creates `dir` and writes `results.json` only (a worker's: its coordinator renders the
+/// report of the merged run); `report` names where the report would go.
+pub fn write_results(dir: &Path, run: &RunFile) -> io::Result<Paths> {
     std::fs::create_dir_all(dir)?;
     let results = dir.join("results.json");
     run.write(&results)
         .map_err(|e| io::Error::other(e.to_string()))?;
     let report = dir.join("report.html");
-    let html = reports::html::render_html(run).map_err(|e| {
-        io::Error::other(format!(
-            "{e} (results.json was written: {})",
-            results.display()
-        ))
-    })?;
-    reports::file::write_atomic(&report, html.as_bytes())?;
     let hlog = dir.join("histograms.hlog");
     Ok(Paths {
         dir: dir.to_owned(),

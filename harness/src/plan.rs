@@ -144,6 +144,9 @@ pub struct Output {
     pub thresholds: Vec<String>,
     /// The same rules, parsed (once, during validation); the run evaluates these.
     pub parsed_thresholds: Vec<reports::threshold::Threshold>,
+    /// Write `results.json` (and the interval log) but no report: a worker's results, read
+    /// by its coordinator, which renders the merged run's report.
+    pub results_only: bool,
 }
 
 /// How many processes run the clients, and how workers reach the coordinator.

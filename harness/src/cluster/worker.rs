@@ -170,6 +170,7 @@ fn prepare(
     plan.output.out = Some(out_dir.to_path_buf());
     plan.output.quiet = true;
     plan.output.json = false;
+    plan.output.results_only = true;
     plan.output.thresholds.clear();
     plan.output.parsed_thresholds.clear();
     if shard.count == 0 || shard.index >= shard.count {

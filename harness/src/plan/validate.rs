@@ -116,6 +116,7 @@ pub(super) fn validate(
             quiet: output.quiet,
             thresholds: output.thresholds.clone(),
             parsed_thresholds,
+            results_only: false,
         },
         scale,
         source_text: None,

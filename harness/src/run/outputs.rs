@@ -121,7 +121,11 @@ fn mark_failed(run: &mut RunFile, whose: &str) {
 fn judge_and_write(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunFile, RunError> {
     mark_degraded(&mut run);
     run.thresholds = reports::threshold::evaluate(&plan.output.parsed_thresholds, &run);
-    crate::output::write_outputs(out_dir, &run).map_err(|e| RunError::Write {
+    let write = match plan.output.results_only {
+        true => crate::output::write_results,
+        false => crate::output::write_outputs,
+    };
+    write(out_dir, &run).map_err(|e| RunError::Write {
         path: out_dir.display().to_string(),
         why: e.to_string(),
     })?;
