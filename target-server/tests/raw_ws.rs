@@ -210,6 +210,76 @@ async fn oversize_message_gets_1009() {
     assert_eq!(close_code(&mut ws).await, CloseCode::Size);
 }
 
+/// A peer still sending the rest of a refused 1 MiB message in small pieces gets its 1009
+/// and is not reset: the server drains what is still coming after its close frame instead
+/// of closing on unread input. When the drain stopped after 256 short reads, this peer's
+/// writes were reset after ~260-360 KiB, and the Node `ws` check (interop_node) sometimes
+/// saw that reset as 1006 instead of 1009 on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_message_still_arriving_in_small_pieces_gets_1009() {
+    use std::io::{Read, Write};
+    const MAX: usize = 1 << 20;
+    let server = Server::start(Config {
+        max_message_size: MAX,
+        ..Config::default()
+    })
+    .await;
+    let addr = server.addr;
+    let got = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(
+            b"GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .expect("handshake");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+            s.read_exact(&mut byte).expect("handshake reply");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        // A binary frame of MAX + 1 bytes (masked, zero key), sent 1 KiB at a time so the
+        // server's reads come short.
+        let mut frame = vec![0x82, 0x80 | 127];
+        frame.extend_from_slice(&((MAX + 1) as u64).to_be_bytes());
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        s.write_all(&frame).expect("frame header");
+        let chunk = [1u8; 1024];
+        let started = std::time::Instant::now();
+        let mut sent = 0;
+        while sent <= MAX && started.elapsed() < Duration::from_secs(5) {
+            let n = chunk.len().min(MAX + 1 - sent);
+            if s.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            sent += n;
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        let mut reply = Vec::new();
+        let read = s.read_to_end(&mut reply);
+        (read.map_err(|e| e.kind()), reply, sent)
+    })
+    .await
+    .expect("client thread");
+    let (read, reply, sent) = got;
+    assert!(
+        reply.len() >= 4 && reply[0] == 0x88,
+        "expected a close frame, read {read:?} and {} bytes after writing {sent}",
+        reply.len()
+    );
+    assert_eq!(u16::from_be_bytes([reply[2], reply[3]]), 1009, "close code");
+    assert_eq!(sent, MAX + 1, "the whole message was written");
+}
+
 #[tokio::test]
 async fn fragmented_oversize_message_gets_1009() {
     let server = Server::start(Config {

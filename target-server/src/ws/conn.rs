@@ -33,8 +33,14 @@ use crate::upgrade::WsStream;
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 /// Time the peer gets, after our close frame, to close its side.
 const LINGER: Duration = Duration::from_secs(1);
-/// Reads (of up to 4 KiB) made while lingering at most.
-const LINGER_READS: usize = 256;
+/// Bytes read while lingering at most, beyond the largest message: a peer whose message was
+/// refused as too big may still be sending the rest of it, and input left unread when the
+/// socket closes turns the close into a reset that can destroy our close frame in flight
+/// (seen as 1006 instead of 1009 on a loaded machine when this bound was 256 reads of up
+/// to 4 KiB: short reads drained less than the 1 MiB still coming).
+const LINGER_SLACK: usize = 256 * 1024;
+/// Largest linger budget, whatever `max_message_size` says.
+const LINGER_MAX: usize = 64 << 20;
 
 /// How the read loop ended.
 struct End {
@@ -112,23 +118,30 @@ pub(crate) async fn run(
         && let Ok(ws) = stream.reunite(sink)
     {
         // Boxed: the socket moves into a future only connections that close pay for.
-        Box::pin(linger(ws)).await;
+        let budget = shared
+            .config
+            .max_message_size
+            .saturating_add(LINGER_SLACK)
+            .min(LINGER_MAX);
+        Box::pin(linger(ws, budget)).await;
     }
     shared.stats.closed(Proto::RawWs, end.cause);
 }
 
 /// After our close frame: half-close the socket and read whatever the peer still sends
-/// (bounded), so the close frame is not lost to a reset caused by unread input.
-async fn linger(mut ws: WsStream) {
+/// (at most `budget` bytes, for at most [`LINGER`]), so the close frame is not lost to a
+/// reset caused by unread input.
+async fn linger(mut ws: WsStream, budget: usize) {
     let io = ws.get_mut();
     let _ = io.shutdown().await;
     // On the heap: an array here would sit in every connection's task for its whole life.
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; 16 * 1024];
     let drain = async {
-        for _ in 0..LINGER_READS {
+        let mut left = budget;
+        while left > 0 {
             match io.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {}
+                Ok(n) => left = left.saturating_sub(n),
             }
         }
     };
