@@ -139,7 +139,9 @@ pub struct Output {
     /// Pass/fail rules as written (the plan file's, then the command line's).
     pub thresholds: Vec<String>,
     /// The same rules, parsed (once, during validation); the run evaluates these.
-    pub parsed_thresholds: Vec<reports::threshold::Threshold>,
+    pub parsed_thresholds: Vec<reports::threshold::Rule>,
+    /// The live outputs (metrics endpoint, remote write, NDJSON, JUnit, abort).
+    pub live: crate::live::LiveOptions,
 }
 
 /// How many processes run the clients, and how workers reach the coordinator.

@@ -123,7 +123,12 @@ pub async fn run(
     if exit == Exit::Ok && records.iter().any(|r| r.lost.is_some()) {
         exit = Exit::Degraded;
     }
-    Ok(Finished { run, out_dir, exit })
+    Ok(Finished {
+        run,
+        out_dir,
+        exit,
+        linger: None,
+    })
 }
 
 /// Refuses, before anything opens, a run whose local workers would each hold more
