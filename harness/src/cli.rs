@@ -52,8 +52,16 @@ Examples:
 
   swarm echo ws://127.0.0.1:3000/ws/echo --reconnect --reconnect-max-delay 5s
 
-Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or plan (nothing opened),
-3 the run could not happen (target unreachable, no connection succeeded),
+Watching a run live (README: Watching a run live):
+  swarm echo http://127.0.0.1:3000 --duration 10m --metrics-addr 9464
+        (Prometheus scrapes http://127.0.0.1:9464/metrics; stays up 15s after the run)
+  swarm echo http://127.0.0.1:3000 --prometheus-remote-write http://127.0.0.1:9090/api/v1/write
+  swarm echo http://127.0.0.1:3000 --out ndjson=- --quiet | jq -c .latency_p99_us
+  swarm echo http://127.0.0.1:3000 --duration 1h --threshold 'echo.latency.p99 < 50ms' \\
+        --abort-on-fail --abort-delay 30s --out junit=thresholds.xml
+
+Exit codes: 0 ok, 1 a threshold failed (or --abort-on-fail stopped the run), 2 bad usage
+or plan (nothing opened), 3 the run could not happen (target unreachable, no connection succeeded),
 5 degraded: connections were lost during the run and no --threshold was given (with
 thresholds, they decide: 0 or 1), 130 interrupted.";
 
@@ -155,7 +163,9 @@ connect-rate, or spread over ramp); fewer closes the surplus.
   grace = \"2s\"
   insecure = false
   source-addrs = \"auto\"            # none | 127.0.0.1-8 | 10.0.0.5,10.0.0.6
-  thresholds = [\"echo.latency.p99 < 50ms\", \"connect.failed == 0\"]
+  thresholds = [\"echo.latency.p99 < 50ms\", \"connect.failed == 0\"]   # and/or combine
+  abort = false                     # true: --abort-on-fail (thresholds checked each second)
+  abort-delay = \"30s\"               # how long one must fail before the run stops
 
   [[phase]]
   name = \"ramp\"                     # unique, [a-z0-9_-]
