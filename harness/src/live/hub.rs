@@ -164,7 +164,9 @@ fn stamp(after: i64) -> i64 {
     now.max(after + 1)
 }
 
-type Push = (Vec<(Vec<(String, String)>, f64)>, i64);
+/// One second's samples, as remote write sends them.
+type Flat = Vec<(Vec<(String, String)>, f64)>;
+type Push = (Flat, i64);
 
 async fn run(
     mut rx: mpsc::UnboundedReceiver<LiveSecond>,
@@ -188,7 +190,7 @@ async fn run(
     };
     let mut dropped_pushes = 0u64;
     let mut accum = Accum::default();
-    let mut last: Option<Vec<(Vec<(String, String)>, f64)>> = None;
+    let mut last: Option<Flat> = None;
     let mut last_ts = 0i64;
     while let Some(sec) = rx.recv().await {
         accum.add(&sec);

@@ -175,9 +175,11 @@ fn start(
         SystemTime::now(),
         Intake { rx, dropped },
         health,
-        live_tx,
-        checkpoints,
-        seconds,
+        Feeds {
+            live: live_tx,
+            checkpoints,
+            seconds,
+        },
     ));
     (
         tx,
@@ -329,6 +331,13 @@ fn live_second(
     }
 }
 
+/// What the recorder feeds while it runs: the live view, checkpoints, the live outputs.
+struct Feeds {
+    live: watch::Sender<LiveSnapshot>,
+    checkpoints: Option<Checkpoints>,
+    seconds: Option<LiveSeconds>,
+}
+
 /// The sample channel's receiving end and its overflow counter.
 struct Intake {
     rx: SampleRx,
@@ -370,9 +379,11 @@ async fn run(
     started_at: SystemTime,
     Intake { mut rx, dropped }: Intake,
     mut health: Option<HealthRx>,
-    live: watch::Sender<LiveSnapshot>,
-    checkpoints: Option<Checkpoints>,
-    seconds: Option<LiveSeconds>,
+    Feeds {
+        live,
+        checkpoints,
+        seconds,
+    }: Feeds,
 ) -> Recorded {
     let interval = if config.interval.is_zero() {
         Duration::from_secs(1)

@@ -30,9 +30,11 @@ pub(super) async fn run(
     run_id: u32,
     out_dir: &Path,
     checkpoint_meta: reports::RunMeta,
-    interrupts: mpsc::UnboundedReceiver<()>,
-    sharding: Option<Sharding>,
-    live: Option<LiveStart>,
+    Control {
+        interrupts,
+        sharding,
+        live,
+    }: Control,
 ) -> Ran {
     // A worker's recorder starts as a one-process run's does, 50 ms before the schedule:
     // every worker's seconds then cover the same wall-clock seconds, and merge exactly.
@@ -110,6 +112,14 @@ pub(super) async fn run(
         live,
         linger,
     }
+}
+
+/// What steers the clients besides the plan: the interrupts (the user's, and an abort's),
+/// a worker's shard, the live outputs.
+pub(super) struct Control {
+    pub interrupts: mpsc::UnboundedReceiver<()>,
+    pub sharding: Option<Sharding>,
+    pub live: Option<LiveStart>,
 }
 
 /// The live outputs of a run, started before its clients (run/mod.rs).

@@ -221,9 +221,11 @@ pub async fn execute_with(
         run_id,
         &out_dir,
         checkpoint_meta,
-        interrupts,
-        sharding,
-        live,
+        clients::Control {
+            interrupts,
+            sharding,
+            live,
+        },
     )
     .await;
     target.stop();

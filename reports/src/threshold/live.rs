@@ -41,9 +41,9 @@ pub const LIVE_COUNTS: [&str; 7] = [
 
 fn latency_stat(stat: Option<Stat>) -> Option<fn(&SecondPoint) -> Option<u64>> {
     Some(match stat? {
-        Stat::Percentile(p) if p == 50.0 => |s: &SecondPoint| s.latency_p50_us,
-        Stat::Percentile(p) if p == 90.0 => |s: &SecondPoint| s.latency_p90_us,
-        Stat::Percentile(p) if p == 99.0 => |s: &SecondPoint| s.latency_p99_us,
+        Stat::Percentile(50.0) => |s: &SecondPoint| s.latency_p50_us,
+        Stat::Percentile(90.0) => |s: &SecondPoint| s.latency_p90_us,
+        Stat::Percentile(99.0) => |s: &SecondPoint| s.latency_p99_us,
         Stat::Max => |s: &SecondPoint| s.latency_max_us,
         _ => return None,
     })
