@@ -3,7 +3,8 @@
 #
 # 1. Installs only what is missing, with apt-get (as root, or through sudo):
 #    chromium (headless browser tests), libssl-dev + pkg-config (rust_socketio builds against
-#    OpenSSL), nodejs + npm only if `node` is not on PATH at all.
+#    OpenSSL), prometheus (/usr/bin/prometheus: the live-output tests, harness/tests/live_*.rs,
+#    start their own on a free loopback port), nodejs + npm only if `node` is not on PATH at all.
 # 2. `npm ci` in interop/ (socket.io-client, socket.io, express, ws, playwright-core at the
 #    versions of interop/package-lock.json; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1: the tests drive
 #    Debian's /usr/bin/chromium and never download a browser).
@@ -22,6 +23,7 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_apt+=(libssl-dev)
+[ -x /usr/bin/prometheus ] || need_apt+=(prometheus)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
@@ -32,7 +34,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   "${SUDO[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  step "Debian packages: chromium, libssl-dev, pkg-config, node already installed"
+  step "Debian packages: chromium, libssl-dev, pkg-config, prometheus, node already installed"
 fi
 echo "node $(node --version), npm $(npm --version), $(chromium --version 2>/dev/null | head -1)"
 

@@ -52,8 +52,16 @@ Examples:
 
   swarm echo ws://127.0.0.1:3000/ws/echo --reconnect --reconnect-max-delay 5s
 
-Exit codes: 0 ok, 1 a threshold failed, 2 bad usage or plan (nothing opened),
-3 the run could not happen (target unreachable, no connection succeeded),
+Watching a run live (README: Watching a run live):
+  swarm echo http://127.0.0.1:3000 --duration 10m --metrics-addr 9464
+        (Prometheus scrapes http://127.0.0.1:9464/metrics; stays up 15s after the run)
+  swarm echo http://127.0.0.1:3000 --prometheus-remote-write http://127.0.0.1:9090/api/v1/write
+  swarm echo http://127.0.0.1:3000 --out ndjson=- --quiet | jq -c .latency_p99_us
+  swarm echo http://127.0.0.1:3000 --duration 1h --threshold 'echo.latency.p99 < 50ms' \\
+        --abort-on-fail --abort-delay 30s --out junit=thresholds.xml
+
+Exit codes: 0 ok, 1 a threshold failed (or --abort-on-fail stopped the run), 2 bad usage
+or plan (nothing opened), 3 the run could not happen (target unreachable, no connection succeeded),
 5 degraded: connections were lost during the run and no --threshold was given (with
 thresholds, they decide: 0 or 1), 130 interrupted.";
 
@@ -155,7 +163,9 @@ connect-rate, or spread over ramp); fewer closes the surplus.
   grace = \"2s\"
   insecure = false
   source-addrs = \"auto\"            # none | 127.0.0.1-8 | 10.0.0.5,10.0.0.6
-  thresholds = [\"echo.latency.p99 < 50ms\", \"connect.failed == 0\"]
+  thresholds = [\"echo.latency.p99 < 50ms\", \"connect.failed == 0\"]   # and/or combine
+  abort = false                     # true: --abort-on-fail (thresholds checked each second)
+  abort-delay = \"30s\"               # how long one must fail before the run stops
 
   [[phase]]
   name = \"ramp\"                     # unique, [a-z0-9_-]
@@ -337,9 +347,11 @@ fn write_timeout_arg(s: &str) -> Result<WriteTimeout, String> {
 /// What to write and print.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OutputArgs {
-    /// Output folder (default ./swarm-results/<scenario>-<timestamp>/).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
+    /// Output folder (default ./swarm-results/<scenario>-<timestamp>/); or, repeatable,
+    /// `ndjson=PATH` (`ndjson=-`: stdout) for one JSON object per second as the run goes,
+    /// and `junit=PATH` for one JUnit test case per threshold.
+    #[arg(long = "out", value_name = "DIR|ndjson=PATH|junit=PATH", value_parser = parse_out)]
+    pub outs: Vec<OutArg>,
     /// Print the run summary as JSON on stdout instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -351,6 +363,92 @@ pub struct OutputArgs {
     pub thresholds: Vec<String>,
     #[command(flatten)]
     pub scale: ScaleArgs,
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+impl OutputArgs {
+    /// The output folder: the last `--out` that is not a stream.
+    pub fn out_dir(&self) -> Option<PathBuf> {
+        self.outs.iter().rev().find_map(|o| match o {
+            OutArg::Dir(d) => Some(d.clone()),
+            _ => None,
+        })
+    }
+}
+
+/// One `--out` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutArg {
+    Dir(PathBuf),
+    Ndjson(crate::live::Stream),
+    Junit(PathBuf),
+}
+
+fn parse_out(s: &str) -> Result<OutArg, String> {
+    let nonempty = |v: &str, what: &str| {
+        if v.is_empty() {
+            Err(format!("`{what}=` needs a path"))
+        } else {
+            Ok(PathBuf::from(v))
+        }
+    };
+    Ok(match s.split_once('=') {
+        Some(("ndjson", "-")) => OutArg::Ndjson(crate::live::Stream::Stdout),
+        Some(("ndjson", p)) => OutArg::Ndjson(crate::live::Stream::File(nonempty(p, "ndjson")?)),
+        Some(("junit", p)) => OutArg::Junit(nonempty(p, "junit")?),
+        _ if s.is_empty() => return Err("an empty --out".into()),
+        _ => OutArg::Dir(PathBuf::from(s)),
+    })
+}
+
+/// `--metrics-addr`: `HOST:PORT`, or `PORT` / `:PORT` for 127.0.0.1 (`localhost` is
+/// 127.0.0.1 too).
+fn parse_metrics_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    let loopback = |p: &str| {
+        p.parse::<u16>()
+            .map(|port| std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .map_err(|_| format!("`{s}`: give HOST:PORT (e.g. 127.0.0.1:9464) or a port"))
+    };
+    if let Some(p) = s.strip_prefix(':').or_else(|| s.strip_prefix("localhost:")) {
+        return loopback(p);
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return loopback(s);
+    }
+    s.parse().map_err(|_| {
+        format!("`{s}`: give HOST:PORT with an IP address (e.g. 127.0.0.1:9464, 0.0.0.0:9464)")
+    })
+}
+
+/// Watching a run live (README "Watching a run live").
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Watching a run live (README: Watching a run live)")]
+pub struct LiveArgs {
+    /// Serve OpenMetrics at http://ADDR/metrics while the run goes on: counters, gauges and
+    /// latency summaries of the last second, labelled run_id, phase, scenario, target.
+    /// `9464` or `:9464` mean 127.0.0.1:9464; the endpoint leaves loopback only when you
+    /// give another address (e.g. 0.0.0.0:9464).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How long --metrics-addr stays up after the run, so the last scrape sees the final
+    /// values (set it to at least your scrape interval; 0s: stop at once).
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub metrics_linger: Duration,
+    /// Push the same series every second to a Prometheus remote-write receiver
+    /// (http://HOST:PORT/api/v1/write), plus a final push. Failed pushes are counted in the
+    /// results (`live.remote_write`) and never stop the run.
+    #[arg(long, value_name = "URL")]
+    pub prometheus_remote_write: Option<String>,
+    /// Check every --threshold each second and stop the run when one has failed for
+    /// --abort-delay (the results say which; exit 1). Live checks take echo/broadcast
+    /// latency at p50, p90, p99 or max, and the run's counters.
+    #[arg(long)]
+    pub abort_on_fail: bool,
+    /// How long a threshold must fail, second after second, before --abort-on-fail stops
+    /// the run [default: 30s, or the plan's abort-delay].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub abort_delay: Option<Duration>,
 }
 
 /// More than one process (docs/DISTRIBUTED.md).

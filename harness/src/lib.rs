@@ -37,5 +37,6 @@ pub mod swarm;
 pub mod template;
 
 pub mod health;
+pub mod live;
 pub mod output;
 pub mod recorder;

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         }
     };
     let json = plan.output.json;
+    let quiet = plan.output.quiet;
+    // With `--out ndjson=-` stdout is the stream: the summary goes to stderr.
+    let stdout_is_stream = plan.output.live.ndjson == Some(harness::live::Stream::Stdout);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = cli.threads {
         builder.worker_threads(usize::from(n));
@@ -68,7 +71,7 @@ fn main() -> ExitCode {
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let threads = cli.threads;
-    let result = runtime.block_on(async move {
+    let mut result = runtime.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
         if plan.scale.distributed(plan.max_clients()) {
@@ -77,11 +80,32 @@ fn main() -> ExitCode {
             run::execute(plan, args, rx).await
         }
     });
+    let linger = match &mut result {
+        Ok(f) => f.linger.take(),
+        Err(_) => None,
+    };
+    // The summary first; then the metrics endpoint stays up for its linger.
+    let code = report(result, json, stdout_is_stream);
+    if let Some(l) = linger {
+        runtime.block_on(l.wait(quiet));
+    }
     // Clients that were dropped mid-close must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+/// Prints a run's summary (or why it did not run) and picks the exit code.
+fn report(
+    result: Result<harness::run::Finished, harness::run::RunError>,
+    json: bool,
+    stdout_is_stream: bool,
+) -> ExitCode {
     match result {
         Ok(finished) => {
-            if json {
+            if stdout_is_stream {
+                eprint!("{}", reports::summary_table(&finished.run));
+                eprintln!("report: {}", finished.out_dir.join("report.html").display());
+            } else if json {
                 println!("{}", reports::summary_json(&finished.run));
                 eprintln!("report: {}", finished.out_dir.join("report.html").display());
             } else {

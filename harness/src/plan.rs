@@ -143,10 +143,12 @@ pub struct Output {
     /// Pass/fail rules as written (the plan file's, then the command line's).
     pub thresholds: Vec<String>,
     /// The same rules, parsed (once, during validation); the run evaluates these.
-    pub parsed_thresholds: Vec<reports::threshold::Threshold>,
+    pub parsed_thresholds: Vec<reports::threshold::Rule>,
     /// Write `results.json` (and the interval log) but no report: a worker's results, read
     /// by its coordinator, which renders the merged run's report.
     pub results_only: bool,
+    /// The live outputs (metrics endpoint, remote write, NDJSON, JUnit, abort).
+    pub live: crate::live::LiveOptions,
 }
 
 /// How many processes run the clients, and how workers reach the coordinator.

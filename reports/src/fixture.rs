@@ -120,6 +120,7 @@ pub fn example_run(clients: u64) -> RunFile {
         thresholds: Vec::new(),
         workers: Vec::new(),
         targets: Vec::new(),
+        live: None,
     }
 }
 

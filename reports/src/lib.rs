@@ -16,6 +16,7 @@ pub mod hdr;
 pub mod hlog;
 pub mod html;
 pub mod intervals;
+pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod redact;

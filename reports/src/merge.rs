@@ -56,6 +56,7 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
         thresholds: Vec::new(),
         workers: Vec::new(),
         targets: Vec::new(),
+        live: None,
     };
     let mut series: BTreeMap<u64, SecondPoint> = BTreeMap::new();
     let mut health: BTreeMap<u64, HealthPoint> = BTreeMap::new();

@@ -75,10 +75,26 @@ impl TryFrom<&Command> for plan::Request {
 impl From<&OutputArgs> for RawOutput {
     fn from(o: &OutputArgs) -> RawOutput {
         RawOutput {
-            out: o.out.clone(),
+            out: o.out_dir(),
             json: o.json,
             quiet: o.quiet,
             thresholds: o.thresholds.clone(),
+            live: crate::live::LiveOptions {
+                metrics_addr: o.live.metrics_addr,
+                metrics_linger: o.live.metrics_linger,
+                remote_write: o.live.prometheus_remote_write.clone(),
+                ndjson: o.outs.iter().rev().find_map(|x| match x {
+                    super::OutArg::Ndjson(s) => Some(s.clone()),
+                    _ => None,
+                }),
+                junit: o.outs.iter().rev().find_map(|x| match x {
+                    super::OutArg::Junit(p) => Some(p.clone()),
+                    _ => None,
+                }),
+                abort_on_fail: o.live.abort_on_fail,
+                abort_delay: crate::live::DEFAULT_ABORT_DELAY,
+            },
+            abort_delay: o.live.abort_delay,
             procs: o.scale.procs,
             listen: o.scale.listen,
             expect_workers: o.scale.expect_workers,

@@ -36,6 +36,16 @@ pub async fn run(
     mut interrupts: mpsc::UnboundedReceiver<()>,
     threads: Option<u16>,
 ) -> Result<Finished, RunError> {
+    if plan.output.live.any() {
+        // The per-second merge of the workers' figures is not fed to the live outputs yet
+        // (README "Watching a run live"); refuse rather than export nothing.
+        return Err(RunError::Split(
+            "--metrics-addr, --prometheus-remote-write, --out ndjson= and --abort-on-fail \
+             run in one process only for now: give --procs 1 (up to ~19,000 clients), or \
+             leave them out (--out junit= works with workers)"
+                .into(),
+        ));
+    }
     let (local, remote) = plan.scale.workers(plan.max_clients());
     let count = local + remote;
     let owners = Owners::new(&plan, count).map_err(RunError::Split)?;
@@ -140,7 +150,12 @@ pub async fn run(
     if exit == Exit::Ok && records.iter().any(|r| r.lost.is_some()) {
         exit = Exit::Degraded;
     }
-    Ok(Finished { run, out_dir, exit })
+    Ok(Finished {
+        run,
+        out_dir,
+        exit,
+        linger: None,
+    })
 }
 
 /// Probes the further targets (several URLs) as the first was, before any worker starts;

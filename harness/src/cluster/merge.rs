@@ -80,6 +80,7 @@ pub fn merge(
             thresholds: Vec::new(),
             workers: Vec::new(),
             targets: Vec::new(),
+            live: None,
         }
     } else {
         reports::merge::merge(&runs).map_err(|e| e.to_string())?

@@ -173,6 +173,8 @@ fn prepare(
     plan.output.results_only = true;
     plan.output.thresholds.clear();
     plan.output.parsed_thresholds.clear();
+    // The coordinator exports the merged figures; a worker exports nothing of its own.
+    plan.output.live = Default::default();
     if shard.count == 0 || shard.index >= shard.count {
         return Err(format!(
             "shard {} of {} does not exist",

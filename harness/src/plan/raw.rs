@@ -87,6 +87,11 @@ pub struct RawPlan {
     pub write_timeout: Option<Checked<Option<Duration>>>,
     #[serde(default)]
     pub thresholds: Vec<String>,
+    /// Stop the run when a threshold fails for `abort-delay` (`--abort-on-fail`).
+    #[serde(default)]
+    pub abort: bool,
+    #[serde(default, deserialize_with = "duration")]
+    pub abort_delay: Option<Checked<Duration>>,
     pub join_event: Option<String>,
     pub join_args: Option<String>,
     pub leave_event: Option<String>,
@@ -154,6 +159,10 @@ pub struct RawOutput {
     pub json: bool,
     pub quiet: bool,
     pub thresholds: Vec<String>,
+    /// The live outputs as given on the command line (`--abort-on-fail` turns aborts on
+    /// over the plan's `abort`; `--abort-delay`, when given, replaces its delay).
+    pub live: crate::live::LiveOptions,
+    pub abort_delay: Option<Duration>,
     /// `--procs`, over the plan's `procs`.
     pub procs: Option<crate::model::Procs>,
     /// `--listen`, `--expect-workers`, `--token` (more than one process).

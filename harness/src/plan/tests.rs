@@ -365,9 +365,43 @@ fn thresholds_are_parsed_into_the_plan() {
         .output
         .thresholds
         .iter()
-        .map(|t| reports::threshold::parse(t).unwrap())
+        .map(|t| reports::threshold::parse_rule(t).unwrap())
         .collect();
     assert_eq!(plan.output.parsed_thresholds, parsed);
+}
+
+/// `abort = true` in a plan turns live aborts on (with its delay); an abort needs
+/// thresholds a second can check; a bad remote-write URL is a plan error.
+#[test]
+fn abort_and_live_options_are_validated() {
+    let text = "abort = true\nabort-delay = \"3s\"\nthresholds = [\"echo.latency.p99 < 50ms\"]\n\
+                [[phase]]\nscenario = \"echo\"\nclients = 1\nduration = \"1s\"\n";
+    let plan = from_toml(text, "t", None, &RawOutput::default()).unwrap();
+    assert!(plan.output.live.abort_on_fail);
+    assert_eq!(
+        plan.output.live.abort_delay,
+        std::time::Duration::from_secs(3)
+    );
+
+    let phase = "[[phase]]\nscenario = \"echo\"\nclients = 1\nduration = \"1s\"\n";
+    let none = format!("abort = true\n{phase}");
+    let e = from_toml(&none, "t", None, &RawOutput::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs at least one --threshold"), "{e}");
+
+    let out = RawOutput {
+        thresholds: vec!["echo.latency.p95 < 50ms".into()],
+        live: crate::live::LiveOptions {
+            abort_on_fail: true,
+            remote_write: Some("https://example.invalid/api/v1/write".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let e = from_toml(phase, "t", None, &out).unwrap_err().to_string();
+    assert!(e.contains("cannot be checked while the run goes on"), "{e}");
+    assert!(e.contains("https is not supported"), "{e}");
 }
 
 /// The embedded target's heartbeat is decided by the plan: a heartbeat plan without a URL

@@ -83,6 +83,7 @@ pub(super) fn validate(
     let transport = raw.transport.unwrap_or(Transport::Websocket);
     run_wide_rules(protocol, transport, endpoint.as_ref(), &phases, &mut errors);
     let parsed_thresholds = thresholds(&output.thresholds, &mut errors);
+    let live = live_options(&raw, output, &parsed_thresholds, &mut errors);
     let scale = scale(&raw, output, 1 + more.len() as u32, &mut errors);
     if !errors.is_empty() {
         return Err(PlanError::Invalid(errors));
@@ -117,6 +118,7 @@ pub(super) fn validate(
             thresholds: output.thresholds.clone(),
             parsed_thresholds,
             results_only: false,
+            live,
         },
         scale,
         source_text: None,
@@ -319,11 +321,46 @@ fn run_wide_rules(
     }
 }
 
+/// The live options: the command line's, with the plan's `abort` and `abort-delay`; an
+/// abort needs thresholds that can be checked each second.
+fn live_options(
+    raw: &RawPlan,
+    output: &RawOutput,
+    rules: &[reports::threshold::Rule],
+    errors: &mut Vec<String>,
+) -> crate::live::LiveOptions {
+    let mut live = output.live.clone();
+    live.abort_on_fail |= raw.abort;
+    let plan_delay = take(&raw.abort_delay, "abort-delay", errors);
+    live.abort_delay = output
+        .abort_delay
+        .or(plan_delay)
+        .unwrap_or(crate::live::DEFAULT_ABORT_DELAY);
+    if live.abort_on_fail {
+        if output.thresholds.is_empty() {
+            errors.push(
+                "--abort-on-fail (abort = true) needs at least one --threshold to watch".into(),
+            );
+        }
+        for r in rules {
+            if let Err(e) = r.live_support() {
+                errors.push(format!("threshold {:?} with --abort-on-fail: {e}", r.expr));
+            }
+        }
+    }
+    if let Some(u) = &live.remote_write
+        && let Err(e) = crate::live::remote_write::parse_url(u)
+    {
+        errors.push(e);
+    }
+    live
+}
+
 /// The pass/fail rules, parsed once (the run evaluates these).
-fn thresholds(written: &[String], errors: &mut Vec<String>) -> Vec<reports::threshold::Threshold> {
+fn thresholds(written: &[String], errors: &mut Vec<String>) -> Vec<reports::threshold::Rule> {
     let mut parsed = Vec::with_capacity(written.len());
     for t in written {
-        match reports::threshold::parse(t) {
+        match reports::threshold::parse_rule(t) {
             Ok(p) => parsed.push(p),
             Err(e) => errors.push(format!("threshold {t:?}: {e}")),
         }

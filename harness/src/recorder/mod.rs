@@ -120,6 +120,15 @@ pub fn spawn_checkpointed(
     config: RecorderConfig,
     checkpoints: Checkpoints,
 ) -> (SampleTx, RecorderHandle) {
+    spawn_live(config, checkpoints, None)
+}
+
+/// [`spawn_checkpointed`], sending every closed interval to `seconds` too (the live outputs).
+pub fn spawn_live(
+    config: RecorderConfig,
+    checkpoints: Checkpoints,
+    seconds: Option<LiveSeconds>,
+) -> (SampleTx, RecorderHandle) {
     let (htx, hrx) = mpsc::unbounded_channel();
     let monitor = health::spawn(config.interval, htx);
     let (tx, mut handle) = start(
@@ -127,6 +136,7 @@ pub fn spawn_checkpointed(
         Some(hrx),
         Some(checkpoints),
         SAMPLE_CHANNEL_CAPACITY,
+        seconds,
     );
     handle.health = Some(monitor);
     (tx, handle)
@@ -138,7 +148,7 @@ pub fn spawn_with_health(
     config: RecorderConfig,
     health: Option<HealthRx>,
 ) -> (SampleTx, RecorderHandle) {
-    start(config, health, None, SAMPLE_CHANNEL_CAPACITY)
+    start(config, health, None, SAMPLE_CHANNEL_CAPACITY, None)
 }
 
 /// [`spawn_with_health`] with a sample channel of `capacity` samples (tests overflow it).
@@ -147,7 +157,7 @@ pub fn spawn_with_capacity(
     health: Option<HealthRx>,
     capacity: usize,
 ) -> (SampleTx, RecorderHandle) {
-    start(config, health, None, capacity)
+    start(config, health, None, capacity, None)
 }
 
 fn start(
@@ -155,6 +165,7 @@ fn start(
     health: Option<HealthRx>,
     checkpoints: Option<Checkpoints>,
     capacity: usize,
+    seconds: Option<LiveSeconds>,
 ) -> (SampleTx, RecorderHandle) {
     let (tx, rx, dropped) = crate::sample::sample_channel(capacity);
     let (live_tx, live) = watch::channel(LiveSnapshot::default());
@@ -164,8 +175,11 @@ fn start(
         SystemTime::now(),
         Intake { rx, dropped },
         health,
-        live_tx,
-        checkpoints,
+        Feeds {
+            live: live_tx,
+            checkpoints,
+            seconds,
+        },
     ));
     (
         tx,
@@ -186,6 +200,8 @@ struct State {
     hlog: Option<HlogWriter>,
     hlog_error: Option<String>,
     live: watch::Sender<LiveSnapshot>,
+    /// The live outputs' feed: one record per closed interval (harness/src/live/).
+    seconds: Option<LiveSeconds>,
 }
 
 impl State {
@@ -204,9 +220,11 @@ impl State {
                 None => interval,
             };
             let (hlog, err) = (&mut self.hlog, &mut self.hlog_error);
+            let mut windows = crate::live::Windows::default();
             let point = self
                 .agg
                 .close_interval(length, |m, h, offset, len| {
+                    windows.take(m, h);
                     if let Some(w) = hlog.as_mut()
                         && let Err(e) = w.write(m.tag(), h, offset, len)
                     {
@@ -234,6 +252,9 @@ impl State {
                 workers: None,
             };
             self.live.send_replace(snapshot);
+            if let Some(tx) = &self.seconds {
+                let _ = tx.send(live_second(&self.agg, point, windows));
+            }
         }
         if let Some(w) = self.hlog.as_mut()
             && let Err(e) = w.flush()
@@ -258,6 +279,63 @@ impl State {
             self.close_until(now_interval, None);
         }
     }
+}
+
+/// Where the recorder sends each closed interval for the live outputs.
+pub type LiveSeconds = mpsc::UnboundedSender<crate::live::LiveSecond>;
+
+/// The live record of the interval just closed: its series point (the same value that
+/// goes to results.json's `series`), its latency windows and the run's counters so far.
+fn live_second(
+    agg: &Aggregator,
+    point: reports::SecondPoint,
+    windows: crate::live::Windows,
+) -> crate::live::LiveSecond {
+    let t = &agg.totals;
+    let mut failed: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut errors: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut disconnects: std::collections::BTreeMap<String, u64> = Default::default();
+    for ph in &agg.phases {
+        for (k, v) in &ph.failed_by_kind {
+            *failed.entry(k.key()).or_default() += v;
+        }
+        for (k, v) in &ph.errors {
+            *errors.entry(k.key()).or_default() += v;
+        }
+        for (k, v) in &ph.disconnects {
+            *disconnects.entry(k.key()).or_default() += v;
+        }
+    }
+    crate::live::LiveSecond {
+        point,
+        windows,
+        totals: crate::live::Totals {
+            attempted: t.attempted,
+            connected: t.connected,
+            failed: t.failed,
+            sent: t.sent,
+            received: t.received,
+            timeouts: t.timeouts,
+            late: t.late,
+            unanswered: t.unanswered,
+            errors: t.errors,
+            disconnects: t.disconnects,
+            delivered: t.fan.delivered_arrivals,
+            broadcast_lost: t.fan.lost,
+            connections_lost: t.lost,
+            restored: t.restored,
+        },
+        failed_by_kind: failed,
+        errors_by_kind: errors,
+        disconnects_by_reason: disconnects,
+    }
+}
+
+/// What the recorder feeds while it runs: the live view, checkpoints, the live outputs.
+struct Feeds {
+    live: watch::Sender<LiveSnapshot>,
+    checkpoints: Option<Checkpoints>,
+    seconds: Option<LiveSeconds>,
 }
 
 /// The sample channel's receiving end and its overflow counter.
@@ -301,8 +379,11 @@ async fn run(
     started_at: SystemTime,
     Intake { mut rx, dropped }: Intake,
     mut health: Option<HealthRx>,
-    live: watch::Sender<LiveSnapshot>,
-    checkpoints: Option<Checkpoints>,
+    Feeds {
+        live,
+        checkpoints,
+        seconds,
+    }: Feeds,
 ) -> Recorded {
     let interval = if config.interval.is_zero() {
         Duration::from_secs(1)
@@ -315,6 +396,7 @@ async fn run(
         hlog,
         hlog_error,
         live,
+        seconds,
     };
     let mut ticker =
         tokio::time::interval_at(tokio::time::Instant::from_std(start) + interval, interval);

@@ -303,6 +303,7 @@ impl Recorded {
             thresholds: Vec::new(),
             workers: Vec::new(),
             targets: Vec::new(),
+            live: None,
         }
     }
 }

@@ -30,8 +30,11 @@ pub(super) async fn run(
     run_id: u32,
     out_dir: &Path,
     checkpoint_meta: reports::RunMeta,
-    interrupts: mpsc::UnboundedReceiver<()>,
-    sharding: Option<Sharding>,
+    Control {
+        interrupts,
+        sharding,
+        live,
+    }: Control,
 ) -> Ran {
     // A worker's recorder starts as a one-process run's does, 50 ms before the schedule:
     // every worker's seconds then cover the same wall-clock seconds, and merge exactly.
@@ -49,7 +52,8 @@ pub(super) async fn run(
     // 30 s, off the recorder's task, so a swarm killed mid-run (SIGKILL, OOM) leaves a
     // readable file with the seconds so far (docs/results-format.md, "status").
     let (ck_tx, ck_rx) = mpsc::channel(1);
-    let (tx, recorder) = recorder::spawn_checkpointed(
+    let (hub, seconds) = live.map_or((None, None), |l| (Some(l.hub), Some(l.seconds)));
+    let (tx, recorder) = recorder::spawn_live(
         RecorderConfig {
             phases: phases.collect(),
             hlog_path: Some(out_dir.join("histograms.hlog")),
@@ -59,6 +63,7 @@ pub(super) async fn run(
             every: CHECKPOINT_EVERY,
             tx: ck_tx,
         },
+        seconds,
     );
     let checkpointer = tokio::spawn(write_checkpoints(
         ck_rx,
@@ -85,16 +90,42 @@ pub(super) async fn run(
     });
     let outcome = crate::swarm::run(ctx.clone(), tx, interrupts, shard).await;
     let recorded = recorder.finish().await;
+    // The recorder's last second is closed and its feed dropped: the hub ends with it.
+    let (live, linger) = match hub {
+        Some(h) => {
+            let (o, l) = h.finish().await;
+            (Some(o), Some(l))
+        }
+        None => (None, None),
+    };
     // The last checkpoint is on disk (or abandoned) before the final file replaces it.
     let _ = checkpointer.await;
     progress_stop.cancel();
     if let Some(p) = progress {
         let _ = p.await;
     }
+    let aborted = live.as_ref().is_some_and(|l| l.abort.is_some());
     Ran {
         recorded,
-        interrupted: outcome.interrupted,
+        // An abort stops the run through the interrupt channel; it is not a signal.
+        interrupted: outcome.interrupted && !aborted,
+        live,
+        linger,
     }
+}
+
+/// What steers the clients besides the plan: the interrupts (the user's, and an abort's),
+/// a worker's shard, the live outputs.
+pub(super) struct Control {
+    pub interrupts: mpsc::UnboundedReceiver<()>,
+    pub sharding: Option<Sharding>,
+    pub live: Option<LiveStart>,
+}
+
+/// The live outputs of a run, started before its clients (run/mod.rs).
+pub(super) struct LiveStart {
+    pub hub: crate::live::Hub,
+    pub seconds: recorder::LiveSeconds,
 }
 
 /// The instant on this process's monotonic clock of `at` on its wall clock (now, if past).

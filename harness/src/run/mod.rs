@@ -71,12 +71,19 @@ pub enum RunError {
     /// The workers could not be started or reached.
     #[error("{0}")]
     Workers(String),
+    /// A live output could not start (the metrics address is taken, the NDJSON file
+    /// cannot be created).
+    #[error("{0}")]
+    Live(String),
 }
 
 impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
-            RunError::Preflight(_) | RunError::Output { .. } | RunError::Split(_) => Exit::Usage,
+            RunError::Preflight(_)
+            | RunError::Output { .. }
+            | RunError::Split(_)
+            | RunError::Live(_) => Exit::Usage,
             RunError::Embedded(_)
             | RunError::Unreachable { .. }
             | RunError::Write { .. }
@@ -91,6 +98,9 @@ pub struct Finished {
     pub run: RunFile,
     pub out_dir: PathBuf,
     pub exit: Exit,
+    /// The metrics endpoint, kept up for `--metrics-linger` after the results are written
+    /// (the binary waits on it after printing the summary).
+    pub linger: Option<crate::live::Lingering>,
 }
 
 /// The exit code a run file calls for: interrupted > could not run > thresholds. A
@@ -100,6 +110,7 @@ pub fn exit_for(run: &RunFile) -> Exit {
     match run.meta.status {
         RunStatus::Interrupted => Exit::Interrupted,
         RunStatus::Failed => Exit::CouldNotRun,
+        RunStatus::Aborted => Exit::ThresholdFailed,
         _ if run.thresholds.iter().any(|t| !t.pass) => Exit::ThresholdFailed,
         RunStatus::Degraded if run.thresholds.is_empty() => Exit::Degraded,
         _ => Exit::Ok,
@@ -197,17 +208,28 @@ pub async fn execute_with(
         m.status = RunStatus::Running;
         m
     };
-    let ran = clients::run(
+    let (interrupts, live) = match start_live(&plan, &target.url, run_id, interrupts).await {
+        Ok(v) => v,
+        Err(why) => {
+            target.stop();
+            return Err(RunError::Live(why));
+        }
+    };
+    let mut ran = clients::run(
         &plan,
         &target,
         run_id,
         &out_dir,
         checkpoint_meta,
-        interrupts,
-        sharding,
+        clients::Control {
+            interrupts,
+            sharding,
+            live,
+        },
     )
     .await;
     target.stop();
+    let linger = ran.linger.take();
     let meta = meta(
         &plan,
         &target.url,
@@ -219,7 +241,59 @@ pub async fn execute_with(
     );
     let run = outputs::finish(&plan, &out_dir, ran, meta, &target.sources)?;
     let exit = exit_for(&run);
-    Ok(Finished { run, out_dir, exit })
+    Ok(Finished {
+        run,
+        out_dir,
+        exit,
+        linger,
+    })
+}
+
+/// Starts the live outputs when the plan asks for any (harness/src/live/): the interrupts
+/// the swarm then listens to are the user's plus an abort's.
+async fn start_live(
+    plan: &Plan,
+    url: &str,
+    run_id: u32,
+    interrupts: mpsc::UnboundedReceiver<()>,
+) -> Result<(mpsc::UnboundedReceiver<()>, Option<clients::LiveStart>), String> {
+    if !plan.output.live.any() {
+        return Ok((interrupts, None));
+    }
+    let mut end = std::time::Duration::ZERO;
+    let phases = plan
+        .phases
+        .iter()
+        .map(|p| {
+            end += p.ramp + p.duration;
+            (p.name.clone(), p.scenario.name().to_string(), end)
+        })
+        .collect();
+    let labels = crate::live::RunLabels {
+        run_id: run_id.to_string(),
+        target: reports::redact::redact_url(url),
+        phases,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let started = crate::live::start(
+        &plan.output.live,
+        &plan.output.parsed_thresholds,
+        labels,
+        tx.clone(),
+    )
+    .await?;
+    let Some((hub, seconds)) = started else {
+        return Ok((interrupts, None));
+    };
+    tokio::spawn(async move {
+        let mut from_user = interrupts;
+        while from_user.recv().await.is_some() {
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok((rx, Some(clients::LiveStart { hub, seconds })))
 }
 
 #[cfg(test)]

@@ -79,6 +79,9 @@ pub(super) async fn write_checkpoints(
 pub(super) struct Ran {
     pub recorded: recorder::Recorded,
     pub interrupted: bool,
+    /// What the live outputs did (harness/src/live/), and the endpoint still up.
+    pub live: Option<reports::LiveOutcome>,
+    pub linger: Option<crate::live::Lingering>,
 }
 
 /// The final results file: the records under `meta` (with the source addresses used), the
@@ -94,6 +97,8 @@ pub(super) fn finish(
     let Ran {
         recorded,
         interrupted,
+        live,
+        linger: _,
     } = ran;
     meta.options.insert(
         "source_addrs".into(),
@@ -103,7 +108,23 @@ pub(super) fn finish(
     if !interrupted {
         mark_failed(&mut run, "");
     }
+    mark_aborted(&mut run, live);
     judge_and_write(plan, out_dir, run)
+}
+
+/// `aborted` (saying which threshold, since when) when a live check stopped the run; the
+/// live outputs' outcome goes into the file either way.
+fn mark_aborted(run: &mut RunFile, live: Option<reports::LiveOutcome>) {
+    if let Some(a) = live.as_ref().and_then(|l| l.abort.as_ref())
+        && matches!(run.meta.status, RunStatus::Completed | RunStatus::Degraded)
+    {
+        run.meta.status = RunStatus::Aborted;
+        run.meta.status_detail = Some(format!(
+            "aborted at {} s by --abort-on-fail: threshold `{}` failed every second from              second {} on, for the abort delay of {} ms",
+            a.stopped_at_s, a.threshold, a.failing_since_s, a.delay_ms
+        ));
+    }
+    run.live = live;
 }
 
 /// `failed` (saying why) when no connection succeeded (`whose`: where, e.g. " in any worker").
@@ -120,7 +141,7 @@ fn mark_failed(run: &mut RunFile, whose: &str) {
 /// `degraded` when connections were lost, the thresholds evaluated, the files written.
 fn judge_and_write(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunFile, RunError> {
     mark_degraded(&mut run);
-    run.thresholds = reports::threshold::evaluate(&plan.output.parsed_thresholds, &run);
+    run.thresholds = reports::threshold::evaluate_rules(&plan.output.parsed_thresholds, &run);
     let write = match plan.output.results_only {
         true => crate::output::write_results,
         false => crate::output::write_outputs,
@@ -129,6 +150,12 @@ fn judge_and_write(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunF
         path: out_dir.display().to_string(),
         why: e.to_string(),
     })?;
+    if let Some(path) = &plan.output.live.junit {
+        // A CI file that cannot be written is said, not fatal: results.json is there.
+        if let Err(e) = std::fs::write(path, reports::junit::render_junit(&run)) {
+            eprintln!("swarm: cannot write the JUnit file {}: {e}", path.display());
+        }
+    }
     Ok(run)
 }
 

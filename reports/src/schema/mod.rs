@@ -47,6 +47,10 @@ pub struct RunFile {
     /// the run, its workers' sections added exactly. Empty (and absent) for one target.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<TargetResult>,
+    /// What the live outputs did (`--metrics-addr`, `--prometheus-remote-write`, `--out
+    /// ndjson=`, `--abort-on-fail`); absent when none was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveOutcome>,
 }
 
 /// One target of a run against several (docs/DISTRIBUTED.md, "Several targets").
@@ -60,6 +64,51 @@ pub struct TargetResult {
     pub clients: u64,
     /// Its workers' whole-run sections, added exactly (as `run` is for all targets).
     pub run: Section,
+}
+
+/// The live outputs of a run (docs/results-format.md#live).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LiveOutcome {
+    /// The OpenMetrics endpoint's address, when `--metrics-addr` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_addr: Option<String>,
+    /// Prometheus remote write, when `--prometheus-remote-write` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_write: Option<RemoteWriteOutcome>,
+    /// Lines written to the NDJSON stream (`--out ndjson=`), one per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndjson_lines: Option<u64>,
+    /// Why the run stopped early, when a threshold aborted it (`status` is `aborted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<AbortInfo>,
+}
+
+/// Pushes to a remote-write receiver.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RemoteWriteOutcome {
+    /// The receiver's URL, secrets masked.
+    pub url: String,
+    /// Pushes attempted (one per second, plus the final one).
+    pub pushes: u64,
+    /// Pushes that failed (no connection, timeout, a non-2xx answer); never fatal.
+    pub failures: u64,
+    /// The last failure, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A threshold that failed for its abort delay and stopped the run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AbortInfo {
+    /// The rule as written.
+    pub threshold: String,
+    /// The second (from the run start) in which it first failed, without a passing second
+    /// since.
+    pub failing_since_s: u64,
+    /// The second at whose end the run was stopped.
+    pub stopped_at_s: u64,
+    /// The abort delay in force.
+    pub delay_ms: u64,
 }
 
 /// One worker process of a run of several processes (docs/DISTRIBUTED.md).
@@ -153,6 +202,9 @@ pub enum RunStatus {
     Running,
     /// Stopped by a signal; everything recorded until then is in the file.
     Interrupted,
+    /// Stopped early because a threshold failed for its abort delay (`--abort-on-fail`;
+    /// `live.abort` says which). Exit code 1.
+    Aborted,
     /// The run could not happen (target unreachable, no connection succeeded).
     Failed,
     /// The plan ran to its end, but established connections were lost on the way (the

@@ -6,10 +6,14 @@
 //! Must not: accept a name it cannot resolve, or guess a unit (a duration needs one).
 
 pub mod catalog;
+pub mod combine;
 pub mod eval;
+pub mod live;
 
 pub use catalog::{Direction, Kind, Metric};
+pub use combine::{Condition, Rule, evaluate_rules, parse_rule};
 pub use eval::evaluate;
+pub use live::LiveFigures;
 
 /// A threshold that could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
