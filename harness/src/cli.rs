@@ -359,6 +359,7 @@ pub struct OutputArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
     /// Pass/fail rule, e.g. 'echo.latency.p99 < 50ms' (repeatable; exit 1 if one fails).
+    /// Rules join with `and` / `or`: 'echo.latency.p99 < 50ms and connect.failed == 0'.
     #[arg(long = "threshold")]
     pub thresholds: Vec<String>,
     #[command(flatten)]

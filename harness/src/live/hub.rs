@@ -71,7 +71,7 @@ impl std::fmt::Debug for Lingering {
 }
 
 impl Lingering {
-    /// Keeps the endpoint up for the linger, then stops it.
+    /// Keeps the endpoint up for the linger (or until Ctrl-C / SIGTERM), then stops it.
     pub async fn wait(self, quiet: bool) {
         let Some(e) = self.endpoint else { return };
         if !self.linger.is_zero() {
@@ -82,7 +82,14 @@ impl Lingering {
                     humantime::format_duration(self.linger)
                 );
             }
-            tokio::time::sleep(self.linger).await;
+            // Ctrl-C or SIGTERM ends the linger at once.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                () = tokio::time::sleep(self.linger) => {}
+                _ = tokio::signal::ctrl_c() => {}
+                Some(()) = async { term.as_mut()?.recv().await } => {}
+            }
         }
         e.stop().await;
     }
