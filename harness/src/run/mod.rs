@@ -71,12 +71,18 @@ pub enum RunError {
     /// The workers could not be started or reached.
     #[error("{0}")]
     Workers(String),
+    /// The TLS files (`--cacert`, `--cert`, `--key`) cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl RunError {
     pub fn exit(&self) -> Exit {
         match self {
-            RunError::Preflight(_) | RunError::Output { .. } | RunError::Split(_) => Exit::Usage,
+            RunError::Preflight(_)
+            | RunError::Output { .. }
+            | RunError::Split(_)
+            | RunError::Tls(_) => Exit::Usage,
             RunError::Embedded(_)
             | RunError::Unreachable { .. }
             | RunError::Write { .. }
@@ -208,7 +214,7 @@ pub async fn execute_with(
     )
     .await;
     target.stop();
-    let meta = meta(
+    let mut meta = meta(
         &plan,
         &target.url,
         embedded_needed,
@@ -217,6 +223,9 @@ pub async fn execute_with(
         started_wall,
         ran.interrupted,
     );
+    if let Some(a) = target.address_counts() {
+        meta.options.insert("addresses".into(), a);
+    }
     let run = outputs::finish(&plan, &out_dir, ran, meta, &target.sources)?;
     let exit = exit_for(&run);
     Ok(Finished { run, out_dir, exit })
