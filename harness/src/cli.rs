@@ -162,6 +162,8 @@ connect-rate, or spread over ramp); fewer closes the surplus.
   data-mode = \"wrap\"                # wrap | unique
   # auth = '{\"token\":\"{token}\"}'   # {FIELD}, {client}, {room} in url, query, headers,
   # headers = [\"x-api-key: ${API_KEY}\"]  # auth, join/publish args; ${ENV} anywhere
+  cacert = \"ca.pem\"                 # TLS: private CA; cert/key = client certificate (mTLS)
+  # sni = \"chat.internal\"   connect-to = \"10.0.0.7:443\"   resolve = \"all\"
   timeout = \"10s\"
   grace = \"2s\"
   insecure = false

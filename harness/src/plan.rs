@@ -293,8 +293,16 @@ pub fn from_request_text(request: Request, file_text: Option<String>) -> Result<
                 }
                 None => (DEFAULT_PLAN.to_string(), "default".to_string()),
             };
-            let mut plan =
-                from_toml_target(&text, &name, url.as_deref(), &reconnect, &target, &output)?;
+            let base = path.as_deref().and_then(std::path::Path::parent);
+            let mut plan = from_toml_in(
+                &text,
+                &name,
+                url.as_deref(),
+                &reconnect,
+                &target,
+                &output,
+                base,
+            )?;
             plan.source_text = path.is_some().then_some(text);
             Ok(plan)
         }
@@ -344,6 +352,21 @@ pub fn from_toml_target(
     target: &TargetOverride,
     output: &RawOutput,
 ) -> Result<Plan, PlanError> {
+    from_toml_in(text, name, url, reconnect, target, output, None)
+}
+
+/// [`from_toml_target`] for a plan file in folder `base`: the file's relative paths
+/// (`data`, `cacert`, `cert`, `key`) are taken from there; the command line's stay
+/// relative to the working directory.
+fn from_toml_in(
+    text: &str,
+    name: &str,
+    url: Option<&str>,
+    reconnect: &ReconnectOverride,
+    target: &TargetOverride,
+    output: &RawOutput,
+    base: Option<&std::path::Path>,
+) -> Result<Plan, PlanError> {
     let invalid = |e: String| PlanError::Invalid(vec![e]);
     let mut raw: RawPlan = if text.contains("${") {
         // Interpolated in the parsed strings, not the text: a value cannot break the TOML.
@@ -355,6 +378,15 @@ pub fn from_toml_target(
     };
     if raw.name.is_none() {
         raw.name = Some(name.to_string());
+    }
+    if let Some(base) = base.filter(|b| !b.as_os_str().is_empty()) {
+        for p in [&mut raw.data, &mut raw.cacert, &mut raw.cert, &mut raw.key] {
+            if let Some(v) = p
+                && std::path::Path::new(v.as_str()).is_relative()
+            {
+                *v = base.join(&*v).display().to_string();
+            }
+        }
     }
     from_raw(
         raw.with_reconnect(reconnect).with_target(target),

@@ -60,7 +60,14 @@ pub(super) fn validate(
     }
     let hs = handshake(&raw, &mut errors);
     let fields = data.as_ref().map(|d| d.fields.clone()).unwrap_or_default();
-    placeholders(&raw, &hs, endpoint.as_ref(), &mut fan, &fields, &mut errors);
+    placeholders(
+        protocol,
+        &hs,
+        endpoint.as_ref(),
+        &mut fan,
+        &fields,
+        &mut errors,
+    );
     let parser = raw.parser.unwrap_or(ParserKind::Default);
     if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
         errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
@@ -207,7 +214,7 @@ fn data(
 /// names only fields the data file has: the URL's path and query, `--query` values, header
 /// values, the CONNECT auth, the raw WS publish URL, the join and publish arguments.
 fn placeholders(
-    raw: &RawPlan,
+    protocol: Protocol,
     hs: &Handshake,
     endpoint: Option<&Endpoint>,
     fan: &mut FanTarget,
@@ -215,12 +222,22 @@ fn placeholders(
     errors: &mut Vec<String>,
 ) {
     use crate::template::{Escape, Text};
+    let mut check_errors = Vec::new();
     let mut check = |what: &str, text: &str, escape: Escape| {
         if let Err(e) = Text::parse(text, escape).and_then(|mut t| t.bind(fields)) {
             errors.push(format!("{what}: {e}"));
         }
     };
     if let Some(e) = endpoint {
+        if protocol == Protocol::Socketio
+            && Text::parse(&e.path, Escape::Url).is_ok_and(|t| t.varies())
+        {
+            check_errors.push(format!(
+                "url: the Socket.IO namespace {:?} holds a placeholder; placeholders go in \
+                 the query, headers, auth or emit arguments",
+                e.path
+            ));
+        }
         check("url", &e.path, Escape::Url);
         if let Some(q) = &e.query {
             check("url", q, Escape::Url);
@@ -238,7 +255,7 @@ fn placeholders(
     if let Some(a) = &hs.auth {
         check("auth", a, Escape::Json);
     }
-    let _ = raw;
+    errors.append(&mut check_errors);
     for (what, t) in [
         ("join-args", &mut fan.join_args),
         ("publish-args", &mut fan.publish_args),
