@@ -239,8 +239,8 @@ pub enum Request {
         path: Option<PathBuf>,
         url: Option<String>,
         reconnect: ReconnectOverride,
-        /// `--auth`, `--header`, `--query`, `--data*` over the file's keys.
-        target: TargetOverride,
+        /// `--auth`, `--header`, `--query`, `--data*`, TLS options over the file's keys.
+        target: Box<TargetOverride>,
         output: RawOutput,
     },
     /// A one-phase command (`connect`, `echo`, `broadcast`, `churn`, `heartbeat`) written

@@ -79,6 +79,8 @@ impl Recorder {
     }
 }
 
+// tungstenite's handshake callback returns its `Response` type as the error.
+#[allow(clippy::result_large_err)]
 async fn connection(tcp: tokio::net::TcpStream, seen: Arc<Mutex<Seen>>, sio: bool) {
     let s = seen.clone();
     let callback = move |req: &Request, resp: Response| {

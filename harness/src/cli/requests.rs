@@ -54,7 +54,7 @@ impl TryFrom<&Command> for plan::Request {
                 path: a.plan.clone(),
                 url: a.url.clone(),
                 reconnect: (&a.reconnect).into(),
-                target: plan::TargetOverride {
+                target: Box::new(plan::TargetOverride {
                     auth: a.auth.clone(),
                     headers: a.headers.clone(),
                     query: a.query.clone(),
@@ -67,7 +67,7 @@ impl TryFrom<&Command> for plan::Request {
                     sni: a.tls.sni.clone(),
                     connect_to: a.tls.connect_to.clone(),
                     resolve: a.tls.resolve,
-                },
+                }),
                 output: (&a.output).into(),
             },
             Command::Report(_) | Command::Compare(_) | Command::Merge(_) => {
