@@ -51,6 +51,8 @@ Examples:
   swarm churn http://127.0.0.1:3000 --churn-rate 20/s --reconnect-delay 200ms
 
   swarm echo ws://127.0.0.1:3000/ws/echo --reconnect --reconnect-max-delay 5s
+  swarm connect 'https://chat.example/?user={user}' --data users.csv \\
+        --auth '{\"token\":\"{token}\"}' -H 'x-client: {client}'   one record per client
 
 Watching a run live (README: Watching a run live):
   swarm echo http://127.0.0.1:3000 --duration 10m --metrics-addr 9464
@@ -145,6 +147,11 @@ const RUN_HELP: &str = "\
 Examples:
   swarm run                                   built-in default plan, embedded server
   swarm run harness/plans/example.toml --url http://127.0.0.1:3000
+  swarm run plan.toml --data users.csv --auth '{\"token\":\"{token}\"}'
+  SWARM_URL=https://chat.example SWARM_AUTH='{\"key\":\"...\"}' swarm run plan.toml
+
+--url, --auth, --header, --query, --data, --data-mode also come from SWARM_URL, SWARM_AUTH,
+SWARM_HEADER (one per line), SWARM_QUERY (joined by &), SWARM_DATA, SWARM_DATA_MODE.
 
 Plan file (TOML). Top-level keys are the options of `connect`/`echo` that apply to the
 whole run; each [[phase]] runs after the previous one. `clients` is the number of clients
@@ -159,6 +166,12 @@ connect-rate, or spread over ramp); fewer closes the surplus.
   auth = '{\"token\":\"abc\"}'
   headers = [\"x-api-key: abc\"]
   query = [\"room=lobby\"]
+  data = \"users.csv\"                # per-client records: {user}, {token} below
+  data-mode = \"wrap\"                # wrap | unique
+  # auth = '{\"token\":\"{token}\"}'   # {FIELD}, {client}, {room} in url, query, headers,
+  # headers = [\"x-api-key: ${API_KEY}\"]  # auth, join/publish args; ${ENV} anywhere
+  cacert = \"ca.pem\"                 # TLS: private CA; cert/key = client certificate (mTLS)
+  # sni = \"chat.internal\"   connect-to = \"10.0.0.7:443\"   resolve = \"all\"
   timeout = \"10s\"
   grace = \"2s\"
   insecure = false
@@ -237,14 +250,91 @@ pub struct RunArgs {
     pub plan: Option<PathBuf>,
     /// Target URL, overriding the plan's `url`. Give it several times for several targets:
     /// clients spread round-robin over them, one worker process per target at least
-    /// (docs/DISTRIBUTED.md).
-    #[arg(long)]
+    /// (docs/DISTRIBUTED.md); in SWARM_URL, separated by spaces.
+    #[arg(long, env = "SWARM_URL", hide_env_values = true, value_delimiter = ' ')]
     pub url: Vec<String>,
+    /// Socket.IO CONNECT auth (a JSON object), replacing the plan's `auth`; may hold
+    /// placeholders, e.g. '{"token":"{token}"}' with --data.
+    #[arg(long, env = "SWARM_AUTH", hide_env_values = true)]
+    pub auth: Option<String>,
+    /// Extra handshake header K:V, added to the plan's `headers` (repeatable; in
+    /// SWARM_HEADER one per line).
+    #[arg(
+        long = "header",
+        short = 'H',
+        env = "SWARM_HEADER",
+        hide_env_values = true,
+        value_delimiter = '\n'
+    )]
+    pub headers: Vec<String>,
+    /// Extra query parameter K=V, added to the plan's `query` (repeatable; in SWARM_QUERY
+    /// joined by `&`).
+    #[arg(
+        long = "query",
+        env = "SWARM_QUERY",
+        hide_env_values = true,
+        value_delimiter = '&'
+    )]
+    pub query: Vec<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Reconnect options, overriding the plan's `reconnect*` keys when given.
     #[command(flatten)]
     pub reconnect: ReconnectArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Per-connection data (`--data`), shared by every command that runs clients.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Per-connection data (docs/TESTING-YOUR-SERVER.md)")]
+pub struct DataArgs {
+    /// A CSV file with a header line, or JSON Lines (.jsonl): client i takes record i, whose
+    /// fields fill the {FIELD} placeholders of the URL, --query, --header, --auth and the
+    /// join/publish arguments ({client} and {room} work without it). Values are never
+    /// written to the run's files. Example: --data users.csv --auth '{"token":"{token}"}'
+    #[arg(long, value_name = "FILE", env = "SWARM_DATA")]
+    pub data: Option<String>,
+    /// wrap: client i takes record i mod N (the default); unique: refuse a plan with more
+    /// clients than records.
+    #[arg(long, value_enum, value_name = "MODE", env = "SWARM_DATA_MODE")]
+    pub data_mode: Option<crate::data::DataMode>,
+    /// Write the data values into results.json (meta.options.data.values); off by default
+    /// because they are often credentials.
+    #[arg(long)]
+    pub record_data: bool,
+}
+
+/// TLS and addressing, shared by every command that runs clients (plan keys of the same
+/// names; on `swarm run` these go over the plan's).
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "TLS and addresses")]
+pub struct TlsArgs {
+    /// Trust the CA certificates in this PEM file instead of the built-in roots (Mozilla's,
+    /// compiled in through the webpki-roots crate), e.g. a private CA.
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<String>,
+    /// Client certificate chain (PEM) for servers that ask for one (mTLS); with --key.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<String>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<String>,
+    /// Send this server name (SNI) and verify the certificate against it, instead of the
+    /// URL's host. Example: wss://10.0.0.7/ws --sni chat.example.com
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// Open the connections to HOST:PORT instead of the URL's; the URL's host is still the
+    /// Host header and the TLS name. Example: https://chat.example --connect-to 127.0.0.1:8443
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect_to: Option<String>,
+    /// first: every client uses the first resolved address that accepts a connection
+    /// (default); all: clients spread over every address that does, round robin, with the
+    /// connects per address in results.json (meta.options.addresses).
+    #[arg(long, value_enum, value_name = "first|all")]
+    pub resolve: Option<crate::model::Resolve>,
 }
 
 /// How many clients, how fast, for how long.
@@ -303,6 +393,10 @@ pub struct TargetArgs {
     /// Extra query parameter on every handshake request, K=V (repeatable).
     #[arg(long = "query")]
     pub query: Vec<String>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// A reply not back within this time is a timeout (a later one is `late`); also the
     /// limit for each connect.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]

@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod data;
 pub mod driver;
 pub mod embedded;
 pub mod metric;

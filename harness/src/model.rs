@@ -141,3 +141,14 @@ impl Procs {
         }
     }
 }
+
+/// Which of the target host's addresses the clients connect to (`--resolve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolve {
+    /// The first address that accepts a TCP connection.
+    #[default]
+    First,
+    /// Every address that accepts one, client `i` taking address `i mod n`.
+    All,
+}

@@ -4,8 +4,10 @@
 //! file, read here). Emits: a [`Plan`] in which every value has been checked (URL, protocol
 //! options, phases, payload size, thresholds) and every default decided, or a [`PlanError`]
 //! listing every problem at once.
-//! Must not: import the CLI, open sockets or files other than the plan file, or start
-//! anything: a plan error means nothing was opened (exit code 2).
+//! Must not: import the CLI, open sockets or files other than the plan file and its data
+//! file (`--data`), or start anything: a plan error means nothing was opened (exit code 2).
+//! `${NAME}` in a plan file's strings is the environment variable NAME (`$${` is a literal
+//! `${`); a variable that is not set is an error.
 //!
 //! Every CLI scenario is a one-phase [`RawPlan`] and takes the route of a plan file;
 //! `swarm run` without a file runs [`DEFAULT_PLAN`].
@@ -28,7 +30,9 @@ pub use broadcast::{FanTarget, Fanout};
 pub use churn::ChurnOpts;
 pub use endpoint::Endpoint;
 pub use heartbeat::{HeartbeatOpts, Mute, parse_mute};
-pub use raw::{ByteSize, Checked, RawOutput, RawPhase, RawPlan, ReconnectOverride, Urls};
+pub use raw::{
+    ByteSize, Checked, RawOutput, RawPhase, RawPlan, ReconnectOverride, TargetOverride, Urls,
+};
 use raw::{take, take_bare};
 use validate::validate;
 
@@ -107,6 +111,27 @@ pub struct Target {
     pub write_timeout: Option<Duration>,
     /// Broadcast events, raw WS publish URL, expected WS ping period, reconnects.
     pub fan: FanTarget,
+    /// Private CA, client certificate, server name, address override, address spreading.
+    pub tls: TlsOpts,
+    /// Per-connection data (`--data`): client `i` fills `{FIELD}` placeholders from record
+    /// `i` (docs/TESTING-YOUR-SERVER.md).
+    pub data: Option<std::sync::Arc<crate::data::Data>>,
+    /// `--record-data`: the run file holds the data values.
+    pub record_data: bool,
+}
+
+/// How the clients reach a TLS target and which addresses they use.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsOpts {
+    /// Trust these CAs (PEM) instead of the built-in webpki roots.
+    pub cacert: Option<PathBuf>,
+    /// Client certificate chain and private key (PEM), for servers that ask for one.
+    pub cert: Option<(PathBuf, PathBuf)>,
+    /// Server name sent (SNI) and verified, instead of the URL's host.
+    pub sni: Option<String>,
+    /// `host:port` to connect to instead of the URL's (its name still goes in SNI and Host).
+    pub connect_to: Option<(String, u16)>,
+    pub resolve: crate::model::Resolve,
 }
 
 /// One phase, validated.
@@ -236,6 +261,8 @@ pub enum Request {
         /// `--url`, once or several times (empty: the file's).
         url: Vec<String>,
         reconnect: ReconnectOverride,
+        /// `--auth`, `--header`, `--query`, `--data*`, TLS options over the file's keys.
+        target: Box<TargetOverride>,
         output: RawOutput,
     },
     /// A one-phase command (`connect`, `echo`, `broadcast`, `churn`, `heartbeat`) written
@@ -271,6 +298,7 @@ pub fn from_request_text(request: Request, file_text: Option<String>) -> Result<
             path,
             url,
             reconnect,
+            target,
             output,
         } => {
             let (text, name) = match &path {
@@ -287,7 +315,8 @@ pub fn from_request_text(request: Request, file_text: Option<String>) -> Result<
                 }
                 None => (DEFAULT_PLAN.to_string(), "default".to_string()),
             };
-            let mut plan = from_toml_with(&text, &name, &url, &reconnect, &output)?;
+            let base = path.as_deref().and_then(std::path::Path::parent);
+            let mut plan = from_toml_in(&text, &name, &url, &reconnect, &target, &output, base)?;
             plan.source_text = path.is_some().then_some(text);
             Ok(plan)
         }
@@ -319,12 +348,126 @@ pub fn from_toml_with(
     reconnect: &ReconnectOverride,
     output: &RawOutput,
 ) -> Result<Plan, PlanError> {
-    let mut raw: RawPlan =
-        toml::from_str(text).map_err(|e| PlanError::Invalid(vec![e.to_string()]))?;
+    from_toml_target(
+        text,
+        name,
+        url,
+        reconnect,
+        &TargetOverride::default(),
+        output,
+    )
+}
+
+/// [`from_toml_with`], with the command line's target options (`--auth`, `--header`,
+/// `--query`, `--data*`) over the file's.
+pub fn from_toml_target(
+    text: &str,
+    name: &str,
+    url: &[String],
+    reconnect: &ReconnectOverride,
+    target: &TargetOverride,
+    output: &RawOutput,
+) -> Result<Plan, PlanError> {
+    from_toml_in(text, name, url, reconnect, target, output, None)
+}
+
+/// [`from_toml_target`] for a plan file in folder `base`: the file's relative paths
+/// (`data`, `cacert`, `cert`, `key`) are taken from there; the command line's stay
+/// relative to the working directory.
+fn from_toml_in(
+    text: &str,
+    name: &str,
+    url: &[String],
+    reconnect: &ReconnectOverride,
+    target: &TargetOverride,
+    output: &RawOutput,
+    base: Option<&std::path::Path>,
+) -> Result<Plan, PlanError> {
+    let invalid = |e: String| PlanError::Invalid(vec![e]);
+    let mut raw: RawPlan = if text.contains("${") {
+        // Interpolated in the parsed strings, not the text: a value cannot break the TOML.
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        interpolate_env(&mut value, &|k| std::env::var(k).ok()).map_err(invalid)?;
+        RawPlan::deserialize(value).map_err(|e| invalid(e.to_string()))?
+    } else {
+        toml::from_str(text).map_err(|e| invalid(e.to_string()))?
+    };
     if raw.name.is_none() {
         raw.name = Some(name.to_string());
     }
-    build(raw.with_reconnect(reconnect), url, output, true)
+    if let Some(base) = base.filter(|b| !b.as_os_str().is_empty()) {
+        for p in [&mut raw.data, &mut raw.cacert, &mut raw.cert, &mut raw.key] {
+            if let Some(v) = p
+                && std::path::Path::new(v.as_str()).is_relative()
+            {
+                *v = base.join(&*v).display().to_string();
+            }
+        }
+    }
+    build(
+        raw.with_reconnect(reconnect).with_target(target),
+        url,
+        output,
+        true,
+    )
+}
+
+/// Replaces `${NAME}` in every string of `v` by `env(NAME)`; `$${` stays a literal `${`.
+/// An unset variable or an unclosed `${` is an error naming the variable, not its value.
+pub fn interpolate_env(
+    v: &mut toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    match v {
+        toml::Value::String(s) if s.contains("${") => *s = interpolate_str(s, env)?,
+        toml::Value::Array(a) => {
+            for x in a {
+                interpolate_env(x, env)?;
+            }
+        }
+        toml::Value::Table(t) => {
+            for (_, x) in t.iter_mut() {
+                interpolate_env(x, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn interpolate_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        if rest[..i].ends_with('$') {
+            out.push_str(&rest[..i - 1]);
+            out.push_str("${");
+            rest = &rest[i + 2..];
+            continue;
+        }
+        out.push_str(&rest[..i]);
+        let Some(end) = rest[i + 2..].find('}') else {
+            return Err("a `${` in the plan is never closed by `}`".into());
+        };
+        let name = &rest[i + 2..i + 2 + end];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "`${{{name}}}` in the plan: variable names are [A-Za-z0-9_]+ (write `$${{` \
+                 for a literal `${{`)"
+            ));
+        }
+        match env(name) {
+            Some(v) => out.push_str(&v),
+            None => {
+                return Err(format!(
+                    "the plan uses `${{{name}}}` but the environment variable {name} is not set"
+                ));
+            }
+        }
+        rest = &rest[i + 2 + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// A plan from its raw form (a TOML file, or a command line written as one); `url`

@@ -54,6 +54,20 @@ impl TryFrom<&Command> for plan::Request {
                 path: a.plan.clone(),
                 url: a.url.clone(),
                 reconnect: (&a.reconnect).into(),
+                target: Box::new(plan::TargetOverride {
+                    auth: a.auth.clone(),
+                    headers: a.headers.clone(),
+                    query: a.query.clone(),
+                    data: a.data.data.clone(),
+                    data_mode: a.data.data_mode,
+                    record_data: a.data.record_data,
+                    cacert: a.tls.cacert.clone(),
+                    cert: a.tls.cert.clone(),
+                    key: a.tls.key.clone(),
+                    sni: a.tls.sni.clone(),
+                    connect_to: a.tls.connect_to.clone(),
+                    resolve: a.tls.resolve,
+                }),
                 output: (&a.output).into(),
             },
             Command::Report(_) | Command::Compare(_) | Command::Merge(_) => {
@@ -137,6 +151,15 @@ impl TargetArgs {
                 written: self.max_message_size.to_string(),
             })),
             write_timeout: Some(Ok(self.write_timeout.0)),
+            data: self.data.data.clone(),
+            data_mode: self.data.data_mode,
+            record_data: self.data.record_data,
+            cacert: self.tls.cacert.clone(),
+            cert: self.tls.cert.clone(),
+            key: self.tls.key.clone(),
+            sni: self.tls.sni.clone(),
+            connect_to: self.tls.connect_to.clone(),
+            resolve: self.tls.resolve,
             ..RawPlan::default()
         }
     }

@@ -128,13 +128,11 @@ impl Stretch<'_> {
         // In a block: the path and the CONNECT frame are dropped once connected, not kept
         // (on the heap) for the whole connection.
         let result = {
-            let ws_path = ctx.ws_path(role);
-            let connect = match self.carry.away_since {
-                Some(_) => ctx
-                    .frames
-                    .connect_frame(self.carry.pid.as_deref(), self.carry.offset.as_deref()),
-                None => ctx.frames.connect.clone(),
+            let recover = match (self.carry.away_since, self.carry.pid.as_deref()) {
+                (Some(_), Some(pid)) => Some((pid, self.carry.offset.as_deref())),
+                _ => None,
             };
+            let dial = ctx.dial(self.client, role, recover);
             tokio::select! {
             // Boxed: the handshake futures are large and live only while connecting;
             // inline they would size every idle client's task.
@@ -143,7 +141,7 @@ impl Stretch<'_> {
                 // The session goes to the heap as soon as it exists: moved by value
                 // through the futures below, it would be stored in them several times.
                 Box::pin(async {
-                    Session::connect(ctx, &mut phases, &ws_path, &connect)
+                    Session::connect(ctx, &mut phases, &dial)
                         .await
                         .map(Box::new)
                 }),

@@ -88,20 +88,36 @@ impl Ctx {
         self.plan.timeout.min(self.plan.grace)
     }
 
-    /// The raw WS path of a client with `role`.
-    fn ws_path(&self, role: Role) -> String {
-        let layout = &self.board.layout;
-        match role {
-            Role::Subscriber { room } => self
-                .frames
-                .ws_path
-                .replace("{room}", layout.room_name(room)),
-            Role::Publisher { room } => self
-                .frames
-                .ws_publish_path
-                .replace("{room}", layout.room_name(room)),
-            _ => self.frames.ws_path.replace("{room}", "idle"),
+    /// What `client` (with `role`) fills placeholders with in `room` (a room name).
+    pub fn vars<'a>(&'a self, client: u32, room: &'a str) -> crate::template::Vars<'a> {
+        crate::template::Vars {
+            client,
+            room,
+            record: self
+                .plan
+                .target
+                .data
+                .as_ref()
+                .map_or(&[], |d| d.record(client)),
         }
+    }
+
+    /// What one connect attempt of `client` with `role` sends (its room in the raw WS path,
+    /// its placeholders filled in); `recover`: the session's `pid` and last offset.
+    fn dial(
+        &self,
+        client: u32,
+        role: Role,
+        recover: Option<(&str, Option<&str>)>,
+    ) -> session::Dial {
+        let layout = &self.board.layout;
+        let (room, publisher) = match role {
+            Role::Subscriber { room } => (layout.room_name(room), false),
+            Role::Publisher { room } => (layout.room_name(room), true),
+            _ => ("idle", false),
+        };
+        self.frames
+            .dial(&self.vars(client, room), publisher, recover)
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Dialer {
     pub endpoint: Endpoint,
     /// Resolved once at start (no DNS per client).
     pub addr: SocketAddr,
+    /// `--resolve all`: the addresses connects go to in turn, and their counts.
+    pub spread: Option<Arc<Spread>>,
     pub tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
     /// Extra headers on every handshake request.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
@@ -59,6 +61,44 @@ impl std::fmt::Debug for Dialer {
             .field("addr", &self.addr)
             .field("sources", &self.sources.addrs())
             .finish()
+    }
+}
+
+/// `--resolve all`: every address of the target that accepted the probe, taken in turn by
+/// successive connects, with the TCP connections each one accepted.
+#[derive(Debug)]
+pub struct Spread {
+    pub addrs: Vec<SocketAddr>,
+    next: std::sync::atomic::AtomicUsize,
+    connects: Vec<std::sync::atomic::AtomicU64>,
+}
+
+impl Spread {
+    pub fn new(addrs: Vec<SocketAddr>) -> Spread {
+        Spread {
+            connects: addrs.iter().map(|_| Default::default()).collect(),
+            addrs,
+            next: Default::default(),
+        }
+    }
+
+    /// The next address in turn and its index.
+    fn next(&self) -> (SocketAddr, Option<usize>) {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.addrs.len();
+        (self.addrs[i], Some(i))
+    }
+
+    fn connected(&self, i: usize) {
+        self.connects[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Each address with the TCP connections it accepted.
+    pub fn counts(&self) -> Vec<(SocketAddr, u64)> {
+        self.addrs
+            .iter()
+            .zip(&self.connects)
+            .map(|(a, n)| (*a, n.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
     }
 }
 
@@ -97,11 +137,18 @@ impl Dialer {
     /// Opens TCP (and TLS), recording `tcp` and `tls`.
     pub async fn open(&self, phases: &mut ConnectPhases) -> Result<Stream, ErrorKind> {
         let t = Instant::now();
+        let addr = match &self.spread {
+            Some(s) => s.next(),
+            None => (self.addr, None),
+        };
         let tcp = self
             .sources
-            .connect(self.addr)
+            .connect(addr.0)
             .await
             .map_err(|e| io_kind(&e))?;
+        if let Some((s, i)) = self.spread.as_ref().zip(addr.1) {
+            s.connected(i);
+        }
         let _ = tcp.set_nodelay(true);
         phases.tcp = Some(t.elapsed());
         let Some((connector, name)) = &self.tls else {
@@ -116,20 +163,27 @@ impl Dialer {
         Ok(Stream::new(Io::Tls(Box::new(tls)), self.write_timeout))
     }
 
-    /// WebSocket client handshake on `stream` for `path_and_query`, recording `ws_upgrade`.
+    /// WebSocket client handshake on `stream` for `path_and_query` (with the client's own
+    /// `personal` headers after the run's), recording `ws_upgrade`.
     pub async fn websocket(
         &self,
         stream: Stream,
         path_and_query: &str,
+        personal: &[(http::HeaderName, http::HeaderValue)],
         phases: &mut ConnectPhases,
     ) -> Result<WsStream, ErrorKind> {
         let t = Instant::now();
         // Our own handshake: tungstenite's would leave its 4 KiB reader as the read buffer.
+        let headers: std::borrow::Cow<'_, [_]> = if personal.is_empty() {
+            std::borrow::Cow::Borrowed(&self.headers[..])
+        } else {
+            std::borrow::Cow::Owned(self.headers.iter().chain(personal).cloned().collect())
+        };
         let ws = super::handshake::client(
             stream,
             &self.authority(),
             path_and_query,
-            &self.headers,
+            &headers,
             ws_config_with(self.read_buffer, self.max_message),
         )
         .await?;
@@ -156,6 +210,28 @@ pub fn ws_config_with(read_buffer: usize, max_message: usize) -> WebSocketConfig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--resolve all`: successive connects take the addresses in turn; counts are kept
+    /// per address.
+    #[test]
+    fn spread_takes_addresses_in_turn() {
+        let addrs: Vec<SocketAddr> = ["127.0.0.1:1", "127.0.0.2:1", "127.0.0.3:1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let s = Spread::new(addrs.clone());
+        let picked: Vec<SocketAddr> = (0..7)
+            .map(|_| {
+                let (a, i) = s.next();
+                s.connected(i.unwrap());
+                a
+            })
+            .collect();
+        assert_eq!(&picked[..3], &addrs[..]);
+        assert_eq!(&picked[3..6], &addrs[..]);
+        let counts: Vec<u64> = s.counts().into_iter().map(|c| c.1).collect();
+        assert_eq!(counts, [3, 2, 2]);
+    }
 
     /// Regression: clients accepted tungstenite's default 64 MiB messages.
     #[test]
@@ -187,6 +263,41 @@ pub fn io_kind(e: &io::Error) -> ErrorKind {
 
 /// The rustls client config: webpki roots, or (insecure) any certificate.
 pub fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
+    tls_config_with(insecure, None, None).expect("no files to read")
+}
+
+/// PEM certificates of `path` (at least one).
+pub fn read_certs(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    let pem = read_pem(path)?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no PEM certificate in it", path.display()));
+    }
+    Ok(certs)
+}
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut pem = Vec::new();
+    // A certificate bundle is kilobytes; 16 MiB is far beyond any.
+    f.take(16 << 20)
+        .read_to_end(&mut pem)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(pem)
+}
+
+/// [`tls_config`] trusting the CAs of `cacert` instead of the webpki roots, and presenting
+/// the client certificate `cert` (chain, key) when the server asks for one.
+pub fn tls_config_with(
+    insecure: bool,
+    cacert: Option<&std::path::Path>,
+    cert: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -195,19 +306,44 @@ pub fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
                 .with_protocol_versions(rustls::DEFAULT_VERSIONS)
                 .expect("default TLS versions")
         });
-    let mut config = if insecure {
+    let builder = if insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth()
     } else {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        let roots = match cacert {
+            None => rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            },
+            Some(path) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in read_certs(path)? {
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("--cacert {}: {e}", path.display()))?;
+                }
+                roots
+            }
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
+    };
+    let mut config = match cert {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => {
+            let certs = read_certs(chain).map_err(|e| format!("--cert {e}"))?;
+            let pem = read_pem(key).map_err(|e| format!("--key {e}"))?;
+            // The key's bytes never go into a message.
+            let key_der = rustls_pemfile::private_key(&mut pem.as_slice())
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("--key {}: no PEM private key in it", key.display()))?;
+            builder
+                .with_client_auth_cert(certs, key_der)
+                .map_err(|e| format!("--cert/--key: {e}"))?
+        }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+    Ok(Arc::new(config))
 }
 
 /// `--insecure`: accepts any certificate (signatures are still checked).

@@ -21,7 +21,7 @@ use crate::model::{ParserKind, Protocol, Transport};
 use crate::payload::{self, itoa};
 use crate::plan::{Endpoint, Plan};
 use crate::sample::{ConnectPhases, DisconnectReason, ErrorKind};
-use crate::template::Template;
+use crate::template::{Escape, Template, Text, Vars};
 
 /// Ack ids at or above this are the swarm's own control emits (join / leave), not echoes.
 pub const CONTROL_ID_BASE: u32 = 0x8000_0000;
@@ -63,6 +63,35 @@ pub struct FrameTemplates {
     pub publish_args: Vec<u8>,
     pub join_template: Template,
     pub publish_template: Template,
+    /// The paths and the auth as templates, when a `{client}`, `{room}` or data field
+    /// placeholder makes them differ between clients ([`FrameTemplates::dial`]).
+    pub personal: Option<Box<Personal>>,
+}
+
+/// The per-client forms of the handshake's texts.
+#[derive(Debug, Clone)]
+pub struct Personal {
+    pub ws_path: Text,
+    pub ws_publish_path: Text,
+    pub eio_ws_path: Text,
+    pub eio_polling_path: Text,
+    pub auth: Option<Text>,
+    /// Header values that hold placeholders (the others are the dialer's).
+    pub headers: Vec<(http::HeaderName, Text)>,
+}
+
+/// What one connect attempt sends: paths, the CONNECT frame and the extra headers, with
+/// the client's placeholders filled in. Dropped once connected.
+#[derive(Debug, Clone, Default)]
+pub struct Dial {
+    /// Raw WS: the upgrade request's path and query (the client's room in it).
+    pub ws_path: String,
+    /// Socket.IO: the CONNECT frame.
+    pub connect: String,
+    pub eio_ws_path: String,
+    pub eio_polling_path: String,
+    /// Headers of this client that hold placeholders (sent after the dialer's).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 impl FrameTemplates {
@@ -102,6 +131,13 @@ impl FrameTemplates {
             format!("{nsp},")
         };
         let connect = format!("40{nsp_part}{}", t.auth.as_deref().unwrap_or(""));
+        let personal = personal(
+            plan,
+            &ws_path,
+            &ws_publish_path,
+            &eio("websocket"),
+            &eio("polling"),
+        );
         let head = |name: &str| format!("[\"{name}\"").into_bytes();
         FrameTemplates {
             protocol: t.protocol,
@@ -127,18 +163,66 @@ impl FrameTemplates {
             nsp_part,
             connect,
             auth: t.auth.clone(),
+            personal,
+        }
+    }
+
+    /// What client `client` (with `vars`) sends to connect; `raw_ws_path`: the raw WS path
+    /// of its role; `recover`: the session's `pid` and last offset when reconnecting.
+    pub fn dial(
+        &self,
+        vars: &Vars,
+        publisher: bool,
+        recover: Option<(&str, Option<&str>)>,
+    ) -> Dial {
+        let Some(p) = &self.personal else {
+            let ws_path = if publisher {
+                &self.ws_publish_path
+            } else {
+                &self.ws_path
+            };
+            return Dial {
+                ws_path: ws_path.replace("{room}", vars.room),
+                connect: match recover {
+                    Some((pid, offset)) => self.connect_frame(self.auth.as_deref(), pid, offset),
+                    None => self.connect.clone(),
+                },
+                eio_ws_path: self.eio_ws_path.clone(),
+                eio_polling_path: self.eio_polling_path.clone(),
+                headers: Vec::new(),
+            };
+        };
+        let auth = p.auth.as_ref().map(|a| a.render(vars));
+        let connect = match recover {
+            Some((pid, offset)) => self.connect_frame(auth.as_deref(), pid, offset),
+            None => format!("40{}{}", self.nsp_part, auth.as_deref().unwrap_or("")),
+        };
+        Dial {
+            ws_path: if publisher {
+                p.ws_publish_path.render(vars)
+            } else {
+                p.ws_path.render(vars)
+            },
+            connect,
+            eio_ws_path: p.eio_ws_path.render(vars),
+            eio_polling_path: p.eio_polling_path.render(vars),
+            headers: p
+                .headers
+                .iter()
+                .filter_map(|(k, t)| {
+                    Some((
+                        k.clone(),
+                        http::HeaderValue::from_str(&t.render(vars)).ok()?,
+                    ))
+                })
+                .collect(),
         }
     }
 
     /// The CONNECT frame, with `pid` and `offset` merged into the auth when recovering
     /// (docs/ARCHITECTURE.md#connection-state-recovery).
-    pub fn connect_frame(&self, pid: Option<&str>, offset: Option<&str>) -> String {
-        let Some(pid) = pid else {
-            return self.connect.clone();
-        };
-        let mut obj = self
-            .auth
-            .as_deref()
+    pub fn connect_frame(&self, auth: Option<&str>, pid: &str, offset: Option<&str>) -> String {
+        let mut obj = auth
             .and_then(|a| {
                 serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(a).ok()
             })
@@ -149,6 +233,54 @@ impl FrameTemplates {
         }
         format!("40{}{}", self.nsp_part, serde_json::Value::Object(obj))
     }
+}
+
+/// The per-client templates of `plan`, or `None` when nothing differs between clients.
+fn personal(
+    plan: &Plan,
+    ws_path: &str,
+    ws_publish_path: &str,
+    eio_ws_path: &str,
+    eio_polling_path: &str,
+) -> Option<Box<Personal>> {
+    let t = &plan.target;
+    let fields: &[String] = t.data.as_ref().map_or(&[], |d| &d.fields);
+    // Validation compiled and bound these same texts; a failure here leaves the
+    // placeholder empty rather than panicking.
+    let text = |s: &str, escape| {
+        let mut x =
+            Text::parse(s, escape).unwrap_or_else(|_| Text::parse("", escape).expect("empty text"));
+        let _ = x.bind(fields);
+        x
+    };
+    let headers: Vec<(http::HeaderName, Text)> = t
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let v = text(v, Escape::Plain);
+            v.varies()
+                .then(|| Some((http::HeaderName::from_bytes(k.as_bytes()).ok()?, v)))
+                .flatten()
+        })
+        .collect();
+    let auth = t.auth.as_deref().map(|a| text(a, Escape::Json));
+    // `{room}` alone in a raw WS path is the broadcast room, filled in without templates.
+    let varies = |s: &str| text(&s.replace("{room}", ""), Escape::Url).varies();
+    let any = !headers.is_empty()
+        || auth.as_ref().is_some_and(Text::varies)
+        || [ws_path, ws_publish_path, eio_ws_path]
+            .into_iter()
+            .any(varies);
+    any.then(|| {
+        Box::new(Personal {
+            ws_path: text(ws_path, Escape::Url),
+            ws_publish_path: text(ws_publish_path, Escape::Url),
+            eio_ws_path: text(eio_ws_path, Escape::Url),
+            eio_polling_path: text(eio_polling_path, Escape::Url),
+            auth,
+            headers,
+        })
+    })
 }
 
 /// What one frame from the server meant to the loop.
@@ -214,20 +346,22 @@ impl Session {
     pub async fn connect(
         ctx: &Ctx,
         phases: &mut ConnectPhases,
-        ws_path: &str,
-        connect: &str,
+        dial: &Dial,
     ) -> Result<Session, ErrorKind> {
         match (ctx.frames.protocol, ctx.frames.transport) {
             (Protocol::Ws, _) => {
                 let stream = ctx.dialer.open(phases).await?;
-                let ws = ctx.dialer.websocket(stream, ws_path, phases).await?;
+                let ws = ctx
+                    .dialer
+                    .websocket(stream, &dial.ws_path, &dial.headers, phases)
+                    .await?;
                 Ok(Session::new(ws))
             }
             (Protocol::Socketio, Transport::Websocket) => {
-                super::socketio::connect_websocket(ctx, phases, connect).await
+                super::socketio::connect_websocket(ctx, phases, dial).await
             }
             (Protocol::Socketio, Transport::Polling) => {
-                super::socketio::connect_polling(ctx, phases, connect).await
+                super::socketio::connect_polling(ctx, phases, dial).await
             }
         }
     }
@@ -274,18 +408,18 @@ impl Session {
         &mut self,
         f: &FrameTemplates,
         buf: &mut BytesMut,
-        room: &str,
+        vars: &Vars<'_>,
         fields: &payload::Fields,
         size: usize,
     ) -> Result<(), DisconnectReason> {
-        buf.reserve(size + room.len() + f.publish_args.len() + 64);
+        buf.reserve(size + vars.room.len() + f.publish_args.len() + 64);
         if f.protocol == Protocol::Socketio {
             buf.put_slice(&f.emit_head);
             self.put_event(
                 buf,
                 &f.publish_args,
                 &f.publish_template,
-                room,
+                vars,
                 Some((fields, size)),
             );
         } else {
@@ -299,7 +433,7 @@ impl Session {
         &mut self,
         f: &FrameTemplates,
         buf: &mut BytesMut,
-        room: &str,
+        vars: &Vars<'_>,
         join: bool,
         id: u32,
     ) -> Result<(), DisconnectReason> {
@@ -307,7 +441,7 @@ impl Session {
         let mut digits = [0u8; 20];
         buf.put_slice(itoa(u64::from(id), &mut digits));
         let head = if join { &f.join_args } else { &f.leave_args };
-        self.put_event(buf, head, &f.join_template, room, None);
+        self.put_event(buf, head, &f.join_template, vars, None);
         self.send_buf(f, buf).await
     }
 
@@ -316,13 +450,13 @@ impl Session {
         buf: &mut BytesMut,
         head: &[u8],
         template: &Template,
-        room: &str,
+        vars: &Vars<'_>,
         fields: Option<(&payload::Fields, usize)>,
     ) {
         buf.put_slice(head);
         if !template.is_empty() {
             buf.put_u8(b',');
-            template.write(buf, room, fields);
+            template.write(buf, vars, fields);
         }
         buf.put_u8(b']');
     }

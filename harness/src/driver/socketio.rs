@@ -21,19 +21,20 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::driver::Ctx;
 use crate::driver::net::WsStream;
-use crate::driver::session::{FrameTemplates, Session};
+use crate::driver::session::{Dial, FrameTemplates, Session};
 use crate::sample::{ConnectPhases, ErrorKind};
 
 /// Websocket transport from the first request.
 pub async fn connect_websocket(
     ctx: &Ctx,
     phases: &mut ConnectPhases,
-    connect: &str,
+    dial: &Dial,
 ) -> Result<Session, ErrorKind> {
+    let connect = dial.connect.as_str();
     let stream = ctx.dialer.open(phases).await?;
     let mut ws = ctx
         .dialer
-        .websocket(stream, &ctx.frames.eio_ws_path, phases)
+        .websocket(stream, &dial.eio_ws_path, &dial.headers, phases)
         .await?;
     let t = Instant::now();
     let handshake = loop {
@@ -75,8 +76,9 @@ fn session(
 pub async fn connect_polling(
     ctx: &Ctx,
     phases: &mut ConnectPhases,
-    connect: &str,
+    dial: &Dial,
 ) -> Result<Session, ErrorKind> {
+    let connect = dial.connect.as_str();
     let f = &ctx.frames;
     let stream = ctx.dialer.open(phases).await?;
     let (mut http, conn) =
@@ -84,8 +86,9 @@ pub async fn connect_polling(
             .await
             .map_err(|_| ErrorKind::Io)?;
     let mut conn = std::pin::pin!(conn);
-    let request =
-        |method: http::Method, uri: String, body: Bytes| polling_request(ctx, method, uri, body);
+    let request = |method: http::Method, uri: String, body: Bytes| {
+        polling_request(ctx, dial, method, uri, body)
+    };
 
     // 1. Handshake.
     let limit = ctx.dialer.max_message;
@@ -94,14 +97,18 @@ pub async fn connect_polling(
         &mut conn,
         exchange(
             &mut http,
-            request(http::Method::GET, f.eio_polling_path.clone(), Bytes::new())?,
+            request(
+                http::Method::GET,
+                dial.eio_polling_path.clone(),
+                Bytes::new(),
+            )?,
             limit,
         ),
     )
     .await?;
     let handshake = polling_open(&body)?;
     phases.eio_open = Some(t.elapsed());
-    let with_sid = format!("{}&sid={}", f.eio_polling_path, handshake.sid);
+    let with_sid = format!("{}&sid={}", dial.eio_polling_path, handshake.sid);
 
     // 2. Namespace CONNECT over POST.
     let t_connect = Instant::now();
@@ -124,9 +131,9 @@ pub async fn connect_polling(
 
     // 3. Upgrade: a GET is pending while the websocket probes.
     let t_upgrade = Instant::now();
-    let ws_path = format!("{}&sid={}", f.eio_ws_path, handshake.sid);
+    let ws_path = format!("{}&sid={}", dial.eio_ws_path, handshake.sid);
     let mut probe_phases = ConnectPhases::default();
-    let probe = probe(ctx, &ws_path, &mut probe_phases);
+    let probe = probe(ctx, &ws_path, &dial.headers, &mut probe_phases);
     let poll = drive(
         &mut conn,
         exchange(
@@ -171,6 +178,7 @@ pub async fn connect_polling(
 /// One long-polling request of the session (the run's extra headers on it; a body is text).
 fn polling_request(
     ctx: &Ctx,
+    dial: &Dial,
     method: http::Method,
     uri: String,
     body: Bytes,
@@ -179,7 +187,7 @@ fn polling_request(
         .method(method)
         .uri(uri)
         .header(http::header::HOST, ctx.dialer.authority().as_str());
-    for (k, v) in &ctx.dialer.headers {
+    for (k, v) in ctx.dialer.headers.iter().chain(&dial.headers) {
         b = b.header(k, v);
     }
     if !body.is_empty() {
@@ -193,10 +201,14 @@ fn polling_request(
 async fn probe(
     ctx: &Ctx,
     ws_path: &str,
+    headers: &[(http::HeaderName, http::HeaderValue)],
     phases: &mut ConnectPhases,
 ) -> Result<WsStream, ErrorKind> {
     let stream = ctx.dialer.open(phases).await?;
-    let mut ws = ctx.dialer.websocket(stream, ws_path, phases).await?;
+    let mut ws = ctx
+        .dialer
+        .websocket(stream, ws_path, headers, phases)
+        .await?;
     send(&mut ws, "2probe").await?;
     loop {
         let text = next_text(&mut ws, ctx.frames.msgpack).await?;

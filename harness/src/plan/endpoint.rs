@@ -23,8 +23,9 @@ impl Endpoint {
     /// Parses `ws://`, `wss://`, `http://`, `https://` URLs. Returns the endpoint and the
     /// protocol the scheme implies.
     pub fn parse(url: &str) -> Result<(Endpoint, Protocol), String> {
-        // `{room}` (raw WS broadcast URL templates) is not valid in a URI: parse around it.
-        let probe = url.replace("{room}", ROOM_MARK);
+        // `{room}`, `{client}` and `{FIELD}` placeholders are not valid in a URI: parse
+        // around them.
+        let probe = url.replace('{', MARK_OPEN).replace('}', MARK_CLOSE);
         // Errors show the URL with its query values and password as `***` (secrets).
         let shown = reports::redact::redact_url(url);
         let uri: http::Uri = probe
@@ -52,7 +53,7 @@ impl Endpoint {
         let path = if uri.path().is_empty() {
             "/".to_string()
         } else {
-            uri.path().replace(ROOM_MARK, "{room}")
+            unmark(uri.path())
         };
         Ok((
             Endpoint {
@@ -60,7 +61,7 @@ impl Endpoint {
                 host,
                 port,
                 path,
-                query: uri.query().map(|q| q.replace(ROOM_MARK, "{room}")),
+                query: uri.query().map(unmark),
             },
             protocol,
         ))
@@ -89,4 +90,9 @@ impl Endpoint {
     }
 }
 
-const ROOM_MARK: &str = "__swarm_room__";
+const MARK_OPEN: &str = "__swarm_ph_open__";
+const MARK_CLOSE: &str = "__swarm_ph_close__";
+
+fn unmark(s: &str) -> String {
+    s.replace(MARK_OPEN, "{").replace(MARK_CLOSE, "}")
+}

@@ -112,6 +112,24 @@ pub struct RawPlan {
     /// `auto` or a number of worker processes (`--procs`).
     #[serde(default, deserialize_with = "procs")]
     pub procs: Option<Checked<crate::model::Procs>>,
+    /// TLS: PEM file of the CA(s) to trust instead of the built-in roots (`--cacert`).
+    pub cacert: Option<String>,
+    /// TLS client certificate chain and its key, PEM (`--cert`, `--key`: mTLS).
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    /// TLS server name to present and verify instead of the URL's host (`--sni`).
+    pub sni: Option<String>,
+    /// Connect to this `HOST:PORT` instead of the URL's (`--connect-to`).
+    pub connect_to: Option<String>,
+    /// `first` (default) or `all`: spread clients over every resolved address (`--resolve`).
+    pub resolve: Option<crate::model::Resolve>,
+    /// Per-connection data: a CSV (with a header) or JSON Lines file (`--data`).
+    pub data: Option<String>,
+    /// `wrap` (default) or `unique` (`--data-mode`).
+    pub data_mode: Option<crate::data::DataMode>,
+    /// Write the data values into the run file (`--record-data`; off: they are secrets).
+    #[serde(default)]
+    pub record_data: bool,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
 }
@@ -169,6 +187,58 @@ pub struct RawOutput {
     pub listen: Option<std::net::SocketAddr>,
     pub expect_workers: u32,
     pub token: Option<String>,
+}
+
+/// What `swarm run` takes from its command line (or `SWARM_*` variables) over the plan
+/// file's keys: `--auth` replaces the file's, `--header` and `--query` add to its lists,
+/// `--data` / `--data-mode` / `--record-data` and the TLS options replace.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TargetOverride {
+    pub auth: Option<String>,
+    pub headers: Vec<String>,
+    pub query: Vec<String>,
+    pub data: Option<String>,
+    pub data_mode: Option<crate::data::DataMode>,
+    pub record_data: bool,
+    pub cacert: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub sni: Option<String>,
+    pub connect_to: Option<String>,
+    pub resolve: Option<crate::model::Resolve>,
+}
+
+impl RawPlan {
+    /// This plan with the command line's target options over its own keys.
+    pub fn with_target(mut self, o: &TargetOverride) -> RawPlan {
+        if o.auth.is_some() {
+            self.auth = o.auth.clone();
+        }
+        self.headers.extend(o.headers.iter().cloned());
+        self.query.extend(o.query.iter().cloned());
+        if o.data.is_some() {
+            self.data = o.data.clone();
+        }
+        if o.data_mode.is_some() {
+            self.data_mode = o.data_mode;
+        }
+        self.record_data |= o.record_data;
+        for (mine, theirs) in [
+            (&mut self.cacert, &o.cacert),
+            (&mut self.cert, &o.cert),
+            (&mut self.key, &o.key),
+            (&mut self.sni, &o.sni),
+            (&mut self.connect_to, &o.connect_to),
+        ] {
+            if theirs.is_some() {
+                *mine = theirs.clone();
+            }
+        }
+        if o.resolve.is_some() {
+            self.resolve = o.resolve;
+        }
+        self
+    }
 }
 
 /// The `--reconnect*` options of a command line: each one given goes over the plan's key.

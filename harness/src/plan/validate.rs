@@ -50,6 +50,8 @@ pub(super) fn validate(
         );
     }
     let mut fan = broadcast::target(&raw, protocol, &phases, endpoint.as_ref(), &mut errors);
+    let data = data(&raw, &phases, &mut errors);
+    let tls = tls_opts(&raw, endpoint.as_ref(), &mut errors);
     // The embedded target-server of a heartbeat plan pings at EMBEDDED_HEARTBEAT: raw WS
     // clients expect that period unless the plan says otherwise.
     if endpoint.is_none()
@@ -64,6 +66,15 @@ pub(super) fn validate(
         errors.push("timeout must be above zero".into());
     }
     let hs = handshake(&raw, &mut errors);
+    let fields = data.as_ref().map(|d| d.fields.clone()).unwrap_or_default();
+    placeholders(
+        protocol,
+        &hs,
+        endpoint.as_ref(),
+        &mut fan,
+        &fields,
+        &mut errors,
+    );
     let parser = raw.parser.unwrap_or(ParserKind::Default);
     if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
         errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
@@ -107,6 +118,9 @@ pub(super) fn validate(
             max_message_size,
             write_timeout,
             fan,
+            tls,
+            data,
+            record_data: raw.record_data,
         },
         phases,
         timeout,
@@ -123,6 +137,144 @@ pub(super) fn validate(
         scale,
         source_text: None,
     })
+}
+
+/// `--cacert`, `--cert`/`--key`, `--sni`, `--connect-to`, `--resolve`, checked (the PEM
+/// files are read when the run starts: `run/target.rs`).
+fn tls_opts(raw: &RawPlan, endpoint: Option<&Endpoint>, errors: &mut Vec<String>) -> TlsOpts {
+    let tls = endpoint.is_some_and(|e| e.tls);
+    let cert = match (&raw.cert, &raw.key) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        _ => {
+            errors.push("--cert and --key go together (a client certificate and its key)".into());
+            None
+        }
+    };
+    if !tls && (raw.cacert.is_some() || cert.is_some() || raw.sni.is_some()) {
+        errors.push(
+            "--cacert, --cert, --key and --sni are for TLS targets (wss:// or https:// URLs)"
+                .into(),
+        );
+    }
+    if tls && raw.insecure && raw.cacert.is_some() {
+        errors.push("give --cacert or --insecure, not both".into());
+    }
+    if let Some(n) = &raw.sni
+        && rustls::pki_types::ServerName::try_from(n.as_str()).is_err()
+    {
+        errors.push(format!("--sni {n:?} is not a DNS name or an IP address"));
+    }
+    let connect_to = raw.connect_to.as_ref().and_then(|c| {
+        let parsed = c
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?)))
+            .filter(|(h, p): &(String, u16)| !h.is_empty() && *p != 0);
+        if parsed.is_none() {
+            errors.push(format!("--connect-to {c:?} must be HOST:PORT"));
+        }
+        parsed
+    });
+    if endpoint.is_none() && (connect_to.is_some() || raw.resolve.is_some()) {
+        errors.push("--connect-to and --resolve need a URL".into());
+    }
+    TlsOpts {
+        cacert: raw.cacert.as_ref().map(PathBuf::from),
+        cert,
+        sni: raw.sni.clone(),
+        connect_to,
+        resolve: raw.resolve.unwrap_or_default(),
+    }
+}
+
+/// The data file (`--data`), read and checked: in `unique` mode it must hold a record for
+/// every client.
+fn data(
+    raw: &RawPlan,
+    phases: &[Phase],
+    errors: &mut Vec<String>,
+) -> Option<std::sync::Arc<crate::data::Data>> {
+    let mode = raw.data_mode.unwrap_or_default();
+    let Some(path) = &raw.data else {
+        if raw.data_mode.is_some() || raw.record_data {
+            errors.push("data-mode and record-data need a data file (--data FILE)".into());
+        }
+        return None;
+    };
+    match crate::data::Data::load(std::path::Path::new(path), mode) {
+        Ok(d) => {
+            let clients = phases.iter().map(|p| p.clients).max().unwrap_or(0) as usize;
+            if mode == crate::data::DataMode::Unique && d.len() < clients {
+                errors.push(format!(
+                    "--data-mode unique: data file {} holds {} records for {clients} clients \
+                     (each client needs its own; use --data-mode wrap to reuse records)",
+                    d.path,
+                    d.len()
+                ));
+            }
+            Some(std::sync::Arc::new(d))
+        }
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+/// Every text that may hold `{client}`, `{room}` or `{FIELD}` placeholders compiles and
+/// names only fields the data file has: the URL's path and query, `--query` values, header
+/// values, the CONNECT auth, the raw WS publish URL, the join and publish arguments.
+fn placeholders(
+    protocol: Protocol,
+    hs: &Handshake,
+    endpoint: Option<&Endpoint>,
+    fan: &mut FanTarget,
+    fields: &[String],
+    errors: &mut Vec<String>,
+) {
+    use crate::template::{Escape, Text};
+    let mut check_errors = Vec::new();
+    let mut check = |what: &str, text: &str, escape: Escape| {
+        if let Err(e) = Text::parse(text, escape).and_then(|mut t| t.bind(fields)) {
+            errors.push(format!("{what}: {e}"));
+        }
+    };
+    if let Some(e) = endpoint {
+        if protocol == Protocol::Socketio
+            && Text::parse(&e.path, Escape::Url).is_ok_and(|t| t.varies())
+        {
+            check_errors.push(format!(
+                "url: the Socket.IO namespace {:?} holds a placeholder; placeholders go in \
+                 the query, headers, auth or emit arguments",
+                e.path
+            ));
+        }
+        check("url", &e.path, Escape::Url);
+        if let Some(q) = &e.query {
+            check("url", q, Escape::Url);
+        }
+    }
+    if let Some(p) = &fan.publish_url {
+        check("publish-url", &p.path, Escape::Url);
+    }
+    for (k, v) in &hs.query {
+        check(&format!("query {k}"), v, Escape::Url);
+    }
+    for (k, v) in &hs.headers {
+        check(&format!("header {k}"), v, Escape::Plain);
+    }
+    if let Some(a) = &hs.auth {
+        check("auth", a, Escape::Json);
+    }
+    errors.append(&mut check_errors);
+    for (what, t) in [
+        ("join-args", &mut fan.join_args),
+        ("publish-args", &mut fan.publish_args),
+    ] {
+        if let Err(e) = t.bind(fields) {
+            errors.push(format!("{what}: {e}"));
+        }
+    }
 }
 
 /// Processes and workers: the command line's over the plan's `procs`.

@@ -130,7 +130,32 @@ fn options(plan: &Plan) -> BTreeMap<String, serde_json::Value> {
         );
     }
     options.insert("reconnect".into(), serde_json::json!(t.fan.reconnect));
+    if let Some(d) = &t.data {
+        options.insert("data".into(), data_option(d, t.record_data));
+    }
     options
+}
+
+/// Records of a data file written by `--record-data`, at most.
+pub const RECORDED_DATA_MAX: usize = 10_000;
+
+/// `meta.options.data`: the data file's shape; its values only with `--record-data`
+/// (docs/results-format.md, "Per-connection data").
+fn data_option(d: &crate::data::Data, record: bool) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "file": d.path,
+        "format": d.format.name(),
+        "mode": d.mode.name(),
+        "fields": d.fields,
+        "records": d.len(),
+        "recorded": record,
+    });
+    if record {
+        let values: Vec<&[String]> = d.records().take(RECORDED_DATA_MAX).collect();
+        v["values"] = serde_json::json!(values);
+        v["values_truncated"] = serde_json::json!(d.len() > RECORDED_DATA_MAX);
+    }
+    v
 }
 
 /// `meta.plan`: each phase as planned, with the new clients' connect rate.

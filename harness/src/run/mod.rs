@@ -75,6 +75,9 @@ pub enum RunError {
     /// cannot be created).
     #[error("{0}")]
     Live(String),
+    /// The TLS files (`--cacert`, `--cert`, `--key`) cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl RunError {
@@ -83,7 +86,8 @@ impl RunError {
             RunError::Preflight(_)
             | RunError::Output { .. }
             | RunError::Split(_)
-            | RunError::Live(_) => Exit::Usage,
+            | RunError::Live(_)
+            | RunError::Tls(_) => Exit::Usage,
             RunError::Embedded(_)
             | RunError::Unreachable { .. }
             | RunError::Write { .. }
@@ -230,7 +234,7 @@ pub async fn execute_with(
     .await;
     target.stop();
     let linger = ran.linger.take();
-    let meta = meta(
+    let mut meta = meta(
         &plan,
         &target.url,
         embedded_needed,
@@ -239,6 +243,9 @@ pub async fn execute_with(
         started_wall,
         ran.interrupted,
     );
+    if let Some(a) = target.address_counts() {
+        meta.options.insert("addresses".into(), a);
+    }
     let run = outputs::finish(&plan, &out_dir, ran, meta, &target.sources)?;
     let exit = exit_for(&run);
     Ok(Finished {

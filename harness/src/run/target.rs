@@ -32,6 +32,8 @@ pub struct Resolved {
     /// Local addresses to connect from (empty: the kernel's choice).
     pub sources: Vec<IpAddr>,
     tls: Option<Tls>,
+    /// `--resolve all`: the addresses the clients spread over, with their connect counts.
+    pub spread: Option<std::sync::Arc<net::Spread>>,
 }
 
 /// Starts the embedded target if the plan has no URL, then resolves and probes the target.
@@ -50,7 +52,17 @@ pub async fn resolve(plan: &Plan) -> Result<Resolved, RunError> {
         target: url.clone(),
         why,
     };
-    let addr = probe(&endpoint, plan.timeout).await.map_err(unreachable)?;
+    let o = &plan.target.tls;
+    let (host, port) = match &o.connect_to {
+        Some((h, p)) => (h.as_str(), *p),
+        None => (endpoint.host.as_str(), endpoint.port),
+    };
+    let all = o.resolve == crate::model::Resolve::All;
+    let addrs = probe(host, port, plan.timeout, all)
+        .await
+        .map_err(unreachable)?;
+    let addr = addrs[0];
+    let spread = all.then(|| std::sync::Arc::new(net::Spread::new(addrs)));
     let sources = plan
         .target
         .source
@@ -58,9 +70,9 @@ pub async fn resolve(plan: &Plan) -> Result<Resolved, RunError> {
         .map_err(unreachable)?;
     let tls = endpoint
         .tls
-        .then(|| tls(&endpoint, plan.target.insecure))
+        .then(|| tls(&endpoint, plan))
         .transpose()
-        .map_err(unreachable)?;
+        .map_err(RunError::Tls)?;
     Ok(Resolved {
         embedded,
         endpoint,
@@ -68,6 +80,7 @@ pub async fn resolve(plan: &Plan) -> Result<Resolved, RunError> {
         addr,
         sources,
         tls,
+        spread,
     })
 }
 
@@ -80,6 +93,11 @@ impl Resolved {
                 .target
                 .headers
                 .iter()
+                // Values with placeholders are each client's (`FrameTemplates::dial`).
+                .filter(|(_, v)| {
+                    !crate::template::Text::parse(v, crate::template::Escape::Plain)
+                        .is_ok_and(|t| t.varies())
+                })
                 .filter_map(|(k, v)| {
                     Some((
                         http::HeaderName::from_bytes(k.as_bytes()).ok()?,
@@ -89,6 +107,7 @@ impl Resolved {
                 .collect(),
             endpoint: self.endpoint.clone(),
             addr: self.addr,
+            spread: self.spread.clone(),
             sources: crate::source::Sources::new(self.sources.clone()),
             read_buffer: if plan.phases.iter().any(|p| p.scenario.fans_out()) {
                 net::FANOUT_READ_BUFFER_BYTES
@@ -152,16 +171,27 @@ fn embedded_endpoint(addr: SocketAddr, plan: &Plan) -> Endpoint {
 }
 
 /// Resolves the host once and checks that a TCP connection can be made; the first
-/// address that accepts one is the run's (so `localhost` works for IPv4-only servers).
-async fn probe(e: &Endpoint, timeout: Duration) -> Result<SocketAddr, String> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((e.host.as_str(), e.port))
+/// address that accepts one is the run's (so `localhost` works for IPv4-only servers), or
+/// with `all` every address that accepts one, in resolver order.
+async fn probe(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+    all: bool,
+) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|err| err.to_string())?
         .collect();
     let mut why = "the host name resolves to no address".to_string();
+    let mut ok = Vec::new();
     for addr in addrs {
+        if ok.contains(&addr) {
+            continue;
+        }
         match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(_)) => return Ok(addr),
+            Ok(Ok(_)) if all => ok.push(addr),
+            Ok(Ok(_)) => return Ok(vec![addr]),
             Ok(Err(err)) => why = format!("{addr}: {err}"),
             Err(_) => {
                 why = format!(
@@ -171,14 +201,34 @@ async fn probe(e: &Endpoint, timeout: Duration) -> Result<SocketAddr, String> {
             }
         }
     }
-    Err(why)
+    if ok.is_empty() { Err(why) } else { Ok(ok) }
 }
 
-fn tls(e: &Endpoint, insecure: bool) -> Result<Tls, String> {
-    let name =
-        rustls::pki_types::ServerName::try_from(e.host.clone()).map_err(|err| err.to_string())?;
-    Ok((
-        tokio_rustls::TlsConnector::from(net::tls_config(insecure)),
-        name,
-    ))
+/// The TLS connector (`--insecure`, `--cacert`, `--cert`/`--key`) and the server name to
+/// present and verify (`--sni`, else the URL's host).
+fn tls(e: &Endpoint, plan: &Plan) -> Result<Tls, String> {
+    let o = &plan.target.tls;
+    let host = o.sni.clone().unwrap_or_else(|| e.host.clone());
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|err| format!("TLS server name {host:?}: {err}"))?;
+    let config = net::tls_config_with(
+        plan.target.insecure,
+        o.cacert.as_deref(),
+        o.cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )?;
+    Ok((tokio_rustls::TlsConnector::from(config), name))
+}
+
+impl Resolved {
+    /// `meta.options.addresses` with `--resolve all`: each address and the TCP connections
+    /// it accepted.
+    pub fn address_counts(&self) -> Option<serde_json::Value> {
+        let s = self.spread.as_ref()?;
+        Some(serde_json::json!(
+            s.counts()
+                .into_iter()
+                .map(|(a, n)| serde_json::json!({"addr": a.to_string(), "connects": n}))
+                .collect::<Vec<_>>()
+        ))
+    }
 }

@@ -138,9 +138,10 @@ impl Conn<'_> {
             carry.receiver.left(&ctx.board, old, self.now_ns(now));
             if sio {
                 let id = self.next_control_id();
-                let name = ctx.board.layout.room_name(old).to_string();
+                let name = ctx.board.layout.room_name(old);
+                let vars = ctx.vars(self.client, name);
                 session
-                    .send_membership(&ctx.frames, &mut self.buf, &name, false, id)
+                    .send_membership(&ctx.frames, &mut self.buf, &vars, false, id)
                     .await?;
             }
         }
@@ -155,9 +156,10 @@ impl Conn<'_> {
         }
         let id = self.next_control_id();
         self.pending.push((id, room));
-        let name = ctx.board.layout.room_name(room).to_string();
+        let name = ctx.board.layout.room_name(room);
+        let vars = ctx.vars(self.client, name);
         session
-            .send_membership(&ctx.frames, &mut self.buf, &name, true, id)
+            .send_membership(&ctx.frames, &mut self.buf, &vars, true, id)
             .await
     }
 
@@ -267,6 +269,7 @@ pub(super) async fn send_due(
     }
     if let (None, Some((clock, room))) = (t.gate, t.publish.as_mut()) {
         let name = ctx.board.layout.room_name(*room);
+        let vars = ctx.vars(c.client, name);
         while clock.next() <= now && clock.next() < end {
             let intended = clock.next();
             let sent = Instant::now();
@@ -280,7 +283,7 @@ pub(super) async fn send_due(
                 sent_ns,
             };
             if let Err(e) = session
-                .send_publish(&ctx.frames, &mut c.buf, name, &fields, size)
+                .send_publish(&ctx.frames, &mut c.buf, &vars, &fields, size)
                 .await
             {
                 ctx.board.void(c.client, seq);

@@ -28,6 +28,7 @@ pub(crate) fn frames(nsp_part: &str) -> FrameTemplates {
         publish_args: b"[\"publish\"".to_vec(),
         join_template: empty.clone(),
         publish_template: empty,
+        personal: None,
     }
 }
 
