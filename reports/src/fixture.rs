@@ -119,6 +119,7 @@ pub fn example_run(clients: u64) -> RunFile {
         },
         thresholds: Vec::new(),
         workers: Vec::new(),
+        capacity: None,
     }
 }
 

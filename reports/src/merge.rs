@@ -55,6 +55,7 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
         health: Health::default(),
         thresholds: Vec::new(),
         workers: Vec::new(),
+        capacity: None,
     };
     let mut series: BTreeMap<u64, SecondPoint> = BTreeMap::new();
     let mut health: BTreeMap<u64, HealthPoint> = BTreeMap::new();

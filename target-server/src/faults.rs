@@ -60,7 +60,8 @@ pub struct Faults {
 /// takes `1/N` of service, messages are served one at a time in arrival order, so a
 /// message is done at `max(arrival, previous done) + 1/N`. The queue holds at most
 /// [`ServiceQueue::MAX_BACKLOG`] of work; a message that would wait longer is refused
-/// (the caller drops it), so an overload leaves at most that much backlog behind.
+/// (the caller drops it), so an overload leaves at most that much backlog behind (the
+/// next capacity step, after the swarm's drain and reconnect, starts on an idle queue).
 #[derive(Debug)]
 pub struct ServiceQueue {
     period_ns: u64,
@@ -71,7 +72,7 @@ pub struct ServiceQueue {
 
 impl ServiceQueue {
     /// Most work the queue holds (time from arrival to the start of service).
-    pub const MAX_BACKLOG: Duration = Duration::from_secs(1);
+    pub const MAX_BACKLOG: Duration = Duration::from_millis(200);
 
     /// A queue serving `per_s` messages per second (at least 1 ns each).
     pub fn new(per_s: f64, origin: Instant) -> ServiceQueue {
@@ -386,7 +387,7 @@ mod tests {
         assert_eq!(done, vec![ms(10), ms(20), ms(30), ms(40), ms(50)]);
         // Idle by 200 ms: served at once.
         assert_eq!(q.admit(t0 + ms(200)).unwrap() - t0, ms(210));
-        // A burst fills 1 s of backlog (100 messages at 100/s), then one more is refused.
+        // A burst fills 200 ms of backlog (20 messages at 100/s), then one more is refused.
         let t1 = t0 + ms(1000);
         let mut admitted = 0;
         while q.admit(t1).is_some() {

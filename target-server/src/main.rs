@@ -108,7 +108,7 @@ struct Cli {
     /// Fault injection (calibration): answer echo (Socket.IO `echo` acks, Engine.IO echo,
     /// raw /ws/echo) through one server-wide queue served at exactly N per second, a fixed
     /// service time of 1/N per message, so the server's true capacity is known (e.g.
-    /// 500/s). The queue holds one second of work; a message arriving to a full queue is
+    /// 500/s). The queue holds 200 ms of work; a message arriving to a full queue is
     /// dropped (counted as dropped by injection). Broadcasts are not affected.
     #[arg(long, value_name = "N/s", value_parser = parse_capacity)]
     capacity: Option<f64>,

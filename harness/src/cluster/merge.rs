@@ -77,6 +77,7 @@ pub fn merge(
             health: Default::default(),
             thresholds: Vec::new(),
             workers: Vec::new(),
+            capacity: None,
         }
     } else {
         reports::merge::merge(&runs).map_err(|e| e.to_string())?

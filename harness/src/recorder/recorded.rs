@@ -302,6 +302,7 @@ impl Recorded {
             health: self.health,
             thresholds: Vec::new(),
             workers: Vec::new(),
+            capacity: None,
         }
     }
 }

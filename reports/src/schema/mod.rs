@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::distribution::Distribution;
 
+mod capacity;
 mod stats;
 mod vocab;
+
+pub use capacity::{CapacitySection, CapacityStep};
 
 pub use stats::{
     BroadcastStats, ChurnStats, EchoStats, HeartbeatStats, OutageStats, RoomSizeStats,
@@ -43,6 +46,9 @@ pub struct RunFile {
     /// from the file) for a run in one process.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<WorkerResult>,
+    /// `swarm capacity`: the search and its steps (absent from any other run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacitySection>,
 }
 
 /// One worker process of a run of several processes (docs/DISTRIBUTED.md).
