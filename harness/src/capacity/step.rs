@@ -334,6 +334,16 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
             step.saturated_by.push("recorder".into());
         }
     }
+    // Connections closed under a swarm that was saturated for even one second (below the
+    // run-wide rule's two seconds and 5%) are not laid on the server: an overloaded swarm
+    // reads late, and a server then closes its connections as slow consumers.
+    if step.saturated_by.is_empty() && !closed.is_empty() && h.saturated_seconds > 0 {
+        step.saturated_by = saturation_lines(run);
+        step.saturated_by.push(format!(
+            "{} saturated second(s) while the server closed connections",
+            h.saturated_seconds
+        ));
+    }
     step.verdict = match run.meta.status {
         RunStatus::Interrupted => "interrupted",
         RunStatus::Failed => {
@@ -351,6 +361,32 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
     }
     .to_string();
     step.section = section;
+}
+
+/// Which saturation lines (`reports::saturation`) any second of the run crossed.
+fn saturation_lines(run: &RunFile) -> Vec<String> {
+    use reports::saturation::{CPU_SATURATION_SHARE, LAG_SATURATION_US};
+    let cpu_line = f64::from(run.health.cores.max(1)) * 100.0 * CPU_SATURATION_SHARE;
+    let mut lines = Vec::new();
+    if run.health.series.iter().any(|p| p.cpu_percent >= cpu_line) {
+        lines.push("cpu".to_string());
+    }
+    if run
+        .health
+        .series
+        .iter()
+        .any(|p| p.sched_lag_max_us >= LAG_SATURATION_US)
+    {
+        lines.push("sched_lag".to_string());
+    }
+    if run
+        .series
+        .iter()
+        .any(|p| p.send_lag_p99_us.is_some_and(|l| l >= LAG_SATURATION_US))
+    {
+        lines.push("send_lag".to_string());
+    }
+    lines
 }
 
 /// What made a failing step fail: its failed SLOs, else its reasons.
