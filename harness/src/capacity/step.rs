@@ -327,9 +327,12 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
             closed.join(", ")
         ));
     }
+    // Saturation of the measured window (the warm-up's connect burst does not void the
+    // step): the run's own rule (`reports::saturation`) on the window's seconds.
+    let window = measured_saturation(run, &section);
     let h = &run.health.summary;
-    if h.saturated || h.samples_dropped > 0 {
-        step.saturated_by = h.saturated_by.clone();
+    if window.saturated || h.samples_dropped > 0 {
+        step.saturated_by = window.saturated_by.clone();
         if h.samples_dropped > 0 {
             step.saturated_by.push("recorder".into());
         }
@@ -361,6 +364,26 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
     }
     .to_string();
     step.section = section;
+}
+
+/// [`reports::saturation::summarize`] of the seconds of the measured window (`section`).
+fn measured_saturation(run: &RunFile, section: &Section) -> reports::HealthSummary {
+    let lo = section.start_offset_ms / 1000;
+    let hi = section.end_offset_ms.div_ceil(1000).max(lo + 1);
+    let health: Vec<_> = run
+        .health
+        .series
+        .iter()
+        .filter(|p| (lo..hi).contains(&p.second))
+        .cloned()
+        .collect();
+    let seconds: Vec<_> = run
+        .series
+        .iter()
+        .filter(|p| (lo..hi).contains(&p.second))
+        .cloned()
+        .collect();
+    reports::saturation::summarize(&health, run.health.cores, &seconds)
 }
 
 /// Which saturation lines (`reports::saturation`) any second of the run crossed.
