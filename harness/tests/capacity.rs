@@ -57,7 +57,7 @@ fn server(capacity: Option<f64>) -> testkit::Target {
 }
 
 fn read(dir: &Path) -> RunFile {
-    RunFile::read(&dir.join("results.json")).expect("results.json reads as a run file")
+    RunFile::read(dir.join("results.json")).expect("results.json reads as a run file")
 }
 
 /// A search against a server of capacity `n` finds it: the last pass and the first fail
@@ -65,8 +65,24 @@ fn read(dir: &Path) -> RunFile {
 /// has its own histograms and folder; the file is a run file the other commands read.
 fn finds(n: f64, url: &str, from: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("cap");
-    let o = run(&[
+    let mut out = dir.path().join("cap");
+    let mut o = search(url, from, &out);
+    if o.status.code() == Some(4) {
+        // The swarm saturated (on a machine busy with other tests): no answer, rather than
+        // a wrong one. Once more; a second inconclusive search fails the test below.
+        eprintln!(
+            "note: the generator saturated; searching once more:\n{}",
+            text(&o)
+        );
+        out = dir.path().join("cap-again");
+        o = search(url, from, &out);
+    }
+    check_found(n, &o, &out, dir.path());
+}
+
+/// One search for `finds`.
+fn search(url: &str, from: &str, out: &Path) -> Output {
+    run(&[
         "capacity",
         url,
         "--vary",
@@ -92,11 +108,14 @@ fn finds(n: f64, url: &str, from: &str) {
         "--out",
         out.to_str().unwrap(),
         "--quiet",
-    ]);
-    let all = text(&o);
+    ])
+}
+
+fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) {
+    let all = text(o);
     assert_eq!(o.status.code(), Some(0), "{all}");
     assert!(all.contains("capacity search: echo varying rate"), "{all}");
-    let run = read(&out);
+    let run = read(out);
     let c = run.capacity.clone().expect("capacity section");
     assert_eq!(c.outcome, "found", "{all}");
     let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
@@ -134,7 +153,7 @@ fn finds(n: f64, url: &str, from: &str) {
     }
     // The file is the capacity step's run: the commands that read run files read it.
     let results = out.join("results.json");
-    let report = dir.path().join("r.html");
+    let report = dir.join("r.html");
     let o = swarm()
         .args(["report", results.to_str().unwrap(), "--out"])
         .arg(&report)
@@ -155,7 +174,7 @@ fn finds(n: f64, url: &str, from: &str) {
         .output()
         .unwrap();
     assert!(o.status.success(), "compare: {}", text(&o));
-    let merged = dir.path().join("merged");
+    let merged = dir.join("merged");
     let o = swarm()
         .args([
             "merge",
@@ -181,7 +200,8 @@ fn finds_a_capacity_of_1000_per_s_over_raw_websocket() {
     finds(1000.0, &format!("ws://{}/ws/echo", srv.addr), "400/s");
 }
 
-/// No server limit, a swarm on one thread sending 16 KiB payloads: the search runs into
+/// No server limit, a swarm on one thread sending 16 KiB payloads (2 s windows, so that
+/// the saturation rule has seconds to judge): the search runs into
 /// the swarm's own limit and says so (exit 4), rather than naming a server capacity.
 #[test]
 fn a_saturated_generator_is_reported_not_the_server() {
@@ -205,13 +225,13 @@ fn a_saturated_generator_is_reported_not_the_server() {
         "--clients",
         "10",
         "--from",
-        "4000/s",
+        "8000/s",
         "--max",
         "1000000/s",
         "--payload-size",
         "16384",
         "--step-duration",
-        "1s",
+        "2s",
         "--warmup",
         "500ms",
         "--slo",

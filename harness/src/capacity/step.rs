@@ -248,7 +248,6 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
         .find(|p| p.name == MEASURE)
         .map(|p| p.stats.clone())
         .unwrap_or_default();
-    // Per second of the planned window (the section's span also holds the drain).
     let secs = step.measured_s.max(1e-3);
     let (samples, done) = match c.scenario {
         Scenario::Broadcast => section
@@ -265,11 +264,26 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
             .map_or((0, 0), |e| (e.latency.count, e.received)),
     };
     step.samples = samples;
+    // Answers per second: the mean of the run's per-second counts over the seconds wholly
+    // inside the measured window (replies that drain after it are not the server's rate).
+    let from_ms = section.start_offset_ms;
+    let to_ms = from_ms + (step.measured_s * 1000.0) as u64;
+    let inside: Vec<u64> = run
+        .series
+        .iter()
+        .filter(|p| p.second * 1000 >= from_ms && (p.second + 1) * 1000 <= to_ms)
+        .map(|p| match c.scenario {
+            Scenario::Broadcast => p.delivered,
+            _ => p.received,
+        })
+        .collect();
     step.throughput_per_s = if c.scenario == Scenario::Connect {
         let whole = (run.run.duration_ms as f64 / 1000.0).max(1e-3);
         done as f64 / whole
-    } else {
+    } else if inside.is_empty() {
         done as f64 / secs
+    } else {
+        inside.iter().sum::<u64>() as f64 / inside.len() as f64
     };
     let echo_bad = section.echo.as_ref().map_or(0, |e| e.timeouts);
     let fan_bad = section.broadcast.as_ref().map_or(0, |b| b.lost);

@@ -24,6 +24,9 @@ fn latency(s: &CapacityStep) -> Option<&crate::Distribution> {
         .or(s.section.connect.phases.total.as_ref())
 }
 
+/// A statistic of a distribution, in µs.
+type Stat = fn(&crate::Distribution) -> u64;
+
 /// The horizontal lines of the duration SLOs, in µs.
 fn slo_lines(slos: &[String]) -> Vec<Marker> {
     slos.iter()
@@ -94,7 +97,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
         }))
         .collect();
     let judged: Vec<&&CapacityStep> = steps.iter().filter(|s| latency(s).is_some()).collect();
-    let picks: [(&str, fn(&crate::Distribution) -> u64); 3] = [
+    let picks: [(&str, Stat); 3] = [
         ("p50", |d| d.p50_us),
         ("p99", |d| d.p99_us),
         ("max", |d| d.max_us),
