@@ -2,7 +2,8 @@
 //! process): it finds a known capacity (target-server `--capacity N/s`, one queue served at
 //! exactly N echo answers per second) within its precision, for two values of N, over
 //! Socket.IO and raw WebSocket; a generator held to one thread is reported as the limit
-//! (exit 4), not the server; a load the server cannot take even at `--from` exits 1; an
+//! (exit 4), not the server; a window too short for its p99 is lengthened and says so; a
+//! load the server cannot take even at `--from` exits 1; an
 //! unreachable target exits 3; bad input is a clear usage error (exit 2), never a panic. The
 //! results file is a run file that `swarm report`, `compare` and `merge` read.
 //! Each search is kept short: 1 s measured windows, 0.5 s warm-ups.
@@ -355,4 +356,56 @@ fn bad_input_is_a_clear_usage_error() {
     let all = text(&o);
     assert_eq!(o.status.code(), Some(2), "{all}");
     assert!(all.contains("needs the URL"), "{all}");
+}
+
+/// A window too short for its percentile (1 s at 200/s is 200 replies; a p99 wants 1,000)
+/// is lengthened before it runs, and the output says so; `--max` holding exits 0.
+#[test]
+fn a_short_window_is_lengthened_for_its_percentile() {
+    let srv = server(Some(2000.0));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("len");
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let o = run(&[
+        "capacity",
+        &url,
+        "--clients",
+        "10",
+        "--from",
+        "200/s",
+        "--max",
+        "400/s",
+        "--step-duration",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--slo",
+        "echo.latency.p99 < 100ms",
+        "--timeout",
+        "2s",
+        "--grace",
+        "300ms",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let all = text(&o);
+    if o.status.code() == Some(4) {
+        panic!("the generator saturated at 400/s on this machine: {all}");
+    }
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(all.contains("lengthened from 1s to 5s"), "{all}");
+    let c = read(&out).capacity.expect("capacity section");
+    assert_eq!(c.outcome, "max_passes", "{all}");
+    assert_eq!(c.steps.len(), 2, "{all}");
+    for s in &c.steps {
+        assert!(s.lengthened.is_some(), "{all}");
+        assert!(s.measured_s >= 2.5, "{all}");
+        assert!(
+            s.samples >= 1000,
+            "step {}: {} samples: {all}",
+            s.index,
+            s.samples
+        );
+    }
 }

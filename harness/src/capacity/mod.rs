@@ -231,7 +231,7 @@ pub fn check(spec: &Spec) -> Result<Checked, CapacityError> {
     }
     let percentile = slos
         .iter()
-        .filter(|t| t.path.kind == Kind::Duration)
+        .filter(|t| matches!(t.path.kind, Kind::Distribution | Kind::Duration))
         .filter_map(|t| match t.path.stat {
             Some(Stat::Percentile(p)) => Some(p),
             Some(Stat::Max) => Some(100.0 - 0.001),
@@ -472,4 +472,38 @@ fn prepare_dir(dir: &std::path::Path) -> Result<(), CapacityError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(slos: &[&str]) -> Spec {
+        Spec {
+            scenario: Scenario::Echo,
+            vary: None,
+            slos: slos.iter().map(|s| s.to_string()).collect(),
+            from: None,
+            max: None,
+            step: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            precision: 0.05,
+        }
+    }
+
+    /// A percentile SLO sets the samples a window needs (p99: 1,000; p90: 100); counts
+    /// set none.
+    #[test]
+    fn percentile_slos_set_the_samples_needed() {
+        let c = check(&spec(&["echo.latency.p99 < 50ms", "echo.timeouts == 0"])).unwrap();
+        assert_eq!((c.percentile, c.samples_needed), (Some(99.0), 1000));
+        let c = check(&spec(&["echo.latency.p90 < 50ms"])).unwrap();
+        assert_eq!(c.samples_needed, 100);
+        let c = check(&spec(&["echo.timeouts == 0"])).unwrap();
+        assert_eq!(c.samples_needed, 0);
+        // The defaults are echo's, with their p99.
+        let c = check(&spec(&[])).unwrap();
+        assert_eq!(c.samples_needed, 1000);
+        assert_eq!(c.vary, Vary::Rate);
+    }
 }

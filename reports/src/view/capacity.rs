@@ -31,7 +31,7 @@ type Stat = fn(&crate::Distribution) -> u64;
 fn slo_lines(slos: &[String]) -> Vec<Marker> {
     slos.iter()
         .filter_map(|s| threshold::parse(s).ok())
-        .filter(|t| t.path.kind == Kind::Duration)
+        .filter(|t| matches!(t.path.kind, Kind::Distribution | Kind::Duration))
         .filter_map(|t| {
             let us = match t.unit {
                 TUnit::Micros => t.value,
@@ -80,17 +80,18 @@ pub fn section(run: &RunFile) -> Option<Section> {
     ));
     let mut steps: Vec<&CapacityStep> = c.steps.iter().collect();
     steps.sort_by(|a, b| a.load.total_cmp(&b.load));
+    // One line at the knee (the first fail is usually within the precision of it, and
+    // two labels there would overlap), one where the generator ran out.
     let knee: Vec<Marker> = c
         .capacity
         .map(|cap| Marker {
             at: cap,
-            label: format!("capacity {} {}", num(cap), c.unit),
+            label: match c.first_fail {
+                Some(f) => format!("capacity {} (first fail {})", num(cap), num(f)),
+                None => format!("capacity {}", num(cap)),
+            },
         })
         .into_iter()
-        .chain(c.first_fail.map(|f| Marker {
-            at: f,
-            label: format!("first fail {} {}", num(f), c.unit),
-        }))
         .chain(c.saturated_at.map(|f| Marker {
             at: f,
             label: format!("generator saturated at {}", num(f)),
