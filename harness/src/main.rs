@@ -145,7 +145,13 @@ fn capacity(args: &harness::cli::CapacityArgs, threads: Option<u16>) -> ExitCode
         );
         return ExitCode::from(Exit::Usage.code());
     }
-    let request = args.request();
+    let request = match args.request() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("swarm: {e}");
+            return ExitCode::from(Exit::Usage.code());
+        }
+    };
     if let Err(e) = harness::capacity::check(&request.spec) {
         eprintln!("swarm: {e}");
         return ExitCode::from(e.exit.code());

@@ -409,3 +409,56 @@ fn a_short_window_is_lengthened_for_its_percentile() {
         );
     }
 }
+
+/// A plan file with one phase and a `[capacity]` table runs the search it describes; a
+/// plan without the table, with an unknown key or with two phases is a usage error.
+#[test]
+fn a_plan_file_with_a_capacity_table() {
+    let srv = server(Some(2000.0));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("cap.toml");
+    let body =
+        "timeout = \"2s\"\ngrace = \"300ms\"\n\n[[phase]]\nscenario = \"echo\"\nclients = 10\n";
+    let search = "\n[capacity]\nvary = \"rate\"\nfrom = \"200/s\"\nmax = 400\nstep-duration = \"1s\"\n\
+                  warmup = \"500ms\"\nslo = [\"echo.latency.p90 < 100ms\"]\n";
+    std::fs::write(&plan, format!("{body}{search}")).unwrap();
+    let out = dir.path().join("out");
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let o = run(&[
+        "capacity",
+        &url,
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let c = read(&out).capacity.expect("capacity section");
+    assert_eq!(
+        (c.outcome.as_str(), c.from, c.max, c.step_s),
+        ("max_passes", 200.0, 400.0, 1.0),
+        "{all}"
+    );
+    assert_eq!(c.slos, vec!["echo.latency.p90 < 100ms".to_string()]);
+
+    let cases = [
+        (body.to_string(), "no [capacity] table"),
+        (format!("{body}{search}colour = \"red\"\n"), "unknown field"),
+        (
+            format!("{body}\n[[phase]]\nscenario = \"echo\"\n{search}"),
+            "exactly one [[phase]]",
+        ),
+    ];
+    for (text_of_plan, want) in cases {
+        std::fs::write(&plan, &text_of_plan).unwrap();
+        let o = run(&["capacity", &url, "--plan", plan.to_str().unwrap()]);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{text_of_plan}: {all}");
+        assert!(
+            all.contains(want),
+            "{text_of_plan} should say {want:?}: {all}"
+        );
+    }
+}

@@ -23,6 +23,19 @@ Examples:
   swarm capacity http://127.0.0.1:3000 --scenario broadcast --vary publish-rate \\
         --subscribers 1000 --from 10/s --step-duration 10s
   swarm capacity http://127.0.0.1:3000 --scenario connect --vary clients --connect-rate 500/s
+  swarm capacity http://127.0.0.1:3000 --plan capacity.toml
+
+A plan file (--plan) holds the run-wide keys of `swarm run`, exactly one [[phase]] (its
+scenario is the search's) and the search:
+
+  [capacity]
+  vary = \"rate\"                      # clients | rate | publish-rate
+  slo = [\"echo.latency.p99 < 50ms\", \"echo.timeouts == 0\"]
+  from = \"1000/s\"                    # or a count of clients: 100
+  max = \"100000/s\"
+  step-duration = \"20s\"
+  warmup = \"5s\"
+  precision = \"5%\"
 
 The search grows the load geometrically (x2) from --from until a step breaks an SLO, then
 bisects between the last pass and the first fail until they are within --precision. Each
@@ -69,6 +82,11 @@ pub enum VaryArg {
 pub struct CapacityArgs {
     /// Target URL (required: the server must not share the swarm's process).
     pub url: Option<String>,
+    /// A plan file (TOML) with one [[phase]] (echo, broadcast or connect) and a [capacity]
+    /// table (vary, slo = [...], from, max, step-duration, warmup, precision), whose keys
+    /// win over the flags; the URL argument wins over the file's `url`.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<std::path::PathBuf>,
     /// Scenario each step runs.
     #[arg(long, value_enum, default_value_t = CapacityScenario::Echo)]
     pub scenario: CapacityScenario,
@@ -113,6 +131,28 @@ pub struct CapacityArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// The `[capacity]` table of a plan file (`--plan`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CapacityTable {
+    vary: Option<String>,
+    #[serde(default)]
+    slo: Vec<String>,
+    from: Option<toml::Value>,
+    max: Option<toml::Value>,
+    step_duration: Option<String>,
+    warmup: Option<String>,
+    precision: Option<toml::Value>,
+}
+
+fn vary_of(v: VaryArg) -> Vary {
+    match v {
+        VaryArg::Clients => Vary::Clients,
+        VaryArg::Rate => Vary::Rate,
+        VaryArg::PublishRate => Vary::PublishRate,
+    }
 }
 
 /// A load: a rate (`100/s`) or a count (`100`, `1.5k`).
@@ -182,29 +222,112 @@ impl CapacityArgs {
         }
     }
 
-    /// The search this command asks for.
-    pub fn request(&self) -> capacity::Request {
-        let me = self.clone();
+    /// The search this command asks for (with `--plan`, read from the file: a problem
+    /// with it is a usage error).
+    pub fn request(&self) -> Result<capacity::Request, String> {
         let mut output: crate::plan::RawOutput = (&self.output).into();
         output.thresholds.clear();
-        capacity::Request {
-            base: Box::new(move || me.base_plan()),
-            output,
-            spec: Spec {
-                scenario: self.scenario(),
-                vary: self.vary.map(|v| match v {
-                    VaryArg::Clients => Vary::Clients,
-                    VaryArg::Rate => Vary::Rate,
-                    VaryArg::PublishRate => Vary::PublishRate,
-                }),
-                slos: self.slos.clone(),
-                from: self.from,
-                max: self.max,
-                step: self.step_duration,
-                warmup: self.warmup,
-                precision: self.precision,
-            },
+        let mut spec = Spec {
+            scenario: self.scenario(),
+            vary: self.vary.map(vary_of),
+            slos: self.slos.clone(),
+            from: self.from,
+            max: self.max,
+            step: self.step_duration,
+            warmup: self.warmup,
+            precision: self.precision,
+        };
+        let Some(path) = &self.plan else {
+            let me = self.clone();
+            return Ok(capacity::Request {
+                base: Box::new(move || me.base_plan()),
+                output,
+                spec,
+            });
+        };
+        let bad = |why: String| format!("plan {}: {why}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let search = match table.remove("capacity") {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(bad("it has no [capacity] table".into())),
+        };
+        let search: CapacityTable = search
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(format!("[capacity]: {e}")))?;
+        let rest = toml::to_string(&table).map_err(|e| bad(e.to_string()))?;
+        let raw: RawPlan = toml::from_str(&rest).map_err(|e| bad(e.to_string()))?;
+        if raw.phases.len() != 1 {
+            return Err(bad(format!(
+                "a capacity plan has exactly one [[phase]] (each step runs it at its load), \
+                 not {}",
+                raw.phases.len()
+            )));
         }
+        spec.scenario = raw.phases[0].scenario.unwrap_or(Scenario::Connect);
+        if let Some(v) = &search.vary {
+            spec.vary = Some(match v.as_str() {
+                "clients" => Vary::Clients,
+                "rate" => Vary::Rate,
+                "publish-rate" | "publish_rate" => Vary::PublishRate,
+                other => {
+                    return Err(bad(format!(
+                        "[capacity] vary = {other:?}: use clients, rate or publish-rate"
+                    )));
+                }
+            });
+        }
+        if !search.slo.is_empty() {
+            spec.slos = search.slo.clone();
+        }
+        let load = |v: &Option<toml::Value>, key: &str| -> Result<Option<f64>, String> {
+            Ok(match v {
+                None => None,
+                Some(toml::Value::Integer(n)) => Some(*n as f64),
+                Some(toml::Value::Float(f)) => Some(*f),
+                Some(toml::Value::String(s)) => {
+                    Some(parse_load(s).map_err(|e| bad(format!("[capacity] {key}: {e}")))?)
+                }
+                Some(other) => return Err(bad(format!("[capacity] {key} = {other}: not a load"))),
+            })
+        };
+        spec.from = load(&search.from, "from")?.or(spec.from);
+        spec.max = load(&search.max, "max")?.or(spec.max);
+        let dur = |v: &Option<String>, key: &str| -> Result<Option<Duration>, String> {
+            v.as_deref()
+                .map(|s| parse_duration(s).map_err(|e| bad(format!("[capacity] {key}: {e}"))))
+                .transpose()
+        };
+        spec.step = dur(&search.step_duration, "step-duration")?.unwrap_or(spec.step);
+        spec.warmup = dur(&search.warmup, "warmup")?.unwrap_or(spec.warmup);
+        if let Some(p) = &search.precision {
+            spec.precision = match p {
+                toml::Value::Float(f) => *f,
+                toml::Value::String(s) => {
+                    parse_precision(s).map_err(|e| bad(format!("[capacity] precision: {e}")))?
+                }
+                other => return Err(bad(format!("[capacity] precision = {other}: e.g. \"5%\""))),
+            };
+        }
+        let url = self.url.clone();
+        let name = path
+            .file_stem()
+            .map_or_else(|| "capacity".into(), |s| s.to_string_lossy().into_owned());
+        Ok(capacity::Request {
+            base: Box::new(move || {
+                // Parsed once above; the text does not change.
+                let mut raw: RawPlan = toml::from_str(&rest).unwrap_or_default();
+                if url.is_some() {
+                    raw.url = url.clone();
+                }
+                if raw.name.is_none() {
+                    raw.name = Some(name.clone());
+                }
+                raw
+            }),
+            output,
+            spec,
+        })
     }
 
     /// `--threshold` is the run commands' pass/fail rule; a search takes `--slo`.
