@@ -80,7 +80,8 @@ pub enum VaryArg {
 /// `swarm capacity` arguments.
 #[derive(Debug, Args, Clone)]
 pub struct CapacityArgs {
-    /// Target URL (required: the server must not share the swarm's process).
+    /// Target URL (required here or as the --plan file's `url`: the server must not share
+    /// the swarm's process).
     pub url: Option<String>,
     /// A plan file (TOML) with one [[phase]] (echo, broadcast or connect) and a [capacity]
     /// table (vary, slo = [...], from, max, step-duration, warmup, precision), whose keys
