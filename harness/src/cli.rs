@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod capacity;
 mod requests;
 mod scenarios;
 pub use crate::model::{
@@ -21,6 +22,7 @@ pub use crate::model::{
 };
 pub use crate::scenario::broadcast::args::FanoutArgs;
 use crate::scenario::{broadcast, churn, connect, echo, heartbeat};
+pub use capacity::{CAPACITY_HELP, CapacityArgs};
 pub use scenarios::{BroadcastArgs, ChurnArgs, HeartbeatArgs, PacingArgs, ReconnectArgs};
 
 /// `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
@@ -54,6 +56,8 @@ Examples:
   swarm connect 'https://chat.example/?user={user}' --data users.csv \\
         --auth '{\"token\":\"{token}\"}' -H 'x-client: {client}'   one record per client
 
+  swarm capacity http://127.0.0.1:3000 --vary rate --slo 'echo.latency.p99 < 50ms'
+
 Watching a run live (README: Watching a run live):
   swarm echo http://127.0.0.1:3000 --duration 10m --metrics-addr 9464
         (Prometheus scrapes http://127.0.0.1:9464/metrics; stays up 15s after the run)
@@ -64,6 +68,7 @@ Watching a run live (README: Watching a run live):
 
 Exit codes: 0 ok, 1 a threshold failed (or --abort-on-fail stopped the run), 2 bad usage
 or plan (nothing opened), 3 the run could not happen (target unreachable, no connection succeeded),
+4 `swarm capacity` only: the generator saturated before the server broke its SLOs,
 5 degraded: connections were lost during the run and no --threshold was given (with
 thresholds, they decide: 0 or 1), 130 interrupted.";
 
@@ -90,6 +95,11 @@ pub enum Command {
     /// missed while away, recovered by connection state recovery, lost.
     #[command(after_help = churn::args::CHURN_HELP)]
     Churn(ChurnArgs),
+    /// Find the highest load the server holds within its SLOs: steps of growing load, then
+    /// a bisection, each step a measured run (exit 0 found, 1 even --from fails, 3
+    /// unreachable, 4 the generator saturated first).
+    #[command(after_help = capacity::CAPACITY_HELP)]
+    Capacity(CapacityArgs),
     /// Run a multi-phase plan (TOML). Without PLAN, runs the built-in default plan: a
     /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
     #[command(after_help = RUN_HELP)]

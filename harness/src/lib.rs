@@ -16,6 +16,7 @@
 //!
 //! Without a URL, [`embedded`] starts a target-server on its own runtime threads.
 
+pub mod capacity;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

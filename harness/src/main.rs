@@ -47,6 +47,9 @@ fn main() -> ExitCode {
     if let harness::cli::Command::Worker(w) = &cli.command {
         return worker(w, cli.threads);
     }
+    if let harness::cli::Command::Capacity(a) = &cli.command {
+        return capacity(a, cli.threads);
+    }
     let plan = match harness::plan::from_command(&cli.command) {
         Ok(plan) => plan,
         Err(e) => {
@@ -156,6 +159,66 @@ fn worker(args: &harness::cli::WorkerArgs, threads: Option<u16>) -> ExitCode {
     let code = runtime.block_on(harness::cluster::worker::run(cfg, &build));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     ExitCode::from(code)
+}
+
+/// `swarm capacity`: the search (harness/src/capacity/), its table and its exit code.
+fn capacity(args: &harness::cli::CapacityArgs, threads: Option<u16>) -> ExitCode {
+    if args.thresholds_given() {
+        eprintln!(
+            "swarm: `swarm capacity` takes --slo, not --threshold (e.g. --slo 'echo.latency.p99 < 50ms')"
+        );
+        return ExitCode::from(Exit::Usage.code());
+    }
+    let request = match args.request() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("swarm: {e}");
+            return ExitCode::from(Exit::Usage.code());
+        }
+    };
+    if let Err(e) = harness::capacity::check(&request.spec) {
+        eprintln!("swarm: {e}");
+        return ExitCode::from(e.exit.code());
+    }
+    let json = args.output.json;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = match builder.enable_all().thread_name("swarm").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("swarm: cannot start the runtime: {e}");
+            return ExitCode::from(Exit::CouldNotRun.code());
+        }
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = runtime.block_on(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(forward_signals(tx));
+        harness::capacity::run(request, argv, rx).await
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(done) => {
+            let Some(c) = done.run.capacity.as_ref() else {
+                return ExitCode::from(done.exit.code());
+            };
+            let report = done.out_dir.join("report.html");
+            if json {
+                println!("{}", serde_json::to_string(c).unwrap_or_default());
+                eprintln!("report: {}", report.display());
+            } else {
+                print!("{}", harness::capacity::table(c));
+                println!("report: {}", report.display());
+            }
+            ExitCode::from(done.exit.code())
+        }
+        Err(e) => {
+            eprintln!("swarm: {e}");
+            ExitCode::from(e.exit.code())
+        }
+    }
 }
 
 /// One `()` per Ctrl-C or SIGTERM.

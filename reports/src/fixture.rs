@@ -121,6 +121,7 @@ pub fn example_run(clients: u64) -> RunFile {
         workers: Vec::new(),
         targets: Vec::new(),
         live: None,
+        capacity: None,
     }
 }
 

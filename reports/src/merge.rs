@@ -57,6 +57,7 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
         workers: Vec::new(),
         targets: Vec::new(),
         live: None,
+        capacity: None,
     };
     let mut series: BTreeMap<u64, SecondPoint> = BTreeMap::new();
     let mut health: BTreeMap<u64, HealthPoint> = BTreeMap::new();

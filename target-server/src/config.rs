@@ -36,6 +36,9 @@ pub struct Config {
     pub delay: Option<Delay>,
     /// Fault injection: pause application handlers `for_` every `every`.
     pub stall: Option<Stall>,
+    /// Calibration: echo answers per second (`--capacity N/s`), served through one queue
+    /// with a fixed service time of 1/N each (see `faults.rs`, `ServiceQueue`). `None`: off.
+    pub capacity: Option<f64>,
     /// Connections accepted at once, further ones are refused with 503: open TCP
     /// connections plus Engine.IO polling sessions (a session counts from its handshake until
     /// it closes or upgrades to a WebSocket, whose TCP connection then counts).
@@ -93,6 +96,7 @@ impl Default for Config {
             seed: 0,
             delay: None,
             stall: None,
+            capacity: None,
             max_connections: 100_000,
             max_message_size: 16 << 20,
             max_queue: 4096,

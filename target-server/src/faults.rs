@@ -8,12 +8,16 @@
 //! Must not: touch handshakes, namespace connects, join/leave acks or control frames
 //! (callers only hand it application data), or know which protocol a recipient speaks.
 //!
+//! `--capacity N/s` ([`ServiceQueue`]) answers echo through one server-wide queue with a
+//! fixed service time of 1/N: an echo reply is due when the queue has served it.
+//!
 //! A delayed delivery is held until its instant by [`hold_until`] / [`Hold`], on a
 //! microsecond timer of its own (the `finetime` crate), not on tokio's 1 ms wheel: `--delay 2ms` is
 //! 2 ms plus tens of microseconds, not up to 3 ms (docs/PERFORMANCE.md#send-timing).
 
 use std::hash::Hasher;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -47,8 +51,61 @@ pub struct Faults {
     seed: u64,
     delay: Option<Delay>,
     stall: Option<Stall>,
+    capacity: Option<ServiceQueue>,
     started: Instant,
     stats: Arc<Stats>,
+}
+
+/// One queue served at exactly `N` messages per second (`--capacity N/s`): each message
+/// takes `1/N` of service, messages are served one at a time in arrival order, so a
+/// message is done at `max(arrival, previous done) + 1/N`. The queue holds at most
+/// [`ServiceQueue::MAX_BACKLOG`] of work; a message that would wait longer is refused
+/// (the caller drops it), so an overload leaves at most that much backlog behind (the
+/// next capacity step, after the swarm's drain and reconnect, starts on an idle queue).
+#[derive(Debug)]
+pub struct ServiceQueue {
+    period_ns: u64,
+    origin: Instant,
+    /// When the last admitted message is done, in ns since `origin`.
+    done_ns: AtomicU64,
+}
+
+impl ServiceQueue {
+    /// Most work the queue holds (time from arrival to the start of service).
+    pub const MAX_BACKLOG: Duration = Duration::from_millis(200);
+
+    /// A queue serving `per_s` messages per second (at least 1 ns each).
+    pub fn new(per_s: f64, origin: Instant) -> ServiceQueue {
+        let period_ns = (1e9 / per_s.max(1e-9)).round().clamp(1.0, u64::MAX as f64) as u64;
+        ServiceQueue {
+            period_ns,
+            origin,
+            done_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Admits one message arriving at `now`: the instant its service is done, or `None`
+    /// when the queue is full (it would wait more than [`Self::MAX_BACKLOG`]).
+    pub fn admit(&self, now: Instant) -> Option<Instant> {
+        let now_ns = u64::try_from(now.saturating_duration_since(self.origin).as_nanos())
+            .unwrap_or(u64::MAX);
+        let max_wait = Self::MAX_BACKLOG.as_nanos() as u64;
+        let mut cur = self.done_ns.load(Relaxed);
+        loop {
+            let start = cur.max(now_ns);
+            if start - now_ns > max_wait {
+                return None;
+            }
+            let done = start.saturating_add(self.period_ns);
+            match self
+                .done_ns
+                .compare_exchange_weak(cur, done, Relaxed, Relaxed)
+            {
+                Ok(_) => return Some(self.origin + Duration::from_nanos(done)),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
 }
 
 impl Faults {
@@ -64,9 +121,48 @@ impl Faults {
             seed: config.seed,
             delay: config.delay,
             stall: config.stall,
+            capacity: config
+                .capacity
+                .map(|n| ServiceQueue::new(n, Instant::now())),
             started: Instant::now(),
             stats,
         }
+    }
+
+    /// An echo answer to `to`: like [`Faults::deliver`], and with `--capacity` served
+    /// through the server's one [`ServiceQueue`] (due when served, plus any `--delay`; a
+    /// full queue drops it, counted as dropped by injection).
+    pub fn deliver_echo<R>(&self, to: &R, item: R::Item) -> bool
+    where
+        R: Recipient + ?Sized,
+        R::Item: Keyed,
+    {
+        let key = self.drop_key(&item);
+        self.deliver_echo_keyed(to, item, key)
+    }
+
+    /// [`Faults::deliver_echo`] with the drop key computed by the caller.
+    pub fn deliver_echo_keyed<R>(&self, to: &R, item: R::Item, key: Option<u64>) -> bool
+    where
+        R: Recipient + ?Sized,
+    {
+        let Some(queue) = &self.capacity else {
+            return self.deliver_keyed(to, item, key);
+        };
+        if let Some(key) = key
+            && self.should_drop(key, to.recipient_id())
+        {
+            return false;
+        }
+        let Some(served) = queue.admit(Instant::now()) else {
+            self.stats.dropped_by_injection.fetch_add(1, Relaxed);
+            return false;
+        };
+        let due = match self.delay() {
+            Some(d) => served + d,
+            None => served,
+        };
+        to.queue(item, Some(due))
     }
 
     /// True when deliveries may be dropped (then broadcasts are written socket by socket).
@@ -276,6 +372,31 @@ mod tests {
         assert_eq!(
             *inbox.got.lock().unwrap(),
             vec![("a", None), ("d", Some(now + Duration::from_millis(40)))]
+        );
+    }
+
+    /// `--capacity`: one message per period, in arrival order, whatever the arrivals;
+    /// an idle queue serves at once; a full one (1 s of work) refuses.
+    #[test]
+    fn service_queue_serves_at_exactly_its_rate() {
+        let t0 = Instant::now();
+        let q = ServiceQueue::new(100.0, t0);
+        let ms = Duration::from_millis;
+        // A burst of 5 at t0: done at 10, 20, ... 50 ms.
+        let done: Vec<_> = (0..5).map(|_| q.admit(t0).unwrap() - t0).collect();
+        assert_eq!(done, vec![ms(10), ms(20), ms(30), ms(40), ms(50)]);
+        // Idle by 200 ms: served at once.
+        assert_eq!(q.admit(t0 + ms(200)).unwrap() - t0, ms(210));
+        // A burst fills 200 ms of backlog (20 messages at 100/s), then one more is refused.
+        let t1 = t0 + ms(1000);
+        let mut admitted = 0;
+        while q.admit(t1).is_some() {
+            admitted += 1;
+            assert!(admitted < 1000, "the queue never filled");
+        }
+        assert_eq!(
+            admitted, 101,
+            "100 waiting at most 1 s, plus the one in service"
         );
     }
 

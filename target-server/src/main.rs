@@ -23,6 +23,7 @@ Examples:
   target-server --tick lobby:10/s:256             publish `tick` events to room lobby
   target-server --drop-rate 0.1 --seed 7          drop 10% of application deliveries
   target-server --delay 20ms±5ms --stall 10s:1s   slow replies and periodic pauses
+  target-server --capacity 500/s                  answer echo at exactly 500/s (calibration)
   target-server --ws-ping-interval 5s --ws-ping-timeout 10s
   target-server --tls-cert cert.pem --tls-key key.pem   serve HTTPS/WSS
   target-server --max-connections 20k --max-queue-bytes 2MiB --max-rooms-per-socket 64
@@ -103,6 +104,14 @@ struct Cli {
     /// heartbeats go on.
     #[arg(long, value_name = "EVERY:FOR", value_parser = config::parse_stall)]
     stall: Option<Stall>,
+
+    /// Fault injection (calibration): answer echo (Socket.IO `echo` acks, Engine.IO echo,
+    /// raw /ws/echo) through one server-wide queue served at exactly N per second, a fixed
+    /// service time of 1/N per message, so the server's true capacity is known (e.g.
+    /// 500/s). The queue holds 200 ms of work; a message arriving to a full queue is
+    /// dropped (counted as dropped by injection). Broadcasts are not affected.
+    #[arg(long, value_name = "N/s", value_parser = parse_capacity)]
+    capacity: Option<f64>,
 
     /// Open connections accepted at once; more get HTTP 503 (accepts 10k, 1m). Engine.IO
     /// polling sessions count too, one each on top of the TCP connections carrying their
@@ -212,6 +221,9 @@ impl Cli {
         if self.stall.is_some() {
             c.stall = self.stall;
         }
+        if self.capacity.is_some() {
+            c.capacity = self.capacity;
+        }
         set(&mut c.max_connections, self.max_connections);
         set(
             &mut c.max_message_size,
@@ -268,6 +280,17 @@ fn parse_probability(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "invalid probability {s:?}: write a number from 0 to 1, e.g. 0.1"
         )),
+    }
+}
+
+/// `--capacity N/s`: a rate ([`protocol::units::parse_rate`]) from 1/s to 10,000,000/s.
+fn parse_capacity(s: &str) -> Result<f64, String> {
+    match protocol::units::parse_rate(s) {
+        Ok(r) if (1.0..=10_000_000.0).contains(&r) => Ok(r),
+        Ok(r) => Err(format!(
+            "capacity {r}/s is out of range: give 1/s to 10000000/s, e.g. 500/s"
+        )),
+        Err(e) => Err(format!("{e}; e.g. 500/s")),
     }
 }
 

@@ -82,6 +82,12 @@ impl TryFrom<&Command> for plan::Request {
                     "`swarm worker` runs the plan its coordinator sends".into(),
                 ]));
             }
+            Command::Capacity(_) => {
+                return Err(PlanError::Invalid(vec![
+                    "`swarm capacity` runs a search of plans (crate::capacity), not one plan"
+                        .into(),
+                ]));
+            }
         })
     }
 }
@@ -131,7 +137,7 @@ impl From<&ReconnectArgs> for ReconnectOverride {
 
 impl TargetArgs {
     /// The run-wide keys every command shares, named `name`, aimed at `url`.
-    fn raw_plan(&self, name: &str, url: &[String]) -> RawPlan {
+    pub(super) fn raw_plan(&self, name: &str, url: &[String]) -> RawPlan {
         RawPlan {
             name: Some(name.to_string()),
             url: plan::Urls::given(url),
@@ -167,7 +173,7 @@ impl TargetArgs {
 
 impl PacingArgs {
     /// A phase named after `scenario`, paced by these flags.
-    fn raw_phase(&self, scenario: Scenario) -> RawPhase {
+    pub(super) fn raw_phase(&self, scenario: Scenario) -> RawPhase {
         RawPhase {
             name: Some(scenario.name().to_string()),
             scenario: Some(scenario),

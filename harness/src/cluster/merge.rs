@@ -81,6 +81,7 @@ pub fn merge(
             workers: Vec::new(),
             targets: Vec::new(),
             live: None,
+            capacity: None,
         }
     } else {
         reports::merge::merge(&runs).map_err(|e| e.to_string())?

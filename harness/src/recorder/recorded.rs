@@ -304,6 +304,7 @@ impl Recorded {
             workers: Vec::new(),
             targets: Vec::new(),
             live: None,
+            capacity: None,
         }
     }
 }

@@ -40,6 +40,8 @@ pub enum Exit {
     Usage = 2,
     /// The run could not happen (target unreachable, no connection succeeded).
     CouldNotRun = 3,
+    /// `swarm capacity`: the swarm itself saturated before the server broke its SLOs.
+    GeneratorSaturated = 4,
     /// The run completed degraded (connections were lost) and no threshold was given.
     Degraded = 5,
     /// Stopped by Ctrl-C / SIGTERM.

@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::distribution::Distribution;
 
+mod capacity;
 mod stats;
 mod vocab;
+
+pub use capacity::{CapacitySection, CapacityStep};
 
 pub use stats::{
     BroadcastStats, ChurnStats, EchoStats, HeartbeatStats, OutageStats, RoomSizeStats,
@@ -51,6 +54,9 @@ pub struct RunFile {
     /// ndjson=`, `--abort-on-fail`); absent when none was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveOutcome>,
+    /// `swarm capacity`: the search and its steps (absent from any other run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<CapacitySection>,
 }
 
 /// One target of a run against several (docs/DISTRIBUTED.md, "Several targets").

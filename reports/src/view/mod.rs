@@ -10,6 +10,7 @@
 //! on a hostile run file (undecodable histograms become notes, sums saturate).
 
 mod broadcast;
+mod capacity;
 mod common;
 mod connect;
 mod failures;
@@ -91,6 +92,7 @@ impl ReportModel {
             m.target_url
         );
         let sections = [
+            capacity::section(run),
             Some(run_info::section(run)),
             connect::section(run),
             latency::section(run),

@@ -99,5 +99,5 @@ fn echo(shared: &Shared, session: &Session, msg: Inbound) {
             Frame::Binary(data)
         }
     };
-    shared.faults.deliver(session, frame);
+    shared.faults.deliver_echo(session, frame);
 }

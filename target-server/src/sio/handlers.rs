@@ -74,10 +74,19 @@ impl Client {
         let n = atts.map_or(0, |a| a.len());
         let socket = &self.sockets[i];
         match id {
-            Some(id) => self.send_app(raw::frame(
-                raw::ack_text(&socket.nsp.name, id, args, n),
-                atts,
-            )),
+            // `--capacity` serves echo acks through its one queue.
+            Some(id) if event == "echo" => {
+                self.server.shared.faults.deliver_echo(
+                    &*self.session,
+                    raw::frame(raw::ack_text(&socket.nsp.name, id, args, n), atts),
+                );
+            }
+            Some(id) => {
+                self.send_app(raw::frame(
+                    raw::ack_text(&socket.nsp.name, id, args, n),
+                    atts,
+                ));
+            }
             None => socket.nsp.emit_to(
                 &socket.sid,
                 &self.session,

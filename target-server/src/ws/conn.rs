@@ -334,7 +334,7 @@ fn handle(shared: &Shared, me: &Member, target: &Target, msg: Message) {
     let key = faults.drop_key(&msg);
     match target {
         Target::Echo => {
-            faults.deliver_keyed(me, msg, key);
+            faults.deliver_echo_keyed(me, msg, key);
         }
         Target::Room { room, include_self } => {
             let members = room.members.read().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,443 @@
+//! One step of a capacity search: a plan at one load, run as any run, judged.
+//!
+//! Receives the [`Request`], the checked search, the load and the step's number. Emits a
+//! [`Done`]: the step's [`CapacityStep`] (verdict, SLO results, reasons, the measured
+//! window's section with its histograms) and its run file (written in `step-NN/` of the
+//! search's folder by the ordinary run pipeline).
+//! Must not: measure anything itself. The step is a two-phase plan (`warmup`, then
+//! `measure`, the same clients kept from one to the other; `measure` alone when the warm-up
+//! is 0) run by [`crate::run::execute`]; the SLOs are passed as the run's thresholds on
+//! phase `measure` (connect SLOs on the whole step, whose connects happen in the warm-up),
+//! so the run evaluates them as it evaluates any threshold.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reports::schema::{CapacityStep, is_orderly_disconnect};
+use reports::{RunFile, RunStatus, Section};
+use tokio::sync::mpsc;
+
+use super::{CapacityError, Checked, Request, Vary};
+use crate::plan::{self, Plan, RawOutput, RawPhase, Scenario};
+
+/// The measured phase's name (SLOs are evaluated on it).
+pub const MEASURE: &str = "measure";
+/// The warm-up phase's name.
+pub const WARMUP: &str = "warmup";
+/// Longest a step's measured window is made, as a multiple of `--step-duration`, to reach
+/// the samples its percentile needs.
+const MAX_LENGTHEN: u32 = 10;
+
+/// A step that ran (or could not).
+pub struct Done {
+    pub step: CapacityStep,
+    pub run: Option<RunFile>,
+}
+
+/// The step's folder inside the search's.
+fn step_dir(out_dir: &Path, index: u32) -> std::path::PathBuf {
+    out_dir.join(format!("step-{index:02}"))
+}
+
+/// The validated plan of a step at `load` with a measured window of `measured` (`ZERO`:
+/// `--step-duration`), written into `out_dir`'s step folder `index`.
+pub fn plan_for(
+    req: &Request,
+    c: &Checked,
+    load: f64,
+    measured: Duration,
+    out_dir: &Path,
+) -> Result<Plan, CapacityError> {
+    plan_at(req, c, load, measured, &step_dir(out_dir, 1))
+}
+
+fn plan_at(
+    req: &Request,
+    c: &Checked,
+    load: f64,
+    measured: Duration,
+    dir: &Path,
+) -> Result<Plan, CapacityError> {
+    let measured = if measured.is_zero() { c.step } else { measured };
+    let mut raw = (req.base)();
+    let mut phases = Vec::new();
+    if !c.warmup.is_zero() && c.scenario != Scenario::Connect {
+        let warm = loaded(one_phase(req)?, c, load)?;
+        phases.push(RawPhase {
+            name: Some(WARMUP.into()),
+            duration: Some(Ok(c.warmup)),
+            ..warm
+        });
+    }
+    let measure = loaded(one_phase(req)?, c, load)?;
+    phases.push(RawPhase {
+        name: Some(MEASURE.into()),
+        duration: Some(Ok(measured)),
+        ..measure
+    });
+    raw.phases = phases;
+    raw.name = Some("capacity".into());
+    let output = RawOutput {
+        out: Some(dir.to_path_buf()),
+        json: false,
+        quiet: true,
+        thresholds: c.slos.iter().map(|t| step_threshold(&t.expr, t)).collect(),
+        ..req.output.clone()
+    };
+    let plan =
+        plan::from_raw(raw, None, &output).map_err(|e| CapacityError::usage(e.to_string()))?;
+    if plan.target.endpoint.is_none() {
+        return Err(CapacityError::usage(
+            "swarm capacity needs the URL of the server to measure: an embedded server would \
+             run in the swarm's own process, sharing its CPU, so the swarm's saturation could \
+             not be told from the server's (start one: target-server --bind 127.0.0.1:3000)"
+                .into(),
+        ));
+    }
+    if plan.scale.distributed(plan.max_clients()) {
+        return Err(CapacityError::usage(
+            "swarm capacity runs its steps in this one process: --procs above 1 and \
+             --expect-workers are not supported by `swarm capacity` yet (give --procs 1, or \
+             run `swarm echo|broadcast --procs N` at a load by hand)"
+                .into(),
+        ));
+    }
+    Ok(plan)
+}
+
+/// The threshold a step's run evaluates for SLO `expr`: on phase `measure`, except
+/// connect and swarm metrics, which are the whole step's.
+fn step_threshold(expr: &str, t: &reports::Threshold) -> String {
+    if t.path.scenario == "connect" || t.path.scenario == "swarm" {
+        expr.to_string()
+    } else {
+        format!("{MEASURE}.{}", expr.trim_start())
+    }
+}
+
+/// The scenario's one raw phase, fresh.
+fn one_phase(req: &Request) -> Result<RawPhase, CapacityError> {
+    (req.base)()
+        .phases
+        .pop()
+        .ok_or_else(|| CapacityError::usage("the scenario built no phase".into()))
+}
+
+/// `phase` at `load`.
+fn loaded(mut phase: RawPhase, c: &Checked, load: f64) -> Result<RawPhase, CapacityError> {
+    let whole = u32::try_from(load.round() as u64)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    match (c.scenario, c.vary) {
+        (Scenario::Broadcast, Vary::Clients) => phase.subscribers = Some(Ok(whole)),
+        (Scenario::Broadcast, _) => {
+            if phase.server_publisher.is_some() {
+                return Err(CapacityError::usage(
+                    "--vary publish-rate needs swarm publishers, not --server-publisher \
+                     (the server's own rate is set on the server)"
+                        .into(),
+                ));
+            }
+            let publishers = phase.publishers.unwrap_or(1).max(1);
+            phase.rate = Some(Ok(load / f64::from(publishers)));
+        }
+        (_, Vary::Clients) => phase.clients = Some(Ok(whole)),
+        _ => {
+            let clients = match &phase.clients {
+                Some(Ok(n)) => (*n).max(1),
+                _ => 1,
+            };
+            phase.rate = Some(Ok(load / f64::from(clients)));
+        }
+    }
+    Ok(phase)
+}
+
+/// Samples per second the measured window yields (replies or deliveries); `None` for
+/// connect, whose samples are its connects.
+fn samples_per_s(plan: &Plan) -> Option<f64> {
+    let p = plan.phases.iter().find(|p| p.name == MEASURE)?;
+    match (p.scenario, &p.fanout) {
+        (Scenario::Broadcast, Some(f)) => Some(
+            p.rate_per_s * f64::from(f.publishers) * f64::from(f.subscribers)
+                / f64::from(f.rooms.max(1)),
+        ),
+        (Scenario::Echo, _) => Some(p.rate_per_s * f64::from(p.clients)),
+        _ => None,
+    }
+}
+
+/// Runs step `index` at `load`.
+pub async fn run(
+    req: &Request,
+    c: &Checked,
+    index: u32,
+    load: f64,
+    out_dir: &Path,
+    args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+) -> Result<Done, CapacityError> {
+    let dir = step_dir(out_dir, index);
+    let mut plan = plan_at(req, c, load, c.step, &dir)?;
+    let mut measured = c.step;
+    let mut lengthened = None;
+    let per_s = samples_per_s(&plan);
+    if let (Some(per_s), true) = (per_s, c.samples_needed > 0) {
+        let planned = per_s * c.step.as_secs_f64();
+        if planned < c.samples_needed as f64 && per_s > 0.0 {
+            let want =
+                Duration::from_secs_f64(((c.samples_needed as f64 / per_s) * 10.0).ceil() / 10.0);
+            measured = want.min(c.step * MAX_LENGTHEN);
+            lengthened = Some(format!(
+                "measured window lengthened from {:?} to {:?}: p{} needs {} samples, at {:.0}/s",
+                c.step,
+                measured,
+                super::report::load_text(c.percentile.unwrap_or(99.0)),
+                c.samples_needed,
+                per_s
+            ));
+            plan = plan_at(req, c, load, measured, &dir)?;
+        }
+    }
+    let (clients, rate_per_client) =
+        plan.phases
+            .iter()
+            .find(|p| p.name == MEASURE)
+            .map_or((0, 0.0), |p| {
+                let clients = p.fanout.as_ref().map_or(p.clients, |f| f.subscribers);
+                (u64::from(clients), p.rate_per_s)
+            });
+    let mut step = CapacityStep {
+        index,
+        load,
+        clients,
+        rate_per_client,
+        verdict: String::new(),
+        slos: Vec::new(),
+        reasons: Vec::new(),
+        measured_s: measured.as_secs_f64(),
+        lengthened,
+        samples: 0,
+        throughput_per_s: 0.0,
+        errors: 0,
+        saturated_by: Vec::new(),
+        dir: format!("step-{index:02}"),
+        section: Section::default(),
+    };
+    let finished = match crate::run::execute(plan, args, interrupts).await {
+        Ok(f) => f,
+        Err(e) => {
+            step.verdict = "could_not_run".into();
+            step.reasons.push(e.to_string());
+            return Ok(Done { step, run: None });
+        }
+    };
+    let run = finished.run;
+    judge(&mut step, &run, c);
+    Ok(Done {
+        step,
+        run: Some(run),
+    })
+}
+
+/// The step's figures and verdict from its run file.
+fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
+    let section = run
+        .phases
+        .iter()
+        .find(|p| p.name == MEASURE)
+        .map(|p| p.stats.clone())
+        .unwrap_or_default();
+    let secs = step.measured_s.max(1e-3);
+    let (samples, done) = match c.scenario {
+        Scenario::Broadcast => section
+            .broadcast
+            .as_ref()
+            .map_or((0, 0), |b| (b.latency.count, b.delivered)),
+        Scenario::Connect => (
+            run.run.connect.phases.total.as_ref().map_or(0, |d| d.count),
+            run.run.connect.connected,
+        ),
+        _ => section
+            .echo
+            .as_ref()
+            .map_or((0, 0), |e| (e.latency.count, e.received)),
+    };
+    step.samples = samples;
+    // Answers per second: the mean of the run's per-second counts over the seconds wholly
+    // inside the measured window (replies that drain after it are not the server's rate).
+    let from_ms = section.start_offset_ms;
+    let to_ms = from_ms + (step.measured_s * 1000.0) as u64;
+    let inside: Vec<u64> = run
+        .series
+        .iter()
+        .filter(|p| p.second * 1000 >= from_ms && (p.second + 1) * 1000 <= to_ms)
+        .map(|p| match c.scenario {
+            Scenario::Broadcast => p.delivered,
+            _ => p.received,
+        })
+        .collect();
+    step.throughput_per_s = if c.scenario == Scenario::Connect {
+        let whole = (run.run.duration_ms as f64 / 1000.0).max(1e-3);
+        done as f64 / whole
+    } else if inside.is_empty() {
+        done as f64 / secs
+    } else {
+        inside.iter().sum::<u64>() as f64 / inside.len() as f64
+    };
+    let echo_bad = section.echo.as_ref().map_or(0, |e| e.timeouts);
+    let fan_bad = section.broadcast.as_ref().map_or(0, |b| b.lost);
+    step.errors = echo_bad
+        .saturating_add(fan_bad)
+        .saturating_add(run.run.connect.failed)
+        .saturating_add(section.errors.values().sum::<u64>());
+    // The SLOs, as the user wrote them (the run evaluated them on phase `measure`).
+    step.slos = run
+        .thresholds
+        .iter()
+        .zip(&c.slos)
+        .map(|(r, t)| reports::ThresholdResult {
+            expr: t.expr.clone(),
+            ..r.clone()
+        })
+        .collect();
+    if c.samples_needed > 0
+        && samples < c.samples_needed
+        && !matches!(run.meta.status, RunStatus::Failed)
+    {
+        let note = format!(
+            "only {samples} samples in the measured window (p{} wants {})",
+            super::report::load_text(c.percentile.unwrap_or(99.0)),
+            c.samples_needed
+        );
+        step.lengthened = Some(match step.lengthened.take() {
+            Some(l) => format!("{l}; {note}"),
+            None => note,
+        });
+    }
+    let connect = &run.run.connect;
+    if connect.failed > 0 {
+        let kinds: Vec<String> = connect
+            .failed_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        step.reasons.push(format!(
+            "the server refused or failed {} of {} connect(s) ({})",
+            connect.failed,
+            connect.attempted,
+            kinds.join(", ")
+        ));
+    }
+    let closed: Vec<String> = run
+        .run
+        .disconnects
+        .iter()
+        .filter(|(r, n)| **n > 0 && !is_orderly_disconnect(r))
+        .map(|(r, n)| format!("{r} {n}"))
+        .collect();
+    if !closed.is_empty() {
+        step.reasons.push(format!(
+            "connections were closed under the clients: {}",
+            closed.join(", ")
+        ));
+    }
+    // Saturation of the measured window (the warm-up's connect burst does not void the
+    // step): the run's own rule (`reports::saturation`) on the window's seconds.
+    let window = measured_saturation(run, &section);
+    let h = &run.health.summary;
+    if window.saturated || h.samples_dropped > 0 {
+        step.saturated_by = window.saturated_by.clone();
+        if h.samples_dropped > 0 {
+            step.saturated_by.push("recorder".into());
+        }
+    }
+    // Connections closed under a swarm that was saturated for even one second (below the
+    // run-wide rule's two seconds and 5%) are not laid on the server: an overloaded swarm
+    // reads late, and a server then closes its connections as slow consumers.
+    if step.saturated_by.is_empty() && !closed.is_empty() && h.saturated_seconds > 0 {
+        step.saturated_by = saturation_lines(run);
+        step.saturated_by.push(format!(
+            "{} saturated second(s) while the server closed connections",
+            h.saturated_seconds
+        ));
+    }
+    step.verdict = match run.meta.status {
+        RunStatus::Interrupted => "interrupted",
+        RunStatus::Failed => {
+            step.reasons.push(
+                run.meta
+                    .status_detail
+                    .clone()
+                    .unwrap_or_else(|| "no connection succeeded".into()),
+            );
+            "could_not_run"
+        }
+        _ if !step.saturated_by.is_empty() => "saturated",
+        _ if step.slos.iter().any(|t| !t.pass) || !step.reasons.is_empty() => "fail",
+        _ => "pass",
+    }
+    .to_string();
+    step.section = section;
+}
+
+/// [`reports::saturation::summarize`] of the seconds of the measured window (`section`).
+fn measured_saturation(run: &RunFile, section: &Section) -> reports::HealthSummary {
+    let lo = section.start_offset_ms / 1000;
+    let hi = section.end_offset_ms.div_ceil(1000).max(lo + 1);
+    let health: Vec<_> = run
+        .health
+        .series
+        .iter()
+        .filter(|p| (lo..hi).contains(&p.second))
+        .cloned()
+        .collect();
+    let seconds: Vec<_> = run
+        .series
+        .iter()
+        .filter(|p| (lo..hi).contains(&p.second))
+        .cloned()
+        .collect();
+    reports::saturation::summarize(&health, run.health.cores, &seconds)
+}
+
+/// Which saturation lines (`reports::saturation`) any second of the run crossed.
+fn saturation_lines(run: &RunFile) -> Vec<String> {
+    use reports::saturation::{CPU_SATURATION_SHARE, LAG_SATURATION_US};
+    let cpu_line = f64::from(run.health.cores.max(1)) * 100.0 * CPU_SATURATION_SHARE;
+    let mut lines = Vec::new();
+    if run.health.series.iter().any(|p| p.cpu_percent >= cpu_line) {
+        lines.push("cpu".to_string());
+    }
+    if run
+        .health
+        .series
+        .iter()
+        .any(|p| p.sched_lag_max_us >= LAG_SATURATION_US)
+    {
+        lines.push("sched_lag".to_string());
+    }
+    if run
+        .series
+        .iter()
+        .any(|p| p.send_lag_p99_us.is_some_and(|l| l >= LAG_SATURATION_US))
+    {
+        lines.push("send_lag".to_string());
+    }
+    lines
+}
+
+/// What made a failing step fail: its failed SLOs, else its reasons.
+pub fn failed_names(step: &CapacityStep) -> Vec<String> {
+    let slos: Vec<String> = step
+        .slos
+        .iter()
+        .filter(|t| !t.pass)
+        .map(|t| t.expr.clone())
+        .collect();
+    if slos.is_empty() {
+        step.reasons.clone()
+    } else {
+        slos
+    }
+}
