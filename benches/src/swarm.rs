@@ -68,6 +68,7 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
             max_message: plan.target.max_message_size,
             write_timeout: plan.target.write_timeout,
             sources: Default::default(),
+            spread: None,
         },
         frames: FrameTemplates::new(&plan, &endpoint),
         run_id: 7,
@@ -81,8 +82,13 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
 /// Connects one client as the swarm does (every connect phase of the plan's transport).
 pub async fn connect(ctx: &Ctx) -> Result<Session, SwarmError> {
     let mut phases = ConnectPhases::default();
-    let ws_path = ctx.frames.ws_path.clone();
-    Session::connect(ctx, &mut phases, &ws_path, &ctx.frames.connect)
+    let vars = harness::template::Vars {
+        client: 0,
+        room: "idle",
+        record: &[],
+    };
+    let dial = ctx.frames.dial(&vars, false, None);
+    Session::connect(ctx, &mut phases, &dial)
         .await
         .map_err(SwarmError::Connect)
 }
