@@ -395,8 +395,8 @@ mod tests {
             assert!(admitted < 1000, "the queue never filled");
         }
         assert_eq!(
-            admitted, 101,
-            "100 waiting at most 1 s, plus the one in service"
+            admitted, 21,
+            "20 waiting (200 ms of backlog at 100/s), plus the one in service"
         );
     }
 
