@@ -61,16 +61,9 @@ fn main() -> ExitCode {
     let quiet = plan.output.quiet;
     // With `--out ndjson=-` stdout is the stream: the summary goes to stderr.
     let stdout_is_stream = plan.output.live.ndjson == Some(harness::live::Stream::Stdout);
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = cli.threads {
-        builder.worker_threads(usize::from(n));
-    }
-    let runtime = match builder.enable_all().thread_name("swarm").build() {
+    let runtime = match runtime(cli.threads, "swarm", "swarm") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("swarm: cannot start the runtime: {e}");
-            return ExitCode::from(Exit::CouldNotRun.code());
-        }
+        Err(code) => return code,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let threads = cli.threads;
@@ -133,16 +126,9 @@ fn report(
 /// `swarm worker`: one shard of a coordinator's run, the plan rebuilt from the
 /// coordinator's arguments by this binary's own parser.
 fn worker(args: &harness::cli::WorkerArgs, threads: Option<u16>) -> ExitCode {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        builder.worker_threads(usize::from(n));
-    }
-    let runtime = match builder.enable_all().thread_name("swarm-worker").build() {
+    let runtime = match runtime(threads, "swarm-worker", "swarm worker") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("swarm worker: cannot start the runtime: {e}");
-            return ExitCode::from(Exit::CouldNotRun.code());
-        }
+        Err(code) => return code,
     };
     let cfg = harness::cluster::worker::WorkerConfig {
         join: args.join.clone(),
@@ -181,16 +167,9 @@ fn capacity(args: &harness::cli::CapacityArgs, threads: Option<u16>) -> ExitCode
         return ExitCode::from(e.exit.code());
     }
     let json = args.output.json;
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        builder.worker_threads(usize::from(n));
-    }
-    let runtime = match builder.enable_all().thread_name("swarm").build() {
+    let runtime = match runtime(threads, "swarm", "swarm") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("swarm: cannot start the runtime: {e}");
-            return ExitCode::from(Exit::CouldNotRun.code());
-        }
+        Err(code) => return code,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let result = runtime.block_on(async move {
@@ -233,4 +212,21 @@ async fn forward_signals(tx: mpsc::UnboundedSender<()>) {
             return;
         }
     }
+}
+
+/// The swarm's multi-threaded runtime (`--threads` worker threads, else one per core; its
+/// threads named `name`); on failure, said on stderr as `who` and exit 3.
+fn runtime(
+    threads: Option<u16>,
+    name: &str,
+    who: &str,
+) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        builder.worker_threads(usize::from(n));
+    }
+    builder.enable_all().thread_name(name).build().map_err(|e| {
+        eprintln!("{who}: cannot start the runtime: {e}");
+        ExitCode::from(Exit::CouldNotRun.code())
+    })
 }
