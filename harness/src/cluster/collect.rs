@@ -169,14 +169,14 @@ fn on_second(workers: &mut [Live], i: u32, second: WireSecond, merger: Option<&m
     if w.record.finished {
         return;
     }
-    if let Err(why) = m.add(i, second) {
-        if !w.second_refused {
-            w.second_refused = true;
-            eprintln!(
-                "swarm: worker {}: a second for the live outputs was refused: {why}",
-                w.record.index
-            );
-        }
+    if let Err(why) = m.add(i, second)
+        && !w.second_refused
+    {
+        w.second_refused = true;
+        eprintln!(
+            "swarm: worker {}: a second for the live outputs was refused: {why}",
+            w.record.index
+        );
     }
 }
 
