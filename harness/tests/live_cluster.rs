@@ -5,7 +5,8 @@
 //! has one line per second equal, field by field (percentiles included), to the merged
 //! file's series point of that second, and totals equal to the merged run's. (3)
 //! `--abort-on-fail` against a server that delays every reply by 200 ms stops all workers
-//! early, exit 1, the results saying why.
+//! early, exit 1, the results saying why. (4) With external workers (`--procs 0
+//! --expect-workers 2`) the coordinator's NDJSON stream ends on the merged run's totals.
 //! Prometheus missing: test (1) fails under CI, else says SKIPPED (testkit's rule).
 
 mod live_support;
@@ -176,4 +177,104 @@ fn abort_on_fail_with_two_workers_stops_them_early() {
     let why = run.meta.status_detail.clone().unwrap_or_default();
     assert!(why.contains("echo.latency.p99 < 50ms"), "{why}");
     assert!(run.thresholds.iter().any(|t| !t.pass));
+}
+
+/// External workers (`--procs 0 --expect-workers 2`, two `swarm worker --join`): the
+/// coordinator streams the merged seconds too, ending on the merged run's totals.
+#[test]
+fn external_workers_feed_the_coordinators_ndjson_stream() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let target = Target::start(target_server::Config::default());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let stream = dir.path().join("live.ndjson");
+    let token = "a-live-test-token-0123456789";
+    let mut args = echo_args(&target, "2s", &out);
+    let at = args.iter().position(|a| a == "--procs").unwrap();
+    args[at + 1] = "0".into();
+    args.extend(strings(&[
+        "--expect-workers",
+        "2",
+        "--token",
+        token,
+        "--out",
+        &format!("ndjson={}", stream.display()),
+    ]));
+    args.retain(|a| a != "--quiet");
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_swarm"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("coordinator");
+    // Its stderr, line by line, on a thread; the join address from the first lines.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = coordinator.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let join = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = coordinator.kill();
+                let _ = coordinator.wait();
+                panic!("the coordinator never said where to join");
+            }
+        };
+        if let Some(rest) = line.split("--join ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_swarm"))
+                .args(["worker", "--join", &join])
+                .env("SWARM_TOKEN", token)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("worker")
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = coordinator.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = coordinator.kill();
+            let _ = coordinator.wait();
+            panic!("the coordinator did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for mut w in workers {
+        let _ = w.wait();
+    }
+    let stderr = reader.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let run = read_run(&out);
+    assert_eq!(run.meta.shards, 2);
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), run.series.len(), "one line per second");
+    let last = &lines[lines.len() - 1]["totals"];
+    let echo = run.run.echo.as_ref().unwrap();
+    assert!(echo.sent > 0);
+    assert_eq!(last["sent"].as_u64(), Some(echo.sent));
+    assert_eq!(last["received"].as_u64(), Some(echo.received));
+    assert_eq!(last["connected"].as_u64(), Some(run.run.connect.connected));
 }
