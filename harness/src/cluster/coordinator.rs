@@ -140,12 +140,13 @@ pub async fn run(
     let (mut records, interrupted, merger) =
         collect::collect(workers, events, int_rx, end, live_tx, merger).await;
     if let Some(m) = merger
-        && m.late + m.refused > 0
+        && m.late + m.refused + m.missing > 0
     {
         eprintln!(
-            "swarm: live outputs: {} second(s) exported, {} worker-second(s) arrived after their \
-             second was exported, {} refused (results.json has them all)",
-            m.exported, m.late, m.refused
+            "swarm: live outputs: {} second(s) exported; {} worker-second(s) missing when their \
+             second was exported ({} of them arrived later), {} refused; results.json has \
+             everything the workers delivered",
+            m.exported, m.missing, m.late, m.refused
         );
     }
     // The merger (and the hub's feed) is gone: the hub ends with its last second.
