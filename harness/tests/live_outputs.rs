@@ -256,18 +256,3 @@ fn abort_on_fail_stops_a_failing_run_early() {
     assert!(why.contains("echo.latency.p99 < 50ms"), "{why}");
     assert!(run.thresholds.iter().any(|t| !t.pass));
 }
-
-/// A run of several processes refuses the live outputs it cannot feed yet (rather than
-/// exporting nothing), before any worker or client starts.
-#[test]
-fn several_processes_refuse_live_outputs() {
-    let target = Target::start(target_server::Config::default());
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = echo_args(&target, "1s", &dir.path().join("out"));
-    args.extend(strings(&["--procs", "2", "--out", "ndjson=-"]));
-    let (o, took) = swarm(&args, Duration::from_secs(30));
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("one process only"), "{stderr}");
-    assert!(took < Duration::from_secs(5), "{took:?}");
-}

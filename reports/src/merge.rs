@@ -230,7 +230,9 @@ fn add_map(a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>) {
     }
 }
 
-fn add_point(a: &mut SecondPoint, b: &SecondPoint) {
+/// Adds shard `b`'s point of a second to `a` (counters summed, percentiles the worst
+/// shard's until exact ones replace them); also the coordinator's live merge.
+pub fn add_point(a: &mut SecondPoint, b: &SecondPoint) {
     a.connected += b.connected;
     a.attempted += b.attempted;
     a.connect_failed += b.connect_failed;

@@ -3,7 +3,8 @@
 //!
 //! Receives the started workers (one reader task each feeds [`Event`]s in) and the
 //! interrupts. Emits the [`WorkerRecord`]s once every worker has sent its final results or
-//! is lost; merged live snapshots on a watch channel for the progress line.
+//! is lost; merged live snapshots on a watch channel for the progress line; each second
+//! merged for the live outputs when they run ([`super::live`]).
 //! Must not: wait without bound: a worker that sends nothing for [`SILENT_LIMIT`], or that
 //! has not finished well after the plan's end, is lost.
 
@@ -15,6 +16,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 
 use super::admit::ClockOffset;
+use super::live::{Merger, WireSecond};
 use super::merge::WorkerRecord;
 use super::wire::{self, ToCoordinator, ToWorker};
 use crate::recorder::LiveSnapshot;
@@ -42,6 +44,8 @@ pub struct Live {
     pub snapshot: LiveSnapshot,
     pub pings: BTreeMap<u32, u64>,
     pub clock: ClockOffset,
+    /// Whether a second of this worker was refused already (said once).
+    pub second_refused: bool,
 }
 
 /// Spawns the reader and writer tasks of one worker's connection.
@@ -86,7 +90,8 @@ pub async fn collect(
     mut interrupts: mpsc::UnboundedReceiver<()>,
     end: Instant,
     live: watch::Sender<LiveSnapshot>,
-) -> (Vec<WorkerRecord>, bool) {
+    mut seconds: Option<Merger>,
+) -> (Vec<WorkerRecord>, bool, Option<Merger>) {
     let mut interrupted = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut next_clock = Instant::now() + CLOCK_EVERY;
@@ -94,8 +99,17 @@ pub async fn collect(
     while workers.iter().any(open) {
         tokio::select! {
             e = events.recv() => match e {
-                Some(Event::Msg(i, m)) => on_message(&mut workers, i, *m, &live),
-                Some(Event::Closed(i, why)) => on_closed(&mut workers, i, &why),
+                Some(Event::Msg(i, m)) => {
+                    match *m {
+                        ToCoordinator::Second { second } => on_second(&mut workers, i, *second, seconds.as_mut()),
+                        m => on_message(&mut workers, i, m, &live),
+                    }
+                    export_due(&workers, seconds.as_mut());
+                }
+                Some(Event::Closed(i, why)) => {
+                    on_closed(&mut workers, i, &why);
+                    export_due(&workers, seconds.as_mut());
+                }
                 None => break,
             },
             i = interrupts.recv(), if !interrupts.is_closed() => {
@@ -109,6 +123,7 @@ pub async fn collect(
             },
             _ = tick.tick() => {
                 let now = Instant::now();
+                export_due(&workers, seconds.as_mut());
                 let late = now > end + SILENT_LIMIT * 2;
                 for w in workers.iter_mut().filter(|w| open(w)) {
                     if now.duration_since(w.last_heard) > SILENT_LIMIT {
@@ -140,7 +155,41 @@ pub async fn collect(
             w.record
         })
         .collect();
-    (records, interrupted)
+    (records, interrupted, seconds.map(Merger::finish))
+}
+
+/// A worker's closed second, for the live outputs (ignored when none runs). A refused one
+/// is said once per worker and counted; the worker goes on.
+fn on_second(workers: &mut [Live], i: u32, second: WireSecond, merger: Option<&mut Merger>) {
+    let Some(w) = workers.iter_mut().find(|w| w.record.index == i) else {
+        return;
+    };
+    w.last_heard = Instant::now();
+    let Some(m) = merger else { return };
+    if w.record.finished {
+        return;
+    }
+    if let Err(why) = m.add(i, second)
+        && !w.second_refused
+    {
+        w.second_refused = true;
+        eprintln!(
+            "swarm: worker {}: a second for the live outputs was refused: {why}",
+            w.record.index
+        );
+    }
+}
+
+/// Exports the seconds every running worker has sent (or that waited long enough).
+fn export_due(workers: &[Live], merger: Option<&mut Merger>) {
+    if let Some(m) = merger {
+        let running = workers
+            .iter()
+            .filter(|w| open(w))
+            .map(|w| w.record.index)
+            .collect();
+        m.export_due(&running, Instant::now());
+    }
 }
 
 fn open(w: &Live) -> bool {
@@ -200,7 +249,7 @@ fn on_message(workers: &mut [Live], i: u32, m: ToCoordinator, live: &watch::Send
                 }
             }
         }
-        ToCoordinator::Hello { .. } | ToCoordinator::Ready => {}
+        ToCoordinator::Hello { .. } | ToCoordinator::Ready | ToCoordinator::Second { .. } => {}
     }
 }
 

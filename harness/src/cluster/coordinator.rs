@@ -9,8 +9,9 @@
 //!
 //! Stages: split (which worker owns which client) -> output folder -> target (the embedded
 //! server runs here) -> control port, local workers started -> admission (hello, token,
-//! shard, plan, ready) -> clocks -> start -> collect ([`super::collect`]) -> merge
-//! ([`super::merge`]) -> results, thresholds, reports.
+//! shard, plan, ready) -> clocks -> start -> collect ([`super::collect`], feeding the live
+//! outputs the workers' merged seconds, [`super::live`]) -> merge ([`super::merge`]) ->
+//! results, thresholds, reports.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
@@ -36,16 +37,6 @@ pub async fn run(
     mut interrupts: mpsc::UnboundedReceiver<()>,
     threads: Option<u16>,
 ) -> Result<Finished, RunError> {
-    if plan.output.live.any() {
-        // The per-second merge of the workers' figures is not fed to the live outputs yet
-        // (README "Watching a run live"); refuse rather than export nothing.
-        return Err(RunError::Split(
-            "--metrics-addr, --prometheus-remote-write, --out ndjson= and --abort-on-fail \
-             run in one process only for now: give --procs 1 (up to ~19,000 clients), or \
-             leave them out (--out junit= works with workers)"
-                .into(),
-        ));
-    }
     let (local, remote) = plan.scale.workers(plan.max_clients());
     let count = local + remote;
     let owners = Owners::new(&plan, count).map_err(RunError::Split)?;
@@ -83,6 +74,32 @@ pub async fn run(
         run_id: rand::random(),
         seed: rand::random(),
     };
+    // The live outputs: the coordinator exports the workers' merged seconds (cluster/live.rs);
+    // an abort stops every worker as Ctrl-C does.
+    let (int_tx, int_rx) = mpsc::unbounded_channel();
+    let shown_targets: Vec<String> = std::iter::once(target.url.as_str())
+        .chain(more.iter().map(String::as_str))
+        .map(reports::redact::redact_url)
+        .collect();
+    let labels = live_labels(&plan, offer.run_id, shown_targets.join(", "));
+    let hub = match crate::live::start(
+        &plan.output.live,
+        &plan.output.parsed_thresholds,
+        labels,
+        int_tx.clone(),
+    )
+    .await
+    {
+        Ok(h) => h,
+        Err(why) => {
+            target.stop();
+            return Err(RunError::Live(why));
+        }
+    };
+    let (hub, merger) = match hub {
+        Some((hub, feed)) => (Some(hub), Some(super::live::Merger::new(count, feed))),
+        None => (None, None),
+    };
     let mut children = spawn_local(local, addr, &token, threads)?;
     if remote > 0 {
         eprintln!(
@@ -112,8 +129,37 @@ pub async fn run(
             progress_stop.clone(),
         ))
     });
-    let (mut records, interrupted) =
-        collect::collect(workers, events, interrupts, end, live_tx).await;
+    tokio::spawn(async move {
+        let mut from_user = interrupts;
+        while from_user.recv().await.is_some() {
+            if int_tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut records, interrupted, merger) =
+        collect::collect(workers, events, int_rx, end, live_tx, merger).await;
+    if let Some(m) = merger
+        && m.late + m.refused + m.missing > 0
+    {
+        eprintln!(
+            "swarm: live outputs: {} second(s) exported; {} worker-second(s) missing when their \
+             second was exported ({} of them arrived later), {} refused; results.json has \
+             everything the workers delivered",
+            m.exported, m.missing, m.late, m.refused
+        );
+    }
+    // The merger (and the hub's feed) is gone: the hub ends with its last second.
+    let (live, linger) = match hub {
+        Some(h) => {
+            let (o, l) = h.finish().await;
+            (Some(o), Some(l))
+        }
+        None => (None, None),
+    };
+    let aborted = live.as_ref().is_some_and(|l| l.abort.is_some());
+    // An abort stops the workers through the interrupts; it is not a signal.
+    let interrupted = interrupted && !aborted;
     progress_stop.cancel();
     if let Some(p) = progress {
         let _ = p.await;
@@ -145,7 +191,16 @@ pub async fn run(
         eprintln!("swarm: {w}");
     }
     keep_worker_files(&out_dir, &records);
-    let run = run::finish_merged(&plan, &out_dir, merged.run)?;
+    let mut merged_run = merged.run;
+    if aborted {
+        // The workers stopped on the coordinator's word: their files say interrupted.
+        merged_run.meta.interrupted = false;
+        if merged_run.meta.status == reports::RunStatus::Interrupted {
+            merged_run.meta.status = reports::RunStatus::Completed;
+            merged_run.meta.status_detail = None;
+        }
+    }
+    let run = run::finish_merged(&plan, &out_dir, merged_run, live)?;
     let mut exit = run::exit_for(&run);
     if exit == Exit::Ok && records.iter().any(|r| r.lost.is_some()) {
         exit = Exit::Degraded;
@@ -154,8 +209,27 @@ pub async fn run(
         run,
         out_dir,
         exit,
-        linger: None,
+        linger,
     })
+}
+
+/// The labels of the exported series: the run id, each phase's name and scenario, the
+/// target(s) (secrets masked; several targets are listed in one label, as `meta.target_url`).
+fn live_labels(plan: &Plan, run_id: u32, target: String) -> crate::live::RunLabels {
+    let mut end = Duration::ZERO;
+    let phases = plan
+        .phases
+        .iter()
+        .map(|p| {
+            end += p.ramp + p.duration;
+            (p.name.clone(), p.scenario.name().to_string(), end)
+        })
+        .collect();
+    crate::live::RunLabels {
+        run_id: run_id.to_string(),
+        target,
+        phases,
+    }
 }
 
 /// Probes the further targets (several URLs) as the first was, before any worker starts;
@@ -411,6 +485,7 @@ async fn start(
             snapshot: Default::default(),
             pings: Default::default(),
             clock,
+            second_refused: false,
         });
     }
     Ok((live, ev_rx, start_wall, end))

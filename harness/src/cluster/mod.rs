@@ -7,12 +7,13 @@
 //! closes stops), or admit a worker without the run's token.
 //!
 //! Modules: `wire` (the control protocol), `coordinator` (with `admit` and `collect`),
-//! `worker`, `merge`.
+//! `worker`, `merge`, `live` (the workers' seconds merged for the live outputs).
 //! docs/DISTRIBUTED.md describes the whole.
 
 pub mod admit;
 pub mod collect;
 pub mod coordinator;
+pub mod live;
 pub mod merge;
 pub mod wire;
 pub mod worker;

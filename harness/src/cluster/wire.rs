@@ -9,7 +9,8 @@
 //!
 //! The conversation (docs/DISTRIBUTED.md, "Control protocol"):
 //! hello -> welcome (shard, plan, target) -> ready -> clock pings -> start (instant in the
-//! worker's clock) -> each second: live counters and interval histograms, checkpoints ->
+//! worker's clock) -> each second: live counters, the closed second (with its interval
+//! histograms), interval-log lines, checkpoints ->
 //! final results -> bye. The coordinator may send `stop` (Ctrl-C) at any time; a worker whose
 //! control connection closes stops its clients and exits.
 
@@ -19,8 +20,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::recorder::LiveSnapshot;
 use crate::share::Shard;
 
-/// Protocol version: a worker of another version is refused.
-pub const VERSION: u32 = 1;
+/// Protocol version: a worker of another version is refused (2: each closed second with
+/// its interval histograms, [`ToCoordinator::Second`]).
+pub const VERSION: u32 = 2;
 
 /// Largest message either side accepts (a final results file with its histograms).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -49,6 +51,11 @@ pub enum ToCoordinator {
     Pong { id: u32, worker_ns: u64 },
     /// The last second's live figures.
     Live { snapshot: LiveSnapshot },
+    /// One closed second: its series point, counters so far and interval histograms (the
+    /// coordinator merges them for the live outputs, cluster/live.rs).
+    Second {
+        second: Box<super::live::WireSecond>,
+    },
     /// New complete lines of the worker's `histograms.hlog`.
     Intervals { lines: String },
     /// A `running` results file (the worker's checkpoint).

@@ -3,7 +3,8 @@
 //! Receives the coordinator's address, the run's token and, when given, the shard index it
 //! asks for (`--index`, or `JOB_COMPLETION_INDEX` in a Kubernetes Indexed Job). Emits, over
 //! the control connection ([`super::wire`]): hello, ready, answers to clock pings, each
-//! second its live figures and new interval-log lines, its checkpoints, and at the end its
+//! second its live figures, its closed second (for the coordinator's live outputs) and new
+//! interval-log lines, its checkpoints, and at the end its
 //! results file, CPU time and peak memory. Exit code 0 when its results were delivered.
 //! Must not: outlive its coordinator (the control connection closing stops the clients and
 //! ends the process), run before the common start instant, or write anywhere but its own
@@ -227,6 +228,8 @@ async fn serve(
     };
     let (int_tx, int_rx) = mpsc::unbounded_channel();
     let (live_tx, live_rx) = mpsc::unbounded_channel();
+    let (sec_tx, sec_rx) = mpsc::unbounded_channel();
+    let seconds = tokio::spawn(forward_seconds(sec_rx, out_tx.clone()));
     let drain = plan.timeout.min(plan.grace) + Duration::from_secs(10);
     let control = tokio::spawn(control(read, out_tx.clone(), int_tx.clone(), drain));
     let streamer = tokio::spawn(stream(live_rx, out_tx.clone(), out_dir.to_path_buf()));
@@ -237,12 +240,16 @@ async fn serve(
         seed: s.seed,
         start,
         live: live_tx,
+        seconds: Some(sec_tx),
     };
     let mut args = vec!["worker".to_string()];
     args.extend(argv);
     let finished = run::execute_with(plan, args, int_rx, Some(sharding)).await;
     drop(int_tx);
     let mut tail = streamer.await.unwrap_or_else(|_| Tail::new(out_dir));
+    // Every closed second is queued before the final results (the coordinator's live
+    // outputs end with the run's totals).
+    let _ = seconds.await;
     let code = match finished {
         Ok(f) => {
             let lines = tail.new_lines().unwrap_or_default();
@@ -321,6 +328,20 @@ async fn stream(
         }
     }
     tail
+}
+
+/// Each closed second of the recorder, with its interval histograms, to the coordinator
+/// (it merges them for the live outputs; the worker exports nothing itself).
+async fn forward_seconds(
+    mut rx: mpsc::UnboundedReceiver<crate::live::LiveSecond>,
+    out_tx: mpsc::UnboundedSender<ToCoordinator>,
+) {
+    while let Some(s) = rx.recv().await {
+        let second = Box::new(super::live::WireSecond::of(&s));
+        if out_tx.send(ToCoordinator::Second { second }).is_err() {
+            return;
+        }
+    }
 }
 
 /// Sends every queued message, in order, until the queue closes or the link fails.

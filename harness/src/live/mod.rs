@@ -98,7 +98,8 @@ pub struct Window {
 }
 
 impl Window {
-    fn of(h: &Histogram<u64>) -> Window {
+    /// The window of one interval histogram (also of a coordinator's merged one).
+    pub fn of(h: &Histogram<u64>) -> Window {
         // The same calls as the series point's (`metric::Hist::percentile`), so the
         // figures are equal.
         Window {
@@ -112,27 +113,52 @@ impl Window {
     }
 }
 
+/// The interval histograms a worker sends its coordinator with each second, by tag: the
+/// latencies exported and the send lag of the series point (cluster/live.rs adds them up
+/// as the merged results file's per-second figures are, docs/DISTRIBUTED.md).
+pub const MERGED_TAGS: [&str; 3] = ["echo.latency", "broadcast.latency", "swarm.send_lag"];
+
 /// The interval's echo and broadcast latency windows, taken from the interval histograms
-/// as the recorder closes the interval.
+/// as the recorder closes the interval, and those histograms themselves (a worker sends
+/// them to its coordinator).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Windows {
     pub echo: Option<Window>,
     pub broadcast: Option<Window>,
+    /// The interval's non-empty histograms of [`MERGED_TAGS`], by tag.
+    pub intervals: BTreeMap<&'static str, Histogram<u64>>,
 }
 
 impl Windows {
-    /// Keeps `h` when it is one of the latencies exported.
+    /// Keeps `h` when it is one of the latencies exported or merged.
     pub fn take(&mut self, m: Metric, h: &Histogram<u64>) {
+        if h.is_empty() {
+            return;
+        }
         match m {
-            Metric::EchoLatency if !h.is_empty() => self.echo = Some(Window::of(h)),
-            Metric::BroadcastLatency if !h.is_empty() => self.broadcast = Some(Window::of(h)),
+            Metric::EchoLatency => self.echo = Some(Window::of(h)),
+            Metric::BroadcastLatency => self.broadcast = Some(Window::of(h)),
             _ => {}
+        }
+        if let Some(tag) = MERGED_TAGS.iter().find(|t| **t == m.tag()) {
+            self.intervals.insert(*tag, h.clone());
+        }
+    }
+
+    /// The windows of merged interval histograms (by tag), as [`Windows::take`] would have
+    /// made them in one process.
+    pub fn of_intervals(intervals: BTreeMap<&'static str, Histogram<u64>>) -> Windows {
+        let get = |tag: &str| intervals.get(tag).filter(|h| !h.is_empty()).map(Window::of);
+        Windows {
+            echo: get("echo.latency"),
+            broadcast: get("broadcast.latency"),
+            intervals,
         }
     }
 }
 
 /// The run's counters so far.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Totals {
     pub attempted: u64,
     pub connected: u64,

@@ -53,6 +53,8 @@ pub(super) async fn run(
     // readable file with the seconds so far (docs/results-format.md, "status").
     let (ck_tx, ck_rx) = mpsc::channel(1);
     let (hub, seconds) = live.map_or((None, None), |l| (Some(l.hub), Some(l.seconds)));
+    // A worker exports nothing itself: its seconds go to the coordinator instead.
+    let seconds = seconds.or_else(|| sharding.as_ref().and_then(|s| s.seconds.clone()));
     let (tx, recorder) = recorder::spawn_live(
         RecorderConfig {
             phases: phases.collect(),

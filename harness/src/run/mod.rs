@@ -168,6 +168,9 @@ pub struct Sharding {
     pub start: SystemTime,
     /// Receives the recorder's live figures each second.
     pub live: mpsc::UnboundedSender<LiveSnapshot>,
+    /// Receives each closed second with its interval histograms (the coordinator merges
+    /// them for the live outputs, cluster/live.rs).
+    pub seconds: Option<crate::recorder::LiveSeconds>,
 }
 
 /// Runs `plan`. `interrupts` yields one `()` per Ctrl-C / SIGTERM.

@@ -120,7 +120,8 @@ fn mark_aborted(run: &mut RunFile, live: Option<reports::LiveOutcome>) {
     {
         run.meta.status = RunStatus::Aborted;
         run.meta.status_detail = Some(format!(
-            "aborted at {} s by --abort-on-fail: threshold `{}` failed every second from              second {} on, for the abort delay of {} ms",
+            "aborted at {} s by --abort-on-fail: threshold `{}` failed every second from \
+             second {} on, for the abort delay of {} ms",
             a.stopped_at_s, a.threshold, a.failing_since_s, a.delay_ms
         ));
     }
@@ -161,11 +162,18 @@ fn judge_and_write(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunF
 
 /// The final results of a run of several processes: `run`, merged from the workers' files
 /// (cluster/merge.rs), with the run's status (`failed` when nothing connected, `degraded`
-/// when connections or a worker were lost) and the plan's thresholds evaluated on the
-/// merged figures; written with the reports into `out_dir`.
-pub fn finish_merged(plan: &Plan, out_dir: &Path, mut run: RunFile) -> Result<RunFile, RunError> {
+/// when connections or a worker were lost, `aborted` when a live threshold stopped it) and
+/// the plan's thresholds evaluated on the merged figures; written with the reports into
+/// `out_dir`.
+pub fn finish_merged(
+    plan: &Plan,
+    out_dir: &Path,
+    mut run: RunFile,
+    live: Option<reports::LiveOutcome>,
+) -> Result<RunFile, RunError> {
     if run.meta.status == RunStatus::Completed {
         mark_failed(&mut run, " in any worker");
     }
+    mark_aborted(&mut run, live);
     judge_and_write(plan, out_dir, run)
 }

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use reports::RunFile;
+use std::collections::BTreeSet;
+
 pub const PROMETHEUS: &str = "/usr/bin/prometheus";
 
 /// Runs the swarm binary with `args`, killed (by its PID) past `limit`; the output and
@@ -245,4 +248,70 @@ pub fn read_run(dir: &Path) -> reports::RunFile {
 
 pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The largest value any series of `metric` of this run ever had (the run is over, so an
+/// instant query would find the series stale).
+pub fn final_value(p: &Prometheus, metric: &str, run_id: &str) -> f64 {
+    let expr = format!("max(max_over_time({metric}{{run_id=\"{run_id}\"}}[10m]))");
+    p.value(&expr)
+        .unwrap_or_else(|| panic!("{expr}: no data\n{}", p.log()))
+}
+
+/// Final counters equal results.json's; the labels are the run's; every echo p99 and p50
+/// Prometheus holds is one of results.json's per-second figures.
+pub fn assert_agrees(p: &Prometheus, run: &RunFile) {
+    let id = &run.meta.run_id;
+    let echo = run.run.echo.as_ref().expect("echo section");
+    let pairs = [
+        ("swarm_messages_sent_total", echo.sent),
+        ("swarm_messages_received_total", echo.received),
+        ("swarm_timeouts_total", echo.timeouts),
+        ("swarm_connects_total", run.run.connect.connected),
+        ("swarm_connect_attempts_total", run.run.connect.attempted),
+    ];
+    for (metric, want) in pairs {
+        assert_eq!(final_value(p, metric, id), want as f64, "{metric}");
+    }
+    assert!(
+        echo.sent > 50,
+        "the run sent too little to compare: {}",
+        echo.sent
+    );
+    let series = p.query(&format!(
+        "count by (run_id, phase, scenario, target) (max_over_time(swarm_messages_sent_total{{run_id=\"{id}\"}}[10m]))"
+    ));
+    assert_eq!(series.len(), 1, "{series:?}");
+    let labels = &series[0]["metric"];
+    assert_eq!(labels["phase"], "echo");
+    assert_eq!(labels["scenario"], "echo");
+    assert_eq!(labels["target"], run.meta.target_url.as_str());
+    for (q, pick) in [
+        (
+            "0.99",
+            (|s: &reports::SecondPoint| s.latency_p99_us) as fn(&_) -> _,
+        ),
+        ("0.5", |s: &reports::SecondPoint| s.latency_p50_us),
+    ] {
+        let seconds: BTreeSet<u64> = run.series.iter().filter_map(pick).collect();
+        let r = p.query(&format!(
+            "swarm_echo_latency_seconds{{run_id=\"{id}\",quantile=\"{q}\"}}[10m]"
+        ));
+        let mut seen = 0;
+        for s in &r {
+            for v in s["values"].as_array().into_iter().flatten() {
+                let x: f64 = v[1].as_str().unwrap_or("NaN").parse().unwrap_or(f64::NAN);
+                if x.is_nan() {
+                    continue;
+                }
+                let us = (x * 1e6).round() as u64;
+                assert!(
+                    seconds.contains(&us),
+                    "quantile {q} = {us} us is not a per-second figure of results.json: {seconds:?}"
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "too few quantile samples for {q}: {r:?}");
+    }
 }
