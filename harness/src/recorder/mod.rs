@@ -106,12 +106,14 @@ pub fn spawn(config: RecorderConfig) -> (SampleTx, RecorderHandle) {
     (tx, handle)
 }
 
-/// Checkpoints of a running recorder: every `every`, when the previous one has been taken
-/// (the channel holds one), the records so far are sent on `tx`. Building one happens in the
-/// recorder task at an interval boundary (no per-sample cost); writing it is the receiver's.
+/// Checkpoints of a running recorder: every `every` in the run's first 10 s, then every
+/// `later`, when the previous one has been taken (the channel holds one), the records so far
+/// are sent on `tx`. Building one happens in the recorder task at an interval boundary (no
+/// per-sample cost); writing it is the receiver's.
 #[derive(Debug, Clone)]
 pub struct Checkpoints {
     pub every: Duration,
+    pub later: Duration,
     pub tx: mpsc::Sender<Recorded>,
 }
 
@@ -362,13 +364,13 @@ fn open_hlog(
     }
 }
 
-/// A checkpoint is due `every` after the last one in the run's first 10 s, `every` x 15
-/// after that, and only when the writer has room for it.
+/// A checkpoint is due `every` after the last one in the run's first 10 s, `later` after
+/// that, and only when the writer has room for it.
 fn checkpoint_due(c: &Checkpoints, start: std::time::Instant, last: std::time::Instant) -> bool {
     let period = if now().saturating_duration_since(start) < EARLY_CHECKPOINTS {
         c.every
     } else {
-        c.every * 15
+        c.later
     };
     now().saturating_duration_since(last) >= period && c.tx.capacity() > 0
 }

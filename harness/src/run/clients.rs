@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Sharding;
-use super::outputs::{CHECKPOINT_EVERY, Ran, write_checkpoints};
+use super::outputs::{
+    CHECKPOINT_EVERY, CHECKPOINT_LATER, Ran, WORKER_CHECKPOINT_LATER, write_checkpoints,
+};
 use super::target::Resolved;
 use crate::driver::{self, Ctx, WallClock};
 use crate::plan::Plan;
@@ -49,8 +51,9 @@ pub(super) async fn run(
         scenario: p.scenario.name().to_string(),
     });
     // Checkpoints: results.json with status `running`, written atomically every 2 s, then
-    // 30 s, off the recorder's task, so a swarm killed mid-run (SIGKILL, OOM) leaves a
-    // readable file with the seconds so far (docs/results-format.md, "status").
+    // 30 s (a worker: 5 s, each one also sent to the coordinator), off the recorder's task,
+    // so a swarm killed mid-run (SIGKILL, OOM) leaves a readable file with the seconds so
+    // far (docs/results-format.md, "status").
     let (ck_tx, ck_rx) = mpsc::channel(1);
     let (hub, seconds) = live.map_or((None, None), |l| (Some(l.hub), Some(l.seconds)));
     // A worker exports nothing itself: its seconds go to the coordinator instead.
@@ -63,6 +66,11 @@ pub(super) async fn run(
         },
         recorder::Checkpoints {
             every: CHECKPOINT_EVERY,
+            later: if sharding.is_some() {
+                WORKER_CHECKPOINT_LATER
+            } else {
+                CHECKPOINT_LATER
+            },
             tx: ck_tx,
         },
         seconds,

@@ -18,8 +18,13 @@ use crate::plan::Plan;
 use crate::recorder;
 
 /// How often a running swarm rewrites results.json (status `running`) in the run's first
-/// 10 s; 15 times that after (recorder::EARLY_CHECKPOINTS).
+/// 10 s (recorder::EARLY_CHECKPOINTS).
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+/// ... and after the first 10 s: one process writes its file every 30 s; a worker sends its
+/// checkpoint to the coordinator every 5 s, the most a lost worker's totals can be behind
+/// (docs/DISTRIBUTED.md, "Faults").
+pub(super) const CHECKPOINT_LATER: Duration = Duration::from_secs(30);
+pub(super) const WORKER_CHECKPOINT_LATER: Duration = Duration::from_secs(5);
 
 /// The run's output folder, fresh: an earlier run's files are cleared (said on stderr),
 /// anything else in the folder refuses the run before any socket opens.
