@@ -204,7 +204,7 @@ fn each_subcommand_shows_only_the_flags_it_uses() {
         let target: &[&str] = if matches!(*cmd, "run") { &[] } else { TARGET };
         let target = target
             .iter()
-            .filter(|f| !(*cmd == "capacity" && **f == "threshold"));
+            .filter(|f| !(*cmd == "capacity" && matches!(**f, "threshold" | "reconnect")));
         for f in must.iter().chain(common).chain(target) {
             assert!(
                 flags.iter().any(|x| x == f),
@@ -317,10 +317,14 @@ fn completions_for_bash_zsh_fish() {
     }
     // In bash, `swarm connect --` completes connect's flags: --rate is not among them.
     let bash = String::from_utf8_lossy(&o.stdout);
-    let connect = bash
-        .split("swarm__connect)")
-        .nth(1)
-        .and_then(|s| s.split("opts=\"").nth(1))
+    let lines: Vec<&str> = bash.lines().collect();
+    let connect = lines
+        .windows(2)
+        .find(|w| {
+            let label = w[0].trim();
+            label.ends_with("__connect)") && !label.contains("help") && w[1].contains("opts=\"")
+        })
+        .and_then(|w| w[1].split("opts=\"").nth(1))
         .and_then(|s| s.split('"').next())
         .expect("the bash script has a connect case");
     assert!(connect.contains("--connect-rate"), "{connect}");
