@@ -389,3 +389,11 @@ fn run_overrides_and_tools() {
     assert!(plan::from_command(&report).is_err());
     assert!(parse(&["swarm", "echo"]).command.tool().is_none());
 }
+
+/// clap's own consistency checks over every command (ids named by `mut_arg`, conflicts,
+/// duplicate flags): a broken definition fails here rather than at a user's first call.
+#[test]
+fn command_definition_is_consistent() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
+}
