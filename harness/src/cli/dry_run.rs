@@ -252,7 +252,7 @@ fn dur(d: Duration) -> String {
     if ms < 1000 {
         return format!("{ms}ms");
     }
-    if ms % 1000 != 0 || ms < 60_000 {
+    if !ms.is_multiple_of(1000) || ms < 60_000 {
         return format!("{}s", num(d.as_secs_f64()));
     }
     let s = d.as_secs();
