@@ -25,6 +25,9 @@ use crate::scenario::{broadcast, churn, connect, echo, heartbeat};
 pub use capacity::{CAPACITY_HELP, CapacityArgs};
 pub use scenarios::{BroadcastArgs, ChurnArgs, HeartbeatArgs, PacingArgs, ReconnectArgs};
 
+mod dry_run;
+pub use dry_run::render as dry_run_text;
+
 /// `swarm`: opens thousands of WebSocket / Socket.IO clients against a URL and records
 /// what happened (connect phases, latency from the intended send instant, timeouts).
 ///
@@ -35,11 +38,79 @@ pub use scenarios::{BroadcastArgs, ChurnArgs, HeartbeatArgs, PacingArgs, Reconne
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Threads that run the clients (default: one per core). At low message rates one
-    /// thread uses about 16% less CPU per message (wake-ups are shared by more clients);
-    /// high rates need more than one (docs/PERFORMANCE.md).
-    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub threads: Option<u16>,
+    /// `--threads` written before the subcommand (`swarm --threads 2 echo ...`, also how a
+    /// coordinator starts its local workers). Hidden: each command that runs clients shows
+    /// its own `--threads`; [`Cli::threads`] takes either, and [`Cli::misplaced`] refuses it
+    /// before a command that runs none.
+    #[arg(
+        long = "threads",
+        id = "threads_before_command",
+        hide = true,
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub threads_before: Option<u16>,
+}
+
+impl Cli {
+    /// The runtime's worker threads: `--threads` after the subcommand, else before it.
+    pub fn threads(&self) -> Option<u16> {
+        self.command.threads().or(self.threads_before)
+    }
+
+    /// A usage error for flags clap accepted in a place where they do nothing: `--threads`
+    /// before `report`, `compare`, `merge` or `completions`.
+    pub fn misplaced(&self) -> Option<clap::Error> {
+        use clap::CommandFactory;
+        if self.threads_before.is_some() && !self.command.runs_clients() {
+            return Some(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--threads applies to the commands that run clients (connect, echo, broadcast, \
+                 heartbeat, churn, capacity, run, worker), not to this one",
+            ));
+        }
+        None
+    }
+}
+
+impl Command {
+    /// Whether this command runs clients (and so a runtime whose threads `--threads` sets).
+    pub fn runs_clients(&self) -> bool {
+        !matches!(
+            self,
+            Command::Report(_) | Command::Compare(_) | Command::Merge(_) | Command::Completions(_)
+        )
+    }
+
+    /// `--threads` as given after the subcommand.
+    pub fn threads(&self) -> Option<u16> {
+        match self {
+            Command::Connect(a) => a.output.scale.threads,
+            Command::Echo(a) => a.output.scale.threads,
+            Command::Broadcast(a) => a.output.scale.threads,
+            Command::Heartbeat(a) => a.output.scale.threads,
+            Command::Churn(a) => a.broadcast.output.scale.threads,
+            Command::Capacity(a) => a.output.scale.threads,
+            Command::Run(a) => a.output.scale.threads,
+            Command::Worker(a) => a.threads,
+            Command::Report(_)
+            | Command::Compare(_)
+            | Command::Merge(_)
+            | Command::Completions(_) => None,
+        }
+    }
+
+    /// `--dry-run`: print the resolved plan and open nothing.
+    pub fn dry_run(&self) -> bool {
+        match self {
+            Command::Connect(a) => a.dry.dry_run,
+            Command::Echo(a) => a.dry.dry_run,
+            Command::Broadcast(a) => a.dry.dry_run,
+            Command::Heartbeat(a) => a.dry.dry_run,
+            Command::Churn(a) => a.broadcast.dry.dry_run,
+            Command::Run(a) => a.dry.dry_run,
+            _ => false,
+        }
+    }
 }
 
 const TOP_HELP: &str = "\
@@ -57,6 +128,9 @@ Examples:
         --auth '{\"token\":\"{token}\"}' -H 'x-client: {client}'   one record per client
 
   swarm capacity http://127.0.0.1:3000 --vary rate --slo 'echo.latency.p99 < 50ms'
+
+  swarm run plan.toml --dry-run              the resolved plan, nothing opened
+  swarm completions bash > ~/.local/share/bash-completion/completions/swarm
 
 Watching a run live (README: Watching a run live):
   swarm echo http://127.0.0.1:3000 --duration 10m --metrics-addr 9464
@@ -77,12 +151,12 @@ pub enum Command {
     /// Open --clients connections at --connect-rate (or over --ramp), hold them for
     /// --duration, close them. Records every connect phase.
     #[command(after_help = connect::args::CONNECT_HELP)]
-    Connect(ScenarioArgs),
+    Connect(ConnectArgs),
     /// Connect as `connect` does, then every client sends --rate messages per second and
     /// records each round trip (latency from the intended send instant, and service time
     /// from the actual send).
     #[command(after_help = echo::args::ECHO_HELP)]
-    Echo(ScenarioArgs),
+    Echo(EchoArgs),
     /// Publishers send into rooms, subscribers receive: one-way latency of every delivery,
     /// and exact counts of delivered, lost, duplicated and reordered messages.
     #[command(after_help = broadcast::args::BROADCAST_HELP)]
@@ -98,7 +172,12 @@ pub enum Command {
     /// Find the highest load the server holds within its SLOs: steps of growing load, then
     /// a bisection, each step a measured run (exit 0 found, 1 even --from fails, 3
     /// unreachable, 4 the generator saturated first).
-    #[command(after_help = capacity::CAPACITY_HELP)]
+    #[command(
+        after_help = capacity::CAPACITY_HELP,
+        mut_arg("thresholds", |a| a.hide(true)),
+        mut_arg("abort_on_fail", |a| a.hide(true)),
+        mut_arg("abort_delay", |a| a.hide(true))
+    )]
     Capacity(CapacityArgs),
     /// Run a multi-phase plan (TOML). Without PLAN, runs the built-in default plan: a
     /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
@@ -119,6 +198,36 @@ pub enum Command {
     /// itself; on other machines or pods: `swarm worker --join HOST:PORT`).
     #[command(hide = true, after_help = WORKER_HELP)]
     Worker(WorkerArgs),
+    /// Print a shell completion script on stdout (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+}
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  swarm completions bash > ~/.local/share/bash-completion/completions/swarm
+  swarm completions zsh > \"${fpath[1]}/_swarm\"
+  swarm completions fish > ~/.config/fish/completions/swarm.fish
+
+Each subcommand completes its own flags (`swarm connect --<TAB>` offers no --rate).";
+
+/// `swarm completions` arguments.
+#[derive(Debug, Args, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `--dry-run`, on the commands that run one plan.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Output")]
+pub struct DryRunArgs {
+    /// Print the resolved plan (target, phases, clients, rates, durations, thresholds, data
+    /// files with their record counts and field names; placeholders as written, data
+    /// values never) and exit 0 without opening a connection. A bad plan still exits 2.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 const WORKER_HELP: &str = "\
@@ -151,6 +260,9 @@ pub struct WorkerArgs {
     /// How long to keep trying to reach the coordinator.
     #[arg(long, default_value = "120s", value_parser = crate::model::parse_duration)]
     pub wait: Duration,
+    /// Threads that run this worker's clients (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 const RUN_HELP: &str = "\
@@ -158,6 +270,7 @@ Examples:
   swarm run                                   built-in default plan, embedded server
   swarm run harness/plans/example.toml --url http://127.0.0.1:3000
   swarm run plan.toml --data users.csv --auth '{\"token\":\"{token}\"}'
+  swarm run plan.toml --data users.csv --dry-run     the resolved plan; opens nothing
   SWARM_URL=https://chat.example SWARM_AUTH='{\"key\":\"...\"}' swarm run plan.toml
 
 --url, --auth, --header, --query, --data, --data-mode also come from SWARM_URL, SWARM_AUTH,
@@ -233,9 +346,31 @@ connect-rate, or spread over ramp); fewer closes the surplus.
 
 See harness/plans/fanout.toml.";
 
-/// Options shared by `connect` and `echo`.
+/// `swarm connect` arguments: clients, pacing, the target, reconnects, outputs.
 #[derive(Debug, Args, Clone)]
-pub struct ScenarioArgs {
+pub struct ConnectArgs {
+    /// Target URL: ws:// or wss:// for raw WebSocket, http:// or https:// for Socket.IO
+    /// (the URL path is the namespace). None: an embedded target-server. Several (e.g.
+    /// `swarm connect http://a:3000 http://b:3000`): clients spread round-robin over them,
+    /// one worker process per target at least, each result attributed to its target
+    /// (docs/DISTRIBUTED.md).
+    #[arg(value_name = "URL")]
+    pub url: Vec<String>,
+    #[command(flatten)]
+    pub clients: ClientsArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub reconnect: ReconnectArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
+}
+
+/// `swarm echo` arguments: `connect`'s, plus what each client sends and how replies come.
+#[derive(Debug, Args, Clone)]
+pub struct EchoArgs {
     /// Target URL: ws:// or wss:// for raw WebSocket, http:// or https:// for Socket.IO
     /// (the URL path is the namespace). None: an embedded target-server. Several (e.g.
     /// `swarm echo http://a:3000 http://b:3000`): clients spread round-robin over them, one
@@ -244,13 +379,21 @@ pub struct ScenarioArgs {
     #[arg(value_name = "URL")]
     pub url: Vec<String>,
     #[command(flatten)]
-    pub load: LoadArgs,
+    pub clients: ClientsArgs,
+    #[command(flatten)]
+    pub send: SendArgs,
+    #[command(flatten)]
+    pub events: EchoEventArgs,
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub drain: DrainArgs,
     #[command(flatten)]
     pub reconnect: ReconnectArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
 }
 
 /// `swarm run` arguments.
@@ -295,6 +438,8 @@ pub struct RunArgs {
     pub reconnect: ReconnectArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
 }
 
 /// Per-connection data (`--data`), shared by every command that runs clients.
@@ -347,9 +492,10 @@ pub struct TlsArgs {
     pub resolve: Option<crate::model::Resolve>,
 }
 
-/// How many clients, how fast, for how long.
+/// How many clients, how fast they connect, how long they stay (`connect`, `echo`).
 #[derive(Debug, Args, Clone)]
-pub struct LoadArgs {
+#[command(next_help_heading = "Clients")]
+pub struct ClientsArgs {
     /// Number of clients (accepts 10k, 1.5k, 2m).
     #[arg(long, short = 'c', default_value = "100", value_parser = parse_count)]
     pub clients: u32,
@@ -362,10 +508,16 @@ pub struct LoadArgs {
     /// How long to hold the clients (and send, for echo) once connected, e.g. 30s, 2m.
     #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
-    /// Messages per second per client (echo), e.g. 10/s, 30/m.
+}
+
+/// What each echo client sends, and when.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Sending")]
+pub struct SendArgs {
+    /// Messages per second per client, e.g. 10/s, 30/m.
     #[arg(long, default_value = "1/s", value_parser = parse_rate)]
     pub rate: f64,
-    /// Size in bytes of each serialized payload object (echo). Minimum 106.
+    /// Size in bytes of each serialized payload object. Minimum 106.
     #[arg(long, default_value_t = crate::payload::MIN_PAYLOAD_SIZE)]
     pub payload_size: usize,
     /// Send instants: evenly spaced (constant) or a Poisson process (poisson).
@@ -376,8 +528,31 @@ pub struct LoadArgs {
     pub max_in_flight: u32,
 }
 
+/// The event an echo is emitted as, and how its reply comes back (Socket.IO).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Target")]
+pub struct EchoEventArgs {
+    /// Event emitted for each echo (Socket.IO), answered by ack unless --reply-event.
+    #[arg(long, default_value = "echo")]
+    pub event: String,
+    /// The server answers with this event (carrying the payload) instead of an ack.
+    #[arg(long)]
+    pub reply_event: Option<String>,
+}
+
+/// The drain after the last send (commands whose clients wait for replies or deliveries).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Target")]
+pub struct DrainArgs {
+    /// After the last send, wait up to min(timeout, grace) for outstanding replies and
+    /// deliveries (and muted heartbeat clients for their close).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
 /// Where and how to talk.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Target")]
 pub struct TargetArgs {
     /// Protocol; by default from the URL scheme (ws/wss = ws, http/https = socketio).
     #[arg(long, value_enum)]
@@ -388,12 +563,6 @@ pub struct TargetArgs {
     /// Engine.IO path (Socket.IO).
     #[arg(long, default_value = "/socket.io/")]
     pub path: String,
-    /// Event emitted for each echo (Socket.IO), answered by ack unless --reply-event.
-    #[arg(long, default_value = "echo")]
-    pub event: String,
-    /// The server answers with this event (carrying the payload) instead of an ack.
-    #[arg(long)]
-    pub reply_event: Option<String>,
     /// Socket.IO CONNECT auth payload, a JSON object, e.g. '{"token":"abc"}'.
     #[arg(long)]
     pub auth: Option<String>,
@@ -403,17 +572,10 @@ pub struct TargetArgs {
     /// Extra query parameter on every handshake request, K=V (repeatable).
     #[arg(long = "query")]
     pub query: Vec<String>,
-    #[command(flatten)]
-    pub data: DataArgs,
-    #[command(flatten)]
-    pub tls: TlsArgs,
     /// A reply not back within this time is a timeout (a later one is `late`); also the
     /// limit for each connect.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// After the last send, wait up to min(timeout, grace) for outstanding replies.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub grace: Duration,
     /// Socket.IO parser of the server: `default` (JSON text, as socket.io-parser) or
     /// `msgpack` (one msgpack map per binary frame, as socket.io-msgpack-parser).
     #[arg(long, value_enum, default_value_t = ParserKind::Default)]
@@ -438,6 +600,10 @@ pub struct TargetArgs {
     /// waits until the run's end.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = write_timeout_arg)]
     pub write_timeout: WriteTimeout,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// `--write-timeout`: a duration, or `None` for `off`.
@@ -450,6 +616,7 @@ fn write_timeout_arg(s: &str) -> Result<WriteTimeout, String> {
 
 /// What to write and print.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// Output folder (default ./swarm-results/<scenario>-<timestamp>/); or, repeatable,
     /// `ndjson=PATH` (`ndjson=-`: stdout) for one JSON object per second as the run goes,
@@ -556,10 +723,15 @@ pub struct LiveArgs {
     pub abort_delay: Option<Duration>,
 }
 
-/// More than one process (docs/DISTRIBUTED.md).
+/// Threads, and more than one process (docs/DISTRIBUTED.md).
 #[derive(Debug, Args, Clone, Default)]
-#[command(next_help_heading = "More than one process (docs/DISTRIBUTED.md)")]
+#[command(next_help_heading = "Threads and processes (docs/DISTRIBUTED.md)")]
 pub struct ScaleArgs {
+    /// Threads that run the clients (default: one per core). At low message rates one
+    /// thread uses about 16% less CPU per message (wake-ups are shared by more clients);
+    /// high rates need more than one (docs/PERFORMANCE.md).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// Worker processes that run the clients: `auto` starts one per 15,000 clients (a
     /// process's open-file limit), so up to 15,000 clients run in this process as before;
     /// N starts N local workers (the same binary) and merges their results exactly into

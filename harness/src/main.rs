@@ -20,6 +20,16 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Some(e) = cli.misplaced() {
+        let _ = e.print();
+        return ExitCode::from(Exit::Usage.code());
+    }
+    if let harness::cli::Command::Completions(c) = &cli.command {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        clap_complete::generate(c.shell, &mut command, "swarm", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -45,10 +55,10 @@ fn main() -> ExitCode {
         };
     }
     if let harness::cli::Command::Worker(w) = &cli.command {
-        return worker(w, cli.threads);
+        return worker(w, cli.threads());
     }
     if let harness::cli::Command::Capacity(a) = &cli.command {
-        return capacity(a, cli.threads);
+        return capacity(a, cli.threads());
     }
     let plan = match harness::plan::from_command(&cli.command) {
         Ok(plan) => plan,
@@ -57,16 +67,21 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Usage.code());
         }
     };
+    if cli.command.dry_run() {
+        // The plan is built and checked (data files read and counted); nothing is opened.
+        print!("{}", harness::cli::dry_run_text(&plan));
+        return ExitCode::SUCCESS;
+    }
     let json = plan.output.json;
     let quiet = plan.output.quiet;
     // With `--out ndjson=-` stdout is the stream: the summary goes to stderr.
     let stdout_is_stream = plan.output.live.ndjson == Some(harness::live::Stream::Stdout);
-    let runtime = match runtime(cli.threads, "swarm", "swarm") {
+    let threads = cli.threads();
+    let runtime = match runtime(threads, "swarm", "swarm") {
         Ok(rt) => rt,
         Err(code) => return code,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let threads = cli.threads;
     let mut result = runtime.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
@@ -152,6 +167,13 @@ fn capacity(args: &harness::cli::CapacityArgs, threads: Option<u16>) -> ExitCode
     if args.thresholds_given() {
         eprintln!(
             "swarm: `swarm capacity` takes --slo, not --threshold (e.g. --slo 'echo.latency.p99 < 50ms')"
+        );
+        return ExitCode::from(Exit::Usage.code());
+    }
+    if args.abort_given() {
+        eprintln!(
+            "swarm: `swarm capacity` takes no --abort-on-fail / --abort-delay: each step stops \
+             when it breaks an SLO and the search moves on"
         );
         return ExitCode::from(Exit::Usage.code());
     }

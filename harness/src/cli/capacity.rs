@@ -13,7 +13,10 @@ use crate::capacity::{self, Spec, Vary};
 use crate::plan::{RawPhase, RawPlan, Scenario};
 use crate::scenario::broadcast::args::FanoutArgs;
 
-use super::{OutputArgs, PacingArgs, TargetArgs, parse_count, parse_duration, parse_rate};
+use super::{
+    DrainArgs, EchoEventArgs, OutputArgs, PacingArgs, TargetArgs, parse_count, parse_duration,
+    parse_rate,
+};
 
 pub const CAPACITY_HELP: &str = "\
 Examples:
@@ -129,7 +132,11 @@ pub struct CapacityArgs {
     #[command(flatten)]
     pub fanout: FanoutArgs,
     #[command(flatten)]
+    pub events: EchoEventArgs,
+    #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub drain: DrainArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -201,6 +208,7 @@ impl CapacityArgs {
         let url: &[String] = self.url.as_slice();
         if scenario == Scenario::Broadcast {
             return RawPlan {
+                grace: Some(Ok(self.drain.grace)),
                 phases: vec![self.fanout.phase_keys(phase)],
                 ..self
                     .fanout
@@ -216,8 +224,9 @@ impl CapacityArgs {
             ..phase
         };
         RawPlan {
-            event: Some(self.target.event.clone()),
-            reply_event: self.target.reply_event.clone(),
+            event: Some(self.events.event.clone()),
+            reply_event: self.events.reply_event.clone(),
+            grace: Some(Ok(self.drain.grace)),
             phases: vec![phase],
             ..self.target.raw_plan(scenario.name(), url)
         }
@@ -334,5 +343,11 @@ impl CapacityArgs {
     /// `--threshold` is the run commands' pass/fail rule; a search takes `--slo`.
     pub fn thresholds_given(&self) -> bool {
         !self.output.thresholds.is_empty()
+    }
+
+    /// `--abort-on-fail` / `--abort-delay` (hidden here): a search stops on its own when a
+    /// step breaks an SLO, so they would do nothing.
+    pub fn abort_given(&self) -> bool {
+        self.output.live.abort_on_fail || self.output.live.abort_delay.is_some()
     }
 }

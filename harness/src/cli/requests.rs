@@ -13,8 +13,8 @@ use crate::plan::{
 use crate::scenario::churn::args::ChurnRateArgs;
 
 use super::{
-    BroadcastArgs, Command, HeartbeatArgs, OutputArgs, PacingArgs, ReconnectArgs, ScenarioArgs,
-    TargetArgs,
+    BroadcastArgs, ClientsArgs, Command, ConnectArgs, EchoArgs, HeartbeatArgs, OutputArgs,
+    PacingArgs, ReconnectArgs, TargetArgs,
 };
 
 impl Command {
@@ -39,8 +39,8 @@ impl TryFrom<&Command> for plan::Request {
             label_errors,
         };
         Ok(match command {
-            Command::Connect(a) => one_phase(a.raw_plan(Scenario::Connect), &a.output, false),
-            Command::Echo(a) => one_phase(a.raw_plan(Scenario::Echo), &a.output, false),
+            Command::Connect(a) => one_phase(a.raw_plan(), &a.output, false),
+            Command::Echo(a) => one_phase(a.raw_plan(), &a.output, false),
             Command::Broadcast(a) => {
                 one_phase(a.raw_plan(Scenario::Broadcast, None), &a.output, true)
             }
@@ -70,10 +70,13 @@ impl TryFrom<&Command> for plan::Request {
                 }),
                 output: (&a.output).into(),
             },
-            Command::Report(_) | Command::Compare(_) | Command::Merge(_) => {
+            Command::Report(_)
+            | Command::Compare(_)
+            | Command::Merge(_)
+            | Command::Completions(_) => {
                 return Err(PlanError::Invalid(vec![
-                    "`swarm report`, `swarm compare` and `swarm merge` read results files; \
-                     they run no plan"
+                    "`swarm report`, `swarm compare`, `swarm merge` and `swarm completions` \
+                     run no plan"
                         .into(),
                 ]));
             }
@@ -148,7 +151,6 @@ impl TargetArgs {
             headers: self.headers.clone(),
             query: self.query.clone(),
             timeout: Some(Ok(self.timeout)),
-            grace: Some(Ok(self.grace)),
             parser: Some(self.parser),
             insecure: self.insecure,
             source_addrs: Some(Ok(self.source_addrs.clone())),
@@ -185,26 +187,49 @@ impl PacingArgs {
     }
 }
 
-impl ScenarioArgs {
-    /// `swarm connect` / `swarm echo` as a one-phase raw plan.
-    fn raw_plan(&self, scenario: Scenario) -> RawPlan {
-        let l = &self.load;
+impl ClientsArgs {
+    /// A phase of `scenario` with these clients and this pacing.
+    fn raw_phase(&self, scenario: Scenario) -> RawPhase {
         let pacing = PacingArgs {
-            connect_rate: l.connect_rate,
-            ramp: l.ramp,
-            duration: l.duration,
+            connect_rate: self.connect_rate,
+            ramp: self.ramp,
+            duration: self.duration,
         };
-        let phase = RawPhase {
-            clients: Some(Ok(l.clients)),
-            rate: Some(Ok(l.rate)),
-            payload_size: Some(l.payload_size),
-            arrival: Some(l.arrival),
-            max_in_flight: Some(l.max_in_flight),
+        RawPhase {
+            clients: Some(Ok(self.clients)),
             ..pacing.raw_phase(scenario)
+        }
+    }
+}
+
+impl ConnectArgs {
+    /// `swarm connect` as a one-phase raw plan.
+    fn raw_plan(&self) -> RawPlan {
+        let scenario = Scenario::Connect;
+        RawPlan {
+            phases: vec![self.clients.raw_phase(scenario)],
+            ..self.target.raw_plan(scenario.name(), &self.url)
+        }
+        .with_reconnect(&(&self.reconnect).into())
+    }
+}
+
+impl EchoArgs {
+    /// `swarm echo` as a one-phase raw plan.
+    fn raw_plan(&self) -> RawPlan {
+        let scenario = Scenario::Echo;
+        let s = &self.send;
+        let phase = RawPhase {
+            rate: Some(Ok(s.rate)),
+            payload_size: Some(s.payload_size),
+            arrival: Some(s.arrival),
+            max_in_flight: Some(s.max_in_flight),
+            ..self.clients.raw_phase(scenario)
         };
         RawPlan {
-            event: Some(self.target.event.clone()),
-            reply_event: self.target.reply_event.clone(),
+            event: Some(self.events.event.clone()),
+            reply_event: self.events.reply_event.clone(),
+            grace: Some(Ok(self.drain.grace)),
             phases: vec![phase],
             ..self.target.raw_plan(scenario.name(), &self.url)
         }
@@ -221,6 +246,7 @@ impl BroadcastArgs {
             phase = c.phase_keys(phase);
         }
         RawPlan {
+            grace: Some(Ok(self.drain.grace)),
             phases: vec![phase],
             ..self
                 .fanout
@@ -240,6 +266,7 @@ impl HeartbeatArgs {
                 .phase_keys(self.pacing.raw_phase(Scenario::Heartbeat))
         };
         RawPlan {
+            grace: Some(Ok(self.drain.grace)),
             phases: vec![phase],
             ..self
                 .heartbeat

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Jitter, OutputArgs, TargetArgs, parse_count, parse_duration, parse_rate};
+use super::{
+    DrainArgs, DryRunArgs, Jitter, OutputArgs, TargetArgs, parse_count, parse_duration, parse_rate,
+};
 use crate::scenario::broadcast::args::FanoutArgs;
 use crate::scenario::churn::args::ChurnRateArgs;
 use crate::scenario::heartbeat::args::HeartbeatOptsArgs;
@@ -34,7 +36,11 @@ pub struct BroadcastArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub drain: DrainArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
 }
 
 /// `swarm churn`.
@@ -48,6 +54,7 @@ pub struct ChurnArgs {
 
 /// Connect pacing and hold time.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Clients")]
 pub struct PacingArgs {
     /// Connect attempts per second, e.g. 500/s (default 1000/s unless --ramp is given).
     #[arg(long, value_parser = parse_rate, conflicts_with = "ramp")]
@@ -55,13 +62,14 @@ pub struct PacingArgs {
     /// Spread the connects evenly over this time instead of --connect-rate.
     #[arg(long, value_parser = parse_duration)]
     pub ramp: Option<Duration>,
-    /// How long to hold the clients (and publish) once connected.
+    /// How long to hold the clients (and publish, for broadcast and churn) once connected.
     #[arg(long, short = 'd', default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
 }
 
 /// What a client does when its connection ends early (every scenario).
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Reconnects")]
 pub struct ReconnectArgs {
     /// Reconnect (and re-join rooms) after a connection was lost: the server closed it or
     /// died, the connection reset, or a client-side heartbeat deadline passed. Attempts
@@ -96,7 +104,7 @@ pub struct HeartbeatArgs {
     #[arg(value_name = "URL")]
     pub url: Vec<String>,
     /// Idle clients (accepts 10k).
-    #[arg(long, short = 'c', default_value = "100", value_parser = parse_count)]
+    #[arg(help_heading = "Clients", long, short = 'c', default_value = "100", value_parser = parse_count)]
     pub clients: u32,
     #[command(flatten)]
     pub pacing: PacingArgs,
@@ -107,5 +115,9 @@ pub struct HeartbeatArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
+    pub drain: DrainArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
+    #[command(flatten)]
+    pub dry: DryRunArgs,
 }

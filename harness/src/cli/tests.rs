@@ -45,8 +45,8 @@ fn parses_echo() {
     let Command::Echo(a) = cli.command else {
         panic!("not echo")
     };
-    assert_eq!(a.load.clients, 2000);
-    assert_eq!(a.load.rate, 5.0);
+    assert_eq!(a.clients.clients, 2000);
+    assert_eq!(a.send.rate, 5.0);
     assert_eq!(a.output.thresholds.len(), 2);
     assert_eq!(a.target.timeout, Duration::from_secs(10));
 }
@@ -94,19 +94,115 @@ fn source_addrs_option() {
     assert!(Cli::try_parse_from(["swarm", "echo", "--source-addrs", "x"]).is_err());
 }
 
+/// `--threads` after every command that runs clients, before the command too (how a
+/// coordinator starts its workers, and how scripts/bench-scale-out.sh writes it), bounded;
+/// not on the commands that read files.
 #[test]
-fn threads_option_is_global_and_bounded() {
+fn threads_option_where_it_runs_clients() {
     let parse = |args: &[&str]| Cli::try_parse_from(args);
-    assert_eq!(
-        parse(&["swarm", "echo", "--threads", "1"]).unwrap().threads,
-        Some(1)
-    );
-    assert_eq!(
-        parse(&["swarm", "--threads", "3", "run"]).unwrap().threads,
-        Some(3)
-    );
-    assert_eq!(parse(&["swarm", "connect"]).unwrap().threads, None);
+    for cmd in [
+        "connect",
+        "echo",
+        "broadcast",
+        "heartbeat",
+        "churn",
+        "capacity",
+        "run",
+    ] {
+        let cli = parse(&["swarm", cmd, "--threads", "2"]).unwrap();
+        assert_eq!(cli.threads(), Some(2), "{cmd}");
+        assert!(cli.misplaced().is_none(), "{cmd}");
+    }
+    let worker = parse(&[
+        "swarm",
+        "worker",
+        "--join",
+        "h:1",
+        "--token",
+        "t",
+        "--threads",
+        "4",
+    ]);
+    assert_eq!(worker.unwrap().threads(), Some(4));
+    let before = parse(&["swarm", "--threads", "3", "run"]).unwrap();
+    assert_eq!(before.threads(), Some(3));
+    assert!(before.misplaced().is_none());
+    assert_eq!(parse(&["swarm", "connect"]).unwrap().threads(), None);
     assert!(parse(&["swarm", "echo", "--threads", "0"]).is_err());
+    assert!(parse(&["swarm", "echo", "--threads", "1025"]).is_err());
+    for cmd in [
+        vec!["report", "r.json"],
+        vec!["compare", "a.json", "b.json"],
+        vec!["merge", "a", "b", "--out", "o"],
+        vec!["completions", "bash"],
+    ] {
+        let mut after = vec!["swarm"];
+        after.extend(&cmd);
+        after.extend(["--threads", "2"]);
+        assert!(parse(&after).is_err(), "{cmd:?} took --threads");
+        let mut before = vec!["swarm", "--threads", "2"];
+        before.extend(&cmd);
+        let cli = parse(&before).unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert!(
+            cli.misplaced().is_some(),
+            "{cmd:?} took --threads before it"
+        );
+    }
+}
+
+/// `connect` has no flag of what it does not do (sending, echo events, the drain); the
+/// plan it builds is the TOML one without those keys.
+#[test]
+fn connect_takes_only_its_own_flags() {
+    for flag in [
+        &["--rate", "5/s"][..],
+        &["--payload-size", "200"],
+        &["--arrival", "poisson"],
+        &["--max-in-flight", "1"],
+        &["--event", "e"],
+        &["--reply-event", "r"],
+        &["--grace", "1s"],
+    ] {
+        let mut args = vec!["swarm", "connect"];
+        args.extend(flag);
+        assert!(Cli::try_parse_from(&args).is_err(), "connect took {flag:?}");
+    }
+    for (cmd, flag) in [
+        ("heartbeat", "--event"),
+        ("broadcast", "--event"),
+        ("churn", "--reply-event"),
+        ("heartbeat", "--payload-size"),
+    ] {
+        assert!(
+            Cli::try_parse_from(["swarm", cmd, flag, "x"]).is_err(),
+            "{cmd} took {flag}"
+        );
+    }
+    let flags = plan_of(&[
+        "swarm",
+        "connect",
+        "ws://127.0.0.1:9/ws/echo",
+        "--clients",
+        "20",
+        "--ramp",
+        "2s",
+        "--duration",
+        "3s",
+    ])
+    .unwrap();
+    let file = toml_plan(
+        r#"
+        name = "connect"
+        url = "ws://127.0.0.1:9/ws/echo"
+        [[phase]]
+        name = "connect"
+        scenario = "connect"
+        clients = 20
+        ramp = "2s"
+        duration = "3s"
+        "#,
+    );
+    assert_eq!(flags, file);
 }
 
 /// `swarm echo` with flags and the TOML plan those flags stand for give one plan (so the
@@ -292,4 +388,12 @@ fn run_overrides_and_tools() {
     ));
     assert!(plan::from_command(&report).is_err());
     assert!(parse(&["swarm", "echo"]).command.tool().is_none());
+}
+
+/// clap's own consistency checks over every command (ids named by `mut_arg`, conflicts,
+/// duplicate flags): a broken definition fails here rather than at a user's first call.
+#[test]
+fn command_definition_is_consistent() {
+    use clap::CommandFactory;
+    Cli::command().debug_assert();
 }

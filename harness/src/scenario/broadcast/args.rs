@@ -15,6 +15,7 @@ use crate::plan::{RawPhase, RawPlan};
 
 /// Publishers, subscribers, rooms and the events they use.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Rooms and publishers")]
 pub struct FanoutArgs {
     /// Subscribers (accepts 10k).
     #[arg(long, default_value = "100", value_parser = parse_count)]

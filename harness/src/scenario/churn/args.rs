@@ -13,6 +13,7 @@ use crate::plan::RawPhase;
 
 /// The churn of `swarm churn`.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Churn")]
 pub struct ChurnRateArgs {
     /// Drops per second over all subscribers (each a transport close, then a reconnect
     /// after --reconnect-delay), e.g. 20/s.

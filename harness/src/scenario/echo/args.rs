@@ -1,6 +1,6 @@
-//! Command-line help of the echo scenario (`swarm echo --help` examples). Its arguments
-//! (rate, payload size, arrival, max in flight) are in `cli.rs`'s `LoadArgs`, which `swarm
-//! connect` shares (it ignores the sending ones).
+//! Command-line help of the echo scenario (`swarm echo --help` examples). Its own arguments
+//! (rate, payload size, arrival, max in flight; the echo event and reply event; the drain)
+//! are `cli.rs`'s `SendArgs`, `EchoEventArgs` and `DrainArgs`, assembled in `EchoArgs`.
 //!
 //! Receives nothing. Emits [`ECHO_HELP`].
 //! Must not: import the CLI (the CLI imports this).

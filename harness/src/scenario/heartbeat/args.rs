@@ -17,6 +17,7 @@ use crate::plan::{RawPhase, RawPlan, parse_mute};
 
 /// The heartbeat options of `swarm heartbeat`.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Heartbeat")]
 pub struct HeartbeatOptsArgs {
     /// This fraction of the clients stops answering pings at T after the start, e.g.
     /// 0.1@5s (Socket.IO: no more `3`; raw WS: the client stops reading its socket).
