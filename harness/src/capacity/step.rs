@@ -213,6 +213,8 @@ pub async fn run(
         clients,
         rate_per_client,
         verdict: String::new(),
+        repeated: None,
+        repeat_of: None,
         slos: Vec::new(),
         reasons: Vec::new(),
         measured_s: measured.as_secs_f64(),
