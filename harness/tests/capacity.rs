@@ -425,7 +425,7 @@ fn bad_input_is_a_clear_usage_error() {
         (&["--slo", "broadcast.reach >= 0.99"], "is about broadcast"),
         (&["--precision", "0%"], "invalid precision"),
         (&["--threshold", "echo.timeouts == 0"], "takes --slo"),
-        (&["--procs", "2"], "--procs above 1"),
+        (&["--expect-workers", "1"], "--expect-workers"),
     ];
     for (args, want) in cases {
         let mut argv = vec!["capacity", url];
@@ -444,7 +444,8 @@ fn bad_input_is_a_clear_usage_error() {
 }
 
 /// A window too short for its percentile (1 s at 200/s is 200 replies; a p99 wants 1,000)
-/// is lengthened before it runs, and the output says so; `--max` holding exits 0.
+/// is lengthened before it runs, and the output says so; `--max` holding exits 0. One step
+/// (`--from` = `--max`: 5 s of the suite's minute).
 #[test]
 fn a_short_window_is_lengthened_for_its_percentile() {
     let srv = server(Some(2000.0));
@@ -459,7 +460,7 @@ fn a_short_window_is_lengthened_for_its_percentile() {
         "--from",
         "200/s",
         "--max",
-        "400/s",
+        "200/s",
         "--step-duration",
         "1s",
         "--warmup",
@@ -479,7 +480,7 @@ fn a_short_window_is_lengthened_for_its_percentile() {
     assert!(all.contains("lengthened from 1s to 5s"), "{all}");
     let c = read(&out).capacity.expect("capacity section");
     assert_eq!(c.outcome, "max_passes", "{all}");
-    assert_eq!(c.steps.len(), 2, "{all}");
+    assert_eq!(c.steps.len(), 1, "{all}");
     for s in &c.steps {
         assert!(s.lengthened.is_some(), "{all}");
         assert!(s.measured_s >= 2.5, "{all}");
@@ -542,5 +543,73 @@ fn a_plan_file_with_a_capacity_table() {
             all.contains(want),
             "{text_of_plan} should say {want:?}: {all}"
         );
+    }
+}
+
+/// `--procs 2`: each step runs over two local worker processes through the coordinator
+/// (clients are not kept between steps then either), its results merged, and each worker
+/// judged for saturation on its own; the search still brackets the known capacity. Two
+/// steps (precision 100%: 600/s passes, 1,200/s fails) to keep the suite short.
+#[test]
+fn procs_2_runs_each_step_over_two_workers() {
+    let srv = server(Some(1000.0));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("procs");
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let o = run(&[
+        "capacity",
+        &url,
+        "--procs",
+        "2",
+        "--vary",
+        "rate",
+        "--clients",
+        "10",
+        "--from",
+        "600/s",
+        "--precision",
+        "100%",
+        "--step-duration",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--slo",
+        "echo.latency.p90 < 30ms",
+        "--timeout",
+        "2s",
+        "--grace",
+        "300ms",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let run = read(&out);
+    let c = run.capacity.clone().expect("capacity section");
+    assert_eq!(
+        (c.outcome.as_str(), c.capacity, c.first_fail),
+        ("found", Some(600.0), Some(1200.0)),
+        "{all}"
+    );
+    assert_eq!(
+        run.workers.len(),
+        2,
+        "the capacity step ran on two workers: {all}"
+    );
+    for s in &c.steps {
+        let step_dir = out.join(&s.dir);
+        let step = read(&step_dir);
+        assert_eq!(step.workers.len(), 2, "step {}: {all}", s.index);
+        for w in 0..2 {
+            assert!(
+                step_dir.join(format!("worker-{w}.results.json")).exists(),
+                "step {} keeps worker {w}'s own results: {all}",
+                s.index
+            );
+        }
+        let echo = s.section.echo.as_ref().expect("echo figures");
+        assert!(echo.latency.count >= 100, "step {}: {all}", s.index);
+        assert!(s.saturated_by.is_empty(), "{all}");
     }
 }

@@ -14,7 +14,9 @@
 //!
 //! Steps are separate runs: clients connect at the start of each step (warm-up phase)
 //! and are kept from the warm-up into the measured window, not from one step to the next
-//! (see docs/results-format.md#capacity).
+//! (see docs/results-format.md#capacity). With `--procs` above 1 each step is a run of the
+//! coordinator (`cluster::coordinator::run`) over that many local workers, judged for
+//! saturation worker by worker.
 
 mod report;
 mod search;
@@ -184,13 +186,6 @@ pub fn check(spec: &Spec) -> Result<Checked, CapacityError> {
             "--from {from} is above --max {max}: the search grows from --from up to --max"
         ));
     }
-    if vary == Vary::Clients && max > f64::from(crate::model::CLIENTS_PER_PROC) {
-        errs.push(format!(
-            "--max {max} clients: one process holds at most {} clients, and capacity steps \
-             run in one process (--procs above 1 is not supported by `swarm capacity` yet)",
-            crate::model::CLIENTS_PER_PROC
-        ));
-    }
     if !(spec.precision > 0.0 && spec.precision <= 1.0) {
         errs.push(format!(
             "--precision {} must be above 0% and at most 100%",
@@ -262,6 +257,19 @@ pub fn check(spec: &Spec) -> Result<Checked, CapacityError> {
     })
 }
 
+/// The plan of one step at `load` with a measured window of `measured` (`ZERO`:
+/// `--step-duration`): what a worker of a `--procs` search runs, rebuilt from the search's
+/// command line by the same code as the coordinator's step.
+pub fn step_plan(
+    request: &Request,
+    load: f64,
+    measured: Duration,
+) -> Result<crate::plan::Plan, CapacityError> {
+    let checked = check(&request.spec)?;
+    let dir = std::env::temp_dir();
+    step::plan_for(request, &checked, load, measured, &dir)
+}
+
 /// A search that ran (completely or not).
 #[derive(Debug)]
 pub struct Finished {
@@ -271,11 +279,13 @@ pub struct Finished {
     pub exit: Exit,
 }
 
-/// Runs the search. `interrupts` yields one `()` per Ctrl-C / SIGTERM.
+/// Runs the search. `interrupts` yields one `()` per Ctrl-C / SIGTERM; `threads` is the
+/// swarm's `--threads` (handed to the workers of a step run with `--procs` above 1).
 pub async fn run(
     request: Request,
     args: Vec<String>,
     mut interrupts: mpsc::UnboundedReceiver<()>,
+    threads: Option<u16>,
 ) -> Result<Finished, CapacityError> {
     let checked = check(&request.spec)?;
     let out_dir = request
@@ -361,8 +371,16 @@ pub async fn run(
         let index = steps.len() as u32 + 1;
         let (tx, rx) = mpsc::unbounded_channel();
         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        let mut done =
-            step::run(&request, &checked, index, load, &out_dir, args.clone(), rx).await?;
+        let mut done = step::run(
+            &request,
+            &checked,
+            index,
+            load,
+            &out_dir,
+            (args.clone(), threads),
+            rx,
+        )
+        .await?;
         *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
         done.step.repeat_of = repeat_of.take();
         let judged = match done.step.verdict.as_str() {

@@ -110,10 +110,10 @@ pub fn summary(c: &CapacitySection) -> String {
              scheduler or send lag) at each of {} attempt(s) at this load, so it is neither \
              a pass nor a fail and the server's capacity is not known beyond {} {unit}. Remedy: give the swarm more \
              room: its own cores (the server, and anything else busy, on another machine), \
-             --threads when it has idle cores, or more swarm processes and machines \
-             (--procs, `swarm worker`: docs/DISTRIBUTED.md; `swarm capacity` itself runs \
-             in one process for now, so run `swarm echo|broadcast --procs N` at the loads \
-             beyond this one)",
+             --threads when it has idle cores, or more swarm processes (--procs N: each \
+             step then runs over N local workers) and machines (`swarm worker`, \
+             docs/DISTRIBUTED.md: `swarm capacity` does not take remote workers yet, so \
+             run `swarm echo|broadcast --expect-workers N` at the loads beyond this one)",
             l(c.saturated_at),
             1 + c.saturation_repeats,
             l(c.capacity)

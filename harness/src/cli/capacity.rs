@@ -134,6 +134,27 @@ pub struct CapacityArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Internal: the load of the one step a worker of a `--procs` search runs (the
+    /// coordinator adds it to the command line it hands its workers).
+    #[arg(long, hide = true)]
+    pub step_load: Option<f64>,
+    /// Internal: that step's measured window (after lengthening).
+    #[arg(long, hide = true, value_parser = parse_duration)]
+    pub step_window: Option<Duration>,
+}
+
+impl CapacityArgs {
+    /// The plan of the one step a worker of a `--procs` search runs, when this command line
+    /// names one (`--step-load`, `--step-window`): built by the same code as the
+    /// coordinator's step ([`capacity::step_plan`]). `None`: not a worker's command line.
+    pub fn worker_step_plan(&self) -> Option<Result<crate::plan::Plan, String>> {
+        let load = self.step_load?;
+        let window = self.step_window.unwrap_or(Duration::ZERO);
+        Some(
+            self.request()
+                .and_then(|r| capacity::step_plan(&r, load, window).map_err(|e| e.to_string())),
+        )
+    }
 }
 
 /// The `[capacity]` table of a plan file (`--plan`).
