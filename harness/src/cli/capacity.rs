@@ -43,7 +43,9 @@ step is a run of its own (in step-NN/ of the output folder): a warm-up, then a m
 window whose histograms are its own; SLOs are thresholds evaluated on that window (connect.*
 on the whole step). A window too short for its percentile (fewer than 1,000 samples for a
 p99) is lengthened, and the output says so. Clients are kept from the warm-up into the
-measured window; each step connects its clients afresh.
+measured window; each step connects its clients afresh. With --procs N (above 1) each step
+runs over N local worker processes (their results merged, each worker judged for
+saturation on its own); --expect-workers (remote workers) is not supported.
 
 Default SLOs: echo: echo.latency.p99 < 100ms, echo.timeouts == 0, connect.failed == 0;
 broadcast: broadcast.reach >= 0.999, broadcast.latency.p99 < 200ms; connect:
