@@ -513,3 +513,87 @@ pub fn failed_names(step: &CapacityStep) -> Vec<String> {
         slos
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reports::WorkerResult;
+
+    /// Writes worker `index`'s own run file into `dir`: the example run, its `steady`
+    /// phase as the step's measured window (seconds 2-5), its scheduler 20 ms late in the
+    /// `hot` seconds.
+    fn worker_file(dir: &Path, index: u32, hot: std::ops::Range<u64>) {
+        let mut r = reports::fixture::example_run(10);
+        r.phases[1].name = MEASURE.into();
+        for p in r
+            .health
+            .series
+            .iter_mut()
+            .filter(|p| hot.contains(&p.second))
+        {
+            p.sched_lag_max_us = 20_000;
+        }
+        r.write(dir.join(format!("worker-{index}.results.json")))
+            .unwrap();
+    }
+
+    fn merged(statuses: &[&str]) -> RunFile {
+        let mut run = reports::fixture::example_run(20);
+        run.workers = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| WorkerResult {
+                index: i as u32,
+                status: s.to_string(),
+                lost_reason: (*s != "completed").then(|| "it stopped reporting".into()),
+                ..Default::default()
+            })
+            .collect();
+        run
+    }
+
+    fn step(verdict: &str) -> CapacityStep {
+        CapacityStep {
+            verdict: verdict.into(),
+            ..Default::default()
+        }
+    }
+
+    /// One worker saturated in its own measured window makes the step `saturated`, named
+    /// by worker; a worker hot only in the warm-up, or idle, does not.
+    #[test]
+    fn each_worker_is_judged_on_its_own_window() {
+        let dir = tempfile::tempdir().unwrap();
+        worker_file(dir.path(), 0, 0..2);
+        worker_file(dir.path(), 1, 0..0);
+        let run = merged(&["completed", "completed"]);
+        let mut s = step("pass");
+        judge_workers(&mut s, &run, dir.path());
+        assert_eq!(s.verdict, "pass", "warm-up lag voids nothing: {s:?}");
+        assert!(s.saturated_by.is_empty());
+
+        worker_file(dir.path(), 1, 2..5);
+        let mut s = step("fail");
+        judge_workers(&mut s, &run, dir.path());
+        assert_eq!(s.verdict, "saturated");
+        assert_eq!(s.saturated_by, vec!["worker 1: sched_lag".to_string()]);
+    }
+
+    /// A lost worker is the generator's limit (its figures are missing), not the server's
+    /// fail; one process alone is not judged here (its run is the step's own).
+    #[test]
+    fn a_lost_worker_is_the_generators_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        worker_file(dir.path(), 0, 0..0);
+        let mut s = step("fail");
+        judge_workers(&mut s, &merged(&["completed", "lost"]), dir.path());
+        assert_eq!(s.verdict, "saturated");
+        assert_eq!(
+            s.saturated_by,
+            vec!["worker 1 lost (it stopped reporting)".to_string()]
+        );
+        let mut s = step("pass");
+        judge_workers(&mut s, &merged(&["completed"]), dir.path());
+        assert_eq!(s.verdict, "pass");
+    }
+}
