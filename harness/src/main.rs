@@ -154,6 +154,12 @@ fn worker(args: &harness::cli::WorkerArgs, threads: Option<u16>) -> ExitCode {
     let build = |argv: &[String], text: Option<String>| {
         let argv = std::iter::once("swarm".to_string()).chain(argv.iter().cloned());
         let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        // A step of a `swarm capacity --procs N` search (harness/src/capacity/step.rs).
+        if let harness::cli::Command::Capacity(a) = &cli.command
+            && let Some(plan) = a.worker_step_plan()
+        {
+            return plan;
+        }
         let request = harness::plan::Request::try_from(&cli.command).map_err(|e| e.to_string())?;
         harness::plan::from_request_text(request, text).map_err(|e| e.to_string())
     };
@@ -197,7 +203,7 @@ fn capacity(args: &harness::cli::CapacityArgs, threads: Option<u16>) -> ExitCode
     let result = runtime.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(forward_signals(tx));
-        harness::capacity::run(request, argv, rx).await
+        harness::capacity::run(request, argv, rx, threads).await
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

@@ -5,7 +5,8 @@
 //! (exit 4), not the server; a window too short for its p99 is lengthened and says so; a
 //! load the server cannot take even at `--from` exits 1; an
 //! unreachable target exits 3; bad input is a clear usage error (exit 2), never a panic. The
-//! results file is a run file that `swarm report`, `compare` and `merge` read.
+//! results file is a run file that `swarm report`, `compare` and `merge` read. A swarm
+//! stalled from outside for a step (SIGSTOP) has that step repeated, not the search ended.
 //! Each search is kept short: 1 s measured windows, 0.5 s warm-ups.
 
 use std::path::Path;
@@ -26,16 +27,26 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `swarm ARGS` (at most 90 s, alone: [`ONE_AT_A_TIME`]) and returns its output.
 fn run(args: &[&str]) -> Output {
+    run_stalled(args, &[])
+}
+
+/// [`run`], with the swarm process stopped (SIGSTOP) for [`STALL`] at each of `stalls`
+/// after it starts: the machine's CPU taken from the swarm for a moment, as a shared VM
+/// does, so that the swarm's scheduler runs late and it judges itself saturated.
+fn run_stalled(args: &[&str], stalls: &[Duration]) -> Output {
     let _alone = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let started = std::time::Instant::now();
     let mut child = swarm()
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start swarm");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let pid = child.id().to_string();
+    let mut stalls = stalls.iter().peekable();
+    let deadline = started + Duration::from_secs(90);
     loop {
         if child.try_wait().expect("wait").is_some() {
             break;
@@ -44,10 +55,29 @@ fn run(args: &[&str]) -> Output {
             let _ = child.kill();
             panic!("swarm capacity did not end within 90 s");
         }
-        std::thread::sleep(Duration::from_millis(50));
+        if stalls.next_if(|at| started.elapsed() >= **at).is_some() {
+            signal(&pid, "-STOP");
+            std::thread::sleep(STALL);
+            signal(&pid, "-CONT");
+            continue;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     child.wait_with_output().expect("output")
 }
+
+/// Sends `sig` to process `pid` (the swarm this test started, not yet reaped) with kill(1).
+fn signal(pid: &str, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {pid} failed");
+}
+
+/// How long each stall of [`run_stalled`] stops the swarm: three of its 10 ms lag ticks,
+/// so its scheduler lag crosses the 10 ms saturation line wherever the stall falls.
+const STALL: Duration = Duration::from_millis(30);
 
 fn text(o: &Output) -> String {
     format!(
@@ -72,55 +102,49 @@ fn read(dir: &Path) -> RunFile {
 /// A search against a server of capacity `n` finds it: the last pass and the first fail
 /// bracket `n` (to the measurement's few percent) and are within the precision; every step
 /// has its own histograms and folder; the file is a run file the other commands read.
-fn finds(n: f64, url: &str, from: &str) {
+/// `stalls`: when to stall the swarm ([`run_stalled`]).
+fn finds(n: f64, url: &str, from: &str, stalls: &[Duration]) -> RunFile {
     let dir = tempfile::tempdir().unwrap();
-    let mut out = dir.path().join("cap");
-    let mut o = search(url, from, &out);
-    if o.status.code() == Some(4) {
-        // The swarm saturated (on a machine busy with other tests): no answer, rather than
-        // a wrong one. Once more; a second inconclusive search fails the test below.
-        eprintln!(
-            "note: the generator saturated; searching once more:\n{}",
-            text(&o)
-        );
-        out = dir.path().join("cap-again");
-        o = search(url, from, &out);
-    }
-    check_found(n, &o, &out, dir.path());
+    let out = dir.path().join("cap");
+    let o = search(url, from, &out, stalls);
+    check_found(n, &o, &out, dir.path())
 }
 
 /// One search for `finds`.
-fn search(url: &str, from: &str, out: &Path) -> Output {
-    run(&[
-        "capacity",
-        url,
-        "--vary",
-        "rate",
-        "--clients",
-        "10",
-        "--from",
-        from,
-        "--precision",
-        "5%",
-        "--step-duration",
-        "1s",
-        "--warmup",
-        "500ms",
-        "--slo",
-        "echo.latency.p90 < 30ms",
-        "--slo",
-        "echo.timeouts == 0",
-        "--timeout",
-        "2s",
-        "--grace",
-        "300ms",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ])
+fn search(url: &str, from: &str, out: &Path, stalls: &[Duration]) -> Output {
+    run_stalled(
+        &[
+            "capacity",
+            url,
+            "--vary",
+            "rate",
+            "--clients",
+            "10",
+            "--from",
+            from,
+            "--precision",
+            "5%",
+            "--step-duration",
+            "1s",
+            "--warmup",
+            "500ms",
+            "--slo",
+            "echo.latency.p90 < 30ms",
+            "--slo",
+            "echo.timeouts == 0",
+            "--timeout",
+            "2s",
+            "--grace",
+            "300ms",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+        stalls,
+    )
 }
 
-fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) {
+fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) -> RunFile {
     let all = text(o);
     assert_eq!(o.status.code(), Some(0), "{all}");
     assert!(all.contains("capacity search: echo varying rate"), "{all}");
@@ -151,7 +175,15 @@ fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) {
             s.index
         );
         assert!(out.join(&s.dir).join("results.json").exists());
-        assert!(matches!(s.verdict.as_str(), "pass" | "fail"), "{all}");
+        // A step the swarm saturated in was repeated (the search went on), and names why.
+        match s.verdict.as_str() {
+            "pass" | "fail" => assert!(s.repeated.is_none(), "{all}"),
+            "saturated" => assert!(
+                s.repeated.as_ref().is_some_and(|r| r.contains("repeat")),
+                "{all}"
+            ),
+            other => panic!("step {} is {other}: {all}", s.index),
+        }
         // 10 / (1 - 0.90) = 100 samples wanted; every step had at least that.
         assert!(
             s.samples >= 100,
@@ -195,18 +227,45 @@ fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) {
         .output()
         .unwrap();
     assert!(o.status.success(), "merge: {}", text(&o));
+    run
 }
 
 #[test]
 fn finds_a_capacity_of_400_per_s_over_socketio() {
     let srv = server(Some(400.0));
-    finds(400.0, &format!("http://{}", srv.addr), "150/s");
+    finds(400.0, &format!("http://{}", srv.addr), "150/s", &[]);
 }
 
+/// The swarm is stalled (stopped for 30 ms, every 250 ms from 0.35 s to 2.1 s after it
+/// starts: over the first step's measured window, as a shared VM's CPU taken from outside would) and the search
+/// still finds the capacity: the stalled step is judged saturated, repeated at the same
+/// load, and the search goes on (issue 14: a transient stall must not end a search).
 #[test]
-fn finds_a_capacity_of_1000_per_s_over_raw_websocket() {
+fn finds_a_capacity_of_1000_per_s_over_raw_websocket_through_a_stall() {
     let srv = server(Some(1000.0));
-    finds(1000.0, &format!("ws://{}/ws/echo", srv.addr), "400/s");
+    let stalls: Vec<Duration> = (0..8)
+        .map(|i| Duration::from_millis(350 + 250 * i))
+        .collect();
+    let run = finds(
+        1000.0,
+        &format!("ws://{}/ws/echo", srv.addr),
+        "400/s",
+        &stalls,
+    );
+    let c = run.capacity.expect("capacity section");
+    let first = &c.steps[0];
+    assert_eq!(first.verdict, "saturated", "the stalled step: {first:?}");
+    let repeat = c
+        .steps
+        .iter()
+        .find(|s| s.repeat_of == Some(first.index))
+        .expect("the stalled step was repeated");
+    assert_eq!(repeat.load, first.load);
+    assert_eq!(c.saturation_repeats, 2);
+    assert_eq!(
+        c.saturated_at, None,
+        "the generator was not called out of room"
+    );
 }
 
 /// No server limit, a swarm on one thread sending 16 KiB payloads (2 s windows, so that
@@ -262,6 +321,24 @@ fn a_saturated_generator_is_reported_not_the_server() {
     assert_eq!(last.verdict, "saturated", "{all}");
     assert!(!last.saturated_by.is_empty(), "{all}");
     assert_eq!(c.saturated_at, Some(last.load));
+    // Not on one stalled step: every attempt at that load saturated the swarm (the first
+    // and its repeats), each repeat naming the step it repeats.
+    let at: Vec<_> = c.steps.iter().filter(|s| s.load == last.load).collect();
+    assert_eq!(at.len() as u32, 1 + c.saturation_repeats, "{all}");
+    assert!(at.iter().all(|s| s.verdict == "saturated"), "{all}");
+    assert!(
+        at[1..].iter().all(|s| s.repeat_of == Some(at[0].index)),
+        "{all}"
+    );
+    assert!(
+        at[..at.len() - 1].iter().all(|s| s.repeated.is_some()),
+        "{all}"
+    );
+    assert!(
+        last.repeated.is_none(),
+        "the last attempt is not repeated: {all}"
+    );
+    assert!(all.contains("at each of 3 attempt(s)"), "{all}");
     assert!(
         c.first_fail.is_none(),
         "no server capacity is claimed: {all}"
@@ -348,7 +425,7 @@ fn bad_input_is_a_clear_usage_error() {
         (&["--slo", "broadcast.reach >= 0.99"], "is about broadcast"),
         (&["--precision", "0%"], "invalid precision"),
         (&["--threshold", "echo.timeouts == 0"], "takes --slo"),
-        (&["--procs", "2"], "--procs above 1"),
+        (&["--expect-workers", "1"], "--expect-workers"),
     ];
     for (args, want) in cases {
         let mut argv = vec!["capacity", url];
@@ -367,7 +444,8 @@ fn bad_input_is_a_clear_usage_error() {
 }
 
 /// A window too short for its percentile (1 s at 200/s is 200 replies; a p99 wants 1,000)
-/// is lengthened before it runs, and the output says so; `--max` holding exits 0.
+/// is lengthened before it runs, and the output says so; `--max` holding exits 0. One step
+/// (`--from` = `--max`: 5 s of the suite's minute).
 #[test]
 fn a_short_window_is_lengthened_for_its_percentile() {
     let srv = server(Some(2000.0));
@@ -382,7 +460,7 @@ fn a_short_window_is_lengthened_for_its_percentile() {
         "--from",
         "200/s",
         "--max",
-        "400/s",
+        "200/s",
         "--step-duration",
         "1s",
         "--warmup",
@@ -398,14 +476,11 @@ fn a_short_window_is_lengthened_for_its_percentile() {
         "--quiet",
     ]);
     let all = text(&o);
-    if o.status.code() == Some(4) {
-        panic!("the generator saturated at 400/s on this machine: {all}");
-    }
     assert_eq!(o.status.code(), Some(0), "{all}");
     assert!(all.contains("lengthened from 1s to 5s"), "{all}");
     let c = read(&out).capacity.expect("capacity section");
     assert_eq!(c.outcome, "max_passes", "{all}");
-    assert_eq!(c.steps.len(), 2, "{all}");
+    assert_eq!(c.steps.len(), 1, "{all}");
     for s in &c.steps {
         assert!(s.lengthened.is_some(), "{all}");
         assert!(s.measured_s >= 2.5, "{all}");
@@ -468,5 +543,73 @@ fn a_plan_file_with_a_capacity_table() {
             all.contains(want),
             "{text_of_plan} should say {want:?}: {all}"
         );
+    }
+}
+
+/// `--procs 2`: each step runs over two local worker processes through the coordinator
+/// (clients are not kept between steps then either), its results merged, and each worker
+/// judged for saturation on its own; the search still brackets the known capacity. Two
+/// steps (precision 100%: 600/s passes, 1,200/s fails) to keep the suite short.
+#[test]
+fn procs_2_runs_each_step_over_two_workers() {
+    let srv = server(Some(1000.0));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("procs");
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let o = run(&[
+        "capacity",
+        &url,
+        "--procs",
+        "2",
+        "--vary",
+        "rate",
+        "--clients",
+        "10",
+        "--from",
+        "600/s",
+        "--precision",
+        "100%",
+        "--step-duration",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--slo",
+        "echo.latency.p90 < 30ms",
+        "--timeout",
+        "2s",
+        "--grace",
+        "300ms",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let run = read(&out);
+    let c = run.capacity.clone().expect("capacity section");
+    assert_eq!(
+        (c.outcome.as_str(), c.capacity, c.first_fail),
+        ("found", Some(600.0), Some(1200.0)),
+        "{all}"
+    );
+    assert_eq!(
+        run.workers.len(),
+        2,
+        "the capacity step ran on two workers: {all}"
+    );
+    for s in &c.steps {
+        let step_dir = out.join(&s.dir);
+        let step = read(&step_dir);
+        assert_eq!(step.workers.len(), 2, "step {}: {all}", s.index);
+        for w in 0..2 {
+            assert!(
+                step_dir.join(format!("worker-{w}.results.json")).exists(),
+                "step {} keeps worker {w}'s own results: {all}",
+                s.index
+            );
+        }
+        let echo = s.section.echo.as_ref().expect("echo figures");
+        assert!(echo.latency.count >= 100, "step {}: {all}", s.index);
+        assert!(s.saturated_by.is_empty(), "{all}");
     }
 }

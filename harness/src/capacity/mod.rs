@@ -14,7 +14,9 @@
 //!
 //! Steps are separate runs: clients connect at the start of each step (warm-up phase)
 //! and are kept from the warm-up into the measured window, not from one step to the next
-//! (see docs/results-format.md#capacity).
+//! (see docs/results-format.md#capacity). With `--procs` above 1 each step is a run of the
+//! coordinator (`cluster::coordinator::run`) over that many local workers, judged for
+//! saturation worker by worker.
 
 mod report;
 mod search;
@@ -31,7 +33,7 @@ use tokio::sync::mpsc;
 use crate::plan::{RawOutput, RawPlan, Scenario};
 use crate::run::Exit;
 pub use report::table;
-pub use search::{Bounds, Next, Search};
+pub use search::{After, Bounds, Judged, Next, Progress, SATURATED_REPEATS, Search};
 
 /// Growth factor of the first stage of the search.
 pub const GROWTH: f64 = 2.0;
@@ -184,13 +186,6 @@ pub fn check(spec: &Spec) -> Result<Checked, CapacityError> {
             "--from {from} is above --max {max}: the search grows from --from up to --max"
         ));
     }
-    if vary == Vary::Clients && max > f64::from(crate::model::CLIENTS_PER_PROC) {
-        errs.push(format!(
-            "--max {max} clients: one process holds at most {} clients, and capacity steps \
-             run in one process (--procs above 1 is not supported by `swarm capacity` yet)",
-            crate::model::CLIENTS_PER_PROC
-        ));
-    }
     if !(spec.precision > 0.0 && spec.precision <= 1.0) {
         errs.push(format!(
             "--precision {} must be above 0% and at most 100%",
@@ -262,6 +257,19 @@ pub fn check(spec: &Spec) -> Result<Checked, CapacityError> {
     })
 }
 
+/// The plan of one step at `load` with a measured window of `measured` (`ZERO`:
+/// `--step-duration`): what a worker of a `--procs` search runs, rebuilt from the search's
+/// command line by the same code as the coordinator's step.
+pub fn step_plan(
+    request: &Request,
+    load: f64,
+    measured: Duration,
+) -> Result<crate::plan::Plan, CapacityError> {
+    let checked = check(&request.spec)?;
+    let dir = std::env::temp_dir();
+    step::plan_for(request, &checked, load, measured, &dir)
+}
+
 /// A search that ran (completely or not).
 #[derive(Debug)]
 pub struct Finished {
@@ -271,11 +279,13 @@ pub struct Finished {
     pub exit: Exit,
 }
 
-/// Runs the search. `interrupts` yields one `()` per Ctrl-C / SIGTERM.
+/// Runs the search. `interrupts` yields one `()` per Ctrl-C / SIGTERM; `threads` is the
+/// swarm's `--threads` (handed to the workers of a step run with `--procs` above 1).
 pub async fn run(
     request: Request,
     args: Vec<String>,
     mut interrupts: mpsc::UnboundedReceiver<()>,
+    threads: Option<u16>,
 ) -> Result<Finished, CapacityError> {
     let checked = check(&request.spec)?;
     let out_dir = request
@@ -330,17 +340,16 @@ pub async fn run(
     }
 
     let started = Instant::now();
-    let mut bounds = Bounds {
-        pass: None,
-        fail: None,
-    };
+    let mut progress = Progress::default();
     let mut steps: Vec<CapacityStep> = Vec::new();
     let mut runs: Vec<Option<RunFile>> = Vec::new();
     let mut outcome: Option<(&'static str, Exit)> = None;
     let mut saturated_at = None;
     let mut failed_slos: Vec<String> = Vec::new();
+    // The first step at the load being repeated after a saturated step.
+    let mut repeat_of: Option<u32> = None;
     while outcome.is_none() {
-        let load = match checked.search.next(bounds) {
+        let load = match progress.next(&checked.search) {
             Next::Try(l) => l,
             Next::FromFails => {
                 outcome = Some(("from_fails", Exit::ThresholdFailed));
@@ -362,34 +371,62 @@ pub async fn run(
         let index = steps.len() as u32 + 1;
         let (tx, rx) = mpsc::unbounded_channel();
         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        let done = step::run(&request, &checked, index, load, &out_dir, args.clone(), rx).await?;
+        let mut done = step::run(
+            &request,
+            &checked,
+            index,
+            load,
+            &out_dir,
+            (args.clone(), threads),
+            rx,
+        )
+        .await?;
         *current.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        if !quiet {
-            eprintln!("capacity: {}", report::step_line(&done.step, &checked));
-        }
-        match done.step.verdict.as_str() {
-            "pass" => bounds.pass = Some(bounds.pass.map_or(load, |p| p.max(load))),
-            "fail" => {
-                if bounds.fail.is_none_or(|f| load < f) {
-                    bounds.fail = Some(load);
-                    failed_slos = step::failed_names(&done.step);
-                }
+        done.step.repeat_of = repeat_of.take();
+        let judged = match done.step.verdict.as_str() {
+            "pass" => Some(Judged::Pass),
+            "fail" => Some(Judged::Fail),
+            "saturated" => Some(Judged::Saturated),
+            "interrupted" => {
+                outcome = Some(("interrupted", Exit::Interrupted));
+                None
             }
-            "saturated" => {
-                saturated_at = Some(load);
-                outcome = Some(("generator_saturated", Exit::GeneratorSaturated));
-            }
-            "interrupted" => outcome = Some(("interrupted", Exit::Interrupted)),
             // could_not_run
             _ => {
                 if steps.is_empty() {
                     outcome = Some(("could_not_run", Exit::CouldNotRun));
+                    None
                 } else {
                     // The server stopped taking connections at this load: a fail.
-                    bounds.fail = Some(bounds.fail.map_or(load, |f: f64| f.min(load)));
-                    failed_slos = step::failed_names(&done.step);
+                    Some(Judged::Fail)
                 }
             }
+        };
+        if let Some(judged) = judged {
+            let was_fail = progress.bounds.fail;
+            match progress.record(load, judged) {
+                After::Go => {}
+                After::Repeat { repeat } => {
+                    repeat_of = Some(done.step.repeat_of.unwrap_or(index));
+                    done.step.repeated = Some(format!(
+                        "the swarm saturated ({}) at this load: a stall of the machine \
+                         (CPU taken from outside) must not end the search, so the load is \
+                         run again (repeat {repeat} of {SATURATED_REPEATS}) before the \
+                         generator is called out of room",
+                        done.step.saturated_by.join(", ")
+                    ));
+                }
+                After::GeneratorRanOut => {
+                    saturated_at = Some(load);
+                    outcome = Some(("generator_saturated", Exit::GeneratorSaturated));
+                }
+            }
+            if judged == Judged::Fail && progress.bounds.fail != was_fail {
+                failed_slos = step::failed_names(&done.step);
+            }
+        }
+        if !quiet {
+            eprintln!("capacity: {}", report::step_line(&done.step, &checked));
         }
         if steps.is_empty() && done.run.is_none() {
             return Err(CapacityError {
@@ -403,6 +440,7 @@ pub async fn run(
         steps.push(done.step);
         runs.push(done.run);
     }
+    let bounds = progress.bounds;
     let (outcome, exit) = outcome.unwrap_or(("found", Exit::Ok));
     let capacity = CapacitySection {
         scenario: checked.scenario.name().to_string(),
@@ -412,6 +450,7 @@ pub async fn run(
         max: checked.search.max,
         precision: checked.search.precision,
         growth: checked.search.growth,
+        saturation_repeats: SATURATED_REPEATS,
         warmup_s: checked.warmup.as_secs_f64(),
         step_s: checked.step.as_secs_f64(),
         slos: checked.slos.iter().map(|t| t.expr.clone()).collect(),

@@ -76,6 +76,12 @@ pub fn step_line(s: &CapacityStep, c: &Checked) -> String {
     if let Some(l) = &s.lengthened {
         let _ = write!(line, " ({l})");
     }
+    if let Some(of) = s.repeat_of {
+        let _ = write!(line, " (repeats step {of})");
+    }
+    if let Some(r) = &s.repeated {
+        let _ = write!(line, "; {r}");
+    }
     line
 }
 
@@ -101,14 +107,15 @@ pub fn summary(c: &CapacitySection) -> String {
         ),
         "generator_saturated" => format!(
             "the generator ran out at {} {unit}: the swarm itself saturated (its CPU, \
-             scheduler or send lag), so this step is neither a pass nor a fail and the \
-             server's capacity is not known beyond {} {unit}. Remedy: give the swarm more \
+             scheduler or send lag) at each of {} attempt(s) at this load, so it is neither \
+             a pass nor a fail and the server's capacity is not known beyond {} {unit}. Remedy: give the swarm more \
              room: its own cores (the server, and anything else busy, on another machine), \
-             --threads when it has idle cores, or more swarm processes and machines \
-             (--procs, `swarm worker`: docs/DISTRIBUTED.md; `swarm capacity` itself runs \
-             in one process for now, so run `swarm echo|broadcast --procs N` at the loads \
-             beyond this one)",
+             --threads when it has idle cores, or more swarm processes (--procs N: each \
+             step then runs over N local workers) and machines (`swarm worker`, \
+             docs/DISTRIBUTED.md: `swarm capacity` does not take remote workers yet, so \
+             run `swarm echo|broadcast --expect-workers N` at the loads beyond this one)",
             l(c.saturated_at),
+            1 + c.saturation_repeats,
             l(c.capacity)
         ),
         "interrupted" => format!(
@@ -160,6 +167,12 @@ pub fn table(c: &CapacitySection) -> String {
         if s.lengthened.is_some() {
             verdict.push_str(" [lengthened]");
         }
+        if s.repeated.is_some() {
+            verdict.push_str(" [repeated]");
+        }
+        if let Some(of) = s.repeat_of {
+            let _ = write!(verdict, " [repeat of step {of}]");
+        }
         let _ = writeln!(
             out,
             "{:>4} {:>12} {:>9} {:>10} {:>10} {:>9.0}/s {:>8}  {}",
@@ -176,6 +189,9 @@ pub fn table(c: &CapacitySection) -> String {
     for s in &c.steps {
         if let Some(l) = &s.lengthened {
             let _ = writeln!(out, "step {}: {l}", s.index);
+        }
+        if let Some(r) = &s.repeated {
+            let _ = writeln!(out, "step {}: {r}", s.index);
         }
     }
     let _ = writeln!(out, "{}", c.summary);

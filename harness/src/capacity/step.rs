@@ -8,7 +8,10 @@
 //! `measure`, the same clients kept from one to the other; `measure` alone when the warm-up
 //! is 0) run by [`crate::run::execute`]; the SLOs are passed as the run's thresholds on
 //! phase `measure` (connect SLOs on the whole step, whose connects happen in the warm-up),
-//! so the run evaluates them as it evaluates any threshold.
+//! so the run evaluates them as it evaluates any threshold. A plan of several local
+//! processes (`--procs`) runs through the coordinator (`cluster::coordinator::run`), and
+//! each worker's own results (`worker-N.results.json` in the step's folder) are judged for
+//! saturation on their own.
 
 use std::path::Path;
 use std::time::Duration;
@@ -94,11 +97,12 @@ fn plan_at(
                 .into(),
         ));
     }
-    if plan.scale.distributed(plan.max_clients()) {
+    if plan.scale.expect_workers > 0 {
         return Err(CapacityError::usage(
-            "swarm capacity runs its steps in this one process: --procs above 1 and \
-             --expect-workers are not supported by `swarm capacity` yet (give --procs 1, or \
-             run `swarm echo|broadcast --procs N` at a load by hand)"
+            "swarm capacity runs each step over local processes only: --expect-workers \
+             (workers on other machines) is not supported by `swarm capacity` yet, since a \
+             remote worker serves one run and a search is many (use --procs N on this \
+             machine, or run `swarm echo|broadcast --expect-workers N` at a load by hand)"
                 .into(),
         ));
     }
@@ -174,7 +178,7 @@ pub async fn run(
     index: u32,
     load: f64,
     out_dir: &Path,
-    args: Vec<String>,
+    (args, threads): (Vec<String>, Option<u16>),
     interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<Done, CapacityError> {
     let dir = step_dir(out_dir, index);
@@ -213,6 +217,8 @@ pub async fn run(
         clients,
         rate_per_client,
         verdict: String::new(),
+        repeated: None,
+        repeat_of: None,
         slos: Vec::new(),
         reasons: Vec::new(),
         measured_s: measured.as_secs_f64(),
@@ -224,7 +230,21 @@ pub async fn run(
         dir: format!("step-{index:02}"),
         section: Section::default(),
     };
-    let finished = match crate::run::execute(plan, args, interrupts).await {
+    let ran = if plan.scale.distributed(plan.max_clients()) {
+        // Each worker rebuilds its plan from the command line it is handed: the search's,
+        // naming this step (`--step-load`, `--step-window`; cli/capacity.rs).
+        let mut args = args;
+        args.extend([
+            "--step-load".to_string(),
+            load.to_string(),
+            "--step-window".to_string(),
+            format!("{}ms", measured.as_millis().max(1)),
+        ]);
+        crate::cluster::coordinator::run(plan, args, interrupts, threads).await
+    } else {
+        crate::run::execute(plan, args, interrupts).await
+    };
+    let finished = match ran {
         Ok(f) => f,
         Err(e) => {
             step.verdict = "could_not_run".into();
@@ -234,6 +254,7 @@ pub async fn run(
     };
     let run = finished.run;
     judge(&mut step, &run, c);
+    judge_workers(&mut step, &run, &dir);
     Ok(Done {
         step,
         run: Some(run),
@@ -381,6 +402,57 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
     step.section = section;
 }
 
+/// Saturation worker by worker, when the step ran over workers: each worker's own run file
+/// (`worker-N.results.json`, kept in the step's folder by the coordinator), judged on its
+/// measured window by the same rule as a one-process step. The merged figures add the
+/// workers' CPU and keep the worst lag, so one saturated worker among idle ones could hide
+/// in the sum; here it cannot. A lost worker counts as the generator's limit too (its
+/// figures are missing from the step). Turns a `pass` or `fail` into `saturated` when any worker saturated.
+fn judge_workers(step: &mut CapacityStep, run: &RunFile, dir: &Path) {
+    if run.workers.len() < 2 {
+        return;
+    }
+    let mut hot = Vec::new();
+    for w in &run.workers {
+        let path = dir.join(format!("worker-{}.results.json", w.index));
+        if w.status != "completed" {
+            // A worker that died or stopped reporting: the generator did not hold the
+            // load (the step's figures are short), which is not the server's fail.
+            hot.push(format!(
+                "worker {} lost ({})",
+                w.index,
+                w.lost_reason.clone().unwrap_or_default()
+            ));
+            continue;
+        }
+        let Ok(own) = RunFile::read(&path) else {
+            continue;
+        };
+        let section = own
+            .phases
+            .iter()
+            .find(|p| p.name == MEASURE)
+            .map(|p| p.stats.clone())
+            .unwrap_or_default();
+        let mut by = measured_saturation(&own, &section).saturated_by;
+        if own.health.summary.samples_dropped > 0 {
+            by.push("recorder".into());
+        }
+        if !by.is_empty() {
+            let mut seen = std::collections::BTreeSet::new();
+            by.retain(|b| seen.insert(b.clone()));
+            hot.push(format!("worker {}: {}", w.index, by.join("+")));
+        }
+    }
+    if hot.is_empty() {
+        return;
+    }
+    step.saturated_by.extend(hot);
+    if matches!(step.verdict.as_str(), "pass" | "fail") {
+        step.verdict = "saturated".into();
+    }
+}
+
 /// [`reports::saturation::summarize`] of the seconds of the measured window (`section`).
 fn measured_saturation(run: &RunFile, section: &Section) -> reports::HealthSummary {
     let lo = section.start_offset_ms / 1000;
@@ -439,5 +511,89 @@ pub fn failed_names(step: &CapacityStep) -> Vec<String> {
         step.reasons.clone()
     } else {
         slos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reports::WorkerResult;
+
+    /// Writes worker `index`'s own run file into `dir`: the example run, its `steady`
+    /// phase as the step's measured window (seconds 2-5), its scheduler 20 ms late in the
+    /// `hot` seconds.
+    fn worker_file(dir: &Path, index: u32, hot: std::ops::Range<u64>) {
+        let mut r = reports::fixture::example_run(10);
+        r.phases[1].name = MEASURE.into();
+        for p in r
+            .health
+            .series
+            .iter_mut()
+            .filter(|p| hot.contains(&p.second))
+        {
+            p.sched_lag_max_us = 20_000;
+        }
+        r.write(dir.join(format!("worker-{index}.results.json")))
+            .unwrap();
+    }
+
+    fn merged(statuses: &[&str]) -> RunFile {
+        let mut run = reports::fixture::example_run(20);
+        run.workers = statuses
+            .iter()
+            .enumerate()
+            .map(|(i, s)| WorkerResult {
+                index: i as u32,
+                status: s.to_string(),
+                lost_reason: (*s != "completed").then(|| "it stopped reporting".into()),
+                ..Default::default()
+            })
+            .collect();
+        run
+    }
+
+    fn step(verdict: &str) -> CapacityStep {
+        CapacityStep {
+            verdict: verdict.into(),
+            ..Default::default()
+        }
+    }
+
+    /// One worker saturated in its own measured window makes the step `saturated`, named
+    /// by worker; a worker hot only in the warm-up, or idle, does not.
+    #[test]
+    fn each_worker_is_judged_on_its_own_window() {
+        let dir = tempfile::tempdir().unwrap();
+        worker_file(dir.path(), 0, 0..2);
+        worker_file(dir.path(), 1, 0..0);
+        let run = merged(&["completed", "completed"]);
+        let mut s = step("pass");
+        judge_workers(&mut s, &run, dir.path());
+        assert_eq!(s.verdict, "pass", "warm-up lag voids nothing: {s:?}");
+        assert!(s.saturated_by.is_empty());
+
+        worker_file(dir.path(), 1, 2..5);
+        let mut s = step("fail");
+        judge_workers(&mut s, &run, dir.path());
+        assert_eq!(s.verdict, "saturated");
+        assert_eq!(s.saturated_by, vec!["worker 1: sched_lag".to_string()]);
+    }
+
+    /// A lost worker is the generator's limit (its figures are missing), not the server's
+    /// fail; one process alone is not judged here (its run is the step's own).
+    #[test]
+    fn a_lost_worker_is_the_generators_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        worker_file(dir.path(), 0, 0..0);
+        let mut s = step("fail");
+        judge_workers(&mut s, &merged(&["completed", "lost"]), dir.path());
+        assert_eq!(s.verdict, "saturated");
+        assert_eq!(
+            s.saturated_by,
+            vec!["worker 1 lost (it stopped reporting)".to_string()]
+        );
+        let mut s = step("pass");
+        judge_workers(&mut s, &merged(&["completed"]), dir.path());
+        assert_eq!(s.verdict, "pass");
     }
 }

@@ -46,7 +46,9 @@ step is a run of its own (in step-NN/ of the output folder): a warm-up, then a m
 window whose histograms are its own; SLOs are thresholds evaluated on that window (connect.*
 on the whole step). A window too short for its percentile (fewer than 1,000 samples for a
 p99) is lengthened, and the output says so. Clients are kept from the warm-up into the
-measured window; each step connects its clients afresh.
+measured window; each step connects its clients afresh. With --procs N (above 1) each step
+runs over N local worker processes (their results merged, each worker judged for
+saturation on its own); --expect-workers (remote workers) is not supported.
 
 Default SLOs: echo: echo.latency.p99 < 100ms, echo.timeouts == 0, connect.failed == 0;
 broadcast: broadcast.reach >= 0.999, broadcast.latency.p99 < 200ms; connect:
@@ -58,7 +60,9 @@ publishes per second, all --publishers together; clients is connected clients (b
 subscribers).
 
 A step in which the swarm itself saturated (CPU, scheduler lag, send lag, dropped samples)
-is neither a pass nor a fail: the search stops and says the generator ran out.
+is neither a pass nor a fail: it is run again at the same load, up to 2 times (a moment of
+CPU taken from outside, as on a shared VM, stalls one step), and the search goes on from the
+repeat; when all 3 attempts saturate, the search stops and says the generator ran out.
 
 Exit codes: 0 a capacity was found (or --max held), 1 even --from fails, 2 bad usage,
 3 the target cannot be reached, 4 the generator saturated before the SLOs broke,
@@ -139,6 +143,27 @@ pub struct CapacityArgs {
     pub drain: DrainArgs,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// Internal: the load of the one step a worker of a `--procs` search runs (the
+    /// coordinator adds it to the command line it hands its workers).
+    #[arg(long, hide = true)]
+    pub step_load: Option<f64>,
+    /// Internal: that step's measured window (after lengthening).
+    #[arg(long, hide = true, value_parser = parse_duration)]
+    pub step_window: Option<Duration>,
+}
+
+impl CapacityArgs {
+    /// The plan of the one step a worker of a `--procs` search runs, when this command line
+    /// names one (`--step-load`, `--step-window`): built by the same code as the
+    /// coordinator's step ([`capacity::step_plan`]). `None`: not a worker's command line.
+    pub fn worker_step_plan(&self) -> Option<Result<crate::plan::Plan, String>> {
+        let load = self.step_load?;
+        let window = self.step_window.unwrap_or(Duration::ZERO);
+        Some(
+            self.request()
+                .and_then(|r| capacity::step_plan(&r, load, window).map_err(|e| e.to_string())),
+        )
+    }
 }
 
 /// The `[capacity]` table of a plan file (`--plan`).

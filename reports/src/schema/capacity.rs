@@ -27,6 +27,10 @@ pub struct CapacitySection {
     pub precision: f64,
     /// Growth factor of the first stage.
     pub growth: f64,
+    /// Times a step in which the swarm saturated is run again at the same load before the
+    /// search ends with `generator_saturated` (absent in files from before repeats: 0).
+    #[serde(default)]
+    pub saturation_repeats: u32,
     /// Warm-up and (planned) measured window of every step, in seconds.
     pub warmup_s: f64,
     pub step_s: f64,
@@ -44,7 +48,8 @@ pub struct CapacitySection {
     /// The SLOs the first failing step broke.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_slos: Vec<String>,
-    /// The load at which the swarm itself saturated (then the search stopped).
+    /// The load at which the swarm itself saturated at every attempt (then the search
+    /// stopped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturated_at: Option<f64>,
     /// One sentence: what the outcome means and, when the generator ran out, the remedy.
@@ -68,6 +73,14 @@ pub struct CapacityStep {
     /// `pass`, `fail`, `saturated` (the swarm ran out: neither pass nor fail) or
     /// `could_not_run`.
     pub verdict: String,
+    /// Set on a `saturated` step that was run again at the same load (the next step):
+    /// why, and which repeat that is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeated: Option<String>,
+    /// Set on a repeat: the index of the first step at this load whose saturation it
+    /// repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<u32>,
     /// Every SLO, evaluated on the measured window (connect SLOs on the whole step).
     pub slos: Vec<ThresholdResult>,
     /// Failures beyond the SLOs: connections the server refused or closed, a step that

@@ -78,7 +78,9 @@ pub fn section(run: &RunFile) -> Option<Section> {
         num(c.max),
         num(c.precision * 100.0)
     ));
-    let mut steps: Vec<&CapacityStep> = c.steps.iter().collect();
+    // A step that was run again (the swarm saturated in it) is superseded by its repeat:
+    // the charts draw one point per load; the table keeps every step.
+    let mut steps: Vec<&CapacityStep> = c.steps.iter().filter(|s| s.repeated.is_none()).collect();
     steps.sort_by(|a, b| a.load.total_cmp(&b.load));
     // One line at the knee (the first fail is usually within the precision of it, and
     // two labels there would overlap), one where the generator ran out.
@@ -197,6 +199,12 @@ pub fn section(run: &RunFile) -> Option<Section> {
         }
         if let Some(l) = &st.lengthened {
             why.push(l.clone());
+        }
+        if let Some(r) = &st.repeated {
+            why.push(r.clone());
+        }
+        if let Some(of) = st.repeat_of {
+            why.push(format!("repeat of step {of}"));
         }
         t.push(vec![
             st.index.to_string(),
