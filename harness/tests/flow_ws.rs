@@ -85,7 +85,10 @@ async fn ws_flow_records_each_step_in_results_json() {
     assert_eq!(run["phases"][0]["stats"]["flow"]["steps"][1]["ok"], 15);
     // The report shows a Flows section.
     let html = std::fs::read_to_string(f.out_dir.join("report.html")).unwrap();
-    assert!(html.contains("data-section=\"flow\""), "no flow section in the report");
+    assert!(
+        html.contains("data-section=\"flow\""),
+        "no flow section in the report"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -609,7 +609,7 @@ impl Builder<'_> {
         let receives = match &kind {
             StepKind::Emit { ack, reply, .. } => *ack || reply.is_some(),
             StepKind::Send { reply, .. } => reply.is_some(),
-            StepKind::Wait(_) | StepKind::Capture => true,
+            StepKind::Wait(_) | StepKind::Capture | StepKind::Join { .. } => true,
             _ => false,
         };
         if !receives && (rs.capture.is_some() || rs.error.is_some()) {
