@@ -2,13 +2,15 @@
 // ("RPC over events"): requests are `call` events, answers are `result` events (never
 // acks) that carry the request's id back, and they come back out of order.
 //
-// Usage: node rpc-server.mjs [--port 0] [--slow-every N] [--fail-every N] [--silent-every N]
+// Usage: node rpc-server.mjs [--port 0] [--slow-every N] [--slow-ms MS] [--fail-every N]
+//                            [--silent-every N]
 // Receives: its options. Serves on 127.0.0.1:
 //   call({requestId, method, params})  answered by a `result` event {requestId, result}
 //                                      (result = {method, params, ticket}: the params
 //                                      echoed, and a fresh random ticket);
-//                                      every N-th call (--slow-every, default 2) is held
-//                                      40 ms so that a later call's answer overtakes it;
+//                                      every N-th call (--slow-every, default 3) is held
+//                                      --slow-ms (default 120) so that later calls'
+//                                      answers overtake it (counted over all clients);
 //                                      every N-th (--fail-every) answers {requestId, error};
 //                                      every N-th (--silent-every) is never answered
 //   GET /calls                         {"calls": N, "answered": N, "ticket": the last one}
@@ -23,7 +25,8 @@ import { exit, out, parseArgs } from './lib.mjs';
 const args = parseArgs();
 const port = Number(args.port ?? 0);
 const every = (k, d) => Number(args[k] ?? d);
-const slowEvery = every('slow-every', 2);
+const slowEvery = every('slow-every', 3);
+const slowMs = every('slow-ms', 120);
 const failEvery = every('fail-every', 0);
 const silentEvery = every('silent-every', 0);
 let calls = 0;
@@ -61,7 +64,7 @@ sio.on('connection', (socket) => {
       answered += 1;
       socket.emit('result', reply);
     };
-    if (slowEvery > 0 && n % slowEvery === 0) setTimeout(send, 40);
+    if (slowEvery > 0 && n % slowEvery === 0) setTimeout(send, slowMs);
     else send();
   });
 });
