@@ -12,6 +12,8 @@
 //                               counter), emits `message` with it to the room, acks {id}
 //   history(room)               answered by a `history` event (not an ack):
 //                               {room, messages: the room's last 50}
+//   history({room, requestId})  the same, the event also carrying requestId (so that a
+//                               client with several requests out can match the answers)
 //   GET /logins                 {"logins": {user: successful CONNECTs}, "refused": N}
 // Emits: {"listening":PORT} on stdout once bound, {"closed":true} on SIGINT/SIGTERM.
 // Must not: bind anything but 127.0.0.1, print anything else on stdout, or log tokens.
@@ -106,9 +108,14 @@ sio.on('connection', (socket) => {
     sio.to(room).emit('message', msg);
     ack?.({ id: msg.id });
   });
-  socket.on('history', (room) => {
+  socket.on('history', (arg) => {
+    const room = typeof arg === 'string' ? arg : arg?.room;
     if (typeof room !== 'string') return;
-    socket.emit('history', { room, messages: rooms.get(room) ?? [] });
+    const reply = { room, messages: rooms.get(room) ?? [] };
+    if (typeof arg === 'object' && (typeof arg.requestId === 'string' || typeof arg.requestId === 'number')) {
+      reply.requestId = arg.requestId;
+    }
+    socket.emit('history', reply);
   });
 });
 

@@ -183,6 +183,11 @@ pub enum Command {
     /// connect ramp, a steady echo, then a short spike (at most 2,000 clients, ~1 minute).
     #[command(after_help = RUN_HELP)]
     Run(RunArgs),
+    /// Run a plan's message flows: `swarm run` for a plan whose phases have
+    /// `scenario = "flow"` and whose `[[flow]]` tables script each client (emit, send, wait,
+    /// capture, sleep, repeat, join, leave; per-step latency and errors in the results).
+    #[command(after_help = FLOW_HELP)]
+    Flow(RunArgs),
     /// Render a results file as a self-contained HTML report, or Markdown for a CI comment.
     #[command(after_help = crate::commands::report::REPORT_HELP)]
     Report(crate::commands::report::ReportArgs),
@@ -229,6 +234,15 @@ pub struct DryRunArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+const FLOW_HELP: &str = "\
+Examples:
+  swarm flow harness/plans/chat-flow.toml --url http://127.0.0.1:3100/
+  swarm flow rpc.toml --url http://127.0.0.1:3000/ --threshold 'flow.ask.latency.p99 < 50ms'
+
+The plan's [[flow]] tables and its thresholds on flow.STEP.* are described in
+docs/TESTING-YOUR-SERVER.md#flows; the results' flow section in docs/results-format.md#flow.
+Exit codes as `swarm run`.";
 
 const WORKER_HELP: &str = "\
 Examples:

@@ -23,6 +23,7 @@ use crate::payload::MIN_PAYLOAD_SIZE;
 mod broadcast;
 mod churn;
 mod endpoint;
+pub mod flow;
 mod heartbeat;
 mod raw;
 mod validate;
@@ -63,6 +64,8 @@ pub enum Scenario {
     Heartbeat,
     /// A broadcast during which subscribers drop and reconnect.
     Churn,
+    /// Each client runs a message flow (`[[flow]]`, plan/flow.rs).
+    Flow,
 }
 
 impl Scenario {
@@ -73,6 +76,7 @@ impl Scenario {
             Scenario::Broadcast => "broadcast",
             Scenario::Heartbeat => "heartbeat",
             Scenario::Churn => "churn",
+            Scenario::Flow => "flow",
         }
     }
 
@@ -157,6 +161,8 @@ pub struct Phase {
     pub heartbeat: HeartbeatOpts,
     /// Churn: drops per second.
     pub churn: Option<ChurnOpts>,
+    /// Flow: what each client runs (set by validation from the phase's `flow` key).
+    pub flow: Option<std::sync::Arc<flow::Flow>>,
 }
 
 /// Output options.
@@ -567,6 +573,7 @@ fn phase(rp: &RawPhase, name: String, prev_clients: u32, errs: &mut Vec<String>)
         fanout: opts.fanout,
         heartbeat: opts.heartbeat,
         churn: opts.churn,
+        flow: None,
     };
     check_phase(&phase, errs);
     phase

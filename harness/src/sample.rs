@@ -156,6 +156,14 @@ pub enum Event {
     Foreign,
     /// A subscriber's final accounting of one phase and room size class.
     Tally(Tally),
+    /// One run of a flow step ended (docs/results-format.md#flow): its run-wide `step`
+    /// number and name, how it ended, and (when `Ok`) the time from its intended start.
+    FlowStep {
+        step: u16,
+        name: std::sync::Arc<str>,
+        outcome: FlowOutcome,
+        latency: Duration,
+    },
     /// A server heartbeat: Engine.IO `2` or a WS ping frame. `interval` from the previous
     /// one on this connection; `advertised` = (pingInterval, pingTimeout) when known.
     Ping {
@@ -225,6 +233,46 @@ impl Tally {
         self.missed += o.missed;
         self.lost += o.lost;
         self.outside += o.outside;
+    }
+}
+
+/// How one run of a flow step ended (its `key()` is the run file's counter name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowOutcome {
+    /// Done: sent, and what it waited for (if anything) arrived and met its conditions.
+    Ok,
+    /// What it waited for did not arrive within the step's timeout.
+    Timeout,
+    /// A reply carrying a `match` value that no outstanding request of the step had.
+    Unmatched,
+    /// A `match`, `capture` or `error` path the reply did not hold (or a captured value
+    /// above the size bound), or a reply that is not JSON.
+    BadPath,
+    /// The reply held the step's `error` path.
+    ServerError,
+    /// The connection ended while the step was waiting.
+    Disconnected,
+}
+
+impl FlowOutcome {
+    pub const ALL: [FlowOutcome; 6] = [
+        FlowOutcome::Ok,
+        FlowOutcome::Timeout,
+        FlowOutcome::Unmatched,
+        FlowOutcome::BadPath,
+        FlowOutcome::ServerError,
+        FlowOutcome::Disconnected,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            FlowOutcome::Ok => "ok",
+            FlowOutcome::Timeout => "timeouts",
+            FlowOutcome::Unmatched => "unmatched",
+            FlowOutcome::BadPath => "bad_path",
+            FlowOutcome::ServerError => "server_errors",
+            FlowOutcome::Disconnected => "disconnected",
+        }
     }
 }
 

@@ -209,6 +209,7 @@ mod tests {
             fanout: None,
             heartbeat: Default::default(),
             churn: None,
+            flow: None,
         }
     }
 

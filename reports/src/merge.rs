@@ -269,6 +269,7 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
         broadcast: None,
         heartbeat: None,
         churn: None,
+        flow: None,
         outage: None,
         errors: a.errors.clone(),
         disconnects: a.disconnects.clone(),
@@ -283,7 +284,29 @@ pub fn merge_section(a: &Section, b: &Section) -> Result<Section, MergeError> {
     out.broadcast = merge_with(&a.broadcast, &b.broadcast, merge_broadcast)?;
     out.heartbeat = merge_with(&a.heartbeat, &b.heartbeat, merge_heartbeat)?;
     out.churn = merge_with(&a.churn, &b.churn, merge_churn)?;
+    out.flow = merge_with(&a.flow, &b.flow, merge_flow)?;
     out.outage = merge_with(&a.outage, &b.outage, merge_outage)?;
+    Ok(out)
+}
+
+/// Steps by name: shards of one plan record the same steps, in the same order.
+fn merge_flow(x: &FlowStats, y: &FlowStats) -> Result<FlowStats, MergeError> {
+    let mut out = x.clone();
+    for s in &y.steps {
+        match out.steps.iter_mut().find(|o| o.name == s.name) {
+            Some(o) => {
+                o.runs += s.runs;
+                o.ok += s.ok;
+                o.timeouts += s.timeouts;
+                o.unmatched += s.unmatched;
+                o.bad_path += s.bad_path;
+                o.server_errors += s.server_errors;
+                o.disconnected += s.disconnected;
+                o.latency = o.latency.merged(&s.latency).map_err(ctx("flow.latency"))?;
+            }
+            None => out.steps.push(s.clone()),
+        }
+    }
     Ok(out)
 }
 

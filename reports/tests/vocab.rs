@@ -160,7 +160,7 @@ fn every_known_name_round_trips_through_its_spelling() {
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>()
         ),
-        "connect,echo,broadcast,heartbeat,churn"
+        "connect,echo,broadcast,heartbeat,churn,flow"
     );
     assert_eq!(
         names(

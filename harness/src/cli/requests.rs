@@ -50,7 +50,7 @@ impl TryFrom<&Command> for plan::Request {
                 true,
             ),
             Command::Heartbeat(a) => one_phase(a.raw_plan(), &a.output, true),
-            Command::Run(a) => plan::Request::File {
+            Command::Run(a) | Command::Flow(a) => plan::Request::File {
                 path: a.plan.clone(),
                 url: a.url.clone(),
                 reconnect: (&a.reconnect).into(),

@@ -23,6 +23,7 @@ use crate::payload::Found;
 use crate::plan::Phase;
 use crate::sample::{DisconnectReason, ErrorKind, Event, SampleTx};
 use crate::scenario::broadcast::Role;
+use crate::scenario::flow::{FlowRun, Poll};
 use crate::schedule::{Segment, SendClock};
 
 mod roles;
@@ -52,6 +53,8 @@ struct Conn<'a> {
     buf: BytesMut,
     /// A reconnect waits for its re-join ack: when the drop happened.
     rejoin_since: Option<Instant>,
+    /// A flow phase: the client's flow (scenario/flow/).
+    flow: Option<Box<FlowRun>>,
 }
 
 /// What a role sends or does on its own schedule.
@@ -153,11 +156,43 @@ impl Conn<'_> {
                     self.emit(self.phase, now, ev);
                 }
             }
+            Incoming::FlowAck(id, body) => {
+                if let Some(f) = self.flow.as_mut() {
+                    f.on_ack(id, &body, now);
+                }
+                self.flow_samples(now);
+            }
+            Incoming::FlowFrame(text) => {
+                if let Some(f) = self.flow.as_mut() {
+                    f.on_frame(&text, now);
+                }
+                self.flow_samples(now);
+            }
             Incoming::Nothing => {}
             Incoming::Error(error) => self.emit(self.phase, now, Event::Error { error }),
             Incoming::Closed(reason) => return Some(self.server_closed(reason, now, carry)),
         }
         None
+    }
+
+    /// The flow step runs that ended, as samples.
+    fn flow_samples(&mut self, now: Instant) {
+        let Some(f) = self.flow.as_mut() else {
+            return;
+        };
+        for d in f.take_done() {
+            self.tx.emit(
+                self.client,
+                self.phase,
+                now,
+                Event::FlowStep {
+                    step: d.step,
+                    name: d.name,
+                    outcome: d.outcome,
+                    latency: d.latency,
+                },
+            );
+        }
     }
 
     fn reply(&mut self, seq: u32, now: Instant) {
@@ -190,6 +225,10 @@ impl Conn<'_> {
     /// The connection is gone at `now`: timeouts for what was in flight, away for rooms.
     fn lost(&mut self, now: Instant, carry: &mut Carry, reason: DisconnectReason) {
         let phase = self.phase;
+        if let Some(f) = self.flow.as_mut() {
+            f.disconnected(now);
+        }
+        self.flow_samples(now);
         let mut timeouts = Vec::new();
         self.inflight.fail_all(|p, ev| timeouts.push((p, ev)));
         for (p, ev) in timeouts {
@@ -245,6 +284,7 @@ pub(super) async fn run(
         next_id: 0,
         buf: BytesMut::new(),
         rejoin_since: carry.away_since.take(),
+        flow: None,
     };
     // A reconnect: did connection state recovery restore the session (same pid)?
     if c.rejoin_since.is_some() {
@@ -331,6 +371,9 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             } else {
                 drain_until = Some(c.seg.end + ctx.drain());
                 Timers::stop_sends(&mut c.timers);
+                if let Some(f) = c.flow.as_mut() {
+                    f.stop();
+                }
                 carry.churn = None;
             }
         }
@@ -348,6 +391,12 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
                 return closed(c, reason, carry);
             }
         }
+        // Boxed: only flow clients pay for this future.
+        if c.flow.is_some()
+            && let Err(reason) = Box::pin(flow_due(c, session, now)).await
+        {
+            return closed(c, reason, carry);
+        }
         // Boxed, and only when a send is due: the send futures would size every idle
         // client's task.
         if sends_due(c, now)
@@ -357,8 +406,9 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         }
         // Subscribers read until the drain ends; publishers stay connected as long, so that
         // their last messages are not cut short by their own close.
-        let receiving =
-            matches!(c.role, Role::Subscriber { .. } | Role::Publisher { .. }) || c.beat.muted();
+        let receiving = matches!(c.role, Role::Subscriber { .. } | Role::Publisher { .. })
+            || c.beat.muted()
+            || c.flow.as_ref().is_some_and(|f| f.outstanding() > 0);
         if let Some(d) = drain_until
             && ((c.inflight.pending() == 0 && !receiving) || now >= d)
         {
@@ -374,6 +424,9 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             () = &mut cancel_fut, if !cancelled => {
                 cancelled = true;
                 Timers::stop_sends(&mut c.timers);
+                if let Some(f) = c.flow.as_mut() {
+                    f.stop();
+                }
                 carry.churn = None;
                 let until = Instant::now() + ctx.drain();
                 drain_until = Some(drain_until.map_or(until, |d| d.min(until)));
@@ -395,6 +448,26 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             return closed(c, reason, carry);
         }
     }
+}
+
+/// Writes the flow's frames that are due (its step runs that end here become samples).
+async fn flow_due(
+    c: &mut Conn<'_>,
+    session: &mut Session,
+    now: Instant,
+) -> Result<(), DisconnectReason> {
+    let ctx = c.ctx;
+    while let Some(f) = c.flow.as_mut() {
+        match f.poll(now) {
+            Poll::Send(out) => {
+                c.flow_samples(now);
+                session.send_flow(&ctx.frames, out.text, out.binary).await?;
+            }
+            Poll::Idle(_) => break,
+        }
+    }
+    c.flow_samples(now);
+    Ok(())
 }
 
 /// Handles `incoming` and every further frame already readable (up to [`BURST`]) in one

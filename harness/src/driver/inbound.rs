@@ -38,6 +38,11 @@ impl Session {
             Some(Ok(m)) => m,
         };
         match (msg, f.protocol) {
+            (Message::Text(t), Protocol::Ws) if self.flow => Incoming::FlowFrame(t.to_string()),
+            (Message::Binary(b), Protocol::Ws) if self.flow => match std::str::from_utf8(&b) {
+                Ok(t) => Incoming::FlowFrame(t.to_string()),
+                Err(_) => Incoming::Nothing,
+            },
             (Message::Text(t), Protocol::Ws) => Incoming::Payload(payload::find(t.as_bytes())),
             (Message::Binary(b), Protocol::Ws) => Incoming::Payload(payload::find(&b)),
             (Message::Text(t), Protocol::Socketio) => self.eio_text(f, t.as_str()),
@@ -89,6 +94,9 @@ impl Session {
             return self.skip_attachments(attachments);
         }
         let body = h.data(s);
+        if self.flow {
+            return self.flow_packet(&h, body, attachments);
+        }
         match h.kind {
             SioPacketType::Ack | SioPacketType::BinaryAck => {
                 let Some(id) = h.id.and_then(|i| u32::try_from(i).ok()) else {
@@ -126,6 +134,31 @@ impl Session {
             SioPacketType::Disconnect => Incoming::Closed(DisconnectReason::SioDisconnect),
             SioPacketType::ConnectError => Incoming::Error(ErrorKind::ConnectError),
             SioPacketType::Connect => Incoming::Nothing,
+        }
+    }
+
+    /// A flow client's packet: acks and events handed over whole (binary ones skipped).
+    fn flow_packet(&mut self, h: &Header, body: &str, attachments: u16) -> Incoming {
+        if attachments > 0 {
+            return self.skip_attachments(attachments);
+        }
+        match h.kind {
+            SioPacketType::Ack => match h.id.and_then(|i| u32::try_from(i).ok()) {
+                Some(id) => Incoming::FlowAck(id, body.to_string()),
+                None => Incoming::Error(ErrorKind::Protocol),
+            },
+            SioPacketType::Event => {
+                if let Some(id) = h.id {
+                    self.ack_due = Some(id);
+                }
+                if self.pid.is_some() {
+                    self.remember_offset(body);
+                }
+                Incoming::FlowFrame(body.to_string())
+            }
+            SioPacketType::Disconnect => Incoming::Closed(DisconnectReason::SioDisconnect),
+            SioPacketType::ConnectError => Incoming::Error(ErrorKind::ConnectError),
+            _ => Incoming::Nothing,
         }
     }
 

@@ -298,6 +298,10 @@ pub enum Incoming {
     Ping,
     /// The pong of our client ping with this id.
     Pong(u64),
+    /// A flow client's Socket.IO ack: its id and arguments (a JSON array).
+    FlowAck(u32, String),
+    /// A flow client's Socket.IO event body (`["name",...]`) or raw WS frame.
+    FlowFrame(String),
     /// Nothing the loop has to act on (other namespaces, attachments still due...).
     Nothing,
     Error(ErrorKind),
@@ -323,6 +327,9 @@ pub struct Session {
     pub(super) muted_reader: Option<super::inbound::MutedReader>,
     /// Engine.IO texts received before the CONNECT reply, handed to the loop first.
     pub(super) early: std::collections::VecDeque<String>,
+    /// The connection runs a flow: acks and events are handed over whole
+    /// ([`Incoming::FlowAck`], [`Incoming::FlowFrame`]).
+    pub flow: bool,
 }
 
 impl Session {
@@ -338,6 +345,7 @@ impl Session {
             offset: None,
             muted_reader: None,
             early: std::collections::VecDeque::new(),
+            flow: false,
         }
     }
 
@@ -459,6 +467,22 @@ impl Session {
             template.write(buf, vars, fields);
         }
         buf.put_u8(b']');
+    }
+
+    /// A flow's frame: text as it is (over Socket.IO an Engine.IO message, converted for
+    /// the msgpack parser like every other), or binary.
+    pub async fn send_flow(
+        &mut self,
+        f: &FrameTemplates,
+        text: String,
+        binary: bool,
+    ) -> Result<(), DisconnectReason> {
+        let msg = if binary {
+            Message::Binary(bytes::Bytes::from(text.into_bytes()))
+        } else {
+            super::sio_msgpack::ws_message(f, Utf8Bytes::from(text))?
+        };
+        self.ws.send(msg).await.map_err(|e| disconnect_reason(&e))
     }
 
     /// Raw WS: sends a ping carrying `id`.

@@ -59,6 +59,17 @@ pub struct PhaseAgg {
     pub peak_away: u64,
     /// Broadcast counts and latency per planned room size.
     pub classes: Vec<ClassAgg>,
+    /// Flow steps, by run-wide step number (grown on a step's first sample).
+    pub flow: Vec<FlowAgg>,
+}
+
+/// One flow step's counts (by `FlowOutcome::ALL` index) and latency in one span.
+#[derive(Default)]
+pub struct FlowAgg {
+    /// The step's name; `None` until its first sample.
+    pub name: Option<std::sync::Arc<str>>,
+    pub outcomes: [u64; 6],
+    pub latency: Hist,
 }
 
 /// Broadcast, heartbeat and churn counters of one span.

@@ -132,6 +132,9 @@ pub struct RawPlan {
     pub record_data: bool,
     #[serde(default, rename = "phase")]
     pub phases: Vec<RawPhase>,
+    /// Message flows (`[[flow]]`, plan/flow.rs), run by `scenario = "flow"` phases.
+    #[serde(default, rename = "flow")]
+    pub flows: Vec<super::flow::RawFlow>,
 }
 
 /// One `[[phase]]` as written.
@@ -168,6 +171,9 @@ pub struct RawPhase {
     pub client_ping_interval: Option<Checked<Duration>>,
     #[serde(default, deserialize_with = "rate")]
     pub churn_rate: Option<Checked<f64>>,
+    /// `scenario = "flow"`: the name of the `[[flow]]` to run (the plan's only one when
+    /// left out).
+    pub flow: Option<String>,
 }
 
 /// The output options of a command line (thresholds unparsed).

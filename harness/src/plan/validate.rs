@@ -36,7 +36,7 @@ fn split_pairs(
 
 pub(super) fn validate(
     raw: RawPlan,
-    phases: Vec<Phase>,
+    mut phases: Vec<Phase>,
     urls: &[String],
     output: &RawOutput,
     mut errors: Vec<String>,
@@ -75,6 +75,7 @@ pub(super) fn validate(
         &fields,
         &mut errors,
     );
+    flows(&raw, &mut phases, protocol, timeout, &fields, &mut errors);
     let parser = raw.parser.unwrap_or(ParserKind::Default);
     if parser == ParserKind::Msgpack && protocol == Protocol::Ws {
         errors.push("--parser msgpack is for Socket.IO; raw WebSocket has no parser".into());
@@ -545,4 +546,61 @@ fn max_message_size(
         ));
     }
     n
+}
+
+/// Checks the `[[flow]]` tables and gives each `scenario = "flow"` phase its flow.
+fn flows(
+    raw: &RawPlan,
+    phases: &mut [Phase],
+    protocol: Protocol,
+    timeout: Duration,
+    fields: &[String],
+    errors: &mut Vec<String>,
+) {
+    let uses = phases.iter().any(|p| p.scenario == Scenario::Flow);
+    if raw.flows.is_empty() {
+        if uses {
+            errors.push("a phase has scenario = \"flow\" but the plan has no [[flow]]".into());
+        }
+        return;
+    }
+    let cx = flow::Context {
+        protocol,
+        timeout,
+        fields,
+    };
+    let flows = match flow::build(&raw.flows, &cx) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.extend(e);
+            return;
+        }
+    };
+    for (p, rp) in phases.iter_mut().zip(&raw.phases) {
+        match (p.scenario, &rp.flow) {
+            (Scenario::Flow, None) if flows.len() == 1 => p.flow = Some(flows[0].clone()),
+            (Scenario::Flow, None) => errors.push(format!(
+                "phase {:?}: the plan has {} flows; say which with flow = \"NAME\"",
+                p.name,
+                flows.len()
+            )),
+            (Scenario::Flow, Some(name)) => match flows.iter().find(|f| &f.name == name) {
+                Some(f) => p.flow = Some(f.clone()),
+                None => errors.push(format!(
+                    "phase {:?}: no [[flow]] is named {name:?} (flows: {})",
+                    p.name,
+                    flows
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            },
+            (_, Some(_)) => errors.push(format!(
+                "phase {:?}: flow = ... is for scenario = \"flow\"",
+                p.name
+            )),
+            (_, None) => {}
+        }
+    }
 }

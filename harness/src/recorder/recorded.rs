@@ -121,6 +121,7 @@ fn section(start: Instant, p: &PhaseAgg, hists: &[Hist; METRICS], scenarios: &[&
         broadcast: fan.broadcast,
         heartbeat: fan.heartbeat,
         churn: fan.churn,
+        flow: fan.flow,
         outage: (c.lost > 0 || c.reconnect_attempts > 0).then(|| OutageStats {
             connections_lost: c.lost,
             reconnect_attempts: c.reconnect_attempts,
@@ -167,6 +168,7 @@ fn whole_run(agg: &Aggregator) -> (PhaseAgg, [Hist; METRICS]) {
         a.echo_seen |= c.echo_seen;
         a.fan.add(&c.fan);
         add_classes(&mut all.classes, &p.classes);
+        crate::scenario::flow::record::add(&mut all.flow, &p.flow);
         for (k, v) in &p.failed_by_kind {
             *all.failed_by_kind.entry(k.clone()).or_default() += v;
         }

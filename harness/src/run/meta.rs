@@ -196,6 +196,7 @@ fn scenario(s: Scenario) -> reports::Scenario {
         Scenario::Broadcast => reports::Scenario::Broadcast,
         Scenario::Heartbeat => reports::Scenario::Heartbeat,
         Scenario::Churn => reports::Scenario::Churn,
+        Scenario::Flow => reports::Scenario::Flow,
     }
 }
 

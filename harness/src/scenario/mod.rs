@@ -1,6 +1,7 @@
 //! The scenarios, one folder each: what a scenario adds to every layer above the plan.
 //! `broadcast/` (roles and rooms, the publish log, each subscriber's accounting, the
-//! `broadcast` section), `heartbeat/`, `churn/` (their events and sections), `echo/` and
+//! `broadcast` section), `heartbeat/`, `churn/`, `flow/` (their events and sections; `flow/`
+//! also runs a client's message flow for the driver), `echo/` and
 //! `connect/` (their command-line help; their events are the recorder's core counts); each
 //! folder also holds its command-line arguments (`args.rs`, plain clap structs that
 //! `cli/` assembles into commands) and its run-file phase settings.
@@ -21,6 +22,7 @@ pub mod broadcast;
 pub mod churn;
 pub mod connect;
 pub mod echo;
+pub mod flow;
 pub mod heartbeat;
 
 use std::time::Instant;
@@ -50,6 +52,7 @@ pub fn record(
         | Event::Foreign
         | Event::Tally(_) => broadcast::record::record(ph, ih, ic, t, event),
         Event::Reconnected { .. } | Event::ReconnectFailed => churn::record::record(ph, ih, event),
+        Event::FlowStep { .. } => flow::record::record(ph, event),
         _ => heartbeat::record::record(ph, ih, event),
     }
 }
@@ -89,6 +92,7 @@ pub struct Sections {
     pub broadcast: Option<BroadcastStats>,
     pub heartbeat: Option<HeartbeatStats>,
     pub churn: Option<ChurnStats>,
+    pub flow: Option<reports::FlowStats>,
 }
 
 /// Builds the sections from a span's counters, histograms and classes. `h` encodes one
@@ -116,5 +120,6 @@ pub fn sections(
         broadcast,
         heartbeat,
         churn,
+        flow: flow::record::section(p, encode, empty),
     }
 }

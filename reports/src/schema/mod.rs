@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::distribution::Distribution;
 
 mod capacity;
+mod flow;
 mod stats;
 mod vocab;
 
 pub use capacity::{CapacitySection, CapacityStep};
+pub use flow::{FlowStats, FlowStepStats};
 
 pub use stats::{
     BroadcastStats, ChurnStats, EchoStats, HeartbeatStats, OutageStats, RoomSizeStats,
@@ -286,6 +288,9 @@ pub struct Section {
     pub heartbeat: Option<HeartbeatStats>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnStats>,
+    /// Flow phases: per step counts and latency (docs/results-format.md#flow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowStats>,
     /// Connections lost (not by the swarm's doing) and how clients came back; absent when
     /// none was lost and no reconnect was tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -117,6 +117,8 @@ vocabulary! {
         Heartbeat = "heartbeat",
         /// Broadcast while clients drop and reconnect.
         Churn = "churn",
+        /// Each client runs a scripted message flow (per step counts and latency).
+        Flow = "flow",
     }
 }
 

@@ -39,8 +39,13 @@ impl Threshold {
         let p = &self.path;
         if self.unit == Unit::Percent && p.kind == Kind::Count {
             let base_name = p.percent_of.unwrap_or("");
+            // A flow step's base is that step's (`STEP.runs`).
+            let base_metric = match p.metric.rsplit_once('.') {
+                Some((step, _)) if p.scenario == "flow" => format!("{step}.{base_name}"),
+                _ => base_name.to_string(),
+            };
             let base_path = MetricPath {
-                metric: base_name.to_string(),
+                metric: base_metric,
                 stat: None,
                 ..p.clone()
             };
@@ -158,6 +163,29 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 "recovered_sessions" => n(c.recovered_sessions),
                 "away_messages" => n(c.away_messages),
                 other => Err(format!("unknown churn metric `{other}`")),
+            }
+        }
+        "flow" => {
+            let f = s.flow.as_ref().ok_or_else(|| absent(p))?;
+            let (step, metric) = p.metric.rsplit_once('.').unwrap_or(("", ""));
+            let st = f.step(step).ok_or_else(|| {
+                let names: Vec<&str> = f.steps.iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "no flow step `{step}` was recorded (steps: {})",
+                    names.join(", ")
+                )
+            })?;
+            match metric {
+                "runs" => n(st.runs),
+                "ok" => n(st.ok),
+                "timeouts" => n(st.timeouts),
+                "unmatched" => n(st.unmatched),
+                "bad_path" => n(st.bad_path),
+                "server_errors" => n(st.server_errors),
+                "disconnected" => n(st.disconnected),
+                "errors" => n(st.errors()),
+                "latency" => stat_of(p, Some(&st.latency)),
+                other => Err(format!("unknown flow metric `{other}`")),
             }
         }
         "errors" => match p.metric.as_str() {

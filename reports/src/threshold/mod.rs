@@ -204,6 +204,32 @@ impl MetricPath {
     }
 
     fn resolve(phase: Option<String>, parts: &[&str]) -> Result<MetricPath, String> {
+        if parts[0] == catalog::STEP_SCENARIO {
+            return Self::resolve_step(phase, parts);
+        }
+        Self::resolve_fixed(phase, parts)
+    }
+
+    /// `flow.STEP.metric[.stat]`: the step name is any identifier (the plan's); its
+    /// metric is one of the catalog's `flow` metrics. The path's `metric` is
+    /// `STEP.metric`.
+    fn resolve_step(phase: Option<String>, parts: &[&str]) -> Result<MetricPath, String> {
+        let [scenario, step, metric, rest @ ..] = parts else {
+            return Err(format!(
+                "`{}`: flow metrics are `flow.STEP.METRIC` (metrics: {}), e.g. \
+                 `flow.history.latency.p99`",
+                parts.join("."),
+                catalog::names_of(catalog::STEP_SCENARIO).join(", ")
+            ));
+        };
+        let mut fixed = vec![*scenario, *metric];
+        fixed.extend_from_slice(rest);
+        let mut p = Self::resolve_fixed(phase, &fixed)?;
+        p.metric = format!("{step}.{metric}");
+        Ok(p)
+    }
+
+    fn resolve_fixed(phase: Option<String>, parts: &[&str]) -> Result<MetricPath, String> {
         let (scenario, metric, rest) = (parts[0], parts[1], &parts[2..]);
         let joined = parts.join(".");
         let spec = match catalog::find(scenario, metric) {

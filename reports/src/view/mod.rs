@@ -14,6 +14,7 @@ mod capacity;
 mod common;
 mod connect;
 mod failures;
+mod flow;
 mod health;
 mod heartbeat;
 mod latency;
@@ -54,7 +55,7 @@ pub struct ReportModel {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Section {
     /// Stable identifier (`data-section` in the HTML): `run`, `connections`, `latency`,
-    /// `broadcast`, `heartbeat`, `failures`, `health`.
+    /// `broadcast`, `heartbeat`, `flow`, `failures`, `health`.
     pub id: &'static str,
     pub title: String,
     /// One or two sentences that sum the section up.
@@ -98,6 +99,7 @@ impl ReportModel {
             latency::section(run),
             broadcast::section(run),
             heartbeat::section(run),
+            flow::section(run),
             failures::section(run),
             health::section(run),
         ]

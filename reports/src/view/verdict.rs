@@ -283,6 +283,23 @@ fn scenario_lines(run: &RunFile) -> Vec<String> {
                     format_us(c.reconnect.p99_us)
                 )
             }),
+            Scenario::Flow => r.flow.as_ref().map(|f| {
+                let runs = f.steps.iter().fold(0u64, |a, s| a.saturating_add(s.runs));
+                let bad = f.steps.iter().fold(0u64, |a, s| a.saturating_add(s.errors()));
+                let slowest = f
+                    .steps
+                    .iter()
+                    .filter(|s| s.latency.count > 0)
+                    .max_by_key(|s| s.latency.p99_us)
+                    .map(|s| format!(", slowest step {} p99 {}", s.name, format_us(s.latency.p99_us)))
+                    .unwrap_or_default();
+                format!(
+                    "flow: {} step runs over {} steps, {} not ok{slowest}",
+                    count(runs),
+                    count(f.steps.len() as u64),
+                    count(bad)
+                )
+            }),
             Scenario::Other(_) => None,
         };
         lines.push(line.unwrap_or_else(|| format!("{sc}: no data recorded")));

@@ -15,6 +15,7 @@ use crate::model::{Arrival, Protocol};
 use crate::plan::{Phase, Scenario};
 use crate::sample::{DisconnectReason, Event, Sample};
 use crate::scenario::broadcast::Role;
+use crate::scenario::flow::{FlowRun, Wire};
 use crate::schedule::SendClock;
 
 impl Conn<'_> {
@@ -37,7 +38,33 @@ impl Conn<'_> {
             || t.ping_every.is_some()
             || t.mute_at.is_some();
         self.timers = any.then(|| Box::new(t));
+        self.flow = self.flow_of(phase, now);
+        session.flow = self.flow.is_some();
         self.subscribe(session, carry, now, first).await
+    }
+
+    /// A flow phase's flow for this client, starting now.
+    fn flow_of(&self, phase: u16, now: Instant) -> Option<Box<FlowRun>> {
+        let ctx = self.ctx;
+        let p = &ctx.plan.phases[usize::from(phase)];
+        let flow = p.flow.clone().filter(|_| p.scenario == Scenario::Flow)?;
+        let f = &ctx.frames;
+        let wire = Wire {
+            socketio: f.protocol == Protocol::Socketio,
+            emit_head: f.emit_head.clone(),
+            join_head: f.join_args.clone(),
+            leave_head: f.leave_args.clone(),
+            join_args: f.join_template.clone(),
+        };
+        let data = ctx.vars(self.client, "").record;
+        Some(Box::new(FlowRun::new(
+            flow,
+            std::sync::Arc::new(wire),
+            self.client,
+            data,
+            ctx.seed ^ u64::from(phase),
+            now,
+        )))
     }
 
     /// The clocks of the role in `phase`: echo sends (carried over a reconnect), publishes
@@ -326,6 +353,7 @@ pub(super) fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carr
     }
     at(carry.churn.as_ref().map(|(_, k)| k.next()));
     at(c.beat.deadline());
+    at(c.flow.as_ref().and_then(|f| f.wake()));
     wake
 }
 

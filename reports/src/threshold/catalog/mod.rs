@@ -101,7 +101,7 @@ const fn ms(
 }
 
 /// Scenario names (first segment of a metric name, after the optional phase).
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "connect",
     "echo",
     "broadcast",
@@ -110,12 +110,16 @@ pub const SCENARIOS: [&str; 8] = [
     "errors",
     "disconnects",
     "swarm",
+    "flow",
 ];
 
 /// Statistics of a distribution (any `pNN` also works: `p95`, `p999` = 99.9, `p9999` = 99.99).
 pub const DISTRIBUTION_STATS: [&str; 9] = [
     "count", "min", "mean", "max", "p50", "p90", "p95", "p99", "p999",
 ];
+
+/// The scenario whose second segment is a flow step name: `flow.STEP.metric[.stat]`.
+pub const STEP_SCENARIO: &str = "flow";
 
 /// Scenarios whose metric names are open-ended keys (`errors.io`, `disconnects.eof`).
 pub const KEYED_SCENARIOS: [&str; 2] = ["errors", "disconnects"];
