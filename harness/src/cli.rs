@@ -90,7 +90,7 @@ impl Command {
             Command::Heartbeat(a) => a.output.scale.threads,
             Command::Churn(a) => a.broadcast.output.scale.threads,
             Command::Capacity(a) => a.output.scale.threads,
-            Command::Run(a) => a.output.scale.threads,
+            Command::Run(a) | Command::Flow(a) => a.output.scale.threads,
             Command::Worker(a) => a.threads,
             Command::Report(_)
             | Command::Compare(_)
@@ -107,7 +107,7 @@ impl Command {
             Command::Broadcast(a) => a.dry.dry_run,
             Command::Heartbeat(a) => a.dry.dry_run,
             Command::Churn(a) => a.broadcast.dry.dry_run,
-            Command::Run(a) => a.dry.dry_run,
+            Command::Run(a) | Command::Flow(a) => a.dry.dry_run,
             _ => false,
         }
     }

@@ -67,6 +67,20 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Usage.code());
         }
     };
+    if let harness::cli::Command::Flow(a) = &cli.command {
+        let flows = plan
+            .phases
+            .iter()
+            .any(|p| p.scenario == harness::plan::Scenario::Flow);
+        if a.plan.is_none() || !flows {
+            eprintln!(
+                "swarm: `swarm flow` runs a plan's message flows: give a plan file with a \
+                 `[[flow]]` table and a phase with `scenario = \"flow\"` (docs/TESTING-YOUR-SERVER.md, \
+                 \"Flows\"); for other plans use `swarm run`"
+            );
+            return ExitCode::from(Exit::Usage.code());
+        }
+    }
     if cli.command.dry_run() {
         // The plan is built and checked (data files read and counted); nothing is opened.
         print!("{}", harness::cli::dry_run_text(&plan));

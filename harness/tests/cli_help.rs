@@ -466,3 +466,30 @@ duration = "4s"
     assert_eq!(o.status.code(), Some(2), "{}", text(&o).1);
     assert_eq!(srv.accepted(), 0);
 }
+
+#[test]
+fn flow_needs_a_plan_with_a_flow() {
+    let plans = concat!(env!("CARGO_MANIFEST_DIR"), "/plans");
+    // No plan (the default plan has no flow) and a plan without a flow phase: usage errors.
+    for args in [
+        vec!["flow", "--dry-run"],
+        vec!["flow", "--dry-run", &format!("{plans}/chat.toml")],
+    ] {
+        let o = swarm(&args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("[[flow]]"), "{args:?}: {err}");
+    }
+    // A flow plan: its flow and steps are named in the dry run.
+    let o = swarm(&[
+        "flow",
+        "--dry-run",
+        &format!("{plans}/rpc-flow.toml"),
+        "--url",
+        "http://127.0.0.1:9/",
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(out.contains("flow \"rpc\""), "{out}");
+    assert!(out.contains("call"), "{out}");
+}

@@ -5,8 +5,9 @@
 //! clients, rates and durations, thresholds, data files with their record counts and field
 //! names, and the outputs.
 //! Must not: open a socket, write a file, or show a data value (README: Per-connection
-//! data). Templates are shown as written, placeholders and all; a header value, query
-//! value or auth object with no placeholder in it is shown as `***` (it is often a secret).
+//! data). Header values, query values and the auth object show their placeholders as
+//! written and every word of literal text as `***` (it is often a secret, or filled in from
+//! `${ENV}`).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -218,6 +219,21 @@ fn phase(p: &Phase) -> String {
                 let _ = write!(s, ", {} drops/s", num(c.rate_per_s));
             }
         }
+        Scenario::Flow => {
+            if let Some(f) = &p.flow {
+                let _ = write!(
+                    s,
+                    ", flow {:?} of {} step(s): {}",
+                    f.name,
+                    f.steps.len(),
+                    crate::plan::flow::step_names(std::slice::from_ref(f))
+                        .iter()
+                        .map(|(_, n)| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
         Scenario::Connect | Scenario::Heartbeat => {}
     }
     let h = &p.heartbeat;
@@ -277,30 +293,50 @@ fn shown_url(url: &str) -> String {
     format!("{head}?{}", pairs.join("&"))
 }
 
-/// A template value as written when it holds a `{placeholder}`, else `***`.
+/// A template value with its placeholders as written and every word of literal text in it
+/// (letters, digits and `-_./+=~%@`, as tokens and keys are made of) shown as `***`: a
+/// literal may be a secret, written in the plan or filled in from `${ENV}`. Punctuation and
+/// spaces stay, so the shape reads (`{"***":"{token}"}`, `*** {token}`).
 fn masked(v: &str) -> String {
-    if has_placeholder(v) {
-        v.to_string()
-    } else {
-        "***".to_string()
+    let mut out = String::with_capacity(v.len());
+    let mut word = false;
+    let mut rest = v;
+    while let Some(c) = rest.chars().next() {
+        if c == '{' {
+            let name = placeholder_len(&rest[1..]);
+            if name > 0 {
+                out.push_str(&rest[..name + 2]);
+                rest = &rest[name + 2..];
+                word = false;
+                continue;
+            }
+        }
+        if c.is_alphanumeric() || "-_./+=~%@".contains(c) {
+            if !word {
+                out.push_str("***");
+                word = true;
+            }
+        } else {
+            out.push(c);
+            word = false;
+        }
+        rest = &rest[c.len_utf8()..];
     }
+    out
 }
 
-/// Whether `v` holds `{name}` with `name` made of letters, digits, `_`, `-` or `.`.
-fn has_placeholder(v: &str) -> bool {
-    let mut rest = v;
-    while let Some(i) = rest.find('{') {
-        let after = &rest[i + 1..];
-        let name_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-            .count();
-        if name_len > 0 && after.as_bytes().get(name_len) == Some(&b'}') {
-            return true;
-        }
-        rest = after;
+/// The length of `name` when `after` starts with `name}` (`name` made of letters, digits,
+/// `_`, `-` or `.`), else 0.
+fn placeholder_len(after: &str) -> usize {
+    let n = after
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        .count();
+    if n > 0 && after.as_bytes().get(n) == Some(&b'}') {
+        n
+    } else {
+        0
     }
-    false
 }
 
 #[cfg(test)]
@@ -309,10 +345,15 @@ mod tests {
 
     #[test]
     fn values_without_placeholders_are_hidden() {
-        assert_eq!(masked("Bearer {token}"), "Bearer {token}");
-        assert_eq!(masked(r#"{"token":"{token}"}"#), r#"{"token":"{token}"}"#);
-        assert_eq!(masked(r#"{"key":"s3cret"}"#), "***");
+        assert_eq!(masked("Bearer {token}"), "*** {token}");
+        assert_eq!(masked(r#"{"token":"{token}"}"#), r#"{"***":"{token}"}"#);
+        assert_eq!(masked(r#"{"key":"s3cret"}"#), r#"{"***":"***"}"#);
         assert_eq!(masked("abc"), "***");
+        // A secret beside a placeholder (e.g. filled in from `${KEY}`) is hidden too.
+        assert_eq!(masked("sk_live-9f8.e7/+=-{client}"), "***{client}");
+        assert_eq!(masked("{client}:{user}"), "{client}:{user}");
+        assert_eq!(masked("user:pa55"), "***:***");
+        assert_eq!(masked("{not a placeholder}"), "{*** *** ***}");
         assert_eq!(
             shown_url("http://h:1/?user={user}&key=s3cret&flag"),
             "http://h:1/?user={user}&key=***&flag"
