@@ -7,6 +7,7 @@
 //! `--abort-on-fail` against a server that delays every reply by 200 ms stops all workers
 //! early, exit 1, the results saying why. (4) With external workers (`--procs 0
 //! --expect-workers 2`) the coordinator's NDJSON stream ends on the merged run's totals.
+//! (5) The coordinator's remote-write pushes reach a real Prometheus and agree as (1) does.
 //! Prometheus missing: test (1) fails under CI, else says SKIPPED (testkit's rule).
 
 mod live_support;
@@ -70,6 +71,36 @@ fn prometheus_scrapes_the_coordinator_of_two_workers() {
         run.live.as_ref().and_then(|l| l.metrics_addr.as_deref()),
         Some(addr.to_string().as_str())
     );
+    assert_agrees(&p, &run);
+}
+
+/// The coordinator pushes the merged seconds by remote write: every push accepted, and the
+/// series Prometheus received agree with the merged results.json as the scraped ones do.
+#[test]
+fn prometheus_receives_the_coordinators_remote_write() {
+    if !prometheus_ready("prometheus_receives_the_coordinators_remote_write") {
+        return;
+    }
+    let target = Target::start(target_server::Config::default());
+    let p = Prometheus::start(None, true);
+    let url = format!("http://{}/api/v1/write", p.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = echo_args(&target, "3s", dir.path());
+    args.extend(strings(&["--prometheus-remote-write", &url]));
+    let (o, _) = swarm(&args, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let run = read_run(dir.path());
+    assert_eq!(run.workers.len(), 2, "two workers ran");
+    let rw = run
+        .live
+        .as_ref()
+        .and_then(|l| l.remote_write.as_ref())
+        .expect("remote_write outcome");
+    assert_eq!(rw.failures, 0, "{rw:?}\n{}", p.log());
+    // At least one push of a merged second, and the final one.
+    assert!(rw.pushes >= 2, "{rw:?}");
+    assert_eq!(rw.url, url);
     assert_agrees(&p, &run);
 }
 
