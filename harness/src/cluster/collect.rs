@@ -90,6 +90,7 @@ pub async fn collect(
     mut interrupts: mpsc::UnboundedReceiver<()>,
     end: Instant,
     live: watch::Sender<LiveSnapshot>,
+    merged: watch::Receiver<Option<Percentiles>>,
     mut seconds: Option<Merger>,
 ) -> (Vec<WorkerRecord>, bool, Option<Merger>) {
     let mut interrupted = false;
@@ -102,7 +103,7 @@ pub async fn collect(
                 Some(Event::Msg(i, m)) => {
                     match *m {
                         ToCoordinator::Second { second } => on_second(&mut workers, i, *second, seconds.as_mut()),
-                        m => on_message(&mut workers, i, m, &live),
+                        m => on_message(&mut workers, i, m, &live, &merged),
                     }
                     export_due(&workers, seconds.as_mut());
                 }
@@ -212,7 +213,13 @@ fn on_closed(workers: &mut [Live], i: u32, why: &str) {
     }
 }
 
-fn on_message(workers: &mut [Live], i: u32, m: ToCoordinator, live: &watch::Sender<LiveSnapshot>) {
+fn on_message(
+    workers: &mut [Live],
+    i: u32,
+    m: ToCoordinator,
+    live: &watch::Sender<LiveSnapshot>,
+    merged: &watch::Receiver<Option<Percentiles>>,
+) {
     let Some(w) = workers.iter_mut().find(|w| w.record.index == i) else {
         return;
     };
@@ -223,7 +230,14 @@ fn on_message(workers: &mut [Live], i: u32, m: ToCoordinator, live: &watch::Send
     match m {
         ToCoordinator::Live { snapshot } => {
             w.snapshot = snapshot;
-            let _ = live.send(sum(workers));
+            let mut s = sum(workers);
+            // The echo latency percentiles of the latest merged second, once there is one
+            // (before: the highest of the workers' own).
+            if let Some((p50, p99)) = *merged.borrow() {
+                s.p50_us = p50;
+                s.p99_us = p99;
+            }
+            let _ = live.send(s);
         }
         ToCoordinator::Intervals { lines } => w.record.hlog.push_str(&lines),
         ToCoordinator::Checkpoint { results } => w.record.results = Some(results),
@@ -255,6 +269,9 @@ fn on_message(workers: &mut [Live], i: u32, m: ToCoordinator, live: &watch::Send
 
 /// The workers' live figures added (latency percentiles: the worst worker's, a bound; the
 /// results file has the exact ones).
+/// Echo `latency` p50 and p99 of one merged second (cluster/live.rs).
+pub type Percentiles = (Option<u64>, Option<u64>);
+
 fn sum(workers: &[Live]) -> LiveSnapshot {
     let mut s = LiveSnapshot::default();
     for w in workers {

@@ -96,10 +96,16 @@ pub async fn run(
             return Err(RunError::Live(why));
         }
     };
-    let (hub, merger) = match hub {
-        Some((hub, feed)) => (Some(hub), Some(super::live::Merger::new(count, feed))),
+    // The workers' merged seconds feed the live outputs when asked, and the progress line's
+    // percentiles always (cluster/live.rs).
+    let (hub, hub_feed) = match hub {
+        Some((hub, feed)) => (Some(hub), Some(feed)),
         None => (None, None),
     };
+    let (merged_tx, merged_rx) = mpsc::unbounded_channel();
+    let merger = Some(super::live::Merger::new(count, merged_tx));
+    let (pct_tx, pct_rx) = watch::channel(None);
+    let forwarder = tokio::spawn(forward_merged(merged_rx, hub_feed, pct_tx));
     let mut children = spawn_local(local, addr, &token, threads)?;
     if remote > 0 {
         eprintln!(
@@ -138,8 +144,9 @@ pub async fn run(
         }
     });
     let (mut records, interrupted, merger) =
-        collect::collect(workers, events, int_rx, end, live_tx, merger).await;
+        collect::collect(workers, events, int_rx, end, live_tx, pct_rx, merger).await;
     if let Some(m) = merger
+        && hub.is_some()
         && m.late + m.refused + m.missing > 0
     {
         eprintln!(
@@ -149,7 +156,9 @@ pub async fn run(
             m.exported, m.missing, m.late, m.refused
         );
     }
-    // The merger (and the hub's feed) is gone: the hub ends with its last second.
+    // The merger is gone, so the forwarder ends and drops the hub's feed: the hub ends with
+    // its last second.
+    let _ = forwarder.await;
     let (live, linger) = match hub {
         Some(h) => {
             let (o, l) = h.finish().await;
@@ -513,6 +522,24 @@ fn keep_worker_files(out_dir: &std::path::Path, records: &[super::merge::WorkerR
             if let Err(e) = reports::file::write_atomic(&out_dir.join(&name), text.as_bytes()) {
                 eprintln!("swarm: {name} not written: {e}");
             }
+        }
+    }
+}
+
+/// Forwards the merged seconds to the live hub (when there is one) and keeps the latest
+/// second's echo latency percentiles for the progress line.
+async fn forward_merged(
+    mut merged: mpsc::UnboundedReceiver<crate::live::LiveSecond>,
+    hub: Option<mpsc::UnboundedSender<crate::live::LiveSecond>>,
+    percentiles: watch::Sender<Option<collect::Percentiles>>,
+) {
+    while let Some(second) = merged.recv().await {
+        let _ = percentiles.send(Some((
+            second.point.latency_p50_us,
+            second.point.latency_p99_us,
+        )));
+        if let Some(h) = &hub {
+            let _ = h.send(second);
         }
     }
 }
