@@ -390,7 +390,7 @@ fn dry_run_prints_the_plan_and_opens_nothing() {
             r#"
 url = "http://127.0.0.1:{port}/?user={{user}}"
 auth = '{{"token":"{{token}}"}}'
-headers = ["x-client: {{client}}", "x-api-key: literal-SECRET-key"]
+headers = ["x-client: {{client}}", "x-api-key: literal-SECRET-key", "x-sig: SECRET-{{client}}"]
 data = "users.csv"
 thresholds = ["echo.latency.p99 < 50ms"]
 
@@ -424,8 +424,9 @@ duration = "4s"
         "echo.latency.p99 < 50ms",
         "3 records",
         "fields: user, token",
-        "{\"token\":\"{token}\"}",
+        "{\"***\":\"{token}\"}",
         "x-client: {client}",
+        "x-sig: ***{client}",
         "user={user}",
         &format!("127.0.0.1:{}", srv.port),
     ] {
