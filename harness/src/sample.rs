@@ -252,16 +252,20 @@ pub enum FlowOutcome {
     ServerError,
     /// The connection ended while the step was waiting.
     Disconnected,
+    /// Still waiting when the run's drain ended (the connection closed in order): neither
+    /// answered nor timed out, as echo's `unanswered_at_stop`.
+    UnansweredAtStop,
 }
 
 impl FlowOutcome {
-    pub const ALL: [FlowOutcome; 6] = [
+    pub const ALL: [FlowOutcome; 7] = [
         FlowOutcome::Ok,
         FlowOutcome::Timeout,
         FlowOutcome::Unmatched,
         FlowOutcome::BadPath,
         FlowOutcome::ServerError,
         FlowOutcome::Disconnected,
+        FlowOutcome::UnansweredAtStop,
     ];
 
     pub fn key(self) -> &'static str {
@@ -272,6 +276,7 @@ impl FlowOutcome {
             FlowOutcome::BadPath => "bad_path",
             FlowOutcome::ServerError => "server_errors",
             FlowOutcome::Disconnected => "disconnected",
+            FlowOutcome::UnansweredAtStop => "unanswered_at_stop",
         }
     }
 }

@@ -156,7 +156,12 @@ async fn rpc_server_errors_and_silence_are_counted_and_fail_thresholds() {
     assert!(call.timeouts > 0, "{call:?}");
     assert_eq!(
         call.runs,
-        call.ok + call.timeouts + call.server_errors + call.bad_path + call.disconnected,
+        call.ok
+            + call.timeouts
+            + call.server_errors
+            + call.bad_path
+            + call.disconnected
+            + call.unanswered_at_stop,
         "{call:?}"
     );
     let failed: Vec<&str> = f

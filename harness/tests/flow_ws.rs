@@ -153,3 +153,58 @@ where = "not a path"
         "{stderr}"
     );
 }
+
+/// A wait still pending when the run's drain ends is counted `unanswered_at_stop`, and
+/// `runs` is still the sum of the ways a run ended (before, such runs were in no count).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_pending_at_the_end_is_unanswered_at_stop() {
+    let e2e = common::E2e::start(target_server::Config::default());
+    let url = format!("ws://{}/ws/echo", e2e.addr());
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan_file(
+        dir.path(),
+        "pending.toml",
+        r#"
+grace = "300ms"
+
+[[phase]]
+name = "talk"
+scenario = "flow"
+clients = 3
+duration = "300ms"
+
+[[flow]]
+name = "pending"
+
+[[flow.step]]
+name = "hello"
+send = '{"id":"{client}"}'
+reply = "*"
+
+[[flow.step]]
+name = "forever"
+wait = "*"
+where = '$.kind == "never sent"'
+timeout = "60s"
+"#,
+    );
+    let f = common::run(common::plan_for(
+        &["flow", &plan, "--url", &url],
+        &dir.path().join("out"),
+    ))
+    .await;
+    let flow = f.run.run.flow.as_ref().expect("flow section");
+    let st = flow.step("forever").expect("step forever");
+    assert_eq!(st.unanswered_at_stop, 3, "{st:?}");
+    assert_eq!(st.runs, 3, "{st:?}");
+    assert_eq!(
+        st.runs,
+        st.ok
+            + st.timeouts
+            + st.bad_path
+            + st.server_errors
+            + st.disconnected
+            + st.unanswered_at_stop
+    );
+    assert_eq!(flow.step("hello").map(|s| s.ok), Some(3));
+}

@@ -302,6 +302,7 @@ fn merge_flow(x: &FlowStats, y: &FlowStats) -> Result<FlowStats, MergeError> {
                 o.bad_path += s.bad_path;
                 o.server_errors += s.server_errors;
                 o.disconnected += s.disconnected;
+                o.unanswered_at_stop += s.unanswered_at_stop;
                 o.latency = o.latency.merged(&s.latency).map_err(ctx("flow.latency"))?;
             }
             None => out.steps.push(s.clone()),

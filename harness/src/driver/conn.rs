@@ -412,6 +412,12 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         if let Some(d) = drain_until
             && ((c.inflight.pending() == 0 && !receiving) || now >= d)
         {
+            if let Some(f) = c.flow.as_mut()
+                && f.outstanding() > 0
+            {
+                f.unanswered_at_stop(now);
+                c.flow_samples(now);
+            }
             return if cancelled { End::Cancelled } else { End::Done };
         }
         let wake = next_wake(c, drain_until, carry);

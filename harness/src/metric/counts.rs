@@ -68,7 +68,7 @@ pub struct PhaseAgg {
 pub struct FlowAgg {
     /// The step's name; `None` until its first sample.
     pub name: Option<std::sync::Arc<str>>,
-    pub outcomes: [u64; 6],
+    pub outcomes: [u64; 7],
     pub latency: Hist,
 }
 

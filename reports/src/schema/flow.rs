@@ -20,7 +20,8 @@ impl FlowStats {
     }
 }
 
-/// One step: `runs = ok + timeouts + bad_path + server_errors + disconnected` (every run
+/// One step: `runs = ok + timeouts + bad_path + server_errors + disconnected +
+/// unanswered_at_stop` (every run
 /// of the step that ended, ended exactly one way); `unmatched` counts replies that no
 /// request was waiting for, which are not runs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -34,6 +35,9 @@ pub struct FlowStepStats {
     pub bad_path: u64,
     pub server_errors: u64,
     pub disconnected: u64,
+    /// Still waiting when the run's drain ended (files before it have none: 0).
+    #[serde(default)]
+    pub unanswered_at_stop: u64,
     /// Of the `ok` runs: from the step's intended start to its done instant.
     pub latency: Distribution,
 }

@@ -183,6 +183,7 @@ fn observe_section(p: &MetricPath, s: &Section) -> Result<f64, String> {
                 "bad_path" => n(st.bad_path),
                 "server_errors" => n(st.server_errors),
                 "disconnected" => n(st.disconnected),
+                "unanswered_at_stop" => n(st.unanswered_at_stop),
                 "errors" => n(st.errors()),
                 "latency" => stat_of(p, Some(&st.latency)),
                 other => Err(format!("unknown flow metric `{other}`")),

@@ -36,6 +36,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
             "bad path",
             "server errors",
             "disconnected",
+            "unanswered at stop",
         ],
     );
     for st in &f.steps {
@@ -48,6 +49,7 @@ pub fn section(run: &RunFile) -> Option<Section> {
             count(st.bad_path),
             count(st.server_errors),
             count(st.disconnected),
+            count(st.unanswered_at_stop),
         ]);
     }
     s.tables.push(t);

@@ -194,6 +194,14 @@ impl FlowRun {
         self.stopped = true;
     }
 
+    /// The run's drain ended with requests still waiting: each ends `unanswered_at_stop`.
+    pub fn unanswered_at_stop(&mut self, now: Instant) {
+        for p in std::mem::take(&mut self.pending) {
+            self.finish(p.pc, FlowOutcome::UnansweredAtStop, p.intended, now);
+        }
+        self.stopped = true;
+    }
+
     /// The connection ended: every outstanding request ends `disconnected`.
     pub fn disconnected(&mut self, now: Instant) {
         for p in std::mem::take(&mut self.pending) {

@@ -87,13 +87,14 @@ pub fn section(
             Some(FlowStepStats {
                 name: name.to_string(),
                 // Unmatched replies are not runs: no request of the step ended by them.
-                runs: o[0] + o[1] + o[3] + o[4] + o[5],
+                runs: o[0] + o[1] + o[3] + o[4] + o[5] + o[6],
                 ok: o[0],
                 timeouts: o[1],
                 unmatched: o[2],
                 bad_path: o[3],
                 server_errors: o[4],
                 disconnected: o[5],
+                unanswered_at_stop: o[6],
                 latency: encode(&a.latency).unwrap_or_else(empty),
             })
         })

@@ -528,6 +528,14 @@ pub const METRICS: &[Metric] = &[
     ),
     m(
         "flow",
+        "unanswered_at_stop",
+        Kind::Count,
+        Lower,
+        Some("runs"),
+        "flow step runs still waiting when the run's drain ended",
+    ),
+    m(
+        "flow",
         "errors",
         Kind::Count,
         Lower,
