@@ -8,7 +8,7 @@
 //! early, exit 1, the results saying why. (4) With external workers (`--procs 0
 //! --expect-workers 2`) the coordinator's NDJSON stream ends on the merged run's totals.
 //! (5) The coordinator's remote-write pushes reach a real Prometheus and agree as (1) does.
-//! Prometheus missing: test (1) fails under CI, else says SKIPPED (testkit's rule).
+//! Prometheus missing: test (1) fails under CI (testkit::deps, missing_dependency).
 
 mod live_support;
 

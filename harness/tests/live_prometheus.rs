@@ -5,7 +5,7 @@
 //! results.json's per-second figures; (2) with `--web.enable-remote-write-receiver` it
 //! receives the run's remote-write pushes and the same queries agree; (3) every panel of
 //! deploy/grafana/swarm.json returns data for the run.
-//! Prometheus missing: the test fails under CI, else says SKIPPED (testkit's rule).
+//! Prometheus missing: the test fails under CI (testkit::deps, missing_dependency).
 
 mod live_support;
 

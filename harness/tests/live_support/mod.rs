@@ -66,8 +66,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Whether Prometheus is installed; when it is not, fails under CI (testkit's rule) or
-/// says SKIPPED and the caller returns.
+/// Whether Prometheus is installed; when it is not, `testkit::deps::missing_dependency`
+/// fails the test under CI (outside CI the caller returns).
 pub fn prometheus_ready(test: &str) -> bool {
     if Path::new(PROMETHEUS).exists() {
         return true;
