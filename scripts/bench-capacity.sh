@@ -15,7 +15,8 @@
 # Not part of CI. Usage: scripts/bench-capacity.sh
 # Env: BIN (folder of swarm and target-server, default target/release), STEP (measured
 #      window, default 5s), WARMUP (default 2s), PRECISION (default 10%), SERVERS (default
-#      "target-server node"), OUT (default a temp folder, removed at the end).
+#      "target-server node"), SCENARIOS (default "echo broadcast"), OUT (default a temp
+#      folder, removed at the end).
 # Needs: cargo build --release -p harness -p target-server (or BIN=target/ci after a
 #        --profile ci build); node and `npm ci` in interop/ for the Node server.
 # Ports 23111 (target-server) and 23112 (Node) on 127.0.0.1; kills only what it started.
@@ -27,6 +28,7 @@ step=${STEP:-5s}
 warmup=${WARMUP:-2s}
 precision=${PRECISION:-10%}
 want=${SERVERS:-target-server node}
+scenarios=${SCENARIOS:-echo broadcast}
 keep=${OUT:-}
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
@@ -62,7 +64,7 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg
 for s in "${servers[@]}"; do
   IFS=: read -r name port <<<"$s"
   url="http://127.0.0.1:$port"
-  for scenario in echo broadcast; do
+  for scenario in $scenarios; do
     if [ "$scenario" = echo ]; then
       args=(--scenario echo --vary rate --clients 1000 --from 5000/s
             --slo 'echo.latency.p99 < 50ms' --slo 'echo.timeouts == 0')

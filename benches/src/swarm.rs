@@ -53,8 +53,8 @@ pub fn ctx(args: &[&str]) -> Result<Arc<Ctx>, SwarmError> {
     let wall = WallClock::now();
     let board = harness::scenario::broadcast::PublishLog::new(
         harness::scenario::broadcast::Layout::new(&plan),
-        schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
-        wall.ns(schedule.end),
+        schedule.starts().into_iter().map(|s| wall.ns(s)).collect(),
+        wall.ns(schedule.end()),
     );
     Ok(Arc::new(Ctx {
         schedule,

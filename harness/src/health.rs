@@ -12,6 +12,27 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
+/// The swarm runtime's worker threads when `--threads` set them (0: one per core).
+static WORKER_THREADS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Says how many worker threads the swarm's runtime has (main.rs, `--threads`).
+pub fn set_worker_threads(n: u32) {
+    WORKER_THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The cores the swarm can use: the machine's, or fewer when `--threads` gave its runtime
+/// fewer worker threads. The CPU saturation line is a share of these
+/// (`reports::saturation`): a swarm on one thread is saturated at one busy core, however
+/// many the machine has.
+pub fn usable_cores() -> u32 {
+    let machine = std::thread::available_parallelism()
+        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    match WORKER_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => machine,
+        n => n.min(machine),
+    }
+}
+
 /// How often the lag ticker fires.
 pub const LAG_TICK: Duration = Duration::from_millis(10);
 

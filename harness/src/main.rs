@@ -266,6 +266,7 @@ fn runtime(
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = threads {
         builder.worker_threads(usize::from(n));
+        harness::health::set_worker_threads(u32::from(n));
     }
     builder.enable_all().thread_name(name).build().map_err(|e| {
         eprintln!("{who}: cannot start the runtime: {e}");

@@ -55,11 +55,31 @@ pub async fn run(
         let tracker = tracker.clone();
         let kill = kill.clone();
         async move {
+            let mut decisions = ctx.schedule.watch();
             for client in 0..clients {
                 if !crate::share::owns(shard.as_ref(), client) {
                     continue;
                 }
-                let Some(at) = ctx.schedule.first_connect(client) else {
+                // A steered run may take this client in by a later decision
+                // (`swarm capacity --vary clients`): wait for it until the run is closed.
+                let at = loop {
+                    let closed = ctx.schedule.is_closed();
+                    let at = ctx.schedule.first_connect(client);
+                    if at.is_some() || closed {
+                        break at;
+                    }
+                    let Some(rx) = decisions.as_mut() else {
+                        break None;
+                    };
+                    tokio::select! {
+                        r = rx.changed() => if r.is_err() { break None },
+                        () = ctx.cancel.cancelled() => break None,
+                    }
+                };
+                if ctx.cancel.is_cancelled() {
+                    break;
+                }
+                let Some(at) = at else {
                     continue;
                 };
                 let at = at.checked_sub(SPAWN_LEAD).unwrap_or(at);
@@ -101,8 +121,19 @@ pub async fn run(
         spawner.await;
     }
     tracker.close();
+    // A steered run ends when its steering closes it (capacity/kept.rs): until then its
+    // end is not known.
+    if !interrupted && !ctx.schedule.is_closed() {
+        tokio::select! {
+            () = ctx.schedule.closed() => {}
+            () = next_interrupt(&mut interrupts) => {
+                interrupted = true;
+                ctx.cancel.cancel();
+            }
+        }
+    }
     // Phase 2: wait for clients: the plan's end, the drain, the orderly close, a margin.
-    let bound = ctx.schedule.end.max(Instant::now()) + ctx.drain() + Duration::from_secs(3);
+    let bound = ctx.schedule.end().max(Instant::now()) + ctx.drain() + Duration::from_secs(3);
     let mut forced = false;
     loop {
         tokio::select! {

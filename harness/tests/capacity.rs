@@ -103,15 +103,99 @@ fn read(dir: &Path) -> RunFile {
 /// bracket `n` (to the measurement's few percent) and are within the precision; every step
 /// has its own histograms and folder; the file is a run file the other commands read.
 /// `stalls`: when to stall the swarm ([`run_stalled`]).
-fn finds(n: f64, url: &str, from: &str, stalls: &[Duration]) -> RunFile {
+fn finds(n: f64, srv: &testkit::Target, url: &str, from: &str, stalls: &[Duration]) -> RunFile {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("cap");
     let o = search(url, from, &out, stalls);
-    check_found(n, &o, &out, dir.path())
+    let run = check_found(n, &o, &out, dir.path());
+    check_kept(&run, srv, &text(&o));
+    check_live_phases(&run, &out.with_extension("ndjson"));
+    run
+}
+
+/// The live NDJSON of a search that keeps its clients labels each second with the step's
+/// phase it falls in (decided as the run went on), not with the plan's placeholder lengths:
+/// the second in the middle of every `measure_NN` phase carries that name.
+fn check_live_phases(run: &RunFile, path: &Path) {
+    let text = std::fs::read_to_string(path).expect("the NDJSON file");
+    let labels: std::collections::BTreeMap<u64, String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .map(|v| {
+            (
+                v["second"].as_u64().expect("second"),
+                v["phase"].as_str().expect("phase").to_string(),
+            )
+        })
+        .collect();
+    let mut checked = 0;
+    for p in run.phases.iter().filter(|p| p.name.starts_with("measure_")) {
+        let (a, b) = (p.stats.start_offset_ms, p.stats.end_offset_ms);
+        // A second wholly inside the phase (windows of 1 s or more have one, or nearly).
+        let second = a.div_ceil(1000);
+        if (second + 1) * 1000 > b + 100 {
+            continue;
+        }
+        assert_eq!(
+            labels.get(&second).map(String::as_str),
+            Some(p.name.as_str()),
+            "second {second} of {} ({a}-{b} ms): {labels:?}",
+            p.name
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "at least two steps' seconds checked: {labels:?}"
+    );
+}
+
+/// A rate search keeps its clients (issue 14): the 10 clients connected once for the whole
+/// search (the server saw 10 connections, the run 10 connects), and the one run file holds
+/// each step's phases `warmup_NN` / `measure_NN`, the step's histogram being its
+/// `measure_NN` phase's.
+fn check_kept(run: &RunFile, srv: &testkit::Target, all: &str) {
+    let c = run.capacity.as_ref().expect("capacity section");
+    let opened: u64 = target_server::stats::Proto::ALL
+        .iter()
+        .map(|p| srv.shared.stats.connections_total(*p))
+        .sum();
+    assert_eq!(opened, 10, "the server saw each client connect once: {all}");
+    assert_eq!(run.run.connect.attempted, 10, "{all}");
+    for s in &c.steps {
+        let name = format!("measure_{:02}", s.index);
+        let phase = run
+            .phases
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("phase {name} in the run file: {all}"));
+        assert!(
+            run.phases
+                .iter()
+                .any(|p| p.name == format!("warmup_{:02}", s.index)),
+            "{all}"
+        );
+        let (judged, whole) = (
+            s.section.echo.as_ref().expect("step echo"),
+            phase.stats.echo.as_ref().expect("phase echo"),
+        );
+        assert_eq!(
+            judged.sent, whole.sent,
+            "step {} judged its own phase",
+            s.index
+        );
+        assert_eq!(s.dir, ".", "one run for the search");
+    }
+    assert_eq!(
+        run.phases.len(),
+        2 * c.steps.len(),
+        "no phase beyond the steps taken"
+    );
 }
 
 /// One search for `finds`.
 fn search(url: &str, from: &str, out: &Path, stalls: &[Duration]) -> Output {
+    let ndjson = format!("ndjson={}", out.with_extension("ndjson").display());
     run_stalled(
         &[
             "capacity",
@@ -128,6 +212,8 @@ fn search(url: &str, from: &str, out: &Path, stalls: &[Duration]) -> Output {
             "1s",
             "--warmup",
             "500ms",
+            "--connect-rate",
+            "500/s",
             "--slo",
             "echo.latency.p90 < 30ms",
             "--slo",
@@ -138,6 +224,8 @@ fn search(url: &str, from: &str, out: &Path, stalls: &[Duration]) -> Output {
             "300ms",
             "--out",
             out.to_str().unwrap(),
+            "--out",
+            &ndjson,
             "--quiet",
         ],
         stalls,
@@ -233,7 +321,7 @@ fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) -> RunFile {
 #[test]
 fn finds_a_capacity_of_400_per_s_over_socketio() {
     let srv = server(Some(400.0));
-    finds(400.0, &format!("http://{}", srv.addr), "150/s", &[]);
+    finds(400.0, &srv, &format!("http://{}", srv.addr), "150/s", &[]);
 }
 
 /// The swarm is stalled (stopped for 30 ms, every 250 ms from 0.35 s to 2.1 s after it
@@ -248,6 +336,7 @@ fn finds_a_capacity_of_1000_per_s_over_raw_websocket_through_a_stall() {
         .collect();
     let run = finds(
         1000.0,
+        &srv,
         &format!("ws://{}/ws/echo", srv.addr),
         "400/s",
         &stalls,
@@ -491,6 +580,246 @@ fn a_short_window_is_lengthened_for_its_percentile() {
             s.samples
         );
     }
+}
+
+/// A client-count search keeps its clients (issue 14: "client steps add or remove
+/// clients"): against a server of 350 echo answers a second, 10 messages a second per
+/// client, the capacity is 35 clients. Each step adds the clients above the last step's
+/// count (connecting in its warm-up) or lets those above its own count go, so the server
+/// sees exactly the connects that the counts' rises add up to, and never one more; the run
+/// file gives every phase its decided clients.
+#[test]
+fn a_client_count_search_adds_and_removes_clients() {
+    let srv = server(Some(350.0));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clients");
+    let url = format!("http://{}", srv.addr);
+    let o = run(&[
+        "capacity",
+        &url,
+        "--vary",
+        "clients",
+        "--rate",
+        "10/s",
+        "--from",
+        "8",
+        "--precision",
+        "10%",
+        "--step-duration",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--connect-rate",
+        "500/s",
+        "--slo",
+        "echo.latency.p90 < 30ms",
+        "--slo",
+        "echo.timeouts == 0",
+        "--slo",
+        "connect.failed == 0",
+        "--timeout",
+        "2s",
+        "--grace",
+        "300ms",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("capacity search: echo varying clients"),
+        "{all}"
+    );
+    let run = read(&out);
+    let c = run.capacity.clone().expect("capacity section");
+    assert_eq!(c.outcome, "found", "{all}");
+    let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
+    assert!(
+        pass <= 35.0 * 1.03 && fail >= 35.0 * 0.97,
+        "true capacity 35 clients is not between the last pass {pass} and the first fail \
+         {fail}: {all}"
+    );
+    assert!(fail / pass - 1.0 <= 0.10 + 1e-9, "{pass}..{fail}: {all}");
+    // The connects the steps' counts call for: each rise adds its clients, a fall adds none.
+    let counts: Vec<u64> = c.steps.iter().map(|s| s.clients).collect();
+    assert!(
+        counts.windows(2).any(|w| w[1] < w[0]),
+        "the bisection lowered the count at least once: {counts:?}: {all}"
+    );
+    let mut expected = 0;
+    let mut prev = 0;
+    for &n in &counts {
+        expected += n.saturating_sub(prev);
+        prev = n;
+    }
+    let opened: u64 = target_server::stats::Proto::ALL
+        .iter()
+        .map(|p| srv.shared.stats.connections_total(*p))
+        .sum();
+    assert_eq!(
+        opened, expected,
+        "the server saw the counts' rises and no reconnect: {counts:?}: {all}"
+    );
+    assert_eq!(run.run.connect.attempted, expected, "{all}");
+    assert_eq!(run.run.connect.failed, 0, "{all}");
+    assert_eq!(
+        run.run.connect.peak_connected,
+        counts.iter().copied().max().unwrap(),
+        "{all}"
+    );
+    for s in &c.steps {
+        assert_eq!(s.dir, ".", "one run for the search");
+        for name in [
+            format!("warmup_{:02}", s.index),
+            format!("measure_{:02}", s.index),
+        ] {
+            let planned = run
+                .meta
+                .plan
+                .iter()
+                .find(|p| p.name == name)
+                .unwrap_or_else(|| panic!("{name} in meta.plan: {all}"));
+            assert_eq!(planned.clients, s.clients, "{name}: {all}");
+        }
+        let echo = s.section.echo.as_ref().expect("step echo figures");
+        // 10 messages a second from each client over the measured window.
+        let want = s.clients as f64 * 10.0 * s.measured_s;
+        assert!(
+            (echo.sent as f64 - want).abs() <= want * 0.1 + 2.0,
+            "step {} sent {} for {} clients over {} s: {all}",
+            s.index,
+            echo.sent,
+            s.clients,
+            s.measured_s
+        );
+    }
+}
+
+/// A publish-rate search keeps its clients too: one publisher and 50 subscribers connect
+/// once (the server sees 51 connections), each step is judged on its subscribers' tallies
+/// of its measured phase, given while the run goes on (each step's `expected` is its
+/// publishes times 50, its reach the SLO's). Against a server that drops 2% of its
+/// deliveries (`--drop-rate`), the same search fails at `--from` (exit 1) on reach, with
+/// the drops counted as lost in that step.
+#[test]
+fn a_publish_rate_search_keeps_its_subscribers() {
+    let search = |url: &str, out: &Path| {
+        run(&[
+            "capacity",
+            url,
+            "--scenario",
+            "broadcast",
+            "--vary",
+            "publish-rate",
+            "--subscribers",
+            "50",
+            "--from",
+            "20/s",
+            "--max",
+            "80/s",
+            "--step-duration",
+            "1s",
+            "--warmup",
+            "500ms",
+            "--connect-rate",
+            "500/s",
+            "--slo",
+            "broadcast.reach >= 0.999",
+            "--slo",
+            "broadcast.latency.p90 < 100ms",
+            "--timeout",
+            "2s",
+            "--grace",
+            "300ms",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(None);
+    let out = dir.path().join("fan");
+    let o = search(&format!("http://{}", srv.addr), &out);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let run = read(&out);
+    let c = run.capacity.clone().expect("capacity section");
+    assert_eq!(c.outcome, "max_passes", "{all}");
+    assert_eq!(c.steps.len(), 3, "20, 40, 80 publishes a second: {all}");
+    let opened: u64 = target_server::stats::Proto::ALL
+        .iter()
+        .map(|p| srv.shared.stats.connections_total(*p))
+        .sum();
+    assert_eq!(opened, 51, "each client connected once: {all}");
+    for s in &c.steps {
+        assert_eq!(s.dir, ".", "one run for the search");
+        let b = s
+            .section
+            .broadcast
+            .as_ref()
+            .expect("step broadcast figures");
+        let want = s.load * s.measured_s * 50.0;
+        assert!(
+            (b.expected as f64 - want).abs() <= want * 0.1 + 50.0,
+            "step {} expected {} deliveries, {want} planned: {all}",
+            s.index,
+            b.expected
+        );
+        assert_eq!(b.delivered, b.expected, "step {}: {all}", s.index);
+        let reach = s.slos.iter().find(|t| t.expr.contains("reach")).unwrap();
+        assert!(reach.pass, "step {}: {reach:?}", s.index);
+        let phase = run
+            .phases
+            .iter()
+            .find(|p| p.name == format!("measure_{:02}", s.index))
+            .expect("the step's phase");
+        assert_eq!(
+            phase.stats.broadcast.as_ref().map(|b| b.expected),
+            Some(b.expected),
+            "the run's phase counts what the step was judged on: {all}"
+        );
+        // The tallies, given after the drain, are recorded at the phase's end: its span is
+        // its window (and the last deliveries' flight), not stretched to the judgement, so
+        // the step is judged for saturation on its own seconds. (The last phase's span
+        // also holds the run's closing connections.)
+        let span_ms = phase.stats.end_offset_ms - phase.stats.start_offset_ms;
+        assert!(
+            s.index == c.steps.len() as u32 || span_ms as f64 <= s.measured_s * 1000.0 + 200.0,
+            "{}: span {span_ms} ms for a {} s window: {all}",
+            phase.name,
+            s.measured_s
+        );
+    }
+
+    let lossy = testkit::Target::start(target_server::Config {
+        drop_rate: 0.02,
+        seed: 7,
+        ..target_server::Config::default()
+    });
+    let out = dir.path().join("lossy");
+    let o = search(&format!("http://{}", lossy.addr), &out);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let c = read(&out).capacity.expect("capacity section");
+    assert_eq!(c.outcome, "from_fails", "{all}");
+    assert_eq!(
+        c.failed_slos,
+        vec!["broadcast.reach >= 0.999".to_string()],
+        "{all}"
+    );
+    let b = c.steps[0]
+        .section
+        .broadcast
+        .as_ref()
+        .expect("step broadcast");
+    let lost = b.lost as f64 / b.expected.max(1) as f64;
+    assert!(
+        (0.01..0.03).contains(&lost),
+        "about 2% of {} lost, not {}: {all}",
+        b.expected,
+        b.lost
+    );
 }
 
 /// A plan file with one phase and a `[capacity]` table runs the search it describes; a

@@ -1,4 +1,6 @@
-//! One step of a capacity search: a plan at one load, run as any run, judged.
+//! One step of a capacity search: a plan at one load, run as any run, judged (and the
+//! judgement, the step record and the plans that a search keeping its clients shares:
+//! [`judge`], [`unjudged`], [`kept_plan`], [`lengthen`]).
 //!
 //! Receives the [`Request`], the checked search, the load and the step's number. Emits a
 //! [`Done`]: the step's [`CapacityStep`] (verdict, SLO results, reasons, the measured
@@ -80,13 +82,8 @@ fn plan_at(
     });
     raw.phases = phases;
     raw.name = Some("capacity".into());
-    let output = RawOutput {
-        out: Some(dir.to_path_buf()),
-        json: false,
-        quiet: true,
-        thresholds: c.slos.iter().map(|t| step_threshold(&t.expr, t)).collect(),
-        ..req.output.clone()
-    };
+    let thresholds = c.slos.iter().map(|t| step_threshold(&t.expr, t)).collect();
+    let output = step_output(req, dir, thresholds);
     let plan =
         plan::from_raw(raw, None, &output).map_err(|e| CapacityError::usage(e.to_string()))?;
     if plan.target.endpoint.is_none() {
@@ -157,6 +154,82 @@ fn loaded(mut phase: RawPhase, c: &Checked, load: f64) -> Result<RawPhase, Capac
     Ok(phase)
 }
 
+/// The measured window for `per_s` samples per second: `--step-duration`, lengthened (up
+/// to [`MAX_LENGTHEN`] times) to reach the samples the SLOs' highest percentile needs, and
+/// the note that says so.
+pub fn lengthen(c: &Checked, per_s: Option<f64>) -> (Duration, Option<String>) {
+    if let (Some(per_s), true) = (per_s, c.samples_needed > 0) {
+        let planned = per_s * c.step.as_secs_f64();
+        if planned < c.samples_needed as f64 && per_s > 0.0 {
+            let want =
+                Duration::from_secs_f64(((c.samples_needed as f64 / per_s) * 10.0).ceil() / 10.0);
+            let measured = want.min(c.step * MAX_LENGTHEN);
+            let note = format!(
+                "measured window lengthened from {:?} to {:?}: p{} needs {} samples, at {:.0}/s",
+                c.step,
+                measured,
+                super::report::load_text(c.percentile.unwrap_or(99.0)),
+                c.samples_needed,
+                per_s
+            );
+            return (measured, Some(note));
+        }
+    }
+    (c.step, None)
+}
+
+/// The plan of a search that keeps its clients (kept.rs): `steps` steps of phases
+/// `warmup_NN` (when there is a warm-up) and `measure_NN`, step 1's at `load` with a
+/// measured window of `measured`, the others at `later` as placeholders (the steering gives
+/// each its length, rate and clients when it is decided; a client-count search's `later`
+/// is its `--max`, so the run has room for every count it may ask for). No thresholds:
+/// each step's SLOs are evaluated on its own phases as it is judged.
+pub fn kept_plan(
+    req: &Request,
+    c: &Checked,
+    (load, later): (f64, f64),
+    measured: Duration,
+    dir: &Path,
+    steps: u32,
+) -> Result<Plan, CapacityError> {
+    let mut raw = (req.base)();
+    let mut phases = Vec::new();
+    for k in 1..=steps {
+        let first = k == 1;
+        let at = if first { load } else { later };
+        // Only the run's first phase ramps the connects: the clients stay after it (a
+        // phase with a connect rate and no new clients has no ramp anyway).
+        let ramped = |p: RawPhase, keep: bool| -> RawPhase {
+            if keep || p.connect_rate.is_some() {
+                p
+            } else {
+                RawPhase {
+                    ramp: Some(Ok(Duration::ZERO)),
+                    ..p
+                }
+            }
+        };
+        if !c.warmup.is_zero() {
+            let warm = ramped(loaded(one_phase(req)?, c, at)?, phases.is_empty());
+            phases.push(RawPhase {
+                name: Some(super::kept::warmup_name(k)),
+                duration: Some(Ok(c.warmup)),
+                ..warm
+            });
+        }
+        let measure = ramped(loaded(one_phase(req)?, c, at)?, phases.is_empty());
+        phases.push(RawPhase {
+            name: Some(super::kept::measure_name(k)),
+            duration: Some(Ok(if first { measured } else { c.step })),
+            ..measure
+        });
+    }
+    raw.phases = phases;
+    raw.name = Some("capacity".into());
+    let output = step_output(req, dir, Vec::new());
+    plan::from_raw(raw, None, &output).map_err(|e| CapacityError::usage(e.to_string()))
+}
+
 /// Samples per second the measured window yields (replies or deliveries); `None` for
 /// connect, whose samples are its connects.
 fn samples_per_s(plan: &Plan) -> Option<f64> {
@@ -183,25 +256,9 @@ pub async fn run(
 ) -> Result<Done, CapacityError> {
     let dir = step_dir(out_dir, index);
     let mut plan = plan_at(req, c, load, c.step, &dir)?;
-    let mut measured = c.step;
-    let mut lengthened = None;
-    let per_s = samples_per_s(&plan);
-    if let (Some(per_s), true) = (per_s, c.samples_needed > 0) {
-        let planned = per_s * c.step.as_secs_f64();
-        if planned < c.samples_needed as f64 && per_s > 0.0 {
-            let want =
-                Duration::from_secs_f64(((c.samples_needed as f64 / per_s) * 10.0).ceil() / 10.0);
-            measured = want.min(c.step * MAX_LENGTHEN);
-            lengthened = Some(format!(
-                "measured window lengthened from {:?} to {:?}: p{} needs {} samples, at {:.0}/s",
-                c.step,
-                measured,
-                super::report::load_text(c.percentile.unwrap_or(99.0)),
-                c.samples_needed,
-                per_s
-            ));
-            plan = plan_at(req, c, load, measured, &dir)?;
-        }
+    let (measured, lengthened) = lengthen(c, samples_per_s(&plan));
+    if lengthened.is_some() {
+        plan = plan_at(req, c, load, measured, &dir)?;
     }
     let (clients, rate_per_client) =
         plan.phases
@@ -211,25 +268,12 @@ pub async fn run(
                 let clients = p.fanout.as_ref().map_or(p.clients, |f| f.subscribers);
                 (u64::from(clients), p.rate_per_s)
             });
-    let mut step = CapacityStep {
-        index,
-        load,
-        clients,
-        rate_per_client,
-        verdict: String::new(),
-        repeated: None,
-        repeat_of: None,
-        slos: Vec::new(),
-        reasons: Vec::new(),
-        measured_s: measured.as_secs_f64(),
-        lengthened,
-        samples: 0,
-        throughput_per_s: 0.0,
-        errors: 0,
-        saturated_by: Vec::new(),
-        dir: format!("step-{index:02}"),
-        section: Section::default(),
-    };
+    let mut step = unjudged(
+        (index, load),
+        (clients, rate_per_client),
+        (measured, lengthened),
+        format!("step-{index:02}"),
+    );
     let ran = if plan.scale.distributed(plan.max_clients()) {
         // Each worker rebuilds its plan from the command line it is handed: the search's,
         // naming this step (`--step-load`, `--step-window`; cli/capacity.rs).
@@ -253,7 +297,7 @@ pub async fn run(
         }
     };
     let run = finished.run;
-    judge(&mut step, &run, c);
+    judge(&mut step, &run, c, MEASURE, &Baseline::default());
     judge_workers(&mut step, &run, &dir);
     Ok(Done {
         step,
@@ -261,12 +305,74 @@ pub async fn run(
     })
 }
 
-/// The step's figures and verdict from its run file.
-fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
+/// Step `index` at `load` before it ran: its `clients` and `rate` per client, its measured
+/// window (and why it was lengthened), its folder.
+pub fn unjudged(
+    (index, load): (u32, f64),
+    (clients, rate_per_client): (u64, f64),
+    (measured, lengthened): (Duration, Option<String>),
+    dir: String,
+) -> CapacityStep {
+    CapacityStep {
+        index,
+        load,
+        clients,
+        rate_per_client,
+        verdict: String::new(),
+        repeated: None,
+        repeat_of: None,
+        slos: Vec::new(),
+        reasons: Vec::new(),
+        measured_s: measured.as_secs_f64(),
+        lengthened,
+        samples: 0,
+        throughput_per_s: 0.0,
+        errors: 0,
+        saturated_by: Vec::new(),
+        dir,
+        section: Section::default(),
+    }
+}
+
+/// The output settings of a step's plan (quiet, into `dir`, `thresholds` on it).
+fn step_output(req: &Request, dir: &Path, thresholds: Vec<String>) -> RawOutput {
+    RawOutput {
+        out: Some(dir.to_path_buf()),
+        json: false,
+        quiet: true,
+        thresholds,
+        ..req.output.clone()
+    }
+}
+
+/// What a run had counted before the step being judged: zero for a step that is a run of
+/// its own; the counts at the previous step's judgement in a search that keeps its clients
+/// in one run (kept.rs), so that each step answers for its own failures only.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    pub connect_failed: u64,
+    pub disconnects: std::collections::BTreeMap<String, u64>,
+    pub samples_dropped: u64,
+}
+
+impl Baseline {
+    /// The counts of `run` so far.
+    pub fn of(run: &RunFile) -> Baseline {
+        Baseline {
+            connect_failed: run.run.connect.failed,
+            disconnects: run.run.disconnects.clone(),
+            samples_dropped: run.health.summary.samples_dropped,
+        }
+    }
+}
+
+/// The step's figures and verdict from its run file: the phase `measure` is its measured
+/// window; `base`, what the run had counted before the step.
+pub fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked, measure: &str, base: &Baseline) {
     let section = run
         .phases
         .iter()
-        .find(|p| p.name == MEASURE)
+        .find(|p| p.name == measure)
         .map(|p| p.stats.clone())
         .unwrap_or_default();
     let secs = step.measured_s.max(1e-3);
@@ -308,9 +414,10 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
     };
     let echo_bad = section.echo.as_ref().map_or(0, |e| e.timeouts);
     let fan_bad = section.broadcast.as_ref().map_or(0, |b| b.lost);
+    let connect_failed = run.run.connect.failed.saturating_sub(base.connect_failed);
     step.errors = echo_bad
         .saturating_add(fan_bad)
-        .saturating_add(run.run.connect.failed)
+        .saturating_add(connect_failed)
         .saturating_add(section.errors.values().sum::<u64>());
     // The SLOs, as the user wrote them (the run evaluated them on phase `measure`).
     step.slos = run
@@ -337,7 +444,7 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
         });
     }
     let connect = &run.run.connect;
-    if connect.failed > 0 {
+    if connect_failed > 0 {
         let kinds: Vec<String> = connect
             .failed_by_kind
             .iter()
@@ -345,7 +452,7 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
             .collect();
         step.reasons.push(format!(
             "the server refused or failed {} of {} connect(s) ({})",
-            connect.failed,
+            connect_failed,
             connect.attempted,
             kinds.join(", ")
         ));
@@ -354,7 +461,13 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
         .run
         .disconnects
         .iter()
-        .filter(|(r, n)| **n > 0 && !is_orderly_disconnect(r))
+        .map(|(r, n)| {
+            (
+                r,
+                n.saturating_sub(base.disconnects.get(r).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(r, n)| *n > 0 && !is_orderly_disconnect(r))
         .map(|(r, n)| format!("{r} {n}"))
         .collect();
     if !closed.is_empty() {
@@ -367,9 +480,10 @@ fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked) {
     // step): the run's own rule (`reports::saturation`) on the window's seconds.
     let window = measured_saturation(run, &section);
     let h = &run.health.summary;
-    if window.saturated || h.samples_dropped > 0 {
+    let dropped = h.samples_dropped.saturating_sub(base.samples_dropped);
+    if window.saturated || dropped > 0 {
         step.saturated_by = window.saturated_by.clone();
-        if h.samples_dropped > 0 {
+        if dropped > 0 {
             step.saturated_by.push("recorder".into());
         }
     }

@@ -238,6 +238,7 @@ fn live_labels(plan: &Plan, run_id: u32, target: String) -> crate::live::RunLabe
         run_id: run_id.to_string(),
         target,
         phases,
+        phase_of: None,
     }
 }
 

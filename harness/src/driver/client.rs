@@ -20,7 +20,10 @@ use crate::schedule::Segment;
 /// One client, from its first intended connect to its last close.
 pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
     let mut rng = ctx.seed ^ (u64::from(client) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    for seg in ctx.schedule.segments(client) {
+    let mut after = None;
+    // Boxed: waiting for a later stretch is rare; inline it would size every client's task.
+    while let Some(seg) = Box::pin(next_segment(&ctx, client, after)).await {
+        after = Some(seg.first_phase);
         if ctx.cancel.is_cancelled() {
             return;
         }
@@ -43,10 +46,40 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
         let cancelled = stretch.run(&mut rng).await;
         let now = Instant::now();
         for (phase, tally) in stretch.carry.receiver.finish(&ctx.board, ctx.wall.ns(now)) {
-            stretch.emit(phase, now, Event::Tally(tally));
+            stretch.emit(
+                phase,
+                super::tally_at(&ctx, phase, now),
+                Event::Tally(tally),
+            );
         }
         if cancelled {
             return;
+        }
+    }
+}
+
+/// The client's first stretch (`after` is `None`) or the one after the stretch that began
+/// with phase `after`. A steered run decides its phases as it goes, and may leave a client
+/// out of one and take it back later (`swarm capacity --vary clients`): until that run is
+/// closed, this waits for the decision that gives the client a stretch. `None`: no more
+/// stretches, or the run was cancelled.
+async fn next_segment(ctx: &Ctx, client: u32, after: Option<u16>) -> Option<Segment> {
+    let mut decisions = ctx.schedule.watch();
+    loop {
+        // Read before the segments: a decision made just before the close is then seen.
+        let closed = ctx.schedule.is_closed();
+        let next = ctx
+            .schedule
+            .segments(client)
+            .into_iter()
+            .find(|s| after.is_none_or(|a| s.first_phase > a));
+        if next.is_some() || closed {
+            return next;
+        }
+        let rx = decisions.as_mut()?;
+        tokio::select! {
+            r = rx.changed() => r.ok()?,
+            () = ctx.cancel.cancelled() => return None,
         }
     }
 }
@@ -228,17 +261,17 @@ impl Stretch<'_> {
         };
         let at = now + wait;
         let retry = reconnect && backoff::may_retry(fan, self.failed);
-        if !retry || at >= self.seg.end {
+        if !retry || at >= ctx.schedule.segment_end(&self.seg) {
             // Away until the stretch ends: still a member (that is "missed").
             // Boxed: waits are rare; inline they would size every client's task.
             if Box::pin(self.away_until(self.seg.end)).await {
                 return Next::Over(true);
             }
+            let end = ctx.schedule.segment_end(&self.seg);
             if self.lost_at.take().is_some() {
-                let end = self.seg.end;
                 self.emit(self.phase_now(end), Instant::now(), Event::NotRestored);
             }
-            let until = self.seg.end + ctx.drain();
+            let until = end + ctx.drain();
             tokio::select! {
                 () = tokio::time::sleep_until(until.into()) => return Next::Over(false),
                 () = ctx.cancel.cancelled() => return Next::Over(true),
@@ -259,12 +292,16 @@ impl Stretch<'_> {
     /// happen). Returns true when the run was cancelled.
     async fn away_until(&mut self, until: Instant) -> bool {
         loop {
+            // A steered run's stretch may end sooner than it looked (its steering closed).
+            let until = until.min(self.ctx.schedule.segment_end(&self.seg));
             let step = (Instant::now() + Duration::from_secs(1)).min(until);
             tokio::select! {
                 () = tokio::time::sleep_until(step.into()) => {}
                 () = self.ctx.cancel.cancelled() => return true,
             }
             self.skip(step);
+            let (ctx, client, tx) = (self.ctx, self.client, self.tx);
+            super::settle_due(ctx, &mut self.carry, |p, at, e| tx.emit(client, p, at, e));
             if step >= until {
                 return false;
             }

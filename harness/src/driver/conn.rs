@@ -24,7 +24,7 @@ use crate::plan::Phase;
 use crate::sample::{DisconnectReason, ErrorKind, Event, SampleTx};
 use crate::scenario::broadcast::Role;
 use crate::scenario::flow::{FlowRun, Poll};
-use crate::schedule::{Segment, SendClock};
+use crate::schedule::{Segment, SendClock, Then};
 
 mod roles;
 
@@ -55,6 +55,8 @@ struct Conn<'a> {
     rejoin_since: Option<Instant>,
     /// A flow phase: the client's flow (scenario/flow/).
     flow: Option<Box<FlowRun>>,
+    /// A steered run: the phase ended and the next one is not decided yet.
+    waiting: bool,
 }
 
 /// What a role sends or does on its own schedule.
@@ -88,7 +90,7 @@ impl Conn<'_> {
     }
 
     fn window_end(&self) -> Instant {
-        self.ctx.schedule.windows[usize::from(self.phase)].end
+        self.ctx.schedule.window(self.phase).end
     }
 
     fn now_ns(&self, at: Instant) -> u64 {
@@ -285,6 +287,7 @@ pub(super) async fn run(
         buf: BytesMut::new(),
         rejoin_since: carry.away_since.take(),
         flow: None,
+        waiting: false,
     };
     // A reconnect: did connection state recovery restore the session (same pid)?
     if c.rejoin_since.is_some() {
@@ -356,27 +359,45 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
     // to within tens of microseconds. Its local driver runs inside the worker threads, so a
     // due send costs no cross-thread wake-up (docs/PERFORMANCE.md#send-timing).
     let mut sleep = pin!(finetime::local::sleep_until(wake_at));
+    // A steered run: its decisions wake the connections waiting for their next phase.
+    let mut steer = ctx.schedule.watch();
     loop {
         let now = Instant::now();
         c.expire(now);
         while drain_until.is_none() && now >= c.window_end() {
-            if c.phase < c.seg.last_phase {
-                if let Err(reason) = Box::pin(c.enter(c.phase + 1, session, carry, false)).await {
-                    c.lost(now, carry, reason);
-                    return End::Lost {
-                        reconnect: ctx.plan.target.fan.reconnect,
-                        unplanned: true,
-                    };
+            match ctx.schedule.then(c.phase, &c.seg) {
+                Then::Next => {
+                    c.waiting = false;
+                    if let Err(reason) = Box::pin(c.enter(c.phase + 1, session, carry, false)).await
+                    {
+                        c.lost(now, carry, reason);
+                        return End::Lost {
+                            reconnect: ctx.plan.target.fan.reconnect,
+                            unplanned: true,
+                        };
+                    }
                 }
-            } else {
-                drain_until = Some(c.seg.end + ctx.drain());
-                Timers::stop_sends(&mut c.timers);
-                if let Some(f) = c.flow.as_mut() {
-                    f.stop();
+                Then::End => {
+                    c.waiting = false;
+                    drain_until = Some(c.window_end() + ctx.drain());
+                    Timers::stop_sends(&mut c.timers);
+                    if let Some(f) = c.flow.as_mut() {
+                        f.stop();
+                    }
+                    carry.churn = None;
                 }
-                carry.churn = None;
+                Then::Wait => {
+                    // Connected and idle until the steering decides (capacity/kept.rs).
+                    if !c.waiting {
+                        c.waiting = true;
+                        Timers::stop_sends(&mut c.timers);
+                    }
+                    break;
+                }
             }
         }
+        // A steered run judging a broadcast step asks for its tallies (capacity/kept.rs).
+        super::settle_due(ctx, carry, |phase, at, event| c.emit(phase, at, event));
         if let Some(end) = c.clocks_due(session, carry, now, drain_until) {
             return end;
         }
@@ -440,6 +461,8 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
             }
             incoming = session.recv(&ctx.frames) => Some(incoming),
             () = &mut sleep => None,
+            // Boxed: only a steered run's waiting connections pay for this future.
+            _ = Box::pin(wait_decision(steer.as_mut())), if c.waiting => None,
         };
         let Some(incoming) = incoming else {
             continue;
@@ -453,6 +476,18 @@ async fn drive(c: &mut Conn<'_>, session: &mut Session, carry: &mut Carry) -> En
         {
             return closed(c, reason, carry);
         }
+    }
+}
+
+/// Resolves at the steered run's next decision (never for a plan's run).
+async fn wait_decision(rx: Option<&mut tokio::sync::watch::Receiver<usize>>) {
+    match rx {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

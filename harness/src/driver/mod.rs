@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::Protocol;
 use crate::plan::{Plan, Scenario};
+use crate::sample::Event;
 use crate::scenario::broadcast::{PublishLog, Receiver, Role};
 use crate::schedule::{Schedule, Segment, SendClock};
 
@@ -142,6 +143,31 @@ pub struct Carry {
     pub accounted: Option<Instant>,
 }
 
+/// A steered run asks its broadcast receivers for the tallies of the phases it judges
+/// (capacity/kept.rs, [`crate::schedule::Steer::settle`]): gives them through `emit` (with
+/// the instant to record them at, [`tally_at`]) if this client owes them, and reports that
+/// it did.
+pub fn settle_due(ctx: &Ctx, carry: &mut Carry, mut emit: impl FnMut(u16, Instant, Event)) {
+    let Some(through) = ctx.schedule.settle_through() else {
+        return;
+    };
+    if !carry.receiver.owes(through) {
+        return;
+    }
+    let now = Instant::now();
+    for (phase, tally) in carry.receiver.settle(&ctx.board, through) {
+        emit(phase, tally_at(ctx, phase, now), Event::Tally(tally));
+    }
+    ctx.schedule.settled(through);
+}
+
+/// When a tally of `phase` given at `now` is recorded: at the phase's end at the latest, so
+/// that a phase's span (its first and last sample) is not stretched to the drain or to
+/// the end of the stretch, when tallies are counted.
+pub fn tally_at(ctx: &Ctx, phase: u16, now: Instant) -> Instant {
+    ctx.schedule.window(phase).end.min(now)
+}
+
 impl Carry {
     /// Counts the echo sends meant before `until` (and not yet sent or skipped) as
     /// skipped; `emit` gets one count per phase. The clock of the phase `until` falls in is
@@ -154,7 +180,7 @@ impl Carry {
         until: Instant,
         mut emit: impl FnMut(u16, u32),
     ) {
-        let until = until.min(seg.end);
+        let until = until.min(ctx.schedule.segment_end(seg));
         let from = self.accounted.unwrap_or(seg.connect_at);
         if until <= from {
             return;
@@ -165,8 +191,10 @@ impl Carry {
             clamp(ctx.schedule.phase_at(until)),
         );
         for p in first..=last {
-            let w = &ctx.schedule.windows[usize::from(p)];
-            let spec = &ctx.plan.phases[usize::from(p)];
+            let w = *ctx.schedule.window(p);
+            let mut spec = ctx.plan.phases[usize::from(p)].clone();
+            spec.rate_per_s = ctx.schedule.rate(p, spec.rate_per_s);
+            let spec = &spec;
             let carried = match self.echo.take() {
                 Some((q, k)) if q == p => Some(k),
                 _ => None,

@@ -33,6 +33,21 @@ pub struct RunLabels {
     pub target: String,
     /// Each plan phase: name, scenario, end offset from the run start.
     pub phases: Vec<(String, String, Duration)>,
+    /// A steered run (capacity/kept.rs): its phases' ends are decided as it goes, so the
+    /// phase of a second is read from its steering, not from `phases`' ends.
+    pub phase_of: Option<PhaseOf>,
+}
+
+/// The index of the phase a second (its offset from the run's start) falls in, for a run
+/// whose phases are decided as it goes (`schedule::Steer::phase_at_offset`; passed in, so
+/// that `live` does not depend on the schedule).
+#[derive(Clone)]
+pub struct PhaseOf(pub std::sync::Arc<dyn Fn(Duration) -> Option<usize> + Send + Sync>);
+
+impl std::fmt::Debug for PhaseOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PhaseOf(..)")
+    }
 }
 
 impl RunLabels {
@@ -40,6 +55,11 @@ impl RunLabels {
     /// plan's end).
     fn phase_at(&self, second: u64) -> (&str, &str) {
         let at = Duration::from_secs(second);
+        if let Some(p) = self.phase_of.as_ref().and_then(|f| (f.0)(at))
+            && let Some((n, s, _)) = self.phases.get(p)
+        {
+            return (n.as_str(), s.as_str());
+        }
         self.phases
             .iter()
             .find(|(_, _, end)| *end > at)

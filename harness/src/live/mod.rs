@@ -27,7 +27,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::metric::Metric;
-pub use hub::{Hub, Lingering, RunLabels, start};
+pub use hub::{Hub, Lingering, PhaseOf, RunLabels, start};
 
 /// How long the endpoint stays up after the run, by default (`--metrics-linger`): one
 /// scrape at the common 15 s scrape interval, so the last scrape sees the final values.

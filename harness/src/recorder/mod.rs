@@ -110,11 +110,14 @@ pub fn spawn(config: RecorderConfig) -> (SampleTx, RecorderHandle) {
 /// `later`, when the previous one has been taken (the channel holds one), the records so far
 /// are sent on `tx`. Building one happens in the recorder task at an interval boundary (no
 /// per-sample cost); writing it is the receiver's.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Checkpoints {
     pub every: Duration,
     pub later: Duration,
     pub tx: mpsc::Sender<Recorded>,
+    /// Records so far, on request (a steered run judges each step's window while the run
+    /// goes on: capacity/kept.rs). Every sample queued before the request is in them.
+    pub on_demand: Option<mpsc::Receiver<tokio::sync::oneshot::Sender<Recorded>>>,
 }
 
 /// [`spawn`], plus [`Checkpoints`] of the records so far while the run goes on.
@@ -405,8 +408,31 @@ async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch: Vec<Sample> = Vec::with_capacity(BATCH);
     let mut last_checkpoint = start;
+    let mut checkpoints = checkpoints;
+    let mut on_demand = checkpoints.as_mut().and_then(|c| c.on_demand.take());
     loop {
         tokio::select! {
+            asked = async { on_demand.as_mut()?.recv().await }, if on_demand.is_some() => {
+                let Some(reply) = asked else {
+                    on_demand = None;
+                    continue;
+                };
+                while let Ok(s) = rx.try_recv() {
+                    batch.push(s);
+                    if batch.len() >= BATCH {
+                        st.record_batch(&mut batch);
+                    }
+                }
+                st.record_batch(&mut batch);
+                st.agg.samples_dropped = dropped.load(Relaxed);
+                let _ = reply.send(Recorded::from_aggregator(
+                    &st.agg,
+                    &config.phases,
+                    started_at,
+                    SystemTime::now(),
+                    st.hlog_error.clone(),
+                ));
+            }
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break;

@@ -245,8 +245,7 @@ impl Recorded {
             .collect();
         let (all, hists) = whole_run(agg);
         let scenarios: Vec<&str> = infos.iter().map(|i| i.scenario.as_str()).collect();
-        let cores = std::thread::available_parallelism()
-            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+        let cores = crate::health::usable_cores();
         let health_series: Vec<HealthPoint> = agg
             .health
             .iter()

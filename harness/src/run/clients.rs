@@ -36,6 +36,7 @@ pub(super) async fn run(
         interrupts,
         sharding,
         live,
+        mut steered,
     }: Control,
 ) -> Ran {
     // A worker's recorder starts as a one-process run's does, 50 ms before the schedule:
@@ -72,9 +73,11 @@ pub(super) async fn run(
                 CHECKPOINT_LATER
             },
             tx: ck_tx,
+            on_demand: steered.as_mut().and_then(|k| k.snapshots.take()),
         },
         seconds,
     );
+    let started_meta = checkpoint_meta.clone();
     let checkpointer = tokio::spawn(write_checkpoints(
         ck_rx,
         checkpoint_meta,
@@ -84,7 +87,11 @@ pub(super) async fn run(
         Some(s) => (s.seed, start_instant(s.start)),
         None => (rand::random(), Instant::now() + Duration::from_millis(50)),
     };
-    let ctx = Arc::new(context(plan, target, run_id, seed, start));
+    let steer = steered.as_ref().map(|k| (k.steer.clone(), k.first));
+    let ctx = Arc::new(context(plan, target, run_id, seed, start, steer));
+    if let Some(tell) = steered.as_mut().and_then(|k| k.started.take()) {
+        let _ = tell.send((start, started_meta));
+    }
     let shard = sharding.map(|s| {
         tokio::spawn(forward_live(recorder.live.clone(), s.live));
         (s.owners, s.shard)
@@ -130,6 +137,7 @@ pub(super) struct Control {
     pub interrupts: mpsc::UnboundedReceiver<()>,
     pub sharding: Option<Sharding>,
     pub live: Option<LiveStart>,
+    pub steered: Option<super::Steered>,
 }
 
 /// The live outputs of a run, started before its clients (run/mod.rs).
@@ -163,13 +171,23 @@ async fn forward_live(
 
 /// What every client shares: the schedule (starting at `start`), the broadcast board, the
 /// connection settings, the frames, the run's ids, seed and clocks.
-fn context(plan: &Plan, target: &Resolved, run_id: u32, seed: u64, start: Instant) -> Ctx {
-    let schedule = Schedule::new(plan, start);
+fn context(
+    plan: &Plan,
+    target: &Resolved,
+    run_id: u32,
+    seed: u64,
+    start: Instant,
+    steer: Option<(Arc<crate::schedule::Steer>, usize)>,
+) -> Ctx {
+    let schedule = match steer {
+        Some((steer, first)) => Schedule::steered(plan, start, steer, first),
+        None => Schedule::new(plan, start),
+    };
     let wall = WallClock::now();
     let board = PublishLog::new(
         Layout::new(plan),
-        schedule.windows.iter().map(|w| wall.ns(w.start)).collect(),
-        wall.ns(schedule.end),
+        schedule.starts().into_iter().map(|s| wall.ns(s)).collect(),
+        wall.ns(schedule.end()),
     );
     Ctx {
         schedule,

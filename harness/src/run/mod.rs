@@ -189,6 +189,40 @@ pub async fn execute_with(
     interrupts: mpsc::UnboundedReceiver<()>,
     sharding: Option<Sharding>,
 ) -> Result<Finished, RunError> {
+    execute_inner(plan, args, interrupts, sharding, None).await
+}
+
+/// A run whose phases after the first few are decided while it goes on (`swarm capacity`
+/// keeping its clients between steps: capacity/kept.rs). The clients stay connected from
+/// one decided phase to the next, and wait, connected and idle, when the next one is not
+/// decided yet; the run ends once `steer` is closed and its last phase drained.
+pub struct Steered {
+    /// The phases' windows: the plan's first `first` are placed at the start.
+    pub steer: std::sync::Arc<crate::schedule::Steer>,
+    pub first: usize,
+    /// Requests for the records so far (answered by the recorder).
+    pub snapshots: Option<mpsc::Receiver<tokio::sync::oneshot::Sender<crate::recorder::Recorded>>>,
+    /// Told the schedule's start instant and the `running` metadata once the clients start.
+    pub started: Option<tokio::sync::oneshot::Sender<(std::time::Instant, reports::RunMeta)>>,
+}
+
+/// [`execute`] of a steered run.
+pub async fn execute_steered(
+    plan: Plan,
+    args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+    steered: Steered,
+) -> Result<Finished, RunError> {
+    execute_inner(plan, args, interrupts, None, Some(steered)).await
+}
+
+async fn execute_inner(
+    plan: Plan,
+    args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+    sharding: Option<Sharding>,
+    steered: Option<Steered>,
+) -> Result<Finished, RunError> {
     let embedded_needed = plan.target.endpoint.is_none();
     let clients = match &sharding {
         Some(s) => s
@@ -217,7 +251,8 @@ pub async fn execute_with(
         m.status = RunStatus::Running;
         m
     };
-    let (interrupts, live) = match start_live(&plan, &target.url, run_id, interrupts).await {
+    let steer = steered.as_ref().map(|k| k.steer.clone());
+    let (interrupts, live) = match start_live(&plan, &target.url, run_id, interrupts, steer).await {
         Ok(v) => v,
         Err(why) => {
             target.stop();
@@ -234,6 +269,7 @@ pub async fn execute_with(
             interrupts,
             sharding,
             live,
+            steered,
         },
     )
     .await;
@@ -268,6 +304,7 @@ async fn start_live(
     url: &str,
     run_id: u32,
     interrupts: mpsc::UnboundedReceiver<()>,
+    steer: Option<std::sync::Arc<crate::schedule::Steer>>,
 ) -> Result<(mpsc::UnboundedReceiver<()>, Option<clients::LiveStart>), String> {
     if !plan.output.live.any() {
         return Ok((interrupts, None));
@@ -285,6 +322,8 @@ async fn start_live(
         run_id: run_id.to_string(),
         target: reports::redact::redact_url(url),
         phases,
+        phase_of: steer
+            .map(|s| crate::live::PhaseOf(std::sync::Arc::new(move |d| s.phase_at_offset(d)))),
     };
     let (tx, rx) = mpsc::unbounded_channel();
     let started = crate::live::start(

@@ -71,8 +71,9 @@ impl Conn<'_> {
     /// and their gate, churn drops (kept in `carry`), client pings, the mute instant.
     fn clocks(&mut self, phase: u16, carry: &mut Carry, now: Instant) -> Timers {
         let ctx = self.ctx;
-        let w = &ctx.schedule.windows[usize::from(phase)];
-        let p = self.spec().clone();
+        let w = *ctx.schedule.window(phase);
+        let mut p = self.spec().clone();
+        p.rate_per_s = ctx.schedule.rate(phase, p.rate_per_s);
         let seed = ctx.seed ^ u64::from(phase);
         // After a reconnect, the clock of the phase goes on where it was (the sends meant
         // while away were counted as skipped); otherwise it starts now.
@@ -286,10 +287,12 @@ pub(super) async fn send_due(
         }
         // The room is full (or waited long enough): the schedule starts now.
         t.gate = None;
-        let p = &ctx.plan.phases[usize::from(c.phase)];
+        // At the phase's rate (a steered run's decided one).
+        let mut p = ctx.plan.phases[usize::from(c.phase)].clone();
+        p.rate_per_s = ctx.schedule.rate(c.phase, p.rate_per_s);
         *clock = SendClock::new(
             now.max(clock.next()),
-            p,
+            &p,
             c.client,
             ctx.seed ^ u64::from(c.phase),
         );
@@ -328,8 +331,19 @@ pub(super) async fn send_due(
     Ok(())
 }
 
+/// How long a connection waiting for a steered run's next phase sleeps between looks (it
+/// is woken at once by a decision; this only bounds a missed wake-up).
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(super) fn next_wake(c: &Conn<'_>, drain_until: Option<Instant>, carry: &Carry) -> Instant {
-    let mut wake = drain_until.unwrap_or_else(|| c.window_end());
+    // Waiting for a steered run's next phase: nothing of the schedule is due (the watch
+    // on the steering wakes the connection).
+    let end = if c.waiting {
+        Instant::now() + LONG_WAIT
+    } else {
+        c.window_end()
+    };
+    let mut wake = drain_until.unwrap_or(end);
     let mut at = |t: Option<Instant>| {
         if let Some(t) = t {
             wake = wake.min(t);
@@ -400,7 +414,7 @@ impl Conn<'_> {
                 && self.joined.is_some()
                 && self.pending.is_empty()
                 && carry.receiver.deliveries() > 0
-                && back < self.seg.end
+                && back < self.ctx.schedule.segment_end(&self.seg)
             {
                 self.lost(now, carry, DisconnectReason::ClientDrop);
                 carry.away_since = Some(now);

@@ -57,6 +57,8 @@ pub struct Receiver {
     recovered_session: bool,
     /// Deliveries of this run that no membership explains (not a stream of its rooms).
     stray: u64,
+    /// The tallies of the phases up to this one were given early ([`Receiver::settle`]).
+    settled_through: Option<u16>,
 }
 
 impl StreamState {
@@ -331,18 +333,29 @@ impl Receiver {
         }
     }
 
+    /// True when the request to settle the phases up to `through` asks this receiver for
+    /// tallies it has not given.
+    pub fn owes(&self, through: u16) -> bool {
+        self.active() && self.settled_through.is_none_or(|s| s < through)
+    }
+
+    /// The tallies of the phases up to `through` not given yet, while the client goes on:
+    /// a steered run judges a step on its reach before the run ends (capacity/kept.rs).
+    /// Counted as [`Receiver::finish`] counts them, the intervals still open taken up to
+    /// now; what of these phases arrives later is not counted again (their tallies are
+    /// given). The stretch's `outside` is left to `finish`.
+    pub fn settle(&mut self, board: &PublishLog, through: u16) -> Vec<(u16, Tally)> {
+        let from = self.settled_through.map_or(0, |s| s.saturating_add(1));
+        let (mut out, _) = self.tallies(board);
+        out.retain(|(k, _)| (from..=through).contains(k));
+        self.settled_through = Some(self.settled_through.map_or(through, |s| s.max(through)));
+        out
+    }
+
     /// The end of the client's stretch (after the drain): closes every interval at `now_ns`
-    /// and returns the tallies, one per (phase, room size class), and resets.
+    /// and returns the tallies, one per (phase, room size class), of the phases not
+    /// settled before ([`Receiver::settle`]), and the stretch's `outside`; and resets.
     pub fn finish(&mut self, board: &PublishLog, now_ns: u64) -> Vec<(u16, Tally)> {
-        let mut out: Vec<(u16, Tally)> = Vec::new();
-        let mut add = |phase: u16, t: Tally| match out
-            .iter_mut()
-            .find(|(p, x)| *p == phase && x.class == t.class)
-        {
-            Some((_, x)) => x.add(&t),
-            None => out.push((phase, t)),
-        };
-        let mut first_phase = None;
         for j in &mut self.rooms {
             for st in &mut j.streams {
                 let now = st.point_now(board, now_ns);
@@ -352,7 +365,31 @@ impl Receiver {
                 if let Some(open) = st.window_open.take() {
                     st.windows.insert(open, now);
                 }
-                let away = st.to_seqs(board, &st.windows);
+            }
+        }
+        let from = self.settled_through.map_or(0, |s| s.saturating_add(1));
+        let (phases, outside) = self.tallies(board);
+        let mut out: Vec<(u16, Tally)> = Vec::new();
+        for (k, t) in phases
+            .into_iter()
+            .filter(|(k, _)| *k >= from)
+            .chain(outside)
+        {
+            add_to(&mut out, k, t);
+        }
+        *self = Receiver::default();
+        out
+    }
+
+    /// Every phase's tallies so far, one per (phase, room size class), the intervals
+    /// still open taken as open; and the `outside` deliveries (on the first phase).
+    fn tallies(&self, board: &PublishLog) -> (Tallies, Tallies) {
+        let mut out: Vec<(u16, Tally)> = Vec::new();
+        let mut extra: Vec<(u16, Tally)> = Vec::new();
+        let mut first_phase = None;
+        for j in &self.rooms {
+            for st in &j.streams {
+                let away = st.away(board);
                 let not_received = st.stream.not_received();
                 let mut delivered_all = 0;
                 for (k, e) in st.expected(board, j.room) {
@@ -370,7 +407,8 @@ impl Receiver {
                     let expected = e.len();
                     let delivered = expected.saturating_sub(missed + lost);
                     delivered_all += delivered;
-                    add(
+                    add_to(
+                        &mut out,
                         k,
                         Tally {
                             class,
@@ -385,7 +423,8 @@ impl Receiver {
                 let outside = st.stream.received().saturating_sub(delivered_all);
                 if outside > 0 {
                     let k = first_phase.unwrap_or(0);
-                    add(
+                    add_to(
+                        &mut extra,
                         k,
                         Tally {
                             class: board.layout.room_size(k, j.room),
@@ -397,7 +436,8 @@ impl Receiver {
             }
         }
         if self.stray > 0 {
-            add(
+            add_to(
+                &mut extra,
                 first_phase.unwrap_or(0),
                 Tally {
                     class: 0,
@@ -406,8 +446,21 @@ impl Receiver {
                 },
             );
         }
-        *self = Receiver::default();
-        out
+        (out, extra)
+    }
+}
+
+/// Tallies, each with its phase.
+type Tallies = Vec<(u16, Tally)>;
+
+/// Adds `t` to the tally of its (phase, class) in `out`.
+fn add_to(out: &mut Vec<(u16, Tally)>, phase: u16, t: Tally) {
+    match out
+        .iter_mut()
+        .find(|(p, x)| *p == phase && x.class == t.class)
+    {
+        Some((_, x)) => x.add(&t),
+        None => out.push((phase, t)),
     }
 }
 

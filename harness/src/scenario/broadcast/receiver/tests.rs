@@ -267,3 +267,37 @@ fn restarted_tick_server_counts_on() {
         "{t:?}"
     );
 }
+
+/// A steered run judges a step on its tallies while the clients go on (capacity/kept.rs):
+/// phase 0's are given when asked, once (a phase-0 message that arrives after that is not
+/// counted again), and the stretch's end gives phase 1's alone.
+#[test]
+fn tallies_settled_early_are_given_once() {
+    let mut plan = broadcast_plan(1, 4, 1, None);
+    let mut second = plan.phases[0].clone();
+    second.name = "c".into();
+    plan.phases.push(second);
+    let b = PublishLog::new(Layout::new(&plan), vec![0], u64::MAX);
+    b.enter_phase(0, 0);
+    let mut r = Receiver::new();
+    assert!(!r.owes(0), "a receiver in no room owes nothing");
+    r.joined(&b, 0, 999 * MS);
+    commit(&b, 0, 10);
+    let mut seen = Seen::default();
+    deliver(&mut r, &b, &[0, 1, 2, 3, 4, 5, 6, 7, 8], &mut seen);
+    assert!(r.owes(0));
+    let early = r.settle(&b, 0);
+    assert!(!r.owes(0), "given once");
+    assert!(early.iter().all(|(k, _)| *k == 0), "{early:?}");
+    let t = total(&early);
+    assert_eq!((t.expected, t.delivered, t.lost), (10, 9, 1));
+    assert!(r.settle(&b, 0).is_empty(), "asked again: nothing more");
+    b.enter_phase(0, 1);
+    commit(&b, 10, 5);
+    deliver(&mut r, &b, &[10, 11, 12, 13, 14, 9], &mut seen);
+    let late = r.finish(&b, 2_000 * MS);
+    assert!(late.iter().all(|(k, _)| *k == 1), "{late:?}");
+    let t = total(&late);
+    assert_eq!((t.expected, t.delivered, t.lost, t.outside), (5, 5, 0, 0));
+    assert!(!r.owes(1), "finished: reset");
+}

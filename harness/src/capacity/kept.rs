@@ -1,0 +1,516 @@
+//! A search that keeps its clients: every step is a pair of phases (`warmup_NN`,
+//! `measure_NN`) of ONE run, decided while the run goes on. In an echo rate search the
+//! clients connect once and each step only changes their send rate; in an echo
+//! client-count search each step adds clients (connecting over the warm-up, at the connect
+//! rate) or lets the ones above its count go, and the others stay connected; in a
+//! broadcast publish-rate search each step changes the publishers' rate.
+//!
+//! Receives the search's request and checks, the first load, the output folder. Emits,
+//! per step, a [`Done`] judged on the step's measured phase from the records so far (the
+//! recorder answers on request, `run::Steered`; a broadcast step's subscribers give their
+//! tallies of it when asked, `Steer::settle`), and at the end the run file of the whole
+//! search (every step's phases, the steps not taken trimmed).
+//! Must not: measure anything itself, or let a step's clients reconnect.
+//!
+//! Applies to `--scenario echo --vary rate|clients` and `--scenario broadcast --vary
+//! publish-rate` on one process. A broadcast client-count search (whose rooms are laid out
+//! from the plan at the run's start), connect searches (each step is its connects) and
+//! searches over several processes run each step as a run of its own (step.rs). Between
+//! steps the clients wait, connected and idle, while the step just measured drains and is
+//! judged, and after an overloaded step until the server is quiet
+//! (docs/results-format.md#capacity).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reports::{RunFile, RunMeta};
+use tokio::sync::{mpsc, oneshot};
+
+use super::step::{self, Baseline, Done};
+use super::{CapacityError, Checked, Request, Vary};
+use crate::plan::{Plan, Scenario};
+use crate::recorder::Recorded;
+use crate::schedule::{Decision, Steer};
+
+/// Names of step `k`'s phases.
+pub fn warmup_name(k: u32) -> String {
+    format!("warmup_{k:02}")
+}
+pub fn measure_name(k: u32) -> String {
+    format!("measure_{k:02}")
+}
+
+/// The most steps any search over `c` can take: the geometric stage from `from` to `max`,
+/// the bisection to the precision, each step repeated up to the saturation repeats, and a
+/// margin.
+pub fn max_steps(c: &Checked) -> u32 {
+    let s = &c.search;
+    let growth = (s.max / s.from).max(1.0).ln() / s.growth.max(1.01).ln();
+    let bisect = ((s.growth - 1.0).max(0.01) / s.precision.max(1e-4))
+        .log2()
+        .max(0.0);
+    let steps = growth.ceil() + bisect.ceil() + 3.0;
+    let tries = 1 + super::search::SATURATED_REPEATS;
+    ((steps as u32).saturating_mul(tries)).clamp(4, 400)
+}
+
+/// True when the search over `c` keeps its clients (see the module's doc): `plan` is its
+/// first step's.
+pub fn applies(c: &Checked, plan: &Plan) -> bool {
+    let most = match c.vary {
+        Vary::Clients => room(c),
+        _ => plan.max_clients(),
+    };
+    let kind = matches!(
+        (c.scenario, c.vary),
+        (Scenario::Echo, Vary::Rate | Vary::Clients) | (Scenario::Broadcast, Vary::PublishRate)
+    );
+    kind && !plan.scale.distributed(most)
+}
+
+/// The most clients a client-count search can ask for (`--max`).
+fn room(c: &Checked) -> u32 {
+    whole(c.search.max)
+}
+
+/// A client count as a load: rounded, at least 1.
+fn whole(load: f64) -> u32 {
+    u32::try_from(load.round() as u64)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+/// The running search's one run.
+pub struct Kept {
+    steer: Arc<Steer>,
+    snapshots: mpsc::Sender<oneshot::Sender<Recorded>>,
+    meta: RunMeta,
+    run: tokio::task::JoinHandle<Result<crate::run::Finished, crate::run::RunError>>,
+    /// The interrupts of the search reach the run through this.
+    pub interrupts: mpsc::UnboundedSender<()>,
+    base: Baseline,
+    /// Phases per step: 2 with a warm-up, else 1.
+    per_step: usize,
+    drain: Duration,
+    /// Step 1's clients (all of a rate search's).
+    clients: u32,
+    /// A broadcast search's publishers and subscribers (0 for echo).
+    publishers: u32,
+    subscribers: u32,
+    /// Deliveries each publish makes (subscribers per room; 0 for echo).
+    fan: f64,
+    /// Send rate per client (a client-count search's, fixed).
+    rate: f64,
+    /// Connects per second of the clients a step adds.
+    connect_rate: f64,
+    /// Step 1's measured window (its phases were placed with the run's start).
+    first_measured: Duration,
+    first_lengthened: Option<String>,
+    /// The last step failed or saturated: the next one waits for the server to go quiet.
+    overloaded: bool,
+}
+
+/// The longest a step waits for the server to go quiet after an overloaded one.
+const QUIET_MAX: Duration = Duration::from_secs(10);
+
+/// The measured window at `per_s` replies per second: `--step-duration`, lengthened up to
+/// 10x when its percentile needs more samples, and why.
+fn measured_at(c: &Checked, per_s: f64) -> (Duration, Option<String>) {
+    step::lengthen(c, Some(per_s))
+}
+
+/// Samples per second at `load`: replies, the load of a rate search, or in a client-count
+/// search the clients times their `rate` each; deliveries in a publish-rate search, the
+/// load times the deliveries of each publish (`fan`).
+fn per_s(c: &Checked, load: f64, rate: f64, fan: f64) -> f64 {
+    match c.vary {
+        Vary::Clients => f64::from(whole(load)) * rate,
+        Vary::PublishRate => load * fan,
+        Vary::Rate => load,
+    }
+}
+
+impl Kept {
+    /// Starts the run with step 1's phases at `load`, into `out_dir`.
+    pub async fn start(
+        req: &Request,
+        c: &Checked,
+        load: f64,
+        out_dir: &std::path::Path,
+        args: Vec<String>,
+    ) -> Result<Kept, CapacityError> {
+        let later = match c.vary {
+            Vary::Clients => f64::from(room(c)),
+            _ => load,
+        };
+        // Step 1 alone first, for its clients and their rate.
+        let plan = step::kept_plan(req, c, (load, later), c.step, out_dir, 1)?;
+        let rate = plan.phases.first().map_or(1.0, |p| p.rate_per_s);
+        let clients = plan.phases.first().map_or(0, |p| p.clients);
+        let fanout = plan.phases.first().and_then(|p| p.fanout.clone());
+        let (publishers, subscribers, fan) = fanout.map_or((0, 0, 0.0), |f| {
+            let fan = f64::from(f.subscribers) / f64::from(f.rooms.max(1));
+            (f.publishers, f.subscribers, fan)
+        });
+        let (measured, lengthened) = measured_at(c, per_s(c, load, rate, fan));
+        let plan = step::kept_plan(req, c, (load, later), measured, out_dir, max_steps(c))?;
+        let connect_rate = match (req.base)().phases.pop().and_then(|p| p.connect_rate) {
+            Some(Ok(r)) if r > 0.0 => r,
+            _ => crate::plan::DEFAULT_CONNECT_RATE,
+        };
+        let per_step = if c.warmup.is_zero() { 1 } else { 2 };
+        let steer = Steer::new(&plan);
+        let (snap_tx, snap_rx) = mpsc::channel(1);
+        let (started_tx, started_rx) = oneshot::channel();
+        let (int_tx, int_rx) = mpsc::unbounded_channel();
+        let drain = plan.timeout.min(plan.grace);
+        let steered = crate::run::Steered {
+            steer: steer.clone(),
+            first: per_step,
+            snapshots: Some(snap_rx),
+            started: Some(started_tx),
+        };
+        let run = tokio::spawn(crate::run::execute_steered(plan, args, int_rx, steered));
+        // The run tells its start once its clients begin (target resolved, folder ready);
+        // an error before that ends the run task with it.
+        let meta = match started_rx.await {
+            Ok((_, meta)) => meta,
+            Err(_) => {
+                let why = match run.await {
+                    Ok(Err(e)) => {
+                        return Err(CapacityError {
+                            message: format!("the first step could not run: {e}"),
+                            exit: e.exit(),
+                        });
+                    }
+                    Ok(Ok(_)) => "the run ended before it started".to_string(),
+                    Err(e) => format!("the run failed: {e}"),
+                };
+                return Err(CapacityError {
+                    message: why,
+                    exit: crate::run::Exit::CouldNotRun,
+                });
+            }
+        };
+        Ok(Kept {
+            steer,
+            snapshots: snap_tx,
+            meta,
+            run,
+            interrupts: int_tx,
+            base: Baseline::default(),
+            per_step,
+            drain,
+            clients,
+            publishers,
+            subscribers,
+            fan,
+            rate,
+            connect_rate,
+            first_measured: measured,
+            first_lengthened: lengthened,
+            overloaded: false,
+        })
+    }
+
+    /// The records so far as a run file (`None` once the run is gone).
+    async fn snapshot(&self) -> Option<RunFile> {
+        let (tx, rx) = oneshot::channel();
+        self.snapshots.send(tx).await.ok()?;
+        let recorded = rx.await.ok()?;
+        Some(recorded.into_run_file(self.meta.clone()))
+    }
+
+    /// Waits, at most [`QUIET_MAX`], until a whole second goes by with no reply and no
+    /// delivery; returns whether it did.
+    async fn quiet(&self, stopped: &AtomicBool) -> bool {
+        let from = Instant::now();
+        let Some(t0) = self.steer.t0() else {
+            return false;
+        };
+        let since = from.saturating_duration_since(t0).as_secs();
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if stopped.load(Ordering::SeqCst) || self.run.is_finished() {
+                return false;
+            }
+            let Some(r) = self.snapshot().await else {
+                return false;
+            };
+            if r.series
+                .iter()
+                .any(|p| p.second > since && p.received == 0 && p.delivered == 0)
+            {
+                return true;
+            }
+            if from.elapsed() >= QUIET_MAX {
+                tracing::warn!(
+                    "the server was still answering the last step's load {QUIET_MAX:?} after it \
+                     was judged; the next step starts anyway"
+                );
+                return false;
+            }
+        }
+    }
+
+    /// Runs step `index` at `load` (decides its phases unless it is step 1) and judges it.
+    pub async fn step(
+        &mut self,
+        c: &Checked,
+        index: u32,
+        load: f64,
+        stopped: &AtomicBool,
+    ) -> Result<Done, CapacityError> {
+        // What the step asks of the clients: a rate search's clients at load/clients each;
+        // a count search's `load` clients at their rate; a publish-rate search's
+        // publishers at load/publishers each (its step's clients are its subscribers, as a
+        // step run's are).
+        let (clients, rate) = match c.vary {
+            Vary::Clients => (whole(load).min(room(c)), self.rate),
+            Vary::PublishRate => (self.clients, load / f64::from(self.publishers.max(1))),
+            Vary::Rate => (self.clients, load / f64::from(self.clients.max(1))),
+        };
+        let (measured, lengthened) = if index == 1 {
+            (self.first_measured, self.first_lengthened.clone())
+        } else {
+            measured_at(c, per_s(c, load, rate, self.fan))
+        };
+        let shown = if self.subscribers > 0 {
+            self.subscribers
+        } else {
+            clients
+        };
+        let mut step = step::unjudged(
+            (index, load),
+            (u64::from(shown), rate),
+            (measured, lengthened),
+            ".".into(),
+        );
+        let (measure_idx, measure_end) = if index == 1 {
+            let last = self.per_step - 1;
+            match self.steer.window(last) {
+                Some(w) => (last as u16, w.end),
+                None => {
+                    step.verdict = "could_not_run".into();
+                    step.reasons.push("the run placed no phase".into());
+                    return Ok(Done { step, run: None });
+                }
+            }
+        } else {
+            // The clients wait, connected, for these decisions: the next phase starts
+            // now (a moment ahead, so every client's first send is on its clock). Clients
+            // it adds connect over the first phase's ramp; those above its count leave.
+            // After an overload the server may still be working off its backlog (replies
+            // or deliveries of the last step still coming): that would be measured here.
+            if self.overloaded {
+                self.quiet(stopped).await;
+            }
+            let soon = Instant::now() + Duration::from_millis(20);
+            let phase = |duration| Decision {
+                duration,
+                rate_per_s: rate,
+                clients: Some(clients),
+                connect_rate: self.connect_rate,
+                not_before: soon,
+            };
+            let mut decided = Ok(None);
+            if self.per_step == 2 {
+                decided = self.steer.decide_phase(phase(c.warmup)).map(Some);
+            }
+            let decided = decided.and_then(|_| self.steer.decide_phase(phase(measured)));
+            match decided {
+                Ok((idx, w)) => (idx, w.end),
+                Err(e) => {
+                    step.verdict = "could_not_run".into();
+                    step.reasons.push(e.to_string());
+                    return Ok(Done { step, run: None });
+                }
+            }
+        };
+        let name = measure_name(index);
+        // The window, then its drain: judged once every send of the window is settled
+        // (answered or timed out) or the drain (the shorter of --timeout and --grace) is
+        // over, and the window's last second is closed; at most the drain and 2 s after its
+        // end.
+        // A broadcast step is judged on its subscribers' tallies: asked for once the drain
+        // is over (what is still in flight then is lost, as at a step run's stop), and
+        // waited for (a subscriber away from the server gives them within a second).
+        let deadline = measure_end + self.drain + Duration::from_millis(2_000);
+        let fan = c.scenario == Scenario::Broadcast;
+        let mut asked = false;
+        let mut tallied = !fan;
+        let run;
+        loop {
+            let now = Instant::now();
+            if stopped.load(Ordering::SeqCst) {
+                step.verdict = "interrupted".into();
+                return Ok(Done { step, run: None });
+            }
+            if self.run.is_finished() {
+                step.verdict = "could_not_run".into();
+                step.reasons.push("the run ended before the step".into());
+                return Ok(Done { step, run: None });
+            }
+            if now < measure_end {
+                let nap = (measure_end - now).min(Duration::from_millis(200));
+                tokio::time::sleep(nap).await;
+                continue;
+            }
+            if fan && !asked && now >= measure_end + self.drain {
+                self.steer.settle(measure_idx);
+                asked = true;
+            }
+            if fan && !tallied {
+                tallied = asked && self.steer.settled_count(measure_idx) >= self.subscribers;
+                if !tallied && now < deadline {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            }
+            let Some(r) = self.snapshot().await else {
+                step.verdict = "could_not_run".into();
+                step.reasons.push("the run's recorder is gone".into());
+                return Ok(Done { step, run: None });
+            };
+            let phase = r.phases.iter().find(|p| p.name == name);
+            let settled = phase
+                .and_then(|p| p.stats.echo.as_ref())
+                .is_none_or(|e| e.sent <= e.received.saturating_add(e.timeouts));
+            // The window's last second closed, with its health reading: the saturation
+            // rule judges whole seconds.
+            let last = phase.map_or(0, |p| p.stats.end_offset_ms.div_ceil(1000));
+            let closed = r.series.iter().any(|p| p.second + 1 >= last)
+                && r.health.series.iter().any(|p| p.second + 1 >= last);
+            // As a step run of its own drains: at most `drain` after the window (what is
+            // still unanswered then is counted so, below).
+            let drained = settled || now >= measure_end + self.drain;
+            if (drained && closed && tallied) || now >= deadline {
+                run = r;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut run = run;
+        if !tallied {
+            let given = self.steer.settled_count(measure_idx);
+            step.reasons.push(format!(
+                "{} of {} subscribers had not given their tallies at the judgement, so the \
+                 step's reach could not be counted whole",
+                self.subscribers.saturating_sub(given),
+                self.subscribers
+            ));
+        }
+        // Sends of the window still unanswered at the judgement are what a step run of its
+        // own would call unanswered at its stop: counted so, in the step's figures.
+        if let Some(e) = run
+            .phases
+            .iter_mut()
+            .find(|p| p.name == name)
+            .and_then(|p| p.stats.echo.as_mut())
+        {
+            let open = e.sent.saturating_sub(e.received.saturating_add(e.timeouts));
+            e.unanswered_at_stop = e.unanswered_at_stop.saturating_add(open);
+        }
+        // The SLOs on this step's measured phase; connect and swarm metrics on the step's
+        // whole span (its warm-up and measured window, a phase `step_NN` made for the
+        // judgement), as a step run of its own evaluates them. A step that made no connect
+        // (a rate step after the first) answers connect SLOs with the connects of the
+        // clients it kept: the run's so far.
+        let span = step_span(&run, index, self.per_step);
+        let span_name = format!("step_{index:02}");
+        let span_connects = span.as_ref().is_some_and(|s| s.connect.attempted > 0);
+        if let Some(stats) = span {
+            run.phases.push(reports::PhaseResult {
+                name: span_name.clone(),
+                scenario: c.scenario.name().into(),
+                stats,
+            });
+        }
+        let rules: Vec<reports::Threshold> = c
+            .slos
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                t.path.phase = match t.path.scenario.as_str() {
+                    "connect" if span_connects => Some(span_name.clone()),
+                    "connect" => None,
+                    "swarm" => Some(span_name.clone()),
+                    _ => Some(name.clone()),
+                };
+                t
+            })
+            .collect();
+        run.thresholds = reports::threshold::evaluate(&rules, &run);
+        if run.run.connect.connected == 0 {
+            run.meta.status = reports::RunStatus::Failed;
+            run.meta.status_detail = Some(format!(
+                "no connection succeeded ({} attempted)",
+                run.run.connect.attempted
+            ));
+        }
+        step::judge(&mut step, &run, c, &name, &self.base);
+        self.overloaded = step.verdict != "pass";
+        self.base = Baseline::of(&run);
+        Ok(Done { step, run: None })
+    }
+
+    /// Ends the run (its clients drain and close after the last decided phase) and returns
+    /// its file: the phases of the steps taken, each with its decided length and rate.
+    pub async fn finish(self) -> Result<(RunFile, crate::run::Exit), CapacityError> {
+        self.steer.close();
+        let decided = self.steer.decided();
+        let windows: Vec<crate::schedule::Window> = (0..decided)
+            .filter_map(|p| self.steer.window(p))
+            .copied()
+            .collect();
+        let finished = match self.run.await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
+                return Err(CapacityError {
+                    message: format!("the search's run failed: {e}"),
+                    exit: e.exit(),
+                });
+            }
+            Err(e) => {
+                return Err(CapacityError {
+                    message: format!("the search's run failed: {e}"),
+                    exit: crate::run::Exit::CouldNotRun,
+                });
+            }
+        };
+        let mut run = finished.run;
+        run.phases.truncate(decided);
+        run.meta.plan.truncate(decided);
+        for (p, w) in run.meta.plan.iter_mut().zip(&windows) {
+            if let Some(r) = w.rate_per_s {
+                let ramp = w.ramp_end.saturating_duration_since(w.start);
+                p.duration_ms = w.end.saturating_duration_since(w.start).as_millis() as u64;
+                p.ramp_ms = (!ramp.is_zero()).then_some(ramp.as_millis() as u64);
+                p.connect_rate_per_s = p.ramp_ms.map(|_| self.connect_rate);
+                p.rate_per_s = Some(r);
+                p.clients = u64::from(w.clients);
+            }
+        }
+        Ok((run, finished.exit))
+    }
+}
+
+/// Step `index`'s whole span: its warm-up and measured phases summed (`None` when a phase
+/// is missing or their figures cannot be added).
+fn step_span(run: &RunFile, index: u32, per_step: usize) -> Option<reports::Section> {
+    let names = [warmup_name(index), measure_name(index)];
+    let names = &names[2 - per_step.clamp(1, 2)..];
+    let mut parts = names
+        .iter()
+        .map(|n| run.phases.iter().find(|p| &p.name == n).map(|p| &p.stats));
+    let first = parts.next()??;
+    let mut span = first.clone();
+    for p in parts {
+        let mut sum = reports::merge::merge_section(&span, p?).ok()?;
+        // Consecutive spans: the peak is the higher one, not the sum (as for shards).
+        sum.connect.peak_connected = span.connect.peak_connected.max(p?.connect.peak_connected);
+        span = sum;
+    }
+    Some(span)
+}
