@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::step::{self, Baseline, Done};
 use super::{CapacityError, Checked, Request, Vary};
 use crate::plan::{Plan, Scenario};
-use crate::recorder::Recorded;
+use crate::recorder::{Ask, Progress};
 use crate::schedule::{Decision, Steer};
 
 /// Names of step `k`'s phases.
@@ -84,7 +84,7 @@ fn whole(load: f64) -> u32 {
 /// The running search's one run.
 pub struct Kept {
     steer: Arc<Steer>,
-    snapshots: mpsc::Sender<oneshot::Sender<Recorded>>,
+    snapshots: mpsc::Sender<Ask>,
     meta: RunMeta,
     run: tokio::task::JoinHandle<Result<crate::run::Finished, crate::run::RunError>>,
     /// The interrupts of the search reach the run through this.
@@ -214,12 +214,20 @@ impl Kept {
         })
     }
 
-    /// The records so far as a run file (`None` once the run is gone).
+    /// The records so far as a run file (`None` once the run is gone): every histogram
+    /// encoded, so asked for once per step, when it is judged.
     async fn snapshot(&self) -> Option<RunFile> {
         let (tx, rx) = oneshot::channel();
-        self.snapshots.send(tx).await.ok()?;
+        self.snapshots.send(Ask::Records(tx)).await.ok()?;
         let recorded = rx.await.ok()?;
         Some(recorded.into_run_file(self.meta.clone()))
+    }
+
+    /// The counts so far (`None` once the run is gone): cheap, for polling.
+    async fn progress(&self) -> Option<Progress> {
+        let (tx, rx) = oneshot::channel();
+        self.snapshots.send(Ask::Progress(tx)).await.ok()?;
+        rx.await.ok()
     }
 
     /// Waits, at most [`QUIET_MAX`], until a whole second goes by with no reply and no
@@ -235,7 +243,7 @@ impl Kept {
             if stopped.load(Ordering::SeqCst) || self.run.is_finished() {
                 return false;
             }
-            let Some(r) = self.snapshot().await else {
+            let Some(r) = self.progress().await else {
                 return false;
             };
             if r.series
@@ -368,24 +376,31 @@ impl Kept {
                     continue;
                 }
             }
-            let Some(r) = self.snapshot().await else {
+            // Polled on the counts alone; the whole records (every histogram encoded) are
+            // built once, for the judgement.
+            let Some(r) = self.progress().await else {
                 step.verdict = "could_not_run".into();
                 step.reasons.push("the run's recorder is gone".into());
                 return Ok(Done { step, run: None });
             };
-            let phase = r.phases.iter().find(|p| p.name == name);
+            let phase = r.phases.get(usize::from(measure_idx));
             let settled = phase
-                .and_then(|p| p.stats.echo.as_ref())
+                .filter(|p| p.echo)
                 .is_none_or(|e| e.sent <= e.received.saturating_add(e.timeouts));
             // The window's last second closed, with its health reading: the saturation
             // rule judges whole seconds.
-            let last = phase.map_or(0, |p| p.stats.end_offset_ms.div_ceil(1000));
+            let last = phase.map_or(0, |p| p.end_offset_ms.div_ceil(1000));
             let closed = r.series.iter().any(|p| p.second + 1 >= last)
-                && r.health.series.iter().any(|p| p.second + 1 >= last);
+                && r.health_seconds.iter().any(|s| s + 1 >= last);
             // As a step run of its own drains: at most `drain` after the window (what is
             // still unanswered then is counted so, below).
             let drained = settled || now >= measure_end + self.drain;
             if (drained && closed && tallied) || now >= deadline {
+                let Some(r) = self.snapshot().await else {
+                    step.verdict = "could_not_run".into();
+                    step.reasons.push("the run's recorder is gone".into());
+                    return Ok(Done { step, run: None });
+                };
                 run = r;
                 break;
             }
@@ -417,6 +432,22 @@ impl Kept {
         // judgement), as a step run of its own evaluates them. A step that made no connect
         // (a rate step after the first) answers connect SLOs with the connects of the
         // clients it kept: the run's so far.
+        // Decoding, merging and evaluating histograms: off the runtime, as the snapshot's
+        // encoding was (the clients' sends and the health probe go on meanwhile).
+        crate::recorder::off_the_runtime(|| self.judge(c, &mut step, run, index, &name));
+        Ok(Done { step, run: None })
+    }
+
+    /// Judges step `index` (its measured phase `name`) on the records `run`, and keeps
+    /// what the next step's judgement subtracts.
+    fn judge(
+        &mut self,
+        c: &Checked,
+        step: &mut reports::CapacityStep,
+        mut run: RunFile,
+        index: u32,
+        name: &str,
+    ) {
         let span = step_span(&run, index, self.per_step);
         let span_name = format!("step_{index:02}");
         let span_connects = span.as_ref().is_some_and(|s| s.connect.attempted > 0);
@@ -436,7 +467,7 @@ impl Kept {
                     "connect" if span_connects => Some(span_name.clone()),
                     "connect" => None,
                     "swarm" => Some(span_name.clone()),
-                    _ => Some(name.clone()),
+                    _ => Some(name.to_string()),
                 };
                 t
             })
@@ -449,10 +480,9 @@ impl Kept {
                 run.run.connect.attempted
             ));
         }
-        step::judge(&mut step, &run, c, &name, &self.base);
+        step::judge(step, &run, c, name, &self.base);
         self.overloaded = step.verdict != "pass";
         self.base = Baseline::of(&run);
-        Ok(Done { step, run: None })
     }
 
     /// Ends the run (its clients drain and close after the last decided phase) and returns

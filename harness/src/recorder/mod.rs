@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::metric::{METRICS, Metric};
 pub use hlog::HlogWriter;
-pub use recorded::Recorded;
+pub use recorded::{PhaseProgress, Progress, Recorded};
 
 use crate::health::{self, HealthRx};
 use crate::sample::{SAMPLE_CHANNEL_CAPACITY, Sample, SampleRx, SampleTx};
@@ -117,7 +117,31 @@ pub struct Checkpoints {
     pub tx: mpsc::Sender<Recorded>,
     /// Records so far, on request (a steered run judges each step's window while the run
     /// goes on: capacity/kept.rs). Every sample queued before the request is in them.
-    pub on_demand: Option<mpsc::Receiver<tokio::sync::oneshot::Sender<Recorded>>>,
+    pub on_demand: Option<mpsc::Receiver<Ask>>,
+}
+
+/// A request for the records so far ([`Checkpoints::on_demand`]).
+#[derive(Debug)]
+pub enum Ask {
+    /// The counts a judge polls ([`Progress`]): no histogram is encoded, so it can be asked
+    /// for often.
+    Progress(tokio::sync::oneshot::Sender<Progress>),
+    /// Everything ([`Recorded`]): every histogram of the run so far is encoded, on a
+    /// thread the runtime's other tasks are moved off ([`off_the_runtime`]).
+    Records(tokio::sync::oneshot::Sender<Recorded>),
+}
+
+/// Runs `build` (the recorder encoding a whole run's histograms, a capacity step's
+/// judgement decoding and merging them: milliseconds that grow with the run) so that the
+/// runtime's other tasks do not wait for it: on a multi-thread runtime in
+/// `block_in_place`, which hands this worker's queued tasks (the health probe, the
+/// clients' sends) to another thread first; inline on a current-thread runtime (the unit
+/// tests), which has no other thread.
+pub fn off_the_runtime<T>(build: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(build),
+        _ => build(),
+    }
 }
 
 /// [`spawn`], plus [`Checkpoints`] of the records so far while the run goes on.
@@ -413,7 +437,7 @@ async fn run(
     loop {
         tokio::select! {
             asked = async { on_demand.as_mut()?.recv().await }, if on_demand.is_some() => {
-                let Some(reply) = asked else {
+                let Some(ask) = asked else {
                     on_demand = None;
                     continue;
                 };
@@ -425,13 +449,23 @@ async fn run(
                 }
                 st.record_batch(&mut batch);
                 st.agg.samples_dropped = dropped.load(Relaxed);
-                let _ = reply.send(Recorded::from_aggregator(
-                    &st.agg,
-                    &config.phases,
-                    started_at,
-                    SystemTime::now(),
-                    st.hlog_error.clone(),
-                ));
+                match ask {
+                    Ask::Progress(reply) => {
+                        let _ = reply.send(Progress::from_aggregator(&st.agg));
+                    }
+                    Ask::Records(reply) => {
+                        let so_far = off_the_runtime(|| {
+                            Recorded::from_aggregator(
+                                &st.agg,
+                                &config.phases,
+                                started_at,
+                                SystemTime::now(),
+                                st.hlog_error.clone(),
+                            )
+                        });
+                        let _ = reply.send(so_far);
+                    }
+                }
             }
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
@@ -457,13 +491,15 @@ async fn run(
                 {
                     last_checkpoint = now();
                     st.agg.samples_dropped = dropped.load(Relaxed);
-                    let so_far = Recorded::from_aggregator(
-                        &st.agg,
-                        &config.phases,
-                        started_at,
-                        SystemTime::now(),
-                        st.hlog_error.clone(),
-                    );
+                    let so_far = off_the_runtime(|| {
+                        Recorded::from_aggregator(
+                            &st.agg,
+                            &config.phases,
+                            started_at,
+                            SystemTime::now(),
+                            st.hlog_error.clone(),
+                        )
+                    });
                     let _ = c.tx.try_send(so_far);
                 }
             }

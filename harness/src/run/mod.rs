@@ -201,7 +201,7 @@ pub struct Steered {
     pub steer: std::sync::Arc<crate::schedule::Steer>,
     pub first: usize,
     /// Requests for the records so far (answered by the recorder).
-    pub snapshots: Option<mpsc::Receiver<tokio::sync::oneshot::Sender<crate::recorder::Recorded>>>,
+    pub snapshots: Option<mpsc::Receiver<crate::recorder::Ask>>,
     /// Told the schedule's start instant and the `running` metadata once the clients start.
     pub started: Option<tokio::sync::oneshot::Sender<(std::time::Instant, reports::RunMeta)>>,
 }

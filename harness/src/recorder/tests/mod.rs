@@ -324,3 +324,74 @@ async fn out_of_range_values_are_clamped_and_counted() {
     // A sample stamped far in the future does not create hours of empty series points.
     assert!(r.series.len() <= 2, "{}", r.series.len());
 }
+
+/// What a running search polls ([`Ask::Progress`]: counts, closed seconds, health seconds,
+/// no histogram encoded) agrees with the whole records asked for at the same point
+/// ([`Ask::Records`], built off the runtime: on a multi-thread runtime, as the swarm's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_agrees_with_the_records_so_far() {
+    let (ck_tx, _ck_rx) = mpsc::channel(1);
+    let (ask_tx, ask_rx) = mpsc::channel(1);
+    let (tx, rec) = spawn_checkpointed(
+        config(&[("warmup_01", "echo"), ("measure_01", "echo")]),
+        Checkpoints {
+            every: Duration::from_secs(3600),
+            later: Duration::from_secs(3600),
+            tx: ck_tx,
+            on_demand: Some(ask_rx),
+        },
+    );
+    let t0 = std::time::Instant::now();
+    let ms = |n: u64| Duration::from_millis(n);
+    for c in 0..5u32 {
+        for (phase, k) in [(0u16, 0u64), (1, 1), (1, 2), (1, 3)] {
+            let intended = t0 + ms(10 * k);
+            tx.send(sample(c, phase, intended, Event::Sent { intended }))
+                .expect("send");
+            let ev = if k == 3 && c < 2 {
+                Event::Timeout {
+                    intended,
+                    sent: intended,
+                }
+            } else {
+                reply(intended)
+            };
+            tx.send(sample(c, phase, intended + ms(2), ev))
+                .expect("send");
+        }
+        // One send of the measured phase still out.
+        let intended = t0 + ms(40);
+        tx.send(sample(c, 1, intended, Event::Sent { intended }))
+            .expect("send");
+    }
+    // Past a second boundary and a health reading, so both lists have something.
+    tokio::time::sleep(ms(1300)).await;
+    let (ptx, prx) = tokio::sync::oneshot::channel();
+    ask_tx.send(Ask::Progress(ptx)).await.expect("ask");
+    let p = prx.await.expect("progress");
+    let (rtx, rrx) = tokio::sync::oneshot::channel();
+    ask_tx.send(Ask::Records(rtx)).await.expect("ask");
+    let r = rrx.await.expect("records");
+    assert_eq!(p.phases.len(), r.phases.len());
+    for (pp, rp) in p.phases.iter().zip(&r.phases) {
+        let e = rp.stats.echo.as_ref().expect("echo in both phases");
+        assert!(pp.echo, "{}", rp.name);
+        assert_eq!(
+            (pp.sent, pp.received, pp.timeouts, pp.end_offset_ms),
+            (e.sent, e.received, e.timeouts, rp.stats.end_offset_ms),
+            "{}",
+            rp.name
+        );
+    }
+    assert_eq!((p.phases[1].sent, p.phases[1].received), (20, 13));
+    assert_eq!(p.phases[1].timeouts, 2);
+    assert!(!p.series.is_empty(), "a second closed");
+    assert_eq!(p.series, r.series);
+    let health: Vec<u64> = r.health.series.iter().map(|h| h.second).collect();
+    assert!(!health.is_empty(), "a health reading came");
+    assert_eq!(p.health_seconds, health);
+    drop(tx);
+    drop(ask_tx);
+    let done = rec.finish().await;
+    assert_eq!(done.phases[1].stats.echo.as_ref().map(|e| e.sent), Some(20));
+}
