@@ -234,6 +234,20 @@ struct State {
 }
 
 impl State {
+    /// The records so far (a checkpoint, or a steered run's judgement), built off the
+    /// runtime ([`off_the_runtime`]).
+    fn so_far(&self, phases: &[PhaseInfo], started_at: SystemTime) -> Recorded {
+        off_the_runtime(|| {
+            Recorded::from_aggregator(
+                &self.agg,
+                phases,
+                started_at,
+                SystemTime::now(),
+                self.hlog_error.clone(),
+            )
+        })
+    }
+
     /// Closes intervals up to (not including) `upto`; `end` is where the last one stops.
     fn close_until(&mut self, upto: u64, end: Option<std::time::Instant>) {
         while self.agg.open_interval < upto {
@@ -454,16 +468,7 @@ async fn run(
                         let _ = reply.send(Progress::from_aggregator(&st.agg));
                     }
                     Ask::Records(reply) => {
-                        let so_far = off_the_runtime(|| {
-                            Recorded::from_aggregator(
-                                &st.agg,
-                                &config.phases,
-                                started_at,
-                                SystemTime::now(),
-                                st.hlog_error.clone(),
-                            )
-                        });
-                        let _ = reply.send(so_far);
+                        let _ = reply.send(st.so_far(&config.phases, started_at));
                     }
                 }
             }
@@ -491,16 +496,7 @@ async fn run(
                 {
                     last_checkpoint = now();
                     st.agg.samples_dropped = dropped.load(Relaxed);
-                    let so_far = off_the_runtime(|| {
-                        Recorded::from_aggregator(
-                            &st.agg,
-                            &config.phases,
-                            started_at,
-                            SystemTime::now(),
-                            st.hlog_error.clone(),
-                        )
-                    });
-                    let _ = c.tx.try_send(so_far);
+                    let _ = c.tx.try_send(st.so_far(&config.phases, started_at));
                 }
             }
             reading = async { health.as_mut()?.recv().await }, if health.is_some() => {
