@@ -6,7 +6,7 @@
 //! Must not: sleep, spawn, or look at what actually happened: intended instants never move
 //! because a reply was late (that is what makes coordinated omission visible).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -64,10 +64,16 @@ pub struct Steer {
     clients: Box<[u32]>,
     /// The run's start, once its schedule is placed.
     t0: OnceLock<Instant>,
-    /// Broadcast receivers may settle their tallies of phases below this (0: none yet).
-    settle: AtomicUsize,
-    /// (settle value, receivers that settled up to it).
-    settled: std::sync::Mutex<(usize, u32)>,
+    /// One word, read lock-free on every connection's loop: the high 32 bits say that
+    /// broadcast receivers may settle their tallies of the phases below that value (0: none
+    /// asked yet), the low 32 bits count the receivers that settled up to it.
+    settle: AtomicU64,
+}
+
+/// [`Steer::settle`]'s word: the request `v` (last phase + 1) and the receivers that
+/// answered it.
+fn settle_word(v: usize, answered: u32) -> u64 {
+    ((v as u64) << 32) | u64::from(answered)
 }
 
 /// Why a phase could not be decided.
@@ -89,8 +95,7 @@ impl Steer {
             changed: watch::channel(0).0,
             clients: plan.phases.iter().map(|p| p.clients).collect(),
             t0: OnceLock::new(),
-            settle: AtomicUsize::new(0),
-            settled: std::sync::Mutex::new((0, 0)),
+            settle: AtomicU64::new(0),
         })
     }
 
@@ -203,19 +208,18 @@ impl Steer {
     /// a step can be judged on its reach while the run goes on (capacity/kept.rs). Wakes
     /// the connections; each reports with [`Schedule::settled`].
     pub fn settle(&self, through: u16) {
-        let v = usize::from(through) + 1;
-        if let Ok(mut g) = self.settled.lock() {
-            *g = (v, 0);
-        }
-        self.settle.store(v, Ordering::Release);
+        self.settle
+            .store(settle_word(usize::from(through) + 1, 0), Ordering::Release);
         self.changed.send_modify(|x| *x += 1);
     }
 
     /// Receivers that settled up to `through` since it was asked for.
     pub fn settled_count(&self, through: u16) -> u32 {
-        match self.settled.lock() {
-            Ok(g) if g.0 == usize::from(through) + 1 => g.1,
-            _ => 0,
+        let w = self.settle.load(Ordering::Acquire);
+        if w >> 32 == u64::from(through) + 1 {
+            w as u32
+        } else {
+            0
         }
     }
 
@@ -346,19 +350,22 @@ impl Schedule {
     /// The last phase whose tallies receivers are asked to settle now (a steered run's:
     /// [`Steer::settle`]); `None` for a plan's run, and until the first request.
     pub fn settle_through(&self) -> Option<u16> {
-        match self.steer.settle.load(Ordering::Acquire) {
+        match self.steer.settle.load(Ordering::Acquire) >> 32 {
             0 => None,
             v => Some((v - 1) as u16),
         }
     }
 
-    /// A receiver settled its tallies up to `through`.
+    /// A receiver settled its tallies up to `through` (counted only against that request:
+    /// a report for an older one, or after a newer request, is not).
     pub fn settled(&self, through: u16) {
-        if let Ok(mut g) = self.steer.settled.lock()
-            && g.0 == usize::from(through) + 1
-        {
-            g.1 = g.1.saturating_add(1);
-        }
+        let want = u64::from(through) + 1;
+        let _ = self
+            .steer
+            .settle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (w >> 32 == want && (w as u32) < u32::MAX).then_some(w + 1)
+            });
     }
 
     /// A receiver of the steered run's decisions; `None` for a plan's run.
@@ -737,7 +744,15 @@ mod tests {
         assert_eq!(s.settle_through(), Some(1));
         s.settled(1);
         s.settled(0);
-        assert_eq!((steer.settled_count(1), steer.settled_count(0)), (1, 0));
+        s.settled(1);
+        assert_eq!((steer.settled_count(1), steer.settled_count(0)), (2, 0));
+        // A newer request starts its count afresh; a late report for the older one is not
+        // counted against it.
+        steer.settle(2);
+        assert_eq!(s.settle_through(), Some(2));
+        s.settled(1);
+        s.settled(2);
+        assert_eq!((steer.settled_count(2), steer.settled_count(1)), (1, 0));
         // The live outputs' label of a second: the decided window it falls in (the gap
         // before a late decision counts as the phase that follows it), the last one after.
         assert_eq!(steer.phase_at_offset(Duration::from_secs(2)), Some(0));

@@ -25,6 +25,27 @@ fn swarm() -> std::process::Command {
 /// (four of these tests ended with exit 4 at 150-400 msg/s when they ran side by side).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// `args` plus the flags most searches here share: 1 s measured windows after 0.5 s
+/// warm-ups, a 2 s reply timeout and 300 ms of grace (short steps: the whole file runs in
+/// about two minutes), the output folder `out`, no progress line.
+fn quick<'a>(args: &[&'a str], out: &'a Path) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend([
+        "--step-duration",
+        "1s",
+        "--warmup",
+        "500ms",
+        "--timeout",
+        "2s",
+        "--grace",
+        "300ms",
+        "--out",
+        out.to_str().expect("a UTF-8 temp path"),
+        "--quiet",
+    ]);
+    v
+}
+
 /// Lateness of this test process's own timer thread from which the machine, not the swarm,
 /// is taken to have stalled. A thread that sleeps 1 ms at a time woke 0.1 ms late at the
 /// median and at most 3.6 ms late in 10 s on a quiet machine here, and no later with two
@@ -244,37 +265,29 @@ fn check_kept(run: &RunFile, srv: &testkit::Target, all: &str) {
 fn search(url: &str, from: &str, out: &Path, stalls: &[Duration]) -> Output {
     let ndjson = format!("ndjson={}", out.with_extension("ndjson").display());
     run_stalled(
-        &[
-            "capacity",
-            url,
-            "--vary",
-            "rate",
-            "--clients",
-            "10",
-            "--from",
-            from,
-            "--precision",
-            "5%",
-            "--step-duration",
-            "1s",
-            "--warmup",
-            "500ms",
-            "--connect-rate",
-            "500/s",
-            "--slo",
-            "echo.latency.p90 < 30ms",
-            "--slo",
-            "echo.timeouts == 0",
-            "--timeout",
-            "2s",
-            "--grace",
-            "300ms",
-            "--out",
-            out.to_str().unwrap(),
-            "--out",
-            &ndjson,
-            "--quiet",
-        ],
+        &quick(
+            &[
+                "capacity",
+                url,
+                "--vary",
+                "rate",
+                "--clients",
+                "10",
+                "--from",
+                from,
+                "--precision",
+                "5%",
+                "--connect-rate",
+                "500/s",
+                "--slo",
+                "echo.latency.p90 < 30ms",
+                "--slo",
+                "echo.timeouts == 0",
+                "--out",
+                &ndjson,
+            ],
+            out,
+        ),
         stalls,
     )
 }
@@ -493,27 +506,19 @@ fn a_server_below_from_exits_1() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("low");
         let url = format!("http://{}", srv.addr);
-        let o = run(&[
-            "capacity",
-            &url,
-            "--clients",
-            "5",
-            "--from",
-            "200/s",
-            "--step-duration",
-            "1s",
-            "--warmup",
-            "500ms",
-            "--slo",
-            "echo.latency.p90 < 30ms",
-            "--timeout",
-            "2s",
-            "--grace",
-            "300ms",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
+        let o = run(&quick(
+            &[
+                "capacity",
+                &url,
+                "--clients",
+                "5",
+                "--from",
+                "200/s",
+                "--slo",
+                "echo.latency.p90 < 30ms",
+            ],
+            &out,
+        ));
         let all = text(&o);
         assert_eq!(o.status.code(), Some(1), "{all}");
         assert!(all.contains("even --from 200 msg/s failed"), "{all}");
@@ -595,29 +600,21 @@ fn a_short_window_is_lengthened_for_its_percentile() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("len");
         let url = format!("ws://{}/ws/echo", srv.addr);
-        let o = run(&[
-            "capacity",
-            &url,
-            "--clients",
-            "10",
-            "--from",
-            "200/s",
-            "--max",
-            "200/s",
-            "--step-duration",
-            "1s",
-            "--warmup",
-            "500ms",
-            "--slo",
-            "echo.latency.p99 < 100ms",
-            "--timeout",
-            "2s",
-            "--grace",
-            "300ms",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
+        let o = run(&quick(
+            &[
+                "capacity",
+                &url,
+                "--clients",
+                "10",
+                "--from",
+                "200/s",
+                "--max",
+                "200/s",
+                "--slo",
+                "echo.latency.p99 < 100ms",
+            ],
+            &out,
+        ));
         let all = text(&o);
         assert_eq!(o.status.code(), Some(0), "{all}");
         assert!(all.contains("lengthened from 1s to 5s"), "{all}");
@@ -650,37 +647,29 @@ fn a_client_count_search_adds_and_removes_clients() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("clients");
         let url = format!("http://{}", srv.addr);
-        let o = run(&[
-            "capacity",
-            &url,
-            "--vary",
-            "clients",
-            "--rate",
-            "10/s",
-            "--from",
-            "8",
-            "--precision",
-            "10%",
-            "--step-duration",
-            "1s",
-            "--warmup",
-            "500ms",
-            "--connect-rate",
-            "500/s",
-            "--slo",
-            "echo.latency.p90 < 30ms",
-            "--slo",
-            "echo.timeouts == 0",
-            "--slo",
-            "connect.failed == 0",
-            "--timeout",
-            "2s",
-            "--grace",
-            "300ms",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
+        let o = run(&quick(
+            &[
+                "capacity",
+                &url,
+                "--vary",
+                "clients",
+                "--rate",
+                "10/s",
+                "--from",
+                "8",
+                "--precision",
+                "10%",
+                "--connect-rate",
+                "500/s",
+                "--slo",
+                "echo.latency.p90 < 30ms",
+                "--slo",
+                "echo.timeouts == 0",
+                "--slo",
+                "connect.failed == 0",
+            ],
+            &out,
+        ));
         let all = text(&o);
         assert_eq!(o.status.code(), Some(0), "{all}");
         assert!(
@@ -763,37 +752,29 @@ fn a_client_count_search_adds_and_removes_clients() {
 fn a_publish_rate_search_keeps_its_subscribers() {
     on_a_steady_machine(|| {
         let search = |url: &str, out: &Path| {
-            run(&[
-                "capacity",
-                url,
-                "--scenario",
-                "broadcast",
-                "--vary",
-                "publish-rate",
-                "--subscribers",
-                "50",
-                "--from",
-                "20/s",
-                "--max",
-                "80/s",
-                "--step-duration",
-                "1s",
-                "--warmup",
-                "500ms",
-                "--connect-rate",
-                "500/s",
-                "--slo",
-                "broadcast.reach >= 0.999",
-                "--slo",
-                "broadcast.latency.p90 < 100ms",
-                "--timeout",
-                "2s",
-                "--grace",
-                "300ms",
-                "--out",
-                out.to_str().unwrap(),
-                "--quiet",
-            ])
+            run(&quick(
+                &[
+                    "capacity",
+                    url,
+                    "--scenario",
+                    "broadcast",
+                    "--vary",
+                    "publish-rate",
+                    "--subscribers",
+                    "50",
+                    "--from",
+                    "20/s",
+                    "--max",
+                    "80/s",
+                    "--connect-rate",
+                    "500/s",
+                    "--slo",
+                    "broadcast.reach >= 0.999",
+                    "--slo",
+                    "broadcast.latency.p90 < 100ms",
+                ],
+                out,
+            ))
         };
         let dir = tempfile::tempdir().unwrap();
         let srv = server(None);
@@ -947,33 +928,25 @@ fn procs_2_runs_each_step_over_two_workers() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("procs");
         let url = format!("ws://{}/ws/echo", srv.addr);
-        let o = run(&[
-            "capacity",
-            &url,
-            "--procs",
-            "2",
-            "--vary",
-            "rate",
-            "--clients",
-            "10",
-            "--from",
-            "600/s",
-            "--precision",
-            "100%",
-            "--step-duration",
-            "1s",
-            "--warmup",
-            "500ms",
-            "--slo",
-            "echo.latency.p90 < 30ms",
-            "--timeout",
-            "2s",
-            "--grace",
-            "300ms",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
+        let o = run(&quick(
+            &[
+                "capacity",
+                &url,
+                "--procs",
+                "2",
+                "--vary",
+                "rate",
+                "--clients",
+                "10",
+                "--from",
+                "600/s",
+                "--precision",
+                "100%",
+                "--slo",
+                "echo.latency.p90 < 30ms",
+            ],
+            &out,
+        ));
         let all = text(&o);
         assert_eq!(o.status.code(), Some(0), "{all}");
         let run = read(&out);

@@ -144,8 +144,9 @@ impl Kept {
             Vary::Clients => f64::from(room(c)),
             _ => load,
         };
-        // Step 1 alone first, for its clients and their rate.
-        let plan = step::kept_plan(req, c, (load, later), c.step, out_dir, 1)?;
+        // Step 1's clients and their rate come from the plan; its window is lengthened
+        // (the plan built again) when that rate gives too few samples for the percentile.
+        let mut plan = step::kept_plan(req, c, (load, later), c.step, out_dir, max_steps(c))?;
         let rate = plan.phases.first().map_or(1.0, |p| p.rate_per_s);
         let clients = plan.phases.first().map_or(0, |p| p.clients);
         let fanout = plan.phases.first().and_then(|p| p.fanout.clone());
@@ -154,7 +155,9 @@ impl Kept {
             (f.publishers, f.subscribers, fan)
         });
         let (measured, lengthened) = measured_at(c, per_s(c, load, rate, fan));
-        let plan = step::kept_plan(req, c, (load, later), measured, out_dir, max_steps(c))?;
+        if measured != c.step {
+            plan = step::kept_plan(req, c, (load, later), measured, out_dir, max_steps(c))?;
+        }
         let connect_rate = match (req.base)().phases.pop().and_then(|p| p.connect_rate) {
             Some(Ok(r)) if r > 0.0 => r,
             _ => crate::plan::DEFAULT_CONNECT_RATE,
