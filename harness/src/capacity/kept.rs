@@ -430,11 +430,6 @@ impl Kept {
             let open = e.sent.saturating_sub(e.received.saturating_add(e.timeouts));
             e.unanswered_at_stop = e.unanswered_at_stop.saturating_add(open);
         }
-        // The SLOs on this step's measured phase; connect and swarm metrics on the step's
-        // whole span (its warm-up and measured window, a phase `step_NN` made for the
-        // judgement), as a step run of its own evaluates them. A step that made no connect
-        // (a rate step after the first) answers connect SLOs with the connects of the
-        // clients it kept: the run's so far.
         // Decoding, merging and evaluating histograms: off the runtime, as the snapshot's
         // encoding was (the clients' sends and the health probe go on meanwhile).
         crate::recorder::off_the_runtime(|| self.judge(c, &mut step, run, index, &name));
@@ -451,6 +446,11 @@ impl Kept {
         index: u32,
         name: &str,
     ) {
+        // The SLOs on this step's measured phase; connect and swarm metrics on the step's
+        // whole span (its warm-up and measured window, a phase `step_NN` made for the
+        // judgement), as a step run of its own evaluates them. A step that made no connect
+        // (a rate step after the first) answers connect SLOs with the connects of the
+        // clients it kept: the run's so far.
         let span = step_span(&run, index, self.per_step);
         let span_name = format!("step_{index:02}");
         let span_connects = span.as_ref().is_some_and(|s| s.connect.attempted > 0);
