@@ -1,10 +1,11 @@
-//! The swarm's own health, every second: CPU %, RSS and scheduler lag.
+//! The swarm's own health, every second: CPU %, RSS, scheduler lag and the machine's steal.
 //!
-//! Receives nothing but time: it reads `/proc/self/stat` (utime + stime) and
-//! `/proc/self/statm` (resident pages), and runs a 10 ms ticker on the swarm's runtime whose
+//! Receives nothing but time: it reads `/proc/self/stat` (utime + stime),
+//! `/proc/self/statm` (resident pages) and the first line of `/proc/stat` (the machine's
+//! CPU time, of which `steal` is what the hypervisor gave to other guests), and runs a 10 ms ticker on the swarm's runtime whose
 //! lateness is the scheduler lag. Emits one [`HealthReading`] per interval on a channel that
 //! the recorder drains (the recorder starts this monitor itself; see `recorder::spawn`).
-//! Must not: block (each reading is two small procfs reads), or stop the run when procfs is
+//! Must not: block (each reading is three small procfs reads), or stop the run when procfs is
 //! unavailable (values are then 0).
 
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub struct HealthReading {
     pub rss_bytes: u64,
     pub sched_lag_max_us: u64,
     pub sched_lag_mean_us: u64,
+    /// Share of the machine's CPU time in the interval that the hypervisor gave to other
+    /// guests (steal), in percent of all its CPUs; 0 on bare metal or without procfs.
+    pub steal_percent: f64,
 }
 
 /// Sender / receiver of health readings.
@@ -71,6 +75,40 @@ fn cpu_ticks_from_stat(stat: &str) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// The machine's CPU time so far, `(steal, total)` in clock ticks, if procfs can tell.
+pub fn machine_cpu_ticks() -> Option<(u64, u64)> {
+    machine_ticks_from_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// `(steal, total)` from the text of `/proc/stat`: its first line, `cpu` and then user,
+/// nice, system, idle, iowait, irq, softirq and steal (guest time is inside user already,
+/// so these eight are the total). A kernel too old to count steal gives `None`.
+fn machine_ticks_from_stat(stat: &str) -> Option<(u64, u64)> {
+    let mut fields = stat.lines().next()?.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let mut ticks = [0u64; 8];
+    for t in &mut ticks {
+        *t = fields.next()?.parse().ok()?;
+    }
+    Some((
+        ticks[7],
+        ticks.iter().fold(0u64, |a, t| a.saturating_add(*t)),
+    ))
+}
+
+/// Steal between two [`machine_cpu_ticks`] readings, in percent of the machine's CPU time
+/// (0 when either is missing or no time passed).
+fn steal_percent(from: Option<(u64, u64)>, to: Option<(u64, u64)>) -> f64 {
+    match (from, to) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+            s1.saturating_sub(s0) as f64 * 100.0 / (t1 - t0) as f64
+        }
+        _ => 0.0,
+    }
 }
 
 /// Resident set size of this process, if procfs can tell.
@@ -126,6 +164,7 @@ async fn monitor(interval: Duration, tx: HealthTx) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut window_start = Instant::now();
     let mut cpu_start = process_cpu_time().unwrap_or_default();
+    let mut machine_start = machine_cpu_ticks();
     let mut lag = LagWindow::default();
     loop {
         let scheduled = ticker.tick().await;
@@ -136,18 +175,21 @@ async fn monitor(interval: Duration, tx: HealthTx) {
             continue;
         }
         let cpu_now = process_cpu_time().unwrap_or_default();
+        let machine_now = machine_cpu_ticks();
         let reading = HealthReading {
             window_start: window_start.into_std(),
             cpu_percent: cpu_percent(cpu_now.saturating_sub(cpu_start), wall),
             rss_bytes: process_rss_bytes().unwrap_or(0),
             sched_lag_max_us: lag.max_us,
             sched_lag_mean_us: lag.mean_us(),
+            steal_percent: steal_percent(machine_start, machine_now),
         };
         if tx.send(reading).is_err() {
             return;
         }
         window_start = now;
         cpu_start = cpu_now;
+        machine_start = machine_now;
         lag = LagWindow::default();
     }
 }
@@ -162,6 +204,29 @@ mod tests {
         assert_eq!(cpu_ticks_from_stat(stat), Some(325));
         assert_eq!(cpu_ticks_from_stat("garbage"), None);
         assert_eq!(cpu_ticks_from_stat("1 (a) R 1"), None);
+    }
+
+    #[test]
+    fn parses_the_machines_steal() {
+        let stat = "cpu  522951 120 45738 435005 1429 0 3445 1454 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(
+            machine_ticks_from_stat(stat),
+            Some((1454, 522951 + 120 + 45738 + 435005 + 1429 + 3445 + 1454))
+        );
+        assert_eq!(
+            machine_ticks_from_stat("cpu  1 2 3 4 5 6 7\n"),
+            None,
+            "no steal"
+        );
+        assert_eq!(machine_ticks_from_stat("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert_eq!(machine_ticks_from_stat("cpu  1 2 x 4 5 6 7 8\n"), None);
+        assert_eq!(machine_ticks_from_stat(""), None);
+        // 30 of 200 ticks stolen: 15%.
+        assert_eq!(steal_percent(Some((10, 1000)), Some((40, 1200))), 15.0);
+        assert_eq!(steal_percent(Some((10, 1000)), Some((10, 1000))), 0.0);
+        assert_eq!(steal_percent(None, Some((10, 1000))), 0.0);
+        let here = machine_cpu_ticks().expect("/proc/stat on Linux");
+        assert!(here.1 > 0 && here.0 <= here.1, "{here:?}");
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn example_run(clients: u64) -> RunFile {
             rss_bytes: 20_000_000 + s * 1_000_000,
             sched_lag_max_us: 300 + s * 20,
             sched_lag_mean_us: 40 + s,
+            steal_percent: 0.0,
         })
         .collect();
     RunFile {
@@ -428,6 +429,7 @@ fn extend_series(run: &mut RunFile, clients: u64) {
             rss_bytes: 26_000_000 + s * 200_000,
             sched_lag_max_us: 400 + (s % 3) * 100,
             sched_lag_mean_us: 60,
+            steal_percent: 0.0,
         });
     }
 }

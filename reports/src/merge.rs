@@ -96,6 +96,7 @@ pub fn merge(files: &[RunFile]) -> Result<RunFile, MergeError> {
             e.rss_bytes += p.rss_bytes;
             e.sched_lag_max_us = e.sched_lag_max_us.max(p.sched_lag_max_us);
             e.sched_lag_mean_us = e.sched_lag_mean_us.max(p.sched_lag_mean_us);
+            e.steal_percent = e.steal_percent.max(p.steal_percent);
         }
         // Shards on one machine share its cores.
         if !core_hosts.contains(&f.meta.machine.hostname) {

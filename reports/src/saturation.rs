@@ -46,6 +46,7 @@ pub fn summarize(series: &[HealthPoint], cores: u32, seconds: &[SecondPoint]) ->
         s.cpu_percent_max = s.cpu_percent_max.max(p.cpu_percent);
         s.rss_bytes_max = s.rss_bytes_max.max(p.rss_bytes);
         s.sched_lag_max_us = s.sched_lag_max_us.max(p.sched_lag_max_us);
+        s.steal_percent_max = s.steal_percent_max.max(p.steal_percent);
         cpu_sum += p.cpu_percent;
         lag_sum += u128::from(p.sched_lag_mean_us);
         let cpu_hot = p.cpu_percent >= cpu_line;
@@ -89,6 +90,7 @@ mod tests {
             rss_bytes: 1000 + second,
             sched_lag_max_us: lag,
             sched_lag_mean_us: lag / 2,
+            steal_percent: 0.0,
         }
     }
 
@@ -129,6 +131,13 @@ mod tests {
         assert!(s.saturated);
         assert_eq!(s.saturated_by, vec!["sched_lag".to_string()]);
         assert_eq!(s.sched_lag_max_us, 50_000);
+        // The machine's steal is reported at its worst, and marks nothing saturated.
+        assert_eq!(s.steal_percent_max, 0.0);
+        let mut quiet: Vec<_> = (0..100).map(|i| pt(i, 10.0, 100)).collect();
+        quiet[3].steal_percent = 40.0;
+        quiet[4].steal_percent = 55.0;
+        let q = summarize_health(&quiet, 2);
+        assert_eq!((q.saturated, q.steal_percent_max), (false, 55.0));
     }
 
     /// Issue 12: send lag is a saturation line of its own; a second late on several lines

@@ -486,6 +486,7 @@ pub fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked, measure: &str,
         if dropped > 0 {
             step.saturated_by.push("recorder".into());
         }
+        steal_noted(step, &window);
     }
     // Connections closed under a swarm that was saturated for even one second (below the
     // run-wide rule's two seconds and 5%) are not laid on the server: an overloaded swarm
@@ -548,11 +549,13 @@ fn judge_workers(step: &mut CapacityStep, run: &RunFile, dir: &Path) {
             .find(|p| p.name == MEASURE)
             .map(|p| p.stats.clone())
             .unwrap_or_default();
-        let mut by = measured_saturation(&own, &section).saturated_by;
+        let window = measured_saturation(&own, &section);
+        let mut by = window.saturated_by.clone();
         if own.health.summary.samples_dropped > 0 {
             by.push("recorder".into());
         }
         if !by.is_empty() {
+            steal_noted(step, &window);
             let mut seen = std::collections::BTreeSet::new();
             by.retain(|b| seen.insert(b.clone()));
             hot.push(format!("worker {}: {}", w.index, by.join("+")));
@@ -564,6 +567,26 @@ fn judge_workers(step: &mut CapacityStep, run: &RunFile, dir: &Path) {
     step.saturated_by.extend(hot);
     if matches!(step.verdict.as_str(), "pass" | "fail") {
         step.verdict = "saturated".into();
+    }
+}
+
+/// Steal in a saturated window from which the step's reasons name it.
+const STEAL_NOTED_PERCENT: f64 = 1.0;
+
+/// When the hypervisor took the machine's CPU in a saturated step's window (steal of
+/// [`STEAL_NOTED_PERCENT`] or more in a second), says so in the step's reasons: the
+/// swarm's lateness then came, at least in part, from outside the machine. Said once a
+/// step (local workers share one machine).
+fn steal_noted(step: &mut CapacityStep, window: &reports::HealthSummary) {
+    const SAID: &str = "the machine's CPU was taken from outside";
+    if window.steal_percent_max >= STEAL_NOTED_PERCENT
+        && !step.reasons.iter().any(|r| r.starts_with(SAID))
+    {
+        step.reasons.push(format!(
+            "{SAID}: the hypervisor gave up to {:.0}% of it to other guests in a second of \
+             the window (steal)",
+            window.steal_percent_max
+        ));
     }
 }
 
@@ -671,6 +694,24 @@ mod tests {
             verdict: verdict.into(),
             ..Default::default()
         }
+    }
+
+    /// A saturated window with the machine's CPU taken from outside says so, once; under
+    /// 1% of steal says nothing.
+    #[test]
+    fn steal_in_a_saturated_window_is_named_once() {
+        let window = |steal| reports::HealthSummary {
+            saturated: true,
+            steal_percent_max: steal,
+            ..Default::default()
+        };
+        let mut s = step("saturated");
+        steal_noted(&mut s, &window(0.5));
+        assert!(s.reasons.is_empty(), "{:?}", s.reasons);
+        steal_noted(&mut s, &window(37.4));
+        steal_noted(&mut s, &window(12.0));
+        assert_eq!(s.reasons.len(), 1, "{:?}", s.reasons);
+        assert!(s.reasons[0].contains("up to 37% of it"), "{}", s.reasons[0]);
     }
 
     /// One worker saturated in its own measured window makes the step `saturated`, named

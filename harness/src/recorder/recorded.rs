@@ -311,6 +311,7 @@ impl Recorded {
                 rss_bytes: r.rss_bytes,
                 sched_lag_max_us: r.sched_lag_max_us,
                 sched_lag_mean_us: r.sched_lag_mean_us,
+                steal_percent: r.steal_percent,
             })
             .collect();
         Recorded {

@@ -449,6 +449,14 @@ pub struct HealthPoint {
     /// Lateness of a 10 ms ticker on the swarm's runtime, worst and mean in that second.
     pub sched_lag_max_us: u64,
     pub sched_lag_mean_us: u64,
+    /// Share of the machine's CPU time the hypervisor gave to other guests in that second
+    /// (steal, percent of all CPUs); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub steal_percent: f64,
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Health over the whole run, and whether the swarm itself was the limit.
@@ -473,6 +481,11 @@ pub struct HealthSummary {
     /// `saturated` (by `recorder`) and, if it completed, `degraded`.
     #[serde(default)]
     pub samples_dropped: u64,
+    /// Highest steal of any second ([`HealthPoint::steal_percent`]); absent when 0. Not a
+    /// saturation line of its own: it says whether a late swarm was a machine whose CPU was
+    /// taken from outside.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub steal_percent_max: f64,
 }
 
 /// Outcome of one threshold, as stored in the run file and shown in reports.

@@ -204,12 +204,17 @@ fn swarm_lines(out: &mut String, run: &RunFile) {
     let h = &run.health.summary;
     let _ = writeln!(
         out,
-        "swarm: cpu max {:.0}% (mean {:.0}%, {} cores), rss max {}, sched lag max {}{}{}",
+        "swarm: cpu max {:.0}% (mean {:.0}%, {} cores), rss max {}, sched lag max {}{}{}{}",
         h.cpu_percent_max,
         h.cpu_percent_mean,
         run.health.cores,
         format_bytes(h.rss_bytes_max),
         format_us(h.sched_lag_max_us),
+        if h.steal_percent_max > 0.0 {
+            format!(", machine steal max {:.1}%", h.steal_percent_max)
+        } else {
+            String::new()
+        },
         run.run
             .send_lag
             .as_ref()

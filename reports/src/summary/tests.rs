@@ -111,3 +111,24 @@ fn json_carries_key_figures() {
     assert_eq!(v["thresholds_passed"], true);
     assert_eq!(v["swarm"]["saturated"], false);
 }
+
+/// The machine's steal shows on the swarm line, in the report's health table and in the
+/// saturation banner when there was any, and not at all when there was none.
+#[test]
+fn the_machines_steal_is_shown_when_there_was_some() {
+    let mut run = example_run(10);
+    assert!(!summary_table(&run).contains("steal"));
+    run.health.summary.steal_percent_max = 23.6;
+    run.health.summary.saturated = true;
+    run.health.summary.saturated_seconds = 3;
+    run.health.summary.saturated_by = vec!["sched_lag".into()];
+    let t = summary_table(&run);
+    assert!(t.contains("machine steal max 23.6%"), "{t}");
+    let html = crate::html::render_html(&run).expect("report");
+    let at = html.find("steal up to").map(|i| &html[i..i + 30]);
+    assert!(
+        html.contains("steal up to 23.6%"),
+        "the saturation banner names it: {at:?}"
+    );
+    assert!(html.contains("machine steal"), "the health table names it");
+}

@@ -206,6 +206,15 @@ fn facts(s: &mut Section, run: &RunFile) {
             format_us(sm.sched_lag_mean_us)
         ),
     );
+    if sm.steal_percent_max > 0.0 {
+        t.pair(
+            "machine steal",
+            format!(
+                "max {} of the machine's CPU given by the hypervisor to other guests",
+                format::percent(sm.steal_percent_max)
+            ),
+        );
+    }
     t.pair(
         "saturated",
         format!(

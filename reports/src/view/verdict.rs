@@ -168,6 +168,12 @@ pub fn saturation_banner(run: &RunFile) -> Option<Banner> {
             format_us(h.sched_lag_max_us)
         ));
     }
+    if h.steal_percent_max >= 1.0 {
+        why.push(format!(
+            "the machine's CPU taken from outside by the hypervisor (steal up to {})",
+            format::percent(h.steal_percent_max)
+        ));
+    }
     let saturated: Vec<String> = run
         .workers
         .iter()

@@ -91,6 +91,7 @@ async fn health_readings_become_the_health_section() {
             rss_bytes: 1000 * (s + 1),
             sched_lag_max_us: 50,
             sched_lag_mean_us: 10,
+            steal_percent: if s == 7 { 12.5 } else { 0.0 },
         })
         .expect("health");
     }
@@ -103,6 +104,10 @@ async fn health_readings_become_the_health_section() {
     assert_eq!(r.health.summary.saturated_seconds, 5);
     assert!(r.health.summary.saturated);
     assert_eq!(r.health.summary.saturated_by, vec!["cpu".to_string()]);
+    // Steal is carried per second and at its highest, and is no saturation line.
+    assert_eq!(r.health.series[7].steal_percent, 12.5);
+    assert_eq!(r.health.series[6].steal_percent, 0.0);
+    assert_eq!(r.health.summary.steal_percent_max, 12.5);
 }
 
 #[tokio::test(start_paused = true)]
