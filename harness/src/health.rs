@@ -2,11 +2,12 @@
 //!
 //! Receives nothing but time: it reads `/proc/self/stat` (utime + stime),
 //! `/proc/self/statm` (resident pages) and the first line of `/proc/stat` (the machine's
-//! CPU time, of which `steal` is what the hypervisor gave to other guests), and runs a 10 ms ticker on the swarm's runtime whose
-//! lateness is the scheduler lag. Emits one [`HealthReading`] per interval on a channel that
-//! the recorder drains (the recorder starts this monitor itself; see `recorder::spawn`).
-//! Must not: block (each reading is three small procfs reads), or stop the run when procfs is
-//! unavailable (values are then 0).
+//! CPU time, of which `steal` is what the hypervisor gave to other guests), and runs a
+//! 10 ms ticker on the swarm's runtime whose lateness is the scheduler lag. Emits one
+//! [`HealthReading`] per interval on a channel that the recorder drains (the recorder
+//! starts this monitor itself; see `recorder::spawn`).
+//! Must not: block (each reading is three small procfs reads), or stop the run when procfs
+//! is unavailable (values are then 0).
 
 use std::time::Duration;
 

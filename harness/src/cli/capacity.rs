@@ -65,8 +65,9 @@ subscribers).
 
 A step in which the swarm itself saturated (CPU, scheduler lag, send lag, dropped samples)
 is neither a pass nor a fail: it is run again at the same load, up to 2 times (a moment of
-CPU taken from outside, as on a shared VM, stalls one step), and the search goes on from the
-repeat; when all 3 attempts saturate, the search stops and says the generator ran out.
+CPU taken from outside, as on a shared VM, stalls one step; a step whose machine lost CPU
+to the hypervisor says so, with its steal), and the search goes on from the repeat; when
+all 3 attempts saturate, the search stops and says the generator ran out.
 
 Exit codes: 0 a capacity was found (or --max held), 1 even --from fails, 2 bad usage,
 3 the target cannot be reached, 4 the generator saturated before the SLOs broke,
