@@ -862,6 +862,124 @@ fn a_publish_rate_search_keeps_its_subscribers() {
     });
 }
 
+/// A broadcast subscriber-count search keeps its subscribers: each step adds the
+/// subscribers its count rises by (they join the same two rooms) or lets the last ones go,
+/// and the publishers stay. The SLO `broadcast.expected <= 1000` stands in for a known
+/// capacity: 2 publishers at 20/s each over a 1 s window publish about 40 messages, 20 into
+/// each room, so the deliveries expected are about 20 times the subscribers and the
+/// capacity is about 50 subscribers. Each step's room size class is the rooms' size at the
+/// count it decided, and every delivery is counted.
+#[test]
+fn a_subscriber_count_search_adds_and_lets_go_of_subscribers() {
+    on_a_steady_machine(|| {
+        let srv = server(None);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("subscribers");
+        let url = format!("http://{}", srv.addr);
+        let o = run(&quick(
+            &[
+                "capacity",
+                &url,
+                "--scenario",
+                "broadcast",
+                "--vary",
+                "clients",
+                "--publishers",
+                "2",
+                "--rooms",
+                "2",
+                "--rate",
+                "20/s",
+                "--from",
+                "10",
+                "--max",
+                "200",
+                "--precision",
+                "10%",
+                "--connect-rate",
+                "500/s",
+                "--slo",
+                "broadcast.expected <= 1000",
+                "--slo",
+                "broadcast.lost == 0",
+            ],
+            &out,
+        ));
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{all}");
+        let run = read(&out);
+        let c = run.capacity.clone().expect("capacity section");
+        assert_eq!(c.outcome, "found", "{all}");
+        let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
+        assert!(
+            (40.0..=55.0).contains(&pass) && fail > pass && fail / pass - 1.0 <= 0.10 + 1e-9,
+            "about 50 subscribers: last pass {pass}, first fail {fail}: {all}"
+        );
+        let counts: Vec<u64> = c.steps.iter().map(|s| s.clients).collect();
+        assert!(
+            counts.windows(2).any(|w| w[1] < w[0]),
+            "the bisection lowered the count at least once: {counts:?}: {all}"
+        );
+        // The publishers connect once; each rise of the count adds its subscribers, a fall
+        // adds none.
+        let mut expected = 2;
+        let mut prev = 0;
+        for &n in &counts {
+            expected += n.saturating_sub(prev);
+            prev = n;
+        }
+        let opened: u64 = target_server::stats::Proto::ALL
+            .iter()
+            .map(|p| srv.shared.stats.connections_total(*p))
+            .sum();
+        assert_eq!(
+            opened, expected,
+            "the server saw the publishers, the counts' rises and no reconnect: {counts:?}: {all}"
+        );
+        assert_eq!(run.run.connect.attempted, expected, "{all}");
+        assert_eq!(
+            run.run.connect.peak_connected,
+            2 + counts.iter().copied().max().unwrap(),
+            "{all}"
+        );
+        for s in &c.steps {
+            assert_eq!(s.dir, ".", "one run for the search");
+            let name = format!("measure_{:02}", s.index);
+            let planned = run.meta.plan.iter().find(|p| p.name == name).unwrap();
+            assert_eq!(planned.clients, 2 + s.clients, "{name}: {all}");
+            let b = s
+                .section
+                .broadcast
+                .as_ref()
+                .expect("step broadcast figures");
+            let want = 20.0 * s.measured_s * s.clients as f64;
+            assert!(
+                b.expected > 0 && (b.expected as f64 - want).abs() <= want * 0.1 + 20.0,
+                "{name}: {} deliveries expected, about {want} planned: {all}",
+                b.expected
+            );
+            assert_eq!(b.delivered, b.expected, "{name}: {all}");
+            // Two rooms of the step's subscribers: the size classes follow the decided count,
+            // not the run's largest.
+            let mut classes: Vec<u64> = b
+                .by_room_size
+                .keys()
+                .map(|k| k.parse().expect("a room size"))
+                .collect();
+            classes.sort_unstable();
+            let mut rooms = vec![s.clients / 2, s.clients - s.clients / 2];
+            rooms.dedup();
+            assert_eq!(classes, rooms, "{name}: {all}");
+            let phase = run.phases.iter().find(|p| p.name == name).unwrap();
+            assert_eq!(
+                phase.stats.broadcast.as_ref().map(|b| b.expected),
+                Some(b.expected),
+                "{name}: the run's phase counts what the step was judged on: {all}"
+            );
+        }
+    });
+}
+
 /// A plan file with one phase and a `[capacity]` table runs the search it describes; a
 /// plan without the table, with an unknown key or with two phases is a usage error.
 #[test]

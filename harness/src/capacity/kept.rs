@@ -3,7 +3,9 @@
 //! clients connect once and each step only changes their send rate; in an echo
 //! client-count search each step adds clients (connecting over the warm-up, at the connect
 //! rate) or lets the ones above its count go, and the others stay connected; in a
-//! broadcast publish-rate search each step changes the publishers' rate.
+//! broadcast publish-rate search each step changes the publishers' rate, and in a
+//! subscriber-count search it adds subscribers (to the same rooms) or lets the last ones
+//! go while the publishers stay.
 //!
 //! Receives the search's request and checks, the first load, the output folder. Emits,
 //! per step, a [`Done`] judged on the step's measured phase from the records so far (the
@@ -13,9 +15,9 @@
 //! Must not: measure anything itself, or let a step's clients reconnect.
 //!
 //! Applies to `--scenario echo --vary rate|clients` and `--scenario broadcast --vary
-//! publish-rate` on one process. A broadcast client-count search (whose rooms are laid out
-//! from the plan at the run's start), connect searches (each step is its connects) and
-//! searches over several processes run each step as a run of its own (step.rs). Between
+//! publish-rate|clients` on one process ([`applies`] says which subscriber-count searches).
+//! Connect searches (each step is its connects) and searches over several processes run
+//! each step as a run of its own (step.rs). Between
 //! steps the clients wait, connected and idle, while the step just measured drains and is
 //! judged, and after an overloaded step until the server is quiet
 //! (docs/results-format.md#capacity).
@@ -58,18 +60,35 @@ pub fn max_steps(c: &Checked) -> u32 {
 /// True when the search over `c` keeps its clients (see the module's doc): `plan` is its
 /// first step's.
 pub fn applies(c: &Checked, plan: &Plan) -> bool {
+    let first = plan.phases.first();
+    let fanout = first.and_then(|p| p.fanout.as_ref());
+    let publishers = fanout.map_or(0, |f| f.publishers);
     let most = match c.vary {
-        Vary::Clients => room(c),
+        Vary::Clients => room(c).saturating_add(publishers),
         _ => plan.max_clients(),
     };
-    let kind = matches!(
-        (c.scenario, c.vary),
-        (Scenario::Echo, Vary::Rate | Vary::Clients) | (Scenario::Broadcast, Vary::PublishRate)
-    );
+    let kind = match (c.scenario, c.vary) {
+        (Scenario::Echo, Vary::Rate | Vary::Clients) | (Scenario::Broadcast, Vary::PublishRate) => {
+            true
+        }
+        // A subscriber-count step adds subscribers to fixed rooms or lets the last ones
+        // go: the rooms must not follow the count (`--room-size` makes more rooms as it
+        // grows, and moves the publishers), and heartbeat-only clients (the last ids)
+        // would be the ones let go. The server's own publisher is not kept either: its
+        // ticks are counted per phase from the phases' wall-clock starts and the run's
+        // end (scenario/broadcast/board.rs), which a steered run does not know at its
+        // start.
+        (Scenario::Broadcast, Vary::Clients) => {
+            fanout.is_some_and(|f| f.room_size.is_none() && f.server_publisher.is_none())
+                && first.is_some_and(|p| p.heartbeat.clients == 0)
+        }
+        _ => false,
+    };
     kind && !plan.scale.distributed(most)
 }
 
-/// The most clients a client-count search can ask for (`--max`).
+/// The most clients (subscribers in a broadcast search) a client-count search can ask for
+/// (`--max`).
 fn room(c: &Checked) -> u32 {
     whole(c.search.max)
 }
@@ -95,12 +114,12 @@ pub struct Kept {
     drain: Duration,
     /// Step 1's clients (all of a rate search's).
     clients: u32,
-    /// A broadcast search's publishers and subscribers (0 for echo).
+    /// A broadcast search's publishers, step 1's subscribers and its rooms (0 for echo).
     publishers: u32,
     subscribers: u32,
-    /// Deliveries each publish makes (subscribers per room; 0 for echo).
-    fan: f64,
-    /// Send rate per client (a client-count search's, fixed).
+    rooms: u32,
+    /// Send rate per client (a client-count search's, fixed; a publisher's in a broadcast
+    /// subscriber-count search).
     rate: f64,
     /// Connects per second of the clients a step adds.
     connect_rate: f64,
@@ -121,13 +140,23 @@ fn measured_at(c: &Checked, per_s: f64) -> (Duration, Option<String>) {
 }
 
 /// Samples per second at `load`: replies, the load of a rate search, or in a client-count
-/// search the clients times their `rate` each; deliveries in a publish-rate search, the
-/// load times the deliveries of each publish (`fan`).
-fn per_s(c: &Checked, load: f64, rate: f64, fan: f64) -> f64 {
-    match c.vary {
-        Vary::Clients => f64::from(whole(load)) * rate,
-        Vary::PublishRate => load * fan,
-        Vary::Rate => load,
+/// search the clients times their `rate` each; deliveries in a broadcast search, the
+/// publishes per second (the load of a publish-rate search; `publishers` at `rate` each in
+/// a subscriber-count one) times the subscribers of a room.
+fn per_s(
+    c: &Checked,
+    load: f64,
+    rate: f64,
+    (publishers, subscribers, rooms): (u32, u32, u32),
+) -> f64 {
+    let rooms = f64::from(rooms.max(1));
+    match (c.scenario, c.vary) {
+        (Scenario::Broadcast, Vary::Clients) => {
+            rate * f64::from(publishers) * f64::from(whole(load)) / rooms
+        }
+        (_, Vary::Clients) => f64::from(whole(load)) * rate,
+        (_, Vary::PublishRate) => load * f64::from(subscribers) / rooms,
+        (_, Vary::Rate) => load,
     }
 }
 
@@ -150,11 +179,10 @@ impl Kept {
         let rate = plan.phases.first().map_or(1.0, |p| p.rate_per_s);
         let clients = plan.phases.first().map_or(0, |p| p.clients);
         let fanout = plan.phases.first().and_then(|p| p.fanout.clone());
-        let (publishers, subscribers, fan) = fanout.map_or((0, 0, 0.0), |f| {
-            let fan = f64::from(f.subscribers) / f64::from(f.rooms.max(1));
-            (f.publishers, f.subscribers, fan)
-        });
-        let (measured, lengthened) = measured_at(c, per_s(c, load, rate, fan));
+        let (publishers, subscribers, rooms) =
+            fanout.map_or((0, 0, 0), |f| (f.publishers, f.subscribers, f.rooms.max(1)));
+        let (measured, lengthened) =
+            measured_at(c, per_s(c, load, rate, (publishers, subscribers, rooms)));
         if measured != c.step {
             plan = step::kept_plan(req, c, (load, later), measured, out_dir, max_steps(c))?;
         }
@@ -208,7 +236,7 @@ impl Kept {
             clients,
             publishers,
             subscribers,
-            fan,
+            rooms,
             rate,
             connect_rate,
             first_measured: measured,
@@ -277,18 +305,29 @@ impl Kept {
         // a count search's `load` clients at their rate; a publish-rate search's
         // publishers at load/publishers each (its step's clients are its subscribers, as a
         // step run's are).
+        // A broadcast subscriber-count search's clients are its publishers (the first
+        // ids, kept) and the step's subscribers.
         let (clients, rate) = match c.vary {
-            Vary::Clients => (whole(load).min(room(c)), self.rate),
+            Vary::Clients => (
+                whole(load).min(room(c)).saturating_add(self.publishers),
+                self.rate,
+            ),
             Vary::PublishRate => (self.clients, load / f64::from(self.publishers.max(1))),
             Vary::Rate => (self.clients, load / f64::from(self.clients.max(1))),
+        };
+        // The subscribers whose tallies judge a broadcast step.
+        let subscribers = match c.vary {
+            Vary::Clients if self.subscribers > 0 => clients - self.publishers,
+            _ => self.subscribers,
         };
         let (measured, lengthened) = if index == 1 {
             (self.first_measured, self.first_lengthened.clone())
         } else {
-            measured_at(c, per_s(c, load, rate, self.fan))
+            let fanout = (self.publishers, subscribers, self.rooms);
+            measured_at(c, per_s(c, load, rate, fanout))
         };
-        let shown = if self.subscribers > 0 {
-            self.subscribers
+        let shown = if subscribers > 0 {
+            subscribers
         } else {
             clients
         };
@@ -373,7 +412,7 @@ impl Kept {
                 asked = true;
             }
             if fan && !tallied {
-                tallied = asked && self.steer.settled_count(measure_idx) >= self.subscribers;
+                tallied = asked && self.steer.settled_count(measure_idx) >= subscribers;
                 if !tallied && now < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -415,8 +454,8 @@ impl Kept {
             step.reasons.push(format!(
                 "{} of {} subscribers had not given their tallies at the judgement, so the \
                  step's reach could not be counted whole",
-                self.subscribers.saturating_sub(given),
-                self.subscribers
+                subscribers.saturating_sub(given),
+                subscribers
             ));
         }
         // Sends of the window still unanswered at the judgement are what a step run of its

@@ -345,7 +345,7 @@ pub async fn run(
     }
 
     let started = Instant::now();
-    // Echo and broadcast publish-rate searches on one process keep their clients: one
+    // Echo and broadcast searches on one process (kept::applies) keep their clients: one
     // run, a pair of phases per step (kept.rs); the others run each step as a run of its
     // own (step.rs).
     let mut kept = if kept::applies(&checked, &first_plan) {

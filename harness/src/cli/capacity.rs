@@ -45,12 +45,14 @@ bisects between the last pass and the first fail until they are within --precisi
 step is a warm-up, then a measured window whose histograms are its own; SLOs are thresholds
 evaluated on that window (connect.* on the whole step). A window too short for its
 percentile (fewer than 1,000 samples for a p99) is lengthened, and the output says so.
-Echo searches and broadcast publish-rate searches keep their clients: the whole search is
-one run whose phases warmup_NN / measure_NN are the steps (between steps the clients wait,
-connected and idle, while the last window drains and is judged); a client-count step
-connects the clients it adds in its warm-up, at --connect-rate, and lets those above its
-count go. Broadcast subscriber-count and connect searches run each step as a run of its own
-in step-NN/, connecting afresh. With --procs N (above 1) each step runs over N local worker
+Echo searches and broadcast publish-rate and subscriber-count searches keep their clients:
+the whole search is one run whose phases warmup_NN / measure_NN are the steps (between steps
+the clients wait, connected and idle, while the last window drains and is judged); a
+client-count step connects the clients it adds in its warm-up, at --connect-rate, and lets
+those above its count go (a subscriber-count step's publishers stay; its subscribers join
+the same --rooms). Connect searches, and subscriber-count searches with --room-size,
+--server-publisher or heartbeat-only clients, run each step as a run of its own in
+step-NN/, connecting afresh. With --procs N (above 1) each step runs over N local worker
 processes (their results merged, each worker judged for
 saturation on its own); --expect-workers (remote workers) is not supported.
 

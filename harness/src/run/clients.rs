@@ -179,16 +179,24 @@ fn context(
     start: Instant,
     steer: Option<(Arc<crate::schedule::Steer>, usize)>,
 ) -> Ctx {
+    let steered = steer.is_some();
     let schedule = match steer {
         Some((steer, first)) => Schedule::steered(plan, start, steer, first),
         None => Schedule::new(plan, start),
     };
     let wall = WallClock::now();
-    let board = PublishLog::new(
+    let mut board = PublishLog::new(
         Layout::new(plan),
         schedule.starts().into_iter().map(|s| wall.ns(s)).collect(),
         wall.ns(schedule.end()),
     );
+    if steered {
+        // A steered run's rooms hold the subscribers of the clients it decided (a
+        // subscriber-count search adds and lets go of them): the room size classes and
+        // the publishers' wait for a full room follow them.
+        let s = schedule.clone();
+        board = board.with_phase_clients(move |p| s.window(p).clients);
+    }
     Ctx {
         schedule,
         board,

@@ -102,6 +102,22 @@ pub struct PublishLog {
     end_ns: u64,
     /// Subscribers that joined each room in each phase (`phase * rooms + room`).
     joins: Box<[AtomicU32]>,
+    /// Clients of each phase as the run decided them (a steered run's may be fewer than
+    /// the plan's); `None`: the plan's.
+    clients: PhaseClients,
+}
+
+/// Clients a phase runs: a steered run decides them while it goes on (schedule.rs).
+pub struct PhaseClients(Option<Box<dyn Fn(u16) -> u32 + Send + Sync>>);
+
+impl std::fmt::Debug for PhaseClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "decided"
+        } else {
+            "planned"
+        })
+    }
 }
 
 impl PublishLog {
@@ -125,7 +141,24 @@ impl PublishLog {
             phase_starts_ns,
             end_ns,
             joins,
+            clients: PhaseClients(None),
         }
+    }
+
+    /// Each phase's clients come from `clients` (the run's schedule) rather than the plan.
+    pub fn with_phase_clients(
+        mut self,
+        clients: impl Fn(u16) -> u32 + Send + Sync + 'static,
+    ) -> PublishLog {
+        self.clients = PhaseClients(Some(Box::new(clients)));
+        self
+    }
+
+    /// Members of `room` in `phase` (the room size class): the layout's, for the phase's
+    /// clients as the run decided them.
+    pub fn room_size(&self, phase: u16, room: u32) -> u32 {
+        let clients = self.clients.0.as_ref().map_or(u32::MAX, |f| f(phase));
+        self.layout.room_size_with(phase, room, clients)
     }
 
     fn join_slot(&self, phase: u16, room: u32) -> Option<&AtomicU32> {
@@ -145,7 +178,7 @@ impl PublishLog {
     /// True once every planned subscriber of `room` joined it in `phase`: publishers
     /// start then, so that a run measures the broadcast, not the join storm.
     pub fn room_full(&self, phase: u16, room: u32) -> bool {
-        let want = self.layout.room_size(phase, room);
+        let want = self.room_size(phase, room);
         self.join_slot(phase, room)
             .is_none_or(|c| c.load(Ordering::Acquire) >= want)
     }

@@ -143,23 +143,31 @@ impl Layout {
 
     /// Planned members of `room` in `phase` (the room size class); 0 when not a room then.
     pub fn room_size(&self, phase: u16, room: u32) -> u32 {
+        self.room_size_with(phase, room, u32::MAX)
+    }
+
+    /// Members of `room` in `phase` when the phase runs only its first `clients` clients (a
+    /// steered run decides fewer than the plan's; publishers come first, so the
+    /// subscribers are what is left of `clients` after them, at most the planned ones).
+    pub fn room_size_with(&self, phase: u16, room: u32, clients: u32) -> u32 {
         let Some(l) = self.phases.get(usize::from(phase)) else {
             return 0;
         };
-        if l.subscribers == 0 {
+        let subscribers = l.subscribers.min(clients.saturating_sub(l.publishers));
+        if subscribers == 0 {
             return 0;
         }
         match l.room_size {
             Some(m) => {
                 let m = m.max(1);
-                l.subscribers.saturating_sub(room * m).min(m)
+                subscribers.saturating_sub(room * m).min(m)
             }
             None => {
                 let k = l.rooms.max(1);
                 if room >= k {
                     0
                 } else {
-                    l.subscribers / k + u32::from(room < l.subscribers % k)
+                    subscribers / k + u32::from(room < subscribers % k)
                 }
             }
         }
@@ -210,6 +218,17 @@ mod tests {
             (l.room_size(0, 0), l.room_size(0, 1), l.room_size(0, 2)),
             (4, 3, 3)
         );
+        // Fewer clients decided (a steered run): 2 publishers and 7 subscribers, 3, 2, 2.
+        assert_eq!(
+            (
+                l.room_size_with(0, 0, 9),
+                l.room_size_with(0, 1, 9),
+                l.room_size_with(0, 2, 9)
+            ),
+            (3, 2, 2)
+        );
+        assert_eq!(l.room_size_with(0, 0, 2), 0);
+        assert_eq!(l.room_size_with(0, 0, 100), 4);
         assert_eq!(l.publishers_of(0), &[0]);
         assert_eq!(l.publishers_of(1), &[1]);
         assert!(l.publishers_of(2).is_empty());

@@ -302,7 +302,7 @@ impl Receiver {
             return;
         };
         let phase = st.phase_of(board, &f);
-        let class = board.layout.room_size(phase, room);
+        let class = board.room_size(phase, room);
         let (arrival, settled) = st.stream.arrive(seq);
         if let Some((lo, hi)) = settled {
             settle(st, board, room, lo, hi);
@@ -394,7 +394,7 @@ impl Receiver {
                 let mut delivered_all = 0;
                 for (k, e) in st.expected(board, j.room) {
                     first_phase = Some(first_phase.map_or(k, |f: u16| f.min(k)));
-                    let class = board.layout.room_size(k, j.room);
+                    let class = board.room_size(k, j.room);
                     let missing = e.intersect(&not_received);
                     let (mut missed, mut lost) = (
                         missing.intersect(&away).len(),
@@ -427,7 +427,7 @@ impl Receiver {
                         &mut extra,
                         k,
                         Tally {
-                            class: board.layout.room_size(k, j.room),
+                            class: board.room_size(k, j.room),
                             outside,
                             ..Tally::default()
                         },
