@@ -7,6 +7,9 @@
 #      SLOs echo.latency.p99 < 50ms and echo.timeouts == 0
 #   2. broadcast to 1,000 subscribers in one room, one publisher, --vary publish-rate,
 #      SLOs broadcast.reach >= 1 and broadcast.latency.p99 < 100ms
+#   3. (scenario "subscribers") broadcast from one publisher at 20/s into one room,
+#      --vary clients: how many subscribers the room holds, from 250 up to 10,000, with the
+#      same SLOs
 #
 # (the same SLOs as the stepped figures of docs/PERFORMANCE.md#peer-comparison-benchespeersrunsh).
 # Prints, per search: the command, the capacity, the steps, the wall time; the capacity
@@ -15,7 +18,8 @@
 # Not part of CI. Usage: scripts/bench-capacity.sh
 # Env: BIN (folder of swarm and target-server, default target/release), STEP (measured
 #      window, default 5s), WARMUP (default 2s), PRECISION (default 10%), SERVERS (default
-#      "target-server node"), SCENARIOS (default "echo broadcast"), OUT (default a temp
+#      "target-server node"), SCENARIOS (default "echo broadcast";
+#      also "subscribers"), OUT (default a temp
 #      folder, removed at the end).
 # Needs: cargo build --release -p harness -p target-server (or BIN=target/ci after a
 #        --profile ci build); node and `npm ci` in interop/ for the Node server.
@@ -68,6 +72,9 @@ for s in "${servers[@]}"; do
     if [ "$scenario" = echo ]; then
       args=(--scenario echo --vary rate --clients 1000 --from 5000/s
             --slo 'echo.latency.p99 < 50ms' --slo 'echo.timeouts == 0')
+    elif [ "$scenario" = subscribers ]; then
+      args=(--scenario broadcast --vary clients --publishers 1 --rate 20/s --from 250
+            --max 10000 --slo 'broadcast.reach >= 1' --slo 'broadcast.latency.p99 < 100ms')
     else
       args=(--scenario broadcast --vary publish-rate --subscribers 1000 --publishers 1
             --from 20/s --slo 'broadcast.reach >= 1' --slo 'broadcast.latency.p99 < 100ms')
