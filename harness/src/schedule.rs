@@ -149,14 +149,16 @@ impl Steer {
             duration,
             rate_per_s,
             clients: None,
+            keep: None,
             connect_rate: f64::INFINITY,
             not_before,
         })
     }
 
-    /// Decides the next phase as [`Decision`] says. Clients above the phase's count leave
-    /// at the end of the phase before it; clients it adds connect over a ramp (at
-    /// `connect_rate`) before its `duration`.
+    /// Decides the next phase as [`Decision`] says. Clients above the phase's count (or at
+    /// and above its `keep`) leave at the end of the phase before it; clients it adds (or
+    /// takes back from `keep` up) connect over a ramp (at `connect_rate`) before its
+    /// `duration`.
     pub fn decide_phase(&self, d: Decision) -> Result<(u16, Window), SteerError> {
         if self.is_closed() {
             return Err(SteerError::Closed);
@@ -173,7 +175,8 @@ impl Steer {
         let room = self.clients.iter().copied().max().unwrap_or(0);
         let before = prev.map_or(0, |w| w.clients);
         let clients = d.clients.unwrap_or(before).min(room);
-        let new = clients.saturating_sub(before);
+        let first_new = before.min(clients).min(d.keep.unwrap_or(u32::MAX));
+        let new = clients - first_new;
         let ramp = if new == 0 || !d.connect_rate.is_finite() || d.connect_rate <= 0.0 {
             Duration::ZERO
         } else {
@@ -183,7 +186,7 @@ impl Steer {
             start,
             ramp_end: start + ramp,
             end: start + ramp + d.duration,
-            first_new: before.min(clients),
+            first_new,
             clients,
             rate_per_s: Some(d.rate_per_s),
         };
@@ -238,6 +241,11 @@ pub struct Decision {
     pub rate_per_s: f64,
     /// Its clients (`None`: the previous phase's), at most the plan's largest phase's.
     pub clients: Option<u32>,
+    /// Clients of the previous phase at and above this id do not stay: they close at its
+    /// end, and those the phase has connect again in it (`None`: every client both phases
+    /// have stays). A connect search measures its step's connects from the highest count
+    /// that held (capacity/kept.rs).
+    pub keep: Option<u32>,
     /// Connects per second of the clients it adds (infinite: all at its start).
     pub connect_rate: f64,
     /// It starts no sooner than this.
@@ -380,8 +388,10 @@ impl Schedule {
         if p >= seg.last_phase {
             return Then::End;
         }
+        // A client stays into the next phase only below its `first_new`: from there up the
+        // phase connects its clients afresh.
         let enter = |next: usize| match self.steer.window(next) {
-            Some(w) if seg.client < w.clients => Then::Next,
+            Some(w) if seg.client < w.first_new => Then::Next,
             _ => Then::End,
         };
         if next < self.steer.decided() {
@@ -412,7 +422,7 @@ impl Schedule {
             && self
                 .steer
                 .window(p + 1)
-                .is_some_and(|w| seg.client < w.clients)
+                .is_some_and(|w| seg.client < w.first_new)
         {
             p += 1;
         }
@@ -442,20 +452,22 @@ impl Schedule {
             let w = *self.window(p as u16);
             let active = client < w.clients;
             let p = p as u16;
+            // A client in both phases stays only below the phase's `first_new`; from there
+            // up it connects again (a new stretch).
             match (prev_active, active) {
-                (false, true) => out.push(Segment {
+                (true, true) if client < w.first_new => {
+                    if let Some(s) = out.last_mut() {
+                        s.last_phase = p;
+                        s.end = w.end;
+                    }
+                }
+                (_, true) => out.push(Segment {
                     client,
                     first_phase: p,
                     last_phase: p,
                     connect_at: self.connect_at(p, client),
                     end: w.end,
                 }),
-                (true, true) => {
-                    if let Some(s) = out.last_mut() {
-                        s.last_phase = p;
-                        s.end = w.end;
-                    }
-                }
                 _ => {}
             }
             prev_active = active;
@@ -773,7 +785,8 @@ mod tests {
     /// A steered run decides its phases' clients too (`swarm capacity --vary clients`):
     /// clients a phase adds connect over its ramp at the connect rate, a client above a
     /// phase's count ends its stretch with the phase before (and its end is known then),
-    /// and a later phase can take it back as a stretch of its own.
+    /// and a later phase can take it back as a stretch of its own, or have it connect again
+    /// (`keep`).
     #[test]
     fn a_steered_run_adds_and_lets_go_of_clients() {
         // Room for 8 clients; the run starts with 2 in phase a.
@@ -782,6 +795,7 @@ mod tests {
             phase("b", 8, 0, 1),
             phase("c", 8, 0, 1),
             phase("d", 8, 0, 1),
+            phase("e", 8, 0, 1),
         ]);
         let t0 = Instant::now();
         let steer = Steer::new(&p);
@@ -796,6 +810,7 @@ mod tests {
             duration: d,
             rate_per_s: 5.0,
             clients: Some(clients),
+            keep: None,
             connect_rate: 2.0,
             not_before: t0,
         };
@@ -827,10 +842,29 @@ mod tests {
         assert_eq!((five[0].first_phase, five[0].last_phase), (1, 1));
         assert_eq!(five[1].first_phase, 3);
         assert_eq!(five[1].connect_at, d.start + Duration::from_millis(500));
+        // e: 6 clients keeping 3 (a connect search after a fail): 3, 4 and 5 close with d
+        // and connect again over e's ramp; 0 to 2 stay.
+        let again = Decision {
+            keep: Some(3),
+            ..at(Duration::from_secs(1), 6)
+        };
+        let (_, e) = steer.decide_phase(again).unwrap();
+        assert_eq!((e.first_new, e.clients), (3, 6));
+        assert_eq!(e.ramp_end - e.start, Duration::from_millis(1500));
+        assert_eq!(s.then(3, &five[1]), Then::End);
+        assert_eq!(s.segment_end(&five[1]), d.end);
+        let five_e = s.segments(5);
+        assert_eq!(five_e.len(), 3);
+        assert_eq!((five_e[1].first_phase, five_e[1].last_phase), (3, 3));
+        assert_eq!(five_e[2].first_phase, 4);
+        assert_eq!(five_e[2].connect_at, e.start + Duration::from_secs(1));
+        assert_eq!(s.segments(2).len(), 1, "below keep, client 2 stays");
+        assert_eq!(s.then(3, &s.segments(2)[0]), Then::Next);
         // Never above the plan's room.
         steer.close();
         assert_eq!(s.segment_end(&five[1]), d.end);
-        assert_eq!(s.segment_end(&zero[0]), d.end);
+        assert_eq!(s.segment_end(&five_e[2]), e.end);
+        assert_eq!(s.segment_end(&zero[0]), e.end);
         let full = Steer::new(&p);
         let _s = Schedule::steered(&p, t0, full.clone(), 1);
         let (_, w) = full.decide_phase(at(Duration::from_secs(1), 50)).unwrap();

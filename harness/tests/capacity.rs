@@ -980,6 +980,98 @@ fn a_subscriber_count_search_adds_and_lets_go_of_subscribers() {
     });
 }
 
+/// A connect search keeps the clients that held: against a server that accepts 300
+/// connections at once (`--max-connections 300`, refusing more with HTTP 503), it finds 300
+/// clients within its precision, each step connecting only the clients from the highest
+/// count that held up to its own (after a failed step, those above close and connect
+/// again), so the connects the run made and the ones the server refused add up from the
+/// steps, and each step's section holds its own connects and failures.
+#[test]
+fn a_connect_search_keeps_the_clients_that_held() {
+    let srv = testkit::Target::start(target_server::Config {
+        max_connections: 300,
+        ..target_server::Config::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("connect");
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let o = run(&quick(
+        &[
+            "capacity",
+            &url,
+            "--scenario",
+            "connect",
+            "--vary",
+            "clients",
+            "--from",
+            "50",
+            "--max",
+            "1000",
+            "--precision",
+            "5%",
+            "--connect-rate",
+            "1000/s",
+            "--slo",
+            "connect.failed == 0",
+        ],
+        &out,
+    ));
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let run = read(&out);
+    let c = run.capacity.clone().expect("capacity section");
+    assert_eq!(c.outcome, "found", "{all}");
+    let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
+    assert!(
+        pass <= 300.0 && pass >= 300.0 / 1.05 && fail > 300.0,
+        "300 connections: last pass {pass}, first fail {fail}: {all}"
+    );
+    // Each step connects from the highest count that held; the server refuses what goes
+    // beyond 300 connections at once.
+    let (mut held, mut attempts, mut refused) = (0u64, 0u64, 0u64);
+    for s in &c.steps {
+        assert_eq!(s.dir, ".", "one run for the search");
+        let connect = &s.section.connect;
+        assert_eq!(
+            connect.attempted,
+            s.clients - held,
+            "step {}: {all}",
+            s.index
+        );
+        assert_eq!(
+            connect.failed,
+            s.clients.saturating_sub(300.max(held)),
+            "step {}: {all}",
+            s.index
+        );
+        assert_eq!(
+            s.verdict == "pass",
+            connect.failed == 0,
+            "step {}: {all}",
+            s.index
+        );
+        attempts += connect.attempted;
+        refused += connect.failed;
+        if s.verdict == "pass" {
+            held = s.clients;
+        }
+    }
+    assert_eq!(run.run.connect.attempted, attempts, "{all}");
+    assert_eq!(run.run.connect.failed, refused, "{all}");
+    assert_eq!(
+        srv.shared
+            .stats
+            .refused_connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        refused,
+        "{all}"
+    );
+    assert!(
+        attempts < c.steps.iter().map(|s| s.clients).sum::<u64>(),
+        "fewer connects than a search that connects every step afresh: {all}"
+    );
+}
+
 /// A plan file with one phase and a `[capacity]` table runs the search it describes; a
 /// plan without the table, with an unknown key or with two phases is a usage error.
 #[test]

@@ -5,7 +5,10 @@
 //! rate) or lets the ones above its count go, and the others stay connected; in a
 //! broadcast publish-rate search each step changes the publishers' rate, and in a
 //! subscriber-count search it adds subscribers (to the same rooms) or lets the last ones
-//! go while the publishers stay.
+//! go while the publishers stay. A connect search's step connects the clients from the
+//! highest count that held up to its own (its connects are what it measures): after a
+//! failed step, the clients above that count close and those of the next step connect
+//! again.
 //!
 //! Receives the search's request and checks, the first load, the output folder. Emits,
 //! per step, a [`Done`] judged on the step's measured phase from the records so far (the
@@ -14,10 +17,10 @@
 //! search (every step's phases, the steps not taken trimmed).
 //! Must not: measure anything itself, or let a step's clients reconnect.
 //!
-//! Applies to `--scenario echo --vary rate|clients` and `--scenario broadcast --vary
-//! publish-rate|clients` on one process ([`applies`] says which subscriber-count searches).
-//! Connect searches (each step is its connects) and searches over several processes run
-//! each step as a run of its own (step.rs). Between
+//! Applies to `--scenario echo --vary rate|clients`, `--scenario broadcast --vary
+//! publish-rate|clients` ([`applies`] says which subscriber-count searches) and
+//! `--scenario connect` on one process. Searches over several processes run each step as a
+//! run of its own (step.rs). Between
 //! steps the clients wait, connected and idle, while the step just measured drains and is
 //! judged, and after an overloaded step until the server is quiet
 //! (docs/results-format.md#capacity).
@@ -68,9 +71,9 @@ pub fn applies(c: &Checked, plan: &Plan) -> bool {
         _ => plan.max_clients(),
     };
     let kind = match (c.scenario, c.vary) {
-        (Scenario::Echo, Vary::Rate | Vary::Clients) | (Scenario::Broadcast, Vary::PublishRate) => {
-            true
-        }
+        (Scenario::Echo, Vary::Rate | Vary::Clients)
+        | (Scenario::Broadcast, Vary::PublishRate)
+        | (Scenario::Connect, Vary::Clients) => true,
         // A subscriber-count step adds subscribers to fixed rooms or lets the last ones
         // go: the rooms must not follow the count (`--room-size` makes more rooms as it
         // grows, and moves the publishers), and heartbeat-only clients (the last ids)
@@ -128,6 +131,9 @@ pub struct Kept {
     first_lengthened: Option<String>,
     /// The last step failed or saturated: the next one waits for the server to go quiet.
     overloaded: bool,
+    /// A connect search's highest count that held (0 before any): a step connects its
+    /// clients from there up, the ones above it connected by a failed step closing first.
+    held: u32,
 }
 
 /// The longest a step waits for the server to go quiet after an overloaded one.
@@ -135,29 +141,31 @@ const QUIET_MAX: Duration = Duration::from_secs(10);
 
 /// The measured window at `per_s` replies per second: `--step-duration`, lengthened up to
 /// 10x when its percentile needs more samples, and why.
-fn measured_at(c: &Checked, per_s: f64) -> (Duration, Option<String>) {
-    step::lengthen(c, Some(per_s))
+fn measured_at(c: &Checked, per_s: Option<f64>) -> (Duration, Option<String>) {
+    step::lengthen(c, per_s)
 }
 
 /// Samples per second at `load`: replies, the load of a rate search, or in a client-count
 /// search the clients times their `rate` each; deliveries in a broadcast search, the
 /// publishes per second (the load of a publish-rate search; `publishers` at `rate` each in
-/// a subscriber-count one) times the subscribers of a room.
+/// a subscriber-count one) times the subscribers of a room; `None` for connect.
 fn per_s(
     c: &Checked,
     load: f64,
     rate: f64,
     (publishers, subscribers, rooms): (u32, u32, u32),
-) -> f64 {
+) -> Option<f64> {
     let rooms = f64::from(rooms.max(1));
-    match (c.scenario, c.vary) {
+    Some(match (c.scenario, c.vary) {
+        // A connect step's samples are its connects: a longer window adds none.
+        (Scenario::Connect, _) => return None,
         (Scenario::Broadcast, Vary::Clients) => {
             rate * f64::from(publishers) * f64::from(whole(load)) / rooms
         }
         (_, Vary::Clients) => f64::from(whole(load)) * rate,
         (_, Vary::PublishRate) => load * f64::from(subscribers) / rooms,
         (_, Vary::Rate) => load,
-    }
+    })
 }
 
 impl Kept {
@@ -190,7 +198,12 @@ impl Kept {
             Some(Ok(r)) if r > 0.0 => r,
             _ => crate::plan::DEFAULT_CONNECT_RATE,
         };
-        let per_step = if c.warmup.is_zero() { 1 } else { 2 };
+        // A connect step has no warm-up: its connects are what it measures.
+        let per_step = if c.warmup.is_zero() || c.scenario == Scenario::Connect {
+            1
+        } else {
+            2
+        };
         let steer = Steer::new(&plan);
         let (snap_tx, snap_rx) = mpsc::channel(1);
         let (started_tx, started_rx) = oneshot::channel();
@@ -242,6 +255,7 @@ impl Kept {
             first_measured: measured,
             first_lengthened: lengthened,
             overloaded: false,
+            held: 0,
         })
     }
 
@@ -353,14 +367,27 @@ impl Kept {
             // it adds connect over the first phase's ramp; those above its count leave.
             // After an overload the server may still be working off its backlog (replies
             // or deliveries of the last step still coming): that would be measured here.
-            if self.overloaded {
+            if self.overloaded && c.scenario != Scenario::Connect {
                 self.quiet(stopped).await;
             }
-            let soon = Instant::now() + Duration::from_millis(20);
+            // After a failed connect step, its clients above the count that held close when
+            // this step is decided: its connects start a moment later, so that the server
+            // has let those connections go (its connection limit would count them).
+            let lead = if self.overloaded && c.scenario == Scenario::Connect {
+                Duration::from_millis(300)
+            } else {
+                Duration::from_millis(20)
+            };
+            let soon = Instant::now() + lead;
+            // A connect step measures the connects from the highest count that held up to
+            // its own: after a failed step, the clients it connected above that close and
+            // connect again.
+            let keep = (c.scenario == Scenario::Connect).then_some(self.held);
             let phase = |duration| Decision {
                 duration,
                 rate_per_s: rate,
                 clients: Some(clients),
+                keep,
                 connect_rate: self.connect_rate,
                 not_before: soon,
             };
@@ -524,6 +551,9 @@ impl Kept {
         }
         step::judge(step, &run, c, name, &self.base);
         self.overloaded = step.verdict != "pass";
+        if step.verdict == "pass" {
+            self.held = u32::try_from(step.clients).unwrap_or(u32::MAX);
+        }
         self.base = Baseline::of(&run);
     }
 

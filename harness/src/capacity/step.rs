@@ -209,7 +209,7 @@ pub fn kept_plan(
                 }
             }
         };
-        if !c.warmup.is_zero() {
+        if !c.warmup.is_zero() && c.scenario != Scenario::Connect {
             let warm = ramped(loaded(one_phase(req)?, c, at)?, phases.is_empty());
             phases.push(RawPhase {
                 name: Some(super::kept::warmup_name(k)),
@@ -350,7 +350,9 @@ fn step_output(req: &Request, dir: &Path, thresholds: Vec<String>) -> RawOutput 
 /// in one run (kept.rs), so that each step answers for its own failures only.
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
+    pub connect_attempted: u64,
     pub connect_failed: u64,
+    pub failed_by_kind: std::collections::BTreeMap<String, u64>,
     pub disconnects: std::collections::BTreeMap<String, u64>,
     pub samples_dropped: u64,
 }
@@ -359,7 +361,9 @@ impl Baseline {
     /// The counts of `run` so far.
     pub fn of(run: &RunFile) -> Baseline {
         Baseline {
+            connect_attempted: run.run.connect.attempted,
             connect_failed: run.run.connect.failed,
+            failed_by_kind: run.run.connect.failed_by_kind.clone(),
             disconnects: run.run.disconnects.clone(),
             samples_dropped: run.health.summary.samples_dropped,
         }
@@ -376,15 +380,25 @@ pub fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked, measure: &str,
         .map(|p| p.stats.clone())
         .unwrap_or_default();
     let secs = step.measured_s.max(1e-3);
+    // A step run of its own (its phase `measure`) is the step; in a search that keeps its
+    // clients the step is its phase `measure_NN` of the one run.
+    let own_run = measure == MEASURE;
     let (samples, done) = match c.scenario {
         Scenario::Broadcast => section
             .broadcast
             .as_ref()
             .map_or((0, 0), |b| (b.latency.count, b.delivered)),
-        Scenario::Connect => (
-            run.run.connect.phases.total.as_ref().map_or(0, |d| d.count),
-            run.run.connect.connected,
-        ),
+        Scenario::Connect => {
+            let connect = if own_run {
+                &run.run.connect
+            } else {
+                &section.connect
+            };
+            (
+                connect.phases.total.as_ref().map_or(0, |d| d.count),
+                connect.connected,
+            )
+        }
         _ => section
             .echo
             .as_ref()
@@ -405,8 +419,14 @@ pub fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked, measure: &str,
         })
         .collect();
     step.throughput_per_s = if c.scenario == Scenario::Connect {
-        let whole = (run.run.duration_ms as f64 / 1000.0).max(1e-3);
-        done as f64 / whole
+        let whole_ms = if own_run {
+            run.run.duration_ms
+        } else {
+            section
+                .end_offset_ms
+                .saturating_sub(section.start_offset_ms)
+        };
+        done as f64 / (whole_ms as f64 / 1000.0).max(1e-3)
     } else if inside.is_empty() {
         done as f64 / secs
     } else {
@@ -444,16 +464,24 @@ pub fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked, measure: &str,
         });
     }
     let connect = &run.run.connect;
+    let attempted = connect.attempted.saturating_sub(base.connect_attempted);
     if connect_failed > 0 {
         let kinds: Vec<String> = connect
             .failed_by_kind
             .iter()
+            .map(|(k, n)| {
+                (
+                    k,
+                    n.saturating_sub(base.failed_by_kind.get(k).copied().unwrap_or(0)),
+                )
+            })
+            .filter(|(_, n)| *n > 0)
             .map(|(k, n)| format!("{k} {n}"))
             .collect();
         step.reasons.push(format!(
             "the server refused or failed {} of {} connect(s) ({})",
             connect_failed,
-            connect.attempted,
+            attempted,
             kinds.join(", ")
         ));
     }

@@ -271,6 +271,11 @@ impl Stretch<'_> {
             if self.lost_at.take().is_some() {
                 self.emit(self.phase_now(end), Instant::now(), Event::NotRestored);
             }
+            // A client that never connected in this stretch has nothing in flight to
+            // drain: its stretch is over (and a steered run may take it back at once).
+            if !self.connected_once {
+                return Next::Over(false);
+            }
             let until = end + ctx.drain();
             tokio::select! {
                 () = tokio::time::sleep_until(until.into()) => return Next::Over(false),
@@ -291,18 +296,30 @@ impl Stretch<'_> {
     /// as skipped (at least once a second, so that the series shows them when they
     /// happen). Returns true when the run was cancelled.
     async fn away_until(&mut self, until: Instant) -> bool {
+        // A steered run's stretch may end sooner than it looked (a decision leaves the
+        // client out of the next phase, or the steering closed): woken by each decision.
+        let mut decisions = self.ctx.schedule.watch();
         loop {
-            // A steered run's stretch may end sooner than it looked (its steering closed).
             let until = until.min(self.ctx.schedule.segment_end(&self.seg));
             let step = (Instant::now() + Duration::from_secs(1)).min(until);
+            let decided = async {
+                match decisions.as_mut() {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = tokio::time::sleep_until(step.into()) => {}
                 () = self.ctx.cancel.cancelled() => return true,
+                open = decided => if !open {
+                    decisions = None;
+                },
             }
-            self.skip(step);
+            let at = Instant::now().min(step);
+            self.skip(at);
             let (ctx, client, tx) = (self.ctx, self.client, self.tx);
             super::settle_due(ctx, &mut self.carry, |p, at, e| tx.emit(client, p, at, e));
-            if step >= until {
+            if at >= until.min(self.ctx.schedule.segment_end(&self.seg)) {
                 return false;
             }
         }
