@@ -1023,7 +1023,7 @@ fn a_connect_search_keeps_the_clients_that_held() {
     assert_eq!(c.outcome, "found", "{all}");
     let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
     assert!(
-        pass <= 300.0 && pass >= 300.0 / 1.05 && fail > 300.0,
+        (300.0 / 1.05..=300.0).contains(&pass) && fail > 300.0,
         "300 connections: last pass {pass}, first fail {fail}: {all}"
     );
     // Each step connects from the highest count that held; the server refuses what goes
