@@ -218,17 +218,56 @@ fn check_live_phases(run: &RunFile, path: &Path) {
     );
 }
 
+/// Connections the server accepted, over every protocol.
+fn opened(srv: &testkit::Target) -> u64 {
+    target_server::stats::Proto::ALL
+        .iter()
+        .map(|p| srv.shared.stats.connections_total(*p))
+        .sum()
+}
+
+/// A client-count search kept its clients: the bisection lowered the count at least once,
+/// and the server and the run saw `fixed` clients (a broadcast search's publishers) plus
+/// each rise of the steps' counts connect, a fall adding none; the peak is the largest
+/// count.
+fn check_count_rises(run: &RunFile, srv: &testkit::Target, fixed: u64, all: &str) {
+    let c = run.capacity.as_ref().expect("capacity section");
+    let counts: Vec<u64> = c.steps.iter().map(|s| s.clients).collect();
+    assert!(
+        counts.windows(2).any(|w| w[1] < w[0]),
+        "the bisection lowered the count at least once: {counts:?}: {all}"
+    );
+    let mut expected = fixed;
+    let mut prev = 0;
+    for &n in &counts {
+        expected += n.saturating_sub(prev);
+        prev = n;
+    }
+    assert_eq!(
+        opened(srv),
+        expected,
+        "the server saw the counts' rises and no reconnect: {counts:?}: {all}"
+    );
+    assert_eq!(run.run.connect.attempted, expected, "{all}");
+    assert_eq!(run.run.connect.failed, 0, "{all}");
+    assert_eq!(
+        run.run.connect.peak_connected,
+        fixed + counts.iter().copied().max().unwrap_or(0),
+        "{all}"
+    );
+}
+
 /// A rate search keeps its clients (issue 14): the 10 clients connected once for the whole
 /// search (the server saw 10 connections, the run 10 connects), and the one run file holds
 /// each step's phases `warmup_NN` / `measure_NN`, the step's histogram being its
 /// `measure_NN` phase's.
 fn check_kept(run: &RunFile, srv: &testkit::Target, all: &str) {
     let c = run.capacity.as_ref().expect("capacity section");
-    let opened: u64 = target_server::stats::Proto::ALL
-        .iter()
-        .map(|p| srv.shared.stats.connections_total(*p))
-        .sum();
-    assert_eq!(opened, 10, "the server saw each client connect once: {all}");
+    assert_eq!(
+        opened(srv),
+        10,
+        "the server saw each client connect once: {all}"
+    );
     assert_eq!(run.run.connect.attempted, 10, "{all}");
     for s in &c.steps {
         let name = format!("measure_{:02}", s.index);
@@ -292,14 +331,25 @@ fn search(url: &str, from: &str, out: &Path, stalls: &[Duration]) -> Output {
     )
 }
 
-fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) -> RunFile {
+/// A search that ended with a capacity found (exit 0, outcome `found`, `heading` in its
+/// output): its output, its run file and its last pass and first fail.
+fn found(o: &Output, out: &Path, heading: &str) -> (String, RunFile, f64, f64) {
     let all = text(o);
     assert_eq!(o.status.code(), Some(0), "{all}");
-    assert!(all.contains("capacity search: echo varying rate"), "{all}");
+    assert!(all.contains(heading), "{all}");
     let run = read(out);
-    let c = run.capacity.clone().expect("capacity section");
+    let c = run.capacity.as_ref().expect("capacity section");
     assert_eq!(c.outcome, "found", "{all}");
-    let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
+    let (pass, fail) = (
+        c.capacity.expect("a capacity"),
+        c.first_fail.expect("a fail"),
+    );
+    (all, run, pass, fail)
+}
+
+fn check_found(n: f64, o: &Output, out: &Path, dir: &Path) -> RunFile {
+    let (all, run, pass, fail) = found(o, out, "capacity search: echo varying rate");
+    let c = run.capacity.clone().expect("capacity section");
     assert!(
         fail / pass - 1.0 <= 0.05 + 1e-9,
         "{pass}..{fail} is wider than 5%: {all}"
@@ -670,49 +720,15 @@ fn a_client_count_search_adds_and_removes_clients() {
             ],
             &out,
         ));
-        let all = text(&o);
-        assert_eq!(o.status.code(), Some(0), "{all}");
-        assert!(
-            all.contains("capacity search: echo varying clients"),
-            "{all}"
-        );
-        let run = read(&out);
+        let (all, run, pass, fail) = found(&o, &out, "capacity search: echo varying clients");
         let c = run.capacity.clone().expect("capacity section");
-        assert_eq!(c.outcome, "found", "{all}");
-        let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
         assert!(
             pass <= 35.0 * 1.03 && fail >= 35.0 * 0.97,
             "true capacity 35 clients is not between the last pass {pass} and the first fail \
              {fail}: {all}"
         );
         assert!(fail / pass - 1.0 <= 0.10 + 1e-9, "{pass}..{fail}: {all}");
-        // The connects the steps' counts call for: each rise adds its clients, a fall adds none.
-        let counts: Vec<u64> = c.steps.iter().map(|s| s.clients).collect();
-        assert!(
-            counts.windows(2).any(|w| w[1] < w[0]),
-            "the bisection lowered the count at least once: {counts:?}: {all}"
-        );
-        let mut expected = 0;
-        let mut prev = 0;
-        for &n in &counts {
-            expected += n.saturating_sub(prev);
-            prev = n;
-        }
-        let opened: u64 = target_server::stats::Proto::ALL
-            .iter()
-            .map(|p| srv.shared.stats.connections_total(*p))
-            .sum();
-        assert_eq!(
-            opened, expected,
-            "the server saw the counts' rises and no reconnect: {counts:?}: {all}"
-        );
-        assert_eq!(run.run.connect.attempted, expected, "{all}");
-        assert_eq!(run.run.connect.failed, 0, "{all}");
-        assert_eq!(
-            run.run.connect.peak_connected,
-            counts.iter().copied().max().unwrap(),
-            "{all}"
-        );
+        check_count_rises(&run, &srv, 0, &all);
         for s in &c.steps {
             assert_eq!(s.dir, ".", "one run for the search");
             for name in [
@@ -786,11 +802,7 @@ fn a_publish_rate_search_keeps_its_subscribers() {
         let c = run.capacity.clone().expect("capacity section");
         assert_eq!(c.outcome, "max_passes", "{all}");
         assert_eq!(c.steps.len(), 3, "20, 40, 80 publishes a second: {all}");
-        let opened: u64 = target_server::stats::Proto::ALL
-            .iter()
-            .map(|p| srv.shared.stats.connections_total(*p))
-            .sum();
-        assert_eq!(opened, 51, "each client connected once: {all}");
+        assert_eq!(opened(&srv), 51, "each client connected once: {all}");
         for s in &c.steps {
             assert_eq!(s.dir, ".", "one run for the search");
             let b = s
@@ -905,43 +917,15 @@ fn a_subscriber_count_search_adds_and_lets_go_of_subscribers() {
             ],
             &out,
         ));
-        let all = text(&o);
-        assert_eq!(o.status.code(), Some(0), "{all}");
-        let run = read(&out);
+        let heading = "capacity search: broadcast varying clients";
+        let (all, run, pass, fail) = found(&o, &out, heading);
         let c = run.capacity.clone().expect("capacity section");
-        assert_eq!(c.outcome, "found", "{all}");
-        let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
         assert!(
             (40.0..=55.0).contains(&pass) && fail > pass && fail / pass - 1.0 <= 0.10 + 1e-9,
             "about 50 subscribers: last pass {pass}, first fail {fail}: {all}"
         );
-        let counts: Vec<u64> = c.steps.iter().map(|s| s.clients).collect();
-        assert!(
-            counts.windows(2).any(|w| w[1] < w[0]),
-            "the bisection lowered the count at least once: {counts:?}: {all}"
-        );
-        // The publishers connect once; each rise of the count adds its subscribers, a fall
-        // adds none.
-        let mut expected = 2;
-        let mut prev = 0;
-        for &n in &counts {
-            expected += n.saturating_sub(prev);
-            prev = n;
-        }
-        let opened: u64 = target_server::stats::Proto::ALL
-            .iter()
-            .map(|p| srv.shared.stats.connections_total(*p))
-            .sum();
-        assert_eq!(
-            opened, expected,
-            "the server saw the publishers, the counts' rises and no reconnect: {counts:?}: {all}"
-        );
-        assert_eq!(run.run.connect.attempted, expected, "{all}");
-        assert_eq!(
-            run.run.connect.peak_connected,
-            2 + counts.iter().copied().max().unwrap(),
-            "{all}"
-        );
+        // The 2 publishers connect once.
+        check_count_rises(&run, &srv, 2, &all);
         for s in &c.steps {
             assert_eq!(s.dir, ".", "one run for the search");
             let name = format!("measure_{:02}", s.index);
@@ -1016,12 +1000,8 @@ fn a_connect_search_keeps_the_clients_that_held() {
         ],
         &out,
     ));
-    let all = text(&o);
-    assert_eq!(o.status.code(), Some(0), "{all}");
-    let run = read(&out);
+    let (all, run, pass, fail) = found(&o, &out, "capacity search: connect varying clients");
     let c = run.capacity.clone().expect("capacity section");
-    assert_eq!(c.outcome, "found", "{all}");
-    let (pass, fail) = (c.capacity.unwrap(), c.first_fail.unwrap());
     assert!(
         (300.0 / 1.05..=300.0).contains(&pass) && fail > 300.0,
         "300 connections: last pass {pass}, first fail {fail}: {all}"
