@@ -10,6 +10,9 @@
 #   3. (scenario "subscribers") broadcast from one publisher at 20/s into one room,
 #      --vary clients: how many subscribers the room holds, from 250 up to 10,000, with the
 #      same SLOs
+#   4. (scenario "connect") --scenario connect --vary clients from 1,000 up to 15,000 at
+#      2,000 connects/s, the default SLOs (connect.failed == 0, connect.total.p99 < 1s): how
+#      many connections the server holds while the last ones connect in time
 #
 # (the same SLOs as the stepped figures of docs/PERFORMANCE.md#peer-comparison-benchespeersrunsh).
 # Prints, per search: the command, the capacity, the steps, the wall time; the capacity
@@ -19,7 +22,7 @@
 # Env: BIN (folder of swarm and target-server, default target/release), STEP (measured
 #      window, default 5s), WARMUP (default 2s), PRECISION (default 10%), SERVERS (default
 #      "target-server node"), SCENARIOS (default "echo broadcast";
-#      also "subscribers"), OUT (default a temp
+#      also "subscribers" and "connect"), OUT (default a temp
 #      folder, removed at the end).
 # Needs: cargo build --release -p harness -p target-server (or BIN=target/ci after a
 #        --profile ci build); node and `npm ci` in interop/ for the Node server.
@@ -47,6 +50,8 @@ for b in swarm target-server; do
   [ -x "$bin/$b" ] || { echo "no $bin/$b: build it first (see the header)" >&2; exit 2; }
 done
 
+# The servers may hold as many connections as the machine allows a process.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 servers=()
 if [[ " $want " == *" target-server "* ]]; then
   "$bin/target-server" --bind 127.0.0.1:23111 >/dev/null 2>&1 &
@@ -72,6 +77,8 @@ for s in "${servers[@]}"; do
     if [ "$scenario" = echo ]; then
       args=(--scenario echo --vary rate --clients 1000 --from 5000/s
             --slo 'echo.latency.p99 < 50ms' --slo 'echo.timeouts == 0')
+    elif [ "$scenario" = connect ]; then
+      args=(--scenario connect --vary clients --from 1000 --max 15000)
     elif [ "$scenario" = subscribers ]; then
       args=(--scenario broadcast --vary clients --publishers 1 --rate 20/s --from 250
             --max 10000 --slo 'broadcast.reach >= 1' --slo 'broadcast.latency.p99 < 100ms')

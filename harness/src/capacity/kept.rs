@@ -499,6 +499,11 @@ impl Kept {
         // Decoding, merging and evaluating histograms: off the runtime, as the snapshot's
         // encoding was (the clients' sends and the health probe go on meanwhile).
         crate::recorder::off_the_runtime(|| self.judge(c, &mut step, run, index, &name));
+        if c.scenario == Scenario::Connect
+            && let Some(w) = self.steer.window(usize::from(measure_idx))
+        {
+            step.throughput_per_s = connects_per_s(&step.section.connect, w);
+        }
         Ok(Done { step, run: None })
     }
 
@@ -596,6 +601,17 @@ impl Kept {
         }
         Ok((run, finished.exit))
     }
+}
+
+/// A kept connect step's connects per second: its successful connects over their span,
+/// taken as the phase's connect ramp (its first intended connect to its last) plus its
+/// slowest connect, which the span cannot exceed, so the rate is a lower bound. (The
+/// phase's own span would not do: a Socket.IO server's heartbeats to the clients held
+/// from earlier steps are recorded in it too, and stretch it past its connects.)
+fn connects_per_s(connect: &reports::ConnectStats, w: &crate::schedule::Window) -> f64 {
+    let slowest = connect.phases.total.as_ref().map_or(0, |d| d.max_us);
+    let span = w.ramp_end.saturating_duration_since(w.start) + Duration::from_micros(slowest);
+    connect.connected as f64 / span.as_secs_f64().max(1e-3)
 }
 
 /// Step `index`'s whole span: its warm-up and measured phases summed (`None` when a phase

@@ -418,15 +418,11 @@ pub fn judge(step: &mut CapacityStep, run: &RunFile, c: &Checked, measure: &str,
             _ => p.received,
         })
         .collect();
+    // A connect step run of its own: its connects over the run; a kept one's is set from
+    // its connect ramp (kept.rs, `connects_per_s`).
     step.throughput_per_s = if c.scenario == Scenario::Connect {
-        let whole_ms = if own_run {
-            run.run.duration_ms
-        } else {
-            section
-                .end_offset_ms
-                .saturating_sub(section.start_offset_ms)
-        };
-        done as f64 / (whole_ms as f64 / 1000.0).max(1e-3)
+        let whole = (run.run.duration_ms as f64 / 1000.0).max(1e-3);
+        done as f64 / whole
     } else if inside.is_empty() {
         done as f64 / secs
     } else {
