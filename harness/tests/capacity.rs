@@ -964,6 +964,76 @@ fn a_subscriber_count_search_adds_and_lets_go_of_subscribers() {
     });
 }
 
+/// A subscriber-count search keeps its subscribers against the server's own publisher too
+/// (target-server `--tick lobby:50/s`): the server goes on ticking while a step is judged,
+/// and those ticks are no step's, so each measured window expects exactly its own ticks
+/// for each of its subscribers. `broadcast.expected < 1025` stands in for a known capacity
+/// of 20 subscribers (50 ticks in each 1 s window, 1,000 deliveries at 20, 1,050 at 21).
+#[test]
+fn a_subscriber_count_search_against_the_servers_publisher() {
+    on_a_steady_machine(|| {
+        let srv = testkit::Target::start(target_server::Config {
+            ticks: vec![target_server::config::Tick {
+                room: "lobby".into(),
+                rate_per_s: 50.0,
+                size_bytes: 64,
+            }],
+            ..target_server::Config::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("ticks");
+        let url = format!("http://{}", srv.addr);
+        let o = run(&quick(
+            &[
+                "capacity",
+                &url,
+                "--scenario",
+                "broadcast",
+                "--vary",
+                "clients",
+                "--server-publisher",
+                "lobby",
+                "--from",
+                "5",
+                "--max",
+                "100",
+                "--precision",
+                "10%",
+                "--connect-rate",
+                "500/s",
+                "--slo",
+                "broadcast.expected < 1025",
+                "--slo",
+                "broadcast.reach >= 1",
+            ],
+            &out,
+        ));
+        let heading = "capacity search: broadcast varying clients";
+        let (all, run, pass, fail) = found(&o, &out, heading);
+        assert!(pass == 20.0 && fail <= 22.0, "{pass}..{fail}: {all}");
+        check_count_rises(&run, &srv, 0, &all);
+        let c = run.capacity.clone().expect("capacity section");
+        for s in &c.steps {
+            let name = format!("measure_{:02}", s.index);
+            let b = s
+                .section
+                .broadcast
+                .as_ref()
+                .expect("step broadcast figures");
+            let ticks = b.expected as f64 / s.clients as f64;
+            assert!(
+                b.expected % s.clients == 0 && (49.0..=51.0).contains(&ticks),
+                "{name}: {} deliveries expected for {} subscribers, 50 ticks each: {all}",
+                b.expected,
+                s.clients
+            );
+            assert_eq!(b.delivered, b.expected, "{name}: {all}");
+            let classes: Vec<&String> = b.by_room_size.keys().collect();
+            assert_eq!(classes, vec![&s.clients.to_string()], "{name}: {all}");
+        }
+    });
+}
+
 /// A connect search keeps the clients that held: against a server that accepts 300
 /// connections at once (`--max-connections 300`, refusing more with HTTP 503), it finds 300
 /// clients within its precision, each step connecting only the clients from the highest

@@ -77,12 +77,10 @@ pub fn applies(c: &Checked, plan: &Plan) -> bool {
         // A subscriber-count step adds subscribers to fixed rooms or lets the last ones
         // go: the rooms must not follow the count (`--room-size` makes more rooms as it
         // grows, and moves the publishers), and heartbeat-only clients (the last ids)
-        // would be the ones let go. The server's own publisher is not kept either: its
-        // ticks are counted per phase from the phases' wall-clock starts and the run's
-        // end (scenario/broadcast/board.rs), which a steered run does not know at its
-        // start.
+        // would be the ones let go. (The server's own publisher goes on ticking between
+        // steps: its ticks there are no phase's, scenario/broadcast/board.rs.)
         (Scenario::Broadcast, Vary::Clients) => {
-            fanout.is_some_and(|f| f.room_size.is_none() && f.server_publisher.is_none())
+            fanout.is_some_and(|f| f.room_size.is_none())
                 && first.is_some_and(|p| p.heartbeat.clients == 0)
         }
         _ => false,

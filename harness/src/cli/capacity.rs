@@ -53,8 +53,7 @@ those above its count go (a subscriber-count step's publishers stay; its subscri
 the same --rooms). A connect search's step (no warm-up) connects the clients from the
 highest count that held up to its own, the held ones staying connected: after a failed
 step the clients above that count close, and the next step connects its own again.
-Subscriber-count searches with --room-size, --server-publisher or heartbeat-only clients
-run each step as a run of its own in step-NN/, connecting afresh. With --procs N (above 1) each step runs over N local worker
+Subscriber-count searches with --room-size or heartbeat-only clients run each step as a run of its own in step-NN/, connecting afresh. With --procs N (above 1) each step runs over N local worker
 processes (their results merged, each worker judged for
 saturation on its own); --expect-workers (remote workers) is not supported.
 

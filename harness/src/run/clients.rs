@@ -169,6 +169,24 @@ async fn forward_live(
     }
 }
 
+/// A steered run's decided phases, as the broadcast board reads them.
+struct Decisions {
+    schedule: Schedule,
+    wall: WallClock,
+}
+
+impl crate::scenario::broadcast::board::Decided for Decisions {
+    fn decided(&self) -> (u16, bool) {
+        let n = u16::try_from(self.schedule.decided()).unwrap_or(u16::MAX);
+        (n, !self.schedule.is_closed())
+    }
+
+    fn phase(&self, p: u16) -> (u32, u64, u64) {
+        let w = self.schedule.window(p);
+        (w.clients, self.wall.ns(w.start), self.wall.ns(w.end))
+    }
+}
+
 /// What every client shares: the schedule (starting at `start`), the broadcast board, the
 /// connection settings, the frames, the run's ids, seed and clocks.
 fn context(
@@ -193,9 +211,12 @@ fn context(
     if steered {
         // A steered run's rooms hold the subscribers of the clients it decided (a
         // subscriber-count search adds and lets go of them): the room size classes and
-        // the publishers' wait for a full room follow them.
-        let s = schedule.clone();
-        board = board.with_phase_clients(move |p| s.window(p).clients);
+        // the publishers' wait for a full room follow them; the server publisher's ticks
+        // are counted in the windows as decided.
+        board = board.steered(Decisions {
+            schedule: schedule.clone(),
+            wall,
+        });
     }
     Ctx {
         schedule,

@@ -102,21 +102,25 @@ pub struct PublishLog {
     end_ns: u64,
     /// Subscribers that joined each room in each phase (`phase * rooms + room`).
     joins: Box<[AtomicU32]>,
-    /// Clients of each phase as the run decided them (a steered run's may be fewer than
-    /// the plan's); `None`: the plan's.
-    clients: PhaseClients,
+    /// A steered run's phases as it decides them; `None`: the plan's, placed at the start
+    /// (`phase_starts_ns`, `end_ns`).
+    steered: Option<Box<dyn Decided>>,
 }
 
-/// Clients a phase runs: a steered run decides them while it goes on (schedule.rs).
-pub struct PhaseClients(Option<Box<dyn Fn(u16) -> u32 + Send + Sync>>);
+/// The phases of a steered run as decided so far (schedule.rs `Steer`): their clients (a
+/// step may have fewer than the plan's) and their wall-clock windows, which are not known
+/// at the start and may have gaps between them (the clients wait, connected, while a
+/// `swarm capacity` step is judged).
+pub trait Decided: Send + Sync {
+    /// Phases decided so far, and whether more may come.
+    fn decided(&self) -> (u16, bool);
+    /// Phase `p`'s clients and window (wall-clock ns, start and end); `p` is decided.
+    fn phase(&self, p: u16) -> (u32, u64, u64);
+}
 
-impl std::fmt::Debug for PhaseClients {
+impl std::fmt::Debug for dyn Decided {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "decided"
-        } else {
-            "planned"
-        })
+        write!(f, "{} phases decided", self.decided().0)
     }
 }
 
@@ -141,23 +145,21 @@ impl PublishLog {
             phase_starts_ns,
             end_ns,
             joins,
-            clients: PhaseClients(None),
+            steered: None,
         }
     }
 
-    /// Each phase's clients come from `clients` (the run's schedule) rather than the plan.
-    pub fn with_phase_clients(
-        mut self,
-        clients: impl Fn(u16) -> u32 + Send + Sync + 'static,
-    ) -> PublishLog {
-        self.clients = PhaseClients(Some(Box::new(clients)));
+    /// Each phase's clients and window come from `decided` (a steered run's schedule)
+    /// rather than the plan.
+    pub fn steered(mut self, decided: impl Decided + 'static) -> PublishLog {
+        self.steered = Some(Box::new(decided));
         self
     }
 
     /// Members of `room` in `phase` (the room size class): the layout's, for the phase's
     /// clients as the run decided them.
     pub fn room_size(&self, phase: u16, room: u32) -> u32 {
-        let clients = self.clients.0.as_ref().map_or(u32::MAX, |f| f(phase));
+        let clients = self.steered.as_ref().map_or(u32::MAX, |d| d.phase(phase).0);
         self.layout.room_size_with(phase, room, clients)
     }
 
@@ -183,9 +185,15 @@ impl PublishLog {
             .is_none_or(|c| c.load(Ordering::Acquire) >= want)
     }
 
-    /// Wall-clock end of the last phase (ns).
+    /// Wall-clock end of the last phase (ns); a steered run's last decided one.
     pub fn end_ns(&self) -> u64 {
-        self.end_ns
+        match &self.steered {
+            Some(d) => match d.decided().0 {
+                0 => 0,
+                n => d.phase(n - 1).2,
+            },
+            None => self.end_ns,
+        }
     }
 
     /// Publisher `p` enters `phase` (idempotent).
@@ -384,6 +392,18 @@ impl PublishLog {
     /// Tick seq ranges by phase, from each phase window's start.
     pub fn tick_phases(&self, upto: u64) -> Vec<(u16, RangeSet)> {
         let mut out = Vec::new();
+        // A steered run's phases: each its own window, the gaps between them in none.
+        if let Some(d) = &self.steered {
+            for k in 0..d.decided().0 {
+                let (_, start, end) = d.phase(k);
+                let lo = self.tick_at(start).unwrap_or(0);
+                let hi = self.tick_at(end).unwrap_or(0).min(upto);
+                if hi > lo {
+                    out.push((k, RangeSet::span(lo, hi)));
+                }
+            }
+            return out;
+        }
         let starts: Vec<u64> = self
             .phase_starts_ns
             .iter()
@@ -400,10 +420,35 @@ impl PublishLog {
 
     /// The phase of tick `seq`.
     pub fn tick_phase(&self, intended_ns: u64) -> u16 {
+        if let Some(d) = &self.steered {
+            let n = d.decided().0;
+            return (0..n)
+                .rposition(|k| d.phase(k).1 <= intended_ns)
+                .unwrap_or(0) as u16;
+        }
         self.phase_starts_ns
             .iter()
             .rposition(|&s| s <= intended_ns)
             .unwrap_or(0) as u16
+    }
+}
+
+impl PublishLog {
+    /// True when a server tick meant at `intended_ns` falls in no phase of a steered run:
+    /// between two decided windows, or after the last while more may come. Its delivery is
+    /// no phase's (a plan's run has no such gap).
+    pub fn tick_in_gap(&self, intended_ns: u64) -> bool {
+        let Some(d) = &self.steered else {
+            return false;
+        };
+        let (n, open) = d.decided();
+        match (0..n).rposition(|k| d.phase(k).1 <= intended_ns) {
+            Some(k) => {
+                let after_last = k + 1 == usize::from(n);
+                intended_ns >= d.phase(k as u16).2 && (!after_last || open)
+            }
+            None => false,
+        }
     }
 }
 
@@ -447,5 +492,56 @@ mod tests {
         assert_eq!(phases[0].1.ranges(), &[(0, 90)]);
         assert_eq!(phases[1].1.ranges(), &[(90, 200)]);
         assert_eq!(b.tick_phase(12_000), 1);
+        assert!(!b.tick_in_gap(12_000), "a plan's run has no gap");
+    }
+
+    /// A steered run's phases as a test decides them: (clients, start ns, end ns).
+    struct Fixed(Vec<(u32, u64, u64)>, bool);
+
+    impl Decided for Fixed {
+        fn decided(&self) -> (u16, bool) {
+            (self.0.len() as u16, self.1)
+        }
+        fn phase(&self, p: u16) -> (u32, u64, u64) {
+            self.0[usize::from(p)]
+        }
+    }
+
+    /// In a steered run, each phase's ticks are those of its own window: the ticks between
+    /// two windows, and after the last while more may come, are no phase's; the room size
+    /// follows the clients decided.
+    #[test]
+    fn a_steered_runs_ticks_are_its_windows() {
+        let plan = crate::plan::tests_support::broadcast_plan(0, 4, 1, None);
+        let windows = vec![(3, 1_000, 2_000), (4, 2_500, 3_000)];
+        let b =
+            PublishLog::new(Layout::new(&plan), vec![0], u64::MAX).steered(Fixed(windows, true));
+        // Period 100 ns, tick 0 meant at 0.
+        b.observe_tick(0, 0);
+        b.observe_tick(10, 1_000);
+        let phases = b.tick_phases(u64::MAX);
+        assert_eq!(phases[0].1.ranges(), &[(10, 20)]);
+        assert_eq!(phases[1].1.ranges(), &[(25, 30)]);
+        assert_eq!(b.end_ns(), 3_000);
+        assert!(!b.tick_in_gap(1_900));
+        assert!(b.tick_in_gap(2_000) && b.tick_in_gap(2_400));
+        assert!(!b.tick_in_gap(2_500));
+        assert!(
+            b.tick_in_gap(3_000),
+            "after the last window while the run is open"
+        );
+        assert!(
+            !b.tick_in_gap(500),
+            "before the first window: counted as before"
+        );
+        assert_eq!(b.tick_phase(2_600), 1);
+        assert_eq!(b.room_size(0, 0), 3, "3 clients decided, of the plan's 4");
+        let closed = vec![(3, 1_000, 2_000)];
+        let b =
+            PublishLog::new(Layout::new(&plan), vec![0], u64::MAX).steered(Fixed(closed, false));
+        assert!(
+            !b.tick_in_gap(2_500),
+            "after the last window of a closed run: as a plan's"
+        );
     }
 }

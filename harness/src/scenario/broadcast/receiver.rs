@@ -289,6 +289,11 @@ impl Receiver {
             self.lat_second = second;
         }
         self.lat_cur_ns = self.lat_cur_ns.max(oneway);
+        // A server tick meant between two phases of a steered run belongs to none: it is
+        // neither expected nor a delivery of any phase.
+        if server && board.tick_in_gap(f.intended_ns) {
+            return;
+        }
         let recovered_session = self.recovered_session;
         let found_stream = self.rooms.iter_mut().find_map(|j| {
             let room = j.room;
