@@ -164,8 +164,13 @@ pub fn table(c: &CapacitySection) -> String {
         if !s.saturated_by.is_empty() {
             let _ = write!(verdict, " (swarm: {})", s.saturated_by.join(", "));
         }
-        if s.lengthened.is_some() {
+        // Lengthened only when its window is longer than --step-duration; a note without
+        // that (a connect step cannot be lengthened: its samples are its connects) says
+        // the window had too few samples for the percentile.
+        if s.measured_s > c.step_s + 1e-9 {
             verdict.push_str(" [lengthened]");
+        } else if s.lengthened.is_some() {
+            verdict.push_str(" [few samples]");
         }
         if s.repeated.is_some() {
             verdict.push_str(" [repeated]");
@@ -209,5 +214,33 @@ mod tests {
         assert_eq!(load_text(1_000_000.0), "1,000,000");
         assert_eq!(load_text(0.126), "0.13");
         assert_eq!(load_text(5.0), "5");
+    }
+
+    /// The table marks a step `[lengthened]` only when its window is longer than the
+    /// step's duration; a note of too few samples in a window of that duration (a connect
+    /// step's) is `[few samples]`.
+    #[test]
+    fn a_step_is_marked_lengthened_only_when_it_was() {
+        let step = |index, measured_s, note: Option<&str>| CapacityStep {
+            index,
+            verdict: "pass".into(),
+            measured_s,
+            lengthened: note.map(String::from),
+            ..CapacityStep::default()
+        };
+        let c = CapacitySection {
+            step_s: 1.0,
+            steps: vec![
+                step(1, 2.5, Some("measured window lengthened from 1s to 2.5s")),
+                step(2, 1.0, Some("only 50 samples in the measured window")),
+                step(3, 1.0, None),
+            ],
+            ..CapacitySection::default()
+        };
+        let t = table(&c);
+        let line = |i: usize| t.lines().nth(3 + i).unwrap_or_default().to_string();
+        assert!(line(0).ends_with("pass [lengthened]"), "{t}");
+        assert!(line(1).ends_with("pass [few samples]"), "{t}");
+        assert!(line(2).ends_with("pass"), "{t}");
     }
 }
