@@ -473,7 +473,11 @@ fn finds_a_capacity_of_1000_per_s_over_raw_websocket_through_a_stall() {
 
 /// No server limit, a swarm on one thread sending 16 KiB payloads (2 s windows, so that
 /// the saturation rule has seconds to judge): the search runs into
-/// the swarm's own limit and says so (exit 4), rather than naming a server capacity.
+/// the swarm's own limit and says so (exit 4), rather than naming a server capacity. The
+/// SLO (p90 < 500 ms) breaks only well past where the one thread runs out: with p90 < 50
+/// ms, one clean-clone CI run passed 30,000 msg/s on the third attempt after two
+/// saturated ones and failed 31,000 on latency with no health line crossed, so near its
+/// limit the swarm's lateness can show as latency first.
 #[test]
 fn a_saturated_generator_is_reported_not_the_server() {
     // Queues deep enough that the server never closes a slow reader: the swarm's lateness
@@ -506,7 +510,7 @@ fn a_saturated_generator_is_reported_not_the_server() {
         "--warmup",
         "500ms",
         "--slo",
-        "echo.latency.p90 < 50ms",
+        "echo.latency.p90 < 500ms",
         "--timeout",
         "2s",
         "--grace",
