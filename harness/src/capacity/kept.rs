@@ -19,14 +19,19 @@
 //!
 //! Applies to `--scenario echo --vary rate|clients`, `--scenario broadcast --vary
 //! publish-rate|clients` ([`applies`] says which subscriber-count searches) and
-//! `--scenario connect` on one process. Searches over several processes run each step as a
-//! run of its own (step.rs). Between
+//! `--scenario connect`, on one process or over local workers (`--procs N`): then the one
+//! run is the coordinator's (cluster/coordinator.rs `run_steered`), each worker runs its
+//! shard of it, this module decides on its own copy of the schedule and the coordinator
+//! passes every decision on (the same decisions in every worker, on the common start), and
+//! a step is judged on the workers' records merged, each worker's own judged for
+//! saturation as a step run's are (step.rs `judge_worker_files`). Between
 //! steps the clients wait, connected and idle, while the step just measured drains and is
 //! judged, and after an overloaded step until the server is quiet
 //! (docs/results-format.md#capacity).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reports::{RunFile, RunMeta};
@@ -34,9 +39,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::step::{self, Baseline, Done};
 use super::{CapacityError, Checked, Request, Vary};
+use crate::cluster::collect::{Command, Reply};
+use crate::cluster::wire::ToWorker;
 use crate::plan::{Plan, Scenario};
-use crate::recorder::{Ask, Progress};
-use crate::schedule::{Decision, Steer};
+use crate::recorder::{Ask, PhaseProgress, Progress};
+use crate::schedule::{Decision, Steer, SteerError, Window};
 
 /// Names of step `k`'s phases.
 pub fn warmup_name(k: u32) -> String {
@@ -65,11 +72,6 @@ pub fn max_steps(c: &Checked) -> u32 {
 pub fn applies(c: &Checked, plan: &Plan) -> bool {
     let first = plan.phases.first();
     let fanout = first.and_then(|p| p.fanout.as_ref());
-    let publishers = fanout.map_or(0, |f| f.publishers);
-    let most = match c.vary {
-        Vary::Clients => room(c).saturating_add(publishers),
-        _ => plan.max_clients(),
-    };
     let kind = match (c.scenario, c.vary) {
         (Scenario::Echo, Vary::Rate | Vary::Clients)
         | (Scenario::Broadcast, Vary::PublishRate)
@@ -85,7 +87,9 @@ pub fn applies(c: &Checked, plan: &Plan) -> bool {
         }
         _ => false,
     };
-    kind && !plan.scale.distributed(most)
+    // Workers on other machines serve one run each; a search's steps are refused for them
+    // already (step.rs `plan_at`).
+    kind && plan.scale.expect_workers == 0
 }
 
 /// The most clients (subscribers in a broadcast search) a client-count search can ask for
@@ -101,10 +105,23 @@ fn whole(load: f64) -> u32 {
         .max(1)
 }
 
+/// Where the one run's records and decisions go.
+enum Via {
+    /// This process runs the clients: its recorder answers, its schedule is the run's.
+    Local(mpsc::Sender<Ask>),
+    /// Workers run them: the coordinator passes decisions and questions on to each (the
+    /// schedule here is a copy that decides first).
+    Workers(mpsc::UnboundedSender<Command>),
+}
+
 /// The running search's one run.
 pub struct Kept {
     steer: Arc<Steer>,
-    snapshots: mpsc::Sender<Ask>,
+    via: Via,
+    /// Workers lost so far, and why (a search over workers).
+    lost: Mutex<BTreeMap<u32, String>>,
+    /// Each worker's samples dropped before the step being judged.
+    dropped: BTreeMap<u32, u64>,
     meta: RunMeta,
     run: tokio::task::JoinHandle<Result<crate::run::Finished, crate::run::RunError>>,
     /// The interrupts of the search reach the run through this.
@@ -173,7 +190,7 @@ impl Kept {
         c: &Checked,
         load: f64,
         out_dir: &std::path::Path,
-        args: Vec<String>,
+        (args, threads): (Vec<String>, Option<u16>),
     ) -> Result<Kept, CapacityError> {
         let later = match c.vary {
             Vary::Clients => f64::from(room(c)),
@@ -181,7 +198,8 @@ impl Kept {
         };
         // Step 1's clients and their rate come from the plan; its window is lengthened
         // (the plan built again) when that rate gives too few samples for the percentile.
-        let mut plan = step::kept_plan(req, c, (load, later), c.step, out_dir, max_steps(c))?;
+        let steps = max_steps(c);
+        let mut plan = step::kept_plan(req, c, (load, later), c.step, out_dir, steps)?;
         let rate = plan.phases.first().map_or(1.0, |p| p.rate_per_s);
         let clients = plan.phases.first().map_or(0, |p| p.clients);
         let fanout = plan.phases.first().and_then(|p| p.fanout.clone());
@@ -190,7 +208,7 @@ impl Kept {
         let (measured, lengthened) =
             measured_at(c, per_s(c, load, rate, (publishers, subscribers, rooms)));
         if measured != c.step {
-            plan = step::kept_plan(req, c, (load, later), measured, out_dir, max_steps(c))?;
+            plan = step::kept_plan(req, c, (load, later), measured, out_dir, steps)?;
         }
         let connect_rate = match (req.base)().phases.pop().and_then(|p| p.connect_rate) {
             Some(Ok(r)) if r > 0.0 => r,
@@ -203,21 +221,57 @@ impl Kept {
             2
         };
         let steer = Steer::new(&plan);
-        let (snap_tx, snap_rx) = mpsc::channel(1);
         let (started_tx, started_rx) = oneshot::channel();
         let (int_tx, int_rx) = mpsc::unbounded_channel();
         let drain = plan.timeout.min(plan.grace);
-        let steered = crate::run::Steered {
-            steer: steer.clone(),
-            first: per_step,
-            snapshots: Some(snap_rx),
-            started: Some(started_tx),
+        let distributed = plan.scale.distributed(plan.max_clients());
+        let (via, run) = if distributed {
+            // Each worker builds this plan from the search's command line, naming the one
+            // run (`--kept-run`, `--step-window`; cli/capacity.rs).
+            let mut args = args;
+            args.extend([
+                "--kept-run".to_string(),
+                load.to_string(),
+                later.to_string(),
+                steps.to_string(),
+                "--step-window".to_string(),
+                format!("{}ms", measured.as_millis().max(1)),
+            ]);
+            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+            let steering = crate::cluster::coordinator::Steering {
+                first: per_step as u16,
+                commands: cmd_rx,
+                started: started_tx,
+            };
+            let run = crate::cluster::coordinator::run_steered(
+                plan.clone(),
+                args,
+                int_rx,
+                threads,
+                steering,
+            );
+            (Via::Workers(cmd_tx), tokio::spawn(run))
+        } else {
+            let (snap_tx, snap_rx) = mpsc::channel(1);
+            let steered = crate::run::Steered {
+                steer: steer.clone(),
+                first: per_step,
+                snapshots: Some(snap_rx),
+                started: Some(started_tx),
+            };
+            let run = crate::run::execute_steered(plan.clone(), args, int_rx, steered);
+            (Via::Local(snap_tx), tokio::spawn(run))
         };
-        let run = tokio::spawn(crate::run::execute_steered(plan, args, int_rx, steered));
         // The run tells its start once its clients begin (target resolved, folder ready);
         // an error before that ends the run task with it.
         let meta = match started_rx.await {
-            Ok((_, meta)) => meta,
+            Ok((t0, meta)) => {
+                if distributed {
+                    // This copy of the schedule places step 1 as every worker does.
+                    crate::schedule::Schedule::steered(&plan, t0, steer.clone(), per_step);
+                }
+                meta
+            }
             Err(_) => {
                 let why = match run.await {
                     Ok(Err(e)) => {
@@ -237,7 +291,9 @@ impl Kept {
         };
         Ok(Kept {
             steer,
-            snapshots: snap_tx,
+            via,
+            lost: Mutex::default(),
+            dropped: BTreeMap::new(),
             meta,
             run,
             interrupts: int_tx,
@@ -258,19 +314,139 @@ impl Kept {
     }
 
     /// The records so far as a run file (`None` once the run is gone): every histogram
-    /// encoded, so asked for once per step, when it is judged.
-    async fn snapshot(&self) -> Option<RunFile> {
-        let (tx, rx) = oneshot::channel();
-        self.snapshots.send(Ask::Records(tx)).await.ok()?;
-        let recorded = rx.await.ok()?;
-        Some(recorded.into_run_file(self.meta.clone()))
+    /// encoded, so asked for once per step, when it is judged. Over workers: theirs merged,
+    /// and each worker's own (or why it has none).
+    async fn snapshot(&self) -> Option<(RunFile, Vec<WorkerFile>)> {
+        let commands = match &self.via {
+            Via::Local(snapshots) => {
+                let (tx, rx) = oneshot::channel();
+                snapshots.send(Ask::Records(tx)).await.ok()?;
+                let recorded = rx.await.ok()?;
+                return Some((recorded.into_run_file(self.meta.clone()), Vec::new()));
+            }
+            Via::Workers(c) => c,
+        };
+        let replies = ask(commands, true, None).await?;
+        let mut own = Vec::new();
+        for r in replies {
+            let file = match r.answer {
+                Ok(a) => a.results.map(|text| {
+                    RunFile::from_slice(text.as_bytes(), format!("worker {}", r.index))
+                        .map_err(|e| e.to_string())
+                }),
+                Err(why) => Some(Err(why)),
+            };
+            match file {
+                Some(Ok(f)) => own.push((r.index, Ok(Some(f)))),
+                // A worker whose recorder is gone, or whose file is malformed: lost to the
+                // judgement, as a lost worker is.
+                None => own.push((r.index, Err("it sent no records".to_string()))),
+                Some(Err(why)) => own.push((r.index, Err(why))),
+            }
+        }
+        self.note_lost(
+            own.iter()
+                .filter_map(|(i, f)| Some((*i, f.as_ref().err()?.clone()))),
+        );
+        let files: Vec<RunFile> = own
+            .iter()
+            .filter_map(|(_, f)| f.as_ref().ok().cloned().flatten())
+            .collect();
+        let mut merged = reports::merge::merge(&files).ok()?;
+        merged.meta = reports::RunMeta {
+            shards: self.meta.shards,
+            ..self.meta.clone()
+        };
+        Some((merged, own))
     }
 
-    /// The counts so far (`None` once the run is gone): cheap, for polling.
+    /// The counts so far (`None` once the run is gone): cheap, for polling. Over workers:
+    /// theirs added, the seconds every one of them closed.
     async fn progress(&self) -> Option<Progress> {
-        let (tx, rx) = oneshot::channel();
-        self.snapshots.send(Ask::Progress(tx)).await.ok()?;
-        rx.await.ok()
+        Some(self.progress_settled(None).await?.0)
+    }
+
+    /// [`Self::progress`], and the broadcast receivers that settled up to `through`.
+    async fn progress_settled(&self, through: Option<u16>) -> Option<(Progress, u32)> {
+        let commands = match &self.via {
+            Via::Local(snapshots) => {
+                let (tx, rx) = oneshot::channel();
+                snapshots.send(Ask::Progress(tx)).await.ok()?;
+                let settled = through.map_or(0, |p| self.steer.settled_count(p));
+                return Some((rx.await.ok()?, settled));
+            }
+            Via::Workers(c) => c,
+        };
+        let replies = ask(commands, false, through).await?;
+        let mut parts = Vec::new();
+        let mut settled = 0u32;
+        for r in replies {
+            match r.answer {
+                Ok(a) => {
+                    settled = settled.saturating_add(a.settled);
+                    parts.push(a.progress);
+                }
+                Err(why) => self.note_lost([(r.index, why)]),
+            }
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        Some((merged_progress(&parts), settled))
+    }
+
+    /// Whether a worker of the search was lost (its clients are gone for good).
+    pub fn lost_workers(&self) -> bool {
+        !self
+            .lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Remembers lost workers (said once, in the step that met them).
+    fn note_lost(&self, lost: impl IntoIterator<Item = (u32, String)>) {
+        let mut known = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, why) in lost {
+            known.entry(i).or_insert(why);
+        }
+    }
+
+    /// Decides the next phase, here and in every worker.
+    fn decide(&self, d: Decision) -> Result<(u16, Window), SteerError> {
+        let decided = self.steer.decide_phase(d)?;
+        if let (Via::Workers(c), Some(t0)) = (&self.via, self.steer.t0()) {
+            let _ = c.send(Command::Tell(ToWorker::Decide {
+                not_before_ns: d.not_before.saturating_duration_since(t0).as_nanos() as u64,
+                duration_ns: d.duration.as_nanos() as u64,
+                rate_per_s: d.rate_per_s,
+                clients: d.clients,
+                keep: d.keep,
+                connect_rate: d.connect_rate.is_finite().then_some(d.connect_rate),
+            }));
+        }
+        Ok(decided)
+    }
+
+    /// Asks the broadcast receivers to settle their tallies up to phase `through`.
+    fn settle(&self, through: u16) {
+        match &self.via {
+            Via::Local(_) => self.steer.settle(through),
+            Via::Workers(c) => {
+                let _ = c.send(Command::Tell(ToWorker::Settle { through }));
+            }
+        }
+    }
+
+    /// Receivers that settled up to `through` since it was asked for.
+    async fn settled(&self, through: u16) -> u32 {
+        match &self.via {
+            Via::Local(_) => self.steer.settled_count(through),
+            Via::Workers(_) => self
+                .progress_settled(Some(through))
+                .await
+                .map_or(0, |(_, n)| n),
+        }
     }
 
     /// Waits, at most [`QUIET_MAX`], until a whole second goes by with no reply and no
@@ -391,9 +567,9 @@ impl Kept {
             };
             let mut decided = Ok(None);
             if self.per_step == 2 {
-                decided = self.steer.decide_phase(phase(c.warmup)).map(Some);
+                decided = self.decide(phase(c.warmup)).map(Some);
             }
-            let decided = decided.and_then(|_| self.steer.decide_phase(phase(measured)));
+            let decided = decided.and_then(|_| self.decide(phase(measured)));
             match decided {
                 Ok((idx, w)) => (idx, w.end),
                 Err(e) => {
@@ -433,11 +609,11 @@ impl Kept {
                 continue;
             }
             if fan && !asked && now >= measure_end + self.drain {
-                self.steer.settle(measure_idx);
+                self.settle(measure_idx);
                 asked = true;
             }
             if fan && !tallied {
-                tallied = asked && self.steer.settled_count(measure_idx) >= subscribers;
+                tallied = asked && self.settled(measure_idx).await >= subscribers;
                 if !tallied && now < deadline {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -473,9 +649,9 @@ impl Kept {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let mut run = run;
+        let (mut run, own) = run;
         if !tallied {
-            let given = self.steer.settled_count(measure_idx);
+            let given = self.settled(measure_idx).await;
             step.reasons.push(format!(
                 "{} of {} subscribers had not given their tallies at the judgement, so the \
                  step's reach could not be counted whole",
@@ -496,7 +672,7 @@ impl Kept {
         }
         // Decoding, merging and evaluating histograms: off the runtime, as the snapshot's
         // encoding was (the clients' sends and the health probe go on meanwhile).
-        crate::recorder::off_the_runtime(|| self.judge(c, &mut step, run, index, &name));
+        crate::recorder::off_the_runtime(|| self.judge(c, &mut step, (run, own), index, &name));
         if c.scenario == Scenario::Connect
             && let Some(w) = self.steer.window(usize::from(measure_idx))
         {
@@ -511,7 +687,7 @@ impl Kept {
         &mut self,
         c: &Checked,
         step: &mut reports::CapacityStep,
-        mut run: RunFile,
+        (mut run, mut own): (RunFile, Vec<WorkerFile>),
         index: u32,
         name: &str,
     ) {
@@ -553,6 +729,27 @@ impl Kept {
             ));
         }
         step::judge(step, &run, c, name, &self.base);
+        if matches!(self.via, Via::Workers(_)) {
+            // Each worker on its own measured window, as a step run's workers are; its
+            // samples dropped are the step's own (those of earlier steps subtracted). A
+            // worker lost at any time since is the generator's limit: its clients are gone.
+            for (i, f) in &mut own {
+                if let Ok(Some(f)) = f {
+                    let now = f.health.summary.samples_dropped;
+                    let before = self.dropped.insert(*i, now).unwrap_or(0);
+                    f.health.summary.samples_dropped = now.saturating_sub(before);
+                }
+            }
+            let lost = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for (i, why) in lost {
+                if let Some(slot) = own.iter_mut().find(|(j, _)| *j == i) {
+                    slot.1 = Err(why);
+                } else {
+                    own.push((i, Err(why)));
+                }
+            }
+            step::judge_worker_files(step, &own, name);
+        }
         self.overloaded = step.verdict != "pass";
         if step.verdict == "pass" {
             self.held = u32::try_from(step.clients).unwrap_or(u32::MAX);
@@ -564,6 +761,9 @@ impl Kept {
     /// its file: the phases of the steps taken, each with its decided length and rate.
     pub async fn finish(self) -> Result<(RunFile, crate::run::Exit), CapacityError> {
         self.steer.close();
+        if let Via::Workers(c) = &self.via {
+            let _ = c.send(Command::Tell(ToWorker::Close));
+        }
         let decided = self.steer.decided();
         let windows: Vec<crate::schedule::Window> = (0..decided)
             .filter_map(|p| self.steer.window(p))
@@ -601,6 +801,77 @@ impl Kept {
     }
 }
 
+/// One worker's own records at a judgement (`Ok(None)`: none came), or why it has none.
+type WorkerFile = (u32, Result<Option<RunFile>, String>);
+
+/// Asks every worker still running (through the coordinator); `None` once the run is gone.
+async fn ask(
+    commands: &mpsc::UnboundedSender<Command>,
+    records: bool,
+    settled_through: Option<u16>,
+) -> Option<Vec<Reply>> {
+    let (reply, rx) = oneshot::channel();
+    commands
+        .send(Command::Ask {
+            records,
+            settled_through,
+            reply,
+        })
+        .ok()?;
+    rx.await.ok()
+}
+
+/// The workers' progress added: each phase's counts summed (its end, the latest), and the
+/// seconds that every worker has closed (a second is closed for the judge once it is
+/// closed everywhere).
+fn merged_progress(parts: &[Progress]) -> Progress {
+    let phases = parts.iter().map(|p| p.phases.len()).max().unwrap_or(0);
+    let phases = (0..phases)
+        .map(|i| {
+            let mut q = PhaseProgress::default();
+            for x in parts.iter().filter_map(|p| p.phases.get(i)) {
+                q.echo |= x.echo;
+                q.sent += x.sent;
+                q.received += x.received;
+                q.timeouts += x.timeouts;
+                q.end_offset_ms = q.end_offset_ms.max(x.end_offset_ms);
+            }
+            q
+        })
+        .collect();
+    let closed = |seconds: &mut dyn Iterator<Item = u64>| seconds.max().map_or(0, |s| s + 1);
+    let upto = parts
+        .iter()
+        .map(|p| closed(&mut p.series.iter().map(|s| s.second)))
+        .min()
+        .unwrap_or(0);
+    let mut series: BTreeMap<u64, reports::SecondPoint> = BTreeMap::new();
+    for p in parts {
+        for s in p.series.iter().filter(|s| s.second < upto) {
+            let e = series
+                .entry(s.second)
+                .or_insert_with(|| reports::SecondPoint {
+                    second: s.second,
+                    ..Default::default()
+                });
+            reports::merge::add_point(e, s);
+        }
+    }
+    let health_seconds = parts.first().map_or_else(Vec::new, |first| {
+        first
+            .health_seconds
+            .iter()
+            .copied()
+            .filter(|s| parts.iter().all(|p| p.health_seconds.contains(s)))
+            .collect()
+    });
+    Progress {
+        phases,
+        series: series.into_values().collect(),
+        health_seconds,
+    }
+}
+
 /// A kept connect step's connects per second: its successful connects over their span,
 /// taken as the phase's connect ramp (its first intended connect to its last) plus its
 /// slowest connect, which the span cannot exceed, so the rate is a lower bound. (The
@@ -629,4 +900,59 @@ fn step_span(run: &RunFile, index: u32, per_step: usize) -> Option<reports::Sect
         span = sum;
     }
     Some(span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn second(second: u64, received: u64) -> reports::SecondPoint {
+        reports::SecondPoint {
+            second,
+            received,
+            ..Default::default()
+        }
+    }
+
+    /// Workers' progress adds up: counts summed per phase, a phase's end the latest, and a
+    /// second counted closed (with its replies added) only once every worker closed it,
+    /// as is a health reading.
+    #[test]
+    fn the_workers_progress_adds_over_the_seconds_all_closed() {
+        let phase = |sent, received, end_offset_ms| PhaseProgress {
+            echo: true,
+            sent,
+            received,
+            timeouts: 1,
+            end_offset_ms,
+        };
+        let a = Progress {
+            phases: vec![phase(10, 9, 1_500), phase(20, 20, 3_000)],
+            series: vec![second(0, 5), second(1, 7), second(2, 9)],
+            health_seconds: vec![0, 1, 2],
+        };
+        let b = Progress {
+            phases: vec![phase(11, 11, 1_700)],
+            series: vec![second(0, 6), second(1, 8)],
+            health_seconds: vec![0, 1],
+        };
+        let m = merged_progress(&[a, b]);
+        assert_eq!(m.phases.len(), 2);
+        assert_eq!(
+            (m.phases[0].sent, m.phases[0].received, m.phases[0].timeouts),
+            (21, 20, 2)
+        );
+        assert_eq!(m.phases[0].end_offset_ms, 1_700);
+        assert_eq!((m.phases[1].sent, m.phases[1].timeouts), (20, 1));
+        let seconds: Vec<(u64, u64)> = m.series.iter().map(|p| (p.second, p.received)).collect();
+        assert_eq!(
+            seconds,
+            vec![(0, 11), (1, 15)],
+            "second 2 is not closed in b"
+        );
+        assert_eq!(m.health_seconds, vec![0, 1]);
+        // A worker with no second closed yet holds every second open.
+        let none = merged_progress(&[m.clone(), Progress::default()]);
+        assert!(none.series.is_empty());
+    }
 }

@@ -13,14 +13,15 @@
 //! step's measured window with histograms of its own; SLOs are thresholds
 //! (`reports::threshold`), evaluated on that phase.
 //!
-//! Echo rate and client-count searches and broadcast publish-rate searches on one process
-//! keep their clients: ONE steered run whose phases `warmup_NN` / `measure_NN` are decided
-//! step by step ([`kept`]). The other searches run
-//! each step as a run of its own through [`crate::run::execute`] (`step.rs`): clients
-//! connect at the start of each step and are kept from its warm-up into its measured
-//! window (see docs/results-format.md#capacity). With `--procs` above 1 each step is a run
-//! of the coordinator (`cluster::coordinator::run`) over that many local workers, judged
-//! for saturation worker by worker.
+//! Echo searches, broadcast publish-rate and subscriber-count searches (fixed `--rooms`)
+//! and connect searches keep their clients: ONE steered run whose phases `warmup_NN` /
+//! `measure_NN` are decided step by step ([`kept`]), on this process or over `--procs`
+//! local workers. The other searches run each step as a run of its own through
+//! [`crate::run::execute`] (`step.rs`): clients connect at the start of each step and are
+//! kept from its warm-up into its measured window (see docs/results-format.md#capacity).
+//! With `--procs` above 1 such a step is a run of the coordinator
+//! (`cluster::coordinator::run`) over that many local workers. Either way, over workers,
+//! each worker is judged for saturation on its own.
 
 pub mod kept;
 mod report;
@@ -275,6 +276,20 @@ pub fn step_plan(
     step::plan_for(request, &checked, load, measured, &dir)
 }
 
+/// The one steered run a worker of a `--procs` search that keeps its clients runs: the
+/// coordinator's own (kept.rs), `steps` steps, step 1 at `load` with a measured window of
+/// `measured`, the others placed at `later`.
+pub fn kept_plan(
+    request: &Request,
+    (load, later): (f64, f64),
+    measured: Duration,
+    steps: u32,
+) -> Result<crate::plan::Plan, CapacityError> {
+    let checked = check(&request.spec)?;
+    let dir = std::env::temp_dir();
+    step::kept_plan(request, &checked, (load, later), measured, &dir, steps)
+}
+
 /// A search that ran (completely or not).
 #[derive(Debug)]
 pub struct Finished {
@@ -345,7 +360,7 @@ pub async fn run(
     }
 
     let started = Instant::now();
-    // Echo and broadcast searches on one process (kept::applies) keep their clients: one
+    // The searches kept::applies to keep their clients (on this process or over workers): one
     // run, a pair of phases per step (kept.rs); the others run each step as a run of its
     // own (step.rs).
     let mut kept = if kept::applies(&checked, &first_plan) {
@@ -356,7 +371,8 @@ pub async fn run(
                  difference)"
             );
         }
-        let k = kept::Kept::start(&request, &checked, first, &out_dir, args.clone()).await?;
+        let k =
+            kept::Kept::start(&request, &checked, first, &out_dir, (args.clone(), threads)).await?;
         *current.lock().unwrap_or_else(|e| e.into_inner()) = Some(k.interrupts.clone());
         Some(k)
     } else {
@@ -432,7 +448,15 @@ pub async fn run(
         };
         if let Some(judged) = judged {
             let was_fail = progress.bounds.fail;
-            match progress.record(load, judged) {
+            let mut after = progress.record(load, judged);
+            // A lost worker does not come back: its clients are gone for every later step,
+            // so the load is not run again.
+            if matches!(after, After::Repeat { .. })
+                && kept.as_ref().is_some_and(kept::Kept::lost_workers)
+            {
+                after = After::GeneratorRanOut;
+            }
+            match after {
                 After::Go => {}
                 After::Repeat { repeat } => {
                     repeat_of = Some(done.step.repeat_of.unwrap_or(index));

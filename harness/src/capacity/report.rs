@@ -105,19 +105,27 @@ pub fn summary(c: &CapacitySection) -> String {
             "--max {} {unit} held every SLO: the capacity is at least that; raise --max",
             load_text(c.max)
         ),
-        "generator_saturated" => format!(
-            "the generator ran out at {} {unit}: the swarm itself saturated (its CPU, \
-             scheduler or send lag) at each of {} attempt(s) at this load, so it is neither \
-             a pass nor a fail and the server's capacity is not known beyond {} {unit}. Remedy: give the swarm more \
-             room: its own cores (the server, and anything else busy, on another machine), \
-             --threads when it has idle cores, or more swarm processes (--procs N: each \
-             step then runs over N local workers) and machines (`swarm worker`, \
-             docs/DISTRIBUTED.md: `swarm capacity` does not take remote workers yet, so \
-             run `swarm echo|broadcast --expect-workers N` at the loads beyond this one)",
-            l(c.saturated_at),
-            1 + c.saturation_repeats,
-            l(c.capacity)
-        ),
+        "generator_saturated" => {
+            let attempts = c
+                .steps
+                .iter()
+                .filter(|s| Some(s.load) == c.saturated_at && s.verdict == "saturated")
+                .count()
+                .max(1);
+            format!(
+                "the generator ran out at {} {unit}: the swarm itself saturated (its CPU, \
+                 scheduler or send lag, or a lost worker) at {attempts} attempt(s) at this \
+                 load, so it is neither a pass nor a fail and the server's capacity is not \
+                 known beyond {} {unit}. Remedy: give the swarm more room: its own cores (the \
+                 server, and anything else busy, on another machine), --threads when it has \
+                 idle cores, or more swarm processes (--procs N: the search then runs over N \
+                 local workers) and machines (`swarm worker`, docs/DISTRIBUTED.md: `swarm \
+                 capacity` does not take remote workers yet, so run `swarm echo|broadcast \
+                 --expect-workers N` at the loads beyond this one)",
+                l(c.saturated_at),
+                l(c.capacity)
+            )
+        }
         "interrupted" => format!(
             "interrupted; the highest load that held every SLO so far: {} {unit}",
             l(c.capacity)

@@ -551,29 +551,47 @@ fn judge_workers(step: &mut CapacityStep, run: &RunFile, dir: &Path) {
     if run.workers.len() < 2 {
         return;
     }
+    let files: Vec<(u32, Result<Option<RunFile>, String>)> = run
+        .workers
+        .iter()
+        .map(|w| {
+            let own = if w.status != "completed" {
+                Err(w.lost_reason.clone().unwrap_or_default())
+            } else {
+                Ok(RunFile::read(dir.join(format!("worker-{}.results.json", w.index))).ok())
+            };
+            (w.index, own)
+        })
+        .collect();
+    judge_worker_files(step, &files, MEASURE);
+}
+
+/// [`judge_workers`] on the workers' own records: each worker's run file (`Ok(None)`: none
+/// could be read), or why it was lost, judged on its phase `measure`.
+pub fn judge_worker_files(
+    step: &mut CapacityStep,
+    files: &[(u32, Result<Option<RunFile>, String>)],
+    measure: &str,
+) {
     let mut hot = Vec::new();
-    for w in &run.workers {
-        let path = dir.join(format!("worker-{}.results.json", w.index));
-        if w.status != "completed" {
+    for (index, own) in files {
+        let own = match own {
             // A worker that died or stopped reporting: the generator did not hold the
             // load (the step's figures are short), which is not the server's fail.
-            hot.push(format!(
-                "worker {} lost ({})",
-                w.index,
-                w.lost_reason.clone().unwrap_or_default()
-            ));
-            continue;
-        }
-        let Ok(own) = RunFile::read(&path) else {
-            continue;
+            Err(why) => {
+                hot.push(format!("worker {index} lost ({why})"));
+                continue;
+            }
+            Ok(None) => continue,
+            Ok(Some(own)) => own,
         };
         let section = own
             .phases
             .iter()
-            .find(|p| p.name == MEASURE)
+            .find(|p| p.name == measure)
             .map(|p| p.stats.clone())
             .unwrap_or_default();
-        let window = measured_saturation(&own, &section);
+        let window = measured_saturation(own, &section);
         let mut by = window.saturated_by.clone();
         if own.health.summary.samples_dropped > 0 {
             by.push("recorder".into());
@@ -582,7 +600,7 @@ fn judge_workers(step: &mut CapacityStep, run: &RunFile, dir: &Path) {
             steal_noted(step, &window);
             let mut seen = std::collections::BTreeSet::new();
             by.retain(|b| seen.insert(b.clone()));
-            hot.push(format!("worker {}: {}", w.index, by.join("+")));
+            hot.push(format!("worker {index}: {}", by.join("+")));
         }
     }
     if hot.is_empty() {

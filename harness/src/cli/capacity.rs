@@ -53,9 +53,13 @@ those above its count go (a subscriber-count step's publishers stay; its subscri
 the same --rooms). A connect search's step (no warm-up) connects the clients from the
 highest count that held up to its own, the held ones staying connected: after a failed
 step the clients above that count close, and the next step connects its own again.
-Subscriber-count searches with --room-size or heartbeat-only clients run each step as a run of its own in step-NN/, connecting afresh. With --procs N (above 1) each step runs over N local worker
-processes (their results merged, each worker judged for
-saturation on its own); --expect-workers (remote workers) is not supported.
+With --procs N (above 1) the search runs over N local worker processes, its clients kept
+the same way: every worker runs its share of the one run and takes each step's decision;
+a step is judged on the workers' records merged, and each worker is judged for saturation on
+its own (a worker lost ends the search: the generator ran out). Subscriber-count searches
+with --room-size or heartbeat-only clients run each step as a run of its own in step-NN/,
+connecting afresh (over the --procs workers too). --expect-workers (remote workers) is not
+supported.
 
 Default SLOs: echo: echo.latency.p99 < 100ms, echo.timeouts == 0, connect.failed == 0;
 broadcast: broadcast.reach >= 0.999, broadcast.latency.p99 < 200ms; connect:
@@ -155,9 +159,15 @@ pub struct CapacityArgs {
     /// coordinator adds it to the command line it hands its workers).
     #[arg(long, hide = true)]
     pub step_load: Option<f64>,
-    /// Internal: that step's measured window (after lengthening).
+    /// Internal: that step's measured window (after lengthening); in a search that keeps
+    /// its clients, step 1's.
     #[arg(long, hide = true, value_parser = parse_duration)]
     pub step_window: Option<Duration>,
+    /// Internal: a worker of a `--procs` search that keeps its clients runs ONE steered
+    /// run: step 1's load, the load the later steps are placed at, and the steps it has
+    /// room for (capacity/kept.rs).
+    #[arg(long, hide = true, num_args = 3, value_names = ["LOAD", "LATER", "STEPS"])]
+    pub kept_run: Option<Vec<f64>>,
 }
 
 impl CapacityArgs {
@@ -165,8 +175,19 @@ impl CapacityArgs {
     /// names one (`--step-load`, `--step-window`): built by the same code as the
     /// coordinator's step ([`capacity::step_plan`]). `None`: not a worker's command line.
     pub fn worker_step_plan(&self) -> Option<Result<crate::plan::Plan, String>> {
-        let load = self.step_load?;
         let window = self.step_window.unwrap_or(Duration::ZERO);
+        if let Some(k) = &self.kept_run {
+            let (load, later, steps) = match k.as_slice() {
+                &[load, later, steps] if (1.0..=10_000.0).contains(&steps) => {
+                    (load, later, steps as u32)
+                }
+                _ => return Some(Err(format!("--kept-run {k:?}: LOAD LATER STEPS"))),
+            };
+            return Some(self.request().and_then(|r| {
+                capacity::kept_plan(&r, (load, later), window, steps).map_err(|e| e.to_string())
+            }));
+        }
+        let load = self.step_load?;
         Some(
             self.request()
                 .and_then(|r| capacity::step_plan(&r, load, window).map_err(|e| e.to_string())),

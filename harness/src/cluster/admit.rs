@@ -31,6 +31,8 @@ pub struct Offer {
     pub urls: Vec<String>,
     pub run_id: u32,
     pub seed: u64,
+    /// A steered run: its phases placed at the start (wire.rs `Welcome`).
+    pub steered: Option<u16>,
 }
 
 /// A worker that said hello, got its shard and is ready.
@@ -114,6 +116,7 @@ pub async fn admit(
             .unwrap_or_default(),
         run_id: offer.run_id,
         seed: offer.seed,
+        steered: offer.steered,
     };
     let failed = |why: String| Refusal::Failed { index, why };
     wire::write(&mut write, &welcome)

@@ -8,7 +8,7 @@
 //! Must not: wait without bound: a worker that sends nothing for [`SILENT_LIMIT`], or that
 //! has not finished well after the plan's end, is lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use tokio::io::BufReader;
@@ -34,6 +34,43 @@ pub enum Event {
     Msg(u32, Box<ToCoordinator>),
     /// The control connection ended or failed (before or after the final results).
     Closed(u32, String),
+}
+
+/// What a steered run's steering (capacity/kept.rs) asks of the workers.
+#[derive(Debug)]
+pub enum Command {
+    /// Sent to every worker still running (a decision, a settle request, the close).
+    Tell(ToWorker),
+    /// Asked of every worker still running: the counts so far, with everything recorded
+    /// when `records`, and the receivers settled up to `settled_through`. The answers come
+    /// back in worker order once every asked worker answered or was lost.
+    Ask {
+        records: bool,
+        settled_through: Option<u16>,
+        reply: tokio::sync::oneshot::Sender<Vec<Reply>>,
+    },
+}
+
+/// One worker's answer to [`Command::Ask`], or why it has none (it was lost).
+#[derive(Debug)]
+pub struct Reply {
+    pub index: u32,
+    pub answer: Result<Answer, String>,
+}
+
+/// What a worker answered (wire.rs `ToCoordinator::Answer`).
+#[derive(Debug)]
+pub struct Answer {
+    pub progress: crate::recorder::Progress,
+    pub settled: u32,
+    pub results: Option<String>,
+}
+
+/// An [`Command::Ask`] waiting for its answers.
+struct Pending {
+    waiting: BTreeSet<u32>,
+    got: Vec<Reply>,
+    reply: tokio::sync::oneshot::Sender<Vec<Reply>>,
 }
 
 /// A started worker: its record so far, and its outbox.
@@ -82,27 +119,40 @@ pub fn attach(
 }
 
 /// Gathers until every worker finished or is lost. `end` is the plan's end on the
-/// coordinator's clock (a worker not done well after it is lost). Returns the records and
-/// whether the run was interrupted.
+/// coordinator's clock (a worker not done well after it is lost); a steered run has
+/// `commands` instead (its end is decided while it goes on: only silence loses a worker).
+/// Returns the records and whether the run was interrupted.
 pub async fn collect(
     mut workers: Vec<Live>,
     mut events: mpsc::UnboundedReceiver<Event>,
     mut interrupts: mpsc::UnboundedReceiver<()>,
-    end: Instant,
+    (end, mut commands): (Instant, Option<mpsc::UnboundedReceiver<Command>>),
     live: watch::Sender<LiveSnapshot>,
     merged: watch::Receiver<Option<Percentiles>>,
     mut seconds: Option<Merger>,
 ) -> (Vec<WorkerRecord>, bool, Option<Merger>) {
+    let steered = commands.is_some();
+    let mut pending: BTreeMap<u32, Pending> = BTreeMap::new();
+    let mut ask_id = 0u32;
     let mut interrupted = false;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut next_clock = Instant::now() + CLOCK_EVERY;
     let mut ping_id = 1000u32;
     while workers.iter().any(open) {
+        answer_due(&workers, &mut pending);
         tokio::select! {
             e = events.recv() => match e {
                 Some(Event::Msg(i, m)) => {
                     match *m {
                         ToCoordinator::Second { second } => on_second(&mut workers, i, *second, seconds.as_mut()),
+                        ToCoordinator::Answer { id, progress, settled, results } => {
+                            if let Some(w) = workers.iter_mut().find(|w| w.record.index == i) {
+                                w.last_heard = Instant::now();
+                            }
+                            if let Some(p) = pending.get_mut(&id) && p.waiting.remove(&i) {
+                                p.got.push(Reply { index: i, answer: Ok(Answer { progress, settled, results }) });
+                            }
+                        }
                         m => on_message(&mut workers, i, m, &live, &merged),
                     }
                     export_due(&workers, seconds.as_mut());
@@ -112,6 +162,26 @@ pub async fn collect(
                     export_due(&workers, seconds.as_mut());
                 }
                 None => break,
+            },
+            c = async { commands.as_mut()?.recv().await }, if commands.is_some() => match c {
+                Some(Command::Tell(m)) => {
+                    for w in workers.iter().filter(|w| open(w)) {
+                        let _ = w.to.send(m.clone());
+                    }
+                }
+                Some(Command::Ask { records, settled_through, reply }) => {
+                    ask_id = ask_id.wrapping_add(1);
+                    let waiting: BTreeSet<u32> = workers.iter().filter(|w| open(w)).map(|w| w.record.index).collect();
+                    for w in workers.iter().filter(|w| open(w)) {
+                        let _ = w.to.send(ToWorker::Ask { id: ask_id, records, settled_through });
+                    }
+                    // A worker lost before the question answers with why: the steering
+                    // must know its clients are gone.
+                    let got = workers.iter().filter_map(|w| Some(Reply { index: w.record.index, answer: Err(w.record.lost.clone()?) })).collect();
+                    pending.insert(ask_id, Pending { waiting, got, reply });
+                }
+                // The steering is done (the run was closed): the workers end on their own.
+                None => commands = None,
             },
             i = interrupts.recv(), if !interrupts.is_closed() => {
                 if i.is_some() {
@@ -125,7 +195,7 @@ pub async fn collect(
             _ = tick.tick() => {
                 let now = Instant::now();
                 export_due(&workers, seconds.as_mut());
-                let late = now > end + SILENT_LIMIT * 2;
+                let late = !steered && now > end + SILENT_LIMIT * 2;
                 for w in workers.iter_mut().filter(|w| open(w)) {
                     if now.duration_since(w.last_heard) > SILENT_LIMIT {
                         lose(w, format!("sent nothing for {} s", SILENT_LIMIT.as_secs()));
@@ -145,6 +215,7 @@ pub async fn collect(
             }
         }
     }
+    answer_due(&workers, &mut pending);
     for w in &workers {
         let _ = w.to.send(ToWorker::Bye);
     }
@@ -157,6 +228,41 @@ pub async fn collect(
         })
         .collect();
     (records, interrupted, seconds.map(Merger::finish))
+}
+
+/// Sends the answers of every question that has them all: a worker that finished or was
+/// lost meanwhile answers with why it has none.
+fn answer_due(workers: &[Live], pending: &mut BTreeMap<u32, Pending>) {
+    let done: Vec<u32> = pending
+        .iter_mut()
+        .filter_map(|(id, p)| {
+            let gone: Vec<u32> = p
+                .waiting
+                .iter()
+                .copied()
+                .filter(|i| !workers.iter().any(|w| w.record.index == *i && open(w)))
+                .collect();
+            for i in gone {
+                p.waiting.remove(&i);
+                let why = workers
+                    .iter()
+                    .find(|w| w.record.index == i)
+                    .and_then(|w| w.record.lost.clone())
+                    .unwrap_or_else(|| "it finished".into());
+                p.got.push(Reply {
+                    index: i,
+                    answer: Err(why),
+                });
+            }
+            p.waiting.is_empty().then_some(*id)
+        })
+        .collect();
+    for id in done {
+        if let Some(mut p) = pending.remove(&id) {
+            p.got.sort_by_key(|r| r.index);
+            let _ = p.reply.send(p.got);
+        }
+    }
 }
 
 /// A worker's closed second, for the live outputs (ignored when none runs). A refused one
@@ -263,7 +369,10 @@ fn on_message(
                 }
             }
         }
-        ToCoordinator::Hello { .. } | ToCoordinator::Ready | ToCoordinator::Second { .. } => {}
+        ToCoordinator::Hello { .. }
+        | ToCoordinator::Ready
+        | ToCoordinator::Second { .. }
+        | ToCoordinator::Answer { .. } => {}
     }
 }
 

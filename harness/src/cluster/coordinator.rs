@@ -34,8 +34,42 @@ const START_LEAD: Duration = Duration::from_millis(500);
 pub async fn run(
     plan: Plan,
     args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+    threads: Option<u16>,
+) -> Result<Finished, RunError> {
+    run_inner(plan, args, interrupts, threads, None).await
+}
+
+/// A steered run over workers (`swarm capacity --procs N` keeping its clients,
+/// capacity/kept.rs): every worker runs its shard of one run whose phases after the first
+/// `first` are decided while it goes on.
+pub struct Steering {
+    pub first: u16,
+    /// Decisions and questions, passed to every worker still running
+    /// ([`collect::Command`]).
+    pub commands: mpsc::UnboundedReceiver<collect::Command>,
+    /// Told the common start (this process's clock) and the run's `running` metadata once
+    /// every worker was told it.
+    pub started: tokio::sync::oneshot::Sender<(Instant, reports::RunMeta)>,
+}
+
+/// [`run`] of a steered run.
+pub async fn run_steered(
+    plan: Plan,
+    args: Vec<String>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+    threads: Option<u16>,
+    steering: Steering,
+) -> Result<Finished, RunError> {
+    run_inner(plan, args, interrupts, threads, Some(steering)).await
+}
+
+async fn run_inner(
+    plan: Plan,
+    args: Vec<String>,
     mut interrupts: mpsc::UnboundedReceiver<()>,
     threads: Option<u16>,
+    steering: Option<Steering>,
 ) -> Result<Finished, RunError> {
     let (local, remote) = plan.scale.workers(plan.max_clients());
     let count = local + remote;
@@ -73,6 +107,7 @@ pub async fn run(
             .collect(),
         run_id: rand::random(),
         seed: rand::random(),
+        steered: steering.as_ref().map(|s| s.first),
     };
     // The live outputs: the coordinator exports the workers' merged seconds (cluster/live.rs);
     // an abort stops every worker as Ctrl-C does.
@@ -125,6 +160,25 @@ pub async fn run(
     let (workers, events, started_wall, end) =
         start(&mut admitted, &peaks, plan.total() + START_LEAD).await?;
     drop(listener);
+    // A steered run: its steering learns the start, and its commands reach the workers
+    // through the collector; its end is decided as it goes (no plan's end to hold the
+    // workers to).
+    let commands = steering.map(|s| {
+        let t0 = end.checked_sub(plan.total()).unwrap_or(end);
+        let mut m = run::meta(
+            &plan,
+            &target.url,
+            plan.target.endpoint.is_none(),
+            offer.run_id,
+            args.clone(),
+            started_wall,
+            false,
+        );
+        m.status = reports::RunStatus::Running;
+        m.shards = count;
+        let _ = s.started.send((t0, m));
+        s.commands
+    });
     let (live_tx, live_rx) = watch::channel(Default::default());
     let progress_stop = tokio_util::sync::CancellationToken::new();
     let progress = crate::progress::enabled(plan.output.quiet).then(|| {
@@ -143,8 +197,16 @@ pub async fn run(
             }
         }
     });
-    let (mut records, interrupted, merger) =
-        collect::collect(workers, events, int_rx, end, live_tx, pct_rx, merger).await;
+    let (mut records, interrupted, merger) = collect::collect(
+        workers,
+        events,
+        int_rx,
+        (end, commands),
+        live_tx,
+        pct_rx,
+        merger,
+    )
+    .await;
     if let Some(m) = merger
         && hub.is_some()
         && m.late + m.refused + m.missing > 0

@@ -21,8 +21,9 @@ use crate::recorder::LiveSnapshot;
 use crate::share::Shard;
 
 /// Protocol version: a worker of another version is refused (2: each closed second with
-/// its interval histograms, [`ToCoordinator::Second`]).
-pub const VERSION: u32 = 2;
+/// its interval histograms, [`ToCoordinator::Second`]; 3: steered runs, whose phases the
+/// coordinator decides while they go on, [`ToWorker::Decide`]).
+pub const VERSION: u32 = 3;
 
 /// Largest message either side accepts (a final results file with its histograms).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -60,6 +61,16 @@ pub enum ToCoordinator {
     Intervals { lines: String },
     /// A `running` results file (the worker's checkpoint).
     Checkpoint { results: String },
+    /// Answer to [`ToWorker::Ask`] (a steered run).
+    Answer {
+        id: u32,
+        /// The counts so far.
+        progress: crate::recorder::Progress,
+        /// Broadcast receivers that settled their tallies up to the phase asked about.
+        settled: u32,
+        /// Everything recorded so far as a results file (JSON), when asked for.
+        results: Option<String>,
+    },
     /// The worker's final results file and the rest of its interval log.
     Final {
         results: String,
@@ -86,6 +97,11 @@ pub enum ToWorker {
         url: String,
         run_id: u32,
         seed: u64,
+        /// A steered run (`swarm capacity` keeping its clients): the plan's first
+        /// `steered` phases are placed at the start, the coordinator decides the others
+        /// ([`ToWorker::Decide`]). `None`: every phase is the plan's.
+        #[serde(default)]
+        steered: Option<u16>,
     },
     /// Clock exchange: `coordinator_ns` is the coordinator's wall clock when it sent it.
     Ping { id: u32, coordinator_ns: u64 },
@@ -93,6 +109,30 @@ pub enum ToWorker {
     Start { at_unix_ns: u64 },
     /// Stop (Ctrl-C at the coordinator): drain, close, send the final results.
     Stop,
+    /// A steered run's next phase (schedule.rs `Decision`): every worker decides the same
+    /// phases in the same order, so their windows are the same instants.
+    Decide {
+        /// It starts no sooner than this, in ns from the run's common start.
+        not_before_ns: u64,
+        /// Its length after its connect ramp.
+        duration_ns: u64,
+        rate_per_s: f64,
+        clients: Option<u32>,
+        keep: Option<u32>,
+        /// Connects per second of the clients it adds (`None`: all at its start).
+        connect_rate: Option<f64>,
+    },
+    /// A steered run's broadcast receivers settle their tallies up to this phase.
+    Settle { through: u16 },
+    /// A steered run has no more phases: its clients drain and close after the last one.
+    Close,
+    /// A steered run's counts so far (with everything recorded when `records`), and how
+    /// many receivers settled up to `settled_through`; answered by [`ToCoordinator::Answer`].
+    Ask {
+        id: u32,
+        records: bool,
+        settled_through: Option<u16>,
+    },
     /// The run is merged: the worker may exit.
     Bye,
 }
@@ -195,6 +235,57 @@ mod tests {
             read::<ToWorker, _>(&mut r).await,
             Err(WireError::Closed)
         ));
+
+        // A steered run's messages: a decision (no connect rate: all at its start) and
+        // an answer, whose counts and records come through whole.
+        let mut buf = Vec::new();
+        let decide = ToWorker::Decide {
+            not_before_ns: 1_500_000_000,
+            duration_ns: 2_000_000_000,
+            rate_per_s: 12.5,
+            clients: Some(40),
+            keep: None,
+            connect_rate: None,
+        };
+        write(&mut buf, &decide).await.unwrap();
+        let progress = crate::recorder::Progress {
+            health_seconds: vec![0, 1],
+            ..Default::default()
+        };
+        let answer = ToCoordinator::Answer {
+            id: 7,
+            progress: progress.clone(),
+            settled: 3,
+            results: Some("{}".into()),
+        };
+        write(&mut buf, &answer).await.unwrap();
+        let mut r = buf.as_slice();
+        match read::<ToWorker, _>(&mut r).await {
+            Ok(ToWorker::Decide {
+                not_before_ns: 1_500_000_000,
+                duration_ns: 2_000_000_000,
+                rate_per_s,
+                clients: Some(40),
+                keep: None,
+                connect_rate: None,
+            }) => assert_eq!(rate_per_s, 12.5),
+            other => panic!("{other:?}"),
+        }
+        match read::<ToCoordinator, _>(&mut r).await {
+            Ok(ToCoordinator::Answer {
+                id: 7,
+                progress: p,
+                settled: 3,
+                results: Some(text),
+            }) => assert_eq!((p, text.as_str()), (progress, "{}")),
+            other => panic!("{other:?}"),
+        }
+        // A welcome without `steered` is a run whose phases are all the plan's.
+        let old = r#"{"type":"welcome","shard":{"index":0,"count":2},"argv":[],"plan_text":null,"url":"ws://127.0.0.1:1/","run_id":1,"seed":2}"#;
+        match serde_json::from_str::<ToWorker>(old) {
+            Ok(ToWorker::Welcome { steered: None, .. }) => {}
+            other => panic!("{other:?}"),
+        }
 
         // A length above the limit is refused before anything is allocated.
         let huge = ((MAX_MESSAGE + 1) as u32).to_be_bytes();

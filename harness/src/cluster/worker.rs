@@ -81,7 +81,7 @@ pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
             return exit::FAILED;
         }
     };
-    let (shard, argv, plan_text, url, run_id, seed) = match welcome {
+    let (shard, argv, plan_text, url, run_id, seed, steered) = match welcome {
         ToWorker::Welcome {
             shard,
             argv,
@@ -89,7 +89,8 @@ pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
             url,
             run_id,
             seed,
-        } => (shard, argv, plan_text, url, run_id, seed),
+            steered,
+        } => (shard, argv, plan_text, url, run_id, seed, steered),
         ToWorker::Refused { why } => {
             eprintln!("swarm worker: refused by the coordinator: {why}");
             return exit::USAGE;
@@ -123,6 +124,7 @@ pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
             shard,
             run_id,
             seed,
+            steered,
         },
         &out_dir,
     )
@@ -191,6 +193,21 @@ struct Sharded {
     shard: Shard,
     run_id: u32,
     seed: u64,
+    /// A steered run: the phases placed at the start (wire.rs `Welcome`).
+    steered: Option<u16>,
+}
+
+/// A steered run's handles in a worker: the coordinator's decisions go to `steer`, its
+/// questions to the recorder (`snapshots`); `meta` is the run's `running` metadata, once
+/// its clients started (a results file needs it).
+#[derive(Clone)]
+struct WorkerSteer {
+    steer: std::sync::Arc<crate::schedule::Steer>,
+    snapshots: mpsc::Sender<crate::recorder::Ask>,
+    meta: std::sync::Arc<std::sync::OnceLock<reports::RunMeta>>,
+    /// The common start on this process's monotonic clock (before the schedule tells
+    /// its own).
+    start: Instant,
 }
 
 /// From ready to the final results: answers pings, waits for the start, runs its shard
@@ -231,7 +248,40 @@ async fn serve(
     let (sec_tx, sec_rx) = mpsc::unbounded_channel();
     let seconds = tokio::spawn(forward_seconds(sec_rx, out_tx.clone()));
     let drain = plan.timeout.min(plan.grace) + Duration::from_secs(10);
-    let control = tokio::spawn(control(read, out_tx.clone(), int_tx.clone(), drain));
+    // A steered run: the coordinator decides its phases and asks for its records.
+    let mut steered = None;
+    let mut steering = None;
+    if let Some(first) = s.steered {
+        let steer = crate::schedule::Steer::new(&plan);
+        let (snap_tx, snap_rx) = mpsc::channel(4);
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let meta = std::sync::Arc::new(std::sync::OnceLock::new());
+        let m = meta.clone();
+        tokio::spawn(async move {
+            if let Ok((_, meta)) = started_rx.await {
+                let _ = m.set(meta);
+            }
+        });
+        steering = Some(WorkerSteer {
+            steer: steer.clone(),
+            snapshots: snap_tx,
+            meta,
+            start: instant_of(start),
+        });
+        steered = Some(run::Steered {
+            steer,
+            first: usize::from(first),
+            snapshots: Some(snap_rx),
+            started: Some(started_tx),
+        });
+    }
+    let control = tokio::spawn(control(
+        read,
+        out_tx.clone(),
+        int_tx.clone(),
+        drain,
+        steering,
+    ));
     let streamer = tokio::spawn(stream(live_rx, out_tx.clone(), out_dir.to_path_buf()));
     let sharding = Sharding {
         owners: s.owners,
@@ -244,7 +294,7 @@ async fn serve(
     };
     let mut args = vec!["worker".to_string()];
     args.extend(argv);
-    let finished = run::execute_with(plan, args, int_rx, Some(sharding)).await;
+    let finished = run::execute_with(plan, args, int_rx, Some(sharding), steered).await;
     drop(int_tx);
     let mut tail = streamer.await.unwrap_or_else(|_| Tail::new(out_dir));
     // Every closed second is queued before the final results (the coordinator's live
@@ -278,16 +328,24 @@ async fn serve(
 }
 
 /// The control connection during the run: pings answered, `stop` passed on as an
-/// interrupt, `bye` ends it (true). Its end without a bye (the coordinator is gone) stops
-/// the clients, and ends the process if they have not stopped after `drain`.
+/// interrupt, `bye` ends it (true); a steered run's decisions applied and its questions
+/// answered. Its end without a bye (the coordinator is gone) stops the clients, and ends
+/// the process if they have not stopped after `drain`.
 async fn control(
     mut read: BufReader<tokio::net::tcp::OwnedReadHalf>,
     out_tx: mpsc::UnboundedSender<ToCoordinator>,
     int_tx: mpsc::UnboundedSender<()>,
     drain: Duration,
+    steering: Option<WorkerSteer>,
 ) -> bool {
     loop {
-        match wire::read::<ToWorker, _>(&mut read).await {
+        let msg = wire::read::<ToWorker, _>(&mut read).await;
+        if let (Ok(m), Some(st)) = (&msg, &steering)
+            && steer(st, m, &out_tx)
+        {
+            continue;
+        }
+        match msg {
             Ok(ToWorker::Ping { id, .. }) => {
                 let _ = out_tx.send(ToCoordinator::Pong {
                     id,
@@ -307,6 +365,82 @@ async fn control(
             }
         }
     }
+}
+
+/// Applies a steered run's message `m` (true), or leaves it to the caller (false). A
+/// decision the schedule refuses (no phase left, or closed) is refused alike by the
+/// coordinator's own copy of the schedule, which decided it first.
+fn steer(st: &WorkerSteer, m: &ToWorker, out_tx: &mpsc::UnboundedSender<ToCoordinator>) -> bool {
+    match *m {
+        ToWorker::Decide {
+            not_before_ns,
+            duration_ns,
+            rate_per_s,
+            clients,
+            keep,
+            connect_rate,
+        } => {
+            let t0 = st.steer.t0().unwrap_or(st.start);
+            // Bounded as any figure from the network is: no window reaches past a week.
+            let week = 7 * 86_400 * 1_000_000_000u64;
+            let decision = crate::schedule::Decision {
+                duration: Duration::from_nanos(duration_ns.min(week)),
+                rate_per_s: if rate_per_s.is_finite() {
+                    rate_per_s.max(0.0)
+                } else {
+                    0.0
+                },
+                clients,
+                keep,
+                connect_rate: connect_rate
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .unwrap_or(f64::INFINITY),
+                not_before: t0 + Duration::from_nanos(not_before_ns.min(week)),
+            };
+            if let Err(e) = st.steer.decide_phase(decision) {
+                eprintln!("swarm worker: a decided phase was refused: {e}");
+            }
+        }
+        ToWorker::Settle { through } => st.steer.settle(through),
+        ToWorker::Close => st.steer.close(),
+        ToWorker::Ask {
+            id,
+            records,
+            settled_through,
+        } => {
+            let (st, out_tx) = (st.clone(), out_tx.clone());
+            tokio::spawn(async move {
+                let settled = settled_through.map_or(0, |p| st.steer.settled_count(p));
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let _ = st.snapshots.send(crate::recorder::Ask::Progress(tx)).await;
+                let progress = rx.await.unwrap_or_default();
+                let mut results = None;
+                if records {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    let _ = st.snapshots.send(crate::recorder::Ask::Records(tx)).await;
+                    if let (Ok(r), Some(meta)) = (rx.await, st.meta.get()) {
+                        let file = r.into_run_file(meta.clone());
+                        results = serde_json::to_string(&file).ok();
+                    }
+                }
+                let _ = out_tx.send(ToCoordinator::Answer {
+                    id,
+                    progress,
+                    settled,
+                    results,
+                });
+            });
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// The instant on this process's monotonic clock of `at` on its wall clock (now, if past).
+fn instant_of(at: SystemTime) -> Instant {
+    let now = Instant::now();
+    at.duration_since(SystemTime::now())
+        .map_or(now, |ahead| now + ahead)
 }
 
 /// Each live snapshot as it comes, and each second the interval log's new lines and a

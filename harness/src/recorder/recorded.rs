@@ -36,7 +36,7 @@ fn health_second(agg: &Aggregator, r: &crate::health::HealthReading) -> u64 {
 /// [`Recorded`] encodes every histogram of the run so far, which took the recorder's
 /// worker for several milliseconds each time (the swarm's scheduler lag at 10 clients
 /// went from about 1 ms to 2-7 ms when the judge polled it every 100 ms).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     /// Per phase, in plan order.
     pub phases: Vec<PhaseProgress>,
@@ -47,7 +47,7 @@ pub struct Progress {
 }
 
 /// One phase's echo counts and span so far (the [`Section`] fields of the same names).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PhaseProgress {
     /// Whether the phase saw any echo sample (its section has `echo`).
     pub echo: bool,

@@ -179,17 +179,19 @@ pub async fn execute(
     args: Vec<String>,
     interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<Finished, RunError> {
-    execute_with(plan, args, interrupts, None).await
+    execute_with(plan, args, interrupts, None, None).await
 }
 
-/// [`execute`], of one worker's shard when `sharding` says so.
+/// [`execute`], of one worker's shard when `sharding` says so, steered when `steered`
+/// says so (a worker of a `swarm capacity --procs N` search that keeps its clients).
 pub async fn execute_with(
     plan: Plan,
     args: Vec<String>,
     interrupts: mpsc::UnboundedReceiver<()>,
     sharding: Option<Sharding>,
+    steered: Option<Steered>,
 ) -> Result<Finished, RunError> {
-    execute_inner(plan, args, interrupts, sharding, None).await
+    execute_inner(plan, args, interrupts, sharding, steered).await
 }
 
 /// A run whose phases after the first few are decided while it goes on (`swarm capacity`
