@@ -109,11 +109,24 @@ impl Steer {
         if decided == 0 {
             return None;
         }
-        Some(
-            (0..decided)
-                .position(|p| self.window(p).is_some_and(|w| at < w.end))
-                .unwrap_or(decided - 1),
-        )
+        Some(self.count_while(|w| w.end <= at).min(decided - 1))
+    }
+
+    /// How many of the decided windows, from the first, satisfy `pred`, which must hold for
+    /// a first run of them and fail for the rest (windows follow one another in time, so
+    /// "ends by", "starts by" do): a binary search, since a long search decides hundreds of
+    /// phases and this is asked per message.
+    pub fn count_while(&self, pred: impl Fn(&Window) -> bool) -> usize {
+        let (mut lo, mut hi) = (0, self.decided());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.window(mid).is_some_and(&pred) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// The run's start, once its schedule is placed.
@@ -500,10 +513,16 @@ impl Schedule {
     /// The phase whose window contains `at` (the last decided one after its end).
     pub fn phase_at(&self, at: Instant) -> u16 {
         let decided = self.steer.decided();
-        let i = (0..decided)
-            .position(|p| at < self.window(p as u16).end)
-            .unwrap_or(decided.saturating_sub(1));
+        let i = self
+            .steer
+            .count_while(|w| w.end <= at)
+            .min(decided.saturating_sub(1));
         i as u16
+    }
+
+    /// [`Steer::count_while`] over the decided windows.
+    pub fn count_while(&self, pred: impl Fn(&Window) -> bool) -> usize {
+        self.steer.count_while(pred)
     }
 
     /// The largest number of clients connected at once.

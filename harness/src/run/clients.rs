@@ -185,6 +185,13 @@ impl crate::scenario::broadcast::board::Decided for Decisions {
         let w = self.schedule.window(p);
         (w.clients, self.wall.ns(w.start), self.wall.ns(w.end))
     }
+
+    fn started_by(&self, wall_ns: u64) -> Option<u16> {
+        let n = self
+            .schedule
+            .count_while(|w| self.wall.ns(w.start) <= wall_ns);
+        n.checked_sub(1).map(|k| k as u16)
+    }
 }
 
 /// What every client shares: the schedule (starting at `start`), the broadcast board, the

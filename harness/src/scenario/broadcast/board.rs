@@ -116,6 +116,13 @@ pub trait Decided: Send + Sync {
     fn decided(&self) -> (u16, bool);
     /// Phase `p`'s clients and window (wall-clock ns, start and end); `p` is decided.
     fn phase(&self, p: u16) -> (u32, u64, u64);
+    /// The last decided phase that starts at or before `wall_ns` (asked per delivery: an
+    /// implementation over many phases should search, not scan).
+    fn started_by(&self, wall_ns: u64) -> Option<u16> {
+        (0..self.decided().0)
+            .rposition(|k| self.phase(k).1 <= wall_ns)
+            .map(|k| k as u16)
+    }
 }
 
 impl std::fmt::Debug for dyn Decided {
@@ -421,10 +428,7 @@ impl PublishLog {
     /// The phase of tick `seq`.
     pub fn tick_phase(&self, intended_ns: u64) -> u16 {
         if let Some(d) = &self.steered {
-            let n = d.decided().0;
-            return (0..n)
-                .rposition(|k| d.phase(k).1 <= intended_ns)
-                .unwrap_or(0) as u16;
+            return d.started_by(intended_ns).unwrap_or(0);
         }
         self.phase_starts_ns
             .iter()
@@ -442,10 +446,10 @@ impl PublishLog {
             return false;
         };
         let (n, open) = d.decided();
-        match (0..n).rposition(|k| d.phase(k).1 <= intended_ns) {
+        match d.started_by(intended_ns) {
             Some(k) => {
-                let after_last = k + 1 == usize::from(n);
-                intended_ns >= d.phase(k as u16).2 && (!after_last || open)
+                let after_last = k + 1 == n;
+                intended_ns >= d.phase(k).2 && (!after_last || open)
             }
             None => false,
         }
