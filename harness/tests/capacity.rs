@@ -626,7 +626,21 @@ fn bad_input_is_a_clear_usage_error() {
         (&["--slo", "broadcast.reach >= 0.99"], "is about broadcast"),
         (&["--precision", "0%"], "invalid precision"),
         (&["--threshold", "echo.timeouts == 0"], "takes --slo"),
-        (&["--expect-workers", "1"], "--expect-workers"),
+        // A search that runs a run per step cannot take remote workers (each serves one
+        // run); the searches that keep their clients can (remote_workers_join_...).
+        (
+            &[
+                "--scenario",
+                "broadcast",
+                "--vary",
+                "clients",
+                "--room-size",
+                "10",
+                "--expect-workers",
+                "1",
+            ],
+            "--expect-workers is refused",
+        ),
     ];
     for (args, want) in cases {
         let mut argv = vec!["capacity", url];
@@ -1181,6 +1195,36 @@ fn a_plan_file_with_a_capacity_table() {
     });
 }
 
+/// A rate search over 10 clients against `--capacity 1000/s` in two steps (precision
+/// 100%): 600/s passes, 1,200/s fails.
+const BRACKET: &[&str] = &[
+    "--vary",
+    "rate",
+    "--clients",
+    "10",
+    "--from",
+    "600/s",
+    "--precision",
+    "100%",
+    "--slo",
+    "echo.latency.p90 < 30ms",
+];
+
+/// A [`BRACKET`] search over two workers that ended as it should: its run file and
+/// capacity section.
+fn bracketed(o: &Output, out: &Path, all: &str) -> (RunFile, reports::CapacitySection) {
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let run = read(out);
+    let c = run.capacity.clone().expect("capacity section");
+    assert_eq!(
+        (c.outcome.as_str(), c.capacity, c.first_fail),
+        ("found", Some(600.0), Some(1200.0)),
+        "{all}"
+    );
+    assert_eq!(run.meta.shards, 2, "{all}");
+    (run, c)
+}
+
 /// `--procs 2`: the search's one run is shared by two local worker processes (issue 14 on
 /// the scale-out of issue 13): every worker takes each step's decision, so the 10 clients
 /// connect once for the whole search, the step is judged on the workers' records merged,
@@ -1195,34 +1239,15 @@ fn procs_2_keeps_its_clients_over_two_workers() {
         let out = dir.path().join("procs");
         let url = format!("ws://{}/ws/echo", srv.addr);
         let o = run(&quick(
-            &[
-                "capacity",
-                &url,
-                "--procs",
-                "2",
-                "--vary",
-                "rate",
-                "--clients",
-                "10",
-                "--from",
-                "600/s",
-                "--precision",
-                "100%",
-                "--slo",
-                "echo.latency.p90 < 30ms",
-            ],
+            &["capacity", &url, "--procs", "2"]
+                .iter()
+                .chain(BRACKET)
+                .copied()
+                .collect::<Vec<_>>(),
             &out,
         ));
         let all = text(&o);
-        assert_eq!(o.status.code(), Some(0), "{all}");
-        let run = read(&out);
-        let c = run.capacity.clone().expect("capacity section");
-        assert_eq!(
-            (c.outcome.as_str(), c.capacity, c.first_fail),
-            ("found", Some(600.0), Some(1200.0)),
-            "{all}"
-        );
-        assert_eq!(run.meta.shards, 2, "{all}");
+        let (run, c) = bracketed(&o, &out, &all);
         assert_eq!(run.workers.len(), 2, "the search ran on two workers: {all}");
         for w in &run.workers {
             assert_eq!(w.status, "completed", "{all}");
@@ -1401,6 +1426,113 @@ fn a_lost_worker_ends_the_search_at_the_generator() {
             .any(|w| w.index == 1 && w.status != "completed"),
         "the run file says worker 1 was lost: {all}"
     );
+}
+
+/// `--procs 0 --expect-workers 2`: the search waits for two `swarm worker --join`
+/// processes (here on this machine, started as the pods of an Indexed Job would be, each
+/// naming its shard by `JOB_COMPLETION_INDEX`), then runs its one run over them, the 10
+/// clients kept from step to step, and brackets the known capacity as over local workers.
+#[test]
+fn remote_workers_join_a_search_that_keeps_its_clients() {
+    use std::io::BufRead;
+    let srv = server(Some(1000.0));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("remote");
+    let url = format!("ws://{}/ws/echo", srv.addr);
+    let token = "a-capacity-test-token-0123";
+    let args = quick(
+        &[
+            "capacity",
+            &url,
+            "--procs",
+            "0",
+            "--expect-workers",
+            "2",
+            "--token",
+            token,
+        ]
+        .iter()
+        .chain(BRACKET)
+        .copied()
+        .collect::<Vec<_>>(),
+        &out,
+    );
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut child = swarm()
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start swarm");
+    // The coordinator says where to join on stderr; every line is kept for the failure text.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let started = std::time::Instant::now();
+    let join = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the coordinator names its join address within 20 s");
+        if let Some(rest) = line.split("--join ").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_string();
+        }
+    };
+    let workers: Vec<_> = ["1", "0"]
+        .iter()
+        .map(|i| {
+            swarm()
+                .args(["worker", "--join", &join])
+                .env("SWARM_TOKEN", token)
+                .env("JOB_COMPLETION_INDEX", i)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start a worker")
+        })
+        .collect();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("swarm capacity did not end within 90 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().expect("output");
+    let err = reader.join().expect("the stderr reader");
+    let all = format!("{}{err}", text(&o));
+    for w in workers {
+        let wo = w.wait_with_output().expect("worker output");
+        assert!(
+            wo.status.success(),
+            "worker: {}: {all}",
+            String::from_utf8_lossy(&wo.stderr)
+        );
+    }
+    let (run, _) = bracketed(&o, &out, &all);
+    let mut shards: Vec<u32> = run.workers.iter().map(|w| w.index).collect();
+    shards.sort_unstable();
+    assert_eq!(shards, vec![0, 1], "{all}");
+    check_kept(&run, &srv, &all);
 }
 
 /// The pid of `parent`'s child `swarm worker ... --index N`, if it runs.

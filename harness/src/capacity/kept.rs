@@ -19,7 +19,8 @@
 //!
 //! Applies to `--scenario echo --vary rate|clients`, `--scenario broadcast --vary
 //! publish-rate|clients` ([`applies`] says which subscriber-count searches) and
-//! `--scenario connect`, on one process or over local workers (`--procs N`): then the one
+//! `--scenario connect`, on one process or over workers (`--procs N`, `--expect-workers
+//! N`): then the one
 //! run is the coordinator's (cluster/coordinator.rs `run_steered`), each worker runs its
 //! shard of it, this module decides on its own copy of the schedule and the coordinator
 //! passes every decision on (the same decisions in every worker, on the common start), and
@@ -72,7 +73,7 @@ pub fn max_steps(c: &Checked) -> u32 {
 pub fn applies(c: &Checked, plan: &Plan) -> bool {
     let first = plan.phases.first();
     let fanout = first.and_then(|p| p.fanout.as_ref());
-    let kind = match (c.scenario, c.vary) {
+    match (c.scenario, c.vary) {
         (Scenario::Echo, Vary::Rate | Vary::Clients)
         | (Scenario::Broadcast, Vary::PublishRate)
         | (Scenario::Connect, Vary::Clients) => true,
@@ -86,10 +87,7 @@ pub fn applies(c: &Checked, plan: &Plan) -> bool {
                 && first.is_some_and(|p| p.heartbeat.clients == 0)
         }
         _ => false,
-    };
-    // Workers on other machines serve one run each; a search's steps are refused for them
-    // already (step.rs `plan_at`).
-    kind && plan.scale.expect_workers == 0
+    }
 }
 
 /// The most clients (subscribers in a broadcast search) a client-count search can ask for

@@ -324,6 +324,8 @@ pub async fn run(
         _ => checked.search.from,
     };
     let first_plan = step::plan_for(&request, &checked, first, Duration::ZERO, &out_dir)?;
+    let keeps = kept::applies(&checked, &first_plan);
+    step::check_remote(&first_plan, keeps)?;
     prepare_dir(&out_dir)?;
     if !quiet {
         eprintln!(
@@ -363,7 +365,7 @@ pub async fn run(
     // The searches kept::applies to keep their clients (on this process or over workers): one
     // run, a pair of phases per step (kept.rs); the others run each step as a run of its
     // own (step.rs).
-    let mut kept = if kept::applies(&checked, &first_plan) {
+    let mut kept = if keeps {
         if !quiet {
             eprintln!(
                 "capacity: the clients are kept from step to step (one run, phases \

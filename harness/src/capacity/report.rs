@@ -119,9 +119,8 @@ pub fn summary(c: &CapacitySection) -> String {
                  known beyond {} {unit}. Remedy: give the swarm more room: its own cores (the \
                  server, and anything else busy, on another machine), --threads when it has \
                  idle cores, or more swarm processes (--procs N: the search then runs over N \
-                 local workers) and machines (`swarm worker`, docs/DISTRIBUTED.md: `swarm \
-                 capacity` does not take remote workers yet, so run `swarm echo|broadcast \
-                 --expect-workers N` at the loads beyond this one)",
+                 local workers) and machines (--expect-workers N and `swarm worker --join` \
+                 on each, docs/DISTRIBUTED.md)",
                 l(c.saturated_at),
                 l(c.capacity)
             )

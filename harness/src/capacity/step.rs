@@ -94,16 +94,23 @@ fn plan_at(
                 .into(),
         ));
     }
-    if plan.scale.expect_workers > 0 {
+    Ok(plan)
+}
+
+/// Refuses remote workers (`--expect-workers`) for a search that runs each step as a run
+/// of its own (`kept` false): a remote worker serves one run, and such a search is many.
+pub fn check_remote(plan: &Plan, kept: bool) -> Result<(), CapacityError> {
+    if plan.scale.expect_workers > 0 && !kept {
         return Err(CapacityError::usage(
-            "swarm capacity runs each step over local processes only: --expect-workers \
-             (workers on other machines) is not supported by `swarm capacity` yet, since a \
-             remote worker serves one run and a search is many (use --procs N on this \
-             machine, or run `swarm echo|broadcast --expect-workers N` at a load by hand)"
+            "this search runs each step as a run of its own (a subscriber-count search with \
+             --room-size or heartbeat-only clients), and a remote worker serves one run: \
+             --expect-workers is refused for it (use --procs N on this machine, --rooms K \
+             instead of --room-size, or run `swarm broadcast --expect-workers N` at a load \
+             by hand)"
                 .into(),
         ));
     }
-    Ok(plan)
+    Ok(())
 }
 
 /// The threshold a step's run evaluates for SLO `expr`: on phase `measure`, except

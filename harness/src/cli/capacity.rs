@@ -56,10 +56,11 @@ step the clients above that count close, and the next step connects its own agai
 With --procs N (above 1) the search runs over N local worker processes, its clients kept
 the same way: every worker runs its share of the one run and takes each step's decision;
 a step is judged on the workers' records merged, and each worker is judged for saturation on
-its own (a worker lost ends the search: the generator ran out). Subscriber-count searches
-with --room-size or heartbeat-only clients run each step as a run of its own in step-NN/,
-connecting afresh (over the --procs workers too). --expect-workers (remote workers) is not
-supported.
+its own (a worker lost ends the search: the generator ran out). --expect-workers N (with
+--listen and --token) waits for N `swarm worker --join` processes on other machines and
+runs the search over them the same way. Subscriber-count searches with --room-size or
+heartbeat-only clients run each step as a run of its own in step-NN/, connecting afresh
+(over --procs workers too; they refuse --expect-workers).
 
 Default SLOs: echo: echo.latency.p99 < 100ms, echo.timeouts == 0, connect.failed == 0;
 broadcast: broadcast.reach >= 0.999, broadcast.latency.p99 < 200ms; connect:
