@@ -29,10 +29,15 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// warm-ups, a 2 s reply timeout and 300 ms of grace (short steps: the whole file runs in
 /// about two minutes), the output folder `out`, no progress line.
 fn quick<'a>(args: &[&'a str], out: &'a Path) -> Vec<&'a str> {
+    quick_with("1s", args, out)
+}
+
+/// [`quick`] with measured windows of `step`.
+fn quick_with<'a>(step: &'a str, args: &[&'a str], out: &'a Path) -> Vec<&'a str> {
     let mut v = args.to_vec();
     v.extend([
         "--step-duration",
-        "1s",
+        step,
         "--warmup",
         "500ms",
         "--timeout",
@@ -1355,18 +1360,8 @@ fn a_lost_worker_ends_the_search_at_the_generator() {
         "10",
         "--from",
         "200/s",
-        "--step-duration",
-        "4s",
-        "--warmup",
-        "500ms",
-        "--timeout",
-        "2s",
-        "--grace",
-        "300ms",
-        "--out",
-        out.to_str().expect("a UTF-8 temp path"),
-        "--quiet",
     ];
+    let args = quick_with("4s", &args, &out);
     let _alone = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);

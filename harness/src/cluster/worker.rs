@@ -266,7 +266,7 @@ async fn serve(
             steer: steer.clone(),
             snapshots: snap_tx,
             meta,
-            start: instant_of(start),
+            start: run::start_instant(start),
         });
         steered = Some(run::Steered {
             steer,
@@ -434,13 +434,6 @@ fn steer(st: &WorkerSteer, m: &ToWorker, out_tx: &mpsc::UnboundedSender<ToCoordi
         _ => return false,
     }
     true
-}
-
-/// The instant on this process's monotonic clock of `at` on its wall clock (now, if past).
-fn instant_of(at: SystemTime) -> Instant {
-    let now = Instant::now();
-    at.duration_since(SystemTime::now())
-        .map_or(now, |ahead| now + ahead)
 }
 
 /// Each live snapshot as it comes, and each second the interval log's new lines and a

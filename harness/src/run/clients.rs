@@ -147,7 +147,7 @@ pub(super) struct LiveStart {
 }
 
 /// The instant on this process's monotonic clock of `at` on its wall clock (now, if past).
-fn start_instant(at: SystemTime) -> Instant {
+pub fn start_instant(at: SystemTime) -> Instant {
     let now = Instant::now();
     match at.duration_since(SystemTime::now()) {
         Ok(ahead) => now + ahead,

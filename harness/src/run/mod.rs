@@ -25,6 +25,7 @@ mod clients;
 mod meta;
 mod outputs;
 mod target;
+pub use clients::start_instant;
 pub use meta::meta;
 pub use outputs::{default_out_dir, finish_merged, prepare as prepare_out_dir};
 pub use target::{Resolved, resolve as resolve_target};
