@@ -2,10 +2,13 @@
 //!
 //! Receives a validated [`Plan`] and the number of processes. Emits, for every client, the
 //! worker that owns it ([`Owners`]), or why the plan cannot be split that way.
-//! Must not: split a room across workers (broadcast accounting needs every publish into a
-//! room and every member of it in one process), or change any client's schedule: a worker
-//! runs the whole plan's schedule and layout and only skips the clients it does not own,
-//! so client ids, rooms, send instants and seeds are those of a one-process run.
+//! Must not: split a room that swarm clients publish into across workers (its accounting
+//! reads the publishers' counters, in one process), or change any client's schedule: a
+//! worker runs the whole plan's schedule and layout and only skips the clients it does not
+//! own, so client ids, rooms, send instants and seeds are those of a one-process run.
+//! The server publisher's room (`server-publisher`) is split: its subscribers are dealt
+//! round robin, since each receiver counts the server's ticks by the wall clock and the
+//! tick clock its own worker learned, and needs nothing of another process.
 //!
 //! The processes themselves (coordinator, workers, their protocol, the merge) are in
 //! `cluster/`; docs/DISTRIBUTED.md describes them.
@@ -43,8 +46,12 @@ impl Owners {
     }
 
     /// The worker that runs `client`: the owner of the first room it publishes into or
-    /// joins in any phase (rooms are dealt round robin), else `client % count`.
+    /// joins in any phase (rooms are dealt round robin), else `client % count`. With the
+    /// server publishing, every client is dealt round robin (`client % count`).
     pub fn owner(&self, client: u32) -> u32 {
+        if self.layout.server_publisher {
+            return client % self.count;
+        }
         let room = self
             .schedule_phases
             .iter()
@@ -76,12 +83,8 @@ impl Owners {
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.layout.server_publisher && self.count > 1 {
-            return Err(
-                "a server-publisher plan puts every subscriber in one room, which one \
-                        process must hold: run it with --procs 1"
-                    .into(),
-            );
+        if self.layout.server_publisher {
+            return Ok(());
         }
         for (p, &n) in self.schedule_phases.iter().enumerate() {
             for c in 0..n {

@@ -44,3 +44,15 @@ fn procs_parse_and_auto_sizes_by_clients() {
     assert_eq!(Procs::Auto.local_workers(100_000), 7);
     assert_eq!(Procs::Exactly(4).local_workers(10), 4);
 }
+
+/// The server publisher's one room is split: its subscribers are dealt round robin, so the
+/// workers hold equal shares of it.
+#[test]
+fn a_server_publisher_room_is_dealt_round_robin() {
+    let plan = broadcast_plan(0, 30_001, 0, None);
+    let owners = Owners::new(&plan, 3).unwrap();
+    assert_eq!(owners.owner(0), 0);
+    assert_eq!(owners.owner(1), 1);
+    assert_eq!(owners.owner(5), 2);
+    assert_eq!(owners.per_worker_peak(), vec![10_001, 10_000, 10_000]);
+}

@@ -300,6 +300,61 @@ fn with_injected_drops_lost_is_the_servers_count_across_workers() {
     assert_eq!(e.sent, e.received + e.timeouts + e.unanswered_at_stop);
 }
 
+/// The server publisher's one room is split over the workers (its subscribers dealt round
+/// robin), and each worker counts the server's ticks on its own: the merged accounting is
+/// a whole room's, every tick of every member's window delivered once.
+#[test]
+fn a_server_publisher_room_is_split_over_workers() {
+    let server = Target::start(target_server::Config {
+        ticks: vec![target_server::config::Tick {
+            room: "lobby".into(),
+            rate_per_s: 40.0,
+            size_bytes: 200,
+        }],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = server.http_url();
+    let dir = tmp.path().join("run");
+    let out = swarm(
+        &[
+            "broadcast",
+            &url,
+            "--server-publisher",
+            "lobby",
+            "--subscribers",
+            "30",
+            "--duration",
+            "2s",
+            "--grace",
+            "500ms",
+            "--procs",
+            "3",
+        ],
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = read(&dir);
+    assert_eq!(r.meta.shards, 3);
+    let clients: Vec<u64> = r.workers.iter().map(|w| w.clients).collect();
+    assert_eq!(clients, vec![10, 10, 10], "one room, dealt round robin");
+    let b = r.run.broadcast.as_ref().expect("broadcast");
+    assert_eq!(b.published, 0, "the server published, not the swarm");
+    // About 2 s of ticks at 40/s at each of the 30 subscribers, counted once each.
+    assert!(
+        (30 * 70..=30 * 82).contains(&b.expected),
+        "expected {}",
+        b.expected
+    );
+    assert_eq!(b.delivered, b.expected, "{b:?}; {}", stderr(&out));
+    assert_eq!(b.lost + b.missed_while_disconnected, 0, "{b:?}");
+    // One room of 30, in one size class, though no worker held more than 10 of it.
+    let sizes: Vec<&String> = b.by_room_size.keys().collect();
+    assert_eq!(sizes, ["30"], "the room's whole size");
+    let class = &b.by_room_size[sizes[0]];
+    assert_eq!(class.delivered, b.delivered, "{class:?}");
+}
+
 /// A running coordinator whose stderr is collected line by line.
 struct Running {
     child: std::process::Child,
