@@ -300,6 +300,135 @@ fn with_injected_drops_lost_is_the_servers_count_across_workers() {
     assert_eq!(e.sent, e.received + e.timeouts + e.unanswered_at_stop);
 }
 
+/// One room over three workers (fewer rooms than workers: the run is split, every client c
+/// in worker c mod 3, the publish logs copied between them through the coordinator): the
+/// totals are those of one process, and with the server dropping deliveries, `lost` is its
+/// count across the workers.
+#[test]
+fn a_room_split_over_workers_counts_as_one_process_does() {
+    let split = PLAN.replace("rooms = 3", "rooms = 1");
+    let server = Target::start(target_server::Config::default());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = tmp.path().join("plan.toml");
+    std::fs::write(&plan, &split).expect("plan");
+    let url = server.http_url();
+    let (one, three) = (tmp.path().join("one"), tmp.path().join("three"));
+    let p = plan.to_str().expect("utf-8 path");
+    let out1 = swarm(&["run", p, "--url", &url, "--procs", "1"], &one);
+    assert!(out1.status.success(), "{}", stderr(&out1));
+    let out3 = swarm(&["run", p, "--url", &url, "--procs", "3"], &three);
+    assert!(out3.status.success(), "{}", stderr(&out3));
+    let (r1, r3) = (read(&one), read(&three));
+    assert_eq!(r3.meta.shards, 3);
+    let clients: Vec<u64> = r3.workers.iter().map(|w| w.clients).collect();
+    assert_eq!(clients, vec![6, 6, 6], "dealt round robin, not by room");
+    assert_eq!(
+        totals(&r1),
+        totals(&r3),
+        "connected, echo sent/received, broadcast published/expected/delivered/lost/missed; {}",
+        stderr(&out3)
+    );
+    let b = r3.run.broadcast.as_ref().expect("broadcast");
+    assert_eq!(b.delivered, b.expected, "nothing is dropped: {b:?}");
+    assert_eq!(b.outside_membership, 0, "{b:?}");
+    assert!(b.published > 0 && b.expected == b.published * 15, "{b:?}");
+    assert!(
+        !stderr(&out3).contains("split rooms:"),
+        "no fault of the copies: {}",
+        stderr(&out3)
+    );
+
+    // The server drops 2% of what it sends: lost is its count, across the workers.
+    let server = Target::start(target_server::Config {
+        drop_rate: 0.02,
+        seed: 5,
+        ..Default::default()
+    });
+    let url = server.http_url();
+    std::fs::write(&plan, format!("timeout = \"1s\"\n{split}")).expect("plan");
+    let dropped_run = tmp.path().join("dropped");
+    let out = swarm(&["run", p, "--url", &url, "--procs", "3"], &dropped_run);
+    let r = read(&dropped_run);
+    let e = r.run.echo.as_ref().expect("echo");
+    let b = r.run.broadcast.as_ref().expect("broadcast");
+    let dropped = server
+        .shared
+        .stats
+        .dropped_by_injection
+        .load(Ordering::SeqCst);
+    assert!(dropped > 0, "the server dropped nothing");
+    assert_eq!(
+        b.lost + e.timeouts + e.unanswered_at_stop,
+        dropped,
+        "broadcast lost + echo missing = the server's drops: {b:?} {e:?}; {}",
+        stderr(&out)
+    );
+    assert!(b.lost > 0, "{b:?}");
+    assert_eq!(
+        b.delivered + b.missed_while_disconnected + b.lost,
+        b.expected
+    );
+}
+
+/// Churn over a split room: subscribers drop and come back while the publisher is in
+/// another worker; what they missed while away is counted from the copied log, and nothing
+/// the server sent is taken for lost.
+#[test]
+fn churn_over_a_split_room_counts_what_was_missed_away() {
+    let server = Target::start(target_server::Config::default());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = server.http_url();
+    let dir = tmp.path().join("run");
+    let out = swarm(
+        &[
+            "churn",
+            &url,
+            "--subscribers",
+            "30",
+            "--rate",
+            "50/s",
+            "--churn-rate",
+            "15/s",
+            "--reconnect-delay",
+            "150ms",
+            "--duration",
+            "3s",
+            "--grace",
+            "500ms",
+            "--procs",
+            "2",
+        ],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = read(&dir);
+    assert_eq!(r.meta.shards, 2);
+    assert!(
+        r.workers.iter().all(|w| w.clients > 10),
+        "split: both hold subscribers"
+    );
+    let b = r.run.broadcast.as_ref().expect("broadcast");
+    let c = r.run.churn.as_ref().expect("churn");
+    assert!(c.drops >= 10, "drops {}", c.drops);
+    assert!(b.missed_while_disconnected > 0, "{b:?}");
+    assert_eq!(
+        b.lost,
+        0,
+        "the server dropped nothing: {b:?}; {}",
+        stderr(&out)
+    );
+    assert_eq!(b.outside_membership + b.duplicates, 0, "{b:?}");
+    assert_eq!(
+        b.delivered + b.missed_while_disconnected + b.lost,
+        b.expected
+    );
+    assert_eq!(
+        b.expected,
+        b.published * 30,
+        "every subscriber a member throughout: {b:?}"
+    );
+}
+
 /// The server publisher's one room is split over the workers (its subscribers dealt round
 /// robin), and each worker counts the server's ticks on its own: the merged accounting is
 /// a whole room's, every tick of every member's window delivered once.

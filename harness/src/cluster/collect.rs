@@ -28,6 +28,9 @@ pub const SILENT_LIMIT: Duration = Duration::from_secs(15);
 /// Clock pings during the run, one per worker this often.
 const CLOCK_EVERY: Duration = Duration::from_secs(5);
 
+/// A split run's publish batches are passed on to the workers this often, gathered.
+const RELAY_EVERY: Duration = Duration::from_millis(20);
+
 /// What a worker's reader task reports.
 #[derive(Debug)]
 pub enum Event {
@@ -138,6 +141,9 @@ pub async fn collect(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut next_clock = Instant::now() + CLOCK_EVERY;
     let mut ping_id = 1000u32;
+    let mut relay = Relay::default();
+    let mut relay_tick = tokio::time::interval(RELAY_EVERY);
+    relay_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while workers.iter().any(open) {
         answer_due(&workers, &mut pending);
         tokio::select! {
@@ -145,6 +151,12 @@ pub async fn collect(
                 Some(Event::Msg(i, m)) => {
                     match *m {
                         ToCoordinator::Second { second } => on_second(&mut workers, i, *second, seconds.as_mut()),
+                        ToCoordinator::Publishes { batch } => {
+                            if let Some(w) = workers.iter_mut().find(|w| w.record.index == i) {
+                                w.last_heard = Instant::now();
+                            }
+                            relay.on_batch(i, batch);
+                        }
                         ToCoordinator::Answer { id, progress, settled, results } => {
                             if let Some(w) = workers.iter_mut().find(|w| w.record.index == i) {
                                 w.last_heard = Instant::now();
@@ -192,6 +204,7 @@ pub async fn collect(
                     }
                 }
             },
+            _ = relay_tick.tick(), if relay.active => relay.flush(&workers),
             _ = tick.tick() => {
                 let now = Instant::now();
                 export_due(&workers, seconds.as_mut());
@@ -228,6 +241,67 @@ pub async fn collect(
         })
         .collect();
     (records, interrupted, seconds.map(Merger::finish))
+}
+
+/// A split run's publish batches (scenario/broadcast/relay.rs), gathered between flushes.
+#[derive(Default)]
+struct Relay {
+    /// Some worker sent a batch: the run is split.
+    active: bool,
+    outbox: Vec<(u32, crate::scenario::broadcast::relay::Batch)>,
+    /// Lost workers the others were told of.
+    told_gone: BTreeSet<u32>,
+}
+
+impl Relay {
+    fn on_batch(&mut self, from: u32, batch: crate::scenario::broadcast::relay::Batch) {
+        self.active = true;
+        self.outbox.push((from, batch));
+    }
+
+    /// Passes every gathered batch on to every open worker but its own, moved to that
+    /// worker's clock when the two are on different hosts; a lost worker is passed on as
+    /// done (its last mark final), so that nobody waits for it.
+    fn flush(&mut self, workers: &[Live]) {
+        for w in workers.iter().filter(|w| w.record.lost.is_some()) {
+            if self.told_gone.insert(w.record.index) {
+                self.outbox.push((
+                    w.record.index,
+                    crate::scenario::broadcast::relay::Batch {
+                        mark_ns: u64::MAX,
+                        ..Default::default()
+                    },
+                ));
+            }
+        }
+        if self.outbox.is_empty() {
+            return;
+        }
+        let outbox = std::mem::take(&mut self.outbox);
+        for to in workers.iter().filter(|w| open(w)) {
+            // Another host's clock read on this worker's: add the difference of the two
+            // offsets (each worker's clock minus the coordinator's).
+            let shift = |from: u32| match workers.iter().find(|w| w.record.index == from) {
+                Some(s) if s.record.host != to.record.host => {
+                    to.clock.offset_ns.saturating_sub(s.clock.offset_ns)
+                }
+                _ => 0,
+            };
+            let batches: Vec<_> = outbox
+                .iter()
+                .filter(|(from, _)| *from != to.record.index)
+                .map(|(from, b)| (*from, b.clone().shifted(shift(*from))))
+                .collect();
+            if !batches.is_empty() {
+                let shifts = workers
+                    .iter()
+                    .map(|w| (w.record.index, shift(w.record.index)))
+                    .filter(|&(_, s)| s != 0)
+                    .collect();
+                let _ = to.to.send(ToWorker::Publishes { batches, shifts });
+            }
+        }
+    }
 }
 
 /// Sends the answers of every question that has them all: a worker that finished or was
@@ -372,6 +446,7 @@ fn on_message(
         ToCoordinator::Hello { .. }
         | ToCoordinator::Ready
         | ToCoordinator::Second { .. }
+        | ToCoordinator::Publishes { .. }
         | ToCoordinator::Answer { .. } => {}
     }
 }

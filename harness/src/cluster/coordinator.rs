@@ -73,7 +73,7 @@ async fn run_inner(
 ) -> Result<Finished, RunError> {
     let (local, remote) = plan.scale.workers(plan.max_clients());
     let count = local + remote;
-    let owners = Owners::new(&plan, count).map_err(RunError::Split)?;
+    let owners = Owners::new(&plan, count, steering.is_some()).map_err(RunError::Split)?;
     let peaks = owners.per_worker_peak();
     check_descriptors(&plan, &peaks, local)?;
     let token = token(&plan)?;

@@ -22,8 +22,9 @@ use crate::share::Shard;
 
 /// Protocol version: a worker of another version is refused (2: each closed second with
 /// its interval histograms, [`ToCoordinator::Second`]; 3: steered runs, whose phases the
-/// coordinator decides while they go on, [`ToWorker::Decide`]).
-pub const VERSION: u32 = 3;
+/// coordinator decides while they go on, [`ToWorker::Decide`]; 4: split runs, whose
+/// workers copy each other's publish logs, [`ToCoordinator::Publishes`]).
+pub const VERSION: u32 = 4;
 
 /// Largest message either side accepts (a final results file with its histograms).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -70,6 +71,11 @@ pub enum ToCoordinator {
         settled: u32,
         /// Everything recorded so far as a results file (JSON), when asked for.
         results: Option<String>,
+    },
+    /// A split run: what this worker's publishers did since its last batch (sent every
+    /// few tens of milliseconds; the coordinator passes it on to every other worker).
+    Publishes {
+        batch: crate::scenario::broadcast::relay::Batch,
     },
     /// The worker's final results file and the rest of its interval log.
     Final {
@@ -132,6 +138,15 @@ pub enum ToWorker {
         id: u32,
         records: bool,
         settled_through: Option<u16>,
+    },
+    /// A split run: the other workers' batches since the last of these, each with the
+    /// worker it came from, its instants moved to this worker's clock.
+    Publishes {
+        batches: Vec<(u32, crate::scenario::broadcast::relay::Batch)>,
+        /// For each worker on another host: what to add to its clock to read it on this
+        /// worker's (from the clock offsets), for the one-way latency of its publishes.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shifts: Vec<(u32, i64)>,
     },
     /// The run is merged: the worker may exit.
     Bye,
@@ -284,6 +299,42 @@ mod tests {
         let old = r#"{"type":"welcome","shard":{"index":0,"count":2},"argv":[],"plan_text":null,"url":"ws://127.0.0.1:1/","run_id":1,"seed":2}"#;
         match serde_json::from_str::<ToWorker>(old) {
             Ok(ToWorker::Welcome { steered: None, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+
+        // A split run's batches: the worker's, and the coordinator's gathering of them
+        // with the clock shifts, come through whole.
+        let batch = crate::scenario::broadcast::relay::Batch {
+            mark_ns: 9_000,
+            logs: vec![crate::scenario::broadcast::relay::LogDelta {
+                publisher: 3,
+                from: 10,
+                sent: vec![8_000, 25],
+                cuts: vec![(1, 10)],
+                void: vec![11],
+            }],
+            joins: vec![(4, 12)],
+        };
+        let mut buf = Vec::new();
+        let up = ToCoordinator::Publishes {
+            batch: batch.clone(),
+        };
+        write(&mut buf, &up).await.unwrap();
+        let down = ToWorker::Publishes {
+            batches: vec![(1, batch.clone())],
+            shifts: vec![(1, -250)],
+        };
+        write(&mut buf, &down).await.unwrap();
+        let mut r = buf.as_slice();
+        match read::<ToCoordinator, _>(&mut r).await {
+            Ok(ToCoordinator::Publishes { batch: b }) => assert_eq!(b, batch),
+            other => panic!("{other:?}"),
+        }
+        match read::<ToWorker, _>(&mut r).await {
+            Ok(ToWorker::Publishes { batches, shifts }) => {
+                assert_eq!(batches, vec![(1, batch)]);
+                assert_eq!(shifts, vec![(1, -250)]);
+            }
             other => panic!("{other:?}"),
         }
 

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::wire::{self, ToCoordinator, ToWorker};
 use crate::plan::{Endpoint, Plan};
 use crate::run::{self, Sharding};
+use crate::scenario::broadcast::relay::Relay;
 use crate::share::{Owners, Shard};
 
 /// Builds the plan a coordinator's arguments describe (the binary passes its CLI parser):
@@ -105,7 +106,14 @@ pub async fn run(cfg: WorkerConfig, build: &PlanBuilder) -> u8 {
         std::process::id(),
         shard.index
     ));
-    let prepared = prepare(build, &argv, plan_text, &url, &out_dir, shard);
+    let prepared = prepare(
+        build,
+        &argv,
+        plan_text,
+        (&url, &out_dir),
+        shard,
+        steered.is_some(),
+    );
     let (plan, owners) = match prepared {
         Ok(p) => p,
         Err(why) => {
@@ -161,11 +169,13 @@ fn prepare(
     build: &PlanBuilder,
     argv: &[String],
     plan_text: Option<String>,
-    url: &str,
-    out_dir: &Path,
+    (url, out_dir): (&str, &Path),
     shard: Shard,
+    steered: bool,
 ) -> Result<(Plan, Owners), String> {
     let mut plan = build(argv, plan_text).map_err(|e| format!("the coordinator's plan: {e}"))?;
+    // Before the targets are narrowed to this worker's: the owners are the coordinator's.
+    let owners = Owners::new(&plan, shard.count, steered)?;
     let (endpoint, _) = Endpoint::parse(url).map_err(|e| format!("target {url:?}: {e}"))?;
     plan.target.endpoint = Some(endpoint);
     // Several targets: this worker drives the one it was given.
@@ -184,7 +194,6 @@ fn prepare(
             shard.index, shard.count
         ));
     }
-    let owners = Owners::new(&plan, shard.count)?;
     Ok((plan, owners))
 }
 
@@ -275,12 +284,37 @@ async fn serve(
             started: Some(started_tx),
         });
     }
+    // A split run: the copies of every publisher's log, fed by this worker's pump and by
+    // the other workers' batches (scenario/broadcast/relay.rs).
+    let relay = s.owners.split().then(|| {
+        let layout = crate::scenario::broadcast::Layout::new(&plan);
+        let slots = usize::from(layout.phases()) * layout.rooms() as usize;
+        std::sync::Arc::new(Relay::new(
+            s.shard.index,
+            s.shard.count,
+            layout.max_publishers(),
+            layout.phases(),
+            slots,
+        ))
+    });
+    let relay_out = relay.as_ref().map(|r| {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let out = out_tx.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                if out.send(ToCoordinator::Publishes { batch }).is_err() {
+                    return;
+                }
+            }
+        });
+        (r.clone(), tx)
+    });
     let control = tokio::spawn(control(
         read,
         out_tx.clone(),
         int_tx.clone(),
         drain,
-        steering,
+        (steering, relay.clone()),
     ));
     let streamer = tokio::spawn(stream(live_rx, out_tx.clone(), out_dir.to_path_buf()));
     let sharding = Sharding {
@@ -291,11 +325,23 @@ async fn serve(
         start,
         live: live_tx,
         seconds: Some(sec_tx),
+        relay: relay_out,
     };
     let mut args = vec!["worker".to_string()];
     args.extend(argv);
     let finished = run::execute_with(plan, args, int_rx, Some(sharding), steered).await;
     drop(int_tx);
+    if let Some(r) = &relay {
+        let (refused, overrun, late) = r.faults();
+        if refused + overrun + late > 0 {
+            eprintln!(
+                "swarm worker {}: split rooms: {refused} publish batch part(s) refused, \
+                 {overrun} send instant(s) lost to a publisher faster than the pump, {late} \
+                 tally(ies) counted before every worker's log was complete",
+                s.shard.index
+            );
+        }
+    }
     let mut tail = streamer.await.unwrap_or_else(|_| Tail::new(out_dir));
     // Every closed second is queued before the final results (the coordinator's live
     // outputs end with the run's totals).
@@ -336,10 +382,24 @@ async fn control(
     out_tx: mpsc::UnboundedSender<ToCoordinator>,
     int_tx: mpsc::UnboundedSender<()>,
     drain: Duration,
-    steering: Option<WorkerSteer>,
+    (steering, relay): (Option<WorkerSteer>, Option<std::sync::Arc<Relay>>),
 ) -> bool {
     loop {
         let msg = wire::read::<ToWorker, _>(&mut read).await;
+        if let (Ok(ToWorker::Publishes { batches, shifts }), Some(r)) = (&msg, &relay) {
+            for &(from, ns) in shifts {
+                r.set_shift(from, ns);
+            }
+            for (from, b) in batches {
+                // Said once; the count is in the worker's last words.
+                if let Err(e) = r.apply(*from, b)
+                    && r.faults().0 == 1
+                {
+                    eprintln!("swarm worker: worker {from}'s publish batch refused: {e}");
+                }
+            }
+            continue;
+        }
         if let (Ok(m), Some(st)) = (&msg, &steering)
             && steer(st, m, &out_tx)
         {

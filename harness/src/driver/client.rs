@@ -17,6 +17,10 @@ use super::{Carry, Ctx, End, backoff, conn};
 use crate::sample::{ConnectPhases, ErrorKind, Event, SampleTx};
 use crate::schedule::Segment;
 
+/// Longest a split run's tally waits for every worker's publish log (scenario/broadcast/
+/// relay.rs).
+const TALLY_WAIT: Duration = Duration::from_secs(5);
+
 /// One client, from its first intended connect to its last close.
 pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
     let mut rng = ctx.seed ^ (u64::from(client) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
@@ -44,7 +48,15 @@ pub async fn run_client(ctx: Arc<Ctx>, client: u32, tx: SampleTx) {
             connected_once: false,
         };
         let cancelled = stretch.run(&mut rng).await;
-        let now = Instant::now();
+        let mut now = Instant::now();
+        // A split run: the tally waits until every worker's publish log is copied here up
+        // to now (bounded: a lost worker's never will be).
+        if let Some(relay) = ctx.board.relay()
+            && !Box::pin(relay.wait_mark(ctx.wall.ns(now), TALLY_WAIT)).await
+        {
+            relay.note_late_tally();
+            now = Instant::now();
+        }
         for (phase, tally) in stretch.carry.receiver.finish(&ctx.board, ctx.wall.ns(now)) {
             stretch.emit(
                 phase,

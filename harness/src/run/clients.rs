@@ -22,6 +22,7 @@ use super::target::Resolved;
 use crate::driver::{self, Ctx, WallClock};
 use crate::plan::Plan;
 use crate::recorder::{self, PhaseInfo, RecorderConfig};
+use crate::scenario::broadcast::relay::{Batch, Pump, Relay};
 use crate::scenario::broadcast::{Layout, PublishLog};
 use crate::schedule::Schedule;
 
@@ -88,10 +89,37 @@ pub(super) async fn run(
         None => (rand::random(), Instant::now() + Duration::from_millis(50)),
     };
     let steer = steered.as_ref().map(|k| (k.steer.clone(), k.first));
-    let ctx = Arc::new(context(plan, target, run_id, seed, start, steer));
+    let relay = sharding.as_ref().and_then(|s| s.relay.clone());
+    let ctx = Arc::new(context(
+        plan,
+        target,
+        run_id,
+        seed,
+        start,
+        steer,
+        relay.as_ref().map(|r| r.0.clone()),
+    ));
     if let Some(tell) = steered.as_mut().and_then(|k| k.started.take()) {
         let _ = tell.send((start, started_meta));
     }
+    // A split run: this worker's publishers' batches, every few tens of milliseconds.
+    let pump_stop = CancellationToken::new();
+    let pump = match (&sharding, relay) {
+        (Some(s), Some((relay, out))) => {
+            let owned = (0..ctx.board.layout.max_publishers())
+                .filter(|&p| s.owners.owner(p) == s.shard.index)
+                .collect();
+            let state = Pump::new(owned, ctx.board.layout.phases(), ctx.board.slots());
+            Some(tokio::spawn(pump_batches(
+                ctx.clone(),
+                relay,
+                state,
+                out,
+                pump_stop.clone(),
+            )))
+        }
+        _ => None,
+    };
     let shard = sharding.map(|s| {
         tokio::spawn(forward_live(recorder.live.clone(), s.live));
         (s.owners, s.shard)
@@ -106,6 +134,11 @@ pub(super) async fn run(
         ))
     });
     let outcome = crate::swarm::run(ctx.clone(), tx, interrupts, shard).await;
+    // Every client is done: no publisher of this worker commits again.
+    pump_stop.cancel();
+    if let Some(p) = pump {
+        let _ = p.await;
+    }
     let recorded = recorder.finish().await;
     // The recorder's last second is closed and its feed dropped: the hub ends with it.
     let (live, linger) = match hub {
@@ -152,6 +185,41 @@ pub fn start_instant(at: SystemTime) -> Instant {
     match at.duration_since(SystemTime::now()) {
         Ok(ahead) => now + ahead,
         Err(_) => now,
+    }
+}
+
+/// How often a split run's worker sends its publishers' batch.
+const PUMP_EVERY: Duration = Duration::from_millis(20);
+
+/// A split run's pump: this worker's publishers' commits, cuts, void seqs and joins, as a
+/// batch to its own relay and to the coordinator, every [`PUMP_EVERY`]; once `stop` is
+/// cancelled (every client is done), a last batch whose mark is final.
+async fn pump_batches(
+    ctx: Arc<Ctx>,
+    relay: Arc<Relay>,
+    mut state: Pump,
+    out: mpsc::UnboundedSender<Batch>,
+    stop: CancellationToken,
+) {
+    let mut every = tokio::time::interval(PUMP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = every.tick() => false,
+            () = stop.cancelled() => true,
+        };
+        let now = ctx.wall.ns(Instant::now());
+        let mut batch = ctx.board.pump(&mut state, now);
+        if last {
+            batch.mark_ns = u64::MAX;
+        }
+        if let Err(e) = relay.apply(relay.me(), &batch) {
+            eprintln!("swarm: this worker's own publish batch was refused: {e}");
+        }
+        let _ = out.send(batch);
+        if last {
+            return;
+        }
     }
 }
 
@@ -203,6 +271,7 @@ fn context(
     seed: u64,
     start: Instant,
     steer: Option<(Arc<crate::schedule::Steer>, usize)>,
+    relay: Option<Arc<Relay>>,
 ) -> Ctx {
     let steered = steer.is_some();
     let schedule = match steer {
@@ -215,6 +284,9 @@ fn context(
         schedule.starts().into_iter().map(|s| wall.ns(s)).collect(),
         wall.ns(schedule.end()),
     );
+    if let Some(relay) = relay {
+        board = board.relayed(relay);
+    }
     if steered {
         // A steered run's rooms hold the subscribers of the clients it decided (a
         // subscriber-count search adds and lets go of them): the room size classes and

@@ -11,6 +11,7 @@
 //! recorder, checkpoints, swarm) -> results file, thresholds, reports (`outputs`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use reports::{RunFile, RunStatus};
@@ -172,6 +173,12 @@ pub struct Sharding {
     /// Receives each closed second with its interval histograms (the coordinator merges
     /// them for the live outputs, cluster/live.rs).
     pub seconds: Option<crate::recorder::LiveSeconds>,
+    /// A split run (share.rs `Owners::split`): this worker's copies of every publish log,
+    /// and where its own publishers' batches go (to the coordinator, which passes them on).
+    pub relay: Option<(
+        Arc<crate::scenario::broadcast::relay::Relay>,
+        mpsc::UnboundedSender<crate::scenario::broadcast::relay::Batch>,
+    )>,
 }
 
 /// Runs `plan`. `interrupts` yields one `()` per Ctrl-C / SIGTERM.

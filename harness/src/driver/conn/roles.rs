@@ -302,9 +302,11 @@ pub(super) async fn send_due(
         let vars = ctx.vars(c.client, name);
         while clock.next() <= now && clock.next() < end {
             let intended = clock.next();
-            let sent = Instant::now();
-            let sent_ns = ctx.wall.ns(sent);
-            let seq = ctx.board.commit(c.client, sent_ns);
+            let mut sent = Instant::now();
+            let (seq, sent_ns) = ctx.board.commit_with(c.client, || {
+                sent = Instant::now();
+                ctx.wall.ns(sent)
+            });
             let fields = crate::payload::Fields {
                 run: ctx.run_id,
                 client: c.client,

@@ -13,14 +13,17 @@
 //! processed the join, so the server must deliver it; a seq below it was committed
 //! before, and is not expected (if it arrives anyway it counts as `outside`).
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::layout::Layout;
 use super::ranges::RangeSet;
+use super::relay::{Batch, LogDelta, Pump, Relay};
 
 /// Recent send instants kept per publisher (for widening away windows backwards).
 const RING: usize = 1024;
+/// The ring of a split run, whose pump reads it every few tens of milliseconds.
+const SPLIT_RING: usize = 8192;
 /// A phase the publisher never entered.
 const UNSET: u32 = u32::MAX;
 
@@ -28,6 +31,9 @@ const UNSET: u32 = u32::MAX;
 #[derive(Debug)]
 struct Log {
     counter: AtomicU32,
+    /// Set from before the send instant is read until the counter moved past it (the
+    /// pump of a split run does not move its mark past a commit under way).
+    committing: AtomicBool,
     ring: Box<[AtomicU64]>,
     /// Counter value when the publisher entered each phase.
     cuts: Box<[AtomicU32]>,
@@ -105,6 +111,9 @@ pub struct PublishLog {
     /// A steered run's phases as it decides them; `None`: the plan's, placed at the start
     /// (`phase_starts_ns`, `end_ns`).
     steered: Option<Box<dyn Decided>>,
+    /// A split run (rooms over several workers): the copies of every publisher's log,
+    /// which receivers read instead of the atomics here ([`super::relay`]).
+    relay: Option<Arc<Relay>>,
 }
 
 /// The phases of a steered run as decided so far (schedule.rs `Steer`): their clients (a
@@ -140,6 +149,7 @@ impl PublishLog {
         let logs = (0..layout.max_publishers())
             .map(|_| Log {
                 counter: AtomicU32::new(0),
+                committing: AtomicBool::new(false),
                 ring: (0..RING).map(|_| AtomicU64::new(0)).collect(),
                 cuts: (0..phases).map(|_| AtomicU32::new(UNSET)).collect(),
                 void: Mutex::new(Vec::new()),
@@ -153,7 +163,28 @@ impl PublishLog {
             end_ns,
             joins,
             steered: None,
+            relay: None,
         }
+    }
+
+    /// A split run's board: receivers count every publisher through `relay`, and the
+    /// publishers' wait for a full room adds the other workers' joins.
+    pub fn relayed(mut self, relay: Arc<Relay>) -> PublishLog {
+        for log in &mut self.logs {
+            log.ring = (0..SPLIT_RING).map(|_| AtomicU64::new(0)).collect();
+        }
+        self.relay = Some(relay);
+        self
+    }
+
+    /// The relay of a split run.
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_deref()
+    }
+
+    /// Join slots (`phases * rooms`).
+    pub fn slots(&self) -> usize {
+        self.joins.len()
     }
 
     /// Each phase's clients and window come from `decided` (a steered run's schedule)
@@ -188,8 +219,12 @@ impl PublishLog {
     /// start then, so that a run measures the broadcast, not the join storm.
     pub fn room_full(&self, phase: u16, room: u32) -> bool {
         let want = self.room_size(phase, room);
+        let rooms = self.layout.rooms() as usize;
+        let others = self.relay.as_ref().map_or(0, |r| {
+            r.others_joined(usize::from(phase) * rooms + room as usize)
+        });
         self.join_slot(phase, room)
-            .is_none_or(|c| c.load(Ordering::Acquire) >= want)
+            .is_none_or(|c| c.load(Ordering::Acquire).saturating_add(others) >= want)
     }
 
     /// Wall-clock end of the last phase (ns); a steered run's last decided one.
@@ -215,13 +250,24 @@ impl PublishLog {
 
     /// Publisher `p` commits to its next message, sent at `sent_ns`; returns its seq.
     pub fn commit(&self, p: u32, sent_ns: u64) -> u32 {
+        self.commit_with(p, || sent_ns).0
+    }
+
+    /// Publisher `p` commits to its next message, sent at the instant `now` reads (read
+    /// inside the commit, so that a split run's pump never marks its log complete past a
+    /// commit it cannot see yet); returns its seq and that instant.
+    pub fn commit_with(&self, p: u32, now: impl FnOnce() -> u64) -> (u32, u64) {
         let Some(log) = self.logs.get(p as usize) else {
-            return 0;
+            return (0, now());
         };
+        log.committing.store(true, Ordering::SeqCst);
+        let sent_ns = now();
         let seq = log.counter.load(Ordering::Relaxed);
-        log.ring[seq as usize % RING].store(sent_ns, Ordering::Relaxed);
+        let ring = log.ring.len();
+        log.ring[seq as usize % ring].store(sent_ns, Ordering::Relaxed);
         log.counter.store(seq.wrapping_add(1), Ordering::Release);
-        seq
+        log.committing.store(false, Ordering::SeqCst);
+        (seq, sent_ns)
     }
 
     /// The message `seq` of `p` was committed but never written.
@@ -233,8 +279,11 @@ impl PublishLog {
         }
     }
 
-    /// Messages `p` has committed so far (its next seq).
+    /// Messages `p` has committed so far (its next seq); in a split run, as copied.
     pub fn counter(&self, p: u32) -> u64 {
+        if let Some(r) = &self.relay {
+            return r.len(p);
+        }
         self.logs
             .get(p as usize)
             .map_or(0, |l| u64::from(l.counter.load(Ordering::Acquire)))
@@ -242,15 +291,20 @@ impl PublishLog {
 
     /// The first seq of `p` committed at or after `wall_ns`, looking back at most over its
     /// recent sends (older instants give the oldest seq remembered).
+    /// In a split run, through the copy of every send instant.
     pub fn seq_at(&self, p: u32, wall_ns: u64) -> u64 {
+        if let Some(r) = &self.relay {
+            return r.seq_at(p, wall_ns);
+        }
         let Some(log) = self.logs.get(p as usize) else {
             return 0;
         };
         let counter = u64::from(log.counter.load(Ordering::Acquire));
-        let oldest = counter.saturating_sub(RING as u64 - 1);
+        let ring = log.ring.len();
+        let oldest = counter.saturating_sub(ring as u64 - 1);
         let mut s = counter;
         while s > oldest {
-            let sent = log.ring[(s - 1) as usize % RING].load(Ordering::Relaxed);
+            let sent = log.ring[(s - 1) as usize % ring].load(Ordering::Relaxed);
             if sent < wall_ns {
                 break;
             }
@@ -259,21 +313,28 @@ impl PublishLog {
         s
     }
 
-    /// The seq ranges `p` published into `room`, each tagged with its phase, up to now.
+    /// The seq ranges `p` published into `room`, each tagged with its phase, up to now (in
+    /// a split run, as copied).
     pub fn published_into(&self, p: u32, room: u32) -> Vec<(u16, RangeSet)> {
-        let Some(log) = self.logs.get(p as usize) else {
-            return Vec::new();
+        let (cuts, void, end) = match &self.relay {
+            Some(r) => r.log(p),
+            None => {
+                let Some(log) = self.logs.get(p as usize) else {
+                    return Vec::new();
+                };
+                let end = u64::from(log.counter.load(Ordering::Acquire));
+                let cuts: Vec<Option<u64>> = log
+                    .cuts
+                    .iter()
+                    .map(|c| {
+                        let v = c.load(Ordering::Acquire);
+                        (v != UNSET).then_some(u64::from(v))
+                    })
+                    .collect();
+                let void = log.void.lock().map(|v| v.clone()).unwrap_or_default();
+                (cuts, void, end)
+            }
         };
-        let end = u64::from(log.counter.load(Ordering::Acquire));
-        let cuts: Vec<Option<u64>> = log
-            .cuts
-            .iter()
-            .map(|c| {
-                let v = c.load(Ordering::Acquire);
-                (v != UNSET).then_some(u64::from(v))
-            })
-            .collect();
-        let void = log.void.lock().map(|v| v.clone()).unwrap_or_default();
         let void = RangeSet::from_ranges(void.iter().map(|&s| (u64::from(s), u64::from(s) + 1)));
         let mut out = Vec::new();
         for (k, cut) in cuts.iter().enumerate() {
@@ -295,8 +356,12 @@ impl PublishLog {
         out
     }
 
-    /// The phase in which `p` committed `seq` (the last phase it entered at or before it).
+    /// The phase in which `p` committed `seq` (the last phase it entered at or before it;
+    /// in a split run, of those copied so far).
     pub fn phase_of(&self, p: u32, seq: u64) -> u16 {
+        if let Some(r) = &self.relay {
+            return r.phase_of(p, seq);
+        }
         let Some(log) = self.logs.get(p as usize) else {
             return 0;
         };
@@ -438,6 +503,81 @@ impl PublishLog {
 }
 
 impl PublishLog {
+    /// A split run's batch of this worker's publishers since `pump`'s last, and its mark:
+    /// `now_ns`, read before anything else, unless a commit is under way (then the last
+    /// mark: that commit may have read an earlier instant). Also applied to this worker's
+    /// own relay.
+    pub fn pump(&self, pump: &mut Pump, now_ns: u64) -> Batch {
+        let mut held = false;
+        let mut logs = Vec::new();
+        for (i, &p) in pump.owned.iter().enumerate() {
+            let Some(log) = self.logs.get(p as usize) else {
+                continue;
+            };
+            held |= log.committing.load(Ordering::SeqCst);
+            let counter = log.counter.load(Ordering::Acquire);
+            let ring = log.ring.len() as u32;
+            let from = pump.sent[i];
+            // Instants the ring no longer holds (a publisher faster than the pump) are
+            // given the oldest instant it holds, and counted.
+            let oldest = counter.saturating_sub(ring);
+            let lost = oldest.saturating_sub(from);
+            let mut sent = Vec::with_capacity(counter.saturating_sub(from) as usize);
+            if lost > 0 {
+                let t = log.ring[oldest as usize % ring as usize].load(Ordering::Relaxed);
+                sent.extend(std::iter::repeat_n(t, lost as usize));
+                if let Some(r) = &self.relay {
+                    r.note_overrun(u64::from(lost));
+                }
+            }
+            for s in from.max(oldest)..counter {
+                sent.push(log.ring[s as usize % ring as usize].load(Ordering::Relaxed));
+            }
+            let mut cuts = Vec::new();
+            for (k, c) in log.cuts.iter().enumerate() {
+                let v = c.load(Ordering::Acquire);
+                if v != UNSET && !pump.cuts[i][k] && v <= counter {
+                    pump.cuts[i][k] = true;
+                    cuts.push((k as u16, v));
+                }
+            }
+            let void: Vec<u32> = log
+                .void
+                .lock()
+                .map(|v| v.get(pump.void[i]..).unwrap_or_default().to_vec())
+                .unwrap_or_default();
+            pump.void[i] += void.len();
+            pump.sent[i] = counter;
+            if !sent.is_empty() || !cuts.is_empty() || !void.is_empty() {
+                logs.push(LogDelta {
+                    publisher: p,
+                    from,
+                    sent: super::relay::encode(&sent),
+                    cuts,
+                    void,
+                });
+            }
+        }
+        let mut joins = Vec::new();
+        for (slot, c) in self.joins.iter().enumerate() {
+            let v = c.load(Ordering::Acquire);
+            if pump.joins.get(slot).is_some_and(|&sent| sent != v) {
+                pump.joins[slot] = v;
+                joins.push((slot as u32, v));
+            }
+        }
+        if !held {
+            pump.mark = pump.mark.max(now_ns);
+        }
+        Batch {
+            mark_ns: pump.mark,
+            logs,
+            joins,
+        }
+    }
+}
+
+impl PublishLog {
     /// True when a server tick meant at `intended_ns` falls in no phase of a steered run:
     /// between two decided windows, or after the last while more may come. Its delivery is
     /// no phase's (a plan's run has no such gap).
@@ -497,6 +637,56 @@ mod tests {
         assert_eq!(phases[1].1.ranges(), &[(90, 200)]);
         assert_eq!(b.tick_phase(12_000), 1);
         assert!(!b.tick_in_gap(12_000), "a plan's run has no gap");
+    }
+
+    /// A split run: worker 1's pump batches its publisher's commits, cuts, void seqs and
+    /// joins; worker 0's board, fed that batch, answers for the publisher from the copy.
+    #[test]
+    fn a_pumped_batch_feeds_another_workers_board() {
+        let plan = crate::plan::tests_support::broadcast_plan(2, 4, 1, None);
+        let layout = Layout::new(&plan);
+        let relay = |me| Arc::new(Relay::new(me, 2, 2, layout.phases(), 1));
+        let (r0, r1) = (relay(0), relay(1));
+        let b0 = PublishLog::new(Layout::new(&plan), vec![0], u64::MAX).relayed(r0.clone());
+        let b1 = PublishLog::new(Layout::new(&plan), vec![0], u64::MAX).relayed(r1.clone());
+        // Worker 1 owns publisher 1; two of its subscribers joined.
+        b1.enter_phase(1, 0);
+        for i in 0..5u64 {
+            assert_eq!(
+                b1.commit_with(1, || 1_000 + i * 100),
+                (i as u32, 1_000 + i * 100)
+            );
+        }
+        b1.void(1, 2);
+        b1.note_join(0, 0);
+        b1.note_join(0, 0);
+        let mut pump = Pump::new(vec![1], layout.phases(), b1.slots());
+        let batch = b1.pump(&mut pump, 5_000);
+        assert_eq!(batch.mark_ns, 5_000);
+        assert_eq!(batch.joins, vec![(0, 2)]);
+        r0.apply(1, &batch).unwrap();
+        assert_eq!(b0.counter(1), 5);
+        assert_eq!(b0.seq_at(1, 1_150), 2);
+        assert_eq!(b0.published_into(1, 0)[0].1.ranges(), &[(0, 2), (3, 5)]);
+        assert_eq!(b0.phase_of(1, 4), 0);
+        // Worker 0's own two subscribers fill the room of 4 with worker 1's two.
+        assert!(!b0.room_full(0, 0));
+        b0.note_join(0, 0);
+        b0.note_join(0, 0);
+        assert!(b0.room_full(0, 0));
+        // Nothing new: the next batch carries only its mark.
+        let next = b1.pump(&mut pump, 6_000);
+        assert!(next.is_empty() && next.mark_ns == 6_000);
+        r0.apply(1, &next).unwrap();
+        r0.apply(
+            0,
+            &Batch {
+                mark_ns: 7_000,
+                ..Batch::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r0.mark(), 6_000, "the lower of the two workers' marks");
     }
 
     /// A steered run's phases as a test decides them: (clients, start ns, end ns).

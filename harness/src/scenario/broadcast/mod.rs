@@ -21,6 +21,7 @@ pub mod layout;
 pub mod ranges;
 pub mod receiver;
 pub mod record;
+pub mod relay;
 pub mod stream;
 
 pub use board::PublishLog;

@@ -10,7 +10,9 @@
 //!
 //! Points: for a swarm publisher a membership or away window is kept in its seqs (its
 //! counter when the event happened); for the server publisher (`--tick`) in wall-clock ns,
-//! turned into tick seqs at the end with the tick clock the board learned.
+//! turned into tick seqs at the end with the tick clock the board learned; in a split run
+//! (a room over several workers, [`super::relay`]) in wall-clock ns too, turned into seqs
+//! with the copy of the publisher's send instants.
 
 use super::board::PublishLog;
 use super::ranges::RangeSet;
@@ -24,10 +26,15 @@ pub const SERVER: u32 = u32::MAX;
 const MIN_WIDEN_NS: u64 = 1_000_000;
 /// An away window starts at most this long before the drop (ns).
 const MAX_IN_FLIGHT_NS: u64 = 1_000_000_000;
+/// Forgotten gaps a split run's stream holds back until the copy of its publisher's log
+/// covers them; beyond, the oldest is counted as the copy stands.
+const MAX_DEFERRED: usize = 1024;
 
 #[derive(Debug)]
 struct StreamState {
     publisher: u32,
+    /// Points are wall-clock ns (the server publisher, or any publisher in a split run).
+    wall: bool,
     stream: ReceivedSeqs,
     member: RangeSet,
     member_open: Option<u64>,
@@ -35,6 +42,9 @@ struct StreamState {
     window_open: Option<u64>,
     /// Settled gaps: (phase, missed, lost).
     settled: Vec<(u16, u64, u64)>,
+    /// Gaps the stream forgot, not settled yet: the copy of the publisher's log (a split
+    /// run) does not reach their end yet.
+    deferred: Vec<(u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -62,20 +72,22 @@ pub struct Receiver {
 }
 
 impl StreamState {
-    fn new(publisher: u32) -> StreamState {
+    fn new(publisher: u32, wall: bool) -> StreamState {
         StreamState {
             publisher,
+            wall,
             stream: ReceivedSeqs::new(),
             member: RangeSet::new(),
             member_open: None,
             windows: RangeSet::new(),
             window_open: None,
             settled: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
     fn point_now(&self, board: &PublishLog, now_ns: u64) -> u64 {
-        if self.publisher == SERVER {
+        if self.wall {
             now_ns
         } else {
             board.counter(self.publisher)
@@ -83,7 +95,7 @@ impl StreamState {
     }
 
     fn point_at(&self, board: &PublishLog, wall_ns: u64) -> u64 {
-        if self.publisher == SERVER {
+        if self.wall {
             wall_ns
         } else {
             board.seq_at(self.publisher, wall_ns)
@@ -92,15 +104,17 @@ impl StreamState {
 
     /// `set` (points) as seqs.
     fn to_seqs(&self, board: &PublishLog, set: &RangeSet) -> RangeSet {
-        if self.publisher != SERVER {
+        if !self.wall {
             return set.clone();
         }
         RangeSet::from_ranges(set.ranges().iter().map(|&(a, b)| {
             let at = |ns: u64| {
                 if ns == u64::MAX {
                     u64::MAX
-                } else {
+                } else if self.publisher == SERVER {
                     board.tick_at(ns).unwrap_or(0)
+                } else {
+                    board.seq_at(self.publisher, ns)
                 }
             };
             (at(a), at(b))
@@ -163,14 +177,15 @@ impl Receiver {
     /// an away window of that room ends. Returns the messages sent while away.
     pub fn joined(&mut self, board: &PublishLog, room: u32, now_ns: u64) -> u64 {
         if !self.rooms.iter().any(|j| j.room == room) {
+            let split = board.relay().is_some();
             let streams = if board.layout.server_publisher {
-                vec![StreamState::new(SERVER)]
+                vec![StreamState::new(SERVER, true)]
             } else {
                 board
                     .layout
                     .publishers_of(room)
                     .iter()
-                    .map(|&p| StreamState::new(p))
+                    .map(|&p| StreamState::new(p, split))
                     .collect()
             };
             self.rooms.push(Joined { room, streams });
@@ -215,9 +230,17 @@ impl Receiver {
                     && let Some(next) = st.stream.next_expected()
                 {
                     // Still in the pipe: what the publisher sent after the last message this
-                    // receiver got (looking back at most MAX_IN_FLIGHT_NS).
+                    // receiver got (looking back at most MAX_IN_FLIGHT_NS). In a split run,
+                    // as its send instant, once the copy of the log holds it.
                     let floor = st.point_at(board, now_ns.saturating_sub(MAX_IN_FLIGHT_NS));
-                    start = start.min(next.max(floor));
+                    let next = if st.wall {
+                        board.relay().and_then(|r| r.sent_at(st.publisher, next))
+                    } else {
+                        Some(next)
+                    };
+                    if let Some(next) = next {
+                        start = start.min(next.max(floor));
+                    }
                 }
                 st.window_open = Some(start);
             }
@@ -267,6 +290,15 @@ impl Receiver {
             return;
         };
         let publisher = if server { SERVER } else { f.client };
+        // A split run's publisher on another host: its timestamps on this worker's clock.
+        let f = match board.relay().map(|r| r.shift_of(publisher)) {
+            Some(shift) if !server && shift != 0 => Found {
+                intended_ns: f.intended_ns.saturating_add_signed(shift),
+                sent_ns: f.sent_ns.saturating_add_signed(shift),
+                ..f
+            },
+            _ => f,
+        };
         // Server ticks: run-wide seqs (a restarted server counts from 0 again).
         let seq = if server {
             board.tick_seq(u64::from(f.seq), f.intended_ns)
@@ -309,8 +341,11 @@ impl Receiver {
         let phase = st.phase_of(board, &f);
         let class = board.room_size(phase, room);
         let (arrival, settled) = st.stream.arrive(seq);
-        if let Some((lo, hi)) = settled {
-            settle(st, board, room, lo, hi);
+        if let Some(gap) = settled {
+            st.deferred.push(gap);
+        }
+        if !st.deferred.is_empty() {
+            settle_deferred(st, board, room, false);
         }
         match arrival {
             Order::Duplicate => emit(phase, Event::Duplicate { class }),
@@ -318,11 +353,7 @@ impl Receiver {
                 if arrival == Order::Reordered {
                     emit(phase, Event::Reordered { class });
                 }
-                let point = if publisher == SERVER {
-                    f.sent_ns
-                } else {
-                    u64::from(f.seq)
-                };
+                let point = if st.wall { f.sent_ns } else { u64::from(f.seq) };
                 let recovered = recovered_session && st.windows.contains(point);
                 emit(
                     phase,
@@ -350,6 +381,7 @@ impl Receiver {
     /// now; what of these phases arrives later is not counted again (their tallies are
     /// given). The stretch's `outside` is left to `finish`.
     pub fn settle(&mut self, board: &PublishLog, through: u16) -> Vec<(u16, Tally)> {
+        self.settle_all_deferred(board);
         let from = self.settled_through.map_or(0, |s| s.saturating_add(1));
         let (mut out, _) = self.tallies(board);
         out.retain(|(k, _)| (from..=through).contains(k));
@@ -372,6 +404,7 @@ impl Receiver {
                 }
             }
         }
+        self.settle_all_deferred(board);
         let from = self.settled_through.map_or(0, |s| s.saturating_add(1));
         let (phases, outside) = self.tallies(board);
         let mut out: Vec<(u16, Tally)> = Vec::new();
@@ -384,6 +417,18 @@ impl Receiver {
         }
         *self = Receiver::default();
         out
+    }
+
+    /// Settles every gap held back, as the copies of the logs stand (a split run's
+    /// receiver tallies once every worker's log is complete to its end:
+    /// driver/client.rs).
+    fn settle_all_deferred(&mut self, board: &PublishLog) {
+        for j in &mut self.rooms {
+            let room = j.room;
+            for st in &mut j.streams {
+                settle_deferred(st, board, room, true);
+            }
+        }
     }
 
     /// Every phase's tallies so far, one per (phase, room size class), the intervals
@@ -476,6 +521,21 @@ fn close_window(st: &mut StreamState, board: &PublishLog, now: u64) -> u64 {
     };
     st.windows.insert(open, now);
     st.to_seqs(board, &RangeSet::span(open, now)).len()
+}
+
+/// Settles the forgotten gaps of `st` that the publisher's log (its copy, in a split run)
+/// covers; with `all`, or beyond [`MAX_DEFERRED`], the others too.
+fn settle_deferred(st: &mut StreamState, board: &PublishLog, room: u32, all: bool) {
+    let copied = board.counter(st.publisher);
+    let over = st.deferred.len().saturating_sub(MAX_DEFERRED);
+    let gaps = std::mem::take(&mut st.deferred);
+    for (i, (lo, hi)) in gaps.into_iter().enumerate() {
+        if all || i < over || hi <= copied || st.publisher == SERVER {
+            settle(st, board, room, lo, hi);
+        } else {
+            st.deferred.push((lo, hi));
+        }
+    }
 }
 
 /// Counts a forgotten gap `[lo, hi)` as missed or lost now, by phase.

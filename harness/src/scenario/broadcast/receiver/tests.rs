@@ -301,3 +301,90 @@ fn tallies_settled_early_are_given_once() {
     assert_eq!((t.expected, t.delivered, t.lost, t.outside), (5, 5, 0, 0));
     assert!(!r.owes(1), "finished: reset");
 }
+
+/// A split run: publisher 0 lives in worker 1 (`owner`); this receiver's board reads it
+/// through the copy of its log that worker 1's batches build (`sync`).
+struct Split {
+    owner: PublishLog,
+    board: PublishLog,
+    relay: std::sync::Arc<crate::scenario::broadcast::relay::Relay>,
+    pump: crate::scenario::broadcast::relay::Pump,
+}
+
+impl Split {
+    fn new() -> Split {
+        use crate::scenario::broadcast::relay::{Pump, Relay};
+        let plan = broadcast_plan(1, 4, 1, None);
+        let layout = Layout::new(&plan);
+        let relay = std::sync::Arc::new(Relay::new(0, 2, 1, layout.phases(), 1));
+        let owner = PublishLog::new(Layout::new(&plan), vec![0], u64::MAX);
+        let board = PublishLog::new(layout.clone(), vec![0], u64::MAX).relayed(relay.clone());
+        let pump = Pump::new(vec![0], layout.phases(), owner.slots());
+        Split {
+            owner,
+            board,
+            relay,
+            pump,
+        }
+    }
+
+    /// Worker 1's batch up to `now_ns` arrives, and worker 0 (this one) is complete to it.
+    fn sync(&mut self, now_ns: u64) {
+        let batch = self.owner.pump(&mut self.pump, now_ns);
+        self.relay.apply(1, &batch).unwrap();
+        let own = crate::scenario::broadcast::relay::Batch {
+            mark_ns: now_ns,
+            ..Default::default()
+        };
+        self.relay.apply(0, &own).unwrap();
+    }
+}
+
+/// In a split run a membership starts at the join ack's wall-clock instant: what was sent
+/// before it is not expected (and counts as outside if it arrives).
+#[test]
+fn split_run_join_boundary_by_send_instant() {
+    let mut s = Split::new();
+    s.owner.enter_phase(0, 0);
+    commit(&s.owner, 0, 3);
+    let mut r = Receiver::new();
+    r.joined(&s.board, 0, 1_025 * MS);
+    commit(&s.owner, 3, 3);
+    s.sync(2_000 * MS);
+    let mut seen = Seen::default();
+    deliver(&mut r, &s.board, &[2, 3, 4, 5], &mut seen);
+    let t = total(&r.finish(&s.board, 2_000 * MS));
+    assert_eq!((t.expected, t.delivered, t.outside, t.lost), (3, 3, 1, 0));
+}
+
+/// An away window in a split run starts at the send instant of the first message not
+/// received (from the copy), and ends at the re-join ack: the same counts as one process.
+#[test]
+fn split_run_away_window_counts_missed_then_rejoin() {
+    let mut s = Split::new();
+    s.owner.enter_phase(0, 0);
+    let mut r = Receiver::new();
+    r.joined(&s.board, 0, 995 * MS);
+    commit(&s.owner, 0, 5);
+    s.sync(1_041 * MS);
+    let mut seen = Seen::default();
+    deliver(&mut r, &s.board, &[0, 1, 2, 3], &mut seen);
+    r.dropped(&s.board, 1_041 * MS);
+    commit(&s.owner, 5, 5);
+    s.sync(1_092 * MS);
+    assert_eq!(r.reconnected(&s.board, 1_092 * MS, false), 0);
+    assert_eq!(
+        r.joined(&s.board, 0, 1_095 * MS),
+        6,
+        "seqs 4 to 9 sent while away"
+    );
+    commit(&s.owner, 10, 5);
+    deliver(&mut r, &s.board, &[10, 11, 12, 14], &mut seen);
+    s.sync(2_000 * MS);
+    let t = total(&r.finish(&s.board, 2_000 * MS));
+    assert_eq!(
+        (t.expected, t.delivered, t.missed, t.lost),
+        (15, 8, 6, 1),
+        "{t:?}"
+    );
+}
