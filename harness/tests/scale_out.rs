@@ -370,6 +370,58 @@ fn a_room_split_over_workers_counts_as_one_process_does() {
     );
 }
 
+/// Clients that change rooms between phases (two rooms of 10, then rooms of 4) were
+/// refused over workers; now the run is split and counts as one process does, in both
+/// room size classes.
+#[test]
+fn clients_that_change_rooms_run_over_workers() {
+    const MOVES: &str = r#"
+[[phase]]
+name = "a"
+scenario = "broadcast"
+publishers = 2
+subscribers = 20
+rooms = 2
+rate = "20/s"
+duration = "2s"
+
+[[phase]]
+name = "b"
+scenario = "broadcast"
+publishers = 2
+subscribers = 20
+room-size = 4
+rate = "20/s"
+duration = "2s"
+"#;
+    let server = Target::start(target_server::Config::default());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = tmp.path().join("plan.toml");
+    std::fs::write(&plan, MOVES).expect("plan");
+    let url = server.http_url();
+    let p = plan.to_str().expect("utf-8 path");
+    let counts = |procs: &str| {
+        let dir = tmp.path().join(procs);
+        let out = swarm(&["run", p, "--url", &url, "--procs", procs], &dir);
+        assert!(out.status.success(), "--procs {procs}: {}", stderr(&out));
+        let r = read(&dir);
+        let b = r.run.broadcast.clone().expect("broadcast");
+        let classes: Vec<(String, u64, u64)> = b
+            .by_room_size
+            .iter()
+            .map(|(k, c)| (k.clone(), c.expected, c.delivered))
+            .collect();
+        (r.meta.shards, [b.published, b.expected, b.delivered, b.lost], classes)
+    };
+    let (one, whole, classes) = counts("1");
+    let (two, split, split_classes) = counts("2");
+    assert_eq!((one, two), (1, 2));
+    assert_eq!(whole, split, "published, expected, delivered, lost");
+    assert_eq!(classes, split_classes, "per room size class");
+    assert_eq!(classes.len(), 2, "{classes:?}");
+    assert_eq!(whole[1], whole[2], "nothing dropped: {whole:?}");
+}
+
 /// Churn over a split room: subscribers drop and come back while the publisher is in
 /// another worker; what they missed while away is counted from the copied log, and nothing
 /// the server sent is taken for lost.
