@@ -124,6 +124,10 @@ fn one_and_three_processes_give_identical_totals_and_summed_histograms() {
     let (r1, r3) = (read(&one), read(&three));
     assert_eq!(r1.meta.shards, 1);
     assert_eq!(r3.meta.shards, 3);
+    assert!(
+        !r3.meta.split_rooms,
+        "three rooms over three workers: whole"
+    );
     assert_eq!(
         totals(&r1),
         totals(&r3),
@@ -323,6 +327,10 @@ fn a_room_split_over_workers_counts_as_one_process_does() {
     assert_eq!(r3.meta.shards, 3);
     let clients: Vec<u64> = r3.workers.iter().map(|w| w.clients).collect();
     assert_eq!(clients, vec![6, 6, 6], "dealt round robin, not by room");
+    assert!(
+        r3.meta.split_rooms,
+        "the run file says the rooms were split"
+    );
     assert_eq!(
         totals(&r1),
         totals(&r3),

@@ -202,6 +202,7 @@ fn example_meta(clients: u64) -> RunMeta {
         status: RunStatus::Completed,
         status_detail: None,
         shards: 1,
+        split_rooms: false,
     }
 }
 

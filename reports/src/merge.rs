@@ -172,6 +172,7 @@ fn merge_targets(files: &[RunFile], start_ms: u64) -> Result<Vec<TargetResult>, 
 fn merge_meta(files: &[RunFile], start_ms: u64) -> RunMeta {
     let mut m = files[0].meta.clone();
     m.started_at_unix_ms = start_ms;
+    m.split_rooms = files.iter().any(|f| f.meta.split_rooms);
     m.ended_at_unix_ms = files
         .iter()
         .map(|f| f.meta.ended_at_unix_ms)

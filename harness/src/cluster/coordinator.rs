@@ -246,6 +246,7 @@ async fn run_inner(
         started_wall,
         interrupted,
     );
+    meta.split_rooms = owners.split();
     let shown: Vec<String> = std::iter::once(target.url.clone()).chain(more).collect();
     if shown.len() > 1 {
         meta.target_url = shown.join(", ");

@@ -63,6 +63,7 @@ pub fn meta(
         status_detail: interrupted
             .then(|| "stopped by a signal; everything recorded until then is here".to_string()),
         shards: 1,
+        split_rooms: false,
     }
 }
 

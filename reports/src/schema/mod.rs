@@ -191,6 +191,10 @@ pub struct RunMeta {
     /// Number of swarm processes whose run files were merged into this one (1 = not merged).
     #[serde(default = "one")]
     pub shards: u32,
+    /// The run's rooms were split over its workers: a room's publishers and subscribers in
+    /// different processes (docs/DISTRIBUTED.md, "Split rooms").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub split_rooms: bool,
 }
 
 fn one() -> u32 {

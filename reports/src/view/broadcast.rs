@@ -71,6 +71,9 @@ pub fn section(run: &RunFile) -> Option<Section> {
         s.charts.push(over_time_chart(run));
     }
     tables(&mut s, &sc);
+    if let Some(w) = clock_warning(run, b) {
+        s.notes.push(w);
+    }
     if b.foreign > 0 || b.outside_membership > 0 {
         s.notes.push(format!(
             "Not counted as deliveries: {} messages on the broadcast path that this run did not \
@@ -80,6 +83,36 @@ pub fn section(run: &RunFile) -> Option<Section> {
         ));
     }
     Some(s)
+}
+
+/// When a split room's publishers and subscribers sat on different hosts, their one-way
+/// latency is read across two clocks, corrected by the offsets the coordinator measured;
+/// a bound above a tenth of the fan-out p50 makes that p50 unreliable, and the reader is
+/// told so.
+fn clock_warning(run: &RunFile, b: &BroadcastStats) -> Option<String> {
+    let hosts: std::collections::BTreeSet<&str> =
+        run.workers.iter().map(|w| w.host.as_str()).collect();
+    if !run.meta.split_rooms || hosts.len() < 2 {
+        return None;
+    }
+    let worst = run
+        .workers
+        .iter()
+        .max_by(|a, b| a.clock_offset_bound_us.total_cmp(&b.clock_offset_bound_us))?;
+    let p50 = b.latency.p50_us as f64;
+    (worst.clock_offset_bound_us > 0.1 * p50).then(|| {
+        format!(
+            "Clocks: this run's rooms spanned {} hosts, so one-way latency is read across two \
+             clocks, corrected by their measured offsets. Worker {} ({}) knows its offset only \
+             to within ±{:.0} µs, more than a tenth of the fan-out p50 ({}): read the \
+             latency figures with that margin.",
+            hosts.len(),
+            worst.index,
+            worst.host,
+            worst.clock_offset_bound_us,
+            format_us(b.latency.p50_us)
+        )
+    })
 }
 
 fn lead(b: &BroadcastStats) -> Vec<String> {
@@ -358,4 +391,52 @@ fn room_sizes(b: &BroadcastStats) -> Vec<(String, &RoomSizeStats)> {
     v.into_iter()
         .map(|(_, k, r)| (format!("rooms of {k}"), r))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::WorkerResult;
+
+    fn worker(index: u32, host: &str, bound_us: f64) -> WorkerResult {
+        WorkerResult {
+            index,
+            host: host.into(),
+            clock_offset_bound_us: bound_us,
+            ..Default::default()
+        }
+    }
+
+    /// The clock warning: only for split rooms over several hosts, and only when an
+    /// offset's bound is above a tenth of the fan-out p50.
+    #[test]
+    fn a_loose_clock_across_hosts_is_said() {
+        let mut run = crate::fixture::example_full_run(50);
+        let p50 = run
+            .run
+            .broadcast
+            .as_ref()
+            .expect("broadcast")
+            .latency
+            .p50_us as f64;
+        assert!(p50 > 0.0);
+        let loose = p50 * 0.2;
+        run.workers = vec![worker(0, "a", 5.0), worker(1, "b", loose)];
+        let warned = |run: &RunFile| {
+            section(run)
+                .expect("broadcast")
+                .notes
+                .iter()
+                .any(|n| n.starts_with("Clocks:"))
+        };
+        assert!(!warned(&run), "rooms whole: no latency crosses clocks");
+        run.meta.split_rooms = true;
+        assert!(warned(&run));
+        let note = clock_warning(&run, run.run.broadcast.as_ref().unwrap()).unwrap();
+        assert!(note.contains("Worker 1 (b)"), "{note}");
+        run.workers[1].clock_offset_bound_us = p50 * 0.05;
+        assert!(!warned(&run), "a tight bound");
+        run.workers[1] = worker(1, "a", loose);
+        assert!(!warned(&run), "one host: one clock");
+    }
 }
