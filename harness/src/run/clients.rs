@@ -190,10 +190,13 @@ pub fn start_instant(at: SystemTime) -> Instant {
 
 /// How often a split run's worker sends its publishers' batch.
 const PUMP_EVERY: Duration = Duration::from_millis(20);
+/// How often it sends a batch that carries only its mark (its publishers did nothing).
+const IDLE_MARK_EVERY: Duration = Duration::from_millis(100);
 
 /// A split run's pump: this worker's publishers' commits, cuts, void seqs and joins, as a
-/// batch to its own relay and to the coordinator, every [`PUMP_EVERY`]; once `stop` is
-/// cancelled (every client is done), a last batch whose mark is final.
+/// batch to its own relay and to the coordinator, every [`PUMP_EVERY`] (a batch with only
+/// its mark, every [`IDLE_MARK_EVERY`]); once `stop` is cancelled (every client is done),
+/// a last batch whose mark is final.
 async fn pump_batches(
     ctx: Arc<Ctx>,
     relay: Arc<Relay>,
@@ -203,6 +206,7 @@ async fn pump_batches(
 ) {
     let mut every = tokio::time::interval(PUMP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sent = Instant::now();
     loop {
         let last = tokio::select! {
             _ = every.tick() => false,
@@ -216,6 +220,13 @@ async fn pump_batches(
         if let Err(e) = relay.apply(relay.me(), &batch) {
             eprintln!("swarm: this worker's own publish batch was refused: {e}");
         }
+        // A batch with nothing but its mark goes out every IDLE_MARK_EVERY only: the
+        // other workers' tallies wait that much longer at most, and a quiet worker costs
+        // the coordinator little.
+        if batch.is_empty() && !last && sent.elapsed() < IDLE_MARK_EVERY {
+            continue;
+        }
+        sent = Instant::now();
         let _ = out.send(batch);
         if last {
             return;
