@@ -716,6 +716,61 @@ fn a_killed_worker_degrades_the_run_and_the_others_data_is_kept() {
     );
 }
 
+/// A split room loses the worker of one of its publishers: the coordinator passes it on
+/// as done, so the others' subscribers tally at once with what its copy holds (none waits
+/// out the bound), and the run is degraded with the accounting whole.
+#[test]
+fn a_killed_worker_of_a_split_room_does_not_hold_the_others_tallies() {
+    let server = Target::start(target_server::Config::default());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = server.http_url();
+    let args = [
+        "broadcast",
+        &url,
+        "--publishers",
+        "3",
+        "--subscribers",
+        "27",
+        "--rooms",
+        "1",
+        "--rate",
+        "20/s",
+        "--duration",
+        "5s",
+        "--procs",
+        "3",
+    ];
+    let mut run = Running::start(&args, tmp.path());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut workers = run.workers();
+    while workers.len() < 3 || connected(&server) < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "3 workers never ran 30 clients: {workers:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        workers = run.workers();
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    signal(workers[1], "-KILL");
+    run.line_with("lost", Duration::from_secs(5));
+    let (code, err) = run.wait(Duration::from_secs(60));
+    assert_ne!(code, 0, "{err}");
+    let r = read(tmp.path());
+    assert_eq!(r.meta.status, reports::RunStatus::Degraded, "{err}");
+    assert!(r.meta.split_rooms);
+    let b = r.run.broadcast.as_ref().expect("broadcast");
+    assert!(b.expected > 0 && b.delivered > 0, "{b:?}");
+    assert_eq!(
+        b.delivered + b.missed_while_disconnected + b.lost,
+        b.expected
+    );
+    assert!(
+        !err.contains("counted before every worker's log was complete"),
+        "a tally waited for the lost worker: {err}"
+    );
+}
+
 #[test]
 fn ctrl_c_stops_every_worker_and_writes_the_merged_results() {
     let server = Target::start(target_server::Config::default());
