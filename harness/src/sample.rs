@@ -224,6 +224,9 @@ pub struct Tally {
     pub lost: u64,
     /// Received, but sent outside the subscriber's membership (not in `delivered`).
     pub outside: u64,
+    /// A split run across hosts: not received, and sent too near a membership edge for
+    /// the clocks to say whether it was expected (not in `expected`).
+    pub ambiguous: u64,
 }
 
 impl Tally {
@@ -233,6 +236,7 @@ impl Tally {
         self.missed += o.missed;
         self.lost += o.lost;
         self.outside += o.outside;
+        self.ambiguous += o.ambiguous;
     }
 }
 

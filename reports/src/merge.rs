@@ -345,6 +345,7 @@ fn merge_broadcast(x: &BroadcastStats, y: &BroadcastStats) -> Result<BroadcastSt
         outside_membership: x.outside_membership + y.outside_membership,
         service: merge_opt(&x.service, &y.service).map_err(ctx("broadcast.service"))?,
         by_room_size: merge_room_sizes(&x.by_room_size, &y.by_room_size)?,
+        ambiguous: x.ambiguous + y.ambiguous,
     })
 }
 

@@ -282,21 +282,25 @@ impl Relay {
             // Another host's clock read on this worker's: add the difference of the two
             // offsets (each worker's clock minus the coordinator's).
             let shift = |from: u32| match workers.iter().find(|w| w.record.index == from) {
-                Some(s) if s.record.host != to.record.host => {
-                    to.clock.offset_ns.saturating_sub(s.clock.offset_ns)
-                }
-                _ => 0,
+                Some(s) if s.record.host != to.record.host => (
+                    to.clock.offset_ns.saturating_sub(s.clock.offset_ns),
+                    to.clock.bound_ns.saturating_add(s.clock.bound_ns),
+                ),
+                _ => (0, 0),
             };
             let batches: Vec<_> = outbox
                 .iter()
                 .filter(|(from, _)| *from != to.record.index)
-                .map(|(from, b)| (*from, b.clone().shifted(shift(*from))))
+                .map(|(from, b)| (*from, b.clone().shifted(shift(*from).0)))
                 .collect();
             if !batches.is_empty() {
                 let shifts = workers
                     .iter()
-                    .map(|w| (w.record.index, shift(w.record.index)))
-                    .filter(|&(_, s)| s != 0)
+                    .map(|w| {
+                        let (s, b) = shift(w.record.index);
+                        (w.record.index, s, b)
+                    })
+                    .filter(|&(_, s, b)| s != 0 || b != 0)
                     .collect();
                 let _ = to.to.send(ToWorker::Publishes { batches, shifts });
             }

@@ -144,9 +144,11 @@ pub enum ToWorker {
     Publishes {
         batches: Vec<(u32, crate::scenario::broadcast::relay::Batch)>,
         /// For each worker on another host: what to add to its clock to read it on this
-        /// worker's (from the clock offsets), for the one-way latency of its publishes.
+        /// worker's (from the clock offsets), for the one-way latency of its publishes,
+        /// and how far that may be off (the two offsets' bounds added), for the messages
+        /// sent too near a join or leave to settle.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        shifts: Vec<(u32, i64)>,
+        shifts: Vec<(u32, i64, u64)>,
     },
     /// The run is merged: the worker may exit.
     Bye,
@@ -322,7 +324,7 @@ mod tests {
         write(&mut buf, &up).await.unwrap();
         let down = ToWorker::Publishes {
             batches: vec![(1, batch.clone())],
-            shifts: vec![(1, -250)],
+            shifts: vec![(1, -250, 40)],
         };
         write(&mut buf, &down).await.unwrap();
         let mut r = buf.as_slice();
@@ -333,7 +335,7 @@ mod tests {
         match read::<ToWorker, _>(&mut r).await {
             Ok(ToWorker::Publishes { batches, shifts }) => {
                 assert_eq!(batches, vec![(1, batch)]);
-                assert_eq!(shifts, vec![(1, -250)]);
+                assert_eq!(shifts, vec![(1, -250, 40)]);
             }
             other => panic!("{other:?}"),
         }

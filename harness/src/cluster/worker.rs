@@ -387,8 +387,8 @@ async fn control(
     loop {
         let msg = wire::read::<ToWorker, _>(&mut read).await;
         if let (Ok(ToWorker::Publishes { batches, shifts }), Some(r)) = (&msg, &relay) {
-            for &(from, ns) in shifts {
-                r.set_shift(from, ns);
+            for &(from, ns, bound) in shifts {
+                r.set_shift(from, ns, bound);
             }
             for (from, b) in batches {
                 // Said once; the count is in the worker's last words.

@@ -60,6 +60,12 @@ pub struct BroadcastStats {
     /// join ack); not part of `delivered`.
     #[serde(default)]
     pub outside_membership: u64,
+    /// A run whose rooms were split over workers on several hosts: messages not received
+    /// and sent within the two clocks' uncertainty of a membership's edge, so that nobody
+    /// can say whether the receiver should have got them; left out of `expected` (not
+    /// counted as lost).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub ambiguous: u64,
     /// One-way latency from the publisher's actual send instant (`latency` is from the
     /// intended one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,4 +175,8 @@ pub struct OutageStats {
     pub first_loss_offset_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restore_offset_ms: Option<u64>,
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }

@@ -226,6 +226,7 @@ fn observe_broadcast(p: &MetricPath, b: &BroadcastStats) -> Result<f64, String> 
         "service" => stat_of(p, b.service.as_ref()),
         "foreign" => n(b.foreign),
         "outside_membership" => n(b.outside_membership),
+        "ambiguous" => n(b.ambiguous),
         other => Err(format!("unknown broadcast metric `{other}`")),
     }
 }

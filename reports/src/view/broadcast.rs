@@ -74,6 +74,14 @@ pub fn section(run: &RunFile) -> Option<Section> {
     if let Some(w) = clock_warning(run, b) {
         s.notes.push(w);
     }
+    if b.ambiguous > 0 {
+        s.notes.push(format!(
+            "Not counted as expected: {} messages a subscriber did not receive that were sent \
+             within the clocks' uncertainty of one of its joins or leaves (its publisher on \
+             another host), so that nobody can say whether it should have had them.",
+            count(b.ambiguous)
+        ));
+    }
     if b.foreign > 0 || b.outside_membership > 0 {
         s.notes.push(format!(
             "Not counted as deliveries: {} messages on the broadcast path that this run did not \

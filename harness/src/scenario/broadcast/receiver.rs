@@ -141,6 +141,27 @@ impl StreamState {
             .collect()
     }
 
+    /// A split run's publisher on another host: the seqs sent within the two clocks'
+    /// uncertainty of this stream's membership edges (joins and leaves), whose expectation
+    /// the clocks cannot settle. Empty on one host.
+    fn ambiguous(&self, board: &PublishLog) -> RangeSet {
+        let bound = match board.relay() {
+            Some(r) if self.wall && self.publisher != SERVER => r.bound_of(self.publisher),
+            _ => 0,
+        };
+        if bound == 0 {
+            return RangeSet::new();
+        }
+        let mut edges = RangeSet::new();
+        let open = self.member_open.map(|a| (a, u64::MAX));
+        for (a, b) in self.member.ranges().iter().copied().chain(open) {
+            for edge in [a, b].into_iter().filter(|&t| t != u64::MAX) {
+                edges.insert(edge.saturating_sub(bound), edge.saturating_add(bound));
+            }
+        }
+        self.to_seqs(board, &edges)
+    }
+
     fn away(&self, board: &PublishLog) -> RangeSet {
         let mut w = self.windows.clone();
         if let Some(open) = self.window_open {
@@ -441,10 +462,14 @@ impl Receiver {
             for st in &j.streams {
                 let away = st.away(board);
                 let not_received = st.stream.not_received();
+                let unsure = st.ambiguous(board).intersect(&not_received);
                 let mut delivered_all = 0;
                 for (k, e) in st.expected(board, j.room) {
                     first_phase = Some(first_phase.map_or(k, |f: u16| f.min(k)));
                     let class = board.room_size(k, j.room);
+                    // Not received, and too near an edge to say it was expected: left out.
+                    let ambiguous = e.intersect(&unsure);
+                    let e = e.subtract(&ambiguous);
                     let missing = e.intersect(&not_received);
                     let (mut missed, mut lost) = (
                         missing.intersect(&away).len(),
@@ -467,6 +492,7 @@ impl Receiver {
                             missed,
                             lost,
                             outside: 0,
+                            ambiguous: ambiguous.len(),
                         },
                     );
                 }

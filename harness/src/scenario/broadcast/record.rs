@@ -82,6 +82,7 @@ pub(crate) fn record(
             f.missed += x.missed;
             f.lost += x.lost;
             f.outside += x.outside;
+            f.ambiguous += x.ambiguous;
             let c = class_of(&mut ph.classes, x.class);
             c.expected += x.expected;
             c.delivered += x.delivered;
@@ -131,6 +132,7 @@ pub(crate) fn section(
         latency: h(Metric::BroadcastLatency).unwrap_or_else(empty),
         foreign: f.foreign,
         outside_membership: f.outside,
+        ambiguous: f.ambiguous,
         service: h(Metric::BroadcastService),
         by_room_size,
     }

@@ -132,8 +132,10 @@ pub struct Relay {
     overrun: AtomicU64,
     /// Tallies counted before every worker's log was complete to their end.
     late: AtomicU64,
-    /// Per worker: what to add to its clock to read it on this one's (0 on this host).
+    /// Per worker: what to add to its clock to read it on this one's (0 on this host),
+    /// and how far that may be off (the two offsets' bounds added; 0 on this host).
     shifts: Vec<AtomicI64>,
+    bounds: Vec<AtomicU64>,
 }
 
 impl Relay {
@@ -163,6 +165,7 @@ impl Relay {
             overrun: AtomicU64::new(0),
             late: AtomicU64::new(0),
             shifts: (0..workers).map(|_| AtomicI64::new(0)).collect(),
+            bounds: (0..workers).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -342,10 +345,24 @@ impl Relay {
             .unwrap_or(0)
     }
 
-    /// Worker `from`'s clock reads `ns` less than this one's (the coordinator's offsets).
-    pub fn set_shift(&self, from: u32, ns: i64) {
-        if let Some(s) = self.shifts.get(from as usize) {
+    /// Worker `from`'s clock reads `ns` less than this one's, give or take `bound_ns`
+    /// (the coordinator's offsets).
+    pub fn set_shift(&self, from: u32, ns: i64, bound_ns: u64) {
+        if let (Some(s), Some(b)) = (
+            self.shifts.get(from as usize),
+            self.bounds.get(from as usize),
+        ) {
             s.store(ns, Ordering::Relaxed);
+            b.store(bound_ns, Ordering::Relaxed);
+        }
+    }
+
+    /// How far publisher `p`'s timestamps, read on this worker's clock, may be off (0 on
+    /// this host).
+    pub fn bound_of(&self, p: u32) -> u64 {
+        match self.bounds.len() {
+            0 => 0,
+            n => self.bounds[p as usize % n].load(Ordering::Relaxed),
         }
     }
 

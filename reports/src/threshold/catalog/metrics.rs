@@ -266,6 +266,14 @@ pub const METRICS: &[Metric] = &[
         "received but sent before the receiver's join ack",
     ),
     m(
+        "broadcast",
+        "ambiguous",
+        Kind::Count,
+        Lower,
+        None,
+        "not received, sent within the clocks' bound of a join or leave (split rooms across hosts)",
+    ),
+    m(
         "heartbeat",
         "pings",
         Kind::Count,

@@ -388,3 +388,30 @@ fn split_run_away_window_counts_missed_then_rejoin() {
         "{t:?}"
     );
 }
+
+/// A split run across hosts: a message not received and sent within the clocks' bound of
+/// the join is left out of `expected` as ambiguous, not counted lost; on one host (no
+/// bound) the same message is lost.
+#[test]
+fn split_run_across_hosts_leaves_edge_messages_ambiguous() {
+    for (bound, lost, ambiguous) in [(0, 1, 0), (6 * MS, 0, 1)] {
+        let mut s = Split::new();
+        // Publisher 0 is worker 0's by the split rule (client c in worker c mod N).
+        s.relay.set_shift(0, 0, bound);
+        s.owner.enter_phase(0, 0);
+        let mut r = Receiver::new();
+        commit(&s.owner, 0, 2);
+        r.joined(&s.board, 0, 1_015 * MS);
+        commit(&s.owner, 2, 3);
+        s.sync(2_000 * MS);
+        let mut seen = Seen::default();
+        // Seq 2 (sent at 1020 ms, 5 ms after the join ack) never arrives.
+        deliver(&mut r, &s.board, &[3, 4], &mut seen);
+        let t = total(&r.finish(&s.board, 2_000 * MS));
+        assert_eq!(
+            (t.expected, t.delivered, t.lost, t.ambiguous),
+            (3 - ambiguous, 2, lost, ambiguous),
+            "bound {bound}: {t:?}"
+        );
+    }
+}
