@@ -260,13 +260,19 @@ impl PublishLog {
         let Some(log) = self.logs.get(p as usize) else {
             return (0, now());
         };
-        log.committing.store(true, Ordering::SeqCst);
+        // Only a split run's pump looks at the flag.
+        let split = self.relay.is_some();
+        if split {
+            log.committing.store(true, Ordering::SeqCst);
+        }
         let sent_ns = now();
         let seq = log.counter.load(Ordering::Relaxed);
         let ring = log.ring.len();
         log.ring[seq as usize % ring].store(sent_ns, Ordering::Relaxed);
         log.counter.store(seq.wrapping_add(1), Ordering::Release);
-        log.committing.store(false, Ordering::SeqCst);
+        if split {
+            log.committing.store(false, Ordering::SeqCst);
+        }
         (seq, sent_ns)
     }
 
