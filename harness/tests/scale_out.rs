@@ -663,16 +663,12 @@ fn echo_args<'a>(url: &'a str, procs: &'a str) -> Vec<&'a str> {
     a
 }
 
-#[test]
-fn a_killed_worker_degrades_the_run_and_the_others_data_is_kept() {
-    let server = Target::start(target_server::Config::default());
-    let tmp = tempfile::tempdir().expect("tmp");
-    let url = server.http_url();
-    let mut run = Running::start(&echo_args(&url, "3"), tmp.path());
-    // Wait until the workers run (the run's clients connected), then kill one.
+/// Waits until the three workers of `run` run (30 clients connected), lets them go on a
+/// second, then kills one of its worker processes (by its PID); returns that PID.
+fn kill_a_worker_once_running(run: &mut Running, server: &Target) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut workers = run.workers();
-    while workers.len() < 3 || connected(&server) < 30 {
+    while workers.len() < 3 || connected(server) < 30 {
         assert!(
             Instant::now() < deadline,
             "3 workers never ran 30 clients: {workers:?}"
@@ -681,8 +677,17 @@ fn a_killed_worker_degrades_the_run_and_the_others_data_is_kept() {
         workers = run.workers();
     }
     std::thread::sleep(Duration::from_secs(1));
-    let victim = workers[1];
-    signal(victim, "-KILL");
+    signal(workers[1], "-KILL");
+    workers[1]
+}
+
+#[test]
+fn a_killed_worker_degrades_the_run_and_the_others_data_is_kept() {
+    let server = Target::start(target_server::Config::default());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = server.http_url();
+    let mut run = Running::start(&echo_args(&url, "3"), tmp.path());
+    let victim = kill_a_worker_once_running(&mut run, &server);
     let lost = run.line_with("lost", Duration::from_secs(5));
     assert!(lost.contains("worker"), "{lost}");
     let (code, err) = run.wait(Duration::from_secs(60));
@@ -741,18 +746,7 @@ fn a_killed_worker_of_a_split_room_does_not_hold_the_others_tallies() {
         "3",
     ];
     let mut run = Running::start(&args, tmp.path());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut workers = run.workers();
-    while workers.len() < 3 || connected(&server) < 30 {
-        assert!(
-            Instant::now() < deadline,
-            "3 workers never ran 30 clients: {workers:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-        workers = run.workers();
-    }
-    std::thread::sleep(Duration::from_secs(1));
-    signal(workers[1], "-KILL");
+    kill_a_worker_once_running(&mut run, &server);
     run.line_with("lost", Duration::from_secs(5));
     let (code, err) = run.wait(Duration::from_secs(60));
     assert_ne!(code, 0, "{err}");
