@@ -798,13 +798,19 @@ fn remote_workers_join_with_the_token_and_their_indexed_job_shard() {
     let tmp = tempfile::tempdir().expect("tmp");
     let url = server.http_url();
     let token = "a-test-token-0123456789";
+    // One room over the two remote workers: a split run, its publish logs copied between
+    // them through the coordinator as between local workers.
     let mut args = vec![
-        "echo",
+        "broadcast",
         url.as_str(),
-        "--clients",
-        "12",
+        "--publishers",
+        "2",
+        "--subscribers",
+        "10",
+        "--rooms",
+        "1",
         "--rate",
-        "5/s",
+        "10/s",
         "--duration",
         "2s",
     ];
@@ -860,4 +866,9 @@ fn remote_workers_join_with_the_token_and_their_indexed_job_shard() {
             .iter()
             .all(|w| w.clock_offset_bound_us < 100_000.0)
     );
+    assert!(r.meta.split_rooms);
+    let b = r.run.broadcast.as_ref().expect("broadcast");
+    assert!(b.published > 0, "{b:?}");
+    assert_eq!(b.expected, b.published * 10, "{b:?}");
+    assert_eq!(b.delivered, b.expected, "{b:?}; {err}");
 }
