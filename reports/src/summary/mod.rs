@@ -330,6 +330,14 @@ fn part_two_lines(out: &mut String, s: &Section) {
             format_us(b.latency.p99_us),
             format_us(b.latency.max_us),
         );
+        if b.ambiguous > 0 {
+            let _ = writeln!(
+                out,
+                "broadcast ambiguous: {} not received and sent too near a join or leave for \
+                 the hosts' clocks to say (not in expected)",
+                b.ambiguous
+            );
+        }
     }
     if let Some(h) = &s.heartbeat {
         let _ = writeln!(

@@ -57,6 +57,17 @@ fn table_has_broadcast_heartbeat_and_churn_lines_when_present() {
     assert_eq!(j["run"]["broadcast"]["lost"], b.lost);
     assert!(j["run"]["heartbeat"].is_object() && j["run"]["churn"].is_object());
     assert!(summary_json(&example_run(10))["run"]["broadcast"].is_null());
+    assert!(!t.contains("ambiguous"), "{t}");
+    let mut split = run.clone();
+    if let Some(b) = split.run.broadcast.as_mut() {
+        b.ambiguous = 7;
+    }
+    let t = summary_table(&split);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("broadcast ambiguous: 7 not received")),
+        "{t}"
+    );
 }
 
 #[test]
