@@ -108,20 +108,28 @@ fn assert_sum(what: &str, whole: &reports::Distribution, parts: &[&reports::Dist
     assert!(!whole.is_empty(), "{what}: nothing recorded");
 }
 
-#[test]
-fn one_and_three_processes_give_identical_totals_and_summed_histograms() {
+/// `plan` run as one process (into `dir/one`) and as three (`dir/three`) against a fresh
+/// target-server; both must succeed. Returns the two run files and the three-process run's
+/// stderr (its workers' too).
+fn as_one_and_three(plan: &str, dir: &Path) -> (RunFile, RunFile, String) {
     let server = Target::start(target_server::Config::default());
-    let tmp = tempfile::tempdir().expect("tmp");
-    let plan = tmp.path().join("plan.toml");
-    std::fs::write(&plan, PLAN).expect("plan");
+    let file = dir.join("plan.toml");
+    std::fs::write(&file, plan).expect("plan");
     let url = server.http_url();
-    let (one, three) = (tmp.path().join("one"), tmp.path().join("three"));
-    let p = plan.to_str().expect("utf-8 path");
+    let (one, three) = (dir.join("one"), dir.join("three"));
+    let p = file.to_str().expect("utf-8 path");
     let out1 = swarm(&["run", p, "--url", &url, "--procs", "1"], &one);
     assert!(out1.status.success(), "{}", stderr(&out1));
     let out3 = swarm(&["run", p, "--url", &url, "--procs", "3"], &three);
     assert!(out3.status.success(), "{}", stderr(&out3));
-    let (r1, r3) = (read(&one), read(&three));
+    (read(&one), read(&three), stderr(&out3))
+}
+
+#[test]
+fn one_and_three_processes_give_identical_totals_and_summed_histograms() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (r1, r3, _) = as_one_and_three(PLAN, tmp.path());
+    let three = tmp.path().join("three");
     assert_eq!(r1.meta.shards, 1);
     assert_eq!(r3.meta.shards, 3);
     assert!(
@@ -312,18 +320,8 @@ fn with_injected_drops_lost_is_the_servers_count_across_workers() {
 #[test]
 fn a_room_split_over_workers_counts_as_one_process_does() {
     let split = PLAN.replace("rooms = 3", "rooms = 1");
-    let server = Target::start(target_server::Config::default());
     let tmp = tempfile::tempdir().expect("tmp");
-    let plan = tmp.path().join("plan.toml");
-    std::fs::write(&plan, &split).expect("plan");
-    let url = server.http_url();
-    let (one, three) = (tmp.path().join("one"), tmp.path().join("three"));
-    let p = plan.to_str().expect("utf-8 path");
-    let out1 = swarm(&["run", p, "--url", &url, "--procs", "1"], &one);
-    assert!(out1.status.success(), "{}", stderr(&out1));
-    let out3 = swarm(&["run", p, "--url", &url, "--procs", "3"], &three);
-    assert!(out3.status.success(), "{}", stderr(&out3));
-    let (r1, r3) = (read(&one), read(&three));
+    let (r1, r3, err3) = as_one_and_three(&split, tmp.path());
     assert_eq!(r3.meta.shards, 3);
     let clients: Vec<u64> = r3.workers.iter().map(|w| w.clients).collect();
     assert_eq!(clients, vec![6, 6, 6], "dealt round robin, not by room");
@@ -334,17 +332,15 @@ fn a_room_split_over_workers_counts_as_one_process_does() {
     assert_eq!(
         totals(&r1),
         totals(&r3),
-        "connected, echo sent/received, broadcast published/expected/delivered/lost/missed; {}",
-        stderr(&out3)
+        "connected, echo sent/received, broadcast published/expected/delivered/lost/missed; {err3}"
     );
     let b = r3.run.broadcast.as_ref().expect("broadcast");
     assert_eq!(b.delivered, b.expected, "nothing is dropped: {b:?}");
     assert_eq!(b.outside_membership, 0, "{b:?}");
     assert!(b.published > 0 && b.expected == b.published * 15, "{b:?}");
     assert!(
-        !stderr(&out3).contains("split rooms:"),
-        "no fault of the copies: {}",
-        stderr(&out3)
+        !err3.contains("split rooms:"),
+        "no fault of the copies: {err3}"
     );
 
     // The server drops 2% of what it sends: lost is its count, across the workers.
